@@ -1,0 +1,307 @@
+"""Typed, validated dataset config loaded from one TOML file per dataset.
+
+Kept light on purpose: DAG files import this module at parse time, so it uses only the standard
+library (tomllib, dataclasses). Every dataset specific (column names, paths, thresholds) lives in
+the config file; package code reads them from here and never names a dataset column.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+FEATURE_TYPES = ("numeric", "categorical")
+TASK_TYPES = ("binary", "regression")
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class ConfigError(ValueError):
+    """A dataset config that cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    type: str
+    nullable: bool = True
+    min: float | None = None
+    max: float | None = None
+    categories: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    path: Path
+    root: Path
+    name: str
+    task: str
+    entity_key: str
+    event_time: str
+    target: str
+    features: tuple[Feature, ...]
+    input_uri: str
+    labels_uri: str
+    history_uri: str
+    cron: str
+    timezone: str
+    catchup: bool
+    start_date: datetime
+    db_url: str | None
+    db_conn_id: str | None
+    db_schema: str
+    suite_path: Path
+    quarantine_budget: float
+    registry_dir: Path
+    threshold: float
+    holdout_fraction: float
+    lightgbm_params: dict[str, Any] = field(default_factory=dict)
+    num_boost_round: int = 200
+    chunk_rows: int = 200_000
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def numeric_features(self) -> list[str]:
+        return [f.name for f in self.features if f.type == "numeric"]
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return [f.name for f in self.features if f.type == "categorical"]
+
+    @property
+    def input_columns(self) -> list[str]:
+        """Columns every interval input must carry (key, event time, features)."""
+        return [self.entity_key, self.event_time, *self.feature_names]
+
+    def input_location(self, interval_start: datetime, interval_end: datetime) -> str:
+        """The input URI for one data interval, relative paths resolved against the project root."""
+        try:
+            rendered = self.input_uri.format(interval_start=interval_start, interval_end=interval_end)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(
+                f"{self.path}: [source] input template {self.input_uri!r} cannot be rendered: {exc}. "
+                "Use {interval_start:%Y-%m-%d} / {interval_end:...} placeholders."
+            ) from exc
+        return self.resolve_location(rendered)
+
+    def resolve_location(self, location: str) -> str:
+        if "://" in location or os.path.isabs(location):
+            return location
+        return str(self.root / location)
+
+
+# Allowed keys per section: (required, optional). Unknown keys are errors, so a typo never
+# silently falls back to a default.
+_SECTIONS: dict[str, tuple[set[str], set[str]]] = {
+    "dataset": ({"name", "entity_key", "event_time", "target"}, {"task"}),
+    "features": (set(), set()),  # free-form: one sub-table per feature column
+    "source": ({"input", "labels", "history"}, set()),
+    "schedule": ({"cron"}, {"timezone", "catchup", "start_date"}),
+    "database": ({"schema"}, {"url", "conn_id"}),
+    "validation": ({"suite", "quarantine_budget"}, set()),
+    "model": (
+        {"registry_dir"},
+        {"threshold", "holdout_fraction", "num_boost_round", "params"},
+    ),
+    "scoring": (set(), {"chunk_rows"}),
+}
+_REQUIRED_SECTIONS = {"dataset", "features", "source", "schedule", "database", "validation", "model"}
+_FEATURE_KEYS = {"type", "nullable", "min", "max", "categories"}
+
+
+def _check_keys(path: Path, where: str, table: dict, required: set[str], optional: set[str]) -> None:
+    for key in table:
+        if key not in required | optional:
+            allowed = ", ".join(sorted(required | optional))
+            raise ConfigError(f"{path}: unknown key '{where}.{key}' (allowed: {allowed})")
+    for key in sorted(required):
+        if key not in table:
+            raise ConfigError(f"{path}: missing required key '{where}.{key}'")
+
+
+def _expect(path: Path, where: str, value: Any, kind: type | tuple[type, ...]) -> Any:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    # bool is an int in Python; `threshold = true` must not pass as a number.
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        raise ConfigError(f"{path}: '{where}' must be {getattr(kind, '__name__', kind)}, got {value!r}")
+    return value
+
+
+def _column(path: Path, where: str, value: Any) -> str:
+    _expect(path, where, value, str)
+    if not value.strip():
+        raise ConfigError(f"{path}: '{where}' must name a column")
+    return value
+
+
+def _project_root(config_path: Path) -> Path:
+    """Relative paths are resolved against the project root: the parent of the config folder."""
+    env_root = os.environ.get("DRIFTLINE_HOME")
+    if env_root:
+        return Path(env_root).resolve()
+    return config_path.resolve().parent.parent
+
+
+def load_config(path: str | os.PathLike) -> DatasetConfig:
+    """Load and validate one dataset config file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+    for section in raw:
+        if section not in _SECTIONS:
+            raise ConfigError(f"{path}: unknown section '[{section}]' (allowed: {', '.join(_SECTIONS)})")
+    for section in sorted(_REQUIRED_SECTIONS):
+        if section not in raw:
+            raise ConfigError(f"{path}: missing required section '[{section}]'")
+    for section, (required, optional) in _SECTIONS.items():
+        if section != "features":
+            _check_keys(path, section, raw.get(section, {}), required, optional)
+
+    dataset = raw["dataset"]
+    name = _expect(path, "dataset.name", dataset["name"], str)
+    if not _IDENTIFIER.match(name):
+        raise ConfigError(f"{path}: 'dataset.name' must be lower_snake_case (got {name!r})")
+    task = _expect(path, "dataset.task", dataset.get("task", "binary"), str)
+    if task not in TASK_TYPES:
+        raise ConfigError(f"{path}: 'dataset.task' must be one of {TASK_TYPES}, got {task!r}")
+    entity_key = _column(path, "dataset.entity_key", dataset["entity_key"])
+    event_time = _column(path, "dataset.event_time", dataset["event_time"])
+    target = _column(path, "dataset.target", dataset["target"])
+
+    features = _load_features(path, raw["features"])
+    names = [entity_key, event_time, target, *[f.name for f in features]]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(
+            f"{path}: column(s) {duplicates} used twice across dataset.entity_key/event_time/target and [features]"
+        )
+
+    source = raw["source"]
+    schedule = raw["schedule"]
+    database = raw["database"]
+    validation = raw["validation"]
+    model = raw["model"]
+    scoring = raw.get("scoring", {})
+    root = _project_root(path)
+
+    cron = _expect(path, "schedule.cron", schedule["cron"], str)
+    if len(cron.split()) != 5:
+        raise ConfigError(f"{path}: 'schedule.cron' must be a 5-field cron expression, got {cron!r}")
+
+    schema = _expect(path, "database.schema", database["schema"], str)
+    if not _IDENTIFIER.match(schema):
+        raise ConfigError(f"{path}: 'database.schema' must be a lower_snake_case identifier, got {schema!r}")
+
+    budget = float(_expect(path, "validation.quarantine_budget", validation["quarantine_budget"], (int, float)))
+    if not 0.0 <= budget <= 1.0:
+        raise ConfigError(f"{path}: 'validation.quarantine_budget' must be a fraction in [0, 1], got {budget}")
+
+    holdout = float(_expect(path, "model.holdout_fraction", model.get("holdout_fraction", 0.2), (int, float)))
+    if not 0.0 < holdout < 1.0:
+        raise ConfigError(f"{path}: 'model.holdout_fraction' must be in (0, 1), got {holdout}")
+    chunk_rows = _expect(path, "scoring.chunk_rows", scoring.get("chunk_rows", 200_000), int)
+    if chunk_rows < 1:
+        raise ConfigError(f"{path}: 'scoring.chunk_rows' must be positive, got {chunk_rows}")
+
+    return DatasetConfig(
+        path=path.resolve(),
+        root=root,
+        name=name,
+        task=task,
+        entity_key=entity_key,
+        event_time=event_time,
+        target=target,
+        features=features,
+        input_uri=_expect(path, "source.input", source["input"], str),
+        labels_uri=_expect(path, "source.labels", source["labels"], str),
+        history_uri=_expect(path, "source.history", source["history"], str),
+        cron=cron,
+        timezone=_expect(path, "schedule.timezone", schedule.get("timezone", "UTC"), str),
+        catchup=_expect(path, "schedule.catchup", schedule.get("catchup", False), bool),
+        start_date=_start_date(path, schedule.get("start_date", "2024-01-01")),
+        db_url=_expect(path, "database.url", database.get("url"), (str, type(None))),
+        db_conn_id=_expect(path, "database.conn_id", database.get("conn_id"), (str, type(None))),
+        db_schema=schema,
+        suite_path=root / _expect(path, "validation.suite", validation["suite"], str),
+        quarantine_budget=budget,
+        registry_dir=root / _expect(path, "model.registry_dir", model["registry_dir"], str),
+        threshold=float(_expect(path, "model.threshold", model.get("threshold", 0.5), (int, float))),
+        holdout_fraction=holdout,
+        num_boost_round=_expect(path, "model.num_boost_round", model.get("num_boost_round", 200), int),
+        lightgbm_params=dict(_expect(path, "model.params", model.get("params", {}), dict)),
+        chunk_rows=chunk_rows,
+    )
+
+
+def _start_date(path: Path, value: Any) -> datetime:
+    """TOML dates arrive as date/datetime objects, strings are parsed as ISO 8601; naive means UTC."""
+    from datetime import date, timezone
+
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: 'schedule.start_date' is not an ISO date: {value!r}") from exc
+    elif isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if not isinstance(value, datetime):
+        raise ConfigError(f"{path}: 'schedule.start_date' must be a date, got {value!r}")
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _load_features(path: Path, table: Any) -> tuple[Feature, ...]:
+    _expect(path, "features", table, dict)
+    if not table:
+        raise ConfigError(f"{path}: '[features]' must list at least one feature column")
+    features = []
+    for name, spec in table.items():
+        where = f"features.{name}"
+        if isinstance(spec, str):  # shorthand: amount = "numeric"
+            spec = {"type": spec}
+        _expect(path, where, spec, dict)
+        _check_keys(path, where, spec, {"type"}, _FEATURE_KEYS - {"type"})
+        ftype = spec["type"]
+        if ftype not in FEATURE_TYPES:
+            raise ConfigError(f"{path}: '{where}.type' must be one of {FEATURE_TYPES}, got {ftype!r}")
+        categories = spec.get("categories")
+        if categories is not None:
+            if ftype != "categorical":
+                raise ConfigError(f"{path}: '{where}.categories' only applies to categorical features")
+            _expect(path, f"{where}.categories", categories, list)
+            categories = tuple(str(c) for c in categories)
+        for bound in ("min", "max"):
+            if bound in spec:
+                if ftype != "numeric":
+                    raise ConfigError(f"{path}: '{where}.{bound}' only applies to numeric features")
+                _expect(path, f"{where}.{bound}", spec[bound], (int, float))
+        features.append(
+            Feature(
+                name=name,
+                type=ftype,
+                nullable=_expect(path, f"{where}.nullable", spec.get("nullable", True), bool),
+                min=spec.get("min"),
+                max=spec.get("max"),
+                categories=categories,
+            )
+        )
+    return tuple(features)
+
+
+def default_config_path() -> Path:
+    """The config used when none is given: $DRIFTLINE_CONFIG, else config/demo.toml in this checkout."""
+    env = os.environ.get("DRIFTLINE_CONFIG")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "config" / "demo.toml"
