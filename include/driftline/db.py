@@ -32,7 +32,7 @@ class IntervalBusyError(RuntimeError):
 
 def mask_url(url: str) -> str:
     """The URL with any password replaced by ***, for logs and error messages."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", url)
 
 
 def resolve_db_url(db_url: str | None, db_conn_id: str | None, root: Path) -> str:
@@ -100,7 +100,7 @@ def _ddl(schema: str) -> list[sql.Composed]:
                 source_uri       text,
                 message          text,
                 started_at       timestamptz NOT NULL,
-                finished_at      timestamptz NOT NULL DEFAULT now(),
+                finished_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
                 CHECK (status <> 'succeeded' OR rows_in = rows_scored + rows_quarantined))"""
         ),
         q("CREATE INDEX IF NOT EXISTS scoring_runs_interval ON {s}.scoring_runs (interval_id, run_key)"),

@@ -77,7 +77,7 @@ def register_champion(
             version = conn.execute(
                 sql.SQL("SELECT coalesce(max(version), 0) + 1 FROM {}").format(table(schema, "model_versions"))
             ).fetchone()[0]
-            path, manifest = write_artifact(registry_dir / f"v{version:04d}", model_text, {**manifest, "version": version})
+            path, manifest = write_artifact(registry_dir / f"v{version:04d}-{digest[:12]}", model_text, {**manifest, "version": version})
             conn.execute(
                 sql.SQL(
                     "INSERT INTO {} (version, artifact_uri, sha256, manifest, metrics, status) "

@@ -10,7 +10,7 @@ from datetime import datetime
 
 
 def _fail_without_retry(exc: Exception):
-    from airflow.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException
 
     return AirflowFailException(f"{type(exc).__name__}: {exc}")
 

@@ -1,0 +1,69 @@
+"""Shared fixtures: a throwaway Airflow home (set before Airflow is imported) and a real Postgres.
+
+The database comes from DRIFTLINE_TEST_DB_URL (a server URL; each session creates and drops its
+own database there) or, when unset, from an embedded pgserver in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Airflow reads its configuration at import time: point it at a private home before anything imports it.
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="driftline-airflow-"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "GX_ANALYTICS_ENABLED": "False",
+    }
+)
+os.environ.pop("DRIFTLINE_DB_URL", None)
+os.environ.pop("DRIFTLINE_CONFIG", None)
+os.environ.pop("DRIFTLINE_HOME", None)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated Airflow metadata DB (SQLite) for dag.test()."""
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True, env=os.environ.copy()
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    """URL of a fresh database on a real PostgreSQL server, dropped at the end of the session."""
+    import psycopg
+    from psycopg import sql
+
+    server_url = os.environ.get("DRIFTLINE_TEST_DB_URL")
+    if not server_url:
+        from driftline.db import start_embedded
+
+        server_url = start_embedded(tmp_path_factory.mktemp("pgdata"))
+    name = f"driftline_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = psycopg.conninfo.make_conninfo(server_url, dbname=name)
+    yield url
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -1,0 +1,48 @@
+"""A small project on disk (config, suite, synthetic data, trained champion) per test module."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+
+from driftline.config import load_config
+from driftline.demo import DemoPlan, write_demo_data
+from driftline.validation import write_suite
+
+REPO = Path(__file__).resolve().parents[2]
+SMALL_PLAN = DemoPlan(history_days=10, history_rows_per_day=1_500, intervals=2, rows_per_interval=3_000)
+
+
+def make_project(root: Path, schema: str, **overrides: str) -> Path:
+    """Copy the demo config into root/config with its own schema (and overrides); write suite and data."""
+    text = (REPO / "config" / "demo.toml").read_text()
+    text = re.sub(r'^schema = ".*"$', f'schema = "{schema}"', text, flags=re.M)
+    for key, value in overrides.items():
+        text = re.sub(rf"^{key} = .*$", f"{key} = {value}", text, flags=re.M)
+    (root / "config").mkdir(parents=True)
+    path = root / "config" / "demo.toml"
+    path.write_text(text)
+    config = load_config(path)
+    write_suite(config)
+    write_demo_data(config, SMALL_PLAN)
+    return path
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, database_url, monkeypatch_module) -> Path:
+    """Config path of a trained project whose tasks write to the session's test database."""
+    from driftline.cli import train_champion
+
+    monkeypatch_module.setenv("DRIFTLINE_DB_URL", database_url)
+    path = make_project(tmp_path_factory.mktemp("project"), f"it_{uuid.uuid4().hex[:8]}", chunk_rows="1000")
+    train_champion(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch

@@ -1,0 +1,193 @@
+"""score_batch through Airflow's dag.test() against a real Postgres."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+from psycopg import sql
+
+from driftline.config import load_config
+from driftline.registry import champion_version
+from driftline.scoring import model_frame
+
+from .conftest import REPO, SMALL_PLAN
+
+FIRST, SECOND = SMALL_PLAN.interval_bounds()
+
+
+@pytest.fixture(scope="module")
+def dag(airflow_db):
+    spec = importlib.util.spec_from_file_location("score_batch_under_test", REPO / "dags" / "score_batch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.dag
+
+
+def run(dag, config_path: Path, interval: tuple[datetime, datetime], **conf):
+    """A manual dag.test() run at logical date D covers [D - 1 day, D): pass the interval's end."""
+    dag_run = dag.test(logical_date=interval[1], run_conf={"config": str(config_path), **conf})
+    return str(dag_run.state)
+
+
+def fetch(config_path: Path, query: str, params=()) -> list[tuple]:
+    config = load_config(config_path)
+    with psycopg.connect(config_url()) as conn:
+        return conn.execute(sql.SQL(query).format(s=sql.Identifier(config.db_schema)), params).fetchall()
+
+
+def config_url() -> str:
+    import os
+
+    return os.environ["DRIFTLINE_DB_URL"]
+
+
+def interval_contents(config_path: Path, interval) -> dict:
+    predictions = fetch(
+        config_path,
+        "SELECT entity_key, score, predicted_class, model_version FROM {s}.predictions "
+        "WHERE interval_start = %s ORDER BY entity_key",
+        (interval[0],),
+    )
+    quarantine = fetch(
+        config_path,
+        "SELECT q.row_number, q.entity_key, q.reason_codes, q.raw_row FROM {s}.quarantine_rows q "
+        "JOIN {s}.scored_intervals i USING (interval_id) WHERE i.interval_start = %s ORDER BY q.row_number",
+        (interval[0],),
+    )
+    summary = fetch(
+        config_path,
+        "SELECT rows_in, rows_scored, rows_quarantined, status FROM {s}.run_summary "
+        "WHERE published AND interval_start = %s",
+        (interval[0],),
+    )
+    return {"predictions": predictions, "quarantine": quarantine, "summary": summary}
+
+
+def test_interval_scored_twice_is_identical_and_not_duplicated(dag, project):
+    assert run(dag, project, FIRST) == "success"
+    first = interval_contents(project, FIRST)
+    assert run(dag, project, FIRST) == "success"
+    second = interval_contents(project, FIRST)
+
+    assert first == second
+    keys = [row[0] for row in second["predictions"]]
+    assert len(keys) == len(set(keys)) > 0
+    (rows_in, rows_scored, rows_quarantined, status), = second["summary"]
+    assert status == "succeeded"
+    # Every input row is either scored or quarantined: 3000 generated rows + 1 malformed line.
+    assert rows_in == SMALL_PLAN.rows_per_interval + 1
+    assert rows_in == rows_scored + rows_quarantined
+    assert (rows_scored, rows_quarantined) == (len(second["predictions"]), len(second["quarantine"]))
+    # Two attempts recorded, one published.
+    attempts = fetch(project, "SELECT count(*), count(*) FILTER (WHERE published) FROM {s}.run_summary WHERE interval_start = %s", (FIRST[0],))
+    assert attempts == [(2, 1)]
+
+
+def test_quarantine_reasons_name_the_failed_expectation(dag, project):
+    assert run(dag, project, SECOND) == "success"
+    quarantine = interval_contents(project, SECOND)["quarantine"]
+    reasons = Counter(code for row in quarantine for code in row[2])
+    # demo._inject_bad_rows plants 10 rows of each kind.
+    assert reasons["expect_column_values_to_be_between:amount"] == 10
+    assert reasons["expect_column_values_to_be_in_set:merchant_category"] == 10
+    assert reasons["expect_column_values_to_be_between:hour_of_day"] == 10
+    assert reasons["not_a_number:amount"] == 10
+    assert reasons["outside_interval:event_time"] == 10
+    assert reasons["expect_column_values_to_not_be_null:amount"] >= 10
+    assert reasons["malformed_row"] == 1
+    text_rows = [row for row in quarantine if "not_a_number:amount" in row[2]]
+    assert all(row[3]["amount"] == "twelve" for row in text_rows)  # raw value kept as read
+
+
+def test_online_scores_equal_offline_predict(dag, project):
+    """The stored score equals LightGBM's own predict on the same rows, to the last bit."""
+    assert run(dag, project, FIRST) == "success"
+    config = load_config(project)
+    (uri,), = fetch(project, "SELECT artifact_uri FROM {s}.model_versions WHERE status = 'champion'")
+    booster = lgb.Booster(model_file=uri.removeprefix("file://"))
+    manifest_categories = fetch(project, "SELECT manifest->'categories' FROM {s}.model_versions WHERE status = 'champion'")[0][0]
+
+    frame = pd.read_csv(config.input_location(*FIRST), on_bad_lines="skip", dtype={"transaction_id": str})
+    quarantined = {row[1] for row in interval_contents(project, FIRST)["quarantine"]}
+    clean = frame[~frame["transaction_id"].isin(quarantined)].reset_index(drop=True)
+    offline = booster.predict(model_frame(clean, config, manifest_categories))
+
+    stored = dict((key, score) for key, score, _, _ in interval_contents(project, FIRST)["predictions"])
+    online = np.array([stored[key] for key in clean["transaction_id"]])
+    assert len(online) == len(clean) > 2_000
+    assert np.array_equal(online, offline)
+
+
+def test_budget_exceeded_keeps_previous_predictions_and_records_quarantine(dag, project, tmp_path):
+    assert run(dag, project, FIRST) == "success"
+    before = interval_contents(project, FIRST)
+    config = load_config(project)
+    source = Path(config.input_location(*FIRST))
+    original = source.read_bytes()
+    frame = pd.read_csv(source, dtype=str, on_bad_lines="skip")
+    frame.loc[: len(frame) // 2, "merchant_category"] = "unknown_merchant"
+    try:
+        frame.to_csv(source, index=False)
+        assert run(dag, project, FIRST) == "failed"
+    finally:
+        source.write_bytes(original)
+
+    after = interval_contents(project, FIRST)
+    assert after["predictions"] == before["predictions"]  # readers still see the last good run
+    (status, message, rows_in, rows_scored, rows_quarantined), = fetch(
+        project,
+        "SELECT status, message, rows_in, rows_scored, rows_quarantined FROM {s}.run_summary "
+        "WHERE interval_start = %s ORDER BY run_key DESC LIMIT 1",
+        (FIRST[0],),
+    )
+    assert status == "failed"
+    assert "quarantine budget exceeded" in message and "expect_column_values_to_be_in_set:merchant_category" in message
+    assert rows_in == rows_scored + rows_quarantined
+    assert rows_quarantined > rows_in / 2
+    # The quarantine rows of the failed attempt are kept for inspection.
+    (stored,), = fetch(
+        project,
+        "SELECT count(*) FROM {s}.quarantine_rows q JOIN {s}.scored_intervals i USING (interval_id) "
+        "WHERE i.interval_start = %s",
+        (FIRST[0],),
+    )
+    assert stored == rows_quarantined
+
+
+def test_missing_column_fails_with_a_message_naming_it(project):
+    from driftline.pipeline import score_interval
+    from driftline.sources import InputError
+
+    config = load_config(project)
+    day = (datetime(2026, 12, 1, tzinfo=timezone.utc), datetime(2026, 12, 2, tzinfo=timezone.utc))
+    path = Path(config.input_location(*day))
+    frame = pd.read_csv(config.input_location(*FIRST), dtype=str, on_bad_lines="skip")
+    frame.rename(columns={"amount": "amount_usd"}).to_csv(path, index=False)
+    with pytest.raises(InputError) as error:
+        score_interval(str(project), *day, run_id="test_missing_column")
+    assert "'amount'" in str(error.value) and "amount_usd" in str(error.value) and str(path) in str(error.value)
+    (status, message), = fetch(
+        project,
+        "SELECT status, message FROM {s}.run_summary WHERE interval_start = %s",
+        (day[0],),
+    )
+    assert status == "failed" and "amount" in message
+
+
+def test_pinned_model_version_param_is_recorded(dag, project):
+    config = load_config(project)
+    with psycopg.connect(config_url()) as conn:
+        version = champion_version(conn, config.db_schema)
+    assert run(dag, project, SECOND, model_version=version) == "success"
+    versions = {row[3] for row in interval_contents(project, SECOND)["predictions"]}
+    assert versions == {version}
+    with pytest.raises(Exception, match="model_version"):
+        dag.test(logical_date=SECOND[1] + timedelta(days=30), run_conf={"config": str(project), "model_version": "latest"})
