@@ -109,7 +109,12 @@ def airflow_environment(root: Path) -> dict[str, str]:
 
 
 def migrate_airflow(env: dict[str, str]) -> None:
-    """`airflow db migrate` in a child process (idempotent; a few seconds on first use)."""
+    """`airflow db migrate` in a child process, skipped when this Airflow version already migrated it."""
+    from importlib.metadata import version
+
+    marker = Path(env["AIRFLOW_HOME"]) / f".migrated-{version('apache-airflow-core')}"
+    if marker.exists() and (Path(env["AIRFLOW_HOME"]) / "airflow.db").exists():
+        return
     result = subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
         env={**os.environ, **env},
@@ -119,6 +124,7 @@ def migrate_airflow(env: dict[str, str]) -> None:
     )
     if result.returncode != 0:
         raise RuntimeError(f"airflow db migrate failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    marker.touch()
 
 
 def run_dag_for_interval(dag, interval_end: datetime, conf: dict):

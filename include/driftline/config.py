@@ -268,7 +268,7 @@ def _load_features(path: Path, table: Any) -> tuple[Feature, ...]:
     features = []
     for name, spec in table.items():
         where = f"features.{name}"
-        if isinstance(spec, str):  # shorthand: amount = "numeric"
+        if isinstance(spec, str):  # shorthand: <column> = "numeric"
             spec = {"type": spec}
         _expect(path, where, spec, dict)
         _check_keys(path, where, spec, {"type"}, _FEATURE_KEYS - {"type"})

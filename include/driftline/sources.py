@@ -114,7 +114,11 @@ def _csv_batches(path: Path, config: DatasetConfig) -> Iterator[tuple[pa.Table, 
         raise InputError(f"{path}: input file is empty (no header, no rows). Nothing was written.")
     block_size = 1 << 24
     try:
-        header = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16)).schema.names
+        header = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=1 << 16),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=lambda row: "skip"),  # rows are read below
+        ).schema.names
     except pa.ArrowInvalid as exc:
         raise InputError(f"{path}: cannot read the CSV header: {exc}") from exc
     check_columns(path, header, config)

@@ -1,0 +1,42 @@
+"""`driftline demo` end to end in a child process, twice: same tables, nothing doubled."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from .conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_twice_gives_the_same_tables(tmp_path, database_url):
+    for folder in ("config", "dags", "expectations"):
+        shutil.copytree(REPO / folder, tmp_path / folder)
+    env = {**os.environ, "DRIFTLINE_DB_URL": database_url}
+    for key in [k for k in env if k.startswith("AIRFLOW")]:
+        env.pop(key)  # the demo sets up its own project-local Airflow
+    command = [sys.executable, "-m", "driftline.cli", "demo", "--config", str(tmp_path / "config" / "demo.toml"), "--rows", "2000", "--intervals", "2"]
+    counts = []
+    for _ in range(2):
+        out = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        assert "succeeded" in out.stdout
+        with psycopg.connect(database_url) as conn:
+            counts.append(
+                conn.execute(
+                    "SELECT count(*), count(DISTINCT (interval_start, entity_key)), "
+                    "(SELECT count(*) FROM driftline_demo.quarantine_rows), "
+                    "(SELECT count(*) FROM driftline_demo.model_versions) FROM driftline_demo.predictions"
+                ).fetchone()
+            )
+    assert counts[0] == counts[1]
+    predictions, distinct, quarantined, versions = counts[0]
+    assert predictions == distinct == 2 * 2000 - quarantined + 2  # 2 malformed lines are quarantined too
+    assert versions == 1

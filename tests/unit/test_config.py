@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from driftline.config import ConfigError, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = (REPO / "config" / "demo.toml").read_text()
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "config").mkdir(exist_ok=True)
+    path = tmp_path / "config" / "dataset.toml"
+    path.write_text(text)
+    return path
+
+
+def test_demo_config_loads_typed():
+    config = load_config(REPO / "config" / "demo.toml")
+    assert config.name == "demo_transactions"
+    assert config.entity_key == "transaction_id"
+    assert config.numeric_features[:2] == ["amount", "account_age_days"]
+    assert config.categorical_features == ["merchant_category", "channel"]
+    assert config.root == REPO
+    assert config.quarantine_budget == 0.05
+    amount = config.features[0]
+    assert (amount.min, amount.max, amount.nullable) == (0, 50000, False)
+
+
+def test_input_location_renders_the_interval(tmp_path):
+    from datetime import datetime, timezone
+
+    config = load_config(write(tmp_path, DEMO))
+    start = datetime(2026, 11, 5, tzinfo=timezone.utc)
+    location = config.input_location(start, start)
+    assert location == str(tmp_path / "data/demo_transactions/input/2026-11-05.csv")
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda t: t.replace('target = "is_fraud"', 'target = "is_fraud"\ntargte = "x"'), "unknown key 'dataset.targte'"),
+        (lambda t: t.replace('entity_key = "transaction_id"\n', ""), "missing required key 'dataset.entity_key'"),
+        (lambda t: t.replace("[scoring]", "[scoring_options]"), "unknown section '[scoring_options]'"),
+        (lambda t: t.replace('type = "categorical"', 'type = "text"', 1), "'features.merchant_category.type'"),
+        (lambda t: t.replace("quarantine_budget = 0.05", "quarantine_budget = 5"), "quarantine_budget"),
+        (lambda t: t.replace('schema = "driftline_demo"', 'schema = "drift; drop"'), "database.schema"),
+        (lambda t: t.replace('event_time = "event_time"', 'event_time = "amount"'), "used twice"),
+        (lambda t: t.replace("nullable = false\nmin = 0\nmax = 50000", "nullable = false\nminimum = 0"), "unknown key 'features.amount.minimum'"),
+        (lambda t: t.replace("threshold = 0.5", "threshold = true"), "'model.threshold'"),
+        (lambda t: t.replace('cron = "0 0 * * *"', 'cron = "@daily"'), "schedule.cron"),
+    ],
+)
+def test_bad_config_names_key_and_file(tmp_path, edit, message):
+    path = write(tmp_path, edit(DEMO))
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert message in str(error.value)
+    assert str(path) in str(error.value)
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "[dataset\nname="))
+
+
+def test_package_code_names_no_dataset_column():
+    """Dataset specifics live in config: the scoring path never names a demo column."""
+    # (The demo's event-time column shares its name with the config key `event_time`, so it is not listed.)
+    columns = re.findall(r"^\[features\.(\w+)\]", DEMO, flags=re.M) + ["transaction_id", "is_fraud"]
+    assert len(columns) == 9
+    package = REPO / "include" / "driftline"
+    for module in package.glob("*.py"):
+        if module.name == "demo.py":  # the synthetic demo dataset itself
+            continue
+        text = module.read_text()
+        found = [c for c in columns if re.search(rf"\b{c}\b", text)]
+        assert found == [], f"{module.name} names dataset columns {found}"

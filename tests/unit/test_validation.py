@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from driftline.config import load_config
+from driftline.scoring import model_frame, predicted_class
+from driftline.validation import TableValidationError, Validator, build_suite
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def config():
+    return load_config(REPO / "config" / "demo.toml")
+
+
+def frame(**overrides) -> pd.DataFrame:
+    rows = {
+        "transaction_id": ["a", "b", "c", "d"],
+        "event_time": pd.to_datetime(["2026-11-01T01:00:00Z"] * 4, utc=True),
+        "amount": [10.0, -1.0, np.nan, 20.0],
+        "account_age_days": [1.0, 2.0, 3.0, 4.0],
+        "transactions_last_24h": [1.0, 1.0, 1.0, 1.0],
+        "distance_from_home_km": [1.0, np.nan, 1.0, float("inf")],
+        "hour_of_day": [1.0, 2.0, 3.0, 30.0],
+        "merchant_category": ["grocery", "grocery", "casino", "fuel"],
+        "channel": ["online", "online", "online", None],
+    }
+    rows.update(overrides)
+    return pd.DataFrame(rows)
+
+
+def test_committed_suite_matches_the_config(config):
+    committed = json.loads(config.suite_path.read_text())
+    generated = build_suite(config)
+    assert [e["type"] for e in committed["expectations"]] == [e["type"] for e in generated["expectations"]]
+
+
+def test_row_failures_carry_the_expectation_and_column(config):
+    failures = Validator(config).row_failures(frame(), "unit.csv")
+    assert {row: sorted(codes) for row, codes in failures.items()} == {
+        1: ["expect_column_values_to_be_between:amount"],
+        2: ["expect_column_values_to_be_in_set:merchant_category", "expect_column_values_to_not_be_null:amount"],
+        3: [
+            "expect_column_values_to_be_between:distance_from_home_km",
+            "expect_column_values_to_be_between:hour_of_day",
+            "expect_column_values_to_not_be_null:channel",
+        ],
+    }
+
+
+def test_table_level_expectation_failure_raises(config, tmp_path):
+    suite = build_suite(config)
+    suite["expectations"].append({"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 10}})
+    path = tmp_path / "suite.json"
+    path.write_text(json.dumps(suite))
+    with pytest.raises(TableValidationError) as error:
+        Validator(replace(config, suite_path=path)).row_failures(frame(), "unit.csv")
+    assert "expect_table_row_count_to_be_between" in str(error.value) and "unit.csv" in str(error.value)
+
+
+def test_unseen_category_is_missing_for_the_model(config):
+    features = model_frame(frame(), config, {"merchant_category": ["grocery", "fuel"], "channel": ["online"]})
+    assert features["merchant_category"].isna().tolist() == [False, False, True, False]
+    assert list(features.columns) == config.feature_names
+
+
+def test_predicted_class_uses_the_threshold(config):
+    assert predicted_class(np.array([0.1, 0.5, 0.9]), config).tolist() == [0, 1, 1]
+    assert predicted_class(np.array([0.1]), replace(config, task="regression")) is None
