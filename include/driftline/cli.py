@@ -250,7 +250,33 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"driftline: config error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if isinstance(exc, _expected_errors()):
+            # Expected failures carry a message that says what and what next: no traceback.
+            print(f"driftline: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
+        raise
     return 0
+
+
+def _expected_errors() -> tuple[type[Exception], ...]:
+    from .db import DatabaseError, IntervalBusyError
+    from .pipeline import QuarantineBudgetExceeded
+    from .registry import ModelLoadError
+    from .sources import InputError
+    from .training import TrainingError
+    from .validation import SuiteError, TableValidationError
+
+    return (
+        DatabaseError,
+        IntervalBusyError,
+        QuarantineBudgetExceeded,
+        ModelLoadError,
+        InputError,
+        TrainingError,
+        SuiteError,
+        TableValidationError,
+    )
 
 
 if __name__ == "__main__":
