@@ -7,14 +7,11 @@ is a small TOML parse, so parsing this file stays fast and touches no database.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param, task
 
-from driftline.config import default_config_path, load_config
+from driftline.dag_parts import config_param, dataset_config, prepare_database, retry_policy
 
-CONFIG_PATH = str(default_config_path())
-CONFIG = load_config(CONFIG_PATH)
+CONFIG_PATH, CONFIG = dataset_config()
 PREDICTIONS = Asset(name=f"driftline.{CONFIG.name}.predictions", group="driftline")
 
 with DAG(
@@ -24,14 +21,9 @@ with DAG(
     start_date=CONFIG.start_date,
     catchup=CONFIG.catchup,
     max_active_runs=4,
-    default_args={
-        "retries": 3,
-        "retry_delay": timedelta(minutes=1),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=20),
-    },
+    default_args=retry_policy(retries=3, delay_minutes=1, max_delay_minutes=20),
     params={
-        "config": Param(CONFIG_PATH, type="string", description="Dataset config file (TOML)"),
+        "config": config_param(CONFIG_PATH),
         "model_version": Param(
             None, type=["null", "integer"], minimum=1, description="Pin a registered model version; empty = champion"
         ),
@@ -39,12 +31,6 @@ with DAG(
     tags=["driftline", CONFIG.name],
     doc_md=__doc__,
 ) as dag:
-
-    @task
-    def prepare_database(params=None) -> str:
-        from driftline.tasks import prepare_database
-
-        return prepare_database(params["config"])
 
     @task
     def score_interval(data_interval_start=None, data_interval_end=None, run_id=None, params=None) -> dict:
@@ -60,4 +46,18 @@ with DAG(
         outlet_events[PREDICTIONS].extra = summary
         return summary
 
-    prepare_database() >> score_interval() >> publish_predictions()
+    @task(retries=0)
+    def score_shadow(data_interval_start=None, data_interval_end=None, run_id=None, params=None) -> dict:
+        from driftline.tasks import score_shadow
+
+        return score_shadow(params["config"], data_interval_start, data_interval_end, run_id)
+
+    @task
+    def update_realized_performance(params=None) -> list[dict]:
+        from driftline.tasks import update_realized_performance
+
+        return update_realized_performance(params["config"], None)  # labels observed by now
+
+    scored = prepare_database() >> score_interval()
+    scored >> publish_predictions() >> update_realized_performance()
+    scored >> score_shadow()  # skipped unless retraining.shadow is on and a candidate is pending

@@ -50,16 +50,19 @@ def airflow_db() -> Path:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> str:
+def database_url() -> str:
     """URL of a fresh database on a real PostgreSQL server, dropped at the end of the session."""
     import psycopg
     from psycopg import sql
 
     server_url = os.environ.get("DRIFTLINE_TEST_DB_URL")
     if not server_url:
-        from driftline.db import start_embedded
+        import pgserver
 
-        server_url = start_embedded(tmp_path_factory.mktemp("pgdata"))
+        # Not under pytest's basetemp: pytest prunes old basetemps, which would pull the data
+        # directory from under a server that another, concurrent session still uses.
+        server = pgserver.get_server(tempfile.mkdtemp(prefix="driftline-pgdata-"), cleanup_mode="delete")
+        server_url = server.get_uri()
     name = f"driftline_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

@@ -1,4 +1,4 @@
-"""The `driftline` command: init-db, suite, train, score, demo."""
+"""The `driftline` command: init-db, suite, train, score, demo, airflow."""
 
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ def cmd_train(args) -> None:
 def train_champion(config_path: str, reason: str = "initial model from `driftline train`") -> dict:
     """Train on the labelled history and register the result as champion (idempotent)."""
     from . import db
-    from .registry import register_champion
+    from .drift import ensure_reference
+    from .registry import load_model, register_champion
     from .training import read_table, train
 
     config = load_config(config_path)
@@ -61,6 +62,7 @@ def train_champion(config_path: str, reason: str = "initial model from `driftlin
         version, created = register_champion(
             conn, config.db_schema, config.registry_dir, trained.model_text, trained.manifest, reason
         )
+        ensure_reference(conn, config, load_model(conn, config.db_schema, version))  # drift reference, once per version
     return {
         "version": version,
         "new_version": created,
@@ -78,6 +80,21 @@ def cmd_score(args) -> None:
         _config_path(args), _when(args.start), _when(args.end), args.run_id or f"cli__{datetime.now(timezone.utc):%Y%m%dT%H%M%S}", args.model_version
     )
     print(json.dumps(summary, indent=2))
+
+
+def cmd_rollback(args) -> None:
+    """Make an earlier champion (default: the previous one) champion again, with a reason."""
+    from .retraining import rollback_champion
+
+    actor = os.environ.get("USER") or "cli"
+    print(json.dumps(rollback_champion(_config_path(args), args.reason, args.to, actor=f"cli:{actor}"), indent=2))
+
+
+def cmd_models(args) -> None:
+    """Registered versions, aliases, promotion history and realized performance."""
+    from .retraining import print_lifecycle
+
+    print_lifecycle(load_config(_config_path(args)))
 
 
 def cmd_db_url(args) -> None:
@@ -106,6 +123,184 @@ def airflow_environment(root: Path) -> dict[str, str]:
         "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
     }
+
+
+def cmd_airflow(args) -> None:
+    """`airflow standalone` for this project: its dags/ and plugins/, a project-local AIRFLOW_HOME and its Postgres."""
+    import signal
+
+    from . import db
+
+    config_path = _config_path(args)
+    config = load_config(config_path)
+    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
+    env = {**os.environ, **airflow_standalone_environment(config.root, config_path, url, args.host, args.port)}
+    if os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    elif not (os.environ.get("DRIFTLINE_DB_URL") or config.db_url or config.db_conn_id):
+        # SQLite metadata refuses backfills while the scheduler writes ("database is locked"): with the
+        # embedded Postgres, keep Airflow's metadata in a database of its own there.
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = airflow_metadata_database(url, "airflow")
+    else:
+        print("driftline: Airflow metadata in SQLite; for backfills set AIRFLOW__DATABASE__SQL_ALCHEMY_CONN "
+              "to a PostgreSQL database", file=sys.stderr)
+    address = f"http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}"
+    passwords = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
+    print(f"driftline: starting Airflow {env['AIRFLOW_HOME']} (dags {env['AIRFLOW__CORE__DAGS_FOLDER']}, "
+          f"predictions in {db.mask_url(url)}); Ctrl-C stops it", flush=True)
+    # Same process group: Ctrl-C (SIGINT to the group) stops standalone and its components; on
+    # SIGTERM this process stops standalone (with SIGINT) before it exits instead of orphaning it.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "airflow", "standalone"],
+        env=env,
+        # A shell's background job starts with SIGINT ignored; standalone stops its components on SIGINT only.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        if _wait_healthy(f"{address}/api/v2/monitor/health", process, timeout=args.timeout):
+            print(f"\ndriftline: Airflow UI at {address}  (log in as admin; the password is in {passwords})\n"
+                  f"driftline: drift reports {address}{_plugin_prefix()}/reports, "
+                  f"model registry {address}{_plugin_prefix()}/registry (also under Browse in the UI)\n", flush=True)
+        process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _stop_standalone(process)
+    if process.returncode not in (0, -2, -9, -15):
+        raise SystemExit(process.returncode)
+
+
+def _stop_standalone(process: subprocess.Popen, grace: float = 60) -> None:
+    """Stop standalone with SIGINT (on SIGTERM it exits and orphans its components), then make sure
+    every process it had started is gone: SIGTERM, and SIGKILL after `grace` seconds."""
+    import signal
+
+    components = _descendants(process.pid)
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        deadline = time.monotonic() + grace
+        while (alive := [pid for pid, state in _process_states(components).items() if state != "Z"]):
+            if time.monotonic() > deadline:
+                break
+            for pid in alive:
+                try:
+                    os.kill(pid, signum)
+                except ProcessLookupError:
+                    pass
+            time.sleep(1)
+        else:
+            return
+
+
+def _process_states(pids: list[int] | None = None) -> dict[int, str]:
+    """{pid: state letter} from /proc for the given pids (all when None); missing pids are left out."""
+    states = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        pid = int(stat.parent.name)
+        if pids is not None and pid not in pids:
+            continue
+        try:
+            states[pid] = stat.read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+    return states
+
+
+def _descendants(root: int) -> list[int]:
+    """Every process below root (Linux /proc), taken before root stops: orphans lose their parent."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _raise_keyboard_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def airflow_standalone_environment(root: Path, config_path: str, db_url: str, host: str, port: int) -> dict[str, str]:
+    """airflow_environment() plus what a long-running Airflow needs: plugins, the config, the API address."""
+    return {
+        **airflow_environment(root),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
+        "AIRFLOW__API__HOST": host,
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__WORKERS": os.environ.get("AIRFLOW__API__WORKERS", "1"),
+        # LocalExecutor starts this many worker processes up front: 32 by default, too many for a laptop.
+        "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "4"),
+        # Task processes report to the API server: make them find it on a non-default port.
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "DRIFTLINE_CONFIG": config_path,  # the DAG files and the UI plugin read the same dataset config
+        "DRIFTLINE_DB_URL": db_url,
+        "GX_ANALYTICS_ENABLED": "False",
+        # standalone starts its components as `airflow ...` from PATH: make it this environment's.
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    }
+
+
+def airflow_metadata_database(db_url: str, name: str) -> str:
+    """Create database `name` on the server of db_url if missing; its SQLAlchemy URL for Airflow."""
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict
+    from sqlalchemy.engine import URL
+
+    from . import db
+
+    with db.connect(db_url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    params = conninfo_to_dict(db_url)
+    host = params.pop("host", None)
+    socket_dir = host if host and host.startswith("/") else None  # a Unix socket directory goes in the query
+    url = URL.create(
+        "postgresql+psycopg2",
+        username=params.get("user"),
+        password=params.get("password") or None,
+        host=None if socket_dir else host,
+        port=int(params["port"]) if params.get("port") and not socket_dir else None,
+        database=name,
+        query={"host": socket_dir} if socket_dir else {},
+    )
+    return url.render_as_string(hide_password=False)
+
+
+def _plugin_prefix() -> str:
+    return "/driftline"  # driftline.ui.URL_PREFIX, without importing the UI module here
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, timeout: float) -> bool:
+    """Poll Airflow's health endpoint until it answers 200; False if the process exits or time runs out."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(2)
+    if process.poll() is None:
+        print(f"driftline: Airflow not healthy after {timeout:.0f} s at {url}; still waiting on it", file=sys.stderr)
+    return False
 
 
 def migrate_airflow(env: dict[str, str]) -> None:
@@ -142,22 +337,22 @@ def run_demo(config_path: str, plan) -> None:
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     os.environ["DRIFTLINE_DB_URL"] = url  # Airflow tasks below run in this process and read it
     os.environ["DRIFTLINE_CONFIG"] = config_path
-    print(f"[1/4] database: {db.mask_url(url)}")
+    print(f"[1/6] database: {db.mask_url(url)}")
 
     data = write_demo_data(config, plan)
     if not config.suite_path.exists():
         write_suite(config)
-    print(f"[2/4] data: {data['history_rows']} labelled history rows, {len(data['inputs'])} daily inputs")
+    print(f"[2/6] data: {data['history_rows']} labelled history rows, {len(data['inputs'])} daily inputs")
 
     model = train_champion(config_path, reason="demo: initial champion")
-    print(f"[3/4] champion model v{model['version']} ({'new' if model['new_version'] else 'unchanged'}), "
+    print(f"[3/6] champion model v{model['version']} ({'new' if model['new_version'] else 'unchanged'}), "
           f"holdout {', '.join(f'{k}={v:.4f}' for k, v in model['metrics'].items())}")
 
     env = airflow_environment(config.root)
     os.environ.update(env)
     migrate_airflow(env)
-    dag = _load_score_batch(config.root / "dags" / "score_batch.py")
-    print("[4/4] running score_batch through Airflow (dag.test) for each interval:")
+    dag = load_dag_file(config.root / "dags" / "score_batch.py")
+    print("[4/6] running score_batch through Airflow (dag.test) for each interval:")
     failed = []
     for start, end in plan.interval_bounds():
         run = run_dag_for_interval(dag, end, {"config": config_path})
@@ -168,11 +363,25 @@ def run_demo(config_path: str, plan) -> None:
     if failed:
         raise SystemExit(f"score_batch did not succeed for: {', '.join(failed)}")
 
+    from .drift import run_demo_monitoring
 
-def _load_score_batch(path: Path):
+    print("\n[5/6] running monitor_drift through Airflow (dag.test) for each interval:")
+    failed = run_demo_monitoring(config_path, plan.interval_bounds(), config.root / "dags" / "monitor_drift.py")
+    if failed:
+        raise SystemExit(f"monitor_drift did not succeed for: {', '.join(failed)}")
+
+    from .retraining import run_demo_lifecycle
+
+    print("\n[6/6] running retrain_model through Airflow (dag.test), triggered by the drift decision:")
+    if "success" not in run_demo_lifecycle(config_path, plan):
+        raise SystemExit("retrain_model did not succeed")
+
+
+def load_dag_file(path: Path):
+    """The `dag` object of a DAG file, loaded as a private module (for dag.test())."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("driftline_dag_score_batch", path)
+    spec = importlib.util.spec_from_file_location(f"driftline_dag_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.dag
@@ -233,9 +442,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-id", default=None)
     p.set_defaults(func=cmd_score)
 
+    p = sub.add_parser("rollback", help="make the previous (or a given) champion version champion again")
+    _config_arg(p)
+    p.add_argument("--to", type=int, default=None, metavar="VERSION", help="target version; default: previous champion")
+    p.add_argument("--reason", required=True, help="why: recorded in promotion_events")
+    p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("models", help="model versions, promotion history and realized performance")
+    _config_arg(p)
+    p.set_defaults(func=cmd_models)
+
     p = sub.add_parser("db-url", help="print the database URL in use (starts the embedded one if needed)")
     _config_arg(p)
     p.set_defaults(func=cmd_db_url)
+
+    p = sub.add_parser("airflow", help="run Airflow (standalone) with this project's DAGs, UI plugin and database")
+    _config_arg(p)
+    p.add_argument("--host", default="127.0.0.1", help="address the API server listens on (0.0.0.0: all)")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--timeout", type=float, default=300, help="seconds to wait for the UI before saying so")
+    p.set_defaults(func=cmd_airflow)
 
     p = sub.add_parser("demo", help="embedded Postgres + synthetic data + train + score_batch through Airflow")
     _config_arg(p)
@@ -261,8 +487,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _expected_errors() -> tuple[type[Exception], ...]:
     from .db import DatabaseError, IntervalBusyError
+    from .drift import DriftError, IntervalNotScoredError
     from .pipeline import QuarantineBudgetExceeded
-    from .registry import ModelLoadError
+    from .registry import ModelLoadError, RegistryError
+    from .retraining import RetrainingError
     from .sources import InputError
     from .training import TrainingError
     from .validation import SuiteError, TableValidationError
@@ -270,8 +498,12 @@ def _expected_errors() -> tuple[type[Exception], ...]:
     return (
         DatabaseError,
         IntervalBusyError,
+        DriftError,
+        IntervalNotScoredError,
         QuarantineBudgetExceeded,
         ModelLoadError,
+        RegistryError,
+        RetrainingError,
         InputError,
         TrainingError,
         SuiteError,

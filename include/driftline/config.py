@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 FEATURE_TYPES = ("numeric", "categorical")
+# auto: row-level expectation types driftline knows run vectorized on Arrow, the rest through GE;
+# great_expectations: every expectation through GE (slower; the reference the tests compare with).
+VALIDATION_ENGINES = ("auto", "great_expectations")
 TASK_TYPES = ("binary", "regression")
+# Evidently drift methods accepted per column type. Prediction drift is compared with a "greater or
+# equal" threshold, so it only takes distance methods (a p-value shrinks as drift grows).
+NUMERIC_DRIFT_METHODS = ("ks", "wasserstein", "psi", "jensenshannon", "kl_div", "hellinger", "anderson", "cramer_von_mises", "mannw", "t_test", "ed")
+CATEGORICAL_DRIFT_METHODS = ("chisquare", "z", "jensenshannon", "psi", "kl_div", "hellinger", "g_test")
+PREDICTION_DRIFT_METHODS = ("wasserstein", "psi", "jensenshannon", "kl_div", "hellinger", "ed")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -32,6 +40,55 @@ class Feature:
     min: float | None = None
     max: float | None = None
     categories: tuple[str, ...] | None = None
+
+
+METRIC_DIRECTIONS = {"auc": "higher", "accuracy": "higher", "log_loss": "lower", "rmse": "lower", "mae": "lower"}
+TASK_METRICS = {"binary": ("auc", "log_loss", "accuracy"), "regression": ("rmse", "mae")}
+
+
+@dataclass(frozen=True)
+class RetrainingPolicy:
+    """[retraining]: training window, promotion guardrails, retention and shadow scoring."""
+
+    training_days: int = 30
+    min_training_rows: int = 1000
+    metric: str = "auc"
+    min_metric: float | None = None
+    min_improvement: float = 0.0
+    max_regression: float = 0.01
+    segment: str | None = None
+    min_segment_rows: int = 200
+    keep_versions: int = 5
+    shadow: bool = False
+    realized_lookback_days: int = 30
+
+
+@dataclass(frozen=True)
+class DriftPolicy:
+    """When drift is a breach, and when a breach starts retrain_model ([drift.trigger])."""
+
+    drifted_share: float  # breach when the share of counted drifted features >= this
+    prediction_drift: float  # ... or when the prediction drift statistic >= this
+    effect_size_floor: float  # a drifted feature counts only when its effect size >= this
+    breaches: int  # trigger only when >= breaches of the last `window` monitored intervals breached
+    window: int
+    cooldown_hours: float  # no trigger within this many hours after the last retrain
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    """How monitor_drift samples and compares an interval ([drift])."""
+
+    reports_dir: Path
+    reference_dir: Path
+    trigger: DriftPolicy
+    sample_rows: int = 50_000
+    seed: int = 42
+    numeric_method: str = "ks"
+    categorical_method: str = "chisquare"
+    numeric_threshold: float | None = None  # None: Evidently's default for the method
+    categorical_threshold: float | None = None
+    prediction_method: str = "wasserstein"
 
 
 @dataclass(frozen=True)
@@ -56,12 +113,15 @@ class DatasetConfig:
     db_schema: str
     suite_path: Path
     quarantine_budget: float
+    validation_engine: str
     registry_dir: Path
     threshold: float
     holdout_fraction: float
     lightgbm_params: dict[str, Any] = field(default_factory=dict)
     num_boost_round: int = 200
     chunk_rows: int = 200_000
+    retraining: RetrainingPolicy = field(default_factory=RetrainingPolicy)
+    drift: DriftSettings | None = None  # always set by load_config ([drift] is required)
 
     @property
     def feature_names(self) -> list[str]:
@@ -105,14 +165,44 @@ _SECTIONS: dict[str, tuple[set[str], set[str]]] = {
     "source": ({"input", "labels", "history"}, set()),
     "schedule": ({"cron"}, {"timezone", "catchup", "start_date"}),
     "database": ({"schema"}, {"url", "conn_id"}),
-    "validation": ({"suite", "quarantine_budget"}, set()),
+    "validation": ({"suite", "quarantine_budget"}, {"engine"}),
     "model": (
         {"registry_dir"},
         {"threshold", "holdout_fraction", "num_boost_round", "params"},
     ),
     "scoring": (set(), {"chunk_rows"}),
+    "retraining": (
+        set(),
+        {
+            "training_days",
+            "min_training_rows",
+            "metric",
+            "min_metric",
+            "min_improvement",
+            "max_regression",
+            "segment",
+            "min_segment_rows",
+            "keep_versions",
+            "shadow",
+            "realized_lookback_days",
+        },
+    ),
 }
-_REQUIRED_SECTIONS = {"dataset", "features", "source", "schedule", "database", "validation", "model"}
+_SECTIONS["drift"] = (
+    {"reports_dir", "trigger"},
+    {
+        "reference_dir",
+        "sample_rows",
+        "seed",
+        "numeric_method",
+        "categorical_method",
+        "numeric_threshold",
+        "categorical_threshold",
+        "prediction_method",
+    },
+)
+_REQUIRED_SECTIONS = {"dataset", "features", "source", "schedule", "database", "validation", "model", "drift"}
+_DRIFT_TRIGGER_KEYS = {"drifted_share", "prediction_drift", "effect_size_floor", "breaches", "window", "cooldown_hours"}
 _FEATURE_KEYS = {"type", "nullable", "min", "max", "categories"}
 
 
@@ -131,6 +221,12 @@ def _expect(path: Path, where: str, value: Any, kind: type | tuple[type, ...]) -
     # bool is an int in Python; `threshold = true` must not pass as a number.
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
         raise ConfigError(f"{path}: '{where}' must be {getattr(kind, '__name__', kind)}, got {value!r}")
+    return value
+
+
+def _choice(path: Path, where: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(f"{path}: '{where}' must be one of {allowed}, got {value!r}")
     return value
 
 
@@ -236,13 +332,55 @@ def load_config(path: str | os.PathLike) -> DatasetConfig:
         db_schema=schema,
         suite_path=root / _expect(path, "validation.suite", validation["suite"], str),
         quarantine_budget=budget,
+        validation_engine=_choice(path, "validation.engine", validation.get("engine", "auto"), VALIDATION_ENGINES),
         registry_dir=root / _expect(path, "model.registry_dir", model["registry_dir"], str),
         threshold=float(_expect(path, "model.threshold", model.get("threshold", 0.5), (int, float))),
         holdout_fraction=holdout,
         num_boost_round=_expect(path, "model.num_boost_round", model.get("num_boost_round", 200), int),
         lightgbm_params=dict(_expect(path, "model.params", model.get("params", {}), dict)),
         chunk_rows=chunk_rows,
+        retraining=_retraining_policy(path, raw.get("retraining", {}), task, features),
+        drift=_load_drift(path, root, raw["drift"], model["registry_dir"]),
     )
+
+
+def _retraining_policy(path: Path, table: dict, task: str, features: tuple[Feature, ...]) -> RetrainingPolicy:
+    """[retraining] is optional; every key present is checked, defaults fill the rest."""
+    defaults = RetrainingPolicy(metric=TASK_METRICS[task][0])
+
+    def get(key: str, kind) -> Any:
+        return _expect(path, f"retraining.{key}", table.get(key, getattr(defaults, key)), kind)
+
+    policy = RetrainingPolicy(
+        training_days=get("training_days", int),
+        min_training_rows=get("min_training_rows", int),
+        metric=get("metric", str),
+        min_metric=None if table.get("min_metric") is None else float(get("min_metric", (int, float))),
+        min_improvement=float(get("min_improvement", (int, float))),
+        max_regression=float(get("max_regression", (int, float))),
+        segment=get("segment", (str, type(None))),
+        min_segment_rows=get("min_segment_rows", int),
+        keep_versions=get("keep_versions", int),
+        shadow=get("shadow", bool),
+        realized_lookback_days=get("realized_lookback_days", int),
+    )
+    if policy.metric not in TASK_METRICS[task]:
+        raise ConfigError(
+            f"{path}: 'retraining.metric' must be one of {TASK_METRICS[task]} for task {task!r}, got {policy.metric!r}"
+        )
+    if policy.keep_versions < 2:
+        raise ConfigError(f"{path}: 'retraining.keep_versions' must be at least 2, got {policy.keep_versions}")
+    for key in ("training_days", "min_training_rows", "min_segment_rows", "realized_lookback_days"):
+        if getattr(policy, key) < 1:
+            raise ConfigError(f"{path}: 'retraining.{key}' must be positive, got {getattr(policy, key)}")
+    if policy.max_regression < 0 or policy.min_improvement < 0:
+        raise ConfigError(f"{path}: 'retraining.max_regression' and 'retraining.min_improvement' must be >= 0")
+    categorical = [f.name for f in features if f.type == "categorical"]
+    if policy.segment is not None and policy.segment not in categorical:
+        raise ConfigError(
+            f"{path}: 'retraining.segment' must name a categorical feature {categorical}, got {policy.segment!r}"
+        )
+    return policy
 
 
 def _start_date(path: Path, value: Any) -> datetime:
@@ -305,3 +443,59 @@ def default_config_path() -> Path:
     if env:
         return Path(env)
     return Path(__file__).resolve().parents[2] / "config" / "demo.toml"
+
+
+def _load_drift(path: Path, root: Path, drift: dict, registry_dir: str) -> DriftSettings:
+    """[drift] and its [drift.trigger] policy: every key checked, ranges enforced."""
+    trigger = _expect(path, "drift.trigger", drift["trigger"], dict)
+    _check_keys(path, "drift.trigger", trigger, _DRIFT_TRIGGER_KEYS, set())
+
+    def number(where: str, value: Any, low: float, high: float | None = None) -> float:
+        value = float(_expect(path, where, value, (int, float)))
+        if value < low or (high is not None and value > high):
+            bounds = f"[{low}, {high}]" if high is not None else f">= {low}"
+            raise ConfigError(f"{path}: '{where}' must be in {bounds}, got {value}")
+        return value
+
+    def count(where: str, value: Any) -> int:
+        if _expect(path, where, value, int) < 1:
+            raise ConfigError(f"{path}: '{where}' must be a positive integer, got {value}")
+        return value
+
+    def method(key: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = _expect(path, f"drift.{key}", drift.get(key, default), str)
+        if value not in allowed:
+            raise ConfigError(f"{path}: 'drift.{key}' must be one of {allowed}, got {value!r}")
+        return value
+
+    def threshold(key: str) -> float | None:
+        return None if drift.get(key) is None else number(f"drift.{key}", drift[key], 0.0)
+
+    policy = DriftPolicy(
+        drifted_share=number("drift.trigger.drifted_share", trigger["drifted_share"], 0.0, 1.0),
+        prediction_drift=number("drift.trigger.prediction_drift", trigger["prediction_drift"], 0.0),
+        effect_size_floor=number("drift.trigger.effect_size_floor", trigger["effect_size_floor"], 0.0),
+        breaches=count("drift.trigger.breaches", trigger["breaches"]),
+        window=count("drift.trigger.window", trigger["window"]),
+        cooldown_hours=number("drift.trigger.cooldown_hours", trigger["cooldown_hours"], 0.0),
+    )
+    if policy.breaches > policy.window:
+        raise ConfigError(
+            f"{path}: 'drift.trigger.breaches' ({policy.breaches}) cannot exceed 'drift.trigger.window' ({policy.window})"
+        )
+    sample_rows = _expect(path, "drift.sample_rows", drift.get("sample_rows", 50_000), int)
+    if sample_rows < 100:
+        raise ConfigError(f"{path}: 'drift.sample_rows' must be at least 100, got {sample_rows}")
+    return DriftSettings(
+        reports_dir=root / _expect(path, "drift.reports_dir", drift["reports_dir"], str),
+        # Default: beside the model artifacts, since a reference belongs to one model version.
+        reference_dir=root / _expect(path, "drift.reference_dir", drift.get("reference_dir", f"{registry_dir}/reference"), str),
+        trigger=policy,
+        sample_rows=sample_rows,
+        seed=_expect(path, "drift.seed", drift.get("seed", 42), int),
+        numeric_method=method("numeric_method", "ks", NUMERIC_DRIFT_METHODS),
+        categorical_method=method("categorical_method", "chisquare", CATEGORICAL_DRIFT_METHODS),
+        numeric_threshold=threshold("numeric_threshold"),
+        categorical_threshold=threshold("categorical_threshold"),
+        prediction_method=method("prediction_method", "wasserstein", PREDICTION_DRIFT_METHODS),
+    )

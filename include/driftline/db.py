@@ -59,10 +59,13 @@ def start_embedded(data_dir: Path) -> str:
     return server.get_uri()
 
 
-def connect(url: str, **kwargs) -> psycopg.Connection:
-    """A psycopg 3 connection; connection failures name the (masked) URL."""
+def connect(url: str, application_name: str = "driftline", **kwargs) -> psycopg.Connection:
+    """A psycopg 3 connection; connection failures name the (masked) URL.
+
+    application_name shows up in pg_stat_activity, so an operator can tell which run holds a lock.
+    """
     try:
-        return psycopg.connect(url, connect_timeout=10, **kwargs)
+        return psycopg.connect(url, connect_timeout=10, application_name=application_name[:63], **kwargs)
     except psycopg.OperationalError as exc:
         raise DatabaseError(f"cannot connect to PostgreSQL at {mask_url(url)}: {str(exc).strip()}") from exc
 
@@ -113,7 +116,13 @@ def _ddl(schema: str) -> list[sql.Composed]:
                 score           double precision NOT NULL,
                 predicted_class smallint)"""
         ),
-        q("CREATE INDEX IF NOT EXISTS prediction_rows_interval ON {s}.prediction_rows (interval_id)"),
+        # Reads by interval use its leading column; uniqueness makes a duplicate key that slipped past
+        # the per-chunk check (far apart in a file) fail the interval loudly instead of doubling it.
+        q("DROP INDEX IF EXISTS {s}.prediction_rows_interval"),  # superseded by the unique index below
+        q(
+            "CREATE UNIQUE INDEX IF NOT EXISTS prediction_rows_interval_entity "
+            "ON {s}.prediction_rows (interval_id, entity_key)"
+        ),
         q("CREATE INDEX IF NOT EXISTS prediction_rows_entity ON {s}.prediction_rows (entity_key)"),
         q(
             """CREATE TABLE IF NOT EXISTS {s}.quarantine_rows (
@@ -152,6 +161,41 @@ def _ddl(schema: str) -> list[sql.Composed]:
                 run_id       text,
                 created_at   timestamptz NOT NULL DEFAULT now())"""
         ),
+        # retrain_model
+        # Who changed the champion (a person for rollbacks, the DAG for promotions).
+        q("ALTER TABLE {s}.promotion_events ADD COLUMN IF NOT EXISTS actor text"),
+        # Retention removes old artifacts from disk but keeps the row: history and predictions name it.
+        q("ALTER TABLE {s}.model_versions ADD COLUMN IF NOT EXISTS pruned_at timestamptz"),
+        # The candidate-vs-champion evaluation on the shared holdout, with the guardrail verdicts.
+        q("ALTER TABLE {s}.model_versions ADD COLUMN IF NOT EXISTS validation jsonb"),
+        q("CREATE INDEX IF NOT EXISTS promotion_events_created ON {s}.promotion_events (created_at, event_id)"),
+        # One row per scored interval; recomputed (replaced) whenever more labels have arrived.
+        q(
+            """CREATE TABLE IF NOT EXISTS {s}.realized_performance (
+                interval_start  timestamptz NOT NULL,
+                interval_end    timestamptz NOT NULL,
+                model_version   integer,
+                run_id          text,
+                rows_predicted  bigint NOT NULL,
+                rows_labelled   bigint NOT NULL,
+                metrics         jsonb NOT NULL,
+                labels_as_of    timestamptz NOT NULL,
+                computed_at     timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (interval_start, interval_end))"""
+        ),
+        # Shadow scores of a not-promoted candidate, beside the champion's published predictions.
+        q(
+            """CREATE TABLE IF NOT EXISTS {s}.shadow_predictions (
+                interval_start  timestamptz NOT NULL,
+                interval_end    timestamptz NOT NULL,
+                model_version   integer NOT NULL,
+                entity_key      text,
+                score           double precision NOT NULL,
+                predicted_class smallint,
+                run_id          text NOT NULL,
+                scored_at       timestamptz NOT NULL DEFAULT now())"""
+        ),
+        q("CREATE INDEX IF NOT EXISTS shadow_predictions_interval ON {s}.shadow_predictions (interval_start, interval_end)"),
         # Stable reader surface: analysts query these views, never the narrow tables.
         q(
             """CREATE OR REPLACE VIEW {s}.predictions AS
@@ -174,6 +218,80 @@ def _ddl(schema: str) -> list[sql.Composed]:
                       r.message, r.started_at, r.finished_at,
                       r.run_key = i.current_run_key AS published
                FROM {s}.scoring_runs r JOIN {s}.scored_intervals i ON i.interval_id = r.interval_id"""
+        ),
+        # monitor_drift
+        # One reference sample (training features + the model's own scores) per model version.
+        q(
+            """CREATE TABLE IF NOT EXISTS {s}.drift_references (
+                model_version integer PRIMARY KEY,
+                path          text NOT NULL,
+                rows          bigint NOT NULL,
+                sha256        text NOT NULL,
+                created_at    timestamptz NOT NULL DEFAULT now())"""
+        ),
+        # Per-interval summary and per-feature results; a rerun of the interval replaces both.
+        q(
+            """CREATE TABLE IF NOT EXISTS {s}.drift_intervals (
+                interval_start     timestamptz NOT NULL,
+                interval_end       timestamptz NOT NULL,
+                model_version      integer NOT NULL,
+                run_id             text NOT NULL,
+                rows_scored        bigint NOT NULL,
+                current_rows       bigint NOT NULL,
+                reference_rows     bigint NOT NULL,
+                features           integer NOT NULL,
+                drifted_features   integer NOT NULL,
+                counted_features   integer NOT NULL,
+                drifted_share      double precision NOT NULL,
+                prediction_method  text NOT NULL,
+                prediction_drift   double precision NOT NULL,
+                breach             boolean NOT NULL,
+                report_path        text NOT NULL,
+                stage_seconds      jsonb NOT NULL DEFAULT '{{}}',
+                monitored_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
+                PRIMARY KEY (interval_start, interval_end))"""
+        ),
+        q(
+            """CREATE TABLE IF NOT EXISTS {s}.drift_features (
+                interval_start    timestamptz NOT NULL,
+                interval_end      timestamptz NOT NULL,
+                model_version     integer NOT NULL,
+                column_name       text NOT NULL,
+                column_type       text NOT NULL,
+                method            text NOT NULL,
+                statistic         double precision,
+                threshold         double precision,
+                drifted           boolean NOT NULL,
+                effect_size       double precision,
+                counted           boolean NOT NULL,
+                PRIMARY KEY (interval_start, interval_end, column_name))"""
+        ),
+        # Every trigger decision, kept as a log (a rerun adds a decision, it does not erase one).
+        q(
+            """CREATE TABLE IF NOT EXISTS {s}.drift_decisions (
+                decision_id     bigserial PRIMARY KEY,
+                interval_start  timestamptz NOT NULL,
+                interval_end    timestamptz NOT NULL,
+                run_id          text NOT NULL,
+                breach          boolean NOT NULL,
+                trigger         boolean NOT NULL,
+                reason          text NOT NULL,
+                numbers         jsonb NOT NULL,
+                retrain_run_id  text,
+                decided_at      timestamptz NOT NULL DEFAULT clock_timestamp())"""
+        ),
+        q("CREATE INDEX IF NOT EXISTS drift_decisions_interval ON {s}.drift_decisions (interval_end, decision_id)"),
+        q(
+            """CREATE OR REPLACE VIEW {s}.drift_summary AS
+               SELECT d.interval_start, d.interval_end, d.model_version, d.features, d.drifted_features,
+                      d.counted_features, d.drifted_share, d.prediction_method, d.prediction_drift, d.breach,
+                      x.trigger, x.reason, x.retrain_run_id, d.rows_scored, d.current_rows, d.reference_rows,
+                      d.report_path, d.run_id, d.monitored_at
+               FROM {s}.drift_intervals d
+               LEFT JOIN LATERAL (
+                   SELECT trigger, reason, retrain_run_id FROM {s}.drift_decisions c
+                   WHERE c.interval_start = d.interval_start AND c.interval_end = d.interval_end
+                   ORDER BY c.decision_id DESC LIMIT 1) x ON true"""
         ),
     ]
 
@@ -235,3 +353,55 @@ def arrow_to_csv_bytes(table) -> bytes:
     sink = io.BytesIO()
     pacsv.write_csv(table, sink, write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"))
     return sink.getvalue()
+
+
+class BackgroundCopy:
+    """COPY Arrow tables into target on one worker thread, so encoding and the network round trip
+    overlap with reading, validating and predicting the next chunk (pyarrow's CSV writer, psycopg's
+    COPY and LightGBM all release the GIL). The caller must not use the connection until close().
+    """
+
+    def __init__(self, conn: psycopg.Connection, target: sql.Composed, columns: list[str], max_pending: int = 2):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._conn, self._target, self._columns = conn, target, columns
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="driftline-copy")
+        self._pending: list = []
+        self._max_pending = max_pending  # bounds memory: at most this many chunks wait in the queue
+        self.seconds = 0.0
+        self.rows = 0
+
+    def _write(self, arrow_table) -> None:
+        import time
+
+        started = time.perf_counter()
+        copy_csv(self._conn, self._target, self._columns, arrow_to_csv_bytes(arrow_table))
+        self.seconds += time.perf_counter() - started
+        self.rows += arrow_table.num_rows
+
+    def submit(self, arrow_table) -> None:
+        while len(self._pending) >= self._max_pending:
+            self._pending.pop(0).result()  # re-raises a failed COPY here, in the caller's thread
+        self._pending.append(self._executor.submit(self._write, arrow_table))
+
+    def close(self) -> None:
+        """Wait for every queued COPY; raises the first failure."""
+        try:
+            while self._pending:
+                self._pending.pop(0).result()
+        finally:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> "BackgroundCopy":
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if error is None:
+            self.close()
+            return
+        # Already failing: let queued work finish (the connection must be idle before the rollback),
+        # and keep the original error.
+        for future in self._pending:
+            future.exception()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+

@@ -22,9 +22,9 @@ from psycopg.types.json import Jsonb
 
 from . import db
 from .config import load_config
-from .registry import load_model
-from .scoring import predict, predicted_class
-from .sources import MALFORMED_ROW, Chunk, read_interval
+from .registry import load_model, version_for_interval
+from .scoring import check_scores, predict, predicted_class
+from .sources import MALFORMED_ROW, Chunk, InputError, read_interval
 from .validation import Validator
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def score_interval(
     start, end = _utc(interval_start), _utc(interval_end)
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     started_at = datetime.now(timezone.utc)
-    with db.connect(url, autocommit=True) as conn:
+    with db.connect(url, application_name=f"driftline score_interval {run_id}", autocommit=True) as conn:
         db.ensure_schema(conn, config.db_schema)
         label = f"[{start.isoformat()}, {end.isoformat()})"
         with db.interval_lock(conn, config.db_schema, label):
@@ -102,7 +102,10 @@ def score_interval(
             ).fetchone()[0]
             source = config.input_location(start, end)
             try:
-                model = load_model(conn, config.db_schema, model_version)
+                # Default: the version that was champion when the interval ended, so a backfill
+                # rescores with the then-champion; the model_version Param pins one instead.
+                chosen = model_version if model_version is not None else version_for_interval(conn, config.db_schema, end)
+                model = load_model(conn, config.db_schema, chosen)
                 result = IntervalResult(start.isoformat(), end.isoformat(), source, model.version)
                 _replace_interval(conn, config, model, result, interval_id, run_key, run_id, started_at, start, end)
             except QuarantineBudgetExceeded:
@@ -140,11 +143,26 @@ def _replace_interval(conn, config, model, result, interval_id, run_key, run_id,
                 sql.SQL("DELETE FROM {} WHERE interval_id = %s").format(db.table(schema, "prediction_rows")),
                 (interval_id,),
             )
-            t = time.perf_counter()
-            for chunk in read_interval(result.source_uri, config, start, end):
-                stages["read"] += time.perf_counter() - t
-                _score_chunk(conn, config, model, validator, chunk, result, interval_id, run_key, spill)
-                t = time.perf_counter()
+            target = db.table(schema, "prediction_rows")
+            try:
+                chunks = _Prefetched(read_interval(result.source_uri, config, start, end))
+                with db.BackgroundCopy(conn, target, PREDICTION_COLUMNS) as writer, chunks:
+                    t = time.perf_counter()
+                    for chunk in chunks:
+                        stages["wait_for_input"] += time.perf_counter() - t
+                        _score_chunk(config, model, validator, chunk, result, interval_id, run_key, spill, writer)
+                        t = time.perf_counter()
+                    t = time.perf_counter()
+                stages["read"] += chunks.seconds  # overlapped with the stages above
+            except psycopg.errors.UniqueViolation as exc:
+                # Repeats inside one chunk are quarantined; this is a repeat further apart than that.
+                raise InputError(
+                    f"{result.source_uri}: an entity key appears more than once, more than "
+                    f"scoring.chunk_rows={config.chunk_rows} rows apart ({exc.diag.message_detail}); nothing was "
+                    "written. Deduplicate the export, or raise chunk_rows."
+                ) from exc
+            stages["wait_for_writes"] += time.perf_counter() - t
+            stages["write_predictions"] += writer.seconds  # overlapped with the stages above
             over_budget = result.rows_quarantined > config.quarantine_budget * result.rows_in
             if over_budget:
                 raise psycopg.Rollback()  # the interval keeps its previous predictions
@@ -171,38 +189,107 @@ def _replace_interval(conn, config, model, result, interval_id, run_key, run_id,
     raise QuarantineBudgetExceeded(message)
 
 
-def _score_chunk(conn, config, model, validator, chunk: Chunk, result, interval_id, run_key, spill) -> None:
+class _Prefetched:
+    """Runs an iterator on a worker thread, one item ahead, so reading the next chunk (Arrow's CSV
+    reader releases the GIL) overlaps with validating and predicting the current one."""
+
+    _END = object()
+
+    def __init__(self, iterable, depth: int = 1):
+        import queue
+        import threading
+
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self.seconds = 0.0
+        self._thread = threading.Thread(target=self._produce, args=(iter(iterable),), name="driftline-read", daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self, iterator) -> None:
+        try:
+            while True:
+                started = time.perf_counter()
+                item = next(iterator, self._END)
+                self.seconds += time.perf_counter() - started
+                if not self._put(item) or item is self._END:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            self._put(_Failure(exc))
+
+    def __iter__(self):
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+
+    def __enter__(self) -> "_Prefetched":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@dataclass
+class _Failure:
+    error: BaseException
+
+
+def _score_chunk(config, model, validator, chunk: Chunk, result, interval_id, run_key, spill, writer) -> None:
     stages = result.stage_seconds
-    frame = chunk.frame
+    rows = chunk.typed
     t = time.perf_counter()
     failures = chunk.failures
-    for index, codes in validator.row_failures(frame, result.source_uri).items():
+    for index, codes in validator.row_failures(rows, result.source_uri).items():
         failures.setdefault(index, []).extend(codes)
     stages["validate"] += time.perf_counter() - t
 
     t = time.perf_counter()
-    bad = np.zeros(len(frame), dtype=bool)
+    bad = np.zeros(rows.num_rows, dtype=bool)
     if failures:
         bad[list(failures)] = True
-    good = frame[~bad]
+        good = rows.filter(pa.array(~bad))
+    else:
+        good = rows
     scores = predict(model.booster, good, config, model.manifest["categories"])
+    check_scores(scores, config)  # raising here rolls the interval back to its previous contents
     stages["predict"] += time.perf_counter() - t
 
-    t = time.perf_counter()
-    columns = {
-        "interval_id": pa.array(np.full(len(good), interval_id, dtype="int32")),
-        "entity_key": pa.array(good[config.entity_key], type=pa.string()),
-        "score": pa.array(scores, type=pa.float64()),
-        "predicted_class": pa.array(predicted_class(scores, config), type=pa.int16()),
-    }
-    db.copy_csv(conn, db.table(config.db_schema, "prediction_rows"), PREDICTION_COLUMNS, db.arrow_to_csv_bytes(pa.table(columns)))
-    stages["write_predictions"] += time.perf_counter() - t
+    writer.submit(
+        pa.table(
+            {
+                "interval_id": pa.array(np.full(good.num_rows, interval_id, dtype="int32")),
+                "entity_key": good[config.entity_key],
+                "score": pa.array(scores, type=pa.float64()),
+                "predicted_class": _class_column(scores, config),
+            }
+        )
+    )
 
     t = time.perf_counter()
     _spill_quarantine(config, chunk, failures, bad, interval_id, run_key, spill, result)
     stages["quarantine"] += time.perf_counter() - t
-    result.rows_in += len(frame) + len(chunk.malformed)
-    result.rows_scored += len(good)
+    result.rows_in += rows.num_rows + len(chunk.malformed)
+    result.rows_scored += good.num_rows
+
+
+def _class_column(scores: np.ndarray, config) -> pa.Array:
+    classes = predicted_class(scores, config)
+    return pa.nulls(len(scores), pa.int16()) if classes is None else pa.array(classes, type=pa.int16())
 
 
 def _spill_quarantine(config, chunk: Chunk, failures, bad, interval_id, run_key, spill, result) -> None:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import shutil
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,8 @@ from psycopg.types.json import Jsonb
 
 from .db import table
 
+log = logging.getLogger(__name__)
+
 CHAMPION = "champion"
 PREVIOUS = "previous"
 MODEL_FILE = "model.txt"
@@ -26,6 +31,10 @@ MANIFEST_FILE = "manifest.json"
 
 class ModelLoadError(RuntimeError):
     """A model version cannot be used (unknown, missing, or its hash does not match)."""
+
+
+class RegistryError(ValueError):
+    """A registry change that is not allowed (unknown version, nothing to roll back to, ...)."""
 
 
 @dataclass(frozen=True)
@@ -59,42 +68,65 @@ def register_champion(
     reason: str,
     run_id: str | None = None,
 ) -> tuple[int, bool]:
-    """Register a model and make it champion atomically; returns (version, created).
+    """Register a new model and make it champion atomically; returns (version, created).
 
     Registering the same artifact again (same sha256: same data, params and seed) reuses its
-    version instead of adding a copy, so a repeated `driftline train` is idempotent.
+    version and changes nothing else, so a repeated `driftline train` is idempotent and never
+    undoes a later promotion (returning to an older version is what `driftline rollback` is for).
     """
-    digest = sha256_bytes(model_text.encode("utf-8"))
     with conn.transaction():
-        # Serialise registrations so two trainers cannot take the same version number.
-        conn.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(table(schema, "model_versions")))
-        row = conn.execute(
-            sql.SQL("SELECT version FROM {} WHERE sha256 = %s").format(table(schema, "model_versions")),
-            (digest,),
-        ).fetchone()
-        created = row is None
-        if created:
-            version = conn.execute(
-                sql.SQL("SELECT coalesce(max(version), 0) + 1 FROM {}").format(table(schema, "model_versions"))
-            ).fetchone()[0]
-            path, manifest = write_artifact(registry_dir / f"v{version:04d}-{digest[:12]}", model_text, {**manifest, "version": version})
-            conn.execute(
-                sql.SQL(
-                    "INSERT INTO {} (version, artifact_uri, sha256, manifest, metrics, status) "
-                    "VALUES (%s, %s, %s, %s, %s, 'candidate')"
-                ).format(table(schema, "model_versions")),
-                (version, path.resolve().as_uri(), digest, Jsonb(manifest), Jsonb(manifest.get("metrics", {}))),
-            )
-        else:
-            version = row[0]
+        version, created = _insert_version(conn, schema, registry_dir, model_text, manifest)
         current = champion_version(conn, schema)
-        if current != version:
+        if created or current is None:
             _set_champion(conn, schema, current, version, "promote", reason, run_id)
     return version, created
 
 
+def register_candidate(
+    conn: psycopg.Connection, schema: str, registry_dir: Path, model_text: str, manifest: dict
+) -> tuple[int, bool]:
+    """Register a model without touching the aliases; returns (version, created).
+
+    An artifact already registered (same sha256) keeps its version and status: retraining on the
+    same data with the same seed does not add a copy.
+    """
+    with conn.transaction():
+        return _insert_version(conn, schema, registry_dir, model_text, manifest)
+
+
+def _insert_version(conn, schema: str, registry_dir: Path, model_text: str, manifest: dict) -> tuple[int, bool]:
+    """Inside the caller's transaction: find the artifact by sha256 or write and insert it as a candidate."""
+    digest = sha256_bytes(model_text.encode("utf-8"))
+    _lock_registry(conn, schema)  # two trainers cannot take the same version number
+    row = conn.execute(
+        sql.SQL("SELECT version FROM {} WHERE sha256 = %s").format(table(schema, "model_versions")),
+        (digest,),
+    ).fetchone()
+    if row is not None:
+        return row[0], False
+    version = conn.execute(
+        sql.SQL("SELECT coalesce(max(version), 0) + 1 FROM {}").format(table(schema, "model_versions"))
+    ).fetchone()[0]
+    path, manifest = write_artifact(registry_dir / f"v{version:04d}-{digest[:12]}", model_text, {**manifest, "version": version})
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (version, artifact_uri, sha256, manifest, metrics, status) "
+            "VALUES (%s, %s, %s, %s, %s, 'candidate')"
+        ).format(table(schema, "model_versions")),
+        (version, path.resolve().as_uri(), digest, Jsonb(manifest), Jsonb(manifest.get("metrics", {}))),
+    )
+    return version, True
+
+
 def _set_champion(
-    conn: psycopg.Connection, schema: str, current: int | None, version: int, action: str, reason: str, run_id: str | None
+    conn: psycopg.Connection,
+    schema: str,
+    current: int | None,
+    version: int,
+    action: str,
+    reason: str,
+    run_id: str | None,
+    actor: str | None = None,
 ) -> None:
     versions, aliases, events = (table(schema, t) for t in ("model_versions", "model_aliases", "promotion_events"))
     upsert = sql.SQL(
@@ -108,9 +140,9 @@ def _set_champion(
     conn.execute(sql.SQL("UPDATE {} SET status = 'champion' WHERE version = %s").format(versions), (version,))
     conn.execute(
         sql.SQL(
-            "INSERT INTO {} (from_version, to_version, action, reason, run_id) VALUES (%s, %s, %s, %s, %s)"
+            "INSERT INTO {} (from_version, to_version, action, reason, run_id, actor) VALUES (%s, %s, %s, %s, %s, %s)"
         ).format(events),
-        (current, version, action, reason, run_id),
+        (current, version, action, reason, run_id, actor),
     )
 
 
@@ -132,14 +164,19 @@ def load_model(conn: psycopg.Connection, schema: str, version: int | None = None
                 f"no champion model registered in schema {schema!r}; run `driftline train --config ...` first"
             )
     row = conn.execute(
-        sql.SQL("SELECT artifact_uri, sha256 FROM {} WHERE version = %s").format(
+        sql.SQL("SELECT artifact_uri, sha256, pruned_at FROM {} WHERE version = %s").format(
             table(schema, "model_versions")
         ),
         (version,),
     ).fetchone()
     if row is None:
         raise ModelLoadError(f"model version {version} is not registered in schema {schema!r}")
-    artifact_uri, expected = row
+    artifact_uri, expected, pruned_at = row
+    if pruned_at is not None:
+        raise ModelLoadError(
+            f"model version {version}: artifact removed by retention on {pruned_at:%Y-%m-%d %H:%M} "
+            "(retraining.keep_versions); pick a kept version"
+        )
     path = Path(artifact_uri.removeprefix("file://"))
     try:
         data = path.read_bytes()
@@ -157,3 +194,195 @@ def load_model(conn: psycopg.Connection, schema: str, version: int | None = None
     except lgb.basic.LightGBMError as exc:
         raise ModelLoadError(f"model version {version}: LightGBM cannot read {path}: {exc}") from exc
     return LoadedModel(version=version, booster=booster, manifest=manifest)
+
+
+def previous_version(conn: psycopg.Connection, schema: str) -> int | None:
+    row = conn.execute(
+        sql.SQL("SELECT version FROM {} WHERE alias = %s").format(table(schema, "model_aliases")), (PREVIOUS,)
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _lock_registry(conn: psycopg.Connection, schema: str) -> None:
+    """Inside a transaction: one alias change (or registration) at a time."""
+    conn.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(table(schema, "model_versions")))
+
+
+def _status(conn: psycopg.Connection, schema: str, version: int) -> tuple[str, datetime | None]:
+    row = conn.execute(
+        sql.SQL("SELECT status, pruned_at FROM {} WHERE version = %s").format(table(schema, "model_versions")),
+        (version,),
+    ).fetchone()
+    if row is None:
+        raise RegistryError(f"model version {version} is not registered in schema {schema!r}")
+    return row
+
+
+def promote(
+    conn: psycopg.Connection, schema: str, version: int, reason: str, run_id: str | None = None, actor: str | None = None
+) -> int | None:
+    """Make a registered version champion (the old one becomes previous) in one transaction; returns the old one."""
+    with conn.transaction():
+        _lock_registry(conn, schema)
+        status, pruned_at = _status(conn, schema, version)
+        if pruned_at is not None:
+            raise RegistryError(f"model version {version} was removed by retention; it cannot be promoted")
+        current = champion_version(conn, schema)
+        if current == version:
+            raise RegistryError(f"model version {version} is already the champion")
+        _set_champion(conn, schema, current, version, "promote", reason, run_id, actor)
+    return current
+
+
+def reject(
+    conn: psycopg.Connection, schema: str, version: int, reason: str, run_id: str | None = None, actor: str | None = None
+) -> None:
+    """Record a candidate as rejected, with the reasons; the aliases do not move."""
+    events = table(schema, "promotion_events")
+    with conn.transaction():
+        _lock_registry(conn, schema)
+        current = champion_version(conn, schema)
+        if current == version:
+            raise RegistryError(f"model version {version} is the champion; roll back instead of rejecting it")
+        _status(conn, schema, version)
+        conn.execute(
+            sql.SQL("UPDATE {} SET status = 'rejected' WHERE version = %s").format(table(schema, "model_versions")),
+            (version,),
+        )
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (from_version, to_version, action, reason, run_id, actor) "
+                "VALUES (%s, %s, 'reject', %s, %s, %s)"
+            ).format(events),
+            (current, version, reason, run_id, actor),
+        )
+
+
+def rollback(
+    conn: psycopg.Connection,
+    schema: str,
+    reason: str,
+    to_version: int | None = None,
+    run_id: str | None = None,
+    actor: str | None = None,
+) -> tuple[int, int]:
+    """Make a version that served before champion again (default: the previous champion); returns (from, to).
+
+    The target's artifact is loaded and hash-checked first: a tampered or missing artifact refuses
+    the rollback and the champion stays.
+    """
+    if not reason or not reason.strip():
+        raise RegistryError("a rollback needs a reason (it is recorded in promotion_events)")
+    with conn.transaction():
+        _lock_registry(conn, schema)
+        current = champion_version(conn, schema)
+        if current is None:
+            raise RegistryError(f"no champion in schema {schema!r}: nothing to roll back")
+        target = to_version if to_version is not None else previous_version(conn, schema)
+        if target is None:
+            raise RegistryError("there is no previous champion to roll back to; pass --to VERSION")
+        if target == current:
+            raise RegistryError(f"model version {target} is already the champion")
+        _status(conn, schema, target)
+        served = conn.execute(
+            sql.SQL(
+                "SELECT count(*) FROM {} WHERE to_version = %s AND action IN ('promote', 'rollback')"
+            ).format(table(schema, "promotion_events")),
+            (target,),
+        ).fetchone()[0]
+        if not served:
+            raise RegistryError(
+                f"model version {target} has never been champion; rollback only returns to a version that served. "
+                "Validate it with retrain_model instead."
+            )
+        load_model(conn, schema, target)  # raises ModelLoadError; the transaction rolls back untouched
+        _set_champion(conn, schema, current, target, "rollback", reason, run_id, actor)
+    return current, target
+
+
+def version_for_interval(conn: psycopg.Connection, schema: str, interval_end: datetime) -> int | None:
+    """The version that was champion when the interval ended (backfills score with the then-champion).
+
+    An interval that ended before the first promotion gets the first champion that is still kept,
+    so backfilling old history gives the same version every time, whatever was promoted since.
+    """
+    events = table(schema, "promotion_events")
+    row = conn.execute(
+        sql.SQL(
+            "SELECT to_version FROM {} WHERE action IN ('promote', 'rollback') AND created_at <= %s "
+            "ORDER BY created_at DESC, event_id DESC LIMIT 1"
+        ).format(events),
+        (interval_end,),
+    ).fetchone()
+    if row is None:
+        row = conn.execute(
+            sql.SQL(
+                "SELECT e.to_version FROM {} e JOIN {} v ON v.version = e.to_version "
+                "WHERE e.action IN ('promote', 'rollback') AND v.pruned_at IS NULL "
+                "ORDER BY e.created_at, e.event_id LIMIT 1"
+            ).format(events, table(schema, "model_versions"))
+        ).fetchone()
+    return row[0] if row else champion_version(conn, schema)
+
+
+def promotion_history(conn: psycopg.Connection, schema: str) -> list[dict]:
+    """Every promote / reject / rollback, oldest first."""
+    cursor = conn.execute(
+        sql.SQL(
+            "SELECT event_id, created_at, action, from_version, to_version, reason, run_id, actor "
+            "FROM {} ORDER BY created_at, event_id"
+        ).format(table(schema, "promotion_events"))
+    )
+    names = [column.name for column in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def list_versions(conn: psycopg.Connection, schema: str) -> list[dict]:
+    """Registered versions with status, metrics and aliases, oldest first."""
+    cursor = conn.execute(
+        sql.SQL(
+            "SELECT v.version, v.created_at, v.status, v.sha256, v.metrics, v.pruned_at, "
+            "coalesce(array_agg(a.alias ORDER BY a.alias) FILTER (WHERE a.alias IS NOT NULL), '{{}}') AS aliases "
+            "FROM {} v LEFT JOIN {} a ON a.version = v.version GROUP BY v.version ORDER BY v.version"
+        ).format(table(schema, "model_versions"), table(schema, "model_aliases"))
+    )
+    names = [column.name for column in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def prune_versions(conn: psycopg.Connection, schema: str, keep: int) -> list[int]:
+    """Remove the artifacts of versions older than the newest `keep`; never the champion or previous.
+
+    The registry row stays (marked pruned_at) so history and stored predictions still name it.
+    """
+    if keep < 2:
+        raise RegistryError(f"keep must be at least 2 (champion and previous), got {keep}")
+    versions = table(schema, "model_versions")
+    with conn.transaction():
+        _lock_registry(conn, schema)
+        protected = {champion_version(conn, schema), previous_version(conn, schema)}
+        rows = conn.execute(
+            sql.SQL("SELECT version, artifact_uri FROM {} WHERE pruned_at IS NULL ORDER BY version DESC").format(versions)
+        ).fetchall()
+        doomed = [(v, uri) for v, uri in rows[keep:] if v not in protected]
+        if doomed:
+            conn.execute(
+                sql.SQL("UPDATE {} SET pruned_at = now() WHERE version = ANY(%s)").format(versions),
+                ([v for v, _ in doomed],),
+            )
+    for version, uri in doomed:  # after commit: a row marked pruned is never loaded again
+        shutil.rmtree(Path(uri.removeprefix("file://")).parent, ignore_errors=True)
+        log.info("pruned model version %s (%s)", version, uri)
+    return [v for v, _ in doomed]
+
+
+def latest_unpromoted_version(conn: psycopg.Connection, schema: str) -> int | None:
+    """The newest candidate or rejected version registered after the champion (for shadow scoring)."""
+    row = conn.execute(
+        sql.SQL(
+            "SELECT version FROM {} WHERE status IN ('candidate', 'rejected') AND pruned_at IS NULL "
+            "AND version > coalesce((SELECT version FROM {} WHERE alias = %s), 0) ORDER BY version DESC LIMIT 1"
+        ).format(table(schema, "model_versions"), table(schema, "model_aliases")),
+        (CHAMPION,),
+    ).fetchone()
+    return row[0] if row else None

@@ -37,13 +37,22 @@ class InputMissingError(InputError):
 
 @dataclass
 class Chunk:
-    """One block of input rows: raw as read, typed for validation and scoring, and parse failures."""
+    """One block of input rows: raw as read, typed for validation and scoring, and parse failures.
+
+    `typed` holds the configured columns as Arrow arrays: the entity key and categoricals as text,
+    numerics as float64, the event time as UTC timestamps; nulls stay nulls.
+    """
 
     raw: pa.Table
-    frame: pd.DataFrame
+    typed: pa.Table
     first_row_number: int
     failures: dict[int, list[str]] = field(default_factory=dict)
     malformed: list[tuple[int, str]] = field(default_factory=list)  # (row number, raw text)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The typed rows as pandas (for callers that want a DataFrame; the scoring path does not)."""
+        return self.typed.to_pandas()
 
 
 def local_path(location: str) -> Path:
@@ -99,8 +108,9 @@ def read_interval(
         if table.num_rows == 0 and not malformed:
             continue
         seen_rows = True
-        chunk = Chunk(raw=table, frame=pd.DataFrame(), first_row_number=row_number, malformed=malformed)
-        chunk.frame = _coerce(table, chunk.failures, config, path, interval_start, interval_end)
+        failures: dict[int, list[str]] = {}
+        typed = _coerce(table, failures, config, path, interval_start, interval_end)
+        chunk = Chunk(raw=table, typed=typed, first_row_number=row_number, failures=failures, malformed=malformed)
         row_number += table.num_rows
         yield chunk
     if not seen_rows:
@@ -127,12 +137,13 @@ def _csv_batches(path: Path, config: DatasetConfig) -> Iterator[tuple[pa.Table, 
 
     def keep_malformed(row) -> str:
         # A short or long line (e.g. a truncated last line) is quarantined, never silently dropped.
+        # The threaded reader may not know the line number (-1 then); the raw text is always kept.
         malformed.append((row.number if row.number is not None else -1, row.text))
         return "skip"
 
     reader = pacsv.open_csv(
         path,
-        read_options=pacsv.ReadOptions(block_size=block_size, use_threads=False),
+        read_options=pacsv.ReadOptions(block_size=block_size, use_threads=True),
         parse_options=pacsv.ParseOptions(invalid_row_handler=keep_malformed),
         # Read everything as text; typing happens per cell in _coerce so one bad cell quarantines
         # one row instead of failing the whole file.
@@ -177,7 +188,9 @@ def _parquet_batches(path: Path, config: DatasetConfig) -> Iterator[tuple[pa.Tab
         yield pa.Table.from_batches([batch]), []
 
 
-def _add(failures: dict[int, list[str]], mask: np.ndarray, reason: str) -> None:
+def _add(failures: dict[int, list[str]], mask: np.ndarray | None, reason: str) -> None:
+    if mask is None:
+        return
     for index in np.flatnonzero(mask):
         failures.setdefault(int(index), []).append(reason)
 
@@ -189,9 +202,20 @@ def _coerce(
     path: Path,
     interval_start: datetime,
     interval_end: datetime,
-) -> pd.DataFrame:
-    columns: dict[str, object] = {}
-    columns[config.entity_key] = _as_text(table[config.entity_key]).to_pandas()
+) -> pa.Table:
+    keys = _as_text(table[config.entity_key])
+    columns: dict[str, pa.ChunkedArray] = {config.entity_key: keys}
+    # A key seen earlier in the chunk: the first occurrence is scored, the repeats are quarantined.
+    repeated = keys.to_pandas().duplicated(keep="first") & pc.is_valid(keys).to_numpy(zero_copy_only=False)
+    _add(failures, repeated.to_numpy(), f"duplicate_key:{config.entity_key}")
+    times, bad = _as_timestamp(table[config.event_time], config.event_time, path)
+    _add(failures, bad, f"unparseable_timestamp:{config.event_time}")
+    outside = pc.or_(
+        pc.less(times, pa.scalar(interval_start, pa.timestamp("us", tz="UTC"))),
+        pc.greater_equal(times, pa.scalar(interval_end, pa.timestamp("us", tz="UTC"))),
+    )
+    _add(failures, pc.fill_null(outside, False).to_numpy(zero_copy_only=False), f"outside_interval:{config.event_time}")
+    columns[config.event_time] = times
     for feature in config.features:
         column = table[feature.name]
         if feature.type == "numeric":
@@ -199,13 +223,8 @@ def _coerce(
             _add(failures, bad, f"not_a_number:{feature.name}")
             columns[feature.name] = values
         else:
-            columns[feature.name] = _as_text(column).to_pandas()
-    times, bad = _as_timestamp(table[config.event_time], config.event_time, path)
-    _add(failures, bad, f"unparseable_timestamp:{config.event_time}")
-    outside = ~bad & ((times < pd.Timestamp(interval_start)) | (times >= pd.Timestamp(interval_end))).to_numpy()
-    _add(failures, outside, f"outside_interval:{config.event_time}")
-    columns[config.event_time] = times
-    return pd.DataFrame(columns)
+            columns[feature.name] = _as_text(column)
+    return pa.table(columns)
 
 
 def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -216,13 +235,21 @@ def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.cast(column, pa.string())
 
 
-def _as_float(column: pa.ChunkedArray, name: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """float64 values (NaN for null or unparseable) and a mask of unparseable cells."""
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _as_float(column: pa.ChunkedArray, name: str, path: Path) -> tuple[pa.ChunkedArray, np.ndarray | None]:
+    """float64 values (null where missing or unparseable) and a mask of unparseable cells (None: all parsed)."""
     kind = column.type
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind) or pa.types.is_decimal(kind):
-        return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), np.zeros(len(column), dtype=bool)
-    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        return pc.cast(column, pa.float64()), None
+    if not _is_text(kind):
         raise InputError(f"{path}: column '{name}' has type {kind}, expected a numeric column")
+    try:
+        return pc.cast(column, pa.float64()), None  # fast path: every cell is a number
+    except pa.ArrowInvalid:
+        pass
     parseable = pc.match_substring_regex(column, _NUMBER, ignore_case=True)
     bad = pc.and_kleene(pc.is_valid(column), pc.invert(parseable)).to_numpy(zero_copy_only=False)
     non_null = int(pc.sum(pc.is_valid(column)).as_py() or 0)
@@ -233,18 +260,22 @@ def _as_float(column: pa.ChunkedArray, name: str, path: Path) -> tuple[np.ndarra
             f"e.g. {example[0][:40]!r}). Check the column order and the export's delimiter."
         )
     cleaned = pc.if_else(parseable, pc.utf8_trim_whitespace(column), None)
-    return pc.cast(cleaned, pa.float64()).to_numpy(zero_copy_only=False), bad
+    return pc.cast(cleaned, pa.float64()), bad
 
 
-def _as_timestamp(column: pa.ChunkedArray, name: str, path: Path) -> tuple[pd.Series, np.ndarray]:
-    """UTC timestamps (NaT where missing or unparseable) and a mask of unparseable cells."""
+def _as_timestamp(column: pa.ChunkedArray, name: str, path: Path) -> tuple[pa.ChunkedArray, np.ndarray | None]:
+    """UTC timestamps (null where missing or unparseable) and a mask of unparseable cells."""
+    utc = pa.timestamp("us", tz="UTC")
     if pa.types.is_timestamp(column.type):
-        series = column.to_pandas()
-        series = series.dt.tz_localize("UTC") if series.dt.tz is None else series.dt.tz_convert("UTC")
-        return series, np.zeros(len(series), dtype=bool)
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return pc.cast(column, utc), None  # naive timestamps are taken as UTC
+    if not _is_text(column.type):
         raise InputError(f"{path}: column '{name}' has type {column.type}, expected a timestamp")
+    try:
+        return pc.cast(column, utc), None  # fast path: ISO 8601 throughout
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
     text = column.to_pandas()
     series = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
     # Missing values are the suite's business (not-null expectation); only unparseable text is flagged here.
-    return series, (series.isna() & text.notna()).to_numpy()
+    bad = (series.isna() & text.notna()).to_numpy()
+    return pa.chunked_array([pa.array(series, type=utc)]), bad

@@ -72,10 +72,8 @@ def evaluate(config: DatasetConfig, labels: np.ndarray, scores: np.ndarray) -> d
     }
 
 
-def train(config: DatasetConfig, history: pd.DataFrame) -> TrainedModel:
-    """Fit on the older rows, evaluate on the newest holdout_fraction of them (by event time)."""
-    import lightgbm as lgb
-
+def labelled_rows(config: DatasetConfig, history: pd.DataFrame) -> pd.DataFrame:
+    """Typed labelled rows in a stable order (event time, then key), so a split is reproducible."""
     required = [config.event_time, config.target, *config.feature_names]
     missing = [c for c in required if c not in history.columns]
     if missing:
@@ -86,9 +84,22 @@ def train(config: DatasetConfig, history: pd.DataFrame) -> TrainedModel:
     history[config.event_time] = pd.to_datetime(history[config.event_time], utc=True)
     for name in config.categorical_features:
         history[name] = history[name].astype("string")
-    history = history.sort_values([config.event_time, config.entity_key], kind="stable").reset_index(drop=True)
-    cut = int(len(history) * (1 - config.holdout_fraction))
-    train_rows, holdout_rows = history.iloc[:cut], history.iloc[cut:]
+    return history.sort_values([config.event_time, config.entity_key], kind="stable").reset_index(drop=True)
+
+
+def time_split(config: DatasetConfig, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(older rows to fit on, newest holdout_fraction of rows to evaluate on) of labelled_rows output."""
+    cut = int(len(rows) * (1 - config.holdout_fraction))
+    return rows.iloc[:cut], rows.iloc[cut:]
+
+
+def train(config: DatasetConfig, history: pd.DataFrame) -> TrainedModel:
+    """Fit on the older rows, evaluate on the newest holdout_fraction of them (by event time)."""
+    import lightgbm as lgb
+
+    required = [config.event_time, config.target, *config.feature_names]
+    history = labelled_rows(config, history)
+    train_rows, holdout_rows = time_split(config, history)
 
     categories = {
         f.name: list(f.categories) if f.categories else sorted(train_rows[f.name].dropna().unique())

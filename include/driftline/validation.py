@@ -11,7 +11,10 @@ import logging
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .config import DatasetConfig
 
@@ -94,21 +97,103 @@ def _quiet_great_expectations() -> None:
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
-class Validator:
-    """Runs one suite over many chunks with a single ephemeral GE context."""
+# Row-level expectation types evaluated with Arrow kernels (same semantics as GE's pandas engine:
+# missing values are ignored by between/in_set, NaN counts as missing). Any other type, or one of
+# these with arguments not listed here, runs through Great Expectations itself.
+VECTORIZED_ARGUMENTS = {
+    "expect_column_to_exist": {"column"},
+    "expect_column_values_to_not_be_null": {"column", "mostly"},
+    "expect_column_values_to_be_between": {"column", "min_value", "max_value", "strict_min", "strict_max", "mostly"},
+    "expect_column_values_to_be_in_set": {"column", "value_set", "mostly"},
+}
 
-    def __init__(self, config: DatasetConfig):
+
+class Validator:
+    """Runs one suite over many chunks.
+
+    Failing rows of row-level expectations are returned with reason codes whether or not the
+    expectation's `mostly` lets it pass: the quarantine budget, not `mostly`, decides how many bad
+    rows an interval may have. Other failing expectations raise TableValidationError.
+    """
+
+    def __init__(self, config: DatasetConfig, engine: str | None = None):
+        engine = engine or config.validation_engine
+        suite = load_suite_file(config)
+        self.suite_path = config.suite_path
+        self._numeric = set(config.numeric_features)
+        expectations = suite["expectations"]
+        for position, expectation in enumerate(expectations):
+            if not isinstance(expectation.get("type"), str) or not isinstance(expectation.get("kwargs", {}), dict):
+                raise SuiteError(f"{self.suite_path}: expectation #{position + 1} needs a 'type' and 'kwargs'")
+        self.vectorized = [e for e in expectations if engine == "auto" and self._vectorizable(e)]
+        rest = [e for e in expectations if e not in self.vectorized]
+        self._great_expectations = (
+            _GreatExpectationsSuite(suite.get("name", config.name), rest, self.suite_path) if rest else None
+        )
+
+    def _vectorizable(self, expectation: dict) -> bool:
+        kind, kwargs = expectation["type"], expectation.get("kwargs", {})
+        if kind not in VECTORIZED_ARGUMENTS or not set(kwargs) <= VECTORIZED_ARGUMENTS[kind]:
+            return False
+        return kind != "expect_column_values_to_be_between" or kwargs.get("column") in self._numeric
+
+    def row_failures(self, rows, source: str) -> dict[int, list[str]]:
+        """Map of row position -> failing expectation codes for an Arrow table or a DataFrame."""
+        table = rows if isinstance(rows, pa.Table) else pa.Table.from_pandas(rows.reset_index(drop=True), preserve_index=False)
+        failures: dict[int, list[str]] = {}
+        for expectation in self.vectorized:
+            self._evaluate(expectation, table, failures, source)
+        if self._great_expectations is not None:
+            for index, codes in self._great_expectations.row_failures(table.to_pandas(), source).items():
+                failures.setdefault(index, []).extend(codes)
+        return failures
+
+    def _evaluate(self, expectation: dict, table: pa.Table, failures: dict[int, list[str]], source: str) -> None:
+        kind, kwargs = expectation["type"], expectation.get("kwargs", {})
+        column = kwargs.get("column")
+        if column not in table.column_names:
+            raise TableValidationError(
+                f"{source}: expectation {kind} names column {column!r}, which the input does not have; "
+                f"nothing was written. Fix the input or review {self.suite_path}."
+            )
+        if kind == "expect_column_to_exist":
+            return
+        values = table[column]
+        if kind == "expect_column_values_to_not_be_null":
+            unexpected = pc.is_null(values, nan_is_null=True)
+        elif kind == "expect_column_values_to_be_between":
+            low, high = kwargs.get("min_value"), kwargs.get("max_value")
+            unexpected = pa.chunked_array([pa.array(np.zeros(len(table), dtype=bool))])
+            if low is not None:
+                below = pc.less_equal(values, low) if kwargs.get("strict_min") else pc.less(values, low)
+                unexpected = pc.or_kleene(unexpected, below)
+            if high is not None:
+                above = pc.greater_equal(values, high) if kwargs.get("strict_max") else pc.greater(values, high)
+                unexpected = pc.or_kleene(unexpected, above)
+        else:  # expect_column_values_to_be_in_set
+            allowed = pa.array(kwargs.get("value_set") or [], type=values.type)
+            present = pc.invert(pc.is_null(values, nan_is_null=True))
+            unexpected = pc.and_(present, pc.invert(pc.is_in(values, value_set=allowed)))
+        mask = pc.fill_null(unexpected, False).to_numpy(zero_copy_only=False)
+        code = reason_code(kind, column)
+        for index in np.flatnonzero(mask):
+            failures.setdefault(int(index), []).append(code)
+
+
+class _GreatExpectationsSuite:
+    """Expectations run by Great Expectations' pandas engine, one ephemeral context for all chunks."""
+
+    def __init__(self, name: str, expectations: list[dict], suite_path: Path):
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
         _quiet_great_expectations()
-        suite = load_suite_file(config)
-        self.suite_path = config.suite_path
+        self.suite_path = suite_path
         try:
-            self.suite = gx.ExpectationSuite(name=suite.get("name", config.name), expectations=suite["expectations"])
+            self.suite = gx.ExpectationSuite(name=name, expectations=expectations)
         except Exception as exc:  # GE raises several types for a bad expectation
-            raise SuiteError(f"{config.suite_path}: invalid expectation: {exc}") from exc
+            raise SuiteError(f"{suite_path}: invalid expectation: {exc}") from exc
         context = gx.get_context(mode="ephemeral")
         context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
         source = context.data_sources.add_pandas(name="driftline")
@@ -117,17 +202,13 @@ class Validator:
         )
 
     def row_failures(self, frame: pd.DataFrame, source: str) -> dict[int, list[str]]:
-        """Map of row position -> failing expectation codes; raises TableValidationError."""
-        frame = frame.reset_index(drop=True)
-        batch = self._batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        batch = self._batch_definition.get_batch(batch_parameters={"dataframe": frame.reset_index(drop=True)})
         result = batch.validate(
             self.suite,
             result_format={"result_format": "COMPLETE", "return_unexpected_index_query": False},
         )
         failures: dict[int, list[str]] = {}
         for outcome in result.results:
-            if outcome.success:
-                continue
             expectation = outcome.expectation_config
             column = expectation.kwargs.get("column")
             detail = outcome.result or {}
@@ -137,7 +218,11 @@ class Validator:
                     f"{source}: expectation {expectation.type} on column '{column}' could not run: {message} "
                     f"(suite {self.suite_path})"
                 )
-            if "unexpected_index_list" not in detail:
+            if "unexpected_index_list" in detail:  # row-level: quarantine its rows, even under `mostly`
+                code = reason_code(expectation.type, column)
+                for index in detail["unexpected_index_list"] or []:
+                    failures.setdefault(int(index), []).append(code)
+            elif not outcome.success:
                 observed = detail.get("observed_value")
                 raise TableValidationError(
                     f"{source}: table-level expectation {expectation.type}"
@@ -145,7 +230,4 @@ class Validator:
                     f"expected {dict(expectation.kwargs)!r}); nothing was written. Fix the input or review "
                     f"{self.suite_path}."
                 )
-            code = reason_code(expectation.type, column)
-            for index in detail["unexpected_index_list"]:
-                failures.setdefault(int(index), []).append(code)
         return failures

@@ -46,3 +46,29 @@ def project(tmp_path_factory, database_url, monkeypatch_module) -> Path:
 def monkeypatch_module():
     with pytest.MonkeyPatch.context() as patch:
         yield patch
+
+
+def config_variant(base: Path, schema: str, name: str | None = None, **overrides: str) -> Path:
+    """A sibling config of base (same project root and data) with the given schema, its registry folder
+    and overrides, written to config/<name or schema>.toml."""
+    text = base.read_text()
+    text = re.sub(r'^schema = ".*"$', f'schema = "{schema}"', text, flags=re.M)
+    text = re.sub(r'^registry_dir = ".*"$', f'registry_dir = "models/{schema}"', text, flags=re.M)
+    for key, value in overrides.items():
+        text, count = re.subn(rf"^{key} = .*$", f"{key} = {value}", text, flags=re.M)
+        assert count == 1, f"{key} is not a single line of {base}"
+    path = base.parent / f"{name or schema}.toml"
+    path.write_text(text)
+    return path
+
+
+def fetch(config_path: Path, query: str, params=()) -> list[tuple]:
+    """Rows of a query whose {s} is the config's schema, on $DRIFTLINE_DB_URL (the test database)."""
+    import os
+
+    import psycopg
+    from psycopg import sql
+
+    config = load_config(config_path)
+    with psycopg.connect(os.environ["DRIFTLINE_DB_URL"]) as conn:
+        return conn.execute(sql.SQL(query).format(s=sql.Identifier(config.db_schema)), params).fetchall()

@@ -76,3 +76,27 @@ def test_unreachable_database_names_the_masked_url():
     with pytest.raises(db.DatabaseError) as error:
         db.connect("postgresql://analyst:s3cret@127.0.0.1:1/nowhere")
     assert "analyst:***@127.0.0.1:1" in str(error.value) and "s3cret" not in str(error.value)
+
+
+def test_retention_keeps_newest_and_never_the_champion_or_previous(conn, tmp_path):
+    from driftline.registry import RegistryError, prune_versions, register_candidate
+
+    connection, schema = conn
+    for text in ("a", "b"):  # v1 becomes previous, v2 champion
+        register_champion(connection, schema, tmp_path, MODEL_TEXT + text, {"metrics": {}}, text)
+    for text in ("c", "d", "e"):  # v3, v4, v5: candidates
+        register_candidate(connection, schema, tmp_path, MODEL_TEXT + text, {"metrics": {}})
+    with pytest.raises(RegistryError, match="at least 2"):
+        prune_versions(connection, schema, 1)
+    assert prune_versions(connection, schema, 2) == [3]  # v5, v4 newest; v2 champion, v1 previous
+    assert prune_versions(connection, schema, 2) == []  # idempotent
+    rows = dict(
+        connection.execute(
+            sql.SQL("SELECT version, pruned_at IS NOT NULL FROM {}").format(db.table(schema, "model_versions"))
+        ).fetchall()
+    )
+    assert rows == {1: False, 2: False, 3: True, 4: False, 5: False}
+    assert sorted(p.name[:5] for p in tmp_path.iterdir()) == ["v0001", "v0002", "v0004", "v0005"]
+    with pytest.raises(ModelLoadError, match="removed by retention"):
+        load_model(connection, schema, 3)
+    assert champion_version(connection, schema) == 2

@@ -12,13 +12,12 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pytest
-from psycopg import sql
 
 from driftline.config import load_config
 from driftline.registry import champion_version
 from driftline.scoring import model_frame
 
-from .conftest import REPO, SMALL_PLAN
+from .conftest import REPO, SMALL_PLAN, fetch
 
 FIRST, SECOND = SMALL_PLAN.interval_bounds()
 
@@ -35,12 +34,6 @@ def run(dag, config_path: Path, interval: tuple[datetime, datetime], **conf):
     """A manual dag.test() run at logical date D covers [D - 1 day, D): pass the interval's end."""
     dag_run = dag.test(logical_date=interval[1], run_conf={"config": str(config_path), **conf})
     return str(dag_run.state)
-
-
-def fetch(config_path: Path, query: str, params=()) -> list[tuple]:
-    config = load_config(config_path)
-    with psycopg.connect(config_url()) as conn:
-        return conn.execute(sql.SQL(query).format(s=sql.Identifier(config.db_schema)), params).fetchall()
 
 
 def config_url() -> str:

@@ -52,6 +52,12 @@ def test_input_location_renders_the_interval(tmp_path):
         (lambda t: t.replace("nullable = false\nmin = 0\nmax = 50000", "nullable = false\nminimum = 0"), "unknown key 'features.amount.minimum'"),
         (lambda t: t.replace("threshold = 0.5", "threshold = true"), "'model.threshold'"),
         (lambda t: t.replace('cron = "0 0 * * *"', 'cron = "@daily"'), "schedule.cron"),
+        (lambda t: t.replace("keep_versions = 5", "keep_version = 5"), "unknown key 'retraining.keep_version'"),
+        (lambda t: t.replace("keep_versions = 5", "keep_versions = 1"), "'retraining.keep_versions' must be at least 2"),
+        (lambda t: t.replace('metric = "auc"', 'metric = "rmse"'), "'retraining.metric'"),
+        (lambda t: t.replace('segment = "merchant_category"', 'segment = "amount"'), "'retraining.segment'"),
+        (lambda t: t.replace("shadow = false", 'shadow = "no"'), "'retraining.shadow'"),
+        (lambda t: t.replace("min_training_rows = 1000", "min_training_rows = 0"), "'retraining.min_training_rows'"),
     ],
 )
 def test_bad_config_names_key_and_file(tmp_path, edit, message):
@@ -60,6 +66,16 @@ def test_bad_config_names_key_and_file(tmp_path, edit, message):
         load_config(path)
     assert message in str(error.value)
     assert str(path) in str(error.value)
+
+
+def test_retraining_section_is_optional_with_defaults(tmp_path):
+    start = DEMO.index("[retraining]")
+    end = DEMO.find("\n[", start + 1)
+    config = load_config(write(tmp_path, DEMO[:start] + (DEMO[end:] if end != -1 else "")))
+    assert (config.retraining.metric, config.retraining.keep_versions, config.retraining.shadow) == ("auc", 5, False)
+    assert config.retraining.segment is None and config.retraining.min_metric is None
+    demo = load_config(REPO / "config" / "demo.toml").retraining
+    assert (demo.segment, demo.min_metric) == ("merchant_category", 0.6)
 
 
 def test_missing_file_and_bad_toml(tmp_path):

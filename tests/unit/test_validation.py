@@ -74,3 +74,40 @@ def test_unseen_category_is_missing_for_the_model(config):
 def test_predicted_class_uses_the_threshold(config):
     assert predicted_class(np.array([0.1, 0.5, 0.9]), config).tolist() == [0, 1, 1]
     assert predicted_class(np.array([0.1]), replace(config, task="regression")) is None
+
+
+def random_frame(rng, rows: int) -> pd.DataFrame:
+    """Rows with every kind of value the suite's expectations look at: nulls, NaN, inf, out of range, unseen."""
+    base = frame()
+    data = {column: rng.choice(base[column].to_numpy(), rows) for column in base.columns if column != "event_time"}
+    data["event_time"] = pd.to_datetime(["2026-11-01T01:00:00Z"] * rows, utc=True)
+    for column in ("amount", "hour_of_day", "account_age_days"):
+        values = rng.choice([np.nan, np.inf, -np.inf, -5.0, 0.0, 1.0, 23.0, 24.0, 50000.0, 50000.5], rows)
+        data[column] = values
+    data["merchant_category"] = rng.choice(["grocery", "fuel", "casino", None, ""], rows)
+    return pd.DataFrame(data)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_vectorized_engine_agrees_with_great_expectations(config, seed):
+    """The Arrow evaluator must flag exactly the rows GE's own engine flags, with the same codes."""
+    rows = random_frame(np.random.default_rng(seed), 400)
+    fast = Validator(config, engine="auto")
+    reference = Validator(config, engine="great_expectations")
+    assert len(fast.vectorized) == len(json.loads(config.suite_path.read_text())["expectations"])
+    assert reference.vectorized == []
+    expected = {row: sorted(codes) for row, codes in reference.row_failures(rows, "x").items()}
+    actual = {row: sorted(codes) for row, codes in fast.row_failures(rows, "x").items()}
+    assert actual == expected
+    assert len(actual) > 100  # the frame really exercises the expectations
+
+
+def test_score_sanity_check_refuses_nan_and_out_of_range(config):
+    from driftline.scoring import OutputSanityError, check_scores
+
+    check_scores(np.array([0.0, 0.5, 1.0]), config)
+    with pytest.raises(OutputSanityError, match="1 of 3 scores are NaN or infinite"):
+        check_scores(np.array([0.1, np.nan, 0.2]), config)
+    with pytest.raises(OutputSanityError, match=r"outside \[0, 1\]"):
+        check_scores(np.array([0.1, 1.5]), config)
+    check_scores(np.array([-3.0, 12.0]), replace(config, task="regression"))

@@ -1,0 +1,269 @@
+"""Benchmark: score_batch's production path against a naive baseline, in one run.
+
+    python bench/score_batch.py                    # 1M rows x 20 features
+    python bench/score_batch.py --rows 10000000    # memory must stay flat as rows grow
+    python bench/score_batch.py --skip-baseline    # production path only
+
+Generates the data and a LightGBM model (200 trees, 31 leaves) in a temporary project, then runs
+each path in its own child process so peak RSS is measured per path:
+  (a) production: driftline.pipeline.score_interval, exactly what the score_batch task calls
+      (read -> GE validation -> quarantine split -> predict -> delete + COPY in one transaction);
+  (b) baseline: pandas.read_csv -> booster.predict -> DataFrame.to_sql (the notebook way).
+Postgres: $DRIFTLINE_DB_URL, else the embedded pgserver. Prints rows/s per stage and in total,
+the ratio to the baseline, and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+START = datetime(2026, 11, 1, tzinfo=timezone.utc)
+END = datetime(2026, 11, 2, tzinfo=timezone.utc)
+CATEGORIES = [f"c{i}" for i in range(12)]
+
+
+def feature_names(count: int) -> tuple[list[str], list[str]]:
+    categorical = max(1, count * 3 // 10)
+    return [f"num_{i:02d}" for i in range(count - categorical)], [f"cat_{i:02d}" for i in range(categorical)]
+
+
+def write_project(root: Path, features: int, chunk_rows: int) -> Path:
+    numeric, categorical = feature_names(features)
+    lines = [
+        "[dataset]",
+        'name = "bench"',
+        'entity_key = "row_id"',
+        'event_time = "event_time"',
+        'target = "label"',
+    ]
+    for name in numeric:
+        lines += [f"[features.{name}]", 'type = "numeric"', "min = -100", "max = 100"]
+    for name in categorical:
+        lines += [f"[features.{name}]", 'type = "categorical"', f"categories = {json.dumps(CATEGORIES)}"]
+    lines += [
+        "[source]",
+        'input = "data/input/{interval_start:%Y-%m-%d}.csv"',
+        'labels = "data/labels.parquet"',
+        'history = "data/history.parquet"',
+        "[schedule]",
+        'cron = "0 0 * * *"',
+        "[database]",
+        'schema = "driftline_bench"',
+        "[validation]",
+        'suite = "expectations/bench.json"',
+        "quarantine_budget = 0.05",
+        "[model]",
+        'registry_dir = "models"',
+        "num_boost_round = 200",
+        "[model.params]",
+        'objective = "binary"',
+        "num_leaves = 31",
+        "seed = 1",
+        "deterministic = true",
+        "verbose = -1",
+        "num_threads = 2",
+        "[scoring]",
+        f"chunk_rows = {chunk_rows}",
+        "[drift]",
+        'reports_dir = "reports"',
+        "[drift.trigger]",
+        "drifted_share = 0.5",
+        "prediction_drift = 0.1",
+        "effect_size_floor = 0.1",
+        "breaches = 2",
+        "window = 3",
+        "cooldown_hours = 24",
+    ]
+    (root / "config").mkdir(parents=True)
+    path = root / "config" / "bench.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def frame_block(rng, start_row: int, rows: int, numeric: list[str], categorical: list[str], with_label: bool):
+    import numpy as np
+    import pandas as pd
+
+    data = {
+        "row_id": [f"r{i:09d}" for i in range(start_row, start_row + rows)],
+        "event_time": pd.Timestamp(START) + pd.to_timedelta(rng.integers(0, 86_400, rows), unit="s"),
+    }
+    signal = np.zeros(rows)
+    for i, name in enumerate(numeric):
+        values = rng.normal(0, 10, rows).round(3)
+        signal += values * (0.05 if i % 2 else -0.03)
+        data[name] = values
+    for i, name in enumerate(categorical):
+        values = rng.choice(CATEGORIES, rows)
+        signal += (np.char.str_len(values.astype(str)) - 2) * 0.3
+        data[name] = values
+    frame = pd.DataFrame(data)
+    if with_label:
+        frame["label"] = (rng.random(rows) < 1 / (1 + np.exp(-(signal - 2)))).astype("int8")
+    return frame
+
+
+def generate(config_path: Path, rows: int, features: int) -> None:
+    """History (for training) and one interval's CSV input with ~0.1% bad cells, written in blocks."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from driftline.cli import train_champion
+    from driftline.config import load_config
+    from driftline.validation import write_suite
+
+    config = load_config(config_path)
+    numeric, categorical = feature_names(features)
+    rng = np.random.default_rng(0)
+    history = frame_block(rng, 0, 100_000, numeric, categorical, with_label=True)
+    history_path = Path(config.resolve_location(config.history_uri))
+    history_path.parent.mkdir(parents=True, exist_ok=True)
+    history.to_parquet(history_path)
+    write_suite(config)
+    train_champion(str(config_path))
+
+    path = Path(config.input_location(START, END))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    block = 500_000
+    with open(path, "wb") as sink:
+        for first in range(0, rows, block):
+            frame = frame_block(rng, first, min(block, rows - first), numeric, categorical, with_label=False)
+            frame["event_time"] = frame["event_time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+            bad = rng.random(len(frame)) < 0.001
+            frame[numeric[0]] = frame[numeric[0]].astype(object)
+            frame.loc[bad, numeric[0]] = 1e6  # outside [-100, 100]: quarantined by the suite
+            pacsv.write_csv(
+                pa.Table.from_pandas(frame, preserve_index=False),
+                sink,
+                write_options=pacsv.WriteOptions(include_header=first == 0),
+            )
+
+
+def run_production(config_path: Path) -> dict:
+    from driftline.pipeline import score_interval
+
+    started = time.perf_counter()
+    summary = score_interval(str(config_path), START, END, run_id=f"bench__{time.time():.0f}")
+    summary["seconds"] = time.perf_counter() - started
+    return summary
+
+
+def run_baseline(config_path: Path) -> dict:
+    """The notebook way: read everything, predict, to_sql. No validation, no quarantine."""
+    import lightgbm as lgb
+    import pandas as pd
+    import sqlalchemy
+
+    from driftline import db
+    from driftline.config import load_config
+    from driftline.registry import load_model
+    from driftline.scoring import model_frame
+
+    config = load_config(config_path)
+    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
+    with db.connect(url) as conn:
+        model = load_model(conn, config.db_schema)
+    stages = {}
+    started = t = time.perf_counter()
+    frame = pd.read_csv(config.input_location(START, END))
+    stages["read"] = time.perf_counter() - t
+    t = time.perf_counter()
+    scores = model.booster.predict(model_frame(frame, config, model.manifest["categories"]))
+    stages["predict"] = time.perf_counter() - t
+    t = time.perf_counter()
+    out = pd.DataFrame({"entity_key": frame[config.entity_key], "score": scores, "predicted_class": (scores >= 0.5).astype("int16")})
+    # SQLAlchemy's default PostgreSQL driver (psycopg2) and to_sql's defaults: what a notebook does.
+    engine = sqlalchemy.create_engine(url)
+    out.to_sql("baseline_predictions", engine, schema=config.db_schema, if_exists="replace", index=False)  # naive baseline
+    stages["write_predictions"] = time.perf_counter() - t
+    del lgb
+    return {"rows_in": len(frame), "rows_scored": len(frame), "stage_seconds": stages, "seconds": time.perf_counter() - started}
+
+
+def child(kind: str, config_path: Path) -> None:
+    result = run_production(config_path) if kind == "production" else run_baseline(config_path)
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(result))
+
+
+def spawn(kind: str, config_path: Path, env: dict) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", kind, "--config", str(config_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"{kind} run failed:\n{out.stderr[-4000:]}")
+    line = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT ") :])
+
+
+def report(kind: str, result: dict) -> None:
+    rows = result["rows_in"]
+    print(f"\n{kind}: {rows:,} rows in {result['seconds']:.2f} s = {rows / result['seconds']:,.0f} rows/s, "
+          f"peak RSS {result['peak_rss_mib']:,.0f} MiB")
+    for stage, seconds in result["stage_seconds"].items():
+        rate = f"{rows / seconds:>12,.0f} rows/s" if seconds > 0.001 else ""
+        print(f"  {stage:<18} {seconds:>7.2f} s {rate}")
+    if "rows_quarantined" in result:
+        print(f"  scored {result['rows_scored']:,}, quarantined {result['rows_quarantined']:,}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--features", type=int, default=20)
+    parser.add_argument("--chunk-rows", type=int, default=200_000)
+    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--child", choices=["production", "baseline"], help=argparse.SUPPRESS)
+    parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.config)
+        return
+
+    with tempfile.TemporaryDirectory(prefix="driftline-bench-") as tmp:
+        root = Path(tmp)
+        config_path = write_project(root, args.features, args.chunk_rows)
+        from driftline import db
+        from driftline.config import load_config
+
+        config = load_config(config_path)
+        url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
+        env = {**os.environ, "DRIFTLINE_DB_URL": url, "GX_ANALYTICS_ENABLED": "False"}
+        os.environ["DRIFTLINE_DB_URL"] = url
+        with db.connect(url, autocommit=True) as conn:
+            conn.execute("DROP SCHEMA IF EXISTS driftline_bench CASCADE")
+        t = time.perf_counter()
+        generate(config_path, args.rows, args.features)
+        size = Path(config.input_location(START, END)).stat().st_size
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+              f"database {db.mask_url(url)}")
+        print(f"input: {args.rows:,} rows x {args.features} features, CSV {size / 2**20:,.0f} MiB, "
+              f"chunk {args.chunk_rows:,} rows (generated + model trained in {time.perf_counter() - t:.1f} s)")
+
+        production = spawn("production", config_path, env)
+        report("production (score_batch path)", production)
+        if not args.skip_baseline:
+            baseline = spawn("baseline", config_path, env)
+            report("baseline (read_csv -> predict -> to_sql)", baseline)
+            ratio = (production["rows_in"] / production["seconds"]) / (baseline["rows_in"] / baseline["seconds"])
+            print(f"\nproduction / baseline throughput: {ratio:.1f}x")
+        with db.connect(url, autocommit=True) as conn:
+            conn.execute("DROP SCHEMA IF EXISTS driftline_bench CASCADE")
+
+
+if __name__ == "__main__":
+    main()

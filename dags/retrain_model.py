@@ -1,0 +1,99 @@
+"""retrain_model: train a candidate, validate it against the champion, promote or reject; or roll back.
+
+Wiring only: every task body is a local import and one call into driftline. Not scheduled: it runs
+when monitor_drift triggers it (conf: reason, interval and its drift figures, which stay visible in
+the run's conf) or by hand (Params below). The decision and its reasons are the `decide_promotion`
+task's return value (XCom) and log line, and stay in `<schema>.promotion_events`.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import DAG, Param, task
+
+from driftline.dag_parts import config_param, dataset_config, prepare_database, retry_policy
+
+CONFIG_PATH, CONFIG = dataset_config()
+
+with DAG(
+    dag_id="retrain_model",
+    description=f"Retrain, validate and promote (or roll back) the {CONFIG.name} model",
+    schedule=None,
+    start_date=CONFIG.start_date,
+    catchup=False,
+    max_active_runs=1,  # one alias change at a time; monitor_drift also waits for an active run
+    default_args=retry_policy(retries=2, delay_minutes=1),
+    params={
+        "config": config_param(CONFIG_PATH),
+        # No default: every run says why (monitor_drift sends its decision's reason).
+        "reason": Param(type="string", minLength=1, description="Why this run: recorded with the decision or rollback"),
+        "action": Param("retrain", enum=["retrain", "rollback"], description="retrain a candidate, or roll back"),
+        "rollback_to_version": Param(
+            None, type=["null", "integer"], minimum=1, description="rollback only: target version; empty = previous"
+        ),
+        "training_window_start": Param(
+            None, type=["null", "string"], description="ISO date; empty = retraining.training_days before the end"
+        ),
+        "training_window_end": Param(
+            None, type=["null", "string"], description="ISO date; empty = the trigger interval's end, else now"
+        ),
+        "labels_as_of": Param(None, type=["null", "string"], description="ISO time; labels observed by then (empty = now)"),
+        "interval": Param(
+            None, type=["null", "object", "array", "string"], description="set by monitor_drift: the breaching interval"
+        ),
+    },
+    tags=["driftline", CONFIG.name],
+    doc_md=__doc__,
+) as dag:
+
+    @task.branch
+    def choose_action(params=None) -> str:
+        return "rollback_champion" if params["action"] == "rollback" else "train_candidate"
+
+    @task
+    def train_candidate(params=None) -> dict:
+        from driftline.tasks import train_candidate
+
+        return train_candidate(
+            params["config"],
+            params["reason"],
+            params["training_window_start"],
+            params["training_window_end"],
+            params["labels_as_of"],
+            params["interval"],
+        )
+
+    @task
+    def validate_candidate(candidate: dict, params=None) -> dict:
+        from driftline.tasks import validate_candidate
+
+        return validate_candidate(params["config"], candidate)
+
+    @task(retries=0)
+    def decide_promotion(validation: dict, run_id=None, params=None) -> dict:
+        from driftline.tasks import decide_promotion
+
+        return decide_promotion(params["config"], validation, params["reason"], run_id)
+
+    @task(retries=0)
+    def rollback_champion(run_id=None, params=None) -> dict:
+        from driftline.tasks import rollback_champion
+
+        return rollback_champion(params["config"], params["reason"], params["rollback_to_version"], run_id)
+
+    @task(trigger_rule="none_failed_min_one_success")
+    def apply_retention(params=None) -> dict:
+        from driftline.tasks import apply_retention
+
+        return apply_retention(params["config"])
+
+    @task
+    def update_realized_performance(params=None) -> list[dict]:
+        from driftline.tasks import update_realized_performance
+
+        return update_realized_performance(params["config"], params["labels_as_of"])
+
+    candidate = train_candidate()
+    decision = decide_promotion(validate_candidate(candidate))
+    rollback = rollback_champion()
+    prepare_database() >> choose_action() >> [candidate, rollback]
+    [decision, rollback] >> apply_retention() >> update_realized_performance()

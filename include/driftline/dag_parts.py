@@ -1,0 +1,42 @@
+"""Pieces every driftline DAG file shares: the dataset config, its Param, retry policy, and the
+prepare_database task. Light on purpose (the TOML config and airflow.sdk only): DAG files import it
+at parse time.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import Param, task
+
+from .config import DatasetConfig, default_config_path, load_config
+
+
+def dataset_config() -> tuple[str, DatasetConfig]:
+    """The config the DAGs are built from: $DRIFTLINE_CONFIG, else config/demo.toml."""
+    path = str(default_config_path())
+    return path, load_config(path)
+
+
+def config_param(path: str) -> Param:
+    return Param(path, type="string", description="Dataset config file (TOML)")
+
+
+def retry_policy(retries: int, delay_minutes: int, max_delay_minutes: int | None = None) -> dict:
+    """default_args for a DAG: retries with exponential backoff."""
+    policy = {
+        "retries": retries,
+        "retry_delay": timedelta(minutes=delay_minutes),
+        "retry_exponential_backoff": True,
+    }
+    if max_delay_minutes is not None:
+        policy["max_retry_delay"] = timedelta(minutes=max_delay_minutes)
+    return policy
+
+
+@task
+def prepare_database(params=None) -> str:
+    """Create the deployment's schema, tables and views if missing."""
+    from driftline.tasks import prepare_database as prepare
+
+    return prepare(params["config"])

@@ -1,0 +1,564 @@
+"""retrain_model as plain functions: labelled window -> candidate -> champion/challenger check -> decision.
+
+The candidate is registered before it is judged, but the champion alias only moves when every
+guardrail passes; a losing candidate is kept as `rejected` with its reasons. Candidate and champion
+are scored on the same time-based holdout (the newest rows of the window). Realized performance
+joins late labels to published predictions per interval and is recomputed as labels arrive.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from . import db, registry
+from .config import METRIC_DIRECTIONS, DatasetConfig, load_config
+from .scoring import predict, predicted_class
+from .training import TrainingError, data_checksum, evaluate, labelled_rows, read_table, time_split, train
+
+log = logging.getLogger(__name__)
+
+
+class RetrainingError(ValueError):
+    """A retrain or rollback request that cannot proceed as asked; the message says why."""
+
+
+# -- time and inputs ----------------------------------------------------------------------------
+
+
+def _utc(moment: datetime | str | None) -> datetime | None:
+    if moment is None or moment == "":
+        return None
+    if isinstance(moment, str):
+        try:
+            moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise RetrainingError(f"not an ISO 8601 date or time: {moment!r}") from exc
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def trigger_interval_end(interval: Any) -> datetime | None:
+    """The end of the interval a trigger (monitor_drift conf) names: {"end": ...}, [start, end] or an ISO string."""
+    if isinstance(interval, dict):
+        return _utc(interval.get("end") or interval.get("interval_end"))
+    if isinstance(interval, (list, tuple)) and len(interval) == 2:
+        return _utc(interval[1])
+    if isinstance(interval, (str, datetime)):
+        return _utc(interval)
+    return None
+
+
+def resolve_window(
+    config: DatasetConfig, start: datetime | str | None, end: datetime | str | None, now: datetime | None = None
+) -> tuple[datetime, datetime]:
+    """[start, end) of labelled rows to train on: given, else the retraining.training_days before end (or now)."""
+    end = _utc(end) or now or datetime.now(timezone.utc)
+    start = _utc(start) or end - timedelta(days=config.retraining.training_days)
+    if start >= end:
+        raise RetrainingError(f"training window start {start.isoformat()} is not before its end {end.isoformat()}")
+    return start, end
+
+
+def read_labels(config: DatasetConfig, as_of: datetime) -> pd.DataFrame:
+    """Labels observed by as_of, the latest observation per entity key: (key, target, observed_at)."""
+    columns = [config.entity_key, config.target, "observed_at"]
+    try:
+        labels = read_table(config.resolve_location(config.labels_uri))
+    except TrainingError:
+        return pd.DataFrame(columns=columns)  # no label has arrived yet
+    missing = [c for c in columns if c not in labels.columns]
+    if missing:
+        raise RetrainingError(
+            f"labels file {config.resolve_location(config.labels_uri)} lacks column(s) {missing} "
+            f"([source] labels in {config.path.name} needs entity key, target and observed_at)"
+        )
+    labels = labels[columns].copy()
+    labels[config.entity_key] = labels[config.entity_key].astype("string")
+    labels["observed_at"] = pd.to_datetime(labels["observed_at"], utc=True)
+    labels = labels[labels["observed_at"] <= pd.Timestamp(as_of)].dropna(subset=[config.target])
+    labels = labels.sort_values("observed_at", kind="stable").drop_duplicates(config.entity_key, keep="last")
+    return labels.reset_index(drop=True)
+
+
+def _published_intervals(conn, schema: str, start: datetime | None = None, end: datetime | None = None) -> list[tuple]:
+    """(interval_start, interval_end, model_version, run_id) of published intervals overlapping [start, end)."""
+    return conn.execute(
+        sql.SQL(
+            "SELECT i.interval_start, i.interval_end, r.model_version, r.run_id FROM {} i "
+            "JOIN {} r ON r.run_key = i.current_run_key "
+            "WHERE (%s::timestamptz IS NULL OR i.interval_end > %s) AND (%s::timestamptz IS NULL OR i.interval_start < %s) "
+            "ORDER BY i.interval_start"
+        ).format(db.table(schema, "scored_intervals"), db.table(schema, "scoring_runs")),
+        (start, start, end, end),
+    ).fetchall()
+
+
+def _interval_predictions(conn, schema: str, start: datetime, end: datetime) -> pd.DataFrame:
+    rows = conn.execute(
+        sql.SQL("SELECT entity_key, score FROM {} WHERE interval_start = %s AND interval_end = %s").format(
+            db.table(schema, "predictions")
+        ),
+        (start, end),
+    ).fetchall()
+    return pd.DataFrame(rows, columns=["entity_key", "score"]).astype({"entity_key": "string", "score": "float64"})
+
+
+def _scored_input_rows(conn, config: DatasetConfig, start: datetime, end: datetime) -> pd.DataFrame:
+    """The interval's input rows that were scored (typed, without label): quarantined rows have no prediction."""
+    from .sources import read_interval
+
+    scored = set(_interval_predictions(conn, config.db_schema, start, end)["entity_key"])
+    frames = []
+    for chunk in read_interval(config.input_location(start, end), config, start, end):
+        frames.append(chunk.frame[chunk.frame[config.entity_key].isin(scored)])
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=config.input_columns)
+
+
+def labelled_window(conn, config: DatasetConfig, start: datetime, end: datetime, as_of: datetime) -> pd.DataFrame:
+    """Labelled rows with event time in [start, end): the history source plus scored inputs whose labels arrived."""
+    history = read_table(config.resolve_location(config.history_uri))
+    history[config.event_time] = pd.to_datetime(history[config.event_time], utc=True)
+    history[config.entity_key] = history[config.entity_key].astype("string")
+    parts = [history]
+    labels = read_labels(config, as_of)
+    for interval_start, interval_end, _, _ in _published_intervals(conn, config.db_schema, start, end):
+        rows = _scored_input_rows(conn, config, interval_start, interval_end)
+        labelled = rows.merge(labels[[config.entity_key, config.target]], on=config.entity_key, how="inner")
+        if len(labelled):
+            parts.append(labelled)
+    frame = pd.concat(parts, ignore_index=True)
+    times = frame[config.event_time]
+    frame = frame[(times >= pd.Timestamp(start)) & (times < pd.Timestamp(end))]
+    # A row both in history and in a scored input counts once (the scored copy carries the late label).
+    frame = frame.drop_duplicates(config.entity_key, keep="last")
+    return frame[[config.entity_key, config.event_time, config.target, *config.feature_names]].reset_index(drop=True)
+
+
+def _connect(config: DatasetConfig, autocommit: bool = True):
+    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
+    conn = db.connect(url, autocommit=autocommit)
+    db.ensure_schema(conn, config.db_schema)
+    return conn
+
+
+# -- train ----------------------------------------------------------------------------------------
+
+
+def train_candidate(
+    config_path: str,
+    reason: str,
+    window_start: datetime | str | None = None,
+    window_end: datetime | str | None = None,
+    labels_as_of: datetime | str | None = None,
+    trigger_interval: Any = None,
+) -> dict:
+    """Train on the window's labelled rows and register the result as a candidate (champion untouched)."""
+    config = load_config(config_path)
+    as_of = _utc(labels_as_of) or datetime.now(timezone.utc)
+    start, end = resolve_window(config, window_start, window_end or trigger_interval_end(trigger_interval), as_of)
+    with _connect(config) as conn:
+        rows = labelled_window(conn, config, start, end, as_of)
+        if len(rows) < 100:
+            raise RetrainingError(
+                f"only {len(rows)} labelled rows between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} "
+                f"(labels observed by {as_of:%Y-%m-%d %H:%M}); widen the training window or wait for labels"
+            )
+        trained = train(config, rows)
+        manifest = {
+            **trained.manifest,
+            "retraining": {
+                "reason": reason,
+                "window": {"start": start.isoformat(), "end": end.isoformat()},
+                "labels_as_of": as_of.isoformat(),
+            },
+        }
+        version, created = registry.register_candidate(
+            conn, config.db_schema, config.registry_dir, trained.model_text, manifest
+        )
+    summary = {
+        "version": version,
+        "new_version": created,
+        "sha256": registry.sha256_bytes(trained.model_text.encode("utf-8")),
+        "window_start": start.isoformat(),
+        "window_end": end.isoformat(),
+        "labels_as_of": as_of.isoformat(),
+        "data_checksum": trained.manifest["data_checksum"],
+        "rows": trained.manifest["rows"],
+        "holdout_metrics": trained.manifest["metrics"],
+    }
+    log.info("candidate v%s (%s): %s", version, "new" if created else "already registered", json.dumps(summary))
+    return summary
+
+
+# -- validate -------------------------------------------------------------------------------------
+
+
+def better_by(metric: str, candidate: float, champion: float) -> float:
+    """How much better the candidate is (positive) or worse (negative), whatever the metric's direction."""
+    return candidate - champion if METRIC_DIRECTIONS[metric] == "higher" else champion - candidate
+
+
+def prediction_problems(config: DatasetConfig, scores: np.ndarray) -> list[str]:
+    """Sanity of the candidate's holdout predictions: finite, in range, not constant."""
+    problems = []
+    if not np.all(np.isfinite(scores)):
+        problems.append(f"{int(np.sum(~np.isfinite(scores)))} holdout predictions are NaN or infinite")
+    elif config.task == "binary" and (scores.min() < 0 or scores.max() > 1):
+        problems.append(f"holdout predictions outside [0, 1]: min {scores.min():.4g}, max {scores.max():.4g}")
+    if len(scores) and np.all(np.isfinite(scores)) and np.ptp(scores) == 0:
+        problems.append(f"all holdout predictions are the same value {scores[0]:.4g}")
+    return problems
+
+
+def segment_metrics(config: DatasetConfig, holdout: pd.DataFrame, scores: np.ndarray) -> dict[str, float]:
+    """Primary metric per value of retraining.segment, for segments with enough holdout rows."""
+    policy = config.retraining
+    if policy.segment is None:
+        return {}
+    result = {}
+    labels = holdout[config.target].to_numpy()
+    segments = holdout[policy.segment].astype("string").fillna("<missing>").to_numpy()
+    for value in sorted(set(segments)):
+        mask = segments == value
+        if mask.sum() < policy.min_segment_rows:
+            continue
+        metrics = evaluate(config, labels[mask], scores[mask])
+        if policy.metric in metrics:  # auc needs both classes in the segment
+            result[str(value)] = metrics[policy.metric]
+    return result
+
+
+def guardrail_failures(
+    config: DatasetConfig,
+    training_rows: int,
+    candidate: dict,
+    champion: dict | None,
+    candidate_scores: np.ndarray,
+) -> list[str]:
+    """Every reason not to promote; empty means the candidate wins and passes all guardrails.
+
+    candidate / champion: {"version", "metrics", "segments"} evaluated on the same holdout.
+    """
+    policy = config.retraining
+    metric = policy.metric
+    failures = []
+    if training_rows < policy.min_training_rows:
+        failures.append(f"only {training_rows} training rows (retraining.min_training_rows = {policy.min_training_rows})")
+    value = candidate["metrics"].get(metric)
+    if value is None:
+        failures.append(f"{metric} is undefined on the holdout (one class only, or non-finite predictions)")
+        return failures + prediction_problems(config, candidate_scores)
+    if policy.min_metric is not None and better_by(metric, value, policy.min_metric) < 0:
+        failures.append(f"{metric} {value:.4f} does not reach retraining.min_metric {policy.min_metric}")
+    failures.extend(prediction_problems(config, candidate_scores))
+    if champion is None:
+        return failures
+    if candidate["version"] == champion["version"]:
+        failures.append(f"candidate is the champion v{champion['version']} itself (same sha256: same data and seed)")
+        return failures
+    champion_value = champion["metrics"].get(metric)  # undefined when the champion's own scores are not finite
+    if champion_value is not None and better_by(metric, value, champion_value) <= policy.min_improvement:
+        failures.append(
+            f"{metric} {value:.4f} does not beat champion v{champion['version']} {champion_value:.4f} "
+            f"by more than retraining.min_improvement {policy.min_improvement}"
+        )
+    for other, theirs in champion["metrics"].items():
+        ours = candidate["metrics"].get(other)
+        if other != metric and ours is not None and better_by(other, ours, theirs) < -policy.max_regression:
+            failures.append(
+                f"{other} {ours:.4f} is worse than champion {theirs:.4f} by more than retraining.max_regression "
+                f"{policy.max_regression}"
+            )
+    for segment, theirs in champion["segments"].items():
+        ours = candidate["segments"].get(segment)
+        if ours is not None and better_by(metric, ours, theirs) < -policy.max_regression:
+            failures.append(
+                f"segment {policy.segment}={segment}: {metric} {ours:.4f} is worse than champion {theirs:.4f} "
+                f"by more than retraining.max_regression {policy.max_regression}"
+            )
+    return failures
+
+
+def _evaluate_version(conn, config: DatasetConfig, version: int, holdout: pd.DataFrame) -> tuple[dict, np.ndarray]:
+    model = registry.load_model(conn, config.db_schema, version)
+    scores = predict(model.booster, holdout, config, model.manifest["categories"])
+    if not np.all(np.isfinite(scores)):  # metrics are undefined; prediction_problems names the cause
+        return {"version": version, "metrics": {}, "segments": {}}, scores
+    labels = holdout[config.target].to_numpy()
+    return {"version": version, "metrics": evaluate(config, labels, scores), "segments": segment_metrics(config, holdout, scores)}, scores
+
+
+def validate_candidate(config_path: str, candidate: dict) -> dict:
+    """Evaluate candidate and champion on the same holdout, apply the guardrails, store the verdict."""
+    config = load_config(config_path)
+    version = candidate["version"]
+    with _connect(config) as conn:
+        rows = labelled_window(
+            conn, config, _utc(candidate["window_start"]), _utc(candidate["window_end"]), _utc(candidate["labels_as_of"])
+        )
+        rows = labelled_rows(config, rows)
+        if data_checksum(rows[[config.entity_key, config.event_time, config.target, *config.feature_names]]) != candidate["data_checksum"]:
+            raise RetrainingError(
+                f"the labelled rows of the window changed since candidate v{version} was trained; rerun retrain_model"
+            )
+        training_rows, holdout = time_split(config, rows)
+        challenger, scores = _evaluate_version(conn, config, version, holdout)
+        champion_version = registry.champion_version(conn, config.db_schema)
+        champion, champion_error = None, None
+        if champion_version is not None:
+            try:
+                champion, _ = _evaluate_version(conn, config, champion_version, holdout)
+            except registry.ModelLoadError as exc:
+                champion_error = str(exc)
+        failures = guardrail_failures(config, len(training_rows), challenger, champion, scores)
+        if champion_error:
+            failures.append(f"champion v{champion_version} could not be evaluated: {champion_error}")
+        times = holdout[config.event_time]
+        result = {
+            "version": version,
+            "champion_version": champion_version,
+            "passed": not failures,
+            "failures": failures,
+            "metric": config.retraining.metric,
+            "candidate": challenger,
+            "champion": champion,
+            "holdout": {"rows": int(len(holdout)), "start": times.min().isoformat(), "end": times.max().isoformat()},
+            "training_rows": int(len(training_rows)),
+        }
+        conn.execute(
+            sql.SQL("UPDATE {} SET validation = %s WHERE version = %s").format(db.table(config.db_schema, "model_versions")),
+            (Jsonb(result), version),
+        )
+    log.info("validation of candidate v%s: %s", version, json.dumps(result))
+    return result
+
+
+# -- decide ---------------------------------------------------------------------------------------
+
+
+def _verdict_text(validation: dict) -> str:
+    metric = validation["metric"]
+    candidate = validation["candidate"]
+    text = f"candidate v{validation['version']} {metric} {candidate['metrics'].get(metric, float('nan')):.4f}"
+    if validation["champion"]:
+        champion = validation["champion"]
+        text += f" vs champion v{champion['version']} {champion['metrics'][metric]:.4f}"
+    holdout = validation["holdout"]
+    return text + f" on holdout {holdout['start'][:16]}..{holdout['end'][:16]} ({holdout['rows']} rows)"
+
+
+def decide_promotion(config_path: str, validation: dict, trigger_reason: str, run_id: str | None = None) -> dict:
+    """Promote the candidate if it passed, else record it as rejected; returns the run's summary."""
+    config = load_config(config_path)
+    version = validation["version"]
+    verdict = _verdict_text(validation)
+    with _connect(config) as conn:
+        champion = registry.champion_version(conn, config.db_schema)
+        if version == champion:
+            decision, reason = "unchanged", f"{verdict}: the candidate is the current champion (same artifact)"
+        elif validation["passed"]:
+            if champion != validation["champion_version"]:
+                raise RetrainingError(
+                    f"the champion changed from v{validation['champion_version']} to v{champion} during validation; "
+                    "rerun retrain_model so the candidate is compared with the current champion"
+                )
+            decision, reason = "promoted", f"{verdict}: all guardrails passed; trigger: {trigger_reason}"
+            registry.promote(conn, config.db_schema, version, reason, run_id, actor="retrain_model")
+        else:
+            decision = "rejected"
+            reason = f"{verdict}: " + "; ".join(validation["failures"]) + f"; trigger: {trigger_reason}"
+            registry.reject(conn, config.db_schema, version, reason, run_id, actor="retrain_model")
+        now_champion = registry.champion_version(conn, config.db_schema)
+    summary = {"decision": decision, "candidate_version": version, "champion_version": now_champion, "reason": reason}
+    log.info("retrain_model decision: %s v%s -> champion v%s. %s", decision.upper(), version, now_champion, reason)
+    return summary
+
+
+def rollback_champion(
+    config_path: str, reason: str, to_version: int | None = None, run_id: str | None = None, actor: str | None = None
+) -> dict:
+    """Make an earlier champion (default: the previous one) champion again, audited with a reason."""
+    config = load_config(config_path)
+    with _connect(config) as conn:
+        from_version, target = registry.rollback(conn, config.db_schema, reason, to_version, run_id, actor)
+    summary = {"decision": "rolled_back", "from_version": from_version, "champion_version": target, "reason": reason}
+    log.info("rollback: champion v%s -> v%s (%s)", from_version, target, reason)
+    return summary
+
+
+def apply_retention(config_path: str) -> dict:
+    """Prune artifacts beyond retraining.keep_versions (never the champion or previous)."""
+    config = load_config(config_path)
+    with _connect(config) as conn:
+        pruned = registry.prune_versions(conn, config.db_schema, config.retraining.keep_versions)
+    return {"pruned_versions": pruned, "keep_versions": config.retraining.keep_versions}
+
+
+# -- realized performance -------------------------------------------------------------------------
+
+
+def update_realized_performance(config_path: str, labels_as_of: datetime | str | None = None) -> list[dict]:
+    """Join labels observed by labels_as_of to each recent published interval and replace its realized_performance row.
+
+    Recent: ending within retraining.realized_lookback_days of labels_as_of; older intervals keep their last row.
+    """
+    config = load_config(config_path)
+    as_of = _utc(labels_as_of) or datetime.now(timezone.utc)
+    labels = read_labels(config, as_of)
+    since = as_of - timedelta(days=config.retraining.realized_lookback_days)
+    results = []
+    with _connect(config, autocommit=False) as conn:
+        for start, end, version, run_id in _published_intervals(conn, config.db_schema, since, None):
+            predictions = _interval_predictions(conn, config.db_schema, start, end)
+            joined = predictions.rename(columns={"entity_key": config.entity_key}).merge(
+                labels, on=config.entity_key, how="inner"
+            )
+            metrics = {}
+            if len(joined):
+                metrics = evaluate(config, joined[config.target].to_numpy(), joined["score"].to_numpy())
+            row = {
+                "interval_start": start.isoformat(),
+                "interval_end": end.isoformat(),
+                "model_version": version,
+                "rows_predicted": int(len(predictions)),
+                "rows_labelled": int(len(joined)),
+                "metrics": metrics,
+            }
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} (interval_start, interval_end, model_version, run_id, rows_predicted, "
+                    "rows_labelled, metrics, labels_as_of) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (interval_start, interval_end) DO UPDATE SET model_version = EXCLUDED.model_version, "
+                    "run_id = EXCLUDED.run_id, rows_predicted = EXCLUDED.rows_predicted, "
+                    "rows_labelled = EXCLUDED.rows_labelled, metrics = EXCLUDED.metrics, "
+                    "labels_as_of = EXCLUDED.labels_as_of, computed_at = now()"
+                ).format(db.table(config.db_schema, "realized_performance")),
+                (start, end, version, run_id, len(predictions), len(joined), Jsonb(metrics), as_of),
+            )
+            results.append(row)
+        conn.commit()
+    log.info("realized performance (labels as of %s): %s", as_of.isoformat(), json.dumps(results))
+    return results
+
+
+# -- shadow scoring -------------------------------------------------------------------------------
+
+
+def score_shadow(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str) -> dict:
+    """With retraining.shadow on, score the interval's scored rows with the latest unpromoted candidate."""
+    config = load_config(config_path)
+    if not config.retraining.shadow:
+        return {"skipped": "shadow scoring is off (retraining.shadow = false)"}
+    start, end = _utc(interval_start), _utc(interval_end)
+    with _connect(config, autocommit=False) as conn:
+        version = registry.latest_unpromoted_version(conn, config.db_schema)
+        if version is None:
+            return {"skipped": "no candidate or rejected version newer than the champion"}
+        model = registry.load_model(conn, config.db_schema, version)
+        rows = _scored_input_rows(conn, config, start, end)
+        scores = predict(model.booster, rows, config, model.manifest["categories"])
+        classes = predicted_class(scores, config)
+        frame = pd.DataFrame(
+            {
+                "interval_start": start.isoformat(),
+                "interval_end": end.isoformat(),
+                "model_version": version,
+                "entity_key": rows[config.entity_key].astype("string"),
+                "score": scores,
+                "predicted_class": classes if classes is not None else pd.array([None] * len(rows), dtype="Int16"),
+                "run_id": run_id,
+            }
+        )
+        shadow = db.table(config.db_schema, "shadow_predictions")
+        # Same contract as predictions: a rerun replaces the interval's shadow rows in one transaction.
+        conn.execute(
+            sql.SQL("DELETE FROM {} WHERE interval_start = %s AND interval_end = %s").format(shadow), (start, end)
+        )
+        import pyarrow as pa
+
+        db.copy_csv(conn, shadow, list(frame.columns), db.arrow_to_csv_bytes(pa.Table.from_pandas(frame, preserve_index=False)))
+        conn.commit()
+    return {"shadow_version": version, "rows": int(len(frame))}
+
+
+# -- demo ---------------------------------------------------------------------------------------
+
+
+def run_demo_lifecycle(config_path: str, plan) -> str:
+    """The demo's retrain step: retrain_model through dag.test(), then versions, history and realized performance.
+
+    The run's conf is what monitor_drift sends on a breach (its latest triggering decision), else
+    reason "demo". The demo's clock is simulated: the training window ends with the last interval
+    and labels are read as observed three days later, when all of them have arrived.
+    """
+    from .cli import load_dag_file
+
+    config = load_config(config_path)
+    last_end = plan.interval_bounds()[-1][1]
+    conf = {"config": config_path, "reason": "demo", "training_window_end": last_end.isoformat()}
+    with _connect(config) as conn:
+        breach = _latest_drift_trigger(conn, config.db_schema)
+    if breach:
+        reason, start, end = breach
+        conf = {**conf, "reason": f"monitor_drift: {reason}", "interval": {"start": start.isoformat(), "end": end.isoformat()}}
+        del conf["training_window_end"]  # the window ends with the breaching interval
+    conf["labels_as_of"] = (last_end + timedelta(days=3)).isoformat()
+    dag_run = load_dag_file(config.root / "dags" / "retrain_model.py").test(run_conf=conf)
+    state = str(dag_run.state)
+    print(f"retrain_model ({conf['reason']}): {state}")
+    print_lifecycle(config)
+    print(
+        f"\nhistory: SELECT created_at, action, from_version, to_version, reason FROM {config.db_schema}.promotion_events ORDER BY event_id;\n"
+        f"rollback: driftline rollback --config {config_path} --reason '...'   (then `driftline models`)"
+    )
+    return state
+
+
+def _latest_drift_trigger(conn, schema: str) -> tuple[str, datetime, datetime] | None:
+    """monitor_drift's latest decision to retrain (reason, interval), if monitor_drift has run here."""
+    exists = conn.execute("SELECT to_regclass(%s)", (f"{schema}.drift_summary",)).fetchone()[0]
+    if exists is None:
+        return None
+    return conn.execute(
+        sql.SQL(
+            "SELECT reason, interval_start, interval_end FROM {} WHERE trigger ORDER BY interval_end DESC LIMIT 1"
+        ).format(db.table(schema, "drift_summary"))
+    ).fetchone()
+
+
+def print_lifecycle(config: DatasetConfig) -> None:
+    """Versions, champion, promotion history and realized performance per interval, as tables."""
+    with _connect(config) as conn:
+        versions = registry.list_versions(conn, config.db_schema)
+        history = registry.promotion_history(conn, config.db_schema)
+        realized = conn.execute(
+            sql.SQL(
+                "SELECT interval_start, model_version, rows_predicted, rows_labelled, metrics FROM {} "
+                "ORDER BY interval_start"
+            ).format(db.table(config.db_schema, "realized_performance"))
+        ).fetchall()
+    metric = config.retraining.metric
+    # Each version's metric on its own training holdout; the history lines compare on a shared one.
+    print(f"\n{'version':<9}{'status':<10}{'aliases':<20}{'own holdout ' + metric:>16}  created")
+    for row in versions:
+        value = row["metrics"].get(metric)
+        print(
+            f"v{row['version']:<8}{row['status']:<10}{','.join(row['aliases']) or '-':<20}"
+            f"{'-' if value is None else f'{value:.4f}':>16}  {row['created_at']:%Y-%m-%d %H:%M:%S}"
+            f"{'  (pruned)' if row['pruned_at'] else ''}"
+        )
+    print("\npromotion history:")
+    for event in history:
+        source = "-" if event["from_version"] is None else f"v{event['from_version']}"
+        print(f"  {event['created_at']:%Y-%m-%d %H:%M:%S}  {event['action']:<9}{source:>4} -> v{event['to_version']:<4} {event['reason']}")
+    print(f"\n{'interval':<12}{'model':>6}{'predicted':>11}{'labelled':>10}  realized")
+    for start, version, predicted, labelled, metrics in realized:
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())) or "no labels yet"
+        print(f"{start:%Y-%m-%d}  {'v' + str(version):>6}{predicted:>11}{labelled:>10}  {shown}")

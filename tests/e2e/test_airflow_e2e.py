@@ -1,0 +1,381 @@
+"""End to end under a real Airflow: `driftline airflow` (standalone: api-server, scheduler,
+dag-processor, triggerer) in the background, driven only through its REST API and a browser.
+
+The Airflow home, ports and project are this module's own; predictions go to the session's test
+database. Everything started here runs in one process group that teardown stops by its id.
+Run with: DRIFTLINE_TEST_DB_URL=... python -m pytest tests/e2e -m slow
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from html import escape as html_escape
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import make_project, monkeypatch_module  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+DOCS = REPO / "docs"
+DAY = timedelta(days=1)
+FIRST = datetime(2026, 11, 1, tzinfo=timezone.utc)
+MANUAL_LOGICAL_DATE = FIRST + DAY  # a manual run scores the interval that ends at its logical date
+# Backfill runs score [D, D+1) with logical date D (a manual run at D scores the day before): Nov 3, 4, 5.
+# Their logical dates must not meet the manual run's, or a backfill that reprocesses nothing skips one.
+BACKFILL_FROM, BACKFILL_TO = FIRST + 2 * DAY, FIRST + 4 * DAY
+BACKFILL_INTERVALS = [BACKFILL_FROM + i * DAY for i in range(3)]
+ROWS_PER_INTERVAL = 2_000
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _group_alive(pgid: int) -> bool:
+    """A live (non-zombie) process in group pgid."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def stop_group(process: subprocess.Popen, grace: float = 60) -> None:
+    """SIGTERM the process group led by process, SIGKILL it if anything is left after grace seconds."""
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, signum)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            process.poll()  # reaps the leader
+            if not _group_alive(process.pid):
+                return
+            time.sleep(0.5)
+
+
+class Airflow:
+    """The running Airflow and the project it serves."""
+
+    def __init__(self, base: str, root: Path, config: Path, schema: str, db_url: str, log: Path):
+        import httpx
+
+        self.base, self.root, self.config, self.schema, self.db_url, self.log = base, root, config, schema, db_url, log
+        self.home = root / ".driftline" / "airflow"
+        self.http = httpx.Client(base_url=base, timeout=60)
+        self.token: str | None = None
+
+    def log_tail(self, chars: int = 6000) -> str:
+        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
+
+    def login(self) -> str:
+        """A JWT from POST /auth/token with the password Airflow generated for admin."""
+        passwords = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())
+        response = self.http.post("/auth/token", json={"username": "admin", "password": passwords["admin"]})
+        assert response.status_code in (200, 201), response.text
+        self.token = response.json()["access_token"]
+        return self.token
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def api(self, method: str, path: str, expect: tuple[int, ...] = (200,), **kwargs):
+        response = self.http.request(method, f"/api/v2{path}", headers=self.auth, **kwargs)
+        assert response.status_code in expect, f"{method} {path}: {response.status_code} {response.text[:2000]}"
+        return response.json() if response.content else None
+
+    def wait_for(self, what: str, check, timeout: float, every: float = 3):
+        """Poll check() until it returns something truthy; fail with the Airflow log tail on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = check()
+            if value:
+                return value
+            time.sleep(every)
+        pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n--- airflow log tail ---\n{self.log_tail()}")
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        return self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
+
+    def wait_run(self, dag_id: str, run_id: str, timeout: float = 300) -> str:
+        state = self.wait_for(
+            f"{dag_id} run {run_id}",
+            lambda: (s := self.run_state(dag_id, run_id)) in ("success", "failed") and s,
+            timeout,
+        )
+        if state != "success":
+            tasks = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+            pytest.fail(f"{dag_id} {run_id}: {state}; tasks {[(t['task_id'], t['state']) for t in tasks]}\n{self.log_tail()}")
+        return state
+
+
+def _query(db_url: str, statement, params: tuple = ()) -> list[tuple]:
+    import psycopg
+
+    with psycopg.connect(db_url) as conn:
+        return conn.execute(statement, params).fetchall()
+
+
+def _predictions_per_interval(airflow: Airflow) -> dict[datetime, int]:
+    from psycopg import sql
+
+    from driftline.db import table
+
+    rows = _query(
+        airflow.db_url,
+        sql.SQL("SELECT interval_start, count(*), count(DISTINCT entity_key) FROM {} GROUP BY 1").format(
+            table(airflow.schema, "predictions")
+        ),
+    )
+    for start, total, distinct in rows:
+        assert total == distinct, f"interval {start}: {total} predictions for {distinct} entities"
+    return {start: total for start, total, _ in rows}
+
+
+@pytest.fixture(scope="module")
+def airflow(tmp_path_factory, database_url, monkeypatch_module):
+    from driftline.cli import train_champion
+    from driftline.config import load_config
+    from driftline.demo import DemoPlan, write_demo_data
+
+    root = tmp_path_factory.mktemp("e2e")
+    schema = f"e2e_{uuid.uuid4().hex[:8]}"
+    config_path = make_project(root, schema, chunk_rows="1000")
+    config = load_config(config_path)
+    # The intervals this module scores, and the latest complete one: unpausing score_batch schedules
+    # that run (catchup is off), and it should find its input like any other.
+    plan = dict(history_days=10, history_rows_per_day=1_500, rows_per_interval=ROWS_PER_INTERVAL)
+    yesterday = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) - DAY
+    write_demo_data(config, DemoPlan(first_interval=yesterday, intervals=1, **plan))
+    write_demo_data(config, DemoPlan(first_interval=FIRST, intervals=5, **plan))
+    monkeypatch_module.setenv("DRIFTLINE_DB_URL", database_url)
+    train_champion(str(config_path))
+    # A project is config + DAGs + plugins: use this checkout's.
+    (root / "dags").symlink_to(REPO / "dags")
+    (root / "plugins").symlink_to(REPO / "plugins")
+
+    # Airflow's metadata in a database of its own on the test server (SQLite refuses backfills while
+    # the scheduler writes); dropped at the end.
+    from psycopg.conninfo import conninfo_to_dict
+
+    from driftline.cli import airflow_metadata_database
+
+    metadata_db = f"{conninfo_to_dict(database_url)['dbname']}_airflow"
+    port = _free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "DRIFTLINE_"))}
+    env.update(
+        {
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": airflow_metadata_database(database_url, metadata_db),
+            "DRIFTLINE_DB_URL": database_url,
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    log = root / "airflow.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "driftline.cli", "airflow", "--config", str(config_path), "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # one process group: teardown stops all of Airflow by its id
+        )
+    instance = Airflow(f"http://localhost:{port}", root, config_path, schema, database_url, log)
+    try:
+        started = time.monotonic()
+
+        def healthy():
+            assert process.poll() is None, f"driftline airflow exited ({process.returncode})\n{instance.log_tail()}"
+            try:
+                response = instance.http.get("/api/v2/monitor/health")
+            except Exception:
+                return False
+            return response.status_code == 200 and response.json()["metadatabase"]["status"] == "healthy"
+
+        instance.wait_for("the API server's health endpoint", healthy, timeout=300)
+        instance.started_seconds = time.monotonic() - started
+        yield instance
+    finally:
+        instance.http.close()
+        stop_group(process)
+        _drop_database(database_url, metadata_db)
+        assert not _group_alive(process.pid), "Airflow processes survived teardown"
+
+
+def _drop_database(url: str, name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_token_and_no_import_errors(airflow):
+    # Without a token the public API refuses.
+    assert airflow.http.get("/api/v2/dags").status_code == 401
+    airflow.login()
+    dag_ids = {"score_batch", "monitor_drift", "retrain_model"}
+    airflow.wait_for(
+        "the dag-processor to parse the DAG files",
+        lambda: dag_ids <= {d["dag_id"] for d in airflow.api("GET", "/dags", params={"limit": 100})["dags"]},
+        timeout=240,
+    )
+    errors = airflow.api("GET", "/importErrors")
+    assert errors["total_entries"] == 0, errors["import_errors"]
+    assert not {d["dag_id"] for d in airflow.api("GET", "/dags", params={"limit": 100})["dags"]} - dag_ids, "example DAGs loaded"
+
+
+def test_trigger_score_batch_with_conf(airflow):
+    airflow.api("PATCH", "/dags/score_batch", json={"is_paused": False})
+    run = airflow.api(
+        "POST",
+        "/dags/score_batch/dagRuns",
+        expect=(200,),
+        json={"dag_run_id": "e2e_manual", "logical_date": MANUAL_LOGICAL_DATE.isoformat(), "conf": {"config": str(airflow.config)}},
+    )
+    assert run["conf"]["config"] == str(airflow.config)
+    airflow.wait_run("score_batch", "e2e_manual", timeout=300)
+    counts = _predictions_per_interval(airflow)
+    assert 0 < counts[FIRST] <= ROWS_PER_INTERVAL
+
+
+def _backfill(airflow: Airflow, reprocess: str) -> dict:
+    backfill = airflow.api(
+        "POST",
+        "/backfills",
+        json={
+            "dag_id": "score_batch",
+            "from_date": BACKFILL_FROM.isoformat(),
+            "to_date": BACKFILL_TO.isoformat(),
+            "max_active_runs": 3,
+            "reprocess_behavior": reprocess,
+            "dag_run_conf": {"config": str(airflow.config)},
+        },
+    )
+    done = airflow.wait_for(
+        f"backfill {backfill['id']} to complete",
+        lambda: (b := airflow.api("GET", f"/backfills/{backfill['id']}"))["completed_at"] and b,
+        timeout=420,
+    )
+    runs = airflow.api("GET", "/dags/score_batch/dagRuns", params={"run_type": "backfill", "limit": 100})["dag_runs"]
+    mine = {r["data_interval_start"][:10]: r["state"] for r in runs}  # keyed by the interval each run scored
+    return {"backfill": done, "runs": mine}
+
+
+def test_backfill_three_intervals_twice_without_doubling(airflow):
+    from psycopg import sql
+
+    from driftline.db import table
+
+    first = _backfill(airflow, "none")
+    states = {day: state for day, state in first["runs"].items() if day >= f"{BACKFILL_FROM:%Y-%m-%d}"}
+    assert states == {f"{d:%Y-%m-%d}": "success" for d in BACKFILL_INTERVALS}, first["runs"]
+    counts = _predictions_per_interval(airflow)
+    for start in BACKFILL_INTERVALS:
+        assert 0 < counts.get(start, 0) <= ROWS_PER_INTERVAL, counts
+
+    # The same backfill again, rerunning the completed runs: every interval is replaced, not added to.
+    second = _backfill(airflow, "completed")
+    assert all(second["runs"][f"{d:%Y-%m-%d}"] == "success" for d in BACKFILL_INTERVALS), second["runs"]
+    assert _predictions_per_interval(airflow) == counts
+    attempts = dict(
+        _query(
+            airflow.db_url,
+            sql.SQL("SELECT interval_start, count(*) FILTER (WHERE status = 'succeeded') FROM {} GROUP BY 1").format(
+                table(airflow.schema, "run_summary")
+            ),
+        )
+    )
+    assert all(attempts[d] == 2 for d in BACKFILL_INTERVALS), attempts  # the rerun really ran
+
+
+@pytest.fixture(scope="module")
+def drift_report(airflow):
+    """monitor_drift's report and decision for the last backfilled interval, in this process (the
+    functions its tasks call): the pages under test only read what they store."""
+    from driftline.drift import decide_retrain, monitor_interval
+    from driftline.ui import report_id
+
+    start = BACKFILL_INTERVALS[-1]
+    summary = monitor_interval(str(airflow.config), start, start + DAY, "e2e_monitor")
+    decision = decide_retrain(str(airflow.config), start, start + DAY, "e2e_monitor")
+    return {"id": report_id(start, start + DAY), "summary": summary, "decision": decision}
+
+
+def test_plugin_pages_require_airflow_auth(airflow, drift_report):
+    pages = ["/driftline/reports", "/driftline/registry", f"/driftline/reports/{drift_report['id']}",
+             f"/driftline/reports/{drift_report['id']}/details"]
+    for page in pages:
+        assert airflow.http.get(page).status_code == 401, page
+        assert airflow.http.get(page, headers={"Authorization": "Bearer not-a-token"}).status_code in (401, 403), page
+
+    reports = airflow.http.get("/driftline/reports", headers=airflow.auth)
+    assert reports.status_code == 200
+    assert drift_report["id"] in reports.text and f"{BACKFILL_INTERVALS[-1]:%Y-%m-%d} 00:00 UTC" in reports.text
+    assert html_escape(drift_report["decision"]["reason"]) in reports.text
+    html = airflow.http.get(f"/driftline/reports/{drift_report['id']}", headers=airflow.auth)
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    assert "sandbox" in html.headers["content-security-policy"]
+    assert Path(drift_report["summary"]["report_path"]).read_bytes() == html.content
+    details = airflow.http.get(f"/driftline/reports/{drift_report['id']}/details", headers=airflow.auth)
+    assert details.status_code == 200 and "amount" in details.text
+    registry = airflow.http.get("/driftline/registry", headers=airflow.auth)
+    assert registry.status_code == 200 and "champion" in registry.text and "v1" in registry.text
+    # The UI session cookie works as well (pages open inside the UI), and ids never reach the filesystem.
+    cookie = airflow.http.get("/driftline/registry", cookies={"_token": airflow.token})
+    assert cookie.status_code == 200
+    for bad in ("..%2F..%2Fetc%2Fpasswd", "20261105T000000Z--20261199T000000Z", "20250101T000000Z--20250102T000000Z"):
+        assert airflow.http.get(f"/driftline/reports/{bad}", headers=airflow.auth).status_code == 404, bad
+    # The plugin is registered with its pages in the UI navigation.
+    plugins = airflow.api("GET", "/plugins")["plugins"]
+    views = {v["url_route"] for p in plugins if p["name"] == "driftline" for v in p["external_views"]}
+    assert views == {"driftline-reports", "driftline-registry"}
+
+
+def test_browser_screenshots(airflow, drift_report):
+    from tests.e2e.browser import Browser, find_chromium
+
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("no chromium: apt-get install -y chromium")
+    out = Path(os.environ.get("DRIFTLINE_SCREENSHOTS", DOCS))
+    shown = f"{BACKFILL_INTERVALS[-1]:%Y-%m-%d} 00:00 UTC"
+    browser = Browser(chromium)
+    try:
+        browser.set_cookie(airflow.base, "_token", airflow.token)
+        grid = browser.screenshot(f"{airflow.base}/dags/score_batch", out / "airflow-grid.png", settle_seconds=8,
+                                  wait_for_text="score_interval")
+        assert "score_batch" in grid
+        reports = browser.screenshot(f"{airflow.base}/plugin/driftline-reports", out / "drift-reports.png",
+                                     settle_seconds=5, wait_for_text=shown)
+        assert shown in reports, reports[:2000]
+        report = browser.screenshot(f"{airflow.base}/driftline/reports/{drift_report['id']}", out / "drift-report.png",
+                                    settle_seconds=8)
+        assert report.strip(), "the Evidently report rendered no text"
+        registry = browser.screenshot(f"{airflow.base}/plugin/driftline-registry", out / "model-registry.png",
+                                      settle_seconds=5, wait_for_text="Promotion history")
+        assert "Promotion history" in registry
+    finally:
+        browser.close()
+    for name in ("airflow-grid.png", "drift-reports.png", "drift-report.png", "model-registry.png"):
+        assert (out / name).stat().st_size > 10_000, name

@@ -1,0 +1,170 @@
+"""monitor_drift through Airflow's dag.test() against a real Postgres: undrifted vs drifted intervals."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from driftline.config import load_config
+from driftline.demo import _inject_bad_rows, transactions
+
+from .conftest import REPO, SMALL_PLAN, make_project
+from .test_score_batch_dag import fetch
+
+UNDRIFTED = SMALL_PLAN.interval_bounds()[0]
+# A day far from the demo's own, with a strong shift in amounts, velocity and channel mix.
+DRIFTED = (datetime(2026, 11, 20, tzinfo=timezone.utc), datetime(2026, 11, 21, tzinfo=timezone.utc))
+RETRAIN_DEPLOYED = (REPO / "dags" / "retrain_model.py").exists()
+
+
+def load_dag(name: str):
+    from driftline.cli import load_dag_file
+
+    return load_dag_file(REPO / "dags" / f"{name}.py")
+
+
+@pytest.fixture(scope="module")
+def drift_project(tmp_path_factory, database_url, monkeypatch_module, airflow_db) -> Path:
+    """A trained project (small samples, trigger on one breach) with an undrifted and a drifted interval scored."""
+    from driftline.cli import train_champion
+
+    monkeypatch_module.setenv("DRIFTLINE_DB_URL", database_url)
+    path = make_project(
+        tmp_path_factory.mktemp("drift_project"),
+        f"drift_{uuid.uuid4().hex[:8]}",
+        chunk_rows="1000",
+        sample_rows="2000",
+        breaches="1",
+        window="1",
+    )
+    config = load_config(path)
+    rng = np.random.default_rng(11)
+    day = transactions(rng, DRIFTED[0], SMALL_PLAN.rows_per_interval, "drifted", drift=1.0)
+    _inject_bad_rows(day.drop(columns=["is_fraud"]), rng, DRIFTED[0]).to_csv(config.input_location(*DRIFTED), index=False)
+    train_champion(str(path))
+    score_batch = load_dag("score_batch")
+    for interval in (UNDRIFTED, DRIFTED):
+        assert str(score_batch.test(logical_date=interval[1], run_conf={"config": str(path)}).state) == "success"
+    return path
+
+
+@pytest.fixture(scope="module")
+def monitored(drift_project) -> dict:
+    """monitor_drift run once per interval (Evidently's import and report dominate: keep runs few)."""
+    (path,), = fetch(drift_project, "SELECT path FROM {s}.drift_references")
+    built_at = Path(path).stat().st_mtime_ns  # at registration, by train_champion
+    states = {interval: run(drift_project, interval) for interval in (UNDRIFTED, DRIFTED)}
+    return {"states": states, "reference_built_at": built_at}
+
+
+def run(config_path: Path, interval) -> dict:
+    dag_run = load_dag("monitor_drift").test(logical_date=interval[1], run_conf={"config": str(config_path)})
+    return {"state": str(dag_run.state), **{ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}}
+
+
+def stored(config_path: Path, interval) -> dict:
+    features = fetch(
+        config_path,
+        "SELECT column_name, method, statistic, threshold, drifted, effect_size, counted FROM {s}.drift_features "
+        "WHERE interval_start = %s ORDER BY column_name",
+        (interval[0],),
+    )
+    summary = fetch(
+        config_path,
+        "SELECT drifted_share, prediction_drift, breach, current_rows, reference_rows, report_path, trigger, reason "
+        "FROM {s}.drift_summary WHERE interval_start = %s",
+        (interval[0],),
+    )
+    return {"features": features, "summary": summary}
+
+
+def test_undrifted_interval_is_not_a_breach(drift_project, monitored):
+    states = monitored["states"][UNDRIFTED]
+    assert states["state"] == "success"
+    assert states["trigger_retrain"] == "skipped"
+    result = stored(drift_project, UNDRIFTED)
+    config = load_config(drift_project)
+    assert [row[0] for row in result["features"]] == sorted(config.feature_names)
+    assert not any(row[6] for row in result["features"])  # nothing counted as drift
+    (share, prediction, breach, current_rows, reference_rows, report, trigger, reason), = result["summary"]
+    assert (share, breach, trigger) == (0.0, False, False)
+    assert prediction < config.drift.trigger.prediction_drift
+    assert current_rows == 2000 and reference_rows == 2000
+    assert reason.startswith("no breach")
+
+
+def test_drifted_interval_breaches_and_decides_to_retrain(drift_project, monitored):
+    states = monitored["states"][DRIFTED]
+    assert states["state"] == "success"
+    result = stored(drift_project, DRIFTED)
+    counted = {row[0] for row in result["features"] if row[6]}
+    # demo.transactions(drift=1.0) shifts exactly these three.
+    assert counted == {"amount", "transactions_last_24h", "channel"}
+    methods = {row[0]: row[1] for row in result["features"]}
+    assert methods["amount"] == "ks" and methods["channel"] == "chisquare"
+    (share, prediction, breach, *_, report, trigger, reason), = result["summary"]
+    assert share == pytest.approx(3 / 7)
+    assert breach is True
+    if RETRAIN_DEPLOYED:
+        assert trigger is True and reason.startswith("retrain:")
+        assert states["trigger_retrain"] == "success"
+    else:
+        assert trigger is False and "not deployed" in reason
+        assert states["trigger_retrain"] == "skipped"
+    # The HTML report exists and shows the drifted features.
+    html = Path(report).read_text(encoding="utf-8")
+    assert Path(report).parent == load_config(drift_project).drift.reports_dir
+    for name in counted:
+        assert name in html
+
+
+def test_rerun_replaces_metrics_and_logs_a_new_decision(drift_project, monitored):
+    first = stored(drift_project, DRIFTED)
+    decisions_before = fetch(drift_project, "SELECT count(*) FROM {s}.drift_decisions WHERE interval_start = %s", (DRIFTED[0],))
+    assert run(drift_project, DRIFTED)["state"] == "success"
+    second = stored(drift_project, DRIFTED)
+    assert first["features"] == second["features"]  # seeded samples: same numbers
+    counts = fetch(
+        drift_project,
+        "SELECT (SELECT count(*) FROM {s}.drift_features WHERE interval_start = %s), "
+        "(SELECT count(*) FROM {s}.drift_intervals WHERE interval_start = %s), "
+        "(SELECT count(*) FROM {s}.drift_decisions WHERE interval_start = %s)",
+        (DRIFTED[0],) * 3,
+    )
+    assert counts == [(7, 1, decisions_before[0][0] + 1)]
+
+
+def test_reference_is_built_once_per_model_version(drift_project, monitored):
+    (version, path, rows), = fetch(drift_project, "SELECT model_version, path, rows FROM {s}.drift_references")
+    assert Path(path).stat().st_mtime_ns == monitored["reference_built_at"]  # runs reused it
+    assert fetch(drift_project, "SELECT count(*) FROM {s}.drift_references") == [(1,)]
+    assert rows == 2000 and Path(path).name == f"v{version:04d}.parquet"
+
+
+def test_trigger_decision_with_retrain_deployed_and_cooldown(drift_project, monitored):
+    """The policy path that starts retrain_model, then the cooldown that follows it (no Airflow needed)."""
+    from driftline.drift import decide_retrain
+    now = datetime.now(timezone.utc) + timedelta(days=30)  # past any cooldown from earlier tests
+    first = decide_retrain(str(drift_project), *DRIFTED, "test_trigger", active_retrain_runs=0, retrain_deployed=True, now=now)
+    assert first["trigger"] is True
+    conf = first["retrain_conf"]
+    assert conf["interval"] == {"start": DRIFTED[0].isoformat(), "end": DRIFTED[1].isoformat()}
+    assert set(conf["drifted_features"]) == {"amount", "transactions_last_24h", "channel"}
+    assert first["retrain_run_id"] == f"drift__{DRIFTED[1].isoformat()}"
+
+    again = decide_retrain(str(drift_project), *DRIFTED, "test_trigger_again", retrain_deployed=True, now=now + timedelta(hours=1))
+    assert again["trigger"] is False and "cooldown" in again["reason"]
+    running = decide_retrain(str(drift_project), *DRIFTED, "test_running", active_retrain_runs=1, now=now + timedelta(days=9))
+    assert running["trigger"] is False and "already active" in running["reason"]
+
+
+def test_interval_not_scored_fails_clearly(drift_project):
+    from driftline.drift import IntervalNotScoredError, monitor_interval
+
+    day = (datetime(2027, 1, 1, tzinfo=timezone.utc), datetime(2027, 1, 2, tzinfo=timezone.utc))
+    with pytest.raises(IntervalNotScoredError, match="score_batch has not scored it"):
+        monitor_interval(str(drift_project), *day, "test_not_scored")

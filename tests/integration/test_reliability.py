@@ -1,0 +1,298 @@
+"""Nothing lost on bad input and faults: every case either fails clearly or quarantines with reasons,
+and Postgres always shows rows_in = rows_scored + rows_quarantined for what was published."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+
+from driftline import db
+from driftline.config import load_config
+from driftline.demo import transactions
+from driftline.pipeline import QuarantineBudgetExceeded, check_interval, score_interval
+from driftline.registry import ModelLoadError, champion_version
+
+ROWS = 200
+CASE_DAY = datetime(2026, 12, 1, tzinfo=timezone.utc)
+
+
+def clean_rows(start: datetime, rows: int = ROWS, prefix: str | None = None) -> pd.DataFrame:
+    frame = transactions(np.random.default_rng(int(start.timestamp())), start, rows, prefix or f"{start:%m%d}")
+    frame = frame.drop(columns=["is_fraud"]).astype({"event_time": str})
+    frame["event_time"] = frame["event_time"].str.replace(" ", "T")
+    return frame
+
+
+def fetch(config, query: str, params=()):
+    from psycopg import sql
+
+    with psycopg.connect(os.environ["DRIFTLINE_DB_URL"]) as conn:
+        return conn.execute(sql.SQL(query).format(s=sql.Identifier(config.db_schema)), params).fetchall()
+
+
+def published_count(config, start: datetime) -> int:
+    return fetch(config, "SELECT count(*) FROM {s}.predictions WHERE interval_start = %s", (start,))[0][0]
+
+
+def quarantine_reasons(config, start: datetime) -> Counter:
+    rows = fetch(
+        config,
+        "SELECT q.reason_codes FROM {s}.quarantine_rows q JOIN {s}.scored_intervals i USING (interval_id) "
+        "WHERE i.interval_start = %s",
+        (start,),
+    )
+    return Counter(code for (codes,) in rows for code in codes)
+
+
+def write_text(path: Path, text: str, encoding: str = "utf-8") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding=encoding)
+
+
+def frame_csv(frame: pd.DataFrame) -> str:
+    return frame.to_csv(index=False)
+
+
+def with_cells(column: str, value, count: int = 3):
+    def build(frame: pd.DataFrame) -> str:
+        frame = frame.astype({column: object})
+        frame.loc[: count - 1, column] = value
+        return frame_csv(frame)
+
+    return build
+
+
+# name -> (builder from clean rows to file text, expected: ("error", text in message) or ("quarantine", reason code))
+CASES = {
+    "empty_file": (lambda f: "", ("error", "input file is empty")),
+    "header_only": (lambda f: ",".join(f.columns) + "\n", ("error", "no data rows")),
+    "missing_column": (lambda f: frame_csv(f.drop(columns=["channel"])), ("error", "missing column(s) ['channel']")),
+    "renamed_column": (
+        lambda f: frame_csv(f.rename(columns={"hour_of_day": "hour_of_the_day"})),
+        ("error", "'hour_of_day' looks renamed to 'hour_of_the_day'"),
+    ),
+    "extra_column": (lambda f: frame_csv(f.assign(note="free text")), ("quarantine", None)),
+    "text_in_numeric_cells": (with_cells("amount", "twelve"), ("quarantine", "not_a_number:amount")),
+    "numeric_column_all_text": (
+        lambda f: frame_csv(f.assign(amount="n/a-ish")),
+        ("error", "column 'amount' holds text, expected numeric"),
+    ),
+    "all_nan_required_column": (lambda f: frame_csv(f.assign(amount=np.nan)), ("budget", "expect_column_values_to_not_be_null:amount")),
+    "nan_heavy_rows": (
+        lambda f: frame_csv(f.assign(distance_from_home_km=np.nan, transactions_last_24h=np.nan)),
+        ("quarantine", None),  # nullable features: scored, LightGBM handles missing values
+    ),
+    "duplicate_keys_in_chunk": (
+        lambda f: frame_csv(pd.concat([f, f.iloc[:2]], ignore_index=True)),
+        ("quarantine", "duplicate_key:transaction_id"),
+    ),
+    "utf8_bom": (lambda f: "\ufeff" + frame_csv(f), ("quarantine", None)),
+    "non_ascii_names_and_values": (
+        lambda f: frame_csv(f.assign(**{"Größe_€": "ß"}, transaction_id=[f"tö-ñ-{i}" for i in range(len(f))])),
+        ("quarantine", None),
+    ),
+    "huge_value": (with_cells("amount", 1e308), ("quarantine", "expect_column_values_to_be_between:amount")),
+    "infinity": (with_cells("account_age_days", "inf"), ("quarantine", "expect_column_values_to_be_between:account_age_days")),
+    "negative_where_forbidden": (with_cells("amount", -3), ("quarantine", "expect_column_values_to_be_between:amount")),
+    "unseen_category": (
+        with_cells("merchant_category", "crypto_exchange"),
+        ("quarantine", "expect_column_values_to_be_in_set:merchant_category"),
+    ),
+    "wrong_delimiter": (lambda f: f.to_csv(index=False, sep=";"), ("error", "is the file comma-delimited")),
+    "truncated_last_line": (lambda f: frame_csv(f).rstrip("\n")[:-40], ("quarantine", "malformed_row")),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+def test_bad_input_is_reported_or_quarantined_never_dropped(project, case):
+    from driftline.sources import InputError
+
+    config = load_config(project)
+    start = CASE_DAY + timedelta(days=list(CASES).index(case))
+    end = start + timedelta(days=1)
+    build, (outcome, detail) = CASES[case]
+    text = build(clean_rows(start))
+    write_text(Path(config.input_location(start, end)), text)
+
+    if outcome == "error":
+        with pytest.raises(InputError) as error:
+            score_interval(str(project), start, end, run_id=f"bad_input_{case}")
+        assert detail in str(error.value)
+        assert config.input_location(start, end) in str(error.value)
+        assert published_count(config, start) == 0
+        (status, message), = fetch(
+            config, "SELECT status, message FROM {s}.run_summary WHERE interval_start = %s", (start,)
+        )
+        assert status == "failed" and detail in message
+        return
+
+    if outcome == "budget":
+        with pytest.raises(QuarantineBudgetExceeded, match="quarantine budget exceeded"):
+            score_interval(str(project), start, end, run_id=f"bad_input_{case}")
+        assert published_count(config, start) == 0
+        (rows_in, scored, quarantined), = fetch(
+            config,
+            "SELECT rows_in, rows_scored, rows_quarantined FROM {s}.run_summary WHERE interval_start = %s",
+            (start,),
+        )
+        assert rows_in == scored + quarantined == ROWS
+        assert quarantine_reasons(config, start)[detail] == ROWS
+        return
+
+    summary = score_interval(str(project), start, end, run_id=f"bad_input_{case}")
+    stored = check_interval(str(project), start, end)  # raises unless rows_in = scored + quarantined, as stored
+    assert stored["rows_in"] == summary["rows_in"] == stored["rows_scored"] + stored["rows_quarantined"]
+    assert published_count(config, start) == stored["rows_scored"] > 0
+    reasons = quarantine_reasons(config, start)
+    if detail is None:
+        assert stored["rows_quarantined"] == 0, reasons
+    else:
+        assert reasons[detail] >= 1, reasons
+    keys = [row[0] for row in fetch(config, "SELECT entity_key FROM {s}.predictions WHERE interval_start = %s", (start,))]
+    assert len(keys) == len(set(keys))
+
+
+def test_duplicate_key_far_apart_fails_clearly_and_writes_nothing(project):
+    from driftline.sources import InputError
+
+    config = load_config(project)  # chunk_rows = 1000 in the test project
+    start = datetime(2027, 1, 1, tzinfo=timezone.utc)
+    frame = clean_rows(start, rows=2500)
+    frame.loc[2400, "transaction_id"] = frame.loc[5, "transaction_id"]
+    write_text(Path(config.input_location(start, start + timedelta(days=1))), frame_csv(frame))
+    with pytest.raises(InputError, match="appears more than once"):
+        score_interval(str(project), start, start + timedelta(days=1), run_id="far_duplicate")
+    assert published_count(config, start) == 0
+
+
+# --- faults -----------------------------------------------------------------------------------
+
+
+def big_input(config, start: datetime, rows: int = 60_000) -> None:
+    write_text(Path(config.input_location(start, start + timedelta(days=1))), frame_csv(clean_rows(start, rows)))
+
+
+def score_in_child(project: Path, start: datetime, run_id: str) -> subprocess.Popen:
+    end = start + timedelta(days=1)
+    command = [sys.executable, "-m", "driftline.cli", "score", "--config", str(project),
+               "--start", start.isoformat(), "--end", end.isoformat(), "--run-id", run_id]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+
+
+def wait_for(config, condition_sql: str, params, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if fetch(config, condition_sql, params)[0][0]:
+            return
+        if process.poll() is not None:
+            pytest.fail(f"child exited early: {process.stderr.read()[-2000:]}")
+        time.sleep(0.01)
+    pytest.fail("condition never met")
+
+
+def contents(config, start: datetime):
+    return fetch(
+        config,
+        "SELECT entity_key, score, run_id FROM {s}.predictions WHERE interval_start = %s ORDER BY entity_key",
+        (start,),
+    )
+
+
+def test_crash_during_copy_leaves_previous_contents_and_rerun_completes(project):
+    config = load_config(project)
+    start = datetime(2027, 2, 1, tzinfo=timezone.utc)
+    end = start + timedelta(days=1)
+    big_input(config, start)
+    score_interval(str(project), start, end, run_id="before_crash")
+    before = contents(config, start)
+    assert len(before) == 60_000
+
+    child = score_in_child(project, start, "crashing_run")
+    wait_for(
+        config,
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND query ILIKE 'COPY%%' AND state = 'active'",
+        ("driftline score_interval crashing_run",),
+        child,
+    )
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+
+    assert contents(config, start) == before  # readers never see the half-written interval
+    summary = score_interval(str(project), start, end, run_id="after_crash")
+    after = contents(config, start)
+    assert len(after) == summary["rows_scored"] == 60_000
+    assert {run_id for _, _, run_id in after} == {"after_crash"}
+    assert [(k, s) for k, s, _ in after] == [(k, s) for k, s, _ in before]
+
+
+def test_concurrent_runs_of_one_interval_leave_one_copy_and_the_loser_says_why(project):
+    config = load_config(project)
+    start = datetime(2027, 3, 1, tzinfo=timezone.utc)
+    end = start + timedelta(days=1)
+    big_input(config, start)
+    child = score_in_child(project, start, "first_writer")
+    wait_for(
+        config,
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+        "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = %s",
+        ("driftline score_interval first_writer",),
+        child,
+    )
+    with pytest.raises(db.IntervalBusyError) as error:
+        score_interval(str(project), start, end, run_id="second_writer")
+    assert "being written by another run" in str(error.value) and "wrote nothing" in str(error.value)
+    out, err = child.communicate(timeout=300)
+    assert child.returncode == 0, err[-2000:]
+
+    rows = contents(config, start)
+    assert len(rows) == len({key for key, _, _ in rows}) == 60_000
+    assert {run_id for _, _, run_id in rows} == {"first_writer"}
+
+
+def test_unreachable_database_fails_clearly_then_recovers_without_partial_state(project, monkeypatch):
+    config = load_config(project)
+    start = datetime(2027, 4, 1, tzinfo=timezone.utc)
+    end = start + timedelta(days=1)
+    write_text(Path(config.input_location(start, end)), frame_csv(clean_rows(start)))
+    good_url = os.environ["DRIFTLINE_DB_URL"]
+    monkeypatch.setenv("DRIFTLINE_DB_URL", "postgresql://driftline:secret@127.0.0.1:1/driftline")
+    with pytest.raises(db.DatabaseError) as error:
+        score_interval(str(project), start, end, run_id="database_down")
+    assert "127.0.0.1:1" in str(error.value) and "secret" not in str(error.value)
+    monkeypatch.setenv("DRIFTLINE_DB_URL", good_url)
+    assert fetch(config, "SELECT count(*) FROM {s}.run_summary WHERE interval_start = %s", (start,)) == [(0,)]
+    summary = score_interval(str(project), start, end, run_id="database_back")
+    assert check_interval(str(project), start, end)["rows_scored"] == summary["rows_scored"] == ROWS
+
+
+def test_tampered_champion_is_refused_and_nothing_is_written(project):
+    config = load_config(project)
+    start = datetime(2027, 5, 1, tzinfo=timezone.utc)
+    end = start + timedelta(days=1)
+    write_text(Path(config.input_location(start, end)), frame_csv(clean_rows(start)))
+    (uri,), = fetch(config, "SELECT artifact_uri FROM {s}.model_versions WHERE status = 'champion'")
+    path = Path(uri.removeprefix("file://"))
+    original = path.read_bytes()
+    with psycopg.connect(os.environ["DRIFTLINE_DB_URL"]) as conn:
+        champion = champion_version(conn, config.db_schema)
+    try:
+        path.write_bytes(original + b"\n")
+        with pytest.raises(ModelLoadError, match="sha256 mismatch"):
+            score_interval(str(project), start, end, run_id="tampered")
+    finally:
+        path.write_bytes(original)
+    assert published_count(config, start) == 0
+    with psycopg.connect(os.environ["DRIFTLINE_DB_URL"]) as conn:
+        assert champion_version(conn, config.db_schema) == champion

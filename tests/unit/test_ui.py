@@ -1,0 +1,117 @@
+"""The UI plugin's pure parts: report ids, the report-file guard and escaping (no Airflow, no database)."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from driftline.config import load_config
+from driftline.ui import parse_report_id, render, report_id, safe_report_file
+
+REPO = Path(__file__).resolve().parents[2]
+START = datetime(2026, 11, 4, tzinfo=timezone.utc)
+
+
+def test_report_id_round_trips_and_is_utc():
+    end = START + timedelta(days=1)
+    assert report_id(START, end) == "20261104T000000Z--20261105T000000Z"
+    assert parse_report_id(report_id(START, end)) == (START, end)
+    later = datetime(2026, 11, 4, 1, 0, tzinfo=timezone(timedelta(hours=1)))  # same instant as START
+    assert report_id(later, end) == report_id(START, end)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["../../etc/passwd", "20261104T000000Z", "20261104T000000Z--20261199T000000Z", "20261104T000000Z--x",
+     "20261104T000000Z--20261105T000000Z/../x", " 20261104T000000Z--20261105T000000Z", ""],
+)
+def test_parse_report_id_refuses_anything_else(value):
+    assert parse_report_id(value) is None
+
+
+def test_safe_report_file_only_serves_html_inside_the_reports_dir(tmp_path):
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    good = reports / "drift_a.html"
+    good.write_text("<html></html>")
+    outside = tmp_path / "secret.html"
+    outside.write_text("secret")
+    (reports / "link.html").symlink_to(outside)
+    (reports / "notes.txt").write_text("x")
+    assert safe_report_file(str(good), reports) == good.resolve()
+    assert safe_report_file(str(outside), reports) is None
+    assert safe_report_file(str(reports / ".." / "secret.html"), reports) is None
+    assert safe_report_file(str(reports / "link.html"), reports) is None  # a symlink out of the folder
+    assert safe_report_file(str(reports / "notes.txt"), reports) is None
+    assert safe_report_file(str(reports / "missing.html"), reports) is None
+    assert safe_report_file(str(reports), reports) is None
+
+
+def test_pages_escape_what_they_show():
+    config = load_config(REPO / "config" / "demo.toml")
+    hostile = '<script>alert("x")</script>'
+    registry = render(
+        "registry",
+        title="Model registry",
+        config=config,
+        base="/driftline",
+        metric_names=["auc"],
+        versions=[{"version": 1, "status": "champion", "aliases": [hostile], "metrics": {"auc": 0.9},
+                   "sha256": "ab" * 32, "created_at": START, "pruned_at": None}],
+        history=[{"created_at": START, "action": "reject", "from_version": 1, "to_version": 2, "reason": hostile,
+                  "actor": hostile, "run_id": hostile}],
+        realized=[],
+    )
+    assert "<script>" not in registry and "&lt;script&gt;" in registry
+    assert "2026-11-04 00:00 UTC" in registry and "0.9" in registry
+    reports = render(
+        "reports",
+        title="Drift reports",
+        config=config,
+        base="/driftline",
+        rows=[{"interval_start": START, "interval_end": START + timedelta(days=1), "model_version": 1, "features": 7,
+               "drifted_features": 3, "counted_features": 2, "drifted_share": 2 / 7, "prediction_method": hostile,
+               "prediction_drift": 0.12, "breach": True, "trigger": True, "reason": hostile, "retrain_run_id": None,
+               "rows_scored": 100, "current_rows": 100, "run_id": hostile, "report_id": "20261104T000000Z--20261105T000000Z"}],
+    )
+    assert "<script>" not in reports and reports.count("&lt;script&gt;") == 3
+    assert 'href="/driftline/reports/20261104T000000Z--20261105T000000Z"' in reports
+
+
+def test_plugin_module_stays_light_to_import():
+    """Airflow imports the plugin module in every component; the UI module must not pull in heavy libraries."""
+    import subprocess
+    import sys
+
+    code = "import sys, driftline.ui; heavy = {'pandas', 'lightgbm', 'evidently', 'great_expectations', 'fastapi'}; print(sorted(heavy & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy(), check=True)
+    assert result.stdout.strip() == "[]", result.stdout
+
+
+def test_plugin_registers_the_pages_and_every_route_requires_an_airflow_login():
+    """Plugin FastAPI apps are not behind Airflow auth by default: the app-wide guard must answer 401
+    before any route runs (no database is reachable here, so a route that ran would fail differently)."""
+    import importlib.util
+
+    from fastapi.testclient import TestClient
+
+    spec = importlib.util.spec_from_file_location("driftline_plugin_under_test", REPO / "plugins" / "driftline_plugin.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    plugin = module.DriftlinePlugin
+    [app_spec] = plugin.fastapi_apps
+    assert not app_spec["url_prefix"].startswith(("/api/v2", "/ui", "/execution", "/auth"))
+    assert {v["url_route"] for v in plugin.external_views} == {"driftline-reports", "driftline-registry"}
+    assert all(not v["href"].startswith("/") for v in plugin.external_views)  # relative: works under a base_url path
+
+    client = TestClient(app_spec["app"])
+    paths = ["/", "/reports", "/registry", "/reports/20261104T000000Z--20261105T000000Z",
+             "/reports/20261104T000000Z--20261105T000000Z/details", "/reports/not-an-id"]
+    for path in paths:
+        assert client.get(path, follow_redirects=False).status_code == 401, path
+    assert client.get("/reports/..%2F..%2Fetc%2Fpasswd").status_code == 404  # matches no route at all
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert client.get(path).status_code in (401, 404), path
