@@ -31,8 +31,11 @@ class IntervalBusyError(RuntimeError):
 
 
 def mask_url(url: str) -> str:
-    """The URL with any password replaced by ***, for logs and error messages."""
-    return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", url)
+    """The URL or libpq DSN with any password replaced by ***, for logs and error messages."""
+    if "://" in url:
+        masked = re.sub(r"(://[^:/@]*:)[^@]+@", r"\1***@", url)  # scheme://user:password@
+        return re.sub(r"([?&]password=)[^&]*", r"\1***", masked)  # ...?password=
+    return re.sub(r"(\bpassword\s*=\s*)('[^']*'|\S+)", r"\1***", url)  # host=... password=...
 
 
 def resolve_db_url(db_url: str | None, db_conn_id: str | None, root: Path) -> str:
@@ -330,7 +333,10 @@ def interval_lock(conn: psycopg.Connection, schema: str, interval_label: str) ->
     try:
         yield
     finally:
-        conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+        try:
+            conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+        except psycopg.Error:  # a broken connection: the server frees the lock with the session
+            log.warning("could not release the advisory lock of interval %s", interval_label)
 
 
 def copy_csv(conn: psycopg.Connection, target: sql.Composed, columns: list[str], data: bytes | IO[bytes]) -> None:

@@ -423,7 +423,8 @@ def _published_interval(conn, config: DatasetConfig, start: datetime, end: datet
     keys = conn.execute(
         sql.SQL(
             "SELECT DISTINCT q.entity_key FROM {} q JOIN {} i USING (interval_id) "
-            "WHERE i.interval_start = %s AND i.interval_end = %s AND q.entity_key IS NOT NULL"
+            "WHERE i.interval_start = %s AND i.interval_end = %s AND q.entity_key IS NOT NULL "
+            "AND q.run_key = i.current_run_key"
         ).format(db.table(config.db_schema, "quarantine_rows"), db.table(config.db_schema, "scored_intervals")),
         (start, end),
     ).fetchall()

@@ -98,9 +98,10 @@ def score_interval(
             interval_id = _interval_id(conn, config.db_schema, start, end)
             run_key = conn.execute(
                 sql.SQL("SELECT nextval(pg_get_serial_sequence(%s, 'run_key'))"),
-                (f"{config.db_schema}.scoring_runs",),
+                (db.table(config.db_schema, "scoring_runs").as_string(conn),),
             ).fetchone()[0]
             source = config.input_location(start, end)
+            chosen = model_version
             try:
                 # Default: the version that was champion when the interval ended, so a backfill
                 # rescores with the then-champion; the model_version Param pins one instead.
@@ -111,7 +112,7 @@ def score_interval(
             except QuarantineBudgetExceeded:
                 raise
             except Exception as exc:
-                _record_failed_run(conn, config, interval_id, run_key, run_id, started_at, source, model_version, exc)
+                _record_failed_run(conn, config, interval_id, run_key, run_id, started_at, source, chosen, exc)
                 raise
     log.info("scored interval %s: %s", label, json.dumps(result.summary()))
     return result.summary()
@@ -158,15 +159,15 @@ def _replace_interval(conn, config, model, result, interval_id, run_key, run_id,
                 # Repeats inside one chunk are quarantined; this is a repeat further apart than that.
                 raise InputError(
                     f"{result.source_uri}: an entity key appears more than once, more than "
-                    f"scoring.chunk_rows={config.chunk_rows} rows apart ({exc.diag.message_detail}); nothing was "
-                    "written. Deduplicate the export, or raise chunk_rows."
+                    f"scoring.chunk_rows={config.chunk_rows} rows apart; nothing was written. Deduplicate the "
+                    "export (the key itself is not logged), or raise chunk_rows."
                 ) from exc
             stages["wait_for_writes"] += time.perf_counter() - t
             stages["write_predictions"] += writer.seconds  # overlapped with the stages above
             over_budget = result.rows_quarantined > config.quarantine_budget * result.rows_in
             if over_budget:
                 raise psycopg.Rollback()  # the interval keeps its previous predictions
-            _write_quarantine(conn, schema, interval_id, spill, result)
+            _write_quarantine(conn, schema, interval_id, spill, result, published=True)
             _insert_run(conn, schema, interval_id, run_key, run_id, "succeeded", result, started_at, None)
             conn.execute(
                 sql.SQL("UPDATE {} SET current_run_key = %s WHERE interval_id = %s").format(
@@ -184,7 +185,7 @@ def _replace_interval(conn, config, model, result, interval_id, run_key, run_id,
             f"{schema}.quarantine_rows (run_key {run_key}); the interval's previous predictions are unchanged."
         )
         with conn.transaction():
-            _write_quarantine(conn, schema, interval_id, spill, result)
+            _write_quarantine(conn, schema, interval_id, spill, result, published=False)
             _insert_run(conn, schema, interval_id, run_key, run_id, "failed", result, started_at, message)
     raise QuarantineBudgetExceeded(message)
 
@@ -334,11 +335,24 @@ def _raw_json(raw_row: dict) -> str:
     )
 
 
-def _write_quarantine(conn, schema: str, interval_id: int, spill, result) -> None:
+def _write_quarantine(conn, schema: str, interval_id: int, spill, result, published: bool) -> None:
+    """Replace the interval's quarantine rows with this run's.
+
+    A run over budget publishes nothing, so the published run's quarantine rows stay beside its
+    own (readers tell them apart by run_key); only rows of earlier unpublished attempts go.
+    """
     t = time.perf_counter()
-    conn.execute(
-        sql.SQL("DELETE FROM {} WHERE interval_id = %s").format(db.table(schema, "quarantine_rows")), (interval_id,)
-    )
+    quarantine, intervals = db.table(schema, "quarantine_rows"), db.table(schema, "scored_intervals")
+    if published:
+        conn.execute(sql.SQL("DELETE FROM {} WHERE interval_id = %s").format(quarantine), (interval_id,))
+    else:
+        conn.execute(
+            sql.SQL(
+                "DELETE FROM {} q WHERE q.interval_id = %s AND q.run_key IS DISTINCT FROM "
+                "(SELECT current_run_key FROM {} WHERE interval_id = %s)"
+            ).format(quarantine, intervals),
+            (interval_id, interval_id),
+        )
     spill.seek(0)
     db.copy_csv(conn, db.table(schema, "quarantine_rows"), QUARANTINE_COLUMNS, spill)
     result.stage_seconds["write_quarantine"] += time.perf_counter() - t
@@ -399,7 +413,8 @@ def check_interval(config_path: str, interval_start: datetime, interval_end: dat
             sql.SQL(
                 """SELECT r.run_key, r.run_id, r.model_version, r.rows_in, r.rows_scored, r.rows_quarantined,
                           (SELECT count(*) FROM {p} p WHERE p.interval_id = i.interval_id),
-                          (SELECT count(*) FROM {q} q WHERE q.interval_id = i.interval_id)
+                          (SELECT count(*) FROM {q} q WHERE q.interval_id = i.interval_id
+                                                          AND q.run_key = i.current_run_key)
                    FROM {i} i JOIN {r} r ON r.run_key = i.current_run_key
                    WHERE i.interval_start = %s AND i.interval_end = %s"""
             ).format(

@@ -44,6 +44,14 @@ class LoadedModel:
     manifest: dict
 
 
+def artifact_path(uri: str) -> Path:
+    """The local path of a file:// artifact URI (percent-encoding undone: spaces, non-ASCII)."""
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    return Path(url2pathname(urlparse(uri).path))
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -177,7 +185,7 @@ def load_model(conn: psycopg.Connection, schema: str, version: int | None = None
             f"model version {version}: artifact removed by retention on {pruned_at:%Y-%m-%d %H:%M} "
             "(retraining.keep_versions); pick a kept version"
         )
-    path = Path(artifact_uri.removeprefix("file://"))
+    path = artifact_path(artifact_uri)
     try:
         data = path.read_bytes()
         manifest = json.loads((path.parent / MANIFEST_FILE).read_text(encoding="utf-8"))
@@ -309,9 +317,10 @@ def version_for_interval(conn: psycopg.Connection, schema: str, interval_end: da
     events = table(schema, "promotion_events")
     row = conn.execute(
         sql.SQL(
-            "SELECT to_version FROM {} WHERE action IN ('promote', 'rollback') AND created_at <= %s "
-            "ORDER BY created_at DESC, event_id DESC LIMIT 1"
-        ).format(events),
+            "SELECT e.to_version FROM {} e JOIN {} v ON v.version = e.to_version "
+            "WHERE e.action IN ('promote', 'rollback') AND e.created_at <= %s AND v.pruned_at IS NULL "
+            "ORDER BY e.created_at DESC, e.event_id DESC LIMIT 1"
+        ).format(events, table(schema, "model_versions")),
         (interval_end,),
     ).fetchone()
     if row is None:
@@ -371,7 +380,7 @@ def prune_versions(conn: psycopg.Connection, schema: str, keep: int) -> list[int
                 ([v for v, _ in doomed],),
             )
     for version, uri in doomed:  # after commit: a row marked pruned is never loaded again
-        shutil.rmtree(Path(uri.removeprefix("file://")).parent, ignore_errors=True)
+        shutil.rmtree(artifact_path(uri).parent, ignore_errors=True)
         log.info("pruned model version %s (%s)", version, uri)
     return [v for v, _ in doomed]
 

@@ -144,7 +144,11 @@ def labelled_window(conn, config: DatasetConfig, start: datetime, end: datetime,
 def _connect(config: DatasetConfig, autocommit: bool = True):
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     conn = db.connect(url, autocommit=autocommit)
-    db.ensure_schema(conn, config.db_schema)
+    try:
+        db.ensure_schema(conn, config.db_schema)
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 

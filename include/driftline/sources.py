@@ -254,10 +254,10 @@ def _as_float(column: pa.ChunkedArray, name: str, path: Path) -> tuple[pa.Chunke
     bad = pc.and_kleene(pc.is_valid(column), pc.invert(parseable)).to_numpy(zero_copy_only=False)
     non_null = int(pc.sum(pc.is_valid(column)).as_py() or 0)
     if non_null and int(bad.sum()) == non_null:
-        example = pc.filter(column, pa.chunked_array([bad])).slice(0, 1).to_pylist()
+        # No example value in the message: it goes to task logs, raw values stay in Postgres.
         raise InputError(
-            f"{path}: column '{name}' holds text, expected numeric (no value parses as a number, "
-            f"e.g. {example[0][:40]!r}). Check the column order and the export's delimiter."
+            f"{path}: column '{name}' holds text, expected numeric (none of its {non_null} values parses "
+            "as a number). Check the column order and the export's delimiter."
         )
     cleaned = pc.if_else(parseable, pc.utf8_trim_whitespace(column), None)
     return pc.cast(cleaned, pa.float64()), bad

@@ -100,3 +100,10 @@ def test_retention_keeps_newest_and_never_the_champion_or_previous(conn, tmp_pat
     with pytest.raises(ModelLoadError, match="removed by retention"):
         load_model(connection, schema, 3)
     assert champion_version(connection, schema) == 2
+
+
+def test_passwords_are_masked_in_every_connection_string_form():
+    assert db.mask_url("postgresql://a:s3cret@h/db") == "postgresql://a:***@h/db"
+    assert db.mask_url("postgresql://a@h/db?password=s3cret&sslmode=require") == "postgresql://a@h/db?password=***&sslmode=require"
+    assert "s3cret" not in db.mask_url("host=h password=s3cret dbname=x")
+    assert db.mask_url("postgresql://postgres:@/postgres?host=/tmp/x") == "postgresql://postgres:@/postgres?host=/tmp/x"
