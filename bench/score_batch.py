@@ -161,7 +161,6 @@ def run_production(config_path: Path) -> dict:
 
 def run_baseline(config_path: Path) -> dict:
     """The notebook way: read everything, predict, to_sql. No validation, no quarantine."""
-    import lightgbm as lgb
     import pandas as pd
     import sqlalchemy
 
@@ -187,7 +186,6 @@ def run_baseline(config_path: Path) -> dict:
     engine = sqlalchemy.create_engine(url)
     out.to_sql("baseline_predictions", engine, schema=config.db_schema, if_exists="replace", index=False)  # naive baseline
     stages["write_predictions"] = time.perf_counter() - t
-    del lgb
     return {"rows_in": len(frame), "rows_scored": len(frame), "stage_seconds": stages, "seconds": time.perf_counter() - started}
 
 

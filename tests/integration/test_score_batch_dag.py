@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -24,10 +23,9 @@ FIRST, SECOND = SMALL_PLAN.interval_bounds()
 
 @pytest.fixture(scope="module")
 def dag(airflow_db):
-    spec = importlib.util.spec_from_file_location("score_batch_under_test", REPO / "dags" / "score_batch.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
+    from driftline.cli import load_dag_file
+
+    return load_dag_file(REPO / "dags" / "score_batch.py")
 
 
 def run(dag, config_path: Path, interval: tuple[datetime, datetime], **conf):
