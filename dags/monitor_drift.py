@@ -11,7 +11,7 @@ from __future__ import annotations
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable, task
 
-from driftline.dag_parts import config_param, dataset_config, prepare_database, retry_policy
+from driftline.dag_parts import config_param, dataset_config, prepare_database, task_defaults
 
 CONFIG_PATH, CONFIG = dataset_config()
 RETRAIN_DAG_ID = "retrain_model"
@@ -24,7 +24,7 @@ with DAG(
     catchup=CONFIG.catchup,
     max_active_runs=1,  # decisions read the previous intervals' breaches: keep them in order
     # Six retries: score_batch may still be scoring the interval.
-    default_args=retry_policy(retries=6, delay_minutes=5, max_delay_minutes=30),
+    default_args=task_defaults(CONFIG_PATH, retries=6, delay_minutes=5, max_delay_minutes=30),
     params={"config": config_param(CONFIG_PATH)},
     tags=["driftline", CONFIG.name],
     doc_md=__doc__,

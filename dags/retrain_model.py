@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, Param, task
 
-from driftline.dag_parts import config_param, dataset_config, prepare_database, retry_policy
+from driftline.dag_parts import config_param, dataset_config, prepare_database, task_defaults
 
 CONFIG_PATH, CONFIG = dataset_config()
 
@@ -21,7 +21,7 @@ with DAG(
     start_date=CONFIG.start_date,
     catchup=False,
     max_active_runs=1,  # one alias change at a time; monitor_drift also waits for an active run
-    default_args=retry_policy(retries=2, delay_minutes=1),
+    default_args=task_defaults(CONFIG_PATH, retries=2, delay_minutes=1),
     params={
         "config": config_param(CONFIG_PATH),
         # No default: every run says why (monitor_drift sends its decision's reason).

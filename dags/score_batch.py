@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param, task
 
-from driftline.dag_parts import config_param, dataset_config, prepare_database, retry_policy
+from driftline.dag_parts import config_param, dataset_config, prepare_database, task_defaults
+from driftline.notifiers import scoring_deadline
 
 CONFIG_PATH, CONFIG = dataset_config()
 PREDICTIONS = Asset(name=f"driftline.{CONFIG.name}.predictions", group="driftline")
@@ -21,13 +22,14 @@ with DAG(
     start_date=CONFIG.start_date,
     catchup=CONFIG.catchup,
     max_active_runs=4,
-    default_args=retry_policy(retries=3, delay_minutes=1, max_delay_minutes=20),
+    default_args=task_defaults(CONFIG_PATH, retries=3, delay_minutes=1, max_delay_minutes=20),
     params={
         "config": config_param(CONFIG_PATH),
         "model_version": Param(
             None, type=["null", "integer"], minimum=1, description="Pin a registered model version; empty = champion"
         ),
     },
+    deadline=scoring_deadline(CONFIG),  # [alerts] scoring_deadline_hours; None: no deadline
     tags=["driftline", CONFIG.name],
     doc_md=__doc__,
 ) as dag:

@@ -82,6 +82,26 @@ def cmd_score(args) -> None:
     print(json.dumps(summary, indent=2))
 
 
+def cmd_alerts(args) -> None:
+    """The newest alerts (failures, fallbacks, sanity and drift breaches, missed deadlines)."""
+    from . import db
+    from .alerts import recent_alerts
+
+    config = load_config(_config_path(args))
+    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
+    with db.connect(url) as conn:
+        db.ensure_schema(conn, config.db_schema)
+        rows = recent_alerts(conn, config.db_schema, args.limit)
+    if not rows:
+        print(f"no alerts in {config.db_schema}.alerts")
+    for row in rows:
+        where = f" [{row['interval_start']:%Y-%m-%d %H:%M}, {row['interval_end']:%Y-%m-%d %H:%M})" if row["interval_start"] else ""
+        print(f"#{row['alert_id']} {row['raised_at']:%Y-%m-%d %H:%M:%S} {row['severity']:<8} {row['kind']}{where}")
+        print(f"    {row['message']}")
+        if row["deliveries"]:
+            print(f"    deliveries: {json.dumps(row['deliveries'])}")
+
+
 def cmd_rollback(args) -> None:
     """Make an earlier champion (default: the previous one) champion again, with a reason."""
     from .retraining import rollback_champion
@@ -378,12 +398,18 @@ def run_demo(config_path: str, plan) -> None:
 
 
 def load_dag_file(path: Path):
-    """The `dag` object of a DAG file, loaded as a private module (for dag.test())."""
+    """The `dag` object of a DAG file, loaded as a private module, for dag.test().
+
+    Deadlines are dropped: they are a scheduler feature, and Airflow 3.3.2's dag.test() cannot finish
+    a successful run of a DAG that has one (DagRun.update_state looks the unsaved DeadlineAlert up by
+    id: "'dict' object has no attribute 'hex'"). The scheduler path keeps them.
+    """
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(f"driftline_dag_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    module.dag.deadline = None
     return module.dag
 
 
@@ -395,16 +421,22 @@ def _print_demo_summary(config, url: str, plan, seconds: float) -> None:
     with db.connect(url) as conn:
         rows = conn.execute(
             sql.SQL(
-                "SELECT interval_start, rows_in, rows_scored, rows_quarantined, model_version, status "
-                "FROM {} WHERE published AND interval_start = ANY(%s) ORDER BY interval_start"
-            ).format(db.table(config.db_schema, "run_summary")),
+                "SELECT h.interval_start, h.rows_in, h.rows_scored, h.rows_quarantined, h.model_version, h.fallback, "
+                "h.duration_seconds, h.rows_per_second, h.freshness_seconds, "
+                "(SELECT count(*) FROM {review} r WHERE r.interval_start = h.interval_start), h.status "
+                "FROM {health} h WHERE h.published AND h.interval_start = ANY(%s) ORDER BY h.interval_start"
+            ).format(
+                health=db.table(config.db_schema, "run_health"), review=db.table(config.db_schema, "predictions_for_review")
+            ),
             ([start for start, _ in plan.interval_bounds()],),
         ).fetchall()
         total = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(db.table(config.db_schema, "predictions"))).fetchone()[0]
     print()
-    print(f"{'interval':<12}{'rows_in':>9}{'scored':>9}{'quarantined':>13}{'model':>7}  status")
-    for start, rows_in, scored, quarantined, version, status in rows:
-        print(f"{start:%Y-%m-%d}  {rows_in:>9}{scored:>9}{quarantined:>13}{'v' + str(version):>7}  {status}")
+    print(f"{'interval':<12}{'rows_in':>9}{'scored':>9}{'quarantined':>13}{'model':>7}{'fallback':>10}"
+          f"{'seconds':>9}{'rows/s':>9}{'fresh_h':>9}{'review':>8}  status")
+    for start, rows_in, scored, quarantined, version, fallback, duration, per_second, fresh, review, status in rows:
+        print(f"{start:%Y-%m-%d}  {rows_in:>9}{scored:>9}{quarantined:>13}{'v' + str(version):>7}"
+              f"{'yes' if fallback else 'no':>10}{duration:>9.2f}{per_second:>9.0f}{fresh / 3600:>9.1f}{review:>8}  {status}")
     print(f"\n{total} predictions in {config.db_schema}.predictions  ({seconds:.0f} s)")
     print(f"data:    {config.root / 'data' / config.name}")
     print(f"models:  {config.registry_dir}")
@@ -413,7 +445,11 @@ def _print_demo_summary(config, url: str, plan, seconds: float) -> None:
     print(
         "query:   SELECT interval_start, entity_key, score, predicted_class, model_version\n"
         f"         FROM {config.db_schema}.predictions ORDER BY score DESC LIMIT 10;\n"
-        f"quarantine: SELECT reason_codes, count(*) FROM {config.db_schema}.quarantine_rows GROUP BY 1 ORDER BY 2 DESC;"
+        f"quarantine: SELECT reason_codes, count(*) FROM {config.db_schema}.quarantine_rows GROUP BY 1 ORDER BY 2 DESC;\n"
+        "health:  SELECT interval_start, status, model_version, fallback, rows_in, rows_quarantined, rows_failed,\n"
+        f"         round(duration_seconds) AS seconds, round(freshness_seconds / 3600, 1) AS hours_late\n"
+        f"         FROM {config.db_schema}.run_health ORDER BY started_at DESC LIMIT 20;\n"
+        f"alerts:  driftline alerts  (or SELECT raised_at, kind, message FROM {config.db_schema}.alerts ORDER BY alert_id DESC)"
     )
 
 
@@ -447,6 +483,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--to", type=int, default=None, metavar="VERSION", help="target version; default: previous champion")
     p.add_argument("--reason", required=True, help="why: recorded in promotion_events")
     p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("alerts", help="the newest alerts (failures, fallbacks, sanity, drift, deadlines)")
+    _config_arg(p)
+    p.add_argument("--limit", type=int, default=20)
+    p.set_defaults(func=cmd_alerts)
 
     p = sub.add_parser("models", help="model versions, promotion history and realized performance")
     _config_arg(p)

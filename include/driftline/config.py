@@ -64,6 +64,33 @@ class RetrainingPolicy:
 
 
 @dataclass(frozen=True)
+class Safeguards:
+    """[safeguards]: what score_batch does when the model or its output cannot be trusted."""
+
+    fallback: bool = True  # champion unloadable -> score with the newest earlier champion that loads
+    min_score_std_ratio: float | None = 0.25  # scores' std below this x the model's reference std: collapsed
+    max_majority_share: float | None = None  # binary: one predicted class above this share: collapsed (off)
+    min_rows_for_distribution_check: int = 500  # fewer scored rows: the distribution check is skipped
+    review_band: tuple[float, float] | None = None  # scores in [low, high] are listed for human review
+    score_range: tuple[float, float] | None = None  # regression: valid score range (binary: always [0, 1])
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """[alerts]: where alerts go besides <schema>.alerts and the task log, and the scoring deadline."""
+
+    smtp_conn_id: str | None = None  # Airflow SMTP connection (extra: driftline[smtp])
+    smtp_to: tuple[str, ...] = ()
+    slack_webhook_conn_id: str | None = None  # Airflow Slack incoming-webhook connection (driftline[slack])
+    scoring_deadline_hours: float | None = None  # DeadlineAlert: interval not scored this long after its end
+
+    @property
+    def channels(self) -> list[str]:
+        """Optional channels by name, in delivery order."""
+        return [name for name, conn in (("smtp", self.smtp_conn_id), ("slack", self.slack_webhook_conn_id)) if conn]
+
+
+@dataclass(frozen=True)
 class DriftPolicy:
     """When drift is a breach, and when a breach starts retrain_model ([drift.trigger])."""
 
@@ -121,6 +148,8 @@ class DatasetConfig:
     num_boost_round: int = 200
     chunk_rows: int = 200_000
     retraining: RetrainingPolicy = field(default_factory=RetrainingPolicy)
+    safeguards: Safeguards = field(default_factory=Safeguards)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     drift: DriftSettings | None = None  # always set by load_config ([drift] is required)
 
     @property
@@ -188,6 +217,18 @@ _SECTIONS: dict[str, tuple[set[str], set[str]]] = {
         },
     ),
 }
+_SECTIONS["safeguards"] = (
+    set(),
+    {
+        "fallback",
+        "min_score_std_ratio",
+        "max_majority_share",
+        "min_rows_for_distribution_check",
+        "review_band",
+        "score_range",
+    },
+)
+_SECTIONS["alerts"] = (set(), {"smtp_conn_id", "smtp_to", "slack_webhook_conn_id", "scoring_deadline_hours"})
 _SECTIONS["drift"] = (
     {"reports_dir", "trigger"},
     {
@@ -340,6 +381,8 @@ def load_config(path: str | os.PathLike) -> DatasetConfig:
         lightgbm_params=dict(_expect(path, "model.params", model.get("params", {}), dict)),
         chunk_rows=chunk_rows,
         retraining=_retraining_policy(path, raw.get("retraining", {}), task, features),
+        safeguards=_safeguards(path, raw.get("safeguards", {}), task),
+        alerts=_alert_settings(path, raw.get("alerts", {})),
         drift=_load_drift(path, root, raw["drift"], model["registry_dir"]),
     )
 
@@ -381,6 +424,73 @@ def _retraining_policy(path: Path, table: dict, task: str, features: tuple[Featu
             f"{path}: 'retraining.segment' must name a categorical feature {categorical}, got {policy.segment!r}"
         )
     return policy
+
+
+def _safeguards(path: Path, table: dict, task: str) -> Safeguards:
+    """[safeguards] is optional; a key set to false/omitted where noted turns that check off."""
+    defaults = Safeguards()
+
+    def fraction(key: str) -> float | None:
+        value = table.get(key, getattr(defaults, key))
+        if value is None or value is False:  # `min_score_std_ratio = false` turns the rule off
+            return None
+        value = float(_expect(path, f"safeguards.{key}", value, (int, float)))
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{path}: 'safeguards.{key}' must be a fraction in [0, 1] (or false), got {value}")
+        return value
+
+    def pair(key: str) -> tuple[float, float] | None:
+        value = table.get(key)
+        if value is None or value == []:  # [] turns it off
+            return None
+        _expect(path, f"safeguards.{key}", value, list)
+        if len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            raise ConfigError(f"{path}: 'safeguards.{key}' must be [low, high] numbers, got {value!r}")
+        if value[0] > value[1]:
+            raise ConfigError(f"{path}: 'safeguards.{key}' low must not exceed high, got {value!r}")
+        return float(value[0]), float(value[1])
+
+    if "score_range" in table and task == "binary":
+        raise ConfigError(f"{path}: 'safeguards.score_range' applies to regression; binary scores are always [0, 1]")
+    min_rows = _expect(
+        path,
+        "safeguards.min_rows_for_distribution_check",
+        table.get("min_rows_for_distribution_check", defaults.min_rows_for_distribution_check),
+        int,
+    )
+    if min_rows < 2:
+        raise ConfigError(f"{path}: 'safeguards.min_rows_for_distribution_check' must be at least 2, got {min_rows}")
+    return Safeguards(
+        fallback=_expect(path, "safeguards.fallback", table.get("fallback", defaults.fallback), bool),
+        min_score_std_ratio=fraction("min_score_std_ratio"),
+        max_majority_share=fraction("max_majority_share") if task == "binary" else None,
+        min_rows_for_distribution_check=min_rows,
+        review_band=pair("review_band"),
+        score_range=pair("score_range"),
+    )
+
+
+def _alert_settings(path: Path, table: dict) -> AlertSettings:
+    """[alerts] is optional: without it alerts go to <schema>.alerts and the task log only."""
+    to = _expect(path, "alerts.smtp_to", table.get("smtp_to", []), list)
+    if not all(isinstance(address, str) and "@" in address for address in to):
+        raise ConfigError(f"{path}: 'alerts.smtp_to' must be a list of e-mail addresses, got {to!r}")
+    smtp = _expect(path, "alerts.smtp_conn_id", table.get("smtp_conn_id"), (str, type(None)))
+    if smtp and not to:
+        raise ConfigError(f"{path}: 'alerts.smtp_conn_id' is set but 'alerts.smtp_to' lists no recipient")
+    deadline = table.get("scoring_deadline_hours")
+    if deadline is not None:
+        deadline = float(_expect(path, "alerts.scoring_deadline_hours", deadline, (int, float)))
+        if deadline <= 0:
+            raise ConfigError(f"{path}: 'alerts.scoring_deadline_hours' must be positive, got {deadline}")
+    return AlertSettings(
+        smtp_conn_id=smtp,
+        smtp_to=tuple(to),
+        slack_webhook_conn_id=_expect(
+            path, "alerts.slack_webhook_conn_id", table.get("slack_webhook_conn_id"), (str, type(None))
+        ),
+        scoring_deadline_hours=deadline,
+    )
 
 
 def _start_date(path: Path, value: Any) -> datetime:

@@ -22,12 +22,16 @@ def config_param(path: str) -> Param:
     return Param(path, type="string", description="Dataset config file (TOML)")
 
 
-def retry_policy(retries: int, delay_minutes: int, max_delay_minutes: int | None = None) -> dict:
-    """default_args for a DAG: retries with exponential backoff."""
+def task_defaults(config_path: str, retries: int, delay_minutes: int, max_delay_minutes: int | None = None) -> dict:
+    """default_args for a DAG: retries with exponential backoff, and an alert when a task finally fails
+    (alerts table + task log + the optional channels of [alerts])."""
+    from .notifiers import DriftlineAlertNotifier
+
     policy = {
         "retries": retries,
         "retry_delay": timedelta(minutes=delay_minutes),
         "retry_exponential_backoff": True,
+        "on_failure_callback": [DriftlineAlertNotifier(config_path)],
     }
     if max_delay_minutes is not None:
         policy["max_retry_delay"] = timedelta(minutes=max_delay_minutes)

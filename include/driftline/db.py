@@ -296,6 +296,64 @@ def _ddl(schema: str) -> list[sql.Composed]:
                    WHERE c.interval_start = d.interval_start AND c.interval_end = d.interval_end
                    ORDER BY c.decision_id DESC LIMIT 1) x ON true"""
         ),
+        # Safeguards: which model scored and why (fallback), the score distribution, the review band.
+        q("ALTER TABLE {s}.scoring_runs ADD COLUMN IF NOT EXISTS requested_version integer"),
+        q("ALTER TABLE {s}.scoring_runs ADD COLUMN IF NOT EXISTS fallback boolean NOT NULL DEFAULT false"),
+        q("ALTER TABLE {s}.scoring_runs ADD COLUMN IF NOT EXISTS fallback_reason text"),
+        q("ALTER TABLE {s}.scoring_runs ADD COLUMN IF NOT EXISTS score_stats jsonb"),
+        q("ALTER TABLE {s}.scoring_runs ADD COLUMN IF NOT EXISTS review_low double precision"),
+        q("ALTER TABLE {s}.scoring_runs ADD COLUMN IF NOT EXISTS review_high double precision"),
+        # Everything that went wrong or was handled in a degraded way, with the numbers behind it.
+        q(
+            """CREATE TABLE IF NOT EXISTS {s}.alerts (
+                alert_id       bigserial PRIMARY KEY,
+                raised_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+                kind           text NOT NULL,
+                severity       text NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+                dag_id         text,
+                task_id        text,
+                run_id         text,
+                interval_start timestamptz,
+                interval_end   timestamptz,
+                message        text NOT NULL,
+                numbers        jsonb NOT NULL DEFAULT '{{}}',
+                deliveries     jsonb NOT NULL DEFAULT '{{}}')"""
+        ),
+        q("CREATE INDEX IF NOT EXISTS alerts_raised ON {s}.alerts (raised_at DESC, alert_id DESC)"),
+        # Run health for dashboards: one row per score_batch attempt, and one per attempt and stage.
+        q(
+            """CREATE OR REPLACE VIEW {s}.run_health AS
+               SELECT i.interval_start, i.interval_end, r.run_key, r.run_id, r.status,
+                      r.run_key IS NOT DISTINCT FROM i.current_run_key AS published,
+                      r.model_version, r.requested_version, r.fallback, r.fallback_reason,
+                      r.rows_in, r.rows_scored, r.rows_quarantined,
+                      CASE WHEN r.status = 'failed' THEN coalesce(r.rows_in, 0) ELSE 0 END AS rows_failed,
+                      extract(epoch FROM r.finished_at - r.started_at)::float8 AS duration_seconds,
+                      r.rows_in / nullif(extract(epoch FROM r.finished_at - r.started_at)::float8, 0)
+                          AS rows_per_second,
+                      CASE WHEN r.status = 'succeeded'
+                           THEN extract(epoch FROM r.finished_at - i.interval_end)::float8 END AS freshness_seconds,
+                      r.score_stats, r.message, r.started_at, r.finished_at
+               FROM {s}.scoring_runs r JOIN {s}.scored_intervals i ON i.interval_id = r.interval_id"""
+        ),
+        q(
+            """CREATE OR REPLACE VIEW {s}.run_stage_health AS
+               SELECT i.interval_start, i.interval_end, r.run_key, r.run_id, r.status, st.key AS stage,
+                      st.value::float8 AS seconds, r.rows_in / nullif(st.value::float8, 0) AS rows_per_second
+               FROM {s}.scoring_runs r
+               JOIN {s}.scored_intervals i ON i.interval_id = r.interval_id
+               CROSS JOIN LATERAL jsonb_each_text(r.stage_seconds) st"""
+        ),
+        # Published predictions whose score fell inside the run's review band ([safeguards] review_band).
+        q(
+            """CREATE OR REPLACE VIEW {s}.predictions_for_review AS
+               SELECT i.interval_start, i.interval_end, p.entity_key, p.score, p.predicted_class,
+                      r.model_version, r.run_id, r.review_low, r.review_high
+               FROM {s}.prediction_rows p
+               JOIN {s}.scored_intervals i ON i.interval_id = p.interval_id
+               JOIN {s}.scoring_runs r ON r.run_key = i.current_run_key
+               WHERE r.review_low IS NOT NULL AND p.score BETWEEN r.review_low AND r.review_high"""
+        ),
     ]
 
 

@@ -670,6 +670,21 @@ def decide_retrain(
              retrain_run_id, now),
         ).fetchone()[0]
     log.info("drift decision %s for [%s, %s): %s", decision_id, start.isoformat(), end.isoformat(), decision.reason)
+    if decision.breach:
+        from .alerts import raise_alert
+
+        raise_alert(
+            config,
+            "drift_breach",
+            "warning",
+            f"drift breach (decision {decision_id}): {decision.reason}; report {Path(report).name}",
+            {**decision.numbers, "trigger": decision.trigger, "decision_id": decision_id},
+            dag_id="monitor_drift",
+            task_id="decide_retrain",
+            run_id=run_id,
+            interval_start=start,
+            interval_end=end,
+        )
     return {
         "decision_id": decision_id,
         "breach": decision.breach,

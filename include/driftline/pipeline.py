@@ -21,9 +21,10 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from . import db
+from .alerts import raise_alert
 from .config import load_config
-from .registry import load_model, version_for_interval
-from .scoring import check_scores, predict, predicted_class
+from .registry import ModelLoadError, fallback_versions, load_model, version_for_interval
+from .scoring import OutputSanityError, ScoreStats, check_distribution, check_scores, predict, predicted_class
 from .sources import MALFORMED_ROW, Chunk, InputError, read_interval
 from .validation import Validator
 
@@ -46,8 +47,12 @@ class IntervalResult:
     rows_in: int = 0
     rows_scored: int = 0
     rows_quarantined: int = 0
+    requested_version: int | None = None
+    fallback_reason: str | None = None
+    distribution_check: str | None = None
     stage_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     reasons: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    stats: ScoreStats = field(default_factory=ScoreStats)
 
     def summary(self) -> dict:
         """Small, JSON-safe summary (what goes through XCom and into logs)."""
@@ -56,11 +61,15 @@ class IntervalResult:
             "interval_end": self.interval_end,
             "source_uri": self.source_uri,
             "model_version": self.model_version,
+            "requested_version": self.requested_version,
+            "fallback": self.fallback_reason is not None,
+            "fallback_reason": self.fallback_reason,
             "rows_in": self.rows_in,
             "rows_scored": self.rows_scored,
             "rows_quarantined": self.rows_quarantined,
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
             "quarantine_reasons": dict(self.reasons),
+            "distribution_check": self.distribution_check,
         }
 
 
@@ -101,21 +110,58 @@ def score_interval(
                 (db.table(config.db_schema, "scoring_runs").as_string(conn),),
             ).fetchone()[0]
             source = config.input_location(start, end)
-            chosen = model_version
+            chosen, result = model_version, None
+            where = {"dag_id": "score_batch", "task_id": "score_interval", "run_id": run_id,
+                     "interval_start": start, "interval_end": end}
             try:
-                # Default: the version that was champion when the interval ended, so a backfill
-                # rescores with the then-champion; the model_version Param pins one instead.
-                chosen = model_version if model_version is not None else version_for_interval(conn, config.db_schema, end)
-                model = load_model(conn, config.db_schema, chosen)
-                result = IntervalResult(start.isoformat(), end.isoformat(), source, model.version)
+                model, requested, fallback_reason = _load_scoring_model(conn, config, model_version, end)
+                chosen = model.version
+                result = IntervalResult(start.isoformat(), end.isoformat(), source, model.version, requested_version=requested,
+                                        fallback_reason=fallback_reason)
+                if fallback_reason:
+                    raise_alert(config, "fallback", "warning", fallback_reason,
+                                {"requested_version": requested, "used_version": model.version}, **where)
                 _replace_interval(conn, config, model, result, interval_id, run_key, run_id, started_at, start, end)
             except QuarantineBudgetExceeded:
                 raise
             except Exception as exc:
-                _record_failed_run(conn, config, interval_id, run_key, run_id, started_at, source, chosen, exc)
+                _record_failed_run(conn, config, interval_id, run_key, run_id, started_at, source, chosen, exc, result)
+                if isinstance(exc, OutputSanityError):
+                    exc.alert_id = raise_alert(config, "output_sanity", "critical", str(exc), exc.numbers, **where)
                 raise
     log.info("scored interval %s: %s", label, json.dumps(result.summary()))
     return result.summary()
+
+
+def _load_scoring_model(conn, config, pinned: int | None, interval_end: datetime):
+    """(model, requested version, fallback reason or None).
+
+    Default: the version that was champion when the interval ended, so a backfill rescores with the
+    then-champion; the model_version Param pins one instead. When the wanted version cannot be
+    loaded (artifact missing, sha256 mismatch, LightGBM refuses it) and safeguards.fallback is on,
+    the most recent other champion that loads is used. A pinned version never falls back.
+    """
+    schema = config.db_schema
+    requested = pinned if pinned is not None else version_for_interval(conn, schema, interval_end)
+    try:
+        return load_model(conn, schema, requested), requested, None
+    except ModelLoadError as first:
+        if pinned is not None or not config.safeguards.fallback:
+            why = "the version is pinned by model_version" if pinned is not None else "safeguards.fallback is off"
+            raise ModelLoadError(f"{first}; no fallback because {why}; nothing was written") from first
+        tried = [f"v{requested}: {first}" if requested is not None else str(first)]
+        for version in fallback_versions(conn, schema, exclude=requested):
+            try:
+                model = load_model(conn, schema, version)
+            except ModelLoadError as exc:
+                tried.append(f"v{version}: {exc}")
+                continue
+            reason = f"fell back to v{version}: " + " | ".join(tried)
+            log.warning("model fallback for %s: %s", config.name, reason)
+            return model, requested, reason
+        raise ModelLoadError(
+            f"no kept model version could be loaded, nothing was written; tried {len(tried)}: " + " | ".join(tried)
+        ) from first
 
 
 def _interval_id(conn, schema: str, start: datetime, end: datetime) -> int:
@@ -167,8 +213,12 @@ def _replace_interval(conn, config, model, result, interval_id, run_key, run_id,
             over_budget = result.rows_quarantined > config.quarantine_budget * result.rows_in
             if over_budget:
                 raise psycopg.Rollback()  # the interval keeps its previous predictions
+            t = time.perf_counter()
+            # Raising here rolls the interval back to its previous contents.
+            result.distribution_check = check_distribution(result.stats, model.manifest.get("score_reference"), config)
+            stages["check_distribution"] += time.perf_counter() - t
             _write_quarantine(conn, schema, interval_id, spill, result, published=True)
-            _insert_run(conn, schema, interval_id, run_key, run_id, "succeeded", result, started_at, None)
+            _insert_run(conn, config, interval_id, run_key, run_id, "succeeded", result, started_at, None)
             conn.execute(
                 sql.SQL("UPDATE {} SET current_run_key = %s WHERE interval_id = %s").format(
                     db.table(schema, "scored_intervals")
@@ -186,7 +236,7 @@ def _replace_interval(conn, config, model, result, interval_id, run_key, run_id,
         )
         with conn.transaction():
             _write_quarantine(conn, schema, interval_id, spill, result, published=False)
-            _insert_run(conn, schema, interval_id, run_key, run_id, "failed", result, started_at, message)
+            _insert_run(conn, config, interval_id, run_key, run_id, "failed", result, started_at, message)
     raise QuarantineBudgetExceeded(message)
 
 
@@ -268,6 +318,8 @@ def _score_chunk(config, model, validator, chunk: Chunk, result, interval_id, ru
         good = rows
     scores = predict(model.booster, good, config, model.manifest["categories"])
     check_scores(scores, config)  # raising here rolls the interval back to its previous contents
+    classes = predicted_class(scores, config)
+    result.stats.add(scores, classes)
     stages["predict"] += time.perf_counter() - t
 
     writer.submit(
@@ -276,7 +328,7 @@ def _score_chunk(config, model, validator, chunk: Chunk, result, interval_id, ru
                 "interval_id": pa.array(np.full(good.num_rows, interval_id, dtype="int32")),
                 "entity_key": good[config.entity_key],
                 "score": pa.array(scores, type=pa.float64()),
-                "predicted_class": _class_column(scores, config),
+                "predicted_class": _class_column(classes, len(scores)),
             }
         )
     )
@@ -288,9 +340,8 @@ def _score_chunk(config, model, validator, chunk: Chunk, result, interval_id, ru
     result.rows_scored += good.num_rows
 
 
-def _class_column(scores: np.ndarray, config) -> pa.Array:
-    classes = predicted_class(scores, config)
-    return pa.nulls(len(scores), pa.int16()) if classes is None else pa.array(classes, type=pa.int16())
+def _class_column(classes: np.ndarray | None, rows: int) -> pa.Array:
+    return pa.nulls(rows, pa.int16()) if classes is None else pa.array(classes, type=pa.int16())
 
 
 def _spill_quarantine(config, chunk: Chunk, failures, bad, interval_id, run_key, spill, result) -> None:
@@ -358,13 +409,16 @@ def _write_quarantine(conn, schema: str, interval_id: int, spill, result, publis
     result.stage_seconds["write_quarantine"] += time.perf_counter() - t
 
 
-def _insert_run(conn, schema, interval_id, run_key, run_id, status, result, started_at, message) -> None:
+def _insert_run(conn, config, interval_id, run_key, run_id, status, result, started_at, message) -> None:
+    """One row of the run summary (and run health): counts, stage timings, model and fallback, scores."""
+    band = config.safeguards.review_band or (None, None)
     conn.execute(
         sql.SQL(
             "INSERT INTO {} (run_key, interval_id, run_id, model_version, status, rows_in, rows_scored, "
-            "rows_quarantined, stage_seconds, source_uri, message, started_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        ).format(db.table(schema, "scoring_runs")),
+            "rows_quarantined, stage_seconds, source_uri, message, started_at, requested_version, fallback, "
+            "fallback_reason, score_stats, review_low, review_high) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        ).format(db.table(config.db_schema, "scoring_runs")),
         (
             run_key,
             interval_id,
@@ -378,20 +432,31 @@ def _insert_run(conn, schema, interval_id, run_key, run_id, status, result, star
             result.source_uri,
             message,
             started_at,
+            result.requested_version,
+            result.fallback_reason is not None,
+            result.fallback_reason,
+            Jsonb(result.stats.summary(config)),
+            band[0],
+            band[1],
         ),
     )
 
 
-def _record_failed_run(conn, config, interval_id, run_key, run_id, started_at, source, model_version, exc) -> None:
-    """Keep a failed attempt in the run summary; best effort, never hides the original error."""
+def _record_failed_run(conn, config, interval_id, run_key, run_id, started_at, source, model_version, exc, result) -> None:
+    """Keep a failed attempt in the run summary (counts as far as it got); best effort, never hides
+    the original error."""
+    message = f"{type(exc).__name__}: {exc}"[:2000]
     try:
         with conn.transaction():
+            if result is not None:
+                _insert_run(conn, config, interval_id, run_key, run_id, "failed", result, started_at, message)
+                return
             conn.execute(
                 sql.SQL(
                     "INSERT INTO {} (run_key, interval_id, run_id, model_version, status, source_uri, message, "
                     "started_at) VALUES (%s, %s, %s, %s, 'failed', %s, %s, %s)"
                 ).format(db.table(config.db_schema, "scoring_runs")),
-                (run_key, interval_id, run_id, model_version, source, f"{type(exc).__name__}: {exc}"[:2000], started_at),
+                (run_key, interval_id, run_id, model_version, source, message, started_at),
             )
     except Exception:  # noqa: BLE001 - the original exception is what the caller must see
         log.warning("could not record the failed run for interval %s", interval_id, exc_info=True)

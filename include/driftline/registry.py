@@ -334,6 +334,20 @@ def version_for_interval(conn: psycopg.Connection, schema: str, interval_end: da
     return row[0] if row else champion_version(conn, schema)
 
 
+def fallback_versions(conn: psycopg.Connection, schema: str, exclude: int | None) -> list[int]:
+    """Kept versions that have been champion, most recently champion first: what score_batch tries
+    when the version it wants cannot be loaded."""
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT e.to_version FROM {} e JOIN {} v ON v.version = e.to_version "
+            "WHERE e.action IN ('promote', 'rollback') AND v.pruned_at IS NULL AND e.to_version IS DISTINCT FROM %s "
+            "GROUP BY e.to_version ORDER BY max(e.event_id) DESC"
+        ).format(table(schema, "promotion_events"), table(schema, "model_versions")),
+        (exclude,),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
 def promotion_history(conn: psycopg.Connection, schema: str) -> list[dict]:
     """Every promote / reject / rollback, oldest first."""
     cursor = conn.execute(

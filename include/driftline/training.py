@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .config import DatasetConfig
-from .scoring import model_frame
+from .scoring import model_frame, score_reference
 
 
 class TrainingError(ValueError):
@@ -121,6 +121,8 @@ def train(config: DatasetConfig, history: pd.DataFrame) -> TrainedModel:
         "params": params,
         "num_boost_round": config.num_boost_round,
         "metrics": metrics,
+        # The holdout's score distribution: score_batch's collapse check compares each interval with it.
+        "score_reference": score_reference(config, holdout_scores),
         "data_checksum": data_checksum(history[[config.entity_key, *required]]),
         "training_window": {
             "start": train_rows[config.event_time].min().isoformat(),

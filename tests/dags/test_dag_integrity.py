@@ -92,6 +92,21 @@ def test_score_batch_contract():
         model_version.resolve(0)
 
 
+def test_every_task_alerts_on_failure_and_score_batch_has_a_deadline():
+    from airflow.dag_processing.dagbag import DagBag
+
+    from driftline.notifiers import DriftlineAlertNotifier
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    for dag in bag.dags.values():
+        for task in dag.tasks:
+            callbacks = task.on_failure_callback or []
+            assert any(isinstance(c, DriftlineAlertNotifier) for c in callbacks), f"{dag.dag_id}.{task.task_id}"
+    [deadline] = bag.dags["score_batch"].deadline
+    assert deadline.callback.path == "driftline.notifiers.scoring_deadline_missed"
+    assert deadline.interval.total_seconds() == (24 + 6) * 3600  # a day's interval + [alerts] 6 h
+
+
 def test_retrain_model_contract():
     from airflow.dag_processing.dagbag import DagBag
     from airflow.sdk.definitions.param import ParamValidationError

@@ -1,0 +1,134 @@
+"""Airflow-side alert hooks: the failure notifier every driftline task carries, and score_batch's
+deadline callback. Both end in alerts.raise_alert (alerts table + task log + optional channels).
+
+Light at import (airflow.sdk only): the DAG files import it at parse time.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from airflow.sdk import BaseNotifier
+
+log = logging.getLogger("driftline.alerts")
+
+
+class DriftlineAlertNotifier(BaseNotifier):
+    """on_failure_callback for driftline tasks: one alert per finally-failed task instance.
+
+    Failures the pipeline already alerted on (an output sanity failure, say) carry that alert's id;
+    the notifier then only logs the reference instead of alerting twice.
+    """
+
+    def __init__(self, config_path: str, kind: str = "task_failure", severity: str = "critical"):
+        super().__init__()
+        self.config_path = config_path
+        self.kind = kind
+        self.severity = severity
+
+    def notify(self, context) -> None:
+        from .alerts import raise_alert
+        from .config import load_config
+
+        exception = context.get("exception")
+        alert_id = _attribute(exception, "alert_id")
+        ti = context.get("ti") or context.get("task_instance")
+        dag_id, task_id = getattr(ti, "dag_id", None), getattr(ti, "task_id", None)
+        run_id = context.get("run_id") or getattr(ti, "run_id", None)
+        if alert_id is not None:
+            log.error("%s.%s failed (run %s); already alerted as alert %s", dag_id, task_id, run_id, alert_id)
+            return
+        params = context.get("params") or {}
+        config = load_config(params.get("config") or self.config_path)
+        try_number = getattr(ti, "try_number", None)
+        error = f"{type(exception).__name__}: {exception}" if exception is not None else "no exception recorded"
+        raise_alert(
+            config,
+            self.kind,
+            self.severity,
+            f"{dag_id}.{task_id} failed after {try_number} attempt(s): {error}",
+            {"try_number": try_number, **(_attribute(exception, "numbers") or {})},
+            dag_id=dag_id,
+            task_id=task_id,
+            run_id=run_id,
+            interval_start=context.get("data_interval_start"),
+            interval_end=context.get("data_interval_end"),
+        )
+
+
+def _attribute(exception, name: str):
+    """An attribute of the exception or of the one it wraps (AirflowFailException from ...)."""
+    while exception is not None:
+        if getattr(exception, name, None) is not None:
+            return getattr(exception, name)
+        exception = exception.__cause__
+    return None
+
+
+async def scoring_deadline_missed(config_path: str, deadline_hours: float, context: dict | None = None) -> None:
+    """DeadlineAlert callback (runs in the triggerer): the interval was not scored in time."""
+    import asyncio
+
+    await asyncio.to_thread(record_missed_deadline, config_path, deadline_hours, context or {})
+
+
+def record_missed_deadline(config_path: str, deadline_hours: float, context: dict) -> int | None:
+    """Alert for a scheduled score_batch run still unfinished at its deadline; returns the alert id."""
+    from .alerts import raise_alert
+    from .config import load_config
+
+    dag_run = context.get("dag_run") or {}
+    deadline = context.get("deadline") or {}
+    if dag_run.get("run_type") in ("backfill", "manual"):
+        # Freshness is a promise about scheduled runs; a backfill of old intervals misses it by design.
+        log.info("deadline of %s run %s passed; not an alert for that run type", dag_run.get("run_type"), dag_run.get("dag_run_id"))
+        return None
+    start, end = _timestamp(dag_run.get("data_interval_start")), _timestamp(dag_run.get("data_interval_end"))
+    return raise_alert(
+        load_config(config_path),
+        "deadline_missed",
+        "critical",
+        f"interval not scored within {deadline_hours:g} h of its end (deadline {deadline.get('deadline_time')}); "
+        f"run {dag_run.get('dag_run_id')} is {dag_run.get('state')}",
+        {"deadline_hours": deadline_hours, "deadline_time": str(deadline.get("deadline_time"))},
+        dag_id=dag_run.get("dag_id"),
+        run_id=dag_run.get("dag_run_id"),
+        interval_start=start,
+        interval_end=end,
+    )
+
+
+def _timestamp(value) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def scoring_deadline(config) -> object | None:
+    """score_batch's DeadlineAlert: fires when a run has not finished `scoring_deadline_hours` after
+    its interval ends. Airflow measures from the run's logical date (the interval start for
+    CronDataIntervalTimetable), so the interval length is added; for crons with uneven gaps it is
+    the gap after start_date."""
+    hours = config.alerts.scoring_deadline_hours
+    if hours is None:
+        return None
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+        interval=interval_length(config) + timedelta(hours=hours),
+        callback=AsyncCallback(
+            "driftline.notifiers.scoring_deadline_missed",
+            kwargs={"config_path": str(config.path), "deadline_hours": hours},
+        ),
+        name="score_batch_freshness",
+    )
+
+
+def interval_length(config) -> timedelta:
+    """The length of the schedule's data interval that starts at (or after) start_date."""
+    from croniter import croniter
+
+    first = croniter(config.cron, config.start_date).get_next(datetime)
+    return croniter(config.cron, first).get_next(datetime) - first
