@@ -320,6 +320,54 @@ def _ddl(schema: str) -> list[sql.Composed]:
                 deliveries     jsonb NOT NULL DEFAULT '{{}}')"""
         ),
         q("CREATE INDEX IF NOT EXISTS alerts_raised ON {s}.alerts (raised_at DESC, alert_id DESC)"),
+        # Partitioned scoring: one plan per partitioned attempt (its run_key is the attempt's scoring_runs
+        # key), one row per scored partition, and the partitions' predictions staged until every
+        # partition has succeeded and publish_partitions swaps them in, in one transaction.
+        q("ALTER TABLE {s}.quarantine_rows ADD COLUMN IF NOT EXISTS partition integer"),
+        q("ALTER TABLE {s}.quarantine_rows ADD COLUMN IF NOT EXISTS source_file text"),
+        q("CREATE INDEX IF NOT EXISTS quarantine_rows_run ON {s}.quarantine_rows (run_key, partition)"),
+        q("ALTER TABLE {s}.scoring_runs ADD COLUMN IF NOT EXISTS partitions integer"),
+        q(
+            """CREATE TABLE IF NOT EXISTS {s}.partition_plans (
+                run_key           bigint PRIMARY KEY,
+                interval_id       integer NOT NULL REFERENCES {s}.scored_intervals,
+                run_id            text NOT NULL,
+                partitions        integer NOT NULL CHECK (partitions > 0),
+                files             jsonb NOT NULL,
+                model_version     integer NOT NULL,
+                requested_version integer,
+                fallback_reason   text,
+                planned_at        timestamptz NOT NULL DEFAULT clock_timestamp())"""
+        ),
+        q(
+            """CREATE TABLE IF NOT EXISTS {s}.partition_runs (
+                run_key          bigint NOT NULL REFERENCES {s}.partition_plans ON DELETE CASCADE,
+                partition        integer NOT NULL,
+                run_id           text NOT NULL,
+                rows_in          bigint NOT NULL,
+                rows_scored      bigint NOT NULL,
+                rows_quarantined bigint NOT NULL,
+                stage_seconds    jsonb NOT NULL,
+                score_state      jsonb NOT NULL,
+                reasons          jsonb NOT NULL,
+                started_at       timestamptz NOT NULL,
+                finished_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+                PRIMARY KEY (run_key, partition),
+                CHECK (rows_in = rows_scored + rows_quarantined))"""
+        ),
+        q(
+            """CREATE TABLE IF NOT EXISTS {s}.partition_prediction_rows (
+                run_key         bigint NOT NULL,
+                partition       integer NOT NULL,
+                entity_key      text,
+                score           double precision NOT NULL,
+                predicted_class smallint)"""
+        ),
+        q(
+            "CREATE UNIQUE INDEX IF NOT EXISTS partition_prediction_rows_entity "
+            "ON {s}.partition_prediction_rows (run_key, entity_key)"
+        ),
+        q("CREATE INDEX IF NOT EXISTS partition_prediction_rows_part ON {s}.partition_prediction_rows (run_key, partition)"),
         # Run health for dashboards: one row per score_batch attempt, and one per attempt and stage.
         q(
             """CREATE OR REPLACE VIEW {s}.run_health AS

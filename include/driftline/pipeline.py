@@ -30,8 +30,34 @@ from .validation import Validator
 
 log = logging.getLogger(__name__)
 
-PREDICTION_COLUMNS = ["interval_id", "entity_key", "score", "predicted_class"]
-QUARANTINE_COLUMNS = ["interval_id", "run_key", "row_number", "entity_key", "reason_codes", "raw_row"]
+QUARANTINE_COLUMNS = [
+    "interval_id", "run_key", "partition", "source_file", "row_number", "entity_key", "reason_codes", "raw_row"
+]
+
+
+@dataclass(frozen=True)
+class _Destination:
+    """Where one scoring pass writes: an interval's prediction rows (single task) or one partition's
+    staging rows (partitioned scoring), with the constant leading columns of each row."""
+
+    table: str
+    keys: dict
+    interval_id: int
+    run_key: int
+    partition: int | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.keys, "entity_key", "score", "predicted_class"]
+
+    @classmethod
+    def interval(cls, interval_id: int, run_key: int) -> "_Destination":
+        return cls("prediction_rows", {"interval_id": (interval_id, pa.int32())}, interval_id, run_key)
+
+    @classmethod
+    def staging(cls, interval_id: int, run_key: int, partition: int) -> "_Destination":
+        keys = {"run_key": (run_key, pa.int64()), "partition": (partition, pa.int32())}
+        return cls("partition_prediction_rows", keys, interval_id, run_key, partition)
 
 
 class QuarantineBudgetExceeded(RuntimeError):
@@ -190,26 +216,8 @@ def _replace_interval(conn, config, model, result, interval_id, run_key, run_id,
                 sql.SQL("DELETE FROM {} WHERE interval_id = %s").format(db.table(schema, "prediction_rows")),
                 (interval_id,),
             )
-            target = db.table(schema, "prediction_rows")
-            try:
-                chunks = _Prefetched(read_interval(result.source_uri, config, start, end))
-                with db.BackgroundCopy(conn, target, PREDICTION_COLUMNS) as writer, chunks:
-                    t = time.perf_counter()
-                    for chunk in chunks:
-                        stages["wait_for_input"] += time.perf_counter() - t
-                        _score_chunk(config, model, validator, chunk, result, interval_id, run_key, spill, writer)
-                        t = time.perf_counter()
-                    t = time.perf_counter()
-                stages["read"] += chunks.seconds  # overlapped with the stages above
-            except psycopg.errors.UniqueViolation as exc:
-                # Repeats inside one chunk are quarantined; this is a repeat further apart than that.
-                raise InputError(
-                    f"{result.source_uri}: an entity key appears more than once, more than "
-                    f"scoring.chunk_rows={config.chunk_rows} rows apart; nothing was written. Deduplicate the "
-                    "export (the key itself is not logged), or raise chunk_rows."
-                ) from exc
-            stages["wait_for_writes"] += time.perf_counter() - t
-            stages["write_predictions"] += writer.seconds  # overlapped with the stages above
+            destination = _Destination.interval(interval_id, run_key)
+            _score_input(conn, config, model, validator, result, destination, spill, start, end)
             over_budget = result.rows_quarantined > config.quarantine_budget * result.rows_in
             if over_budget:
                 raise psycopg.Rollback()  # the interval keeps its previous predictions
@@ -238,6 +246,31 @@ def _replace_interval(conn, config, model, result, interval_id, run_key, run_id,
             _write_quarantine(conn, schema, interval_id, spill, result, published=False)
             _insert_run(conn, config, interval_id, run_key, run_id, "failed", result, started_at, message)
     raise QuarantineBudgetExceeded(message)
+
+
+def _score_input(conn, config, model, validator, result, destination: _Destination, spill, start, end, files=None) -> None:
+    """Read -> validate -> predict -> COPY into destination, inside the caller's transaction."""
+    stages = result.stage_seconds
+    target = db.table(config.db_schema, destination.table)
+    try:
+        chunks = _Prefetched(read_interval(result.source_uri, config, start, end, files=files))
+        with db.BackgroundCopy(conn, target, destination.columns) as writer, chunks:
+            t = time.perf_counter()
+            for chunk in chunks:
+                stages["wait_for_input"] += time.perf_counter() - t
+                _score_chunk(config, model, validator, chunk, result, destination, spill, writer)
+                t = time.perf_counter()
+            t = time.perf_counter()
+        stages["read"] += chunks.seconds  # overlapped with the stages above
+    except psycopg.errors.UniqueViolation as exc:
+        # Repeats inside one chunk are quarantined; this is a repeat further apart than that.
+        raise InputError(
+            f"{result.source_uri}: an entity key appears more than once, more than "
+            f"scoring.chunk_rows={config.chunk_rows} rows apart; nothing was written. Deduplicate the "
+            "export (the key itself is not logged), or raise chunk_rows."
+        ) from exc
+    stages["wait_for_writes"] += time.perf_counter() - t
+    stages["write_predictions"] += writer.seconds  # overlapped with the stages above
 
 
 class _Prefetched:
@@ -300,7 +333,7 @@ class _Failure:
     error: BaseException
 
 
-def _score_chunk(config, model, validator, chunk: Chunk, result, interval_id, run_key, spill, writer) -> None:
+def _score_chunk(config, model, validator, chunk: Chunk, result, destination: _Destination, spill, writer) -> None:
     stages = result.stage_seconds
     rows = chunk.typed
     t = time.perf_counter()
@@ -322,10 +355,11 @@ def _score_chunk(config, model, validator, chunk: Chunk, result, interval_id, ru
     result.stats.add(scores, classes)
     stages["predict"] += time.perf_counter() - t
 
+    constants = {name: pa.array(np.full(good.num_rows, value), type=kind) for name, (value, kind) in destination.keys.items()}
     writer.submit(
         pa.table(
             {
-                "interval_id": pa.array(np.full(good.num_rows, interval_id, dtype="int32")),
+                **constants,
                 "entity_key": good[config.entity_key],
                 "score": pa.array(scores, type=pa.float64()),
                 "predicted_class": _class_column(classes, len(scores)),
@@ -334,7 +368,7 @@ def _score_chunk(config, model, validator, chunk: Chunk, result, interval_id, ru
     )
 
     t = time.perf_counter()
-    _spill_quarantine(config, chunk, failures, bad, interval_id, run_key, spill, result)
+    _spill_quarantine(config, chunk, failures, bad, destination, spill, result)
     stages["quarantine"] += time.perf_counter() - t
     result.rows_in += rows.num_rows + len(chunk.malformed)
     result.rows_scored += good.num_rows
@@ -344,7 +378,7 @@ def _class_column(classes: np.ndarray | None, rows: int) -> pa.Array:
     return pa.nulls(rows, pa.int16()) if classes is None else pa.array(classes, type=pa.int16())
 
 
-def _spill_quarantine(config, chunk: Chunk, failures, bad, interval_id, run_key, spill, result) -> None:
+def _spill_quarantine(config, chunk: Chunk, failures, bad, destination: _Destination, spill, result) -> None:
     """Append quarantined rows (raw values as read, with reason codes) to the spill file as CSV."""
     rows = []
     if failures:
@@ -367,8 +401,10 @@ def _spill_quarantine(config, chunk: Chunk, failures, bad, interval_id, run_key,
             result.reasons[code] += 1
     table = pa.table(
         {
-            "interval_id": pa.array([interval_id] * len(rows), type=pa.int32()),
-            "run_key": pa.array([run_key] * len(rows), type=pa.int64()),
+            "interval_id": pa.array([destination.interval_id] * len(rows), type=pa.int32()),
+            "run_key": pa.array([destination.run_key] * len(rows), type=pa.int64()),
+            "partition": pa.array([destination.partition] * len(rows), type=pa.int32()),
+            "source_file": pa.array([chunk.source or None] * len(rows), type=pa.string()),
             "row_number": pa.array(numbers, type=pa.int64()),
             "entity_key": pa.array(keys, type=pa.string()),
             "reason_codes": pa.array(reasons, type=pa.string()),

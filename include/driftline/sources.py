@@ -48,6 +48,7 @@ class Chunk:
     first_row_number: int
     failures: dict[int, list[str]] = field(default_factory=dict)
     malformed: list[tuple[int, str]] = field(default_factory=list)  # (row number, raw text)
+    source: str = ""  # the file the rows come from (row numbers count within it)
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -60,6 +61,29 @@ def local_path(location: str) -> Path:
     if parsed.scheme in ("", "file"):
         return Path(parsed.path if parsed.scheme == "file" else location)
     raise InputError(f"unsupported input scheme {parsed.scheme!r} in {location}: use a local path or file:// URI")
+
+
+_GLOB_CHARACTERS = set("*?[")
+
+
+def input_files(location: str) -> list[Path]:
+    """The files of one interval's input, sorted by name: the file itself, the data files of a
+    directory (.csv, .csv.gz, .tsv, .parquet, .pq; hidden and _-prefixed files such as _SUCCESS
+    skipped), or the matches of a glob. Missing input gives an empty list."""
+    path = local_path(location)
+    if _GLOB_CHARACTERS & set(str(path)):
+        anchor = Path(path.anchor or ".")
+        return sorted(p for p in anchor.glob(str(path.relative_to(anchor))) if p.is_file())
+    if path.is_dir():
+        return sorted(
+            p
+            for p in path.iterdir()
+            if p.is_file() and not p.name.startswith((".", "_")) and p.name.lower().endswith(_DATA_SUFFIXES)
+        )
+    return [path] if path.is_file() else []
+
+
+_DATA_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".parquet", ".pq")
 
 
 def _format(path: Path) -> str:
@@ -91,16 +115,28 @@ def check_columns(path: Path, present: list[str], config: DatasetConfig) -> None
 
 
 def read_interval(
-    location: str, config: DatasetConfig, interval_start: datetime, interval_end: datetime
+    location: str,
+    config: DatasetConfig,
+    interval_start: datetime,
+    interval_end: datetime,
+    files: list[Path] | None = None,
 ) -> Iterator[Chunk]:
-    """Yield typed chunks of the interval input; raise InputError for table-level failures."""
-    path = local_path(location)
-    if not path.is_file():
+    """Yield typed chunks of the interval input (every file of it, or the given subset, in order);
+    raise InputError for table-level failures."""
+    paths = input_files(location) if files is None else files
+    if not paths:
         raise InputMissingError(
-            f"input file not found: {path} (rendered from [source] input in {config.path.name} "
+            f"input not found: {local_path(location)} (rendered from [source] input in {config.path.name} "
             f"for interval {interval_start:%Y-%m-%d %H:%M} .. {interval_end:%Y-%m-%d %H:%M}). "
             "Check that the upstream export for this interval has landed."
         )
+    for path in paths:
+        yield from _read_file(Path(path), config, interval_start, interval_end)
+
+
+def _read_file(path: Path, config: DatasetConfig, interval_start: datetime, interval_end: datetime) -> Iterator[Chunk]:
+    if not path.is_file():
+        raise InputMissingError(f"input file not found: {path}")
     batches = _csv_batches(path, config) if _format(path) == "csv" else _parquet_batches(path, config)
     row_number = 0
     seen_rows = False
@@ -110,7 +146,9 @@ def read_interval(
         seen_rows = True
         failures: dict[int, list[str]] = {}
         typed = _coerce(table, failures, config, path, interval_start, interval_end)
-        chunk = Chunk(raw=table, typed=typed, first_row_number=row_number, failures=failures, malformed=malformed)
+        chunk = Chunk(
+            raw=table, typed=typed, first_row_number=row_number, failures=failures, malformed=malformed, source=str(path)
+        )
         row_number += table.num_rows
         yield chunk
     if not seen_rows:

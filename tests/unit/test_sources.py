@@ -87,7 +87,7 @@ def test_table_level_problems_raise_naming_file_and_column(config, tmp_path, lin
 
 
 def test_missing_file_is_retryable_error(config, tmp_path):
-    with pytest.raises(InputMissingError, match="input file not found"):
+    with pytest.raises(InputMissingError, match="input not found"):
         read(config, tmp_path / "absent.csv")
 
 
