@@ -35,12 +35,31 @@ with DAG(
 ) as dag:
 
     @task
-    def score_interval(data_interval_start=None, data_interval_end=None, run_id=None, params=None) -> dict:
+    def plan_partitions(data_interval_start=None, data_interval_end=None, run_id=None, params=None) -> list[dict]:
+        from driftline.tasks import plan_partitions
+
+        return plan_partitions(params["config"], data_interval_start, data_interval_end, run_id, params["model_version"])
+
+    @task
+    def score_interval(partitions: list[dict], data_interval_start=None, data_interval_end=None, run_id=None, params=None) -> dict:
         from driftline.tasks import score_interval
 
-        return score_interval(params["config"], data_interval_start, data_interval_end, run_id, params["model_version"])
+        return score_interval(params["config"], data_interval_start, data_interval_end, run_id, params["model_version"], partitions)
 
-    @task(outlets=[PREDICTIONS], retries=0)
+    @task(map_index_template="{{ task.op_kwargs['partition']['partition'] }}")
+    def score_partition(partition: dict, data_interval_start=None, data_interval_end=None, run_id=None, params=None) -> dict:
+        from driftline.tasks import score_partition
+
+        return score_partition(params["config"], data_interval_start, data_interval_end, run_id, partition)
+
+    @task(retries=1)
+    def publish_partitions(partitions: list[dict], data_interval_start=None, data_interval_end=None, run_id=None, params=None) -> dict:
+        from driftline.tasks import publish_partitions
+
+        return publish_partitions(params["config"], data_interval_start, data_interval_end, run_id, partitions)
+
+    # After either path: the single task, or the partitions swapped in (the other one is skipped).
+    @task(outlets=[PREDICTIONS], retries=0, trigger_rule="none_failed_min_one_success")
     def publish_predictions(data_interval_start=None, data_interval_end=None, params=None, outlet_events=None) -> dict:
         from driftline.tasks import publish_predictions
 
@@ -60,6 +79,12 @@ with DAG(
 
         return update_realized_performance(params["config"], None)  # labels observed by now
 
-    scored = prepare_database() >> score_interval()
-    scored >> publish_predictions() >> update_realized_performance()
+    # Small intervals (scoring.files_per_partition, see the README) keep the single-task path;
+    # larger ones are scored by one mapped score_partition per group of input files.
+    plan = plan_partitions()  # the partitions; none for a small interval
+    prepare_database() >> plan
+    scored = score_interval(plan)
+    published = publish_partitions(plan)
+    score_partition.expand(partition=plan) >> published
+    [scored, published] >> publish_predictions() >> update_realized_performance()
     scored >> score_shadow()  # skipped unless retraining.shadow is on and a candidate is pending

@@ -147,6 +147,7 @@ class DatasetConfig:
     lightgbm_params: dict[str, Any] = field(default_factory=dict)
     num_boost_round: int = 200
     chunk_rows: int = 200_000
+    files_per_partition: int = 0  # > 0: an interval with more input files is scored by mapped partitions
     retraining: RetrainingPolicy = field(default_factory=RetrainingPolicy)
     safeguards: Safeguards = field(default_factory=Safeguards)
     alerts: AlertSettings = field(default_factory=AlertSettings)
@@ -199,7 +200,7 @@ _SECTIONS: dict[str, tuple[set[str], set[str]]] = {
         {"registry_dir"},
         {"threshold", "holdout_fraction", "num_boost_round", "params"},
     ),
-    "scoring": (set(), {"chunk_rows"}),
+    "scoring": (set(), {"chunk_rows", "files_per_partition"}),
     "retraining": (
         set(),
         {
@@ -262,6 +263,12 @@ def _expect(path: Path, where: str, value: Any, kind: type | tuple[type, ...]) -
     # bool is an int in Python; `threshold = true` must not pass as a number.
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
         raise ConfigError(f"{path}: '{where}' must be {getattr(kind, '__name__', kind)}, got {value!r}")
+    return value
+
+
+def _non_negative(path: Path, where: str, value: Any) -> int:
+    if _expect(path, where, value, int) < 0:
+        raise ConfigError(f"{path}: '{where}' must be >= 0, got {value}")
     return value
 
 
@@ -380,6 +387,7 @@ def load_config(path: str | os.PathLike) -> DatasetConfig:
         num_boost_round=_expect(path, "model.num_boost_round", model.get("num_boost_round", 200), int),
         lightgbm_params=dict(_expect(path, "model.params", model.get("params", {}), dict)),
         chunk_rows=chunk_rows,
+        files_per_partition=_non_negative(path, "scoring.files_per_partition", scoring.get("files_per_partition", 0)),
         retraining=_retraining_policy(path, raw.get("retraining", {}), task, features),
         safeguards=_safeguards(path, raw.get("safeguards", {}), task),
         alerts=_alert_settings(path, raw.get("alerts", {})),

@@ -381,7 +381,7 @@ def _ddl(schema: str) -> list[sql.Composed]:
                           AS rows_per_second,
                       CASE WHEN r.status = 'succeeded'
                            THEN extract(epoch FROM r.finished_at - i.interval_end)::float8 END AS freshness_seconds,
-                      r.score_stats, r.message, r.started_at, r.finished_at
+                      r.score_stats, r.message, r.started_at, r.finished_at, r.partitions
                FROM {s}.scoring_runs r JOIN {s}.scored_intervals i ON i.interval_id = r.interval_id"""
         ),
         q(

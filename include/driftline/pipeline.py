@@ -13,6 +13,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import psycopg
@@ -501,6 +502,268 @@ def _record_failed_run(conn, config, interval_id, run_key, run_id, started_at, s
 def _top_reasons(reasons: dict[str, int], limit: int = 5) -> str:
     top = sorted(reasons.items(), key=lambda item: -item[1])[:limit]
     return ", ".join(f"{code} x{count}" for code, count in top) or "none"
+
+
+# Partitioned scoring (scoring.files_per_partition): plan -> one score_partition per group of input
+# files (Airflow dynamic task mapping; each retried alone) -> publish_partitions. Partitions write
+# to staging rows keyed by the plan's run_key; publishing checks that every partition is there and
+# adds up, runs the interval-level checks, and swaps the interval in one transaction, so readers see
+# the previous contents or the new ones, never a mix of partitions.
+
+
+class PartitionError(RuntimeError):
+    """A partitioned attempt cannot be published (a partition missing, superseded, or not adding up)."""
+
+
+def plan_partitions(
+    config_path: str, interval_start: datetime, interval_end: datetime, run_id: str, model_version: int | None = None
+) -> dict:
+    """Split the interval's input files into partitions of scoring.files_per_partition files.
+
+    Small intervals (no more files than that, or partitioning off) get mode "single": score_interval
+    scores them in one task as before. Otherwise the model is chosen once here (with the usual
+    fallback) so every partition scores with the same version.
+    """
+    from .sources import input_files
+
+    config = load_config(config_path)
+    start, end = _utc(interval_start), _utc(interval_end)
+    source = config.input_location(start, end)
+    files = input_files(source)
+    size = config.files_per_partition
+    single = {"mode": "single", "files": len(files), "partitions": []}
+    if not size or len(files) <= size:
+        return single
+    groups = [files[i : i + size] for i in range(0, len(files), size)]
+    schema = config.db_schema
+    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
+    with db.connect(url, application_name=f"driftline plan_partitions {run_id}", autocommit=True) as conn:
+        db.ensure_schema(conn, schema)
+        interval_id = _interval_id(conn, schema, start, end)
+        model, requested, fallback_reason = _load_scoring_model(conn, config, model_version, end)
+        if fallback_reason:
+            raise_alert(config, "fallback", "warning", fallback_reason,
+                        {"requested_version": requested, "used_version": model.version}, dag_id="score_batch",
+                        task_id="plan_partitions", run_id=run_id, interval_start=start, interval_end=end)
+        run_key = conn.execute(
+            sql.SQL("SELECT nextval(pg_get_serial_sequence(%s, 'run_key'))"),
+            (db.table(schema, "scoring_runs").as_string(conn),),
+        ).fetchone()[0]
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (run_key, interval_id, run_id, partitions, files, model_version, requested_version, "
+                "fallback_reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            ).format(db.table(schema, "partition_plans")),
+            (run_key, interval_id, run_id, len(groups), Jsonb([[str(f) for f in g] for g in groups]), model.version,
+             requested, fallback_reason),
+        )
+    log.info("interval [%s, %s): %d files in %d partitions (run_key %s, model v%s)", start.isoformat(), end.isoformat(),
+             len(files), len(groups), run_key, model.version)
+    return {
+        "mode": "partitioned",
+        "files": len(files),
+        "run_key": run_key,
+        "model_version": model.version,
+        "partitions": [{"run_key": run_key, "partition": i, "files": [str(f) for f in group]} for i, group in enumerate(groups)],
+    }
+
+
+def score_partition(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str, partition: dict) -> dict:
+    """Score one partition into staging, replacing any earlier attempt of the same partition."""
+    config = load_config(config_path)
+    start, end = _utc(interval_start), _utc(interval_end)
+    schema = config.db_schema
+    run_key, number, files = int(partition["run_key"]), int(partition["partition"]), partition["files"]
+    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
+    started_at = datetime.now(timezone.utc)
+    with db.connect(url, application_name=f"driftline score_partition {run_key}:{number}", autocommit=True) as conn:
+        plan = conn.execute(
+            sql.SQL("SELECT interval_id, model_version FROM {} WHERE run_key = %s").format(db.table(schema, "partition_plans")),
+            (run_key,),
+        ).fetchone()
+        if plan is None:
+            raise PartitionError(f"partition plan {run_key} not found (already published or superseded)")
+        interval_id, version = plan
+        _refuse_published_plan(conn, schema, interval_id, run_key)
+        model = load_model(conn, schema, version)  # the plan chose (and could load) it: no fallback here
+        result = IntervalResult(start.isoformat(), end.isoformat(), config.input_location(start, end), model.version)
+        t = time.perf_counter()
+        validator = Validator(config)
+        result.stage_seconds["load_suite"] += time.perf_counter() - t
+        destination = _Destination.staging(interval_id, run_key, number)
+        with tempfile.TemporaryFile() as spill, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"driftline-partition:{schema}:{run_key}:{number}",))
+            for name in ("partition_prediction_rows", "quarantine_rows", "partition_runs"):
+                conn.execute(
+                    sql.SQL("DELETE FROM {} WHERE run_key = %s AND partition = %s").format(db.table(schema, name)),
+                    (run_key, number),
+                )
+            _score_input(conn, config, model, validator, result, destination, spill, start, end, files=[Path(f) for f in files])
+            spill.seek(0)
+            db.copy_csv(conn, db.table(schema, "quarantine_rows"), QUARANTINE_COLUMNS, spill)
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} (run_key, partition, run_id, rows_in, rows_scored, rows_quarantined, stage_seconds, "
+                    "score_state, reasons, started_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                ).format(db.table(schema, "partition_runs")),
+                (run_key, number, run_id, result.rows_in, result.rows_scored, result.rows_quarantined,
+                 Jsonb({k: round(v, 4) for k, v in result.stage_seconds.items()}), Jsonb(result.stats.state()),
+                 Jsonb(dict(result.reasons)), started_at),
+            )
+    summary = {**result.summary(), "partition": number, "files": len(files)}
+    log.info("scored partition %s of run_key %s: %s", number, run_key, json.dumps(summary))
+    return summary
+
+
+def publish_partitions(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str, run_key: int) -> dict:
+    """Check every partition of the plan is there and adds up, run the interval-level checks
+    (quarantine budget, score distribution), then replace the interval with the staged rows."""
+    config = load_config(config_path)
+    start, end = _utc(interval_start), _utc(interval_end)
+    schema = config.db_schema
+    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
+    label = f"[{start.isoformat()}, {end.isoformat()})"
+    with db.connect(url, application_name=f"driftline publish_partitions {run_id}", autocommit=True) as conn:
+        with db.interval_lock(conn, schema, label):
+            interval_id, partitions, version, requested, fallback_reason, files, planned_at = conn.execute(
+                sql.SQL(
+                    "SELECT interval_id, partitions, model_version, requested_version, fallback_reason, files, planned_at "
+                    "FROM {} WHERE run_key = %s"
+                ).format(db.table(schema, "partition_plans")),
+                (run_key,),
+            ).fetchone()
+            result = IntervalResult(start.isoformat(), end.isoformat(), config.input_location(start, end), version,
+                                    requested_version=requested, fallback_reason=fallback_reason)
+            try:
+                _gather_partitions(conn, config, run_key, interval_id, partitions, result)
+                over_budget = result.rows_quarantined > config.quarantine_budget * result.rows_in
+                if over_budget:
+                    raise QuarantineBudgetExceeded(
+                        f"quarantine budget exceeded for {result.source_uri}: {result.rows_quarantined} of "
+                        f"{result.rows_in} rows ({result.rows_quarantined / result.rows_in:.1%}) failed validation over "
+                        f"{partitions} partitions; the budget is {config.quarantine_budget:.1%}. Top reasons: "
+                        f"{_top_reasons(result.reasons)}. The quarantined rows are in {schema}.quarantine_rows (run_key "
+                        f"{run_key}); the interval's previous predictions are unchanged."
+                    )
+                result.distribution_check = check_distribution(result.stats, _manifest(conn, schema, version), config)
+                with conn.transaction():
+                    _swap_in_partitions(conn, config, interval_id, run_key, partitions, run_id, result, planned_at)
+            except Exception as exc:
+                _record_failed_run(conn, config, interval_id, run_key, run_id, planned_at, result.source_uri, version, exc, result)
+                if isinstance(exc, OutputSanityError):
+                    exc.alert_id = raise_alert(config, "output_sanity", "critical", str(exc), exc.numbers, dag_id="score_batch",
+                                               task_id="publish_partitions", run_id=run_id, interval_start=start, interval_end=end)
+                raise
+    summary = {**result.summary(), "partitions": partitions, "files": sum(len(group) for group in files)}
+    log.info("published interval %s from %d partitions: %s", label, partitions, json.dumps(summary))
+    return summary
+
+
+def _gather_partitions(conn, config, run_key: int, interval_id: int, partitions: int, result: IntervalResult) -> None:
+    """Sum the partitions' counts, timings and score stats into result; refuse a plan that is incomplete,
+    superseded, or whose stored rows do not match its counts."""
+    schema = config.db_schema
+    current = conn.execute(
+        sql.SQL("SELECT current_run_key FROM {} WHERE interval_id = %s").format(db.table(schema, "scored_intervals")),
+        (interval_id,),
+    ).fetchone()[0]
+    _refuse_published_plan(conn, schema, interval_id, run_key, current)
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT partition, rows_in, rows_scored, rows_quarantined, stage_seconds, score_state, reasons FROM {} "
+            "WHERE run_key = %s ORDER BY partition"
+        ).format(db.table(schema, "partition_runs")),
+        (run_key,),
+    ).fetchall()
+    missing = sorted(set(range(partitions)) - {row[0] for row in rows})
+    if missing:
+        raise PartitionError(f"plan {run_key}: partition(s) {missing} of {partitions} have not been scored; nothing was published")
+    for _, rows_in, scored, quarantined, stages, state, reasons in rows:
+        result.rows_in += rows_in
+        result.rows_scored += scored
+        result.rows_quarantined += quarantined
+        for stage, seconds in stages.items():
+            result.stage_seconds[stage] += seconds  # summed over partitions: work, not wall time
+        for code, count in reasons.items():
+            result.reasons[code] += count
+        result.stats.merge(ScoreStats(**state))
+    staged, quarantined = conn.execute(
+        sql.SQL(
+            "SELECT (SELECT count(*) FROM {p} WHERE run_key = %s), (SELECT count(*) FROM {q} WHERE run_key = %s)"
+        ).format(p=db.table(schema, "partition_prediction_rows"), q=db.table(schema, "quarantine_rows")),
+        (run_key, run_key),
+    ).fetchone()
+    if staged != result.rows_scored or quarantined != result.rows_quarantined:
+        raise PartitionError(
+            f"plan {run_key} does not add up: partitions report {result.rows_scored} scored and "
+            f"{result.rows_quarantined} quarantined rows, staging holds {staged} and {quarantined}"
+        )
+
+
+def _refuse_published_plan(conn, schema: str, interval_id: int, run_key: int, current: int | None = None) -> None:
+    """A plan is scored and published once: its staging is gone after publishing, and a later
+    attempt's publication must not be overwritten by an older plan."""
+    if current is None:
+        current = conn.execute(
+            sql.SQL("SELECT current_run_key FROM {} WHERE interval_id = %s").format(db.table(schema, "scored_intervals")),
+            (interval_id,),
+        ).fetchone()[0]
+    if current is not None and current >= run_key:
+        what = "was already published" if current == run_key else f"is superseded by a later attempt (run_key {current})"
+        raise PartitionError(
+            f"partition plan {run_key} {what}; to rescore the interval, clear the whole score_batch run "
+            "(plan_partitions and everything downstream), not one partition"
+        )
+
+
+def _manifest(conn, schema: str, version: int) -> dict | None:
+    row = conn.execute(
+        sql.SQL("SELECT manifest -> 'score_reference' FROM {} WHERE version = %s").format(db.table(schema, "model_versions")),
+        (version,),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _swap_in_partitions(conn, config, interval_id: int, run_key: int, partitions: int, run_id: str, result, planned_at) -> None:
+    """Inside one transaction: replace the interval's predictions and quarantine with the plan's, record the run."""
+    schema = config.db_schema
+    t = time.perf_counter()
+    conn.execute(sql.SQL("DELETE FROM {} WHERE interval_id = %s").format(db.table(schema, "prediction_rows")), (interval_id,))
+    try:
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (interval_id, entity_key, score, predicted_class) "
+                "SELECT %s, entity_key, score, predicted_class FROM {} WHERE run_key = %s"
+            ).format(db.table(schema, "prediction_rows"), db.table(schema, "partition_prediction_rows")),
+            (interval_id, run_key),
+        )
+    except psycopg.errors.UniqueViolation as exc:
+        raise InputError(f"{result.source_uri}: an entity key appears in more than one partition; nothing was published") from exc
+    conn.execute(
+        sql.SQL("DELETE FROM {} WHERE interval_id = %s AND run_key <> %s").format(db.table(schema, "quarantine_rows")),
+        (interval_id, run_key),
+    )
+    result.stage_seconds["publish_partitions"] += time.perf_counter() - t
+    # An earlier publish attempt of this plan that failed (and was recorded) gives way to this one.
+    conn.execute(
+        sql.SQL("DELETE FROM {} WHERE run_key = %s AND status = 'failed'").format(db.table(schema, "scoring_runs")), (run_key,)
+    )
+    _insert_run(conn, config, interval_id, run_key, run_id, "succeeded", result, planned_at, None)
+    conn.execute(
+        sql.SQL("UPDATE {} SET partitions = %s WHERE run_key = %s").format(db.table(schema, "scoring_runs")),
+        (partitions, run_key),
+    )
+    conn.execute(
+        sql.SQL("UPDATE {} SET current_run_key = %s WHERE interval_id = %s").format(db.table(schema, "scored_intervals")),
+        (run_key, interval_id),
+    )
+    # Staging of this plan, and of older plans of the interval that can no longer be published.
+    conn.execute(
+        sql.SQL("DELETE FROM {} WHERE run_key IN (SELECT run_key FROM {} WHERE interval_id = %s AND run_key <= %s)").format(
+            db.table(schema, "partition_prediction_rows"), db.table(schema, "partition_plans")
+        ),
+        (interval_id, run_key),
+    )
 
 
 def check_interval(config_path: str, interval_start: datetime, interval_end: datetime) -> dict:

@@ -109,6 +109,21 @@ class ScoreStats:
         if classes is not None:
             self.positives += int(np.count_nonzero(classes))
 
+    def merge(self, other: "ScoreStats") -> None:
+        """Fold another interval part's stats into this one (the same pairwise formula as add)."""
+        if other.rows == 0:
+            return
+        total = self.rows + other.rows
+        delta = other.mean - self.mean
+        self.m2 += other.m2 + delta * delta * self.rows * other.rows / total
+        self.mean += delta * other.rows / total
+        self.rows = total
+        self.positives += other.positives
+
+    def state(self) -> dict:
+        """Everything merge needs, JSON-safe (kept per partition in Postgres)."""
+        return {"rows": self.rows, "mean": self.mean, "m2": self.m2, "positives": self.positives}
+
     @property
     def std(self) -> float:
         return float(np.sqrt(self.m2 / self.rows)) if self.rows else 0.0

@@ -22,29 +22,68 @@ def prepare_database(config_path: str) -> str:
 
 
 def score_interval(
-    config_path: str, interval_start: datetime, interval_end: datetime, run_id: str, model_version: int | None
+    config_path: str,
+    interval_start: datetime,
+    interval_end: datetime,
+    run_id: str,
+    model_version: int | None,
+    partitions: list[dict],
 ) -> dict:
+    """The single-task path; skipped (visible in the UI) when the interval is scored by partitions."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from .pipeline import score_interval as score
+
+    if partitions:
+        raise AirflowSkipException(f"scored by {len(partitions)} partitions (run_key {partitions[0]['run_key']})")
+    return _score_step(score, config_path, interval_start, interval_end, run_id, model_version)
+
+
+def _score_step(function, *args):
+    """Run a scoring step: bad input, config, model or output fails at once; the rest is retried."""
     from .config import ConfigError
-    from .pipeline import QuarantineBudgetExceeded, score_interval as score
+    from .pipeline import PartitionError, QuarantineBudgetExceeded
     from .registry import ModelLoadError
     from .scoring import OutputSanityError
     from .sources import InputError, InputMissingError
     from .validation import SuiteError, TableValidationError
 
+    not_retryable = (
+        InputError, QuarantineBudgetExceeded, TableValidationError, SuiteError, ConfigError, ModelLoadError,
+        OutputSanityError, PartitionError,
+    )
     try:
-        return score(config_path, interval_start, interval_end, run_id, model_version)
+        return function(*args)
     except InputMissingError:
         raise  # the upstream export may still land: let Airflow retry
-    except (
-        InputError,
-        QuarantineBudgetExceeded,
-        TableValidationError,
-        SuiteError,
-        ConfigError,
-        ModelLoadError,
-        OutputSanityError,
-    ) as exc:
+    except not_retryable as exc:
         raise _fail_without_retry(exc) from exc
+
+
+def plan_partitions(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str, model_version) -> list[dict]:
+    """The interval's partitions for score_partition to map over; none when it is scored in one task."""
+    from .pipeline import plan_partitions as plan
+
+    return _score_step(plan, config_path, interval_start, interval_end, run_id, model_version)["partitions"]
+
+
+def score_partition(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str, partition: dict) -> dict:
+    from .pipeline import score_partition as score
+
+    return _score_step(score, config_path, interval_start, interval_end, run_id, partition)
+
+
+def publish_partitions(
+    config_path: str, interval_start: datetime, interval_end: datetime, run_id: str, partitions: list[dict]
+) -> dict:
+    """Swap the partitions in (normally skipped with score_partition when there are none)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from .pipeline import publish_partitions as publish
+
+    if not partitions:
+        raise AirflowSkipException("scored in one task by score_interval")
+    return _score_step(publish, config_path, interval_start, interval_end, run_id, partitions[0]["run_key"])
 
 
 def publish_predictions(config_path: str, interval_start: datetime, interval_end: datetime) -> dict:

@@ -72,8 +72,13 @@ def test_score_batch_contract():
     from airflow.sdk.definitions.param import ParamValidationError
 
     dag = DagBag(dag_folder=str(REPO / "dags" / "score_batch.py")).dags["score_batch"]
-    assert [t.task_id for t in dag.topological_sort()][:2] == ["prepare_database", "score_interval"]
+    assert [t.task_id for t in dag.topological_sort()][:2] == ["prepare_database", "plan_partitions"]
+    # Two paths from the plan: one task for a small interval, mapped partitions + publish for a large one.
+    assert dag.get_task("plan_partitions").downstream_task_ids == {"score_interval", "score_partition", "publish_partitions"}
+    assert dag.get_task("score_partition").downstream_task_ids == {"publish_partitions"}
     assert dag.get_task("score_interval").downstream_task_ids == {"publish_predictions", "score_shadow"}
+    assert dag.get_task("publish_partitions").downstream_task_ids == {"publish_predictions"}
+    assert dag.get_task("publish_predictions").trigger_rule == "none_failed_min_one_success"
     assert dag.get_task("publish_predictions").downstream_task_ids == {"update_realized_performance"}
     # A real data interval (not the zero-width one of schedule="@daily").
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"

@@ -1,0 +1,154 @@
+"""Partitioned scoring: an interval whose input is a directory of files, scored by mapped tasks, gives
+exactly what the single-task path gives, and re-running a partition never duplicates rows."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from driftline.config import load_config
+from driftline.pipeline import PartitionError, check_interval, plan_partitions, publish_partitions, score_partition
+
+from .conftest import REPO, SMALL_PLAN, config_variant, fetch
+
+INTERVAL = SMALL_PLAN.interval_bounds()[0]
+FILES = 5
+PARTS_INPUT = '"data/parts/{interval_start:%Y-%m-%d}"'  # a directory of files per interval
+
+
+def split_input(config_path: Path, interval: tuple[datetime, datetime], files: int) -> list[Path]:
+    """Split the interval's CSV (planted bad rows included) into `files` CSVs with the same header."""
+    config = load_config(config_path)
+    header, *lines = Path(config.input_location(*interval)).read_text().splitlines(keepends=True)
+    target = config.root / "data" / "parts" / f"{interval[0]:%Y-%m-%d}"
+    target.mkdir(parents=True, exist_ok=True)
+    size = -(-len(lines) // files)
+    paths = []
+    for number in range(files):
+        path = target / f"part-{number:03d}.csv"
+        path.write_text(header + "".join(lines[number * size : (number + 1) * size]))
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def variants(project):
+    """Two schemas over the same split input: one task (files_per_partition = 0) and partitions of 2 files."""
+    from driftline.cli import train_champion
+
+    split_input(project, INTERVAL, FILES)
+    paths = {}
+    for name, per_partition in (("single", "0"), ("partitioned", "2")):
+        path = config_variant(project, f"pt_{name}_{uuid.uuid4().hex[:6]}", input=PARTS_INPUT, files_per_partition=per_partition)
+        train_champion(str(path))
+        paths[name] = path
+    return paths
+
+
+@pytest.fixture(scope="module")
+def score_batch(airflow_db):
+    from driftline.cli import load_dag_file
+
+    return load_dag_file(REPO / "dags" / "score_batch.py")
+
+
+def predictions(config_path: Path) -> list[tuple]:
+    return fetch(
+        config_path,
+        "SELECT entity_key, score, predicted_class, model_version FROM {s}.predictions WHERE interval_start = %s "
+        "ORDER BY entity_key",
+        (INTERVAL[0],),
+    )
+
+
+def quarantine(config_path: Path) -> list[tuple]:
+    return fetch(
+        config_path,
+        "SELECT q.source_file, q.row_number, q.entity_key, q.reason_codes FROM {s}.quarantine_rows q "
+        "JOIN {s}.scored_intervals i USING (interval_id) WHERE i.interval_start = %s AND q.run_key = i.current_run_key "
+        "ORDER BY 1, 2",
+        (INTERVAL[0],),
+    )
+
+
+def task_states(dag_run) -> dict[str, list[str]]:
+    states: dict[str, list[str]] = {}
+    for ti in dag_run.get_task_instances():
+        states.setdefault(ti.task_id, []).append(str(ti.state))
+    return states
+
+
+def test_partitioned_run_equals_the_single_task_path(variants, score_batch):
+    runs = {}
+    for name, path in variants.items():
+        run = score_batch.test(logical_date=INTERVAL[1], run_conf={"config": str(path)})
+        assert "success" in str(run.state), name
+        runs[name] = task_states(run)
+    assert runs["single"]["score_interval"] == ["success"] and runs["single"]["publish_partitions"] == ["skipped"]
+    assert runs["partitioned"]["score_interval"] == ["skipped"]
+    assert runs["partitioned"]["score_partition"] == ["success"] * 3  # 5 files, 2 per partition
+    assert runs["partitioned"]["publish_partitions"] == ["success"]
+
+    single, partitioned = variants["single"], variants["partitioned"]
+    assert predictions(partitioned) == predictions(single) and len(predictions(single)) > 0
+    assert quarantine(partitioned) == quarantine(single) and len(quarantine(single)) > 0
+    assert {Path(f).name for f, *_ in quarantine(single)} <= {f"part-{n:03d}.csv" for n in range(FILES)}
+    summaries = {name: check_interval(str(path), *INTERVAL) for name, path in variants.items()}
+    for key in ("rows_in", "rows_scored", "rows_quarantined", "model_version"):
+        assert summaries["partitioned"][key] == summaries["single"][key]
+    [(partitions, status)] = fetch(partitioned, "SELECT partitions, status FROM {s}.run_health WHERE published")
+    assert (partitions, status) == (3, "succeeded")
+    assert fetch(partitioned, "SELECT count(*) FROM {s}.partition_prediction_rows") == [(0,)]  # staging emptied
+
+    # The same DAG run again: the interval is replaced, not doubled.
+    assert "success" in str(score_batch.test(logical_date=INTERVAL[1], run_conf={"config": str(partitioned)}).state)
+    assert predictions(partitioned) == predictions(single)
+    assert quarantine(partitioned) == quarantine(single)
+
+
+def test_a_retried_partition_replaces_its_rows_and_publishing_waits_for_all(variants):
+    path = str(variants["partitioned"])
+    run_id = "manual__retry_one_partition"
+    before = predictions(variants["partitioned"])
+    plan = plan_partitions(path, *INTERVAL, run_id)
+    assert plan["mode"] == "partitioned" and [len(p["files"]) for p in plan["partitions"]] == [2, 2, 1]
+    first, second, third = plan["partitions"]
+    score_partition(path, *INTERVAL, run_id, first)
+    score_partition(path, *INTERVAL, run_id, second)
+    score_partition(path, *INTERVAL, run_id, second)  # a retry of the same partition
+
+    with pytest.raises(PartitionError, match=r"partition\(s\) \[2\] of 3 have not been scored"):
+        publish_partitions(path, *INTERVAL, run_id, plan["run_key"])
+    assert predictions(variants["partitioned"]) == before  # nothing published meanwhile
+
+    score_partition(path, *INTERVAL, run_id, third)
+    summary = publish_partitions(path, *INTERVAL, run_id, plan["run_key"])
+    assert summary["partitions"] == 3 and summary["rows_in"] == summary["rows_scored"] + summary["rows_quarantined"]
+    assert predictions(variants["partitioned"]) == predictions(variants["single"])
+    keys = [key for key, *_ in predictions(variants["partitioned"])]
+    assert len(keys) == len(set(keys))
+    assert check_interval(path, *INTERVAL)["run_id"] == run_id
+
+    with pytest.raises(PartitionError, match="was already published"):
+        score_partition(path, *INTERVAL, run_id, second)
+
+
+def test_an_older_plan_cannot_overwrite_a_newer_publication(variants):
+    path = str(variants["partitioned"])
+    older = plan_partitions(path, *INTERVAL, "manual__older")
+    newer = plan_partitions(path, *INTERVAL, "manual__newer")
+    for partition in newer["partitions"]:
+        score_partition(path, *INTERVAL, "manual__newer", partition)
+    publish_partitions(path, *INTERVAL, "manual__newer", newer["run_key"])
+    with pytest.raises(PartitionError, match=f"superseded by a later attempt \\(run_key {newer['run_key']}\\)"):
+        score_partition(path, *INTERVAL, "manual__older", older["partitions"][0])
+    assert check_interval(path, *INTERVAL)["run_id"] == "manual__newer"
+
+
+def test_small_intervals_keep_the_single_task_path(variants, project):
+    path = config_variant(variants["partitioned"], load_config(variants["partitioned"]).db_schema, name="wide_partitions",
+                          files_per_partition="5")
+    assert plan_partitions(str(path), *INTERVAL, "manual__small") == {"mode": "single", "files": FILES, "partitions": []}
