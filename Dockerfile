@@ -14,4 +14,4 @@ COPY --chown=airflow:0 dags /opt/airflow/dags
 COPY --chown=airflow:0 plugins /opt/airflow/plugins
 
 # Pin apache-airflow to the image's version so the install never up- or downgrades it.
-RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -e /opt/driftline
+RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -e "/opt/driftline[celery]"
