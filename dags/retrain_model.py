@@ -16,9 +16,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import DAG, Param, task
 
+from driftline.approval import REVIEW_XCOM_KEY, RecordedApprovalOperator
 from driftline.dag_parts import config_param, dataset_config, prepare_database, retry_policy
 
 CONFIG_PATH, CONFIG = dataset_config()
@@ -85,12 +85,12 @@ with DAG(
 
         return approval_request(params["config"], validation)
 
-    approve_promotion = ApprovalOperator(
+    approve_promotion = RecordedApprovalOperator(
         task_id="approve_promotion",
         subject="{{ ti.xcom_pull(task_ids='request_approval')['subject'] }}",
         body="{{ ti.xcom_pull(task_ids='request_approval')['body'] }}",
         params={"comment": Param("", type="string", description="Why you approve or reject: recorded with your name")},
-        defaults=ApprovalOperator.REJECT,  # what the scheduler picks when nobody answers in time
+        defaults=RecordedApprovalOperator.REJECT,  # what the scheduler picks when nobody answers in time
         response_timeout=timedelta(hours=CONFIG.retraining.approval_timeout_hours),
         retries=0,
     )
@@ -102,7 +102,7 @@ with DAG(
     def decide_promotion(validation: dict, run_id=None, params=None, ti=None) -> dict:
         from driftline.tasks import decide_promotion
 
-        review = ti.xcom_pull(task_ids="approve_promotion")  # None when nobody was asked
+        review = ti.xcom_pull(task_ids="approve_promotion", key=REVIEW_XCOM_KEY)  # None when nobody was asked
         return decide_promotion(params["config"], validation, params["reason"], run_id, review)
 
     @task(retries=0)

@@ -104,8 +104,10 @@ def test_retrain_model_contract():
     # promotion = "manual": request_approval (a short circuit, only the next task) -> the HITL
     # ApprovalOperator -> approved; decide_promotion runs after a reject too, and records it.
     assert type(dag.get_task("request_approval")).__name__ == "_ShortCircuitDecoratedOperator"
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+
     approval = dag.get_task("approve_promotion")
-    assert type(approval).__name__ == "ApprovalOperator"
+    assert isinstance(approval, ApprovalOperator)
     assert approval.defaults == ["Reject"] and approval.response_timeout.total_seconds() == 72 * 3600
     assert set(approval.params) == {"comment"}  # only the reviewer's field, not the DAG's Params
     assert approval.downstream_task_ids == {"approved"}

@@ -313,11 +313,11 @@ def test_shadow_scores_the_rejected_candidate_beside_the_champion(scored_project
 
 
 def _review(option: str, user: str | None, comment: str = "") -> dict:
-    """What Airflow's ApprovalOperator returns (its XCom) for an answer, or for the timeout default."""
+X
     return {
         "chosen_options": [option],
         "params_input": {"comment": comment},
-        "responded_at": datetime.now(timezone.utc),
+        "responded_at": datetime.now(timezone.utc).isoformat(),
         "responded_by_user": {"id": user, "name": user} if user else None,
     }
 
