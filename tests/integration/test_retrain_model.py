@@ -313,7 +313,7 @@ def test_shadow_scores_the_rejected_candidate_beside_the_champion(scored_project
 
 
 def _review(option: str, user: str | None, comment: str = "") -> dict:
-X
+    """What approve_promotion pushes as XCom `review` for an answer, or for the timeout default (no responder)."""
     return {
         "chosen_options": [option],
         "params_input": {"comment": comment},
