@@ -60,7 +60,7 @@ def test_input_location_renders_the_interval(tmp_path):
         (lambda t: t.replace("min_training_rows = 1000", "min_training_rows = 0"), "'retraining.min_training_rows'"),
         (lambda t: t.replace('promotion = "auto"', 'promotion = "ask"'), "'retraining.promotion'"),
         (lambda t: t.replace("approval_timeout_hours = 72", "approval_timeout_hours = 0"), "'retraining.approval_timeout_hours'"),
-        (lambda t: t.replace('analyst_role = "driftline_analyst"', 'analyst_role = "Analysts; DROP"'), "'database.analyst_role'"),
+        (lambda t: t.replace('schema = "driftline_demo"', 'schema = "driftline_demo"\nanalyst_role = "Analysts; DROP"'), "'database.analyst_role'"),
     ],
 )
 def test_bad_config_names_key_and_file(tmp_path, edit, message):
@@ -112,10 +112,13 @@ def test_database_url_with_a_password_is_refused_without_echoing_it(tmp_path):
     assert load_config(write(tmp_path, text)).db_url == "postgresql://app@db/x"
 
 
-def test_promotion_mode_and_analyst_role():
+def test_promotion_mode_and_analyst_role(tmp_path):
     config = load_config(REPO / "config" / "demo.toml")
     assert (config.retraining.promotion, config.retraining.approval_timeout_hours) == ("auto", 72.0)
-    assert config.analyst_role == "driftline_analyst"
+    assert config.analyst_role is None  # creating a role needs CREATEROLE: opt in
+    text = DEMO.replace("# analyst_role = ", "analyst_role = ").replace('promotion = "auto"', 'promotion = "manual"')
+    config = load_config(write(tmp_path, text))
+    assert (config.analyst_role, config.retraining.promotion) == ("driftline_analyst", "manual")
 
 
 def test_no_credential_in_committed_files():
