@@ -454,6 +454,10 @@ def _start_review_run(airflow: Airflow, project: dict, run_id: str, reason: str)
         return state == "awaiting_input"
 
     airflow.wait_for(f"{run_id}: approve_promotion awaiting input", waiting, timeout=300)
+    # Answer like a person, not within the second: in Airflow 3.3 an answer that lands before the
+    # scheduler has processed the parked workload's exit can fail the task (executor-event race).
+    time.sleep(10)
+    assert airflow.api("GET", task)["state"] == "awaiting_input"
     assert airflow.run_state("retrain_model", run_id) == "running"  # the run waits, the champion stays
     return airflow.api("GET", f"{task}/-1/hitlDetails")
 
