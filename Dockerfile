@@ -1,17 +1,34 @@
-# driftline on the official Airflow image: the package installed (editable, so the include/ mount
-# of docker-compose.yml is what runs), Airflow itself kept at the image's version.
-FROM apache/airflow:3.3.2-python3.11
+# syntax=docker/dockerfile:1
+# driftline on the official Airflow image, reproducibly: the package (with its celery extra, for
+# CeleryExecutor workers) and every dependency are installed at the versions pinned in constraints.txt
+# (`bash scripts/lock`), the set CI tests.
+#   docker compose build         (or: docker build -t driftline-airflow .)
+
+ARG AIRFLOW_IMAGE=apache/airflow:3.3.2-python3.11
+
+# -- builder: a wheel of the package, plus wheels of all its pinned dependencies ---------------------
+FROM ${AIRFLOW_IMAGE} AS builder
+WORKDIR /build
+COPY --chown=airflow:0 pyproject.toml README.md constraints.txt ./
+COPY --chown=airflow:0 include ./include
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /build/wheels . \
+ && pip wheel --no-cache-dir --constraint constraints.txt --wheel-dir /build/wheels "$(ls /build/wheels/driftline-*.whl)[celery]"
+
+# -- final: the official image + the wheels, installed offline (no compiler, no sources, no index) ----
+FROM ${AIRFLOW_IMAGE}
 
 ENV DRIFTLINE_HOME=/opt/driftline \
     DRIFTLINE_CONFIG=/opt/driftline/config/demo.toml \
     GX_ANALYTICS_ENABLED=False
 
-COPY --chown=airflow:0 pyproject.toml README.md /opt/driftline/
-COPY --chown=airflow:0 include /opt/driftline/include
+# The wheels are bind-mounted from the builder for this one step, so they never become a layer.
+# apache-airflow is pinned to the image's own version: the install never up- or downgrades Airflow.
+RUN --mount=type=bind,from=builder,source=/build,target=/build \
+    pip install --no-cache-dir --no-index --find-links /build/wheels --constraint /build/constraints.txt \
+        "apache-airflow==${AIRFLOW_VERSION}" "driftline[celery]" \
+ && pip check
+
 COPY --chown=airflow:0 config /opt/driftline/config
 COPY --chown=airflow:0 expectations /opt/driftline/expectations
 COPY --chown=airflow:0 dags /opt/airflow/dags
 COPY --chown=airflow:0 plugins /opt/airflow/plugins
-
-# Pin apache-airflow to the image's version so the install never up- or downgrades it.
-RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -e "/opt/driftline[celery]"

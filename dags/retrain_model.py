@@ -4,12 +4,21 @@ Wiring only: every task body is a local import and one call into driftline. Not 
 when monitor_drift triggers it (conf: reason, interval and its drift figures, which stay visible in
 the run's conf) or by hand (Params below). The decision and its reasons are the `decide_promotion`
 task's return value (XCom) and log line, and stay in `<schema>.promotion_events`.
+
+With `retraining.promotion = "manual"` in the run's config, a candidate that passed every guardrail
+waits at `approve_promotion` (Airflow's human-in-the-loop ApprovalOperator: Required actions in the
+UI) for a person to approve or reject it with a comment; no answer within
+`retraining.approval_timeout_hours` rejects it. In auto mode `request_approval` skips that step.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Param, task
 
+from driftline.approval import REVIEW_XCOM_KEY, RecordedApprovalOperator
 from driftline.dag_parts import config_param, dataset_config, prepare_database, task_defaults
 
 CONFIG_PATH, CONFIG = dataset_config()
@@ -68,11 +77,33 @@ with DAG(
 
         return validate_candidate(params["config"], candidate)
 
-    @task(retries=0)
-    def decide_promotion(validation: dict, run_id=None, params=None) -> dict:
+    # Truthy (the reviewer's subject and body) only in manual mode for a candidate that passed every
+    # guardrail; otherwise approve_promotion is skipped and decide_promotion decides alone.
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def request_approval(validation: dict, params=None) -> dict | None:
+        from driftline.tasks import approval_request
+
+        return approval_request(params["config"], validation)
+
+    approve_promotion = RecordedApprovalOperator(
+        task_id="approve_promotion",
+        subject="{{ ti.xcom_pull(task_ids='request_approval')['subject'] }}",
+        body="{{ ti.xcom_pull(task_ids='request_approval')['body'] }}",
+        params={"comment": Param("", type="string", description="Why you approve or reject: recorded with your name")},
+        defaults=RecordedApprovalOperator.REJECT,  # what the scheduler picks when nobody answers in time
+        response_timeout=timedelta(hours=CONFIG.retraining.approval_timeout_hours),
+        retries=0,
+    )
+    # Succeeds on Approve; a Reject (or the timeout) skips it. decide_promotion runs either way and
+    # reads the answer, so a rejection is recorded with the reviewer's name and comment.
+    approved = EmptyOperator(task_id="approved")
+
+    @task(retries=0, trigger_rule="none_failed_min_one_success")
+    def decide_promotion(validation: dict, run_id=None, params=None, ti=None) -> dict:
         from driftline.tasks import decide_promotion
 
-        return decide_promotion(params["config"], validation, params["reason"], run_id)
+        review = ti.xcom_pull(task_ids="approve_promotion", key=REVIEW_XCOM_KEY)  # None when nobody was asked
+        return decide_promotion(params["config"], validation, params["reason"], run_id, review)
 
     @task(retries=0)
     def rollback_champion(run_id=None, params=None) -> dict:
@@ -93,7 +124,9 @@ with DAG(
         return update_realized_performance(params["config"], params["labels_as_of"])
 
     candidate = train_candidate()
-    decision = decide_promotion(validate_candidate(candidate))
+    validation = validate_candidate(candidate)
+    decision = decide_promotion(validation)
+    request_approval(validation) >> approve_promotion >> approved >> decision
     rollback = rollback_champion()
     prepare_database() >> choose_action() >> [candidate, rollback]
     [decision, rollback] >> apply_retention() >> update_realized_performance()

@@ -30,10 +30,23 @@ def _when(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+ANALYST_PASSWORD_ENV = "DRIFTLINE_ANALYST_PASSWORD"
+
+
 def cmd_init_db(args) -> None:
+    from .db import ANALYST_VIEWS
     from .pipeline import prepare_database
 
-    print(f"schema ready in {prepare_database(_config_path(args))}")
+    config_path = _config_path(args)
+    config = load_config(config_path)
+    role = args.analyst_role or config.analyst_role
+    # The role's password never lives in a file or on the command line (shell history, ps): environment only.
+    url = prepare_database(config_path, role, os.environ.get(ANALYST_PASSWORD_ENV) or None)
+    print(f"schema {config.db_schema} ready in {url}")
+    if role:
+        password = "password from $" + ANALYST_PASSWORD_ENV if os.environ.get(ANALYST_PASSWORD_ENV) else "no password set"
+        print(f"read-only role {role} ({password}): SELECT on {', '.join(f'{config.db_schema}.{v}' for v in ANALYST_VIEWS)}; "
+              "nothing else in the schema")
 
 
 def cmd_suite(args) -> None:
@@ -121,7 +134,8 @@ def cmd_db_url(args) -> None:
     from . import db
 
     config = load_config(_config_path(args))
-    print(db.resolve_db_url(config.db_url, config.db_conn_id, config.root))
+    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
+    print(url if args.reveal else db.mask_url(url))
 
 
 def cmd_demo(args) -> None:
@@ -459,6 +473,13 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("init-db", help="create the schema, tables and views (idempotent)")
     _config_arg(p)
+    p.add_argument(
+        "--analyst-role",
+        default=None,
+        metavar="ROLE",
+        help="also create/update a read-only LOGIN role for the reader views (default: [database] analyst_role); "
+        f"its password, if any, from ${ANALYST_PASSWORD_ENV}",
+    )
     p.set_defaults(func=cmd_init_db)
 
     p = sub.add_parser("suite", help="write a starting GE suite from the config")
@@ -493,8 +514,9 @@ def main(argv: list[str] | None = None) -> int:
     _config_arg(p)
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("db-url", help="print the database URL in use (starts the embedded one if needed)")
+    p = sub.add_parser("db-url", help="print the database URL in use, password masked (starts the embedded one if needed)")
     _config_arg(p)
+    p.add_argument("--reveal", action="store_true", help="print the password too (for `export DRIFTLINE_DB_URL=...`)")
     p.set_defaults(func=cmd_db_url)
 
     p = sub.add_parser("airflow", help="run Airflow (standalone) with this project's DAGs, UI plugin and database")

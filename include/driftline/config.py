@@ -20,6 +20,9 @@ FEATURE_TYPES = ("numeric", "categorical")
 # great_expectations: every expectation through GE (slower; the reference the tests compare with).
 VALIDATION_ENGINES = ("auto", "great_expectations")
 TASK_TYPES = ("binary", "regression")
+# auto: retrain_model promotes a candidate that passes every guardrail; manual: it then waits for a
+# person to approve or reject it in the Airflow UI (human-in-the-loop ApprovalOperator).
+PROMOTION_MODES = ("auto", "manual")
 # Evidently drift methods accepted per column type. Prediction drift is compared with a "greater or
 # equal" threshold, so it only takes distance methods (a p-value shrinks as drift grows).
 NUMERIC_DRIFT_METHODS = ("ks", "wasserstein", "psi", "jensenshannon", "kl_div", "hellinger", "anderson", "cramer_von_mises", "mannw", "t_test", "ed")
@@ -61,6 +64,8 @@ class RetrainingPolicy:
     keep_versions: int = 5
     shadow: bool = False
     realized_lookback_days: int = 30
+    promotion: str = "auto"  # auto | manual (a person approves in the Airflow UI)
+    approval_timeout_hours: float = 72.0  # manual: no answer by then = rejected
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,7 @@ class DatasetConfig:
     threshold: float
     holdout_fraction: float
     lightgbm_params: dict[str, Any] = field(default_factory=dict)
+    analyst_role: str | None = None  # read-only role `driftline init-db` creates for analysts
     num_boost_round: int = 200
     chunk_rows: int = 200_000
     files_per_partition: int = 0  # > 0: an interval with more input files is scored by mapped partitions
@@ -194,7 +200,7 @@ _SECTIONS: dict[str, tuple[set[str], set[str]]] = {
     "features": (set(), set()),  # free-form: one sub-table per feature column
     "source": ({"input", "labels", "history"}, set()),
     "schedule": ({"cron"}, {"timezone", "catchup", "start_date"}),
-    "database": ({"schema"}, {"url", "conn_id"}),
+    "database": ({"schema"}, {"url", "conn_id", "analyst_role"}),
     "validation": ({"suite", "quarantine_budget"}, {"engine"}),
     "model": (
         {"registry_dir"},
@@ -215,6 +221,8 @@ _SECTIONS: dict[str, tuple[set[str], set[str]]] = {
             "keep_versions",
             "shadow",
             "realized_lookback_days",
+            "promotion",
+            "approval_timeout_hours",
         },
     ),
 }
@@ -375,9 +383,10 @@ def load_config(path: str | os.PathLike) -> DatasetConfig:
         timezone=_expect(path, "schedule.timezone", schedule.get("timezone", "UTC"), str),
         catchup=_expect(path, "schedule.catchup", schedule.get("catchup", False), bool),
         start_date=_start_date(path, schedule.get("start_date", "2024-01-01")),
-        db_url=_expect(path, "database.url", database.get("url"), (str, type(None))),
+        db_url=_db_url(path, database.get("url")),
         db_conn_id=_expect(path, "database.conn_id", database.get("conn_id"), (str, type(None))),
         db_schema=schema,
+        analyst_role=_analyst_role(path, database.get("analyst_role")),
         suite_path=root / _expect(path, "validation.suite", validation["suite"], str),
         quarantine_budget=budget,
         validation_engine=_choice(path, "validation.engine", validation.get("engine", "auto"), VALIDATION_ENGINES),
@@ -414,7 +423,13 @@ def _retraining_policy(path: Path, table: dict, task: str, features: tuple[Featu
         keep_versions=get("keep_versions", int),
         shadow=get("shadow", bool),
         realized_lookback_days=get("realized_lookback_days", int),
+        promotion=_choice(path, "retraining.promotion", table.get("promotion", defaults.promotion), PROMOTION_MODES),
+        approval_timeout_hours=float(get("approval_timeout_hours", (int, float))),
     )
+    if policy.approval_timeout_hours <= 0:
+        raise ConfigError(
+            f"{path}: 'retraining.approval_timeout_hours' must be positive, got {policy.approval_timeout_hours}"
+        )
     if policy.metric not in TASK_METRICS[task]:
         raise ConfigError(
             f"{path}: 'retraining.metric' must be one of {TASK_METRICS[task]} for task {task!r}, got {policy.metric!r}"
@@ -499,6 +514,29 @@ def _alert_settings(path: Path, table: dict) -> AlertSettings:
         ),
         scoring_deadline_hours=deadline,
     )
+
+
+def _db_url(path: Path, value: Any) -> str | None:
+    """[database] url may name a server, never hold its password: config files are committed."""
+    from .secrets import has_password
+
+    _expect(path, "database.url", value, (str, type(None)))
+    if value is not None and has_password(value):
+        raise ConfigError(
+            f"{path}: 'database.url' contains a password; config files are committed, so put the URL in "
+            "$DRIFTLINE_DB_URL or an Airflow connection ('database.conn_id') instead"
+        )
+    return value
+
+
+def _analyst_role(path: Path, value: Any) -> str | None:
+    """[database] analyst_role: a role name only; its password (if any) comes from the environment."""
+    if value is None:
+        return None
+    _expect(path, "database.analyst_role", value, str)
+    if not _IDENTIFIER.match(value):
+        raise ConfigError(f"{path}: 'database.analyst_role' must be a lower_snake_case identifier, got {value!r}")
+    return value
 
 
 def _start_date(path: Path, value: Any) -> datetime:

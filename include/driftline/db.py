@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
@@ -17,7 +16,24 @@ from typing import IO, Iterator
 import psycopg
 from psycopg import sql
 
+from .secrets import mask_url, register_with_airflow, scrub
+
 log = logging.getLogger(__name__)
+
+__all__ = ["mask_url"]  # re-exported: callers mask URLs through db
+
+# What an analyst's read-only role may SELECT (`driftline init-db --analyst-role`): the reader
+# views only. Never quarantine_rows (raw input rows) nor the registry tables. Add new reader views
+# here; the grant revokes everything else in the schema, so the list is the whole truth.
+ANALYST_VIEWS = (
+    "predictions",
+    "latest_predictions",
+    "predictions_for_review",
+    "run_summary",
+    "run_health",
+    "run_stage_health",
+    "drift_summary",
+)
 
 EMBEDDED_DATA_DIR = ".driftline/pgdata"
 
@@ -30,27 +46,17 @@ class IntervalBusyError(RuntimeError):
     """Another run holds the write lock of the same interval."""
 
 
-def mask_url(url: str) -> str:
-    """The URL or libpq DSN with any password replaced by ***, for logs and error messages."""
-    if "://" in url:
-        masked = re.sub(r"(://[^:/@]*:)[^@]+@", r"\1***@", url)  # scheme://user:password@
-        return re.sub(r"([?&]password=)[^&]*", r"\1***", masked)  # ...?password=
-    return re.sub(r"(\bpassword\s*=\s*)('[^']*'|\S+)", r"\1***", url)  # host=... password=...
-
-
 def resolve_db_url(db_url: str | None, db_conn_id: str | None, root: Path) -> str:
     """$DRIFTLINE_DB_URL, else the configured URL, else the Airflow connection, else embedded pgserver."""
-    env_url = os.environ.get("DRIFTLINE_DB_URL")
-    if env_url:
-        return env_url
-    if db_url:
-        return db_url
-    if db_conn_id:
+    url = os.environ.get("DRIFTLINE_DB_URL") or db_url
+    if not url and db_conn_id:
         from airflow.sdk import BaseHook  # only needed when a connection id is configured
 
-        conn = BaseHook.get_connection(db_conn_id)
-        return conn.get_uri().replace("postgres://", "postgresql://", 1)
-    return start_embedded(root / EMBEDDED_DATA_DIR)
+        url = BaseHook.get_connection(db_conn_id).get_uri().replace("postgres://", "postgresql://", 1)
+    if not url:
+        return start_embedded(root / EMBEDDED_DATA_DIR)
+    register_with_airflow(url)  # in a task, Airflow's log masker redacts the password from then on
+    return url
 
 
 def start_embedded(data_dir: Path) -> str:
@@ -69,8 +75,9 @@ def connect(url: str, application_name: str = "driftline", **kwargs) -> psycopg.
     """
     try:
         return psycopg.connect(url, connect_timeout=10, application_name=application_name[:63], **kwargs)
-    except psycopg.OperationalError as exc:
-        raise DatabaseError(f"cannot connect to PostgreSQL at {mask_url(url)}: {str(exc).strip()}") from exc
+    except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:  # unreachable, refused, malformed URL
+        # libpq's message may echo connection parameters: scrub the password from it as well.
+        raise DatabaseError(f"cannot connect to PostgreSQL at {mask_url(url)}: {scrub(str(exc).strip(), url)}") from None
 
 
 def _ddl(schema: str) -> list[sql.Composed]:
@@ -165,8 +172,11 @@ def _ddl(schema: str) -> list[sql.Composed]:
                 created_at   timestamptz NOT NULL DEFAULT now())"""
         ),
         # retrain_model
-        # Who changed the champion (a person for rollbacks, the DAG for promotions).
+        # Who changed the champion (a person for rollbacks and approvals, the DAG for automatic promotions).
         q("ALTER TABLE {s}.promotion_events ADD COLUMN IF NOT EXISTS actor text"),
+        # promotion = "manual": the person who approved or rejected in the Airflow UI, and their comment.
+        q("ALTER TABLE {s}.promotion_events ADD COLUMN IF NOT EXISTS reviewer text"),
+        q("ALTER TABLE {s}.promotion_events ADD COLUMN IF NOT EXISTS review_comment text"),
         # Retention removes old artifacts from disk but keeps the row: history and predictions name it.
         q("ALTER TABLE {s}.model_versions ADD COLUMN IF NOT EXISTS pruned_at timestamptz"),
         # The candidate-vs-champion evaluation on the shared holdout, with the guardrail verdicts.
@@ -412,6 +422,34 @@ def ensure_schema(conn: psycopg.Connection, schema: str) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"driftline-ddl:{schema}",))
         for statement in _ddl(schema):
             conn.execute(statement)
+
+
+def grant_analyst_role(conn: psycopg.Connection, schema: str, role: str, password: str | None = None) -> list[str]:
+    """Create (if missing) a LOGIN role that can read ANALYST_VIEWS and nothing else in the schema.
+
+    Re-runnable: privileges are revoked and granted again in one transaction, so a view dropped from
+    ANALYST_VIEWS loses its grant. The password, when given, comes from the caller's environment and
+    is sent as a quoted literal, never logged. Returns the views granted.
+    """
+    ident, s = sql.Identifier(role), sql.Identifier(schema)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"driftline-role:{role}",))
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(ident))
+        conn.execute(sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(ident))
+        if password:
+            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(ident, sql.Literal(password)))
+        database = conn.execute("SELECT current_database()").fetchone()[0]
+        conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), ident))
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(s, ident))
+        conn.execute(sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {} FROM {}").format(s, ident))
+        conn.execute(sql.SQL("REVOKE ALL ON ALL SEQUENCES IN SCHEMA {} FROM {}").format(s, ident))
+        conn.execute(
+            sql.SQL("GRANT SELECT ON {} TO {}").format(
+                sql.SQL(", ").join(table(schema, view) for view in ANALYST_VIEWS), ident
+            )
+        )
+    return list(ANALYST_VIEWS)
 
 
 def table(schema: str, name: str) -> sql.Composed:

@@ -106,12 +106,15 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
-def prepare_database(config_path: str) -> str:
-    """Create the deployment's schema if needed; returns the masked database URL."""
+def prepare_database(config_path: str, analyst_role: str | None = None, analyst_password: str | None = None) -> str:
+    """Create the deployment's schema if needed (and the analysts' read-only role, when named);
+    returns the masked database URL."""
     config = load_config(config_path)
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     with db.connect(url) as conn:
         db.ensure_schema(conn, config.db_schema)
+        if analyst_role:
+            db.grant_analyst_role(conn, config.db_schema, analyst_role, analyst_password)
     return db.mask_url(url)
 
 

@@ -135,8 +135,11 @@ def _set_champion(
     reason: str,
     run_id: str | None,
     actor: str | None = None,
-) -> None:
-    versions, aliases, events = (table(schema, t) for t in ("model_versions", "model_aliases", "promotion_events"))
+    reviewer: str | None = None,
+    review_comment: str | None = None,
+) -> int:
+    """Inside the caller's transaction: move the aliases and record the event; returns its event_id."""
+    versions, aliases = (table(schema, t) for t in ("model_versions", "model_aliases"))
     upsert = sql.SQL(
         "INSERT INTO {} (alias, version) VALUES (%s, %s) "
         "ON CONFLICT (alias) DO UPDATE SET version = EXCLUDED.version, updated_at = now()"
@@ -146,12 +149,44 @@ def _set_champion(
         conn.execute(sql.SQL("UPDATE {} SET status = 'archived' WHERE version = %s").format(versions), (current,))
     conn.execute(upsert, (CHAMPION, version))
     conn.execute(sql.SQL("UPDATE {} SET status = 'champion' WHERE version = %s").format(versions), (version,))
+    return _insert_event(conn, schema, current, version, action, reason, run_id, actor, reviewer, review_comment)
+
+
+def _insert_event(
+    conn, schema: str, current, version: int, action: str, reason: str, run_id, actor, reviewer, review_comment
+) -> int:
+    return conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (from_version, to_version, action, reason, run_id, actor, reviewer, review_comment) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING event_id"
+        ).format(table(schema, "promotion_events")),
+        (current, version, action, reason, run_id, actor, reviewer, review_comment),
+    ).fetchone()[0]
+
+
+def _append_decision(conn, schema: str, version: int, decision: dict) -> None:
+    """Inside the caller's transaction: add a decision (who, why, when) to the version's manifest."""
     conn.execute(
         sql.SQL(
-            "INSERT INTO {} (from_version, to_version, action, reason, run_id, actor) VALUES (%s, %s, %s, %s, %s, %s)"
-        ).format(events),
-        (current, version, action, reason, run_id, actor),
+            "UPDATE {} SET manifest = jsonb_set(manifest, '{{decisions}}', "
+            "coalesce(manifest->'decisions', '[]'::jsonb) || jsonb_build_array(%s::jsonb)) WHERE version = %s"
+        ).format(table(schema, "model_versions")),
+        (Jsonb(decision), version),
     )
+
+
+def _write_manifest_file(conn, schema: str, version: int) -> None:
+    """After commit: manifest.json on disk follows the registry row (the artifact's hash is unchanged)."""
+    uri, manifest, pruned_at = conn.execute(
+        sql.SQL("SELECT artifact_uri, manifest, pruned_at FROM {} WHERE version = %s").format(table(schema, "model_versions")),
+        (version,),
+    ).fetchone()
+    directory = artifact_path(uri).parent
+    if pruned_at is not None or not directory.is_dir():
+        return
+    temporary = directory / f".{MANIFEST_FILE}.tmp"
+    temporary.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    temporary.replace(directory / MANIFEST_FILE)  # readers see the old or the new file, never half of one
 
 
 def champion_version(conn: psycopg.Connection, schema: str) -> int | None:
@@ -227,9 +262,20 @@ def _status(conn: psycopg.Connection, schema: str, version: int) -> tuple[str, d
 
 
 def promote(
-    conn: psycopg.Connection, schema: str, version: int, reason: str, run_id: str | None = None, actor: str | None = None
+    conn: psycopg.Connection,
+    schema: str,
+    version: int,
+    reason: str,
+    run_id: str | None = None,
+    actor: str | None = None,
+    decision: dict | None = None,
 ) -> int | None:
-    """Make a registered version champion (the old one becomes previous) in one transaction; returns the old one."""
+    """Make a registered version champion (the old one becomes previous) in one transaction; returns the old one.
+
+    decision (who decided, their comment, ...) goes into the event's reviewer/review_comment and is
+    appended to the version's manifest, in the same transaction.
+    """
+    decision = decision or {}
     with conn.transaction():
         _lock_registry(conn, schema)
         status, pruned_at = _status(conn, schema, version)
@@ -238,15 +284,27 @@ def promote(
         current = champion_version(conn, schema)
         if current == version:
             raise RegistryError(f"model version {version} is already the champion")
-        _set_champion(conn, schema, current, version, "promote", reason, run_id, actor)
+        event_id = _set_champion(
+            conn, schema, current, version, "promote", reason, run_id, actor, decision.get("reviewer"), decision.get("comment")
+        )
+        if decision:
+            _append_decision(conn, schema, version, {**decision, "action": "promote", "event_id": event_id, "run_id": run_id})
+    if decision:
+        _write_manifest_file(conn, schema, version)
     return current
 
 
 def reject(
-    conn: psycopg.Connection, schema: str, version: int, reason: str, run_id: str | None = None, actor: str | None = None
+    conn: psycopg.Connection,
+    schema: str,
+    version: int,
+    reason: str,
+    run_id: str | None = None,
+    actor: str | None = None,
+    decision: dict | None = None,
 ) -> None:
-    """Record a candidate as rejected, with the reasons; the aliases do not move."""
-    events = table(schema, "promotion_events")
+    """Record a candidate as rejected, with the reasons (and who decided); the aliases do not move."""
+    decision = decision or {}
     with conn.transaction():
         _lock_registry(conn, schema)
         current = champion_version(conn, schema)
@@ -257,13 +315,13 @@ def reject(
             sql.SQL("UPDATE {} SET status = 'rejected' WHERE version = %s").format(table(schema, "model_versions")),
             (version,),
         )
-        conn.execute(
-            sql.SQL(
-                "INSERT INTO {} (from_version, to_version, action, reason, run_id, actor) "
-                "VALUES (%s, %s, 'reject', %s, %s, %s)"
-            ).format(events),
-            (current, version, reason, run_id, actor),
+        event_id = _insert_event(
+            conn, schema, current, version, "reject", reason, run_id, actor, decision.get("reviewer"), decision.get("comment")
         )
+        if decision:
+            _append_decision(conn, schema, version, {**decision, "action": "reject", "event_id": event_id, "run_id": run_id})
+    if decision:
+        _write_manifest_file(conn, schema, version)
 
 
 def rollback(
@@ -352,7 +410,7 @@ def promotion_history(conn: psycopg.Connection, schema: str) -> list[dict]:
     """Every promote / reject / rollback, oldest first."""
     cursor = conn.execute(
         sql.SQL(
-            "SELECT event_id, created_at, action, from_version, to_version, reason, run_id, actor "
+            "SELECT event_id, created_at, action, from_version, to_version, reason, run_id, actor, reviewer, review_comment "
             "FROM {} ORDER BY created_at, event_id"
         ).format(table(schema, "promotion_events"))
     )

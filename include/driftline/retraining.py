@@ -358,11 +358,109 @@ def _verdict_text(validation: dict) -> str:
     return text + f" on holdout {holdout['start'][:16]}..{holdout['end'][:16]} ({holdout['rows']} rows)"
 
 
-def decide_promotion(config_path: str, validation: dict, trigger_reason: str, run_id: str | None = None) -> dict:
-    """Promote the candidate if it passed, else record it as rejected; returns the run's summary."""
+APPROVE, REJECT = "Approve", "Reject"  # the options of Airflow's ApprovalOperator
+
+
+def _guardrail_lines(config: DatasetConfig, validation: dict) -> list[str]:
+    """Each guardrail with its threshold and the candidate's figure, for the reviewer."""
+    policy, metric = config.retraining, validation["metric"]
+    candidate, champion = validation["candidate"]["metrics"], (validation["champion"] or {}).get("metrics", {})
+    lines = [f"training rows {validation['training_rows']} >= retraining.min_training_rows {policy.min_training_rows}"]
+    if policy.min_metric is not None:
+        lines.append(f"{metric} {candidate[metric]:.4f} reaches retraining.min_metric {policy.min_metric}")
+    lines.append("holdout predictions finite, in range and not constant")
+    if champion:
+        lines.append(f"{metric} beats the champion by more than retraining.min_improvement {policy.min_improvement}")
+        lines.append(f"no other metric and no segment worse than the champion by more than retraining.max_regression {policy.max_regression}")
+    return lines
+
+
+def approval_request(config_path: str, validation: dict) -> dict | None:
+    """With retraining.promotion = "manual", what the reviewer sees for a candidate that passed every
+    guardrail: {"subject", "body"} (Markdown). None when nobody needs asking (auto mode, a failed
+    guardrail, or the candidate already is the champion): decide_promotion then decides alone.
+
+    Figures only (metrics, versions, row counts, holdout bounds): no rows, no entity keys.
+    """
+    config = load_config(config_path)
+    if config.retraining.promotion != "manual" or not validation["passed"]:
+        return None
+    version, metric = validation["version"], validation["metric"]
+    champion = validation["champion"]
+    if champion and champion["version"] == version:
+        return None
+    holdout = validation["holdout"]
+    rows = [f"| metric | candidate v{version} | " + (f"champion v{champion['version']} | candidate better by |" if champion else "")]
+    rows.append("|---|---|" + ("---|---|" if champion else ""))
+    for name, value in sorted(validation["candidate"]["metrics"].items()):
+        line = f"| {name}{' (primary)' if name == metric else ''} | {value:.4f} |"
+        if champion and name in champion["metrics"]:
+            line += f" {champion['metrics'][name]:.4f} | {better_by(name, value, champion['metrics'][name]):+.4f} |"
+        rows.append(line)
+    segments = validation["candidate"].get("segments") or {}
+    if segments and champion:
+        rows.append(f"\n{metric} per {config.retraining.segment} (segments with >= {config.retraining.min_segment_rows} holdout rows):\n")
+        rows.append("| segment | candidate | champion |")
+        rows.append("|---|---|---|")
+        rows.extend(
+            f"| {name} | {value:.4f} | {champion['segments'].get(name, float('nan')):.4f} |" for name, value in sorted(segments.items())
+        )
+    body = "\n".join(
+        [
+            f"Candidate v{version} passed every guardrail. Promote it to champion"
+            + (f" (v{champion['version']} becomes previous)?" if champion else "?"),
+            "",
+            f"Holdout: {holdout['rows']} rows, {holdout['start'][:16]} .. {holdout['end'][:16]} (the newest rows of the "
+            f"training window); {validation['training_rows']} training rows. Both models are scored on the same holdout.",
+            "",
+            *rows,
+            "",
+            "Guardrails (all passed):",
+            "",
+            *(f"- {line}" for line in _guardrail_lines(config, validation)),
+            "",
+            f"**Approve** promotes v{version}; **Reject** keeps the champion. Your name and comment are recorded in "
+            f"`{config.db_schema}.promotion_events` and in the model's manifest. No answer within "
+            f"{config.retraining.approval_timeout_hours:g} h rejects the candidate.",
+        ]
+    )
+    subject = f"{config.name}: promote candidate v{version}" + (f" over champion v{champion['version']}?" if champion else "?")
+    return {"subject": subject, "body": body}
+
+
+def _review(review: dict | None, timeout_hours: float) -> dict | None:
+    """The ApprovalOperator's result (XCom) as a decision record: who, what, their comment, when."""
+    if review is None:
+        return None
+    user = review.get("responded_by_user")
+    responded_at = review.get("responded_at")
+    comment = ((review.get("params_input") or {}).get("comment") or "").strip()
+    return {
+        "mode": "manual",
+        "approved": list(review.get("chosen_options") or []) == [APPROVE],
+        # No responder: the scheduler applied the default (Reject) when the response timeout passed.
+        "timed_out": user is None,
+        "reviewer": user["name"] if user else None,
+        "reviewer_id": user["id"] if user else None,
+        "comment": comment or None,
+        "responded_at": responded_at.isoformat() if isinstance(responded_at, datetime) else responded_at,
+        "timeout_hours": timeout_hours,
+    }
+
+
+def decide_promotion(
+    config_path: str, validation: dict, trigger_reason: str, run_id: str | None = None, review: dict | None = None
+) -> dict:
+    """Promote the candidate if it passed (and, with promotion = "manual", a person approved it), else
+    record it as rejected; returns the run's summary.
+
+    review: the ApprovalOperator's result when a person was asked (approval_request), else None.
+    """
     config = load_config(config_path)
     version = validation["version"]
     verdict = _verdict_text(validation)
+    decision_record = _review(review, config.retraining.approval_timeout_hours)
+    auto = {"mode": config.retraining.promotion, "reviewer": None, "comment": None}
     with _connect(config) as conn:
         champion = registry.champion_version(conn, config.db_schema)
         if version == champion:
@@ -373,14 +471,37 @@ def decide_promotion(config_path: str, validation: dict, trigger_reason: str, ru
                     f"the champion changed from v{validation['champion_version']} to v{champion} during validation; "
                     "rerun retrain_model so the candidate is compared with the current champion"
                 )
-            decision, reason = "promoted", f"{verdict}: all guardrails passed; trigger: {trigger_reason}"
-            registry.promote(conn, config.db_schema, version, reason, run_id, actor="retrain_model")
+            if config.retraining.promotion == "manual" and decision_record is None:
+                raise RetrainingError(
+                    f"retraining.promotion is manual but no approval was recorded for candidate v{version}; "
+                    "rerun retrain_model (its approve_promotion task asks a reviewer)"
+                )
+            if decision_record is None:
+                decision, reason = "promoted", f"{verdict}: all guardrails passed; trigger: {trigger_reason}"
+                registry.promote(conn, config.db_schema, version, reason, run_id, "retrain_model", {**auto, "reason": reason})
+            elif decision_record["approved"]:
+                reviewer, comment = decision_record["reviewer"], decision_record["comment"]
+                decision = "promoted"
+                reason = f"{verdict}: all guardrails passed; approved by {reviewer}: {comment or '(no comment)'}; trigger: {trigger_reason}"
+                registry.promote(conn, config.db_schema, version, reason, run_id, reviewer, {**decision_record, "reason": reason})
+            else:
+                decision = "rejected"
+                if decision_record["timed_out"]:
+                    why = f"no answer within {config.retraining.approval_timeout_hours:g} h (retraining.approval_timeout_hours): rejected"
+                    actor = "retrain_model"
+                else:
+                    why = f"rejected by {decision_record['reviewer']}: {decision_record['comment'] or '(no comment)'}"
+                    actor = decision_record["reviewer"]
+                reason = f"{verdict}: all guardrails passed; {why}; trigger: {trigger_reason}"
+                registry.reject(conn, config.db_schema, version, reason, run_id, actor, {**decision_record, "reason": reason})
         else:
             decision = "rejected"
             reason = f"{verdict}: " + "; ".join(validation["failures"]) + f"; trigger: {trigger_reason}"
-            registry.reject(conn, config.db_schema, version, reason, run_id, actor="retrain_model")
+            registry.reject(conn, config.db_schema, version, reason, run_id, "retrain_model", {**auto, "reason": reason})
         now_champion = registry.champion_version(conn, config.db_schema)
     summary = {"decision": decision, "candidate_version": version, "champion_version": now_champion, "reason": reason}
+    if decision_record is not None:
+        summary.update(reviewer=decision_record["reviewer"], comment=decision_record["comment"], timed_out=decision_record["timed_out"])
     log.info("retrain_model decision: %s v%s -> champion v%s. %s", decision.upper(), version, now_champion, reason)
     return summary
 

@@ -117,8 +117,13 @@ def validate_candidate(config_path: str, candidate: dict) -> dict:
     return _run_retraining_step("validate_candidate", config_path, candidate)
 
 
-def decide_promotion(config_path: str, validation: dict, reason: str, run_id: str) -> dict:
-    return _run_retraining_step("decide_promotion", config_path, validation, reason, run_id)
+def approval_request(config_path: str, validation: dict) -> dict | None:
+    """The reviewer's subject and body when retraining.promotion = "manual" asks a person; else None."""
+    return _run_retraining_step("approval_request", config_path, validation)
+
+
+def decide_promotion(config_path: str, validation: dict, reason: str, run_id: str, review: dict | None = None) -> dict:
+    return _run_retraining_step("decide_promotion", config_path, validation, reason, run_id, review)
 
 
 def rollback_champion(config_path: str, reason: str, to_version: int | None, run_id: str) -> dict:

@@ -224,10 +224,10 @@ _REGISTRY = """{% extends "layout" %}{% block body %}
 <td class="muted">{{ v.sha256[:12] }}</td><td>{{ v.created_at | when }}</td></tr>{% endfor %}</table>
 <h2>Promotion history</h2>
 {% if not history %}<p class="muted">No promotions yet.</p>{% else %}
-<table><tr><th>when</th><th>action</th><th>from</th><th>to</th><th>reason</th><th>actor</th><th>run</th></tr>
+<table><tr><th>when</th><th>action</th><th>from</th><th>to</th><th>reason</th><th>actor</th><th>reviewer comment</th><th>run</th></tr>
 {% for e in history %}<tr><td>{{ e.created_at | when }}</td><td>{{ e.action }}</td>
 <td>{% if e.from_version %}v{{ e.from_version }}{% else %}-{% endif %}</td><td>v{{ e.to_version }}</td>
-<td>{{ e.reason }}</td><td>{{ e.actor or '' }}</td><td class="muted">{{ e.run_id or '' }}</td></tr>{% endfor %}</table>{% endif %}
+<td>{{ e.reason }}</td><td>{{ e.actor or '' }}</td><td>{{ e.review_comment or '' }}</td><td class="muted">{{ e.run_id or '' }}</td></tr>{% endfor %}</table>{% endif %}
 <h2>Realized performance</h2>
 {% if not realized %}<p class="muted">No labelled intervals yet.</p>{% else %}
 <table><tr><th>interval</th><th>model</th><th>labelled / predicted</th><th>metrics</th><th>labels as of</th></tr>

@@ -120,7 +120,19 @@ def test_retrain_model_contract():
     assert type(dag.timetable).__name__ == "NullTimetable"  # triggered by monitor_drift or by hand
     assert dag.max_active_runs == 1
     assert dag.get_task("choose_action").downstream_task_ids == {"train_candidate", "rollback_champion"}
-    assert dag.get_task("validate_candidate").downstream_task_ids == {"decide_promotion"}
+    assert dag.get_task("validate_candidate").downstream_task_ids == {"decide_promotion", "request_approval"}
+    # promotion = "manual": request_approval (a short circuit, only the next task) -> the HITL
+    # ApprovalOperator -> approved; decide_promotion runs after a reject too, and records it.
+    assert type(dag.get_task("request_approval")).__name__ == "_ShortCircuitDecoratedOperator"
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+    approval = dag.get_task("approve_promotion")
+    assert isinstance(approval, ApprovalOperator)
+    assert approval.defaults == ["Reject"] and approval.response_timeout.total_seconds() == 72 * 3600
+    assert set(approval.params) == {"comment"}  # only the reviewer's field, not the DAG's Params
+    assert approval.downstream_task_ids == {"approved"}
+    assert dag.get_task("decide_promotion").upstream_task_ids == {"approved", "validate_candidate"}
+    assert dag.get_task("decide_promotion").trigger_rule == "none_failed_min_one_success"
     assert dag.get_task("apply_retention").upstream_task_ids == {"decide_promotion", "rollback_champion"}
     assert dag.get_task("apply_retention").trigger_rule == "none_failed_min_one_success"
     assert dag.get_task("update_realized_performance").upstream_task_ids == {"apply_retention"}

@@ -36,6 +36,8 @@ MANUAL_LOGICAL_DATE = FIRST + DAY  # a manual run scores the interval that ends 
 BACKFILL_FROM, BACKFILL_TO = FIRST + 2 * DAY, FIRST + 4 * DAY
 BACKFILL_INTERVALS = [BACKFILL_FROM + i * DAY for i in range(3)]
 ROWS_PER_INTERVAL = 2_000
+APPROVAL_TIMEOUT_HOURS = 0.02  # 72 s: the approve_promotion response timeout of this Airflow's DAG
+REVIEWERS = ("alice", "bob")  # simple auth manager users with role "user": enough to answer a required action
 
 
 def _free_port() -> int:
@@ -85,20 +87,24 @@ class Airflow:
     def log_tail(self, chars: int = 6000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
 
-    def login(self) -> str:
-        """A JWT from POST /auth/token with the password Airflow generated for admin."""
+    def token_for(self, user: str) -> str:
+        """A JWT from POST /auth/token with the password Airflow generated for user."""
         passwords = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())
-        response = self.http.post("/auth/token", json={"username": "admin", "password": passwords["admin"]})
+        response = self.http.post("/auth/token", json={"username": user, "password": passwords[user]})
         assert response.status_code in (200, 201), response.text
-        self.token = response.json()["access_token"]
+        return response.json()["access_token"]
+
+    def login(self) -> str:
+        self.token = self.token_for("admin")
         return self.token
 
     @property
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
-    def api(self, method: str, path: str, expect: tuple[int, ...] = (200,), **kwargs):
-        response = self.http.request(method, f"/api/v2{path}", headers=self.auth, **kwargs)
+    def api(self, method: str, path: str, expect: tuple[int, ...] = (200,), token: str | None = None, **kwargs):
+        headers = {"Authorization": f"Bearer {token}"} if token else self.auth
+        response = self.http.request(method, f"/api/v2{path}", headers=headers, **kwargs)
         assert response.status_code in expect, f"{method} {path}: {response.status_code} {response.text[:2000]}"
         return response.json() if response.content else None
 
@@ -123,8 +129,23 @@ class Airflow:
         )
         if state != "success":
             tasks = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
-            pytest.fail(f"{dag_id} {run_id}: {state}; tasks {[(t['task_id'], t['state']) for t in tasks]}\n{self.log_tail()}")
+            failed = [
+                f"--- {t['task_id']} log ---\n" + self.task_log(dag_id, run_id, t["task_id"], t["try_number"])
+                for t in tasks if t["state"] == "failed"
+            ]
+            pytest.fail(f"{dag_id} {run_id}: {state}; tasks {[(t['task_id'], t['state']) for t in tasks]}\n"
+                        + "\n".join(failed) + f"\n{self.log_tail()}")
         return state
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int, chars: int = 6000) -> str:
+        response = self.http.get(
+            f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+            headers={**self.auth, "Accept": "application/json"},
+        )
+        if response.status_code != 200:
+            return f"(no log: {response.status_code})"
+        lines = response.json().get("content") or []
+        return "\n".join(line.get("event", str(line)) if isinstance(line, dict) else str(line) for line in lines)[-chars:]
 
 
 def _query(db_url: str, statement, params: tuple = ()) -> list[tuple]:
@@ -158,7 +179,10 @@ def airflow(tmp_path_factory, database_url, monkeypatch_module):
 
     root = tmp_path_factory.mktemp("e2e")
     schema = f"e2e_{uuid.uuid4().hex[:8]}"
-    config_path = make_project(root, schema, chunk_rows="1000")
+    # promotion = "manual" with a short answer deadline (72 s), so the timeout path runs here too.
+    config_path = make_project(
+        root, schema, chunk_rows="1000", promotion='"manual"', approval_timeout_hours=str(APPROVAL_TIMEOUT_HOURS)
+    )
     config = load_config(config_path)
     # The intervals this module scores, and the latest complete one: unpausing score_batch schedules
     # that run (catchup is off), and it should find its input like any other.
@@ -188,6 +212,9 @@ def airflow(tmp_path_factory, database_url, monkeypatch_module):
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(["admin:admin", *(f"{u}:user" for u in REVIEWERS)]),
+            # How often the scheduler resolves timed-out required actions (default 15 s).
+            "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "5",
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -379,3 +406,159 @@ def test_browser_screenshots(airflow, drift_report):
         browser.close()
     for name in ("airflow-grid.png", "drift-reports.png", "drift-report.png", "model-registry.png"):
         assert (out / name).stat().st_size > 10_000, name
+
+
+# -- promotion = "manual": retrain_model waits for a person --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def review_project(airflow):
+    """A config beside the served one (same data, its own schema) whose champion is weak, so every
+    retrain candidate passes the guardrails and reaches the reviewer. The same window and seed give
+    the same candidate each run: reject, time out, then approve the same version."""
+    from driftline import db, registry
+    from driftline.config import load_config
+    from driftline.training import read_table, train
+    from tests.integration.conftest import config_variant
+
+    if airflow.token is None:
+        airflow.login()
+    path = config_variant(airflow.config, f"review_{uuid.uuid4().hex[:8]}")
+    config = load_config(path)
+    trained = train(config, read_table(config.resolve_location(config.history_uri)).head(300))
+    with db.connect(airflow.db_url, autocommit=True) as conn:
+        db.ensure_schema(conn, config.db_schema)
+        weak, _ = registry.register_champion(
+            conn, config.db_schema, config.registry_dir, trained.model_text, trained.manifest, "weak e2e champion"
+        )
+    airflow.api("PATCH", "/dags/retrain_model", json={"is_paused": False})
+    return {"config": path, "schema": config.db_schema, "weak": weak}
+
+
+def _start_review_run(airflow: Airflow, project: dict, run_id: str, reason: str) -> dict:
+    """Trigger retrain_model and wait until approve_promotion waits for a person; its required action."""
+    airflow.api(
+        "POST",
+        "/dags/retrain_model/dagRuns",
+        json={
+            "dag_run_id": run_id,
+            "logical_date": None,
+            "conf": {"config": str(project["config"]), "reason": reason, "training_window_end": FIRST.isoformat()},
+        },
+    )
+    task = f"/dags/retrain_model/dagRuns/{run_id}/taskInstances/approve_promotion"
+
+    def waiting():
+        state = airflow.api("GET", task)["state"]
+        assert state not in ("failed", "skipped", "upstream_failed"), f"approve_promotion {state}\n{airflow.log_tail()}"
+        return state == "awaiting_input"
+
+    airflow.wait_for(f"{run_id}: approve_promotion awaiting input", waiting, timeout=300)
+    # Answer like a person, not within the second: in Airflow 3.3 an answer that lands before the
+    # scheduler has processed the parked workload's exit can fail the task (executor-event race).
+    time.sleep(10)
+    assert airflow.api("GET", task)["state"] == "awaiting_input"
+    assert airflow.run_state("retrain_model", run_id) == "running"  # the run waits, the champion stays
+    return airflow.api("GET", f"{task}/-1/hitlDetails")
+
+
+def _events(airflow: Airflow, project: dict) -> list[tuple]:
+    from psycopg import sql
+
+    from driftline.db import table
+
+    return _query(
+        airflow.db_url,
+        sql.SQL("SELECT action, to_version, actor, reviewer, review_comment, reason, run_id FROM {} ORDER BY event_id").format(
+            table(project["schema"], "promotion_events")
+        ),
+    )
+
+
+def _manifest(airflow: Airflow, project: dict, version: int) -> dict:
+    from psycopg import sql
+
+    from driftline.db import table
+
+    (manifest,), = _query(
+        airflow.db_url,
+        sql.SQL("SELECT manifest FROM {} WHERE version = %s").format(table(project["schema"], "model_versions")),
+        (version,),
+    )
+    return manifest
+
+
+def _task_states(airflow: Airflow, run_id: str) -> dict[str, str]:
+    tasks = airflow.api("GET", f"/dags/retrain_model/dagRuns/{run_id}/taskInstances")["task_instances"]
+    return {t["task_id"]: t["state"] for t in tasks}
+
+
+def test_manual_promotion_waits_for_a_reviewer_who_rejects(airflow, review_project):
+    detail = _start_review_run(airflow, review_project, "e2e_review_reject", "e2e: reviewer rejects")
+    weak = review_project["weak"]
+    assert detail["subject"].startswith("demo_transactions: promote candidate v") and f"over champion v{weak}?" in detail["subject"]
+    assert "| auc (primary) |" in detail["body"] and "Guardrails (all passed)" in detail["body"]
+    assert detail["options"] == ["Approve", "Reject"] and detail["defaults"] == ["Reject"]
+    assert detail["response_received"] is False
+    assert [e[0] for e in _events(airflow, review_project)] == ["promote"]  # only the weak champion's
+
+    bob = airflow.token_for("bob")
+    answer = airflow.api(
+        "PATCH",
+        "/dags/retrain_model/dagRuns/e2e_review_reject/taskInstances/approve_promotion/-1/hitlDetails",
+        token=bob,
+        json={"chosen_options": ["Reject"], "params_input": {"comment": "segment mix looks off, not this week"}},
+    )
+    assert answer["responded_by"]["name"] == "bob"
+    airflow.wait_run("retrain_model", "e2e_review_reject", timeout=300)
+    states = _task_states(airflow, "e2e_review_reject")
+    assert states["approved"] == "skipped" and states["decide_promotion"] == "success"
+
+    action, version, actor, reviewer, comment, reason, run_id = _events(airflow, review_project)[-1]
+    assert (action, actor, reviewer, comment, run_id) == ("reject", "bob", "bob", "segment mix looks off, not this week", "e2e_review_reject")
+    assert "rejected by bob: segment mix looks off, not this week" in reason
+    last = _manifest(airflow, review_project, version)["decisions"][-1]
+    assert (last["action"], last["reviewer"], last["comment"], last["timed_out"]) == ("reject", "bob", "segment mix looks off, not this week", False)
+    review_project["candidate"] = version
+
+
+def test_manual_promotion_without_an_answer_is_rejected_at_the_timeout(airflow, review_project):
+    started = time.monotonic()
+    _start_review_run(airflow, review_project, "e2e_review_timeout", "e2e: nobody answers")
+    airflow.wait_run("retrain_model", "e2e_review_timeout", timeout=APPROVAL_TIMEOUT_HOURS * 3600 + 240)
+    assert time.monotonic() - started >= APPROVAL_TIMEOUT_HOURS * 3600 * 0.9  # it waited for the deadline
+    action, version, actor, reviewer, comment, reason, _ = _events(airflow, review_project)[-1]
+    assert (action, version, actor, reviewer, comment) == ("reject", review_project["candidate"], "retrain_model", None, None)
+    assert f"no answer within {APPROVAL_TIMEOUT_HOURS:g} h" in reason
+    last = _manifest(airflow, review_project, version)["decisions"][-1]
+    assert last["timed_out"] is True and last["reviewer"] is None and last["run_id"] == "e2e_review_timeout"
+
+
+def test_manual_promotion_approved_by_a_named_reviewer(airflow, review_project):
+    from driftline import registry
+
+    _start_review_run(airflow, review_project, "e2e_review_approve", "e2e: reviewer approves")
+    alice = airflow.token_for("alice")
+    airflow.api(
+        "PATCH",
+        "/dags/retrain_model/dagRuns/e2e_review_approve/taskInstances/approve_promotion/-1/hitlDetails",
+        token=alice,
+        json={"chosen_options": ["Approve"], "params_input": {"comment": "holdout and segments checked"}},
+    )
+    airflow.wait_run("retrain_model", "e2e_review_approve", timeout=300)
+    assert _task_states(airflow, "e2e_review_approve")["approved"] == "success"
+    action, version, actor, reviewer, comment, reason, _ = _events(airflow, review_project)[-1]
+    assert (action, version, actor, reviewer, comment) == ("promote", review_project["candidate"], "alice", "alice", "holdout and segments checked")
+    assert "approved by alice: holdout and segments checked" in reason
+    manifest = _manifest(airflow, review_project, version)
+    assert [(d["action"], d["reviewer"]) for d in manifest["decisions"]] == [("reject", "bob"), ("reject", None), ("promote", "alice")]
+    from psycopg import sql
+
+    from driftline.db import table
+
+    (uri,), = _query(
+        airflow.db_url,
+        sql.SQL("SELECT artifact_uri FROM {} WHERE version = %s").format(table(review_project["schema"], "model_versions")),
+        (version,),
+    )
+    assert json.loads((registry.artifact_path(uri).parent / registry.MANIFEST_FILE).read_text()) == manifest

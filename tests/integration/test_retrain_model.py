@@ -310,3 +310,91 @@ def test_shadow_scores_the_rejected_candidate_beside_the_champion(scored_project
     assert compared[0][2] > 0  # a different model: its scores differ from the champion's
     off = config_variant(path, schema, f"{schema}_off", shadow="false")
     assert "off" in retraining.score_shadow(str(off), *FIRST, run_id="shadow")["skipped"]
+
+
+def _review(option: str, user: str | None, comment: str = "") -> dict:
+    """What approve_promotion pushes as XCom `review` for an answer, or for the timeout default (no responder)."""
+    return {
+        "chosen_options": [option],
+        "params_input": {"comment": comment},
+        "responded_at": datetime.now(timezone.utc).isoformat(),
+        "responded_by_user": {"id": user, "name": user} if user else None,
+    }
+
+
+def test_manual_promotion_records_who_decided_in_events_and_manifest(scored_project):
+    import json
+
+    path = new_schema(scored_project, promotion='"manual"', approval_timeout_hours="0.5")
+    weak = register_weak_champion(path)
+    candidate = retraining.train_candidate(str(path), "drift breach", None, WINDOW_END, ALL_LABELS)
+    validation = retraining.validate_candidate(str(path), candidate)
+    assert validation["passed"], validation["failures"]
+    version = candidate["version"]
+
+    # What the reviewer sees: the comparison on the shared holdout and the guardrails, figures only.
+    request = retraining.approval_request(str(path), validation)
+    assert request["subject"] == f"demo_transactions: promote candidate v{version} over champion v{weak}?"
+    body = request["body"]
+    assert f"| metric | candidate v{version} | champion v{weak} | candidate better by |" in body
+    assert f"| auc (primary) | {validation['candidate']['metrics']['auc']:.4f} | {validation['champion']['metrics']['auc']:.4f} |" in body
+    assert "Guardrails (all passed)" in body and "retraining.min_training_rows 1000" in body
+    assert "No answer within 0.5 h rejects the candidate" in body
+    # Auto mode, or a candidate that failed a guardrail: nobody is asked.
+    schema = load_config(path).db_schema
+    auto = config_variant(path, schema, f"{schema}_auto", promotion='"auto"')
+    assert retraining.approval_request(str(auto), validation) is None
+    assert retraining.approval_request(str(path), {**validation, "passed": False, "failures": ["x"]}) is None
+
+    # Manual mode never promotes without an answer.
+    with pytest.raises(retraining.RetrainingError, match="no approval was recorded"):
+        retraining.decide_promotion(str(path), validation, "drift breach", "run_0", None)
+    assert champion(path) == weak
+
+    timed_out = retraining.decide_promotion(str(path), validation, "drift breach", "run_1", _review("Reject", None))
+    assert timed_out["decision"] == "rejected" and timed_out["timed_out"] and champion(path) == weak
+    rejected = retraining.decide_promotion(
+        str(path), validation, "drift breach", "run_2", _review("Reject", "bob", "holdout too recent to trust")
+    )
+    assert rejected["decision"] == "rejected" and rejected["reviewer"] == "bob" and champion(path) == weak
+    approved = retraining.decide_promotion(
+        str(path), validation, "drift breach", "run_3", _review("Approve", "alice", "checked the segments, ship it")
+    )
+    assert approved["decision"] == "promoted" and champion(path) == version
+
+    events = fetch(
+        path,
+        "SELECT action, to_version, actor, reviewer, review_comment, reason, run_id FROM {s}.promotion_events "
+        "WHERE to_version = %s ORDER BY event_id",
+        (version,),
+    )
+    assert [e[:5] for e in events] == [
+        ("reject", version, "retrain_model", None, None),
+        ("reject", version, "bob", "bob", "holdout too recent to trust"),
+        ("promote", version, "alice", "alice", "checked the segments, ship it"),
+    ]
+    assert "no answer within 0.5 h" in events[0][5] and "rejected by bob: holdout too recent to trust" in events[1][5]
+    assert "approved by alice: checked the segments, ship it" in events[2][5] and "trigger: drift breach" in events[2][5]
+
+    # The manifest (registry row and manifest.json beside the artifact) lists every decision.
+    (manifest, uri), = fetch(path, "SELECT manifest, artifact_uri FROM {s}.model_versions WHERE version = %s", (version,))
+    decisions = manifest["decisions"]
+    assert [(d["action"], d["reviewer"], d["comment"], d["timed_out"], d["run_id"]) for d in decisions] == [
+        ("reject", None, None, True, "run_1"),
+        ("reject", "bob", "holdout too recent to trust", False, "run_2"),
+        ("promote", "alice", "checked the segments, ship it", False, "run_3"),
+    ]
+    assert [d["event_id"] for d in decisions] == [
+        row[0] for row in fetch(path, "SELECT event_id FROM {s}.promotion_events WHERE to_version = %s ORDER BY event_id", (version,))
+    ]
+    on_disk = json.loads((registry.artifact_path(uri).parent / registry.MANIFEST_FILE).read_text())
+    assert on_disk == manifest
+    with db.connect(_url()) as conn:  # the artifact's hash still verifies
+        assert registry.load_model(conn, schema, version).manifest["decisions"][-1]["reviewer"] == "alice"
+
+
+def test_auto_decisions_are_in_the_manifest_too(scored_project):
+    path, _, promoted = promoted_over_weak_champion(scored_project)
+    (decisions,), = fetch(path, "SELECT manifest->'decisions' FROM {s}.model_versions WHERE version = %s", (promoted,))
+    assert [(d["action"], d["mode"], d["reviewer"]) for d in decisions] == [("promote", "auto", None)]
+    assert "all guardrails passed" in decisions[0]["reason"]

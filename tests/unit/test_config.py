@@ -58,6 +58,9 @@ def test_input_location_renders_the_interval(tmp_path):
         (lambda t: t.replace('segment = "merchant_category"', 'segment = "amount"'), "'retraining.segment'"),
         (lambda t: t.replace("shadow = false", 'shadow = "no"'), "'retraining.shadow'"),
         (lambda t: t.replace("min_training_rows = 1000", "min_training_rows = 0"), "'retraining.min_training_rows'"),
+        (lambda t: t.replace('promotion = "auto"', 'promotion = "ask"'), "'retraining.promotion'"),
+        (lambda t: t.replace("approval_timeout_hours = 72", "approval_timeout_hours = 0"), "'retraining.approval_timeout_hours'"),
+        (lambda t: t.replace('schema = "driftline_demo"', 'schema = "driftline_demo"\nanalyst_role = "Analysts; DROP"'), "'database.analyst_role'"),
     ],
 )
 def test_bad_config_names_key_and_file(tmp_path, edit, message):
@@ -97,3 +100,39 @@ def test_package_code_names_no_dataset_column():
         text = module.read_text()
         found = [c for c in columns if re.search(rf"\b{c}\b", text)]
         assert found == [], f"{module.name} names dataset columns {found}"
+
+
+def test_database_url_with_a_password_is_refused_without_echoing_it(tmp_path):
+    text = DEMO.replace('schema = "driftline_demo"', 'schema = "driftline_demo"\nurl = "postgresql://app:hunter2-secret@db/x"')
+    with pytest.raises(ConfigError, match="'database.url' contains a password") as raised:
+        load_config(write(tmp_path, text))
+    assert "hunter2-secret" not in str(raised.value)
+    # A URL that only names the server is fine (the password comes from the environment or a .pgpass).
+    text = DEMO.replace('schema = "driftline_demo"', 'schema = "driftline_demo"\nurl = "postgresql://app@db/x"')
+    assert load_config(write(tmp_path, text)).db_url == "postgresql://app@db/x"
+
+
+def test_promotion_mode_and_analyst_role(tmp_path):
+    config = load_config(REPO / "config" / "demo.toml")
+    assert (config.retraining.promotion, config.retraining.approval_timeout_hours) == ("auto", 72.0)
+    assert config.analyst_role is None  # creating a role needs CREATEROLE: opt in
+    text = DEMO.replace("# analyst_role = ", "analyst_role = ").replace('promotion = "auto"', 'promotion = "manual"')
+    config = load_config(write(tmp_path, text))
+    assert (config.analyst_role, config.retraining.promotion) == ("driftline_analyst", "manual")
+
+
+def test_no_credential_in_committed_files():
+    """Config files, compose, the example env and the workflow hold no password: only ${VAR} references."""
+    import subprocess
+
+    from driftline.secrets import has_password
+
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    assert ".env" not in files
+    for name in files:
+        if not name.endswith((".toml", ".yml", ".yaml", ".example", ".sql", ".cfg", ".ini", ".json", "Dockerfile")):
+            continue
+        for line in (REPO / name).read_text(errors="replace").splitlines():
+            for url in re.findall(r"postgres(?:ql)?(?:\+\w+)?://\S+", line):
+                # Only environment references (${VAR}) may stand where a password goes.
+                assert not has_password(re.sub(r"\$\{[^}]+\}", "", url)), f"{name}: {line.strip()}"
