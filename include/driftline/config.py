@@ -20,6 +20,9 @@ FEATURE_TYPES = ("numeric", "categorical")
 # great_expectations: every expectation through GE (slower; the reference the tests compare with).
 VALIDATION_ENGINES = ("auto", "great_expectations")
 TASK_TYPES = ("binary", "regression")
+# compiled: the LightGBM trees compiled to native code (lleaves), ~5x faster, scores equal within
+# 1e-9, falls back to lightgbm with a warning when compiling fails; lightgbm: Booster.predict.
+SCORING_ENGINES = ("compiled", "lightgbm")
 # Evidently drift methods accepted per column type. Prediction drift is compared with a "greater or
 # equal" threshold, so it only takes distance methods (a p-value shrinks as drift grows).
 NUMERIC_DRIFT_METHODS = ("ks", "wasserstein", "psi", "jensenshannon", "kl_div", "hellinger", "anderson", "cramer_von_mises", "mannw", "t_test", "ed")
@@ -120,6 +123,7 @@ class DatasetConfig:
     lightgbm_params: dict[str, Any] = field(default_factory=dict)
     num_boost_round: int = 200
     chunk_rows: int = 200_000
+    scoring_engine: str = "compiled"
     retraining: RetrainingPolicy = field(default_factory=RetrainingPolicy)
     drift: DriftSettings | None = None  # always set by load_config ([drift] is required)
 
@@ -170,7 +174,7 @@ _SECTIONS: dict[str, tuple[set[str], set[str]]] = {
         {"registry_dir"},
         {"threshold", "holdout_fraction", "num_boost_round", "params"},
     ),
-    "scoring": (set(), {"chunk_rows"}),
+    "scoring": (set(), {"chunk_rows", "engine"}),
     "retraining": (
         set(),
         {
@@ -339,6 +343,7 @@ def load_config(path: str | os.PathLike) -> DatasetConfig:
         num_boost_round=_expect(path, "model.num_boost_round", model.get("num_boost_round", 200), int),
         lightgbm_params=dict(_expect(path, "model.params", model.get("params", {}), dict)),
         chunk_rows=chunk_rows,
+        scoring_engine=_choice(path, "scoring.engine", scoring.get("engine", "compiled"), SCORING_ENGINES),
         retraining=_retraining_policy(path, raw.get("retraining", {}), task, features),
         drift=_load_drift(path, root, raw["drift"], model["registry_dir"]),
     )

@@ -110,6 +110,8 @@ def _ddl(schema: str) -> list[sql.Composed]:
                 CHECK (status <> 'succeeded' OR rows_in = rows_scored + rows_quarantined))"""
         ),
         q("CREATE INDEX IF NOT EXISTS scoring_runs_interval ON {s}.scoring_runs (interval_id, run_key)"),
+        # Which engine produced the scores ([scoring] engine, or lightgbm after a compile fallback).
+        q("ALTER TABLE {s}.scoring_runs ADD COLUMN IF NOT EXISTS scoring_engine text"),
         # Narrow on purpose: per-interval constants (bounds, model version, run id) live in the two
         # tables above and are joined by the predictions view. No FK: it would cost a trigger per row.
         q(
@@ -219,7 +221,7 @@ def _ddl(schema: str) -> list[sql.Composed]:
                SELECT i.interval_start, i.interval_end, r.run_key, r.run_id, r.status, r.model_version,
                       r.rows_in, r.rows_scored, r.rows_quarantined, r.stage_seconds, r.source_uri,
                       r.message, r.started_at, r.finished_at,
-                      r.run_key = i.current_run_key AS published
+                      r.run_key = i.current_run_key AS published, r.scoring_engine
                FROM {s}.scoring_runs r JOIN {s}.scored_intervals i ON i.interval_id = r.interval_id"""
         ),
         # monitor_drift

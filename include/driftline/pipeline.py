@@ -23,7 +23,7 @@ from psycopg.types.json import Jsonb
 from . import db
 from .config import load_config
 from .registry import load_model, version_for_interval
-from .scoring import check_scores, predict, predicted_class
+from .scoring import Scorer, check_scores, predicted_class
 from .sources import MALFORMED_ROW, Chunk, InputError, read_interval
 from .validation import Validator
 
@@ -43,6 +43,7 @@ class IntervalResult:
     interval_end: str
     source_uri: str
     model_version: int
+    scoring_engine: str = ""
     rows_in: int = 0
     rows_scored: int = 0
     rows_quarantined: int = 0
@@ -56,6 +57,7 @@ class IntervalResult:
             "interval_end": self.interval_end,
             "source_uri": self.source_uri,
             "model_version": self.model_version,
+            "scoring_engine": self.scoring_engine,
             "rows_in": self.rows_in,
             "rows_scored": self.rows_scored,
             "rows_quarantined": self.rows_quarantined,
@@ -135,6 +137,8 @@ def _replace_interval(conn, config, model, result, interval_id, run_key, run_id,
     t = time.perf_counter()
     validator = Validator(config)
     stages["load_suite"] += time.perf_counter() - t
+    scorer = Scorer(model, config)
+    stages["compile_model"] += scorer.compile_seconds
 
     # Quarantined rows are spilled to disk and written after the loop: they go in whether or not the
     # budget holds, while the predictions only go in when it does.
@@ -151,7 +155,7 @@ def _replace_interval(conn, config, model, result, interval_id, run_key, run_id,
                     t = time.perf_counter()
                     for chunk in chunks:
                         stages["wait_for_input"] += time.perf_counter() - t
-                        _score_chunk(config, model, validator, chunk, result, interval_id, run_key, spill, writer)
+                        _score_chunk(config, scorer, validator, chunk, result, interval_id, run_key, spill, writer)
                         t = time.perf_counter()
                     t = time.perf_counter()
                 stages["read"] += chunks.seconds  # overlapped with the stages above
@@ -163,6 +167,7 @@ def _replace_interval(conn, config, model, result, interval_id, run_key, run_id,
                     "export (the key itself is not logged), or raise chunk_rows."
                 ) from exc
             stages["wait_for_writes"] += time.perf_counter() - t
+            result.scoring_engine = scorer.engine  # after the loop: a parity mismatch switches engines
             stages["write_predictions"] += writer.seconds  # overlapped with the stages above
             over_budget = result.rows_quarantined > config.quarantine_budget * result.rows_in
             if over_budget:
@@ -250,7 +255,7 @@ class _Failure:
     error: BaseException
 
 
-def _score_chunk(config, model, validator, chunk: Chunk, result, interval_id, run_key, spill, writer) -> None:
+def _score_chunk(config, scorer, validator, chunk: Chunk, result, interval_id, run_key, spill, writer) -> None:
     stages = result.stage_seconds
     rows = chunk.typed
     t = time.perf_counter()
@@ -266,7 +271,7 @@ def _score_chunk(config, model, validator, chunk: Chunk, result, interval_id, ru
         good = rows.filter(pa.array(~bad))
     else:
         good = rows
-    scores = predict(model.booster, good, config, model.manifest["categories"])
+    scores = scorer.predict(good)
     check_scores(scores, config)  # raising here rolls the interval back to its previous contents
     stages["predict"] += time.perf_counter() - t
 
@@ -362,8 +367,8 @@ def _insert_run(conn, schema, interval_id, run_key, run_id, status, result, star
     conn.execute(
         sql.SQL(
             "INSERT INTO {} (run_key, interval_id, run_id, model_version, status, rows_in, rows_scored, "
-            "rows_quarantined, stage_seconds, source_uri, message, started_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            "rows_quarantined, stage_seconds, source_uri, message, started_at, scoring_engine) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         ).format(db.table(schema, "scoring_runs")),
         (
             run_key,
@@ -378,6 +383,7 @@ def _insert_run(conn, schema, interval_id, run_key, run_id, status, result, star
             result.source_uri,
             message,
             started_at,
+            result.scoring_engine or None,
         ),
     )
 
