@@ -151,7 +151,7 @@ def _replace_interval(conn, config, model, result, interval_id, run_key, run_id,
             target = db.table(schema, "prediction_rows")
             try:
                 chunks = _Prefetched(read_interval(result.source_uri, config, start, end))
-                with db.BackgroundCopy(conn, target, PREDICTION_COLUMNS) as writer, chunks:
+                with db.BackgroundCopy(conn, target, PREDICTION_COLUMNS, order_by="entity_key") as writer, chunks:
                     t = time.perf_counter()
                     for chunk in chunks:
                         stages["wait_for_input"] += time.perf_counter() - t

@@ -205,9 +205,7 @@ def _coerce(
 ) -> pa.Table:
     keys = _as_text(table[config.entity_key])
     columns: dict[str, pa.ChunkedArray] = {config.entity_key: keys}
-    # A key seen earlier in the chunk: the first occurrence is scored, the repeats are quarantined.
-    repeated = keys.to_pandas().duplicated(keep="first") & pc.is_valid(keys).to_numpy(zero_copy_only=False)
-    _add(failures, repeated.to_numpy(), f"duplicate_key:{config.entity_key}")
+    _add(failures, _repeats(keys), f"duplicate_key:{config.entity_key}")
     times, bad = _as_timestamp(table[config.event_time], config.event_time, path)
     _add(failures, bad, f"unparseable_timestamp:{config.event_time}")
     outside = pc.or_(
@@ -225,6 +223,19 @@ def _coerce(
         else:
             columns[feature.name] = _as_text(column)
     return pa.table(columns)
+
+
+def _repeats(keys: pa.ChunkedArray) -> np.ndarray | None:
+    """Mask of keys seen earlier in the chunk: the first occurrence is scored, the repeats are
+    quarantined; nulls are never repeats. None when every key is distinct (the common case)."""
+    present = len(keys) - keys.null_count
+    if pc.count_distinct(keys, mode="only_valid").as_py() == present:
+        return None
+    codes = pc.fill_null(pc.dictionary_encode(keys.combine_chunks()).indices, -1).to_numpy(zero_copy_only=False)
+    repeated = np.ones(len(codes), dtype=bool)
+    repeated[np.unique(codes, return_index=True)[1]] = False  # first position of each code
+    repeated[codes == -1] = False
+    return repeated
 
 
 def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
