@@ -249,7 +249,8 @@ def report(kind: str, result: dict) -> None:
     print(f"\n{kind}: {rows:,} rows in {result['seconds']:.2f} s = {rows / result['seconds']:,.0f} rows/s, "
           f"peak RSS {result['peak_rss_mib']:,.0f} MiB{engine}")
     for stage, seconds in result["stage_seconds"].items():
-        rate = f"{rows / seconds:>12,.0f} rows/s" if seconds > 0.001 else ""
+        per_row = stage not in ("load_suite", "compile_model")  # once per run, not per row
+        rate = f"{rows / seconds:>12,.0f} rows/s" if per_row and seconds > 0.001 else ""
         print(f"  {stage:<18} {seconds:>7.2f} s {rate}")
     if "rows_quarantined" in result:
         print(f"  scored {result['rows_scored']:,}, quarantined {result['rows_quarantined']:,}")
