@@ -117,6 +117,8 @@ def _ddl(schema: str) -> list[sql.Composed]:
                 CHECK (status <> 'succeeded' OR rows_in = rows_scored + rows_quarantined))"""
         ),
         q("CREATE INDEX IF NOT EXISTS scoring_runs_interval ON {s}.scoring_runs (interval_id, run_key)"),
+        # Which engine produced the scores ([scoring] engine, or lightgbm after a compile fallback).
+        q("ALTER TABLE {s}.scoring_runs ADD COLUMN IF NOT EXISTS scoring_engine text"),
         # Narrow on purpose: per-interval constants (bounds, model version, run id) live in the two
         # tables above and are joined by the predictions view. No FK: it would cost a trigger per row.
         q(
@@ -126,14 +128,25 @@ def _ddl(schema: str) -> list[sql.Composed]:
                 score           double precision NOT NULL,
                 predicted_class smallint)"""
         ),
-        # Reads by interval use its leading column; uniqueness makes a duplicate key that slipped past
-        # the per-chunk check (far apart in a file) fail the interval loudly instead of doubling it.
-        q("DROP INDEX IF EXISTS {s}.prediction_rows_interval"),  # superseded by the unique index below
+        # One B-tree, not two: every btree costs as much as the table itself on each COPY (measured:
+        # 1M rows, 1.2 s without indexes, +1.5 s per btree). Uniqueness makes a duplicate key that
+        # slipped past the per-chunk check (far apart in a file) fail the interval loudly instead of
+        # doubling it; entity_key leads so lookups by entity use it. Reads and deletes by interval
+        # use the BRIN index: intervals are written as contiguous appends, and it costs ~nothing.
+        # autosummarize: a filled block range is summarized by autovacuum right away (an unsummarized
+        # range matches every interval, so it would be read by all of them until the next VACUUM).
         q(
-            "CREATE UNIQUE INDEX IF NOT EXISTS prediction_rows_interval_entity "
-            "ON {s}.prediction_rows (interval_id, entity_key)"
+            "CREATE UNIQUE INDEX IF NOT EXISTS prediction_rows_entity_interval "
+            "ON {s}.prediction_rows (entity_key, interval_id)"
         ),
-        q("CREATE INDEX IF NOT EXISTS prediction_rows_entity ON {s}.prediction_rows (entity_key)"),
+        q(
+            "CREATE INDEX IF NOT EXISTS prediction_rows_interval_brin ON {s}.prediction_rows "
+            "USING brin (interval_id) WITH (autosummarize = on)"
+        ),
+        # Superseded by the two above (earlier schema versions).
+        q("DROP INDEX IF EXISTS {s}.prediction_rows_interval"),
+        q("DROP INDEX IF EXISTS {s}.prediction_rows_interval_entity"),
+        q("DROP INDEX IF EXISTS {s}.prediction_rows_entity"),
         q(
             """CREATE TABLE IF NOT EXISTS {s}.quarantine_rows (
                 interval_id  integer NOT NULL,
@@ -229,7 +242,7 @@ def _ddl(schema: str) -> list[sql.Composed]:
                SELECT i.interval_start, i.interval_end, r.run_key, r.run_id, r.status, r.model_version,
                       r.rows_in, r.rows_scored, r.rows_quarantined, r.stage_seconds, r.source_uri,
                       r.message, r.started_at, r.finished_at,
-                      r.run_key = i.current_run_key AS published
+                      r.run_key = i.current_run_key AS published, r.scoring_engine
                FROM {s}.scoring_runs r JOIN {s}.scored_intervals i ON i.interval_id = r.interval_id"""
         ),
         # monitor_drift
@@ -509,12 +522,22 @@ class BackgroundCopy:
     """COPY Arrow tables into target on one worker thread, so encoding and the network round trip
     overlap with reading, validating and predicting the next chunk (pyarrow's CSV writer, psycopg's
     COPY and LightGBM all release the GIL). The caller must not use the connection until close().
+
+    order_by: sort each table by this column before the COPY. Index inserts in key order touch each
+    B-tree page once instead of at random: 2x faster COPY for randomly ordered keys (measured).
     """
 
-    def __init__(self, conn: psycopg.Connection, target: sql.Composed, columns: list[str], max_pending: int = 2):
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        target: sql.Composed,
+        columns: list[str],
+        max_pending: int = 2,
+        order_by: str | None = None,
+    ):
         from concurrent.futures import ThreadPoolExecutor
 
-        self._conn, self._target, self._columns = conn, target, columns
+        self._conn, self._target, self._columns, self._order_by = conn, target, columns, order_by
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="driftline-copy")
         self._pending: list = []
         self._max_pending = max_pending  # bounds memory: at most this many chunks wait in the queue
@@ -525,6 +548,10 @@ class BackgroundCopy:
         import time
 
         started = time.perf_counter()
+        if self._order_by is not None:
+            import pyarrow.compute as pc
+
+            arrow_table = arrow_table.take(pc.sort_indices(arrow_table, [(self._order_by, "ascending")]))
         copy_csv(self._conn, self._target, self._columns, arrow_to_csv_bytes(arrow_table))
         self.seconds += time.perf_counter() - started
         self.rows += arrow_table.num_rows

@@ -25,7 +25,7 @@ from . import db
 from .alerts import raise_alert
 from .config import load_config
 from .registry import ModelLoadError, fallback_versions, load_model, version_for_interval
-from .scoring import OutputSanityError, ScoreStats, check_distribution, check_scores, predict, predicted_class
+from .scoring import OutputSanityError, ScoreStats, Scorer, check_distribution, check_scores, predicted_class
 from .sources import MALFORMED_ROW, Chunk, InputError, read_interval
 from .validation import Validator
 
@@ -71,6 +71,7 @@ class IntervalResult:
     interval_end: str
     source_uri: str
     model_version: int
+    scoring_engine: str = ""
     rows_in: int = 0
     rows_scored: int = 0
     rows_quarantined: int = 0
@@ -91,6 +92,7 @@ class IntervalResult:
             "requested_version": self.requested_version,
             "fallback": self.fallback_reason is not None,
             "fallback_reason": self.fallback_reason,
+            "scoring_engine": self.scoring_engine,
             "rows_in": self.rows_in,
             "rows_scored": self.rows_scored,
             "rows_quarantined": self.rows_quarantined,
@@ -211,6 +213,8 @@ def _replace_interval(conn, config, model, result, interval_id, run_key, run_id,
     t = time.perf_counter()
     validator = Validator(config)
     stages["load_suite"] += time.perf_counter() - t
+    scorer = Scorer(model, config)
+    stages["compile_model"] += scorer.compile_seconds
 
     # Quarantined rows are spilled to disk and written after the loop: they go in whether or not the
     # budget holds, while the predictions only go in when it does.
@@ -221,7 +225,7 @@ def _replace_interval(conn, config, model, result, interval_id, run_key, run_id,
                 (interval_id,),
             )
             destination = _Destination.interval(interval_id, run_key)
-            _score_input(conn, config, model, validator, result, destination, spill, start, end)
+            _score_input(conn, config, scorer, validator, result, destination, spill, start, end)
             over_budget = result.rows_quarantined > config.quarantine_budget * result.rows_in
             if over_budget:
                 raise psycopg.Rollback()  # the interval keeps its previous predictions
@@ -252,17 +256,17 @@ def _replace_interval(conn, config, model, result, interval_id, run_key, run_id,
     raise QuarantineBudgetExceeded(message)
 
 
-def _score_input(conn, config, model, validator, result, destination: _Destination, spill, start, end, files=None) -> None:
+def _score_input(conn, config, scorer, validator, result, destination: _Destination, spill, start, end, files=None) -> None:
     """Read -> validate -> predict -> COPY into destination, inside the caller's transaction."""
     stages = result.stage_seconds
     target = db.table(config.db_schema, destination.table)
     try:
         chunks = _Prefetched(read_interval(result.source_uri, config, start, end, files=files))
-        with db.BackgroundCopy(conn, target, destination.columns) as writer, chunks:
+        with db.BackgroundCopy(conn, target, destination.columns, order_by="entity_key") as writer, chunks:
             t = time.perf_counter()
             for chunk in chunks:
                 stages["wait_for_input"] += time.perf_counter() - t
-                _score_chunk(config, model, validator, chunk, result, destination, spill, writer)
+                _score_chunk(config, scorer, validator, chunk, result, destination, spill, writer)
                 t = time.perf_counter()
             t = time.perf_counter()
         stages["read"] += chunks.seconds  # overlapped with the stages above
@@ -274,6 +278,7 @@ def _score_input(conn, config, model, validator, result, destination: _Destinati
             "export (the key itself is not logged), or raise chunk_rows."
         ) from exc
     stages["wait_for_writes"] += time.perf_counter() - t
+    result.scoring_engine = scorer.engine  # after the loop: a parity mismatch switches engines
     stages["write_predictions"] += writer.seconds  # overlapped with the stages above
 
 
@@ -337,7 +342,7 @@ class _Failure:
     error: BaseException
 
 
-def _score_chunk(config, model, validator, chunk: Chunk, result, destination: _Destination, spill, writer) -> None:
+def _score_chunk(config, scorer, validator, chunk: Chunk, result, destination: _Destination, spill, writer) -> None:
     stages = result.stage_seconds
     rows = chunk.typed
     t = time.perf_counter()
@@ -353,7 +358,7 @@ def _score_chunk(config, model, validator, chunk: Chunk, result, destination: _D
         good = rows.filter(pa.array(~bad))
     else:
         good = rows
-    scores = predict(model.booster, good, config, model.manifest["categories"])
+    scores = scorer.predict(good)
     check_scores(scores, config)  # raising here rolls the interval back to its previous contents
     classes = predicted_class(scores, config)
     result.stats.add(scores, classes)
@@ -456,8 +461,8 @@ def _insert_run(conn, config, interval_id, run_key, run_id, status, result, star
         sql.SQL(
             "INSERT INTO {} (run_key, interval_id, run_id, model_version, status, rows_in, rows_scored, "
             "rows_quarantined, stage_seconds, source_uri, message, started_at, requested_version, fallback, "
-            "fallback_reason, score_stats, review_low, review_high) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            "fallback_reason, score_stats, review_low, review_high, scoring_engine) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         ).format(db.table(config.db_schema, "scoring_runs")),
         (
             run_key,
@@ -478,6 +483,7 @@ def _insert_run(conn, config, interval_id, run_key, run_id, status, result, star
             Jsonb(result.stats.summary(config)),
             band[0],
             band[1],
+            result.scoring_engine or None,
         ),
     )
 
@@ -593,6 +599,8 @@ def score_partition(config_path: str, interval_start: datetime, interval_end: da
         t = time.perf_counter()
         validator = Validator(config)
         result.stage_seconds["load_suite"] += time.perf_counter() - t
+        scorer = Scorer(model, config)  # compiled once per model version and machine, then cached
+        result.stage_seconds["compile_model"] += scorer.compile_seconds
         destination = _Destination.staging(interval_id, run_key, number)
         with tempfile.TemporaryFile() as spill, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"driftline-partition:{schema}:{run_key}:{number}",))
@@ -601,7 +609,7 @@ def score_partition(config_path: str, interval_start: datetime, interval_end: da
                     sql.SQL("DELETE FROM {} WHERE run_key = %s AND partition = %s").format(db.table(schema, name)),
                     (run_key, number),
                 )
-            _score_input(conn, config, model, validator, result, destination, spill, start, end, files=[Path(f) for f in files])
+            _score_input(conn, config, scorer, validator, result, destination, spill, start, end, files=[Path(f) for f in files])
             spill.seek(0)
             db.copy_csv(conn, db.table(schema, "quarantine_rows"), QUARANTINE_COLUMNS, spill)
             conn.execute(

@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,8 @@ class LoadedModel:
     version: int
     booster: Any  # lightgbm.Booster
     manifest: dict
+    sha256: str | None = None
+    text: bytes | None = field(default=None, repr=False)  # the verified artifact, what compiled scoring builds from
 
 
 def artifact_path(uri: str) -> Path:
@@ -236,7 +238,7 @@ def load_model(conn: psycopg.Connection, schema: str, version: int | None = None
         booster = lgb.Booster(model_str=data.decode("utf-8"))
     except lgb.basic.LightGBMError as exc:
         raise ModelLoadError(f"model version {version}: LightGBM cannot read {path}: {exc}") from exc
-    return LoadedModel(version=version, booster=booster, manifest=manifest)
+    return LoadedModel(version=version, booster=booster, manifest=manifest, sha256=actual, text=data)
 
 
 def previous_version(conn: psycopg.Connection, schema: str) -> int | None:

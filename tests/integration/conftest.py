@@ -32,12 +32,16 @@ def make_project(root: Path, schema: str, **overrides: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, database_url, monkeypatch_module) -> Path:
-    """Config path of a trained project whose tasks write to the session's test database."""
+def project(request, tmp_path_factory, database_url, monkeypatch_module) -> Path:
+    """Config path of a trained project whose tasks write to the session's test database.
+
+    A test module can set PROJECT_OVERRIDES = {config key: TOML value} to change its project."""
     from driftline.cli import train_champion
 
     monkeypatch_module.setenv("DRIFTLINE_DB_URL", database_url)
-    path = make_project(tmp_path_factory.mktemp("project"), f"it_{uuid.uuid4().hex[:8]}", chunk_rows="1000")
+    monkeypatch_module.setenv("DRIFTLINE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    overrides = {"chunk_rows": "1000", **getattr(request.module, "PROJECT_OVERRIDES", {})}
+    path = make_project(tmp_path_factory.mktemp("project"), f"it_{uuid.uuid4().hex[:8]}", **overrides)
     train_champion(str(path))
     return path
 

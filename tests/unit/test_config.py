@@ -30,6 +30,12 @@ def test_demo_config_loads_typed():
     assert (amount.min, amount.max, amount.nullable) == (0, 50000, False)
 
 
+def test_scoring_engine_defaults_to_compiled(tmp_path):
+    assert load_config(REPO / "config" / "demo.toml").scoring_engine == "lightgbm"  # small demo intervals
+    config = load_config(write(tmp_path, re.sub(r'^engine = "lightgbm"\n', "", DEMO, flags=re.M)))
+    assert config.scoring_engine == "compiled"
+
+
 def test_input_location_renders_the_interval(tmp_path):
     from datetime import datetime, timezone
 
@@ -53,6 +59,9 @@ def test_input_location_renders_the_interval(tmp_path):
         (lambda t: t.replace("threshold = 0.5", "threshold = true"), "'model.threshold'"),
         (lambda t: t.replace('cron = "0 0 * * *"', 'cron = "@daily"'), "schedule.cron"),
         (lambda t: t.replace("keep_versions = 5", "keep_version = 5"), "unknown key 'retraining.keep_version'"),
+        (lambda t: t.replace('engine = "lightgbm"', 'engine = "gpu"'), "'scoring.engine' must be one of"),
+        (lambda t: t.replace('engine = "lightgbm"', "engine = 1"), "'scoring.engine' must be one of"),
+        (lambda t: t.replace('engine = "lightgbm"', 'engines = "lightgbm"'), "unknown key 'scoring.engines'"),
         (lambda t: t.replace("keep_versions = 5", "keep_versions = 1"), "'retraining.keep_versions' must be at least 2"),
         (lambda t: t.replace('metric = "auc"', 'metric = "rmse"'), "'retraining.metric'"),
         (lambda t: t.replace('segment = "merchant_category"', 'segment = "amount"'), "'retraining.segment'"),

@@ -102,3 +102,21 @@ def test_parquet_input_in_chunks(config, tmp_path):
     assert [len(c.frame) for c in chunks] == [2, 2, 1]
     assert [c.first_row_number for c in chunks] == [0, 2, 4]
     assert all(not c.failures for c in chunks)
+
+
+def test_repeated_keys_match_pandas_duplicated_on_random_chunks():
+    """The Arrow repeat finder flags exactly what pandas' duplicated(keep="first") flags, nulls never."""
+    import numpy as np
+    import pyarrow as pa
+
+    from driftline.sources import _repeats
+
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        rows = int(rng.integers(0, 60))
+        keys = [None if rng.random() < 0.2 else f"k{rng.integers(0, 15)}" for _ in range(rows)]
+        column = pa.chunked_array([pa.array(keys[: rows // 2], pa.string()), pa.array(keys[rows // 2 :], pa.string())])
+        series = pd.Series(keys, dtype=object)
+        expected = (series.duplicated(keep="first") & series.notna()).to_numpy()
+        found = _repeats(column)
+        assert (np.zeros(rows, dtype=bool) if found is None else found).tolist() == expected.tolist()
