@@ -744,7 +744,8 @@ def _swap_in_partitions(conn, config, interval_id: int, run_key: int, partitions
         conn.execute(
             sql.SQL(
                 "INSERT INTO {} (interval_id, entity_key, score, predicted_class) "
-                "SELECT %s, entity_key, score, predicted_class FROM {} WHERE run_key = %s"
+                # In key order: the unique B-tree (entity_key, interval_id) then fills page by page.
+                "SELECT %s, entity_key, score, predicted_class FROM {} WHERE run_key = %s ORDER BY entity_key"
             ).format(db.table(schema, "prediction_rows"), db.table(schema, "partition_prediction_rows")),
             (interval_id, run_key),
         )
