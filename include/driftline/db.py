@@ -6,6 +6,7 @@ every value is a bind parameter.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import os
@@ -429,12 +430,38 @@ def _ddl(schema: str) -> list[sql.Composed]:
 
 
 def ensure_schema(conn: psycopg.Connection, schema: str) -> None:
-    """Create the schema, tables, indexes and views if missing; safe to call on every run."""
+    """Create the schema, tables, indexes and views if missing; safe to call on every run.
+
+    When the schema is already at this DDL (its sha256 is recorded in <schema>.schema_version) this
+    is one read and takes no table lock. It matters on the scoring path: `ALTER TABLE ... IF NOT
+    EXISTS` and `CREATE INDEX IF NOT EXISTS` lock their table even when there is nothing to do, so
+    running them beside an interval's open write queued every reader behind it and could deadlock
+    with it (Postgres then aborted the scoring transaction).
+    """
+    statements = _ddl(schema)
+    digest = hashlib.sha256("\n".join(statement.as_string(conn) for statement in statements).encode()).hexdigest()
+    if _schema_digest(conn, schema) == digest:
+        return
     with conn.transaction():
         # Serialise concurrent first runs: CREATE ... IF NOT EXISTS races on the catalogs.
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"driftline-ddl:{schema}",))
-        for statement in _ddl(schema):
+        if _schema_digest(conn, schema) == digest:
+            return  # another process brought it up to date while this one waited
+        for statement in statements:
             conn.execute(statement)
+        versions = table(schema, "schema_version")
+        conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (ddl_sha256 text NOT NULL, applied_at timestamptz NOT NULL)").format(versions))
+        conn.execute(sql.SQL("DELETE FROM {}").format(versions))
+        conn.execute(sql.SQL("INSERT INTO {} VALUES (%s, now())").format(versions), (digest,))
+
+
+def _schema_digest(conn: psycopg.Connection, schema: str) -> str | None:
+    """The sha256 of the DDL the schema was last brought up to, or None (catalog lookup, no error)."""
+    versions = table(schema, "schema_version")
+    if conn.execute("SELECT to_regclass(%s)", (versions.as_string(conn),)).fetchone()[0] is None:
+        return None
+    row = conn.execute(sql.SQL("SELECT ddl_sha256 FROM {}").format(versions)).fetchone()
+    return row[0] if row else None
 
 
 def grant_analyst_role(conn: psycopg.Connection, schema: str, role: str, password: str | None = None) -> list[str]:

@@ -233,7 +233,7 @@ def _replace_interval(conn, config, model, result, interval_id, run_key, run_id,
             # Raising here rolls the interval back to its previous contents.
             result.distribution_check = check_distribution(result.stats, model.manifest.get("score_reference"), config)
             stages["check_distribution"] += time.perf_counter() - t
-            _write_quarantine(conn, schema, interval_id, spill, result, published=True)
+            _write_quarantine(conn, schema, interval_id, run_key, spill, result, published=True)
             _insert_run(conn, config, interval_id, run_key, run_id, "succeeded", result, started_at, None)
             conn.execute(
                 sql.SQL("UPDATE {} SET current_run_key = %s WHERE interval_id = %s").format(
@@ -251,7 +251,7 @@ def _replace_interval(conn, config, model, result, interval_id, run_key, run_id,
             f"{schema}.quarantine_rows (run_key {run_key}); the interval's previous predictions are unchanged."
         )
         with conn.transaction():
-            _write_quarantine(conn, schema, interval_id, spill, result, published=False)
+            _write_quarantine(conn, schema, interval_id, run_key, spill, result, published=False)
             _insert_run(conn, config, interval_id, run_key, run_id, "failed", result, started_at, message)
     raise QuarantineBudgetExceeded(message)
 
@@ -431,23 +431,24 @@ def _raw_json(raw_row: dict) -> str:
     )
 
 
-def _write_quarantine(conn, schema: str, interval_id: int, spill, result, published: bool) -> None:
+def _write_quarantine(conn, schema: str, interval_id: int, run_key: int, spill, result, published: bool) -> None:
     """Replace the interval's quarantine rows with this run's.
 
     A run over budget publishes nothing, so the published run's quarantine rows stay beside its
-    own (readers tell them apart by run_key); only rows of earlier unpublished attempts go.
+    own (readers tell them apart by run_key); only rows of earlier unpublished attempts go. Rows of
+    newer attempts (a partitioned plan still scoring) are never touched.
     """
     t = time.perf_counter()
     quarantine, intervals = db.table(schema, "quarantine_rows"), db.table(schema, "scored_intervals")
     if published:
-        conn.execute(sql.SQL("DELETE FROM {} WHERE interval_id = %s").format(quarantine), (interval_id,))
+        conn.execute(sql.SQL("DELETE FROM {} WHERE interval_id = %s AND run_key < %s").format(quarantine), (interval_id, run_key))
     else:
         conn.execute(
             sql.SQL(
-                "DELETE FROM {} q WHERE q.interval_id = %s AND q.run_key IS DISTINCT FROM "
+                "DELETE FROM {} q WHERE q.interval_id = %s AND q.run_key < %s AND q.run_key IS DISTINCT FROM "
                 "(SELECT current_run_key FROM {} WHERE interval_id = %s)"
             ).format(quarantine, intervals),
-            (interval_id, interval_id),
+            (interval_id, run_key, interval_id),
         )
     spill.seek(0)
     db.copy_csv(conn, db.table(schema, "quarantine_rows"), QUARANTINE_COLUMNS, spill)
@@ -643,6 +644,11 @@ def publish_partitions(config_path: str, interval_start: datetime, interval_end:
                 ).format(db.table(schema, "partition_plans")),
                 (run_key,),
             ).fetchone()
+            published = _published_summary(conn, schema, interval_id, run_key)
+            if published is not None:
+                # A retry of a publish that committed (the task died before reporting success).
+                log.info("plan %s is already published: %s", run_key, json.dumps(published, default=str))
+                return published
             result = IntervalResult(start.isoformat(), end.isoformat(), config.input_location(start, end), version,
                                     requested_version=requested, fallback_reason=fallback_reason)
             try:
@@ -711,6 +717,22 @@ def _gather_partitions(conn, config, run_key: int, interval_id: int, partitions:
         )
 
 
+def _published_summary(conn, schema: str, interval_id: int, run_key: int) -> dict | None:
+    """The run summary when this plan is the interval's published attempt, else None."""
+    row = conn.execute(
+        sql.SQL(
+            "SELECT r.run_id, r.model_version, r.rows_in, r.rows_scored, r.rows_quarantined, r.partitions FROM {} r "
+            "JOIN {} i ON i.current_run_key = r.run_key WHERE i.interval_id = %s AND r.run_key = %s "
+            "AND r.status = 'succeeded'"
+        ).format(db.table(schema, "scoring_runs"), db.table(schema, "scored_intervals")),
+        (interval_id, run_key),
+    ).fetchone()
+    if row is None:
+        return None
+    keys = ("run_id", "model_version", "rows_in", "rows_scored", "rows_quarantined", "partitions")
+    return {**dict(zip(keys, row)), "already_published": True}
+
+
 def _refuse_published_plan(conn, schema: str, interval_id: int, run_key: int, current: int | None = None) -> None:
     """A plan is scored and published once: its staging is gone after publishing, and a later
     attempt's publication must not be overwritten by an older plan."""
@@ -752,7 +774,8 @@ def _swap_in_partitions(conn, config, interval_id: int, run_key: int, partitions
     except psycopg.errors.UniqueViolation as exc:
         raise InputError(f"{result.source_uri}: an entity key appears in more than one partition; nothing was published") from exc
     conn.execute(
-        sql.SQL("DELETE FROM {} WHERE interval_id = %s AND run_key <> %s").format(db.table(schema, "quarantine_rows")),
+        # Older attempts only: a newer plan of the interval may be scoring its partitions right now.
+        sql.SQL("DELETE FROM {} WHERE interval_id = %s AND run_key < %s").format(db.table(schema, "quarantine_rows")),
         (interval_id, run_key),
     )
     result.stage_seconds["publish_partitions"] += time.perf_counter() - t

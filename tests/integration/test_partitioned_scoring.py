@@ -134,6 +134,10 @@ def test_a_retried_partition_replaces_its_rows_and_publishing_waits_for_all(vari
 
     with pytest.raises(PartitionError, match="was already published"):
         score_partition(path, *INTERVAL, run_id, second)
+    # A retry of a publish that committed (the task died before reporting success) changes nothing.
+    again = publish_partitions(path, *INTERVAL, run_id, plan["run_key"])
+    assert again["already_published"] and again["rows_in"] == summary["rows_in"] and again["partitions"] == 3
+    assert predictions(variants["partitioned"]) == predictions(variants["single"])
 
 
 def test_an_older_plan_cannot_overwrite_a_newer_publication(variants):

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psycopg
+import psycopg.sql
 import pytest
 
 from driftline import db
@@ -296,3 +297,21 @@ def test_tampered_champion_is_refused_and_nothing_is_written(project):
     assert published_count(config, start) == 0
     with psycopg.connect(os.environ["DRIFTLINE_DB_URL"]) as conn:
         assert champion_version(conn, config.db_schema) == champion
+
+
+def test_schema_check_takes_no_lock_beside_an_open_interval_write(project):
+    """ensure_schema on an up-to-date schema must not queue behind (or deadlock with) a scoring
+    transaction: an open write on prediction_rows and scoring_runs, and a 1 s lock_timeout."""
+    config = load_config(project)
+    writer = psycopg.connect(os.environ["DRIFTLINE_DB_URL"])
+    try:
+        for name in ("prediction_rows", "scoring_runs"):
+            writer.execute(
+                psycopg.sql.SQL("LOCK TABLE {} IN ROW EXCLUSIVE MODE").format(db.table(config.db_schema, name))
+            )
+        with psycopg.connect(os.environ["DRIFTLINE_DB_URL"], autocommit=True) as other:
+            other.execute("SET lock_timeout = '1s'")
+            db.ensure_schema(other, config.db_schema)  # raises LockNotAvailable if it took a table lock
+    finally:
+        writer.rollback()
+        writer.close()
