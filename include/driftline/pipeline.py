@@ -137,22 +137,16 @@ def score_interval(
         label = f"[{start.isoformat()}, {end.isoformat()})"
         with db.interval_lock(conn, config.db_schema, label):
             interval_id = _interval_id(conn, config.db_schema, start, end)
-            run_key = conn.execute(
-                sql.SQL("SELECT nextval(pg_get_serial_sequence(%s, 'run_key'))"),
-                (db.table(config.db_schema, "scoring_runs").as_string(conn),),
-            ).fetchone()[0]
+            run_key = _new_run_key(conn, config.db_schema)
             source = config.input_location(start, end)
             chosen, result = model_version, None
             where = {"dag_id": "score_batch", "task_id": "score_interval", "run_id": run_id,
                      "interval_start": start, "interval_end": end}
             try:
-                model, requested, fallback_reason = _load_scoring_model(conn, config, model_version, end)
+                model, requested, fallback_reason = _load_scoring_model(conn, config, model_version, end, where)
                 chosen = model.version
                 result = IntervalResult(start.isoformat(), end.isoformat(), source, model.version, requested_version=requested,
                                         fallback_reason=fallback_reason)
-                if fallback_reason:
-                    raise_alert(config, "fallback", "warning", fallback_reason,
-                                {"requested_version": requested, "used_version": model.version}, **where)
                 _replace_interval(conn, config, model, result, interval_id, run_key, run_id, started_at, start, end)
             except QuarantineBudgetExceeded:
                 raise
@@ -165,8 +159,17 @@ def score_interval(
     return result.summary()
 
 
-def _load_scoring_model(conn, config, pinned: int | None, interval_end: datetime):
-    """(model, requested version, fallback reason or None).
+def _new_run_key(conn, schema: str) -> int:
+    """The key of a new scoring attempt (its scoring_runs row is written when it ends)."""
+    return conn.execute(
+        sql.SQL("SELECT nextval(pg_get_serial_sequence(%s, 'run_key'))"),
+        (db.table(schema, "scoring_runs").as_string(conn),),
+    ).fetchone()[0]
+
+
+def _load_scoring_model(conn, config, pinned: int | None, interval_end: datetime, where: dict):
+    """(model, requested version, fallback reason or None); a fallback raises a `fallback` alert
+    (where: the dag/task/run/interval it is reported under).
 
     Default: the version that was champion when the interval ended, so a backfill rescores with the
     then-champion; the model_version Param pins one instead. When the wanted version cannot be
@@ -190,6 +193,7 @@ def _load_scoring_model(conn, config, pinned: int | None, interval_end: datetime
                 continue
             reason = f"fell back to v{version}: " + " | ".join(tried)
             log.warning("model fallback for %s: %s", config.name, reason)
+            raise_alert(config, "fallback", "warning", reason, {"requested_version": requested, "used_version": version}, **where)
             return model, requested, reason
         raise ModelLoadError(
             f"no kept model version could be loaded, nothing was written; tried {len(tried)}: " + " | ".join(tried)
@@ -550,15 +554,10 @@ def plan_partitions(
     with db.connect(url, application_name=f"driftline plan_partitions {run_id}", autocommit=True) as conn:
         db.ensure_schema(conn, schema)
         interval_id = _interval_id(conn, schema, start, end)
-        model, requested, fallback_reason = _load_scoring_model(conn, config, model_version, end)
-        if fallback_reason:
-            raise_alert(config, "fallback", "warning", fallback_reason,
-                        {"requested_version": requested, "used_version": model.version}, dag_id="score_batch",
-                        task_id="plan_partitions", run_id=run_id, interval_start=start, interval_end=end)
-        run_key = conn.execute(
-            sql.SQL("SELECT nextval(pg_get_serial_sequence(%s, 'run_key'))"),
-            (db.table(schema, "scoring_runs").as_string(conn),),
-        ).fetchone()[0]
+        where = {"dag_id": "score_batch", "task_id": "plan_partitions", "run_id": run_id,
+                 "interval_start": start, "interval_end": end}
+        model, requested, fallback_reason = _load_scoring_model(conn, config, model_version, end, where)
+        run_key = _new_run_key(conn, schema)
         conn.execute(
             sql.SQL(
                 "INSERT INTO {} (run_key, interval_id, run_id, partitions, files, model_version, requested_version, "
