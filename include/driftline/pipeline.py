@@ -132,13 +132,17 @@ def score_interval(
     start, end = _utc(interval_start), _utc(interval_end)
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     started_at = datetime.now(timezone.utc)
-    with db.connect(url, application_name=f"driftline score_interval {run_id}", autocommit=True) as conn:
+    source = config.input_location(start, end)
+    # Reading starts first: the first chunks are parsed (Arrow releases the GIL) while the model
+    # loads, which in a fresh task process is mostly importing LightGBM (~1 s).
+    with _read_ahead(source, config, start, end) as chunks, db.connect(
+        url, application_name=f"driftline score_interval {run_id}", autocommit=True
+    ) as conn:
         db.ensure_schema(conn, config.db_schema)
         label = f"[{start.isoformat()}, {end.isoformat()})"
         with db.interval_lock(conn, config.db_schema, label):
             interval_id = _interval_id(conn, config.db_schema, start, end)
             run_key = _new_run_key(conn, config.db_schema)
-            source = config.input_location(start, end)
             chosen, result = model_version, None
             where = {"dag_id": "score_batch", "task_id": "score_interval", "run_id": run_id,
                      "interval_start": start, "interval_end": end}
@@ -147,7 +151,7 @@ def score_interval(
                 chosen = model.version
                 result = IntervalResult(start.isoformat(), end.isoformat(), source, model.version, requested_version=requested,
                                         fallback_reason=fallback_reason)
-                _replace_interval(conn, config, model, result, interval_id, run_key, run_id, started_at, start, end)
+                _replace_interval(conn, config, model, result, interval_id, run_key, run_id, started_at, chunks)
             except QuarantineBudgetExceeded:
                 raise
             except Exception as exc:
@@ -179,7 +183,7 @@ def _load_scoring_model(conn, config, pinned: int | None, interval_end: datetime
     schema = config.db_schema
     requested = pinned if pinned is not None else version_for_interval(conn, schema, interval_end)
     try:
-        return load_model(conn, schema, requested), requested, None
+        return load_model(conn, schema, requested, scoring_only=True), requested, None
     except ModelLoadError as first:
         if pinned is not None or not config.safeguards.fallback:
             why = "the version is pinned by model_version" if pinned is not None else "safeguards.fallback is off"
@@ -187,7 +191,7 @@ def _load_scoring_model(conn, config, pinned: int | None, interval_end: datetime
         tried = [f"v{requested}: {first}" if requested is not None else str(first)]
         for version in fallback_versions(conn, schema, exclude=requested):
             try:
-                model = load_model(conn, schema, version)
+                model = load_model(conn, schema, version, scoring_only=True)
             except ModelLoadError as exc:
                 tried.append(f"v{version}: {exc}")
                 continue
@@ -211,7 +215,7 @@ def _interval_id(conn, schema: str, start: datetime, end: datetime) -> int:
     ).fetchone()[0]
 
 
-def _replace_interval(conn, config, model, result, interval_id, run_key, run_id, started_at, start, end) -> None:
+def _replace_interval(conn, config, model, result, interval_id, run_key, run_id, started_at, chunks) -> None:
     schema = config.db_schema
     stages = result.stage_seconds
     t = time.perf_counter()
@@ -229,7 +233,7 @@ def _replace_interval(conn, config, model, result, interval_id, run_key, run_id,
                 (interval_id,),
             )
             destination = _Destination.interval(interval_id, run_key)
-            _score_input(conn, config, scorer, validator, result, destination, spill, start, end)
+            _score_input(conn, config, scorer, validator, result, destination, spill, chunks)
             over_budget = result.rows_quarantined > config.quarantine_budget * result.rows_in
             if over_budget:
                 raise psycopg.Rollback()  # the interval keeps its previous predictions
@@ -260,13 +264,18 @@ def _replace_interval(conn, config, model, result, interval_id, run_key, run_id,
     raise QuarantineBudgetExceeded(message)
 
 
-def _score_input(conn, config, scorer, validator, result, destination: _Destination, spill, start, end, files=None) -> None:
-    """Read -> validate -> predict -> COPY into destination, inside the caller's transaction."""
+def _read_ahead(source: str, config, start: datetime, end: datetime, files=None) -> "_Prefetched":
+    """The interval's input chunks, read on a worker thread up to two chunks ahead (a context
+    manager: leaving it stops the reader)."""
+    return _Prefetched(read_interval(source, config, start, end, files=files), depth=2)
+
+
+def _score_input(conn, config, scorer, validator, result, destination: _Destination, spill, chunks: "_Prefetched") -> None:
+    """Validate -> predict -> COPY the chunks into destination, inside the caller's transaction."""
     stages = result.stage_seconds
     target = db.table(config.db_schema, destination.table)
     try:
-        chunks = _Prefetched(read_interval(result.source_uri, config, start, end, files=files))
-        with db.BackgroundCopy(conn, target, destination.columns, order_by="entity_key") as writer, chunks:
+        with db.BackgroundCopy(conn, target, destination.columns, order_by="entity_key") as writer:
             t = time.perf_counter()
             for chunk in chunks:
                 stages["wait_for_input"] += time.perf_counter() - t
@@ -585,7 +594,10 @@ def score_partition(config_path: str, interval_start: datetime, interval_end: da
     run_key, number, files = int(partition["run_key"]), int(partition["partition"]), partition["files"]
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     started_at = datetime.now(timezone.utc)
-    with db.connect(url, application_name=f"driftline score_partition {run_key}:{number}", autocommit=True) as conn:
+    source = config.input_location(start, end)
+    with _read_ahead(source, config, start, end, files=[Path(f) for f in files]) as chunks, db.connect(
+        url, application_name=f"driftline score_partition {run_key}:{number}", autocommit=True
+    ) as conn:
         plan = conn.execute(
             sql.SQL("SELECT interval_id, model_version FROM {} WHERE run_key = %s").format(db.table(schema, "partition_plans")),
             (run_key,),
@@ -594,8 +606,8 @@ def score_partition(config_path: str, interval_start: datetime, interval_end: da
             raise PartitionError(f"partition plan {run_key} not found (already published or superseded)")
         interval_id, version = plan
         _refuse_published_plan(conn, schema, interval_id, run_key)
-        model = load_model(conn, schema, version)  # the plan chose (and could load) it: no fallback here
-        result = IntervalResult(start.isoformat(), end.isoformat(), config.input_location(start, end), model.version)
+        model = load_model(conn, schema, version, scoring_only=True)  # the plan chose (and could load) it: no fallback here
+        result = IntervalResult(start.isoformat(), end.isoformat(), source, model.version)
         t = time.perf_counter()
         validator = Validator(config)
         result.stage_seconds["load_suite"] += time.perf_counter() - t
@@ -609,7 +621,7 @@ def score_partition(config_path: str, interval_start: datetime, interval_end: da
                     sql.SQL("DELETE FROM {} WHERE run_key = %s AND partition = %s").format(db.table(schema, name)),
                     (run_key, number),
                 )
-            _score_input(conn, config, scorer, validator, result, destination, spill, start, end, files=[Path(f) for f in files])
+            _score_input(conn, config, scorer, validator, result, destination, spill, chunks)
             spill.seek(0)
             db.copy_csv(conn, db.table(schema, "quarantine_rows"), QUARANTINE_COLUMNS, spill)
             conn.execute(

@@ -192,6 +192,9 @@ def _csv_batches(path: Path, config: DatasetConfig) -> Iterator[tuple[pa.Table, 
             column_types={name: pa.string() for name in header}, strings_can_be_null=True
         ),
     )
+    # Chunks are zero-copy slices of the reader's batches (~6k rows each at 1 MiB): every stage
+    # works on chunked columns, and combining them into one array per column copied the text of
+    # every row again (~0.35 CPU-s per 1M rows).
     rows_per_chunk = config.chunk_rows
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
@@ -200,7 +203,7 @@ def _csv_batches(path: Path, config: DatasetConfig) -> Iterator[tuple[pa.Table, 
             pending.append(batch)
             pending_rows += batch.num_rows
             while pending_rows >= rows_per_chunk:
-                table = pa.Table.from_batches(pending).combine_chunks()  # one array per column, not ~30
+                table = pa.Table.from_batches(pending, schema=reader.schema)
                 yield table.slice(0, rows_per_chunk), _drain(malformed)
                 rest = table.slice(rows_per_chunk)
                 pending, pending_rows = rest.to_batches(), rest.num_rows
