@@ -53,7 +53,7 @@ class _Destination:
 
     @classmethod
     def interval(cls, interval_id: int, run_key: int) -> "_Destination":
-        return cls("prediction_rows", {"interval_id": (interval_id, pa.int32())}, interval_id, run_key)
+        return cls("prediction_rows", {"run_key": (run_key, pa.int64())}, interval_id, run_key)
 
     @classmethod
     def staging(cls, interval_id: int, run_key: int, partition: int) -> "_Destination":
@@ -228,12 +228,11 @@ def _replace_interval(conn, config, model, result, interval_id, run_key, run_id,
     # budget holds, while the predictions only go in when it does.
     with tempfile.TemporaryFile() as spill:
         with conn.transaction():
-            conn.execute(
-                sql.SQL("DELETE FROM {} WHERE interval_id = %s").format(db.table(schema, "prediction_rows")),
-                (interval_id,),
-            )
             destination = _Destination.interval(interval_id, run_key)
-            _score_input(conn, config, scorer, validator, result, destination, spill, chunks)
+            # The replaced attempt's rows are deleted on the writer thread while the first chunk is
+            # read and scored (its connection is idle until then); a rollback restores them.
+            _score_input(conn, config, scorer, validator, result, destination, spill, chunks,
+                         before_writes=lambda: _delete_replaced_predictions(conn, schema, interval_id, run_key, stages))
             over_budget = result.rows_quarantined > config.quarantine_budget * result.rows_in
             if over_budget:
                 raise psycopg.Rollback()  # the interval keeps its previous predictions
@@ -270,12 +269,30 @@ def _read_ahead(source: str, config, start: datetime, end: datetime, files=None)
     return _Prefetched(read_interval(source, config, start, end, files=files), depth=2)
 
 
-def _score_input(conn, config, scorer, validator, result, destination: _Destination, spill, chunks: "_Prefetched") -> None:
-    """Validate -> predict -> COPY the chunks into destination, inside the caller's transaction."""
+def _delete_replaced_predictions(conn, schema: str, interval_id: int, run_key: int, stages) -> None:
+    """Inside the publishing transaction: delete the rows of the interval's earlier attempts (only
+    the published one has any), so prediction_rows holds each interval once."""
+    t = time.perf_counter()
+    conn.execute(
+        sql.SQL(
+            "DELETE FROM {p} WHERE run_key IN (SELECT run_key FROM {r} WHERE interval_id = %s AND run_key < %s)"
+        ).format(p=db.table(schema, "prediction_rows"), r=db.table(schema, "scoring_runs")),
+        (interval_id, run_key),
+    )
+    stages["delete_replaced_predictions"] += time.perf_counter() - t
+
+
+def _score_input(
+    conn, config, scorer, validator, result, destination: _Destination, spill, chunks: "_Prefetched", before_writes=None
+) -> None:
+    """Validate -> predict -> COPY the chunks into destination, inside the caller's transaction
+    (before_writes: a callable run on the connection ahead of the first COPY)."""
     stages = result.stage_seconds
     target = db.table(config.db_schema, destination.table)
     try:
         with db.BackgroundCopy(conn, target, destination.columns, order_by="entity_key") as writer:
+            if before_writes is not None:
+                writer.run(before_writes)
             t = time.perf_counter()
             for chunk in chunks:
                 stages["wait_for_input"] += time.perf_counter() - t
@@ -772,18 +789,18 @@ def _swap_in_partitions(conn, config, interval_id: int, run_key: int, partitions
     """Inside one transaction: replace the interval's predictions and quarantine with the plan's, record the run."""
     schema = config.db_schema
     t = time.perf_counter()
-    conn.execute(sql.SQL("DELETE FROM {} WHERE interval_id = %s").format(db.table(schema, "prediction_rows")), (interval_id,))
     try:
         conn.execute(
             sql.SQL(
-                "INSERT INTO {} (interval_id, entity_key, score, predicted_class) "
-                # In key order: the unique B-tree (entity_key, interval_id) then fills page by page.
-                "SELECT %s, entity_key, score, predicted_class FROM {} WHERE run_key = %s ORDER BY entity_key"
+                "INSERT INTO {} (run_key, entity_key, score, predicted_class) "
+                # In key order: the unique B-tree (run_key, entity_key) then fills page by page.
+                "SELECT run_key, entity_key, score, predicted_class FROM {} WHERE run_key = %s ORDER BY entity_key"
             ).format(db.table(schema, "prediction_rows"), db.table(schema, "partition_prediction_rows")),
-            (interval_id, run_key),
+            (run_key,),
         )
     except psycopg.errors.UniqueViolation as exc:
         raise InputError(f"{result.source_uri}: an entity key appears in more than one partition; nothing was published") from exc
+    _delete_replaced_predictions(conn, schema, interval_id, run_key, result.stage_seconds)
     conn.execute(
         # Older attempts only: a newer plan of the interval may be scoring its partitions right now.
         sql.SQL("DELETE FROM {} WHERE interval_id = %s AND run_key < %s").format(db.table(schema, "quarantine_rows")),
@@ -822,7 +839,7 @@ def check_interval(config_path: str, interval_start: datetime, interval_end: dat
         row = conn.execute(
             sql.SQL(
                 """SELECT r.run_key, r.run_id, r.model_version, r.rows_in, r.rows_scored, r.rows_quarantined,
-                          (SELECT count(*) FROM {p} p WHERE p.interval_id = i.interval_id),
+                          (SELECT count(*) FROM {p} p WHERE p.run_key = i.current_run_key),
                           (SELECT count(*) FROM {q} q WHERE q.interval_id = i.interval_id
                                                           AND q.run_key = i.current_run_key)
                    FROM {i} i JOIN {r} r ON r.run_key = i.current_run_key

@@ -315,3 +315,67 @@ def test_schema_check_takes_no_lock_beside_an_open_interval_write(project):
     finally:
         writer.rollback()
         writer.close()
+
+
+def test_rerun_replaces_the_attempt_so_prediction_rows_holds_each_interval_once(project):
+    config = load_config(project)
+    start = datetime(2027, 4, 1, tzinfo=timezone.utc)
+    end = start + timedelta(days=1)
+    write_text(Path(config.input_location(start, end)), frame_csv(clean_rows(start)))
+    first = score_interval(str(project), start, end, run_id="rerun_first")
+    second = score_interval(str(project), start, end, run_id="rerun_second")
+    assert first["rows_scored"] == second["rows_scored"] == ROWS
+    stored = fetch(
+        config,
+        "SELECT p.run_key, count(*) FROM {s}.prediction_rows p JOIN {s}.scoring_runs r USING (run_key) "
+        "JOIN {s}.scored_intervals i USING (interval_id) WHERE i.interval_start = %s GROUP BY 1",
+        (start,),
+    )
+    current = fetch(config, "SELECT current_run_key FROM {s}.scored_intervals WHERE interval_start = %s", (start,))
+    assert stored == [(current[0][0], ROWS)]  # the first attempt's rows are gone, not hidden
+    assert {run_id for _, _, run_id in contents(config, start)} == {"rerun_second"}
+
+
+def test_schema_keyed_by_interval_migrates_to_rows_keyed_by_attempt(project, tmp_path):
+    """A deployment whose prediction_rows still has interval_id (schema before run_key keying)
+    keeps its published predictions through ensure_schema, and scoring goes on over them."""
+    from driftline.pipeline import prepare_database
+
+    config = load_config(project)
+    start = datetime(2027, 5, 1, tzinfo=timezone.utc)
+    end = start + timedelta(days=1)
+    write_text(Path(config.input_location(start, end)), frame_csv(clean_rows(start)))
+    score_interval(str(project), start, end, run_id="before_migration")
+    before = fetch(config, "SELECT interval_start, entity_key, score, run_id FROM {s}.predictions ORDER BY 1, 2")
+    # Put the table back into the earlier shape: rows keyed by interval_id, views reading that.
+    with psycopg.connect(os.environ["DRIFTLINE_DB_URL"], autocommit=True) as conn:
+        s = psycopg.sql.Identifier(config.db_schema)
+        for statement in (
+            "DROP VIEW {s}.latest_predictions, {s}.predictions_for_review, {s}.predictions",
+            "ALTER TABLE {s}.prediction_rows ADD COLUMN interval_id integer",
+            "UPDATE {s}.prediction_rows p SET interval_id = i.interval_id FROM {s}.scored_intervals i "
+            "WHERE i.current_run_key = p.run_key",
+            "ALTER TABLE {s}.prediction_rows DROP COLUMN run_key",
+            "CREATE UNIQUE INDEX prediction_rows_entity_interval ON {s}.prediction_rows (entity_key, interval_id)",
+            "CREATE VIEW {s}.predictions AS SELECT i.interval_start, i.interval_end, p.entity_key, p.score, "
+            "p.predicted_class, r.model_version, r.run_id, r.finished_at AS scored_at FROM {s}.prediction_rows p "
+            "JOIN {s}.scored_intervals i ON i.interval_id = p.interval_id "
+            "JOIN {s}.scoring_runs r ON r.run_key = i.current_run_key",
+            "DELETE FROM {s}.schema_version",
+        ):
+            conn.execute(psycopg.sql.SQL(statement).format(s=s))
+
+    prepare_database(str(project))
+
+    columns = fetch(
+        config,
+        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        (f'"{config.db_schema}".prediction_rows',),
+    )
+    assert sorted(c for (c,) in columns) == ["entity_key", "predicted_class", "run_key", "score"]
+    assert fetch(config, "SELECT interval_start, entity_key, score, run_id FROM {s}.predictions ORDER BY 1, 2") == before
+    indexes = fetch(config, "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = 'prediction_rows'",
+                    (config.db_schema,))
+    assert indexes == [("prediction_rows_run_entity",)]
+    summary = score_interval(str(project), start, end, run_id="after_migration")
+    assert check_interval(str(project), start, end)["rows_scored"] == summary["rows_scored"] == ROWS
