@@ -153,8 +153,8 @@ def _ddl(schema: str) -> list[sql.Composed]:
         # One B-tree: unique per attempt and entity, so a duplicate key that slipped past the
         # per-chunk check (far apart in a file) fails the interval loudly instead of doubling it.
         # Reads of an interval and the delete of a replaced attempt use it too. Lookups of one entity
-        # across all intervals do not: add an index on entity_key if analysts need them (it costs
-        # ~3 server CPU-s per 1M rows written; docs/performance.md).
+        # across all intervals do not: add an index on entity_key if analysts need them (2-4 server
+        # CPU-s more per 1M rows written; docs/performance.md).
         q("CREATE UNIQUE INDEX IF NOT EXISTS prediction_rows_run_entity ON {s}.prediction_rows (run_key, entity_key)"),
         # Superseded (earlier schema versions).
         q("DROP INDEX IF EXISTS {s}.prediction_rows_interval_key"),
