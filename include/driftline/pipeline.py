@@ -632,6 +632,15 @@ def score_partition(config_path: str, interval_start: datetime, interval_end: da
         result.stage_seconds["compile_model"] += scorer.compile_seconds
         destination = _Destination.staging(interval_id, run_key, number)
         with tempfile.TemporaryFile() as spill, conn.transaction():
+            # A share lock on the plan row until this partition commits: publish_partitions takes it
+            # exclusively, so it never counts a partition that is still writing (a zombie try of an
+            # already retried partition included), and a partition starting after the publish
+            # commits sees it (checked again below) and refuses.
+            conn.execute(
+                sql.SQL("SELECT 1 FROM {} WHERE run_key = %s FOR SHARE").format(db.table(schema, "partition_plans")),
+                (run_key,),
+            )
+            _refuse_published_plan(conn, schema, interval_id, run_key)
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"driftline-partition:{schema}:{run_key}:{number}",))
             for name in ("partition_prediction_rows", "quarantine_rows", "partition_runs"):
                 conn.execute(
@@ -680,18 +689,24 @@ def publish_partitions(config_path: str, interval_start: datetime, interval_end:
             result = IntervalResult(start.isoformat(), end.isoformat(), config.input_location(start, end), version,
                                     requested_version=requested, fallback_reason=fallback_reason)
             try:
-                _gather_partitions(conn, config, run_key, interval_id, partitions, result)
-                over_budget = result.rows_quarantined > config.quarantine_budget * result.rows_in
-                if over_budget:
-                    raise QuarantineBudgetExceeded(
-                        f"quarantine budget exceeded for {result.source_uri}: {result.rows_quarantined} of "
-                        f"{result.rows_in} rows ({result.rows_quarantined / result.rows_in:.1%}) failed validation over "
-                        f"{partitions} partitions; the budget is {config.quarantine_budget:.1%}. Top reasons: "
-                        f"{_top_reasons(result.reasons)}. The quarantined rows are in {schema}.quarantine_rows (run_key "
-                        f"{run_key}); the interval's previous predictions are unchanged."
-                    )
-                result.distribution_check = check_distribution(result.stats, _manifest(conn, schema, version), config)
                 with conn.transaction():
+                    # Waits for every partition still writing (each holds a share lock on the plan
+                    # row), then counts and swaps in the same transaction: nothing changes in between.
+                    conn.execute(
+                        sql.SQL("SELECT 1 FROM {} WHERE run_key = %s FOR UPDATE").format(db.table(schema, "partition_plans")),
+                        (run_key,),
+                    )
+                    _gather_partitions(conn, config, run_key, interval_id, partitions, result)
+                    over_budget = result.rows_quarantined > config.quarantine_budget * result.rows_in
+                    if over_budget:
+                        raise QuarantineBudgetExceeded(
+                            f"quarantine budget exceeded for {result.source_uri}: {result.rows_quarantined} of "
+                            f"{result.rows_in} rows ({result.rows_quarantined / result.rows_in:.1%}) failed validation over "
+                            f"{partitions} partitions; the budget is {config.quarantine_budget:.1%}. Top reasons: "
+                            f"{_top_reasons(result.reasons)}. The quarantined rows are in {schema}.quarantine_rows (run_key "
+                            f"{run_key}); the interval's previous predictions are unchanged."
+                        )
+                    result.distribution_check = check_distribution(result.stats, _manifest(conn, schema, version), config)
                     _swap_in_partitions(conn, config, interval_id, run_key, partitions, run_id, result, planned_at)
             except Exception as exc:
                 _record_failed_run(conn, config, interval_id, run_key, run_id, planned_at, result.source_uri, version, exc, result)

@@ -156,3 +156,42 @@ def test_small_intervals_keep_the_single_task_path(variants, project):
     path = config_variant(variants["partitioned"], load_config(variants["partitioned"]).db_schema, name="wide_partitions",
                           files_per_partition="5")
     assert plan_partitions(str(path), *INTERVAL, "manual__small") == {"mode": "single", "files": FILES, "partitions": []}
+
+
+def test_publish_waits_for_a_partition_still_writing_and_counts_what_it_committed(variants):
+    """A partition try that is still writing (say a zombie of a retried one) holds a share lock on
+    the plan row; publish waits for it and judges the plan as that try left it."""
+    import os
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import psycopg
+    from psycopg import sql
+
+    path = str(variants["partitioned"])
+    run_id = "manual__publish_waits"
+    before = predictions(variants["partitioned"])
+    plan = plan_partitions(path, *INTERVAL, run_id)
+    for partition in plan["partitions"]:
+        score_partition(path, *INTERVAL, run_id, partition)
+    schema = sql.Identifier(load_config(path).db_schema)
+    with psycopg.connect(os.environ["DRIFTLINE_DB_URL"]) as zombie, ThreadPoolExecutor(1) as pool:
+        # What a partition try does first, inside its transaction: lock the plan, drop its old rows.
+        zombie.execute(sql.SQL("SELECT 1 FROM {}.partition_plans WHERE run_key = %s FOR SHARE").format(schema), (plan["run_key"],))
+        for table in ("partition_prediction_rows", "partition_runs"):
+            zombie.execute(sql.SQL("DELETE FROM {}.{} WHERE run_key = %s AND partition = 2").format(schema, sql.Identifier(table)),
+                           (plan["run_key"],))
+        publishing = pool.submit(publish_partitions, path, *INTERVAL, run_id, plan["run_key"])
+        deadline = time.monotonic() + 20
+        while not fetch(variants["partitioned"], "SELECT 1 FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'",
+                        (f"driftline publish_partitions {run_id}",)):
+            assert not publishing.done(), f"publish did not wait for the writing partition: {publishing.exception() or publishing.result()}"
+            assert time.monotonic() < deadline, "publish never waited on the plan's lock"
+            time.sleep(0.05)
+        zombie.commit()  # the try ends having removed its partition (it crashed before writing again)
+        with pytest.raises(PartitionError, match=r"partition\(s\) \[2\] of 3 have not been scored"):
+            publishing.result(timeout=60)
+    assert predictions(variants["partitioned"]) == before
+    score_partition(path, *INTERVAL, run_id, plan["partitions"][2])
+    assert publish_partitions(path, *INTERVAL, run_id, plan["run_key"])["partitions"] == 3
+    assert check_interval(path, *INTERVAL)["run_id"] == run_id
