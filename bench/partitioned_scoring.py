@@ -58,7 +58,7 @@ def empty_tables(config_path: Path) -> None:
 
     config = load_config(config_path)
     with db.connect(os.environ["DRIFTLINE_DB_URL"], autocommit=True) as conn:
-        tables = [db.table(config.db_schema, name) for name in ("prediction_rows", "quarantine_rows", "partition_prediction_rows")]
+        tables = [db.table(config.db_schema, name) for name in ("prediction_rows", "quarantine_rows")]
         conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(tables)))
 
 

@@ -128,12 +128,17 @@ def _ddl(schema: str) -> list[sql.Composed]:
         # rows and moves current_run_key, in one transaction. Keyed by interval instead, a rerun's
         # rows collided in the unique index with the dead rows of the attempt it replaced: measured,
         # a rerun of 1M rows took 10.5 s against 5.4 s for a first write.
+        # partition: NULL for rows scored by one score_interval task; the partition number for rows
+        # a score_partition task wrote under its plan's run_key (publishing the plan only moves
+        # current_run_key; a retried partition replaces its own rows). NULLs cost nothing here:
+        # the row has a null bitmap already.
         q(
             """CREATE TABLE IF NOT EXISTS {s}.prediction_rows (
                 run_key         bigint NOT NULL,
                 entity_key      text,
                 score           double precision NOT NULL,
-                predicted_class smallint)"""
+                predicted_class smallint,
+                partition       integer)"""
         ),
         # Earlier schema versions keyed the rows by interval_id: key them by the interval's current
         # attempt instead (once; the views that read the old column are dropped with it and created
@@ -155,6 +160,7 @@ def _ddl(schema: str) -> list[sql.Composed]:
         # Reads of an interval and the delete of a replaced attempt use it too. Lookups of one entity
         # across all intervals do not: add an index on entity_key if analysts need them (2-4 server
         # CPU-s more per 1M rows written; docs/performance.md).
+        q("ALTER TABLE {s}.prediction_rows ADD COLUMN IF NOT EXISTS partition integer"),
         q("CREATE UNIQUE INDEX IF NOT EXISTS prediction_rows_run_entity ON {s}.prediction_rows (run_key, entity_key)"),
         # Superseded (earlier schema versions).
         q("DROP INDEX IF EXISTS {s}.prediction_rows_interval_key"),
@@ -394,19 +400,8 @@ def _ddl(schema: str) -> list[sql.Composed]:
                 PRIMARY KEY (run_key, partition),
                 CHECK (rows_in = rows_scored + rows_quarantined))"""
         ),
-        q(
-            """CREATE TABLE IF NOT EXISTS {s}.partition_prediction_rows (
-                run_key         bigint NOT NULL,
-                partition       integer NOT NULL,
-                entity_key      text,
-                score           double precision NOT NULL,
-                predicted_class smallint)"""
-        ),
-        q(
-            "CREATE UNIQUE INDEX IF NOT EXISTS partition_prediction_rows_entity "
-            "ON {s}.partition_prediction_rows (run_key, entity_key)"
-        ),
-        q("CREATE INDEX IF NOT EXISTS partition_prediction_rows_part ON {s}.partition_prediction_rows (run_key, partition)"),
+        # Partitions stage straight into prediction_rows now (earlier schema versions copied from here).
+        q("DROP TABLE IF EXISTS {s}.partition_prediction_rows"),
         # Run health for dashboards: one row per score_batch attempt, and one per attempt and stage.
         q(
             """CREATE OR REPLACE VIEW {s}.run_health AS

@@ -38,8 +38,8 @@ QUARANTINE_COLUMNS = [
 
 @dataclass(frozen=True)
 class _Destination:
-    """Where one scoring pass writes: an interval's prediction rows (single task) or one partition's
-    staging rows (partitioned scoring), with the constant leading columns of each row."""
+    """Where one scoring pass writes: prediction_rows under the attempt's run_key, and for
+    partitioned scoring also the partition number, with the constant leading columns of each row."""
 
     table: str
     keys: dict
@@ -58,7 +58,7 @@ class _Destination:
     @classmethod
     def staging(cls, interval_id: int, run_key: int, partition: int) -> "_Destination":
         keys = {"run_key": (run_key, pa.int64()), "partition": (partition, pa.int32())}
-        return cls("partition_prediction_rows", keys, interval_id, run_key, partition)
+        return cls("prediction_rows", keys, interval_id, run_key, partition)
 
 
 class QuarantineBudgetExceeded(RuntimeError):
@@ -270,14 +270,17 @@ def _read_ahead(source: str, config, start: datetime, end: datetime, files=None)
 
 
 def _delete_replaced_predictions(conn, schema: str, interval_id: int, run_key: int, stages) -> None:
-    """Inside the publishing transaction: delete the rows of the interval's earlier attempts (only
-    the published one has any), so prediction_rows holds each interval once."""
+    """Inside the publishing transaction: delete the rows of the interval's earlier attempts (the
+    published one, and partitioned plans that never published), so prediction_rows holds each
+    interval once. Newer attempts (a plan still scoring its partitions) are never touched."""
     t = time.perf_counter()
     conn.execute(
         sql.SQL(
-            "DELETE FROM {p} WHERE run_key IN (SELECT run_key FROM {r} WHERE interval_id = %s AND run_key < %s)"
-        ).format(p=db.table(schema, "prediction_rows"), r=db.table(schema, "scoring_runs")),
-        (interval_id, run_key),
+            "DELETE FROM {p} WHERE run_key IN (SELECT run_key FROM {r} WHERE interval_id = %s AND run_key < %s "
+            "UNION SELECT run_key FROM {plans} WHERE interval_id = %s AND run_key < %s)"
+        ).format(p=db.table(schema, "prediction_rows"), r=db.table(schema, "scoring_runs"),
+                 plans=db.table(schema, "partition_plans")),
+        (interval_id, run_key, interval_id, run_key),
     )
     stages["delete_replaced_predictions"] += time.perf_counter() - t
 
@@ -302,6 +305,13 @@ def _score_input(
         stages["read"] += chunks.seconds  # overlapped with the stages above
     except psycopg.errors.UniqueViolation as exc:
         # Repeats inside one chunk are quarantined; this is a repeat further apart than that.
+        if destination.partition is not None:
+            raise InputError(
+                f"{result.source_uri}: an entity key of partition {destination.partition} appears again in "
+                f"another partition of the plan, or more than scoring.chunk_rows={config.chunk_rows} rows apart "
+                "in its files; nothing was written for this partition. Deduplicate the export (the key itself "
+                "is not logged)."
+            ) from exc
         raise InputError(
             f"{result.source_uri}: an entity key appears more than once, more than "
             f"scoring.chunk_rows={config.chunk_rows} rows apart; nothing was written. Deduplicate the "
@@ -546,9 +556,10 @@ def _top_reasons(reasons: dict[str, int], limit: int = 5) -> str:
 
 # Partitioned scoring (scoring.files_per_partition): plan -> one score_partition per group of input
 # files (Airflow dynamic task mapping; each retried alone) -> publish_partitions. Partitions write
-# to staging rows keyed by the plan's run_key; publishing checks that every partition is there and
-# adds up, runs the interval-level checks, and swaps the interval in one transaction, so readers see
-# the previous contents or the new ones, never a mix of partitions.
+# into prediction_rows under the plan's run_key (tagged with their partition number), invisible to
+# readers until published; publishing checks that every partition is there and adds up, runs the
+# interval-level checks, and moves the interval's current_run_key in one transaction (no copy), so
+# readers see the previous contents or the new ones, never a mix of partitions.
 
 
 class PartitionError(RuntimeError):
@@ -604,7 +615,8 @@ def plan_partitions(
 
 
 def score_partition(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str, partition: dict) -> dict:
-    """Score one partition into staging, replacing any earlier attempt of the same partition."""
+    """Score one partition into prediction_rows under the plan's run_key (unpublished until
+    publish_partitions), replacing any earlier attempt of the same partition."""
     config = load_config(config_path)
     start, end = _utc(interval_start), _utc(interval_end)
     schema = config.db_schema
@@ -642,7 +654,7 @@ def score_partition(config_path: str, interval_start: datetime, interval_end: da
             )
             _refuse_published_plan(conn, schema, interval_id, run_key)
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"driftline-partition:{schema}:{run_key}:{number}",))
-            for name in ("partition_prediction_rows", "quarantine_rows", "partition_runs"):
+            for name in ("prediction_rows", "quarantine_rows", "partition_runs"):
                 conn.execute(
                     sql.SQL("DELETE FROM {} WHERE run_key = %s AND partition = %s").format(db.table(schema, name)),
                     (run_key, number),
@@ -750,13 +762,13 @@ def _gather_partitions(conn, config, run_key: int, interval_id: int, partitions:
     staged, quarantined = conn.execute(
         sql.SQL(
             "SELECT (SELECT count(*) FROM {p} WHERE run_key = %s), (SELECT count(*) FROM {q} WHERE run_key = %s)"
-        ).format(p=db.table(schema, "partition_prediction_rows"), q=db.table(schema, "quarantine_rows")),
+        ).format(p=db.table(schema, "prediction_rows"), q=db.table(schema, "quarantine_rows")),
         (run_key, run_key),
     ).fetchone()
     if staged != result.rows_scored or quarantined != result.rows_quarantined:
         raise PartitionError(
             f"plan {run_key} does not add up: partitions report {result.rows_scored} scored and "
-            f"{result.rows_quarantined} quarantined rows, staging holds {staged} and {quarantined}"
+            f"{result.rows_quarantined} quarantined rows, the database holds {staged} and {quarantined}"
         )
 
 
@@ -777,8 +789,9 @@ def _published_summary(conn, schema: str, interval_id: int, run_key: int) -> dic
 
 
 def _refuse_published_plan(conn, schema: str, interval_id: int, run_key: int, current: int | None = None) -> None:
-    """A plan is scored and published once: its staging is gone after publishing, and a later
-    attempt's publication must not be overwritten by an older plan."""
+    """A plan is scored and published once: after publishing its rows are the interval's published
+    rows (a partition retried then would change them), and a later attempt's publication must not be
+    overwritten by an older plan."""
     if current is None:
         current = conn.execute(
             sql.SQL("SELECT current_run_key FROM {} WHERE interval_id = %s").format(db.table(schema, "scored_intervals")),
@@ -801,20 +814,10 @@ def _manifest(conn, schema: str, version: int) -> dict | None:
 
 
 def _swap_in_partitions(conn, config, interval_id: int, run_key: int, partitions: int, run_id: str, result, planned_at) -> None:
-    """Inside one transaction: replace the interval's predictions and quarantine with the plan's, record the run."""
+    """Inside one transaction: publish the plan's rows (already in prediction_rows under its
+    run_key) in place of the interval's previous attempt, replace its quarantine, record the run."""
     schema = config.db_schema
     t = time.perf_counter()
-    try:
-        conn.execute(
-            sql.SQL(
-                "INSERT INTO {} (run_key, entity_key, score, predicted_class) "
-                # In key order: the unique B-tree (run_key, entity_key) then fills page by page.
-                "SELECT run_key, entity_key, score, predicted_class FROM {} WHERE run_key = %s ORDER BY entity_key"
-            ).format(db.table(schema, "prediction_rows"), db.table(schema, "partition_prediction_rows")),
-            (run_key,),
-        )
-    except psycopg.errors.UniqueViolation as exc:
-        raise InputError(f"{result.source_uri}: an entity key appears in more than one partition; nothing was published") from exc
     _delete_replaced_predictions(conn, schema, interval_id, run_key, result.stage_seconds)
     conn.execute(
         # Older attempts only: a newer plan of the interval may be scoring its partitions right now.
@@ -834,13 +837,6 @@ def _swap_in_partitions(conn, config, interval_id: int, run_key: int, partitions
     conn.execute(
         sql.SQL("UPDATE {} SET current_run_key = %s WHERE interval_id = %s").format(db.table(schema, "scored_intervals")),
         (run_key, interval_id),
-    )
-    # Staging of this plan, and of older plans of the interval that can no longer be published.
-    conn.execute(
-        sql.SQL("DELETE FROM {} WHERE run_key IN (SELECT run_key FROM {} WHERE interval_id = %s AND run_key <= %s)").format(
-            db.table(schema, "partition_prediction_rows"), db.table(schema, "partition_plans")
-        ),
-        (interval_id, run_key),
     )
 
 

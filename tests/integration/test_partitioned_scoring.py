@@ -101,7 +101,10 @@ def test_partitioned_run_equals_the_single_task_path(variants, score_batch):
         assert summaries["partitioned"][key] == summaries["single"][key]
     [(partitions, status)] = fetch(partitioned, "SELECT partitions, status FROM {s}.run_health WHERE published")
     assert (partitions, status) == (3, "succeeded")
-    assert fetch(partitioned, "SELECT count(*) FROM {s}.partition_prediction_rows") == [(0,)]  # staging emptied
+    # The published plan's rows are the only rows: nothing copied, nothing left behind.
+    assert fetch(partitioned, "SELECT count(*), count(DISTINCT partition) FROM {s}.prediction_rows") == [
+        (len(predictions(single)), 3)
+    ]
 
     # The same DAG run again: the interval is replaced, not doubled.
     assert "success" in str(score_batch.test(logical_date=INTERVAL[1], run_conf={"config": str(partitioned)}).state)
@@ -143,10 +146,13 @@ def test_a_retried_partition_replaces_its_rows_and_publishing_waits_for_all(vari
 def test_an_older_plan_cannot_overwrite_a_newer_publication(variants):
     path = str(variants["partitioned"])
     older = plan_partitions(path, *INTERVAL, "manual__older")
+    score_partition(path, *INTERVAL, "manual__older", older["partitions"][1])  # scored, never published
     newer = plan_partitions(path, *INTERVAL, "manual__newer")
     for partition in newer["partitions"]:
         score_partition(path, *INTERVAL, "manual__newer", partition)
     publish_partitions(path, *INTERVAL, "manual__newer", newer["run_key"])
+    # The superseded plan's rows went with the publication; only the published attempt's remain.
+    assert fetch(variants["partitioned"], "SELECT DISTINCT run_key FROM {s}.prediction_rows") == [(newer["run_key"],)]
     with pytest.raises(PartitionError, match=f"superseded by a later attempt \\(run_key {newer['run_key']}\\)"):
         score_partition(path, *INTERVAL, "manual__older", older["partitions"][0])
     assert check_interval(path, *INTERVAL)["run_id"] == "manual__newer"
@@ -178,7 +184,7 @@ def test_publish_waits_for_a_partition_still_writing_and_counts_what_it_committe
     with psycopg.connect(os.environ["DRIFTLINE_DB_URL"]) as zombie, ThreadPoolExecutor(1) as pool:
         # What a partition try does first, inside its transaction: lock the plan, drop its old rows.
         zombie.execute(sql.SQL("SELECT 1 FROM {}.partition_plans WHERE run_key = %s FOR SHARE").format(schema), (plan["run_key"],))
-        for table in ("partition_prediction_rows", "partition_runs"):
+        for table in ("prediction_rows", "partition_runs"):
             zombie.execute(sql.SQL("DELETE FROM {}.{} WHERE run_key = %s AND partition = 2").format(schema, sql.Identifier(table)),
                            (plan["run_key"],))
         publishing = pool.submit(publish_partitions, path, *INTERVAL, run_id, plan["run_key"])
@@ -195,3 +201,32 @@ def test_publish_waits_for_a_partition_still_writing_and_counts_what_it_committe
     score_partition(path, *INTERVAL, run_id, plan["partitions"][2])
     assert publish_partitions(path, *INTERVAL, run_id, plan["run_key"])["partitions"] == 3
     assert check_interval(path, *INTERVAL)["run_id"] == run_id
+
+
+def test_a_key_in_two_partitions_fails_the_later_partition_and_says_so(variants, project):
+    import shutil
+
+    from driftline.cli import train_champion
+    from driftline.sources import InputError
+
+    config = load_config(variants["partitioned"])
+    day = f"{INTERVAL[0]:%Y-%m-%d}"
+    target = config.root / "data" / "parts_dup" / day
+    shutil.copytree(config.root / "data" / "parts" / day, target)
+    path = config_variant(project, f"pt_dup_{uuid.uuid4().hex[:6]}", input='"data/parts_dup/{interval_start:%Y-%m-%d}"',
+                          files_per_partition="2")
+    train_champion(str(path))
+    plan = plan_partitions(str(path), *INTERVAL, "manual__duplicate")
+    first, second, third = plan["partitions"]
+    score_partition(str(path), *INTERVAL, "manual__duplicate", first)
+    score_partition(str(path), *INTERVAL, "manual__duplicate", second)
+    [(key,)] = fetch(path, "SELECT entity_key FROM {s}.prediction_rows WHERE run_key = %s AND partition = 0 LIMIT 1",
+                     (plan["run_key"],))
+    line = next(line for line in (target / "part-000.csv").read_text().splitlines() if key in line.split(","))
+    with (target / "part-004.csv").open("a") as extra:  # the third partition's file repeats that row
+        extra.write(line + "\n")
+    with pytest.raises(InputError, match="of partition 2 appears again in another partition"):
+        score_partition(str(path), *INTERVAL, "manual__duplicate", third)
+    staged = fetch(path, "SELECT partition, count(*) FROM {s}.prediction_rows WHERE run_key = %s GROUP BY 1 ORDER BY 1",
+                   (plan["run_key"],))
+    assert [partition for partition, _ in staged] == [0, 1]  # the failed partition wrote nothing

@@ -372,7 +372,7 @@ def test_schema_keyed_by_interval_migrates_to_rows_keyed_by_attempt(project, tmp
         "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
         (f'"{config.db_schema}".prediction_rows',),
     )
-    assert sorted(c for (c,) in columns) == ["entity_key", "predicted_class", "run_key", "score"]
+    assert sorted(c for (c,) in columns) == ["entity_key", "partition", "predicted_class", "run_key", "score"]
     assert fetch(config, "SELECT interval_start, entity_key, score, run_id FROM {s}.predictions ORDER BY 1, 2") == before
     indexes = fetch(config, "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = 'prediction_rows'",
                     (config.db_schema,))
