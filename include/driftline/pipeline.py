@@ -133,8 +133,8 @@ def score_interval(
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     started_at = datetime.now(timezone.utc)
     source = config.input_location(start, end)
-    # Reading starts first: the first chunks are parsed (Arrow releases the GIL) while the model
-    # loads, which in a fresh task process is mostly importing LightGBM (~1 s).
+    # Reading starts first: the first chunks are parsed (Arrow releases the GIL) while the task
+    # connects, takes the interval lock and loads and verifies the model.
     with _read_ahead(source, config, start, end) as chunks, db.connect(
         url, application_name=f"driftline score_interval {run_id}", autocommit=True
     ) as conn:
