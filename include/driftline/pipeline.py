@@ -634,7 +634,6 @@ def score_partition(config_path: str, interval_start: datetime, interval_end: da
         if plan is None:
             raise PartitionError(f"partition plan {run_key} not found (already published or superseded)")
         interval_id, version = plan
-        _refuse_published_plan(conn, schema, interval_id, run_key)
         model = load_model(conn, schema, version, scoring_only=True)  # the plan chose (and could load) it: no fallback here
         result = IntervalResult(start.isoformat(), end.isoformat(), source, model.version)
         t = time.perf_counter()
@@ -647,7 +646,7 @@ def score_partition(config_path: str, interval_start: datetime, interval_end: da
             # A share lock on the plan row until this partition commits: publish_partitions takes it
             # exclusively, so it never counts a partition that is still writing (a zombie try of an
             # already retried partition included), and a partition starting after the publish
-            # commits sees it (checked again below) and refuses.
+            # commits sees it (checked here, under the lock) and refuses.
             conn.execute(
                 sql.SQL("SELECT 1 FROM {} WHERE run_key = %s FOR SHARE").format(db.table(schema, "partition_plans")),
                 (run_key,),

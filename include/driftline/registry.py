@@ -292,23 +292,15 @@ def promote(
     decision (who decided, their comment, ...) goes into the event's reviewer/review_comment and is
     appended to the version's manifest, in the same transaction.
     """
-    decision = decision or {}
-    with conn.transaction():
-        _lock_registry(conn, schema)
-        status, pruned_at = _status(conn, schema, version)
-        if pruned_at is not None:
+
+    def make_champion(current: int | None, reviewer: str | None, comment: str | None) -> int:
+        if _status(conn, schema, version)[1] is not None:  # pruned_at
             raise RegistryError(f"model version {version} was removed by retention; it cannot be promoted")
-        current = champion_version(conn, schema)
         if current == version:
             raise RegistryError(f"model version {version} is already the champion")
-        event_id = _set_champion(
-            conn, schema, current, version, "promote", reason, run_id, actor, decision.get("reviewer"), decision.get("comment")
-        )
-        if decision:
-            _append_decision(conn, schema, version, {**decision, "action": "promote", "event_id": event_id, "run_id": run_id})
-    if decision:
-        _write_manifest_file(conn, schema, version)
-    return current
+        return _set_champion(conn, schema, current, version, "promote", reason, run_id, actor, reviewer, comment)
+
+    return _decide(conn, schema, version, "promote", run_id, decision, make_champion)
 
 
 def reject(
@@ -321,10 +313,8 @@ def reject(
     decision: dict | None = None,
 ) -> None:
     """Record a candidate as rejected, with the reasons (and who decided); the aliases do not move."""
-    decision = decision or {}
-    with conn.transaction():
-        _lock_registry(conn, schema)
-        current = champion_version(conn, schema)
+
+    def mark_rejected(current: int | None, reviewer: str | None, comment: str | None) -> int:
         if current == version:
             raise RegistryError(f"model version {version} is the champion; roll back instead of rejecting it")
         _status(conn, schema, version)
@@ -332,13 +322,26 @@ def reject(
             sql.SQL("UPDATE {} SET status = 'rejected' WHERE version = %s").format(table(schema, "model_versions")),
             (version,),
         )
-        event_id = _insert_event(
-            conn, schema, current, version, "reject", reason, run_id, actor, decision.get("reviewer"), decision.get("comment")
-        )
+        return _insert_event(conn, schema, current, version, "reject", reason, run_id, actor, reviewer, comment)
+
+    _decide(conn, schema, version, "reject", run_id, decision, mark_rejected)
+
+
+def _decide(conn, schema: str, version: int, action: str, run_id: str | None, decision: dict | None, change) -> int | None:
+    """One promote/reject transaction under the registry lock: change(current champion, reviewer,
+    comment) applies it and returns the event id; the decision (when given) is appended to the
+    version's manifest in the same transaction and written to manifest.json after commit. Returns
+    the champion before the change."""
+    decision = decision or {}
+    with conn.transaction():
+        _lock_registry(conn, schema)
+        current = champion_version(conn, schema)
+        event_id = change(current, decision.get("reviewer"), decision.get("comment"))
         if decision:
-            _append_decision(conn, schema, version, {**decision, "action": "reject", "event_id": event_id, "run_id": run_id})
+            _append_decision(conn, schema, version, {**decision, "action": action, "event_id": event_id, "run_id": run_id})
     if decision:
         _write_manifest_file(conn, schema, version)
+    return current
 
 
 def rollback(
