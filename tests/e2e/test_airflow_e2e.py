@@ -27,7 +27,6 @@ from tests.integration.conftest import make_project, monkeypatch_module  # noqa:
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-DOCS = REPO / "docs"
 DAY = timedelta(days=1)
 FIRST = datetime(2026, 11, 1, tzinfo=timezone.utc)
 MANUAL_LOGICAL_DATE = FIRST + DAY  # a manual run scores the interval that ends at its logical date
@@ -379,13 +378,16 @@ def test_plugin_pages_require_airflow_auth(airflow, drift_report):
     assert views == {"driftline-reports", "driftline-registry"}
 
 
-def test_browser_screenshots(airflow, drift_report):
+def test_browser_screenshots(airflow, drift_report, tmp_path):
     from tests.e2e.browser import Browser, find_chromium
 
     chromium = find_chromium()
     if chromium is None:
         pytest.skip("no chromium: apt-get install -y chromium")
-    out = Path(os.environ.get("DRIFTLINE_SCREENSHOTS", DOCS))
+    # Tests write nothing into the repository: screenshots go to a temporary folder unless asked
+    # (DRIFTLINE_SCREENSHOTS_DIR=docs refreshes the README's pictures).
+    out = Path(os.environ.get("DRIFTLINE_SCREENSHOTS_DIR") or tmp_path)
+    out.mkdir(parents=True, exist_ok=True)
     shown = f"{BACKFILL_INTERVALS[-1]:%Y-%m-%d} 00:00 UTC"
     browser = Browser(chromium)
     try:
