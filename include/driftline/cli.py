@@ -461,9 +461,9 @@ def _print_demo_summary(config, url: str, plan, seconds: float) -> None:
         f"         FROM {config.db_schema}.predictions ORDER BY score DESC LIMIT 10;\n"
         f"quarantine: SELECT reason_codes, count(*) FROM {config.db_schema}.quarantine_rows GROUP BY 1 ORDER BY 2 DESC;\n"
         "health:  SELECT interval_start, status, model_version, fallback, rows_in, rows_quarantined, rows_failed,\n"
-        f"         round(duration_seconds) AS seconds, round(freshness_seconds / 3600, 1) AS hours_late\n"
+        f"         round(duration_seconds::numeric, 1) AS seconds, round((freshness_seconds / 3600)::numeric, 1) AS hours_late\n"
         f"         FROM {config.db_schema}.run_health ORDER BY started_at DESC LIMIT 20;\n"
-        f"alerts:  driftline alerts  (or SELECT raised_at, kind, message FROM {config.db_schema}.alerts ORDER BY alert_id DESC)"
+        f"alerts:  driftline alerts  or SELECT raised_at, kind, message FROM {config.db_schema}.alerts ORDER BY alert_id DESC;"
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -40,3 +41,28 @@ def test_demo_twice_gives_the_same_tables(tmp_path, database_url):
     assert predictions == distinct == 2 * 2000 - quarantined + 2  # 2 malformed lines are quarantined too
     assert versions == 2  # the champion and the retrained candidate (promoted or rejected), not one per run
     assert "promotion history:" in out.stdout and "realized" in out.stdout
+    run_documented_sql(database_url, out.stdout)
+
+
+def sql_statements(text: str) -> list[str]:
+    """Every statement of the README's ```sql blocks, or every `SELECT ...;` the demo printed."""
+    if "```sql" in text:
+        blocks = re.findall(r"```sql\n(.*?)```", text, flags=re.S)
+        body = "\n".join(line for block in blocks for line in block.splitlines() if not line.lstrip().startswith("--"))
+        return [s.strip() for s in body.split(";") if s.strip()]
+    return [" ".join(s.split()) for s in re.findall(r"\bSELECT\b.*?;", text, flags=re.S)]
+
+
+def run_documented_sql(database_url: str, demo_stdout: str) -> None:
+    """Each SQL statement a newcomer is shown (README and the demo's own output) runs as written."""
+    readme = sql_statements((REPO / "README.md").read_text(encoding="utf-8"))
+    printed = sql_statements(demo_stdout[demo_stdout.index("connect:"):])
+    assert len(readme) >= 10 and len(printed) >= 4, (len(readme), len(printed))
+    failures = []
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for statement in readme + printed:
+            try:
+                conn.execute(statement).fetchall()
+            except psycopg.Error as exc:
+                failures.append(f"{statement[:160]} -> {str(exc).splitlines()[0]}")
+    assert not failures, "\n".join(failures)
