@@ -180,6 +180,8 @@ def cmd_airflow(args) -> None:
               "to a PostgreSQL database", file=sys.stderr)
     address = f"http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}"
     passwords = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
+    if passwords.exists():
+        passwords.chmod(0o600)  # written 0644 by an earlier run (before the umask below)
     print(f"driftline: starting Airflow {env['AIRFLOW_HOME']} (dags {env['AIRFLOW__CORE__DAGS_FOLDER']}, "
           f"predictions in {db.mask_url(url)}); Ctrl-C stops it", flush=True)
     # Same process group: Ctrl-C (SIGINT to the group) stops standalone and its components; on
@@ -188,7 +190,8 @@ def cmd_airflow(args) -> None:
         [sys.executable, "-m", "airflow", "standalone"],
         env=env,
         # A shell's background job starts with SIGINT ignored; standalone stops its components on SIGINT only.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        # umask 077: what Airflow writes (the generated admin password, task logs) is private to the user.
+        preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_DFL), os.umask(0o077)),
     )
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
@@ -268,6 +271,9 @@ def _raise_keyboard_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+LOG_SERVER_OFFSET = 713  # 8080 + 713 = 8793, Airflow's default worker log server port
+
+
 def airflow_standalone_environment(root: Path, config_path: str, db_url: str, host: str, port: int) -> dict[str, str]:
     """airflow_environment() plus what a long-running Airflow needs: plugins, the config, the API address."""
     return {
@@ -276,6 +282,12 @@ def airflow_standalone_environment(root: Path, config_path: str, db_url: str, ho
         "AIRFLOW__API__HOST": host,
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__WORKERS": os.environ.get("AIRFLOW__API__WORKERS", "1"),
+        # Task logs at INFO (the demo's dag.test runs keep WARNING): a successful task's log says what it did.
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO"),
+        # The worker and triggerer log servers follow --port (8793/8794 for the default 8080, Airflow's
+        # own defaults), so a second instance on another port does not collide with the first.
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(port + LOG_SERVER_OFFSET),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(port + LOG_SERVER_OFFSET + 1),
         # LocalExecutor starts this many worker processes up front: 32 by default, too many for a laptop.
         "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "4"),
         # Task processes report to the API server: make them find it on a non-default port.
@@ -522,7 +534,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("airflow", help="run Airflow (standalone) with this project's DAGs, UI plugin and database")
     _config_arg(p)
     p.add_argument("--host", default="127.0.0.1", help="address the API server listens on (0.0.0.0: all)")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=int, default=8080,
+                   help="API server port (default 8080); the log servers use PORT+713 and PORT+714")
     p.add_argument("--timeout", type=float, default=300, help="seconds to wait for the UI before saying so")
     p.set_defaults(func=cmd_airflow)
 
