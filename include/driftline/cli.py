@@ -138,6 +138,17 @@ def cmd_db_url(args) -> None:
     print(url if args.reveal else db.mask_url(url))
 
 
+def cmd_db_stop(args) -> None:
+    from . import db
+
+    config = load_config(_config_path(args))
+    data_dir = config.root / db.EMBEDDED_DATA_DIR
+    if db.stop_embedded(data_dir):
+        print(f"stopped the embedded PostgreSQL in {data_dir} (any driftline command starts it again)")
+    else:
+        print(f"the embedded PostgreSQL in {data_dir} is not running")
+
+
 def cmd_demo(args) -> None:
     from .demo import DemoPlan
 
@@ -530,6 +541,10 @@ def main(argv: list[str] | None = None) -> int:
     _config_arg(p)
     p.add_argument("--reveal", action="store_true", help="print the password too (for `export DRIFTLINE_DB_URL=...`)")
     p.set_defaults(func=cmd_db_url)
+
+    p = sub.add_parser("db-stop", help="stop the embedded PostgreSQL (pgserver) of this project, if it runs")
+    _config_arg(p)
+    p.set_defaults(func=cmd_db_stop)
 
     p = sub.add_parser("airflow", help="run Airflow (standalone) with this project's DAGs, UI plugin and database")
     _config_arg(p)
