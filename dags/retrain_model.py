@@ -43,7 +43,7 @@ with DAG(
             None, type=["null", "string"], description="ISO date; empty = retraining.training_days before the end"
         ),
         "training_window_end": Param(
-            None, type=["null", "string"], description="ISO date; empty = the trigger interval's end, else now"
+            None, type=["null", "string"], description="ISO date; empty = the trigger interval's end, else the newest labelled event"
         ),
         "labels_as_of": Param(None, type=["null", "string"], description="ISO time; labels observed by then (empty = now)"),
         "interval": Param(
@@ -72,10 +72,10 @@ with DAG(
         )
 
     @task
-    def validate_candidate(candidate: dict, params=None) -> dict:
+    def validate_candidate(candidate: dict, run_id=None, params=None) -> dict:
         from driftline.tasks import validate_candidate
 
-        return validate_candidate(params["config"], candidate)
+        return validate_candidate(params["config"], candidate, run_id)
 
     # Truthy (the reviewer's subject and body) only in manual mode for a candidate that passed every
     # guardrail; otherwise approve_promotion is skipped and decide_promotion decides alone.

@@ -367,6 +367,7 @@ def run_demo(config_path: str, plan) -> None:
     from .validation import write_suite
 
     started = time.perf_counter()
+    started_at = datetime.now(timezone.utc)  # drift decisions taken from here on are this run's
     config = load_config(config_path)
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     os.environ["DRIFTLINE_DB_URL"] = url  # Airflow tasks below run in this process and read it
@@ -407,7 +408,7 @@ def run_demo(config_path: str, plan) -> None:
     from .retraining import run_demo_lifecycle
 
     print("\n[6/6] running retrain_model through Airflow (dag.test), triggered by the drift decision:")
-    if "success" not in run_demo_lifecycle(config_path, plan):
+    if "success" not in run_demo_lifecycle(config_path, plan, since=started_at):
         raise SystemExit("retrain_model did not succeed")
 
 

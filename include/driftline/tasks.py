@@ -113,8 +113,8 @@ def train_candidate(config_path: str, reason: str, window_start, window_end, lab
     return _run_retraining_step("train_candidate", config_path, reason, window_start, window_end, labels_as_of, trigger_interval)
 
 
-def validate_candidate(config_path: str, candidate: dict) -> dict:
-    return _run_retraining_step("validate_candidate", config_path, candidate)
+def validate_candidate(config_path: str, candidate: dict, run_id: str | None = None) -> dict:
+    return _run_retraining_step("validate_candidate", config_path, candidate, run_id)
 
 
 def approval_request(config_path: str, validation: dict) -> dict | None:
