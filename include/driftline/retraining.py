@@ -694,6 +694,45 @@ def apply_retention(config_path: str) -> dict:
     return {"pruned_versions": pruned, "keep_versions": config.retraining.keep_versions}
 
 
+# -- without Airflow --------------------------------------------------------------------------------
+
+
+def retrain(
+    config_path: str,
+    reason: str,
+    window_start: datetime | str | None = None,
+    window_end: datetime | str | None = None,
+    labels_as_of: datetime | str | None = None,
+    trigger_interval: Any = None,
+    run_id: str | None = None,
+    report=print,
+) -> dict:
+    """retrain_model's retrain branch in one process (`driftline retrain`): the same functions in the
+    same order, writing the same tables; report(step, result) sees each step's result (its XCom).
+
+    With retraining.promotion = "manual" a candidate that passed stops before the decision: the
+    approval is Airflow's (approve_promotion); the candidate and its evaluation stay recorded.
+    """
+    run_id = run_id or f"cli__{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
+    candidate = train_candidate(config_path, reason, window_start, window_end, labels_as_of, trigger_interval)
+    report("train_candidate", candidate)
+    validation = validate_candidate(config_path, candidate, run_id)
+    report("validate_candidate", validation)
+    request = approval_request(config_path, validation)
+    if request is not None:
+        raise RetrainingError(
+            f"retraining.promotion is manual: candidate v{validation['version']} passed every guardrail "
+            f"(evaluation {validation['evaluation_id']}) and needs a reviewer's approval, which only retrain_model's "
+            "approve_promotion task in Airflow records; trigger retrain_model there"
+        )
+    decision = decide_promotion(config_path, validation, reason, run_id)
+    report("decide_promotion", decision)
+    report("apply_retention", apply_retention(config_path))
+    realized = update_realized_performance(config_path, labels_as_of)
+    report("update_realized_performance", realized)
+    return decision
+
+
 # -- realized performance -------------------------------------------------------------------------
 
 
@@ -851,32 +890,102 @@ def _latest_drift_trigger(conn, schema: str, since: datetime | None = None) -> t
     ).fetchone()
 
 
+def shared_holdout_at_promotion(conn, schema: str) -> dict[int, dict]:
+    """{version: the evaluation its latest promotion was decided on (shared holdout metrics and bounds)}."""
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT DISTINCT ON (e.to_version) e.to_version, m.evaluation_id, m.holdout_start, m.holdout_end, "
+            "m.holdout_rows, m.result FROM {} e JOIN {} m ON m.evaluation_id = e.evaluation_id "
+            "WHERE e.action = 'promote' ORDER BY e.to_version, e.event_id DESC"
+        ).format(db.table(schema, "promotion_events"), db.table(schema, "model_evaluations"))
+    ).fetchall()
+    return {
+        version: {
+            "evaluation_id": evaluation_id,
+            "start": start,
+            "end": end,
+            "rows": count,
+            "metrics": (result.get("candidate") or {}).get("metrics", {}),
+            "champion_version": result.get("champion_version"),
+            "champion_metrics": (result.get("champion") or {}).get("metrics", {}),
+        }
+        for version, evaluation_id, start, end, count, result in rows
+    }
+
+
+def realized_empty_reason(conn, config: DatasetConfig) -> str:
+    """Why realized_performance has no row: nothing scored, or not computed yet (and how to)."""
+    published = _published_intervals(conn, config.db_schema)
+    if not published:
+        return "no interval has been published yet (`driftline score` or score_batch); realized performance needs predictions"
+    labels = read_labels(config, datetime.now(timezone.utc))
+    if not len(labels):
+        return (
+            f"{len(published)} published interval(s), but no label has arrived in "
+            f"{config.resolve_location(config.labels_uri)}; labels are joined to predictions by {config.entity_key}"
+        )
+    since = realized_since(config, labels, datetime.now(timezone.utc))
+    if published[-1][1] <= since:
+        return (
+            f"{len(published)} published interval(s), all ending before {since:%Y-%m-%d %H:%M} "
+            f"(retraining.realized_lookback_days = {config.retraining.realized_lookback_days} before the newest label)"
+        )
+    return (
+        f"{len(published)} published interval(s) and labels up to {labels['observed_at'].max():%Y-%m-%d %H:%M}, but "
+        "realized performance has not been computed: it is retrain_model's last task; run "
+        f"`driftline realized --config {config.path}`"
+    )
+
+
 def print_lifecycle(config: DatasetConfig) -> None:
-    """Versions, champion, promotion history and realized performance per interval, as tables."""
+    """Versions, champion, promotion history, evaluations and realized performance per interval, as tables."""
+    schema = config.db_schema
     with _connect(config) as conn:
-        versions = registry.list_versions(conn, config.db_schema)
-        history = registry.promotion_history(conn, config.db_schema)
+        versions = registry.list_versions(conn, schema)
+        history = registry.promotion_history(conn, schema)
+        shared = shared_holdout_at_promotion(conn, schema)
+        evaluations = conn.execute(
+            sql.SQL(
+                "SELECT evaluation_id, evaluated_at, candidate_version, champion_version, holdout_rows, holdout_start, "
+                "passed, holdout_reason FROM {} ORDER BY evaluation_id DESC LIMIT 10"
+            ).format(db.table(schema, "model_evaluations"))
+        ).fetchall()
         realized = conn.execute(
             sql.SQL(
                 "SELECT interval_start, model_version, rows_predicted, rows_labelled, metrics FROM {} "
                 "ORDER BY interval_start"
-            ).format(db.table(config.db_schema, "realized_performance"))
+            ).format(db.table(schema, "realized_performance"))
         ).fetchall()
+        empty_reason = None if realized else realized_empty_reason(conn, config)
     metric = config.retraining.metric
-    # Each version's metric on its own training holdout; the history lines compare on a shared one.
-    print(f"\n{'version':<9}{'status':<10}{'aliases':<20}{'own holdout ' + metric:>16}  created")
+    print(f"\n{'version':<9}{'status':<10}{'aliases':<20}{'own holdout ' + metric:>16}{'shared holdout ' + metric:>21}  created")
     for row in versions:
-        value = row["metrics"].get(metric)
+        own = row["metrics"].get(metric)
+        at_promotion = shared.get(row["version"], {}).get("metrics", {}).get(metric)
         print(
             f"v{row['version']:<8}{row['status']:<10}{','.join(row['aliases']) or '-':<20}"
-            f"{'-' if value is None else f'{value:.4f}':>16}  {row['created_at']:%Y-%m-%d %H:%M:%S}"
-            f"{'  (pruned)' if row['pruned_at'] else ''}"
+            f"{'-' if own is None else f'{own:.4f}':>16}{'-' if at_promotion is None else f'{at_promotion:.4f}':>21}"
+            f"  {row['created_at']:%Y-%m-%d %H:%M:%S}{'  (pruned)' if row['pruned_at'] else ''}"
         )
+    print(
+        "  own holdout: the newest rows of the version's own training window (each version its own rows: not comparable).\n"
+        "  shared holdout: at its promotion, candidate and the champion it replaced scored on the same rows, which\n"
+        "  neither trained on (model_evaluations; '-' = promoted without one, e.g. `driftline train`)."
+    )
     print("\npromotion history:")
     for event in history:
         source = "-" if event["from_version"] is None else f"v{event['from_version']}"
         print(f"  {event['created_at']:%Y-%m-%d %H:%M:%S}  {event['action']:<9}{source:>4} -> v{event['to_version']:<4} {event['reason']}")
+    print("\nevaluations (newest first; each is kept, none overwritten):")
+    if not evaluations:
+        print("  none yet: `driftline retrain` (or retrain_model) evaluates a candidate against the champion")
+    for evaluation_id, at, candidate, champion, rows, start, passed, why in evaluations:
+        against = f"vs v{champion}" if champion is not None else "no champion"
+        print(f"  #{evaluation_id} {at:%Y-%m-%d %H:%M:%S}  v{candidate} {against:<12} {'passed' if passed else 'failed':<7}"
+              f"{rows:>7} rows  {why}")
     print(f"\n{'interval':<12}{'model':>6}{'predicted':>11}{'labelled':>10}  realized")
+    if empty_reason:
+        print(f"  (empty) {empty_reason}")
     for start, version, predicted, labelled, metrics in realized:
         shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())) or "no labels yet"
         print(f"{start:%Y-%m-%d}  {'v' + str(version):>6}{predicted:>11}{labelled:>10}  {shown}")

@@ -320,3 +320,62 @@ def test_killed_between_artifact_write_and_commit_leaves_no_orphan(tmp_path, dat
     folder = registry.artifact_path(uri).parent
     assert [p.name for p in registry_dir.iterdir()] == [folder.name]
     assert (folder / registry.MODEL_FILE).read_bytes() == b"tree\nsurvivor\n"
+
+
+# -- data-anchored windows and the CLI ------------------------------------------------------------------------
+
+
+def test_historical_deployment_from_the_cli_without_window_flags(tmp_path, database_url, monkeypatch, capsys):
+    """Data from 2024: drift, retraining and realized performance run from the CLI with no dates but
+    the intervals', on the same functions and tables as the DAGs."""
+    from driftline.cli import main
+    from driftline.demo import DemoPlan, write_demo_data
+
+    from .conftest import make_project
+
+    monkeypatch.setenv("DRIFTLINE_DB_URL", database_url)
+    monkeypatch.setenv("DRIFTLINE_CACHE_DIR", str(tmp_path / "cache"))
+    path = make_project(tmp_path / "project", f"hist_{os.getpid()}_{int(time.time())}", chunk_rows="1000", num_boost_round="60")
+    plan = DemoPlan(
+        history_start=datetime(2024, 3, 1, tzinfo=timezone.utc), history_days=10, history_rows_per_day=1_500,
+        first_interval=datetime(2024, 4, 1, tzinfo=timezone.utc), intervals=2, rows_per_interval=3_000,
+    )
+    write_demo_data(load_config(path), plan)  # replaces the history and labels with 2024 data
+    config = str(path)
+    assert main(["train", "--config", config]) == 0
+    capsys.readouterr()
+    assert main(["models", "--config", config]) == 0
+    assert "(empty) no interval has been published yet" in capsys.readouterr().out
+
+    for start, end in plan.interval_bounds():
+        assert main(["score", "--config", config, "--start", start.isoformat(), "--end", end.isoformat()]) == 0
+    capsys.readouterr()
+    assert main(["models", "--config", config]) == 0
+    assert "realized performance has not been computed" in capsys.readouterr().out
+
+    for start, end in plan.interval_bounds():
+        assert main(["monitor", "--config", config, "--start", start.isoformat(), "--end", end.isoformat(), "--no-retrain"]) == 0
+    assert len(fetch(path, "SELECT 1 FROM {s}.drift_summary WHERE reason IS NOT NULL")) == 2  # monitor_drift's tables
+    capsys.readouterr()
+
+    assert main(["retrain", "--config", config, "--labels-as-of", "2024-04-10"]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert '"train_candidate"' in out and '"decide_promotion"' in out
+    (window, run_id), = fetch(
+        path,
+        "SELECT v.manifest->'retraining'->'window', e.run_id FROM {s}.model_versions v "
+        "JOIN {s}.model_evaluations e ON e.candidate_version = v.version",
+    )
+    # The window ends at the newest labelled event (the second interval's end), not at today.
+    assert (window["end"], window["end_from"]) == (plan.interval_bounds()[-1][1].isoformat(), "the newest labelled event")
+    assert run_id.startswith("cli__")
+    realized = fetch(path, "SELECT rows_labelled FROM {s}.realized_performance ORDER BY interval_start")
+    assert len(realized) == 2 and all(labelled > 0 for (labelled,) in realized)
+
+    # Without any date at all (labels as of now): the same anchors.
+    assert main(["realized", "--config", config]) == 0
+    assert len(fetch(path, "SELECT 1 FROM {s}.realized_performance WHERE rows_labelled > 0")) == 2
+    capsys.readouterr()
+    assert main(["models", "--config", config]) == 0
+    shown = capsys.readouterr().out
+    assert "own holdout auc" in shown and "shared holdout auc" in shown and "(empty)" not in shown
