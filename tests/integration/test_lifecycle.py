@@ -125,6 +125,18 @@ def test_evaluations_are_appended_never_overwritten(scored_project):
     # model_versions.validation is no longer written (it was overwritten by each validation).
     assert fetch(path, "SELECT count(*) FROM {s}.model_versions WHERE validation IS NOT NULL") == [(0,)]
 
+    # The registry page labels which figure is which: own holdout vs shared holdout at promotion.
+    from driftline.ui import registry_overview, render
+
+    config = load_config(path)
+    with db.connect(_url()) as conn:
+        overview = registry_overview(conn, config.db_schema)
+    assert overview["shared"][candidate["version"]]["evaluation_id"] == first["evaluation_id"]
+    assert overview["shared"][candidate["version"]]["metrics"] == first["candidate"]["metrics"]
+    html = render("registry", title="Model registry", config=config, base="/driftline", metric_names=["auc"], **overview)
+    assert "own holdout" in html and "shared holdout at promotion" in html
+    assert f"{first['candidate']['metrics']['auc']:.4f}"[:5] in html and "candidate is the champion" in html
+
 
 # -- compare-and-swap under real concurrency ---------------------------------------------------------------
 
