@@ -932,8 +932,8 @@ def realized_empty_reason(conn, config: DatasetConfig) -> str:
         )
     return (
         f"{len(published)} published interval(s) and labels up to {labels['observed_at'].max():%Y-%m-%d %H:%M}, but "
-        "realized performance has not been computed: it is retrain_model's last task; run "
-        f"`driftline realized --config {config.path}`"
+        "realized performance has not been computed (score_batch and retrain_model do it, `driftline score` does "
+        f"not); run `driftline realized --config {config.path}`"
     )
 
 
