@@ -233,8 +233,10 @@ def test_two_concurrent_rollbacks_roll_back_once(scored_project):
     assert champion(path) == promoted
 
 
-def test_rollback_during_validation_turns_the_promotion_into_a_reject(scored_project):
-    path = new_schema(scored_project)
+def champion_previous_and_a_validated_candidate(project) -> tuple[Path, int, int, dict]:
+    """A schema with champion and previous, and a candidate validated against that champion:
+    (config, previous, champion, validation marked passed: whatever the figures, the race is the point)."""
+    path = new_schema(project)
     weak = register_weak_champion(path)
     _, _, decision = retrain(path)
     current = decision["champion_version"]
@@ -242,8 +244,14 @@ def test_rollback_during_validation_turns_the_promotion_into_a_reject(scored_pro
     stronger = config_variant(path, schema, f"{schema}_stronger", num_boost_round="120")
     candidate = retraining.train_candidate(str(stronger), "race", None, WINDOW_END, ALL_LABELS)
     validation = retraining.validate_candidate(str(stronger), candidate)
-    assert validation["champion_version"] == current
-    validation = {**validation, "passed": True, "failures": []}  # whatever the figures: the race is the point
+    assert validation["champion_version"] == current and candidate["version"] not in (weak, current)
+    return path, weak, current, {**validation, "passed": True, "failures": []}
+
+
+def test_rollback_during_validation_turns_the_promotion_into_a_reject(scored_project):
+    path, weak, current, validation = champion_previous_and_a_validated_candidate(scored_project)
+    candidate = {"version": validation["version"]}
+    schema = load_config(path).db_schema
 
     results = run_in_order(schema, [_rollback_cli(path), _decide_code(path, validation, "run_c")])
     assert [r.returncode for r in results] == [0, 0], [r.stderr[-2000:] for r in results]
@@ -255,14 +263,9 @@ def test_rollback_during_validation_turns_the_promotion_into_a_reject(scored_pro
 
 
 def test_promotion_before_a_rollback_makes_the_rollback_a_no_op(scored_project):
-    path = new_schema(scored_project)
-    register_weak_champion(path)
-    _, _, decision = retrain(path)
-    current = decision["champion_version"]
+    path, _, current, validation = champion_previous_and_a_validated_candidate(scored_project)
+    candidate = {"version": validation["version"]}
     schema = load_config(path).db_schema
-    stronger = config_variant(path, schema, f"{schema}_stronger", num_boost_round="120")
-    candidate = retraining.train_candidate(str(stronger), "race", None, WINDOW_END, ALL_LABELS)
-    validation = {**retraining.validate_candidate(str(stronger), candidate), "passed": True, "failures": []}
 
     results = run_in_order(schema, [_decide_code(path, validation, "run_d"), _rollback_cli(path)])
     assert results[0].returncode == 0 and json.loads(results[0].stdout.strip().splitlines()[-1])["decision"] == "promoted"
