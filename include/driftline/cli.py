@@ -69,11 +69,20 @@ def train_champion(config_path: str, reason: str = "initial model from `driftlin
 
     config = load_config(config_path)
     trained = train(config, read_table(config.resolve_location(config.history_uri)))
+    # Which rows it saw (validation's fair holdout starts after its training_window.end).
+    manifest = {
+        **trained.manifest,
+        "row_selection": {
+            "source": "the whole [source] history file",
+            "split": f"oldest {1 - config.holdout_fraction:.0%} by event time trained on, newest "
+            f"{config.holdout_fraction:.0%} own holdout",
+        },
+    }
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     with db.connect(url, autocommit=True) as conn:
         db.ensure_schema(conn, config.db_schema)
         version, created = register_champion(
-            conn, config.db_schema, config.registry_dir, trained.model_text, trained.manifest, reason
+            conn, config.db_schema, config.registry_dir, trained.model_text, manifest, reason
         )
         ensure_reference(conn, config, load_model(conn, config.db_schema, version))  # drift reference, once per version
     return {
