@@ -64,8 +64,9 @@ def resolve_window(
 ) -> tuple[datetime, datetime]:
     """[start, end) of labelled rows to train on: given, else the retraining.training_days before end.
 
-    end defaults to `now`, which callers pass as the data's own anchor (newest_labelled_event), not
-    the wall clock: a deployment on 2024 data trains on 2024 rows without flags."""
+    train_candidate always passes an end anchored in the data (given, the trigger interval's end or
+    newest_labelled_event), so a deployment on 2024 data trains on 2024 rows without flags; `now`
+    is only the fallback of a caller that has none."""
     end = _utc(end) or now or datetime.now(timezone.utc)
     start = _utc(start) or end - timedelta(days=config.retraining.training_days)
     if start >= end:
@@ -592,7 +593,8 @@ def decide_promotion(
     config_path: str, validation: dict, trigger_reason: str, run_id: str | None = None, review: dict | None = None
 ) -> dict:
     """Promote the candidate if it passed (and, with promotion = "manual", a person approved it), else
-    record it as rejected; returns the run's summary.
+    record it as rejected; returns the run's summary. The promotion is a compare-and-swap: if the
+    champion is no longer validation["champion_version"], it is recorded as a reject saying so.
 
     review: the ApprovalOperator's result when a person was asked (approval_request), else None.
     """
