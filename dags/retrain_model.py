@@ -39,6 +39,13 @@ with DAG(
         "rollback_to_version": Param(
             None, type=["null", "integer"], minimum=1, description="rollback only: target version; empty = previous"
         ),
+        "rollback_expect_champion": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            description="rollback only: the champion it replaces; if another is champion by then, nothing changes "
+            "and the task fails saying so (empty = the champion when the task starts)",
+        ),
         "training_window_start": Param(
             None, type=["null", "string"], description="ISO date; empty = retraining.training_days before the end"
         ),
@@ -109,7 +116,9 @@ with DAG(
     def rollback_champion(run_id=None, params=None) -> dict:
         from driftline.tasks import rollback_champion
 
-        return rollback_champion(params["config"], params["reason"], params["rollback_to_version"], run_id)
+        return rollback_champion(
+            params["config"], params["reason"], params["rollback_to_version"], run_id, params["rollback_expect_champion"]
+        )
 
     @task(trigger_rule="none_failed_min_one_success")
     def apply_retention(params=None) -> dict:

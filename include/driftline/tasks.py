@@ -126,8 +126,12 @@ def decide_promotion(config_path: str, validation: dict, reason: str, run_id: st
     return _run_retraining_step("decide_promotion", config_path, validation, reason, run_id, review)
 
 
-def rollback_champion(config_path: str, reason: str, to_version: int | None, run_id: str) -> dict:
-    return _run_retraining_step("rollback_champion", config_path, reason, to_version, run_id, actor=f"airflow:{run_id}")
+def rollback_champion(
+    config_path: str, reason: str, to_version: int | None, run_id: str, expected_champion: int | None = None
+) -> dict:
+    return _run_retraining_step(
+        "rollback_champion", config_path, reason, to_version, run_id, actor=f"airflow:{run_id}", expected_champion=expected_champion
+    )
 
 
 def apply_retention(config_path: str) -> dict:
