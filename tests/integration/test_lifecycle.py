@@ -394,3 +394,22 @@ def test_historical_deployment_from_the_cli_without_window_flags(tmp_path, datab
     assert main(["models", "--config", config]) == 0
     shown = capsys.readouterr().out
     assert "own holdout auc" in shown and "shared holdout auc" in shown and "(empty)" not in shown
+
+
+def test_version_registered_before_the_scoring_hash_is_checked_against_its_row(project):
+    """A row without scoring_sha256 (registered by an older driftline): the registry row's manifest is the reference."""
+    from .test_safeguards import artifact, variant
+
+    path = variant(project)
+    schema = load_config(path).db_schema
+    with psycopg.connect(_url(), autocommit=True) as conn:
+        conn.execute(sql.SQL("UPDATE {} SET scoring_sha256 = NULL").format(db.table(schema, "model_versions")))
+    with db.connect(_url()) as conn:
+        assert registry.load_model(conn, schema, 1).version == 1  # untouched: loads
+    manifest_file = artifact(path, 1).parent / registry.MANIFEST_FILE
+    manifest = json.loads(manifest_file.read_text())
+    manifest["features"] = manifest["features"][::-1]
+    manifest_file.write_text(json.dumps(manifest))
+    with db.connect(_url()) as conn:
+        with pytest.raises(registry.ModelLoadError, match="scoring hash mismatch"):
+            registry.load_model(conn, schema, 1)
