@@ -39,11 +39,18 @@ with DAG(
         "rollback_to_version": Param(
             None, type=["null", "integer"], minimum=1, description="rollback only: target version; empty = previous"
         ),
+        "rollback_expect_champion": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            description="rollback only: the champion it replaces; if another is champion by then, nothing changes "
+            "and the task fails saying so (empty = the champion when the task starts)",
+        ),
         "training_window_start": Param(
             None, type=["null", "string"], description="ISO date; empty = retraining.training_days before the end"
         ),
         "training_window_end": Param(
-            None, type=["null", "string"], description="ISO date; empty = the trigger interval's end, else now"
+            None, type=["null", "string"], description="ISO date; empty = the trigger interval's end, else the newest labelled event"
         ),
         "labels_as_of": Param(None, type=["null", "string"], description="ISO time; labels observed by then (empty = now)"),
         "interval": Param(
@@ -72,10 +79,10 @@ with DAG(
         )
 
     @task
-    def validate_candidate(candidate: dict, params=None) -> dict:
+    def validate_candidate(candidate: dict, run_id=None, params=None) -> dict:
         from driftline.tasks import validate_candidate
 
-        return validate_candidate(params["config"], candidate)
+        return validate_candidate(params["config"], candidate, run_id)
 
     # Truthy (the reviewer's subject and body) only in manual mode for a candidate that passed every
     # guardrail; otherwise approve_promotion is skipped and decide_promotion decides alone.
@@ -109,7 +116,9 @@ with DAG(
     def rollback_champion(run_id=None, params=None) -> dict:
         from driftline.tasks import rollback_champion
 
-        return rollback_champion(params["config"], params["reason"], params["rollback_to_version"], run_id)
+        return rollback_champion(
+            params["config"], params["reason"], params["rollback_to_version"], run_id, params["rollback_expect_champion"]
+        )
 
     @task(trigger_rule="none_failed_min_one_success")
     def apply_retention(params=None) -> dict:

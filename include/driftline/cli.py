@@ -1,4 +1,4 @@
-"""The `driftline` command: init-db, suite, train, score, demo, airflow."""
+"""The `driftline` command: init-db, suite, train, score, monitor, retrain, rollback, models, demo, airflow."""
 
 from __future__ import annotations
 
@@ -69,11 +69,20 @@ def train_champion(config_path: str, reason: str = "initial model from `driftlin
 
     config = load_config(config_path)
     trained = train(config, read_table(config.resolve_location(config.history_uri)))
+    # Which rows it saw (validation's fair holdout starts after its training_window.end).
+    manifest = {
+        **trained.manifest,
+        "row_selection": {
+            "source": "the whole [source] history file",
+            "split": f"oldest {1 - config.holdout_fraction:.0%} by event time trained on, newest "
+            f"{config.holdout_fraction:.0%} own holdout",
+        },
+    }
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     with db.connect(url, autocommit=True) as conn:
         db.ensure_schema(conn, config.db_schema)
         version, created = register_champion(
-            conn, config.db_schema, config.registry_dir, trained.model_text, trained.manifest, reason
+            conn, config.db_schema, config.registry_dir, trained.model_text, manifest, reason
         )
         ensure_reference(conn, config, load_model(conn, config.db_schema, version))  # drift reference, once per version
     return {
@@ -115,12 +124,68 @@ def cmd_alerts(args) -> None:
             print(f"    deliveries: {json.dumps(row['deliveries'])}")
 
 
+def _run_id(args) -> str:
+    return args.run_id or f"cli__{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
+
+
+def cmd_monitor(args) -> None:
+    """monitor_drift without Airflow: the same two task functions, then (on a trigger) retrain."""
+    from .drift import decide_retrain, monitor_interval
+
+    config_path, run_id = _config_path(args), _run_id(args)
+    start, end = _when(args.start), _when(args.end)
+    summary = monitor_interval(config_path, start, end, run_id)
+    print(json.dumps({"monitor_interval": summary}, indent=2, default=str))
+    # No Airflow here: no other retrain run can be active, and `driftline retrain` is the deployment.
+    decision = decide_retrain(config_path, start, end, run_id)
+    print(json.dumps({"decide_retrain": {k: v for k, v in decision.items() if k != "retrain_conf"}}, indent=2, default=str))
+    if not decision["trigger"]:
+        return
+    conf = decision["retrain_conf"]
+    if args.no_retrain:
+        print(f"retrain triggered, not run (--no-retrain): driftline retrain --config {config_path} "
+              f"--interval-end {conf['interval']['end']} --reason {json.dumps(conf['reason'])}")
+        return
+    from .retraining import retrain
+
+    retrain(config_path, conf["reason"], trigger_interval=conf["interval"], labels_as_of=args.labels_as_of,
+            run_id=decision["retrain_run_id"], report=_print_step)
+
+
+def _print_step(step: str, result) -> None:
+    print(json.dumps({step: result}, indent=2, default=str))
+
+
+def cmd_retrain(args) -> None:
+    """retrain_model's retrain branch without Airflow: train, validate, decide, retention, realized."""
+    from .retraining import retrain
+
+    retrain(
+        _config_path(args),
+        args.reason,
+        args.window_start,
+        args.window_end,
+        args.labels_as_of,
+        {"end": args.interval_end} if args.interval_end else None,
+        _run_id(args),
+        report=_print_step,
+    )
+
+
+def cmd_realized(args) -> None:
+    """retrain_model's update_realized_performance without Airflow."""
+    from .retraining import update_realized_performance
+
+    _print_step("update_realized_performance", update_realized_performance(_config_path(args), args.labels_as_of))
+
+
 def cmd_rollback(args) -> None:
     """Make an earlier champion (default: the previous one) champion again, with a reason."""
     from .retraining import rollback_champion
 
     actor = os.environ.get("USER") or "cli"
-    print(json.dumps(rollback_champion(_config_path(args), args.reason, args.to, actor=f"cli:{actor}"), indent=2))
+    summary = rollback_champion(_config_path(args), args.reason, args.to, actor=f"cli:{actor}", expected_champion=args.expect_champion)
+    print(json.dumps(summary, indent=2))
 
 
 def cmd_models(args) -> None:
@@ -390,6 +455,7 @@ def run_demo(config_path: str, plan) -> None:
     from .validation import write_suite
 
     started = time.perf_counter()
+    started_at = datetime.now(timezone.utc)  # drift decisions taken from here on are this run's
     config = load_config(config_path)
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     os.environ["DRIFTLINE_DB_URL"] = url  # Airflow tasks below run in this process and read it
@@ -430,7 +496,7 @@ def run_demo(config_path: str, plan) -> None:
     from .retraining import run_demo_lifecycle
 
     print("\n[6/6] running retrain_model through Airflow (dag.test), triggered by the drift decision:")
-    if "success" not in run_demo_lifecycle(config_path, plan):
+    if "success" not in run_demo_lifecycle(config_path, plan, since=started_at):
         raise SystemExit("retrain_model did not succeed")
 
 
@@ -522,9 +588,38 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-id", default=None)
     p.set_defaults(func=cmd_score)
 
+    p = sub.add_parser("monitor", help="monitor_drift for one scored interval without Airflow (then retrain on a trigger)")
+    _config_arg(p)
+    p.add_argument("--start", required=True, help="interval start, ISO 8601 (UTC if no offset)")
+    p.add_argument("--end", required=True, help="interval end, ISO 8601")
+    p.add_argument("--run-id", default=None)
+    p.add_argument("--no-retrain", action="store_true", help="record the decision; on a trigger print the retrain command")
+    p.add_argument("--labels-as-of", default=None, help="for a triggered retrain: labels observed by then (default now)")
+    p.set_defaults(func=cmd_monitor)
+
+    p = sub.add_parser("retrain", help="retrain_model without Airflow: train, validate, promote or reject, realized")
+    _config_arg(p)
+    p.add_argument("--reason", default="manual retrain from `driftline retrain`", help="recorded with the decision")
+    p.add_argument("--window-start", default=None, help="ISO date; default retraining.training_days before the end")
+    p.add_argument("--window-end", default=None, help="ISO date; default --interval-end, else the newest labelled event")
+    p.add_argument("--interval-end", default=None, help="end of the interval that triggered this retrain")
+    p.add_argument("--labels-as-of", default=None, help="ISO time; labels observed by then (default now)")
+    p.add_argument("--run-id", default=None)
+    p.set_defaults(func=cmd_retrain)
+
+    p = sub.add_parser("realized", help="recompute realized performance (late labels joined to predictions)")
+    _config_arg(p)
+    p.add_argument("--labels-as-of", default=None, help="ISO time; labels observed by then (default now)")
+    p.set_defaults(func=cmd_realized)
+
     p = sub.add_parser("rollback", help="make the previous (or a given) champion version champion again")
     _config_arg(p)
     p.add_argument("--to", type=int, default=None, metavar="VERSION", help="target version; default: previous champion")
+    p.add_argument(
+        "--expect-champion", type=int, default=None, metavar="VERSION",
+        help="the champion this rollback replaces (default: the champion when the command starts); "
+        "if another change committed first, nothing changes and the command exits 1",
+    )
     p.add_argument("--reason", required=True, help="why: recorded in promotion_events")
     p.set_defaults(func=cmd_rollback)
 

@@ -64,6 +64,7 @@ class RetrainingPolicy:
     max_regression: float = 0.01
     segment: str | None = None
     min_segment_rows: int = 200
+    min_holdout_rows: int = 200  # fewer labelled rows unseen by both candidate and champion: rejected
     keep_versions: int = 5
     shadow: bool = False
     realized_lookback_days: int = 30
@@ -222,6 +223,7 @@ _SECTIONS: dict[str, tuple[set[str], set[str]]] = {
             "max_regression",
             "segment",
             "min_segment_rows",
+            "min_holdout_rows",
             "keep_versions",
             "shadow",
             "realized_lookback_days",
@@ -425,6 +427,7 @@ def _retraining_policy(path: Path, table: dict, task: str, features: tuple[Featu
         max_regression=float(get("max_regression", (int, float))),
         segment=get("segment", (str, type(None))),
         min_segment_rows=get("min_segment_rows", int),
+        min_holdout_rows=get("min_holdout_rows", int),
         keep_versions=get("keep_versions", int),
         shadow=get("shadow", bool),
         realized_lookback_days=get("realized_lookback_days", int),
@@ -441,7 +444,7 @@ def _retraining_policy(path: Path, table: dict, task: str, features: tuple[Featu
         )
     if policy.keep_versions < 2:
         raise ConfigError(f"{path}: 'retraining.keep_versions' must be at least 2, got {policy.keep_versions}")
-    for key in ("training_days", "min_training_rows", "min_segment_rows", "realized_lookback_days"):
+    for key in ("training_days", "min_training_rows", "min_segment_rows", "min_holdout_rows", "realized_lookback_days"):
         if getattr(policy, key) < 1:
             raise ConfigError(f"{path}: 'retraining.{key}' must be positive, got {getattr(policy, key)}")
     if policy.max_regression < 0 or policy.min_improvement < 0:

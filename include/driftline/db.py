@@ -239,6 +239,28 @@ def _ddl(schema: str) -> list[sql.Composed]:
         # The candidate-vs-champion evaluation on the shared holdout, with the guardrail verdicts.
         q("ALTER TABLE {s}.model_versions ADD COLUMN IF NOT EXISTS validation jsonb"),
         q("CREATE INDEX IF NOT EXISTS promotion_events_created ON {s}.promotion_events (created_at, event_id)"),
+        # The scoring hash: sha256 over the manifest fields scoring depends on, verified at every load.
+        q("ALTER TABLE {s}.model_versions ADD COLUMN IF NOT EXISTS scoring_sha256 text"),
+        # Every candidate-vs-champion evaluation, one row each, never updated (model_versions.validation
+        # above is no longer written: a second validation overwrote the first's verdict).
+        q(
+            """CREATE TABLE IF NOT EXISTS {s}.model_evaluations (
+                evaluation_id     bigserial PRIMARY KEY,
+                candidate_version integer NOT NULL REFERENCES {s}.model_versions,
+                champion_version  integer REFERENCES {s}.model_versions,
+                holdout_start     timestamptz,
+                holdout_end       timestamptz,
+                holdout_rows      integer NOT NULL,
+                holdout_reason    text NOT NULL,
+                passed            boolean NOT NULL,
+                failures          jsonb NOT NULL,
+                result            jsonb NOT NULL,
+                run_id            text,
+                evaluated_at      timestamptz NOT NULL DEFAULT now())"""
+        ),
+        q("CREATE INDEX IF NOT EXISTS model_evaluations_candidate ON {s}.model_evaluations (candidate_version, evaluation_id)"),
+        # The evaluation a promote / reject was decided on (none for rollbacks and `driftline train`).
+        q("ALTER TABLE {s}.promotion_events ADD COLUMN IF NOT EXISTS evaluation_id bigint REFERENCES {s}.model_evaluations"),
         # One row per scored interval; recomputed (replaced) whenever more labels have arrived.
         q(
             """CREATE TABLE IF NOT EXISTS {s}.realized_performance (

@@ -1,7 +1,15 @@
 """Model registry: LightGBM text artifacts + JSON manifest on disk, versions and aliases in Postgres.
 
-An artifact is only loaded after its sha256 matches both the manifest and the registry row, so a
-tampered or swapped file is refused.
+A version is only loaded after two hashes match the registry row: the sha256 of the model text, and
+the scoring hash over every manifest field scoring depends on (feature order, categories, score
+reference, task), so a tampered artifact and a tampered manifest are refused alike.
+
+Every alias change is a compare-and-swap under the registry lock: a promotion names the champion it
+was validated against and a rollback the champion it replaces; when the champion moved meanwhile,
+the promotion is recorded as a reject and the rollback changes nothing (RollbackConflict).
+
+Artifacts are written to a hidden staging folder and renamed into place only after their row
+commits; a staging folder left by a crash is removed (or finished) by the next registration.
 """
 
 from __future__ import annotations
@@ -9,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,6 +46,29 @@ class RegistryError(ValueError):
     """A registry change that is not allowed (unknown version, nothing to roll back to, ...)."""
 
 
+class RollbackConflict(RegistryError):
+    """A rollback found another champion than the one it expected to replace; nothing changed."""
+
+
+# A promotion validated against "no champion" expects None: this marks "not checked" instead.
+UNCHECKED: Any = object()
+
+# The manifest fields scoring reads (with the model text's sha256): covered by scoring_sha256.
+SCORING_FIELDS = ("task", "features", "categories", "score_reference", "sha256")
+STAGING_PREFIX = ".staging-"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a promote / reject / rollback did: the action recorded, the champion before and after."""
+
+    action: str
+    from_version: int | None
+    champion: int | None
+    event_id: int | None
+    reason: str
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     version: int
@@ -58,13 +90,23 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def scoring_digest(manifest: dict) -> str:
+    """sha256 of a canonical JSON of the manifest fields scoring depends on (SCORING_FIELDS).
+
+    List order counts (feature order, category codes); key order and whitespace do not.
+    """
+    relevant = {name: manifest.get(name) for name in SCORING_FIELDS}
+    return sha256_bytes(json.dumps(relevant, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
 def write_artifact(directory: Path, model_text: str, manifest: dict) -> tuple[Path, dict]:
-    """Write model.txt and manifest.json (with the model's sha256) into directory."""
+    """Write model.txt and manifest.json (with the model's sha256 and the scoring hash) into directory."""
     directory.mkdir(parents=True, exist_ok=True)
     data = model_text.encode("utf-8")
     digest = sha256_bytes(data)
     (directory / MODEL_FILE).write_bytes(data)
     manifest = {**manifest, "artifact": MODEL_FILE, "sha256": digest}
+    manifest["scoring_sha256"] = scoring_digest(manifest)
     (directory / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return directory / MODEL_FILE, manifest
 
@@ -85,10 +127,11 @@ def register_champion(
     undoes a later promotion (returning to an older version is what `driftline rollback` is for).
     """
     with conn.transaction():
-        version, created = _insert_version(conn, schema, registry_dir, model_text, manifest)
+        version, created, staged = _insert_version(conn, schema, registry_dir, model_text, manifest)
         current = champion_version(conn, schema)
         if created or current is None:
             _set_champion(conn, schema, current, version, "promote", reason, run_id)
+    _publish_staged(staged)
     return version, created
 
 
@@ -101,31 +144,76 @@ def register_candidate(
     same data with the same seed does not add a copy.
     """
     with conn.transaction():
-        return _insert_version(conn, schema, registry_dir, model_text, manifest)
+        version, created, staged = _insert_version(conn, schema, registry_dir, model_text, manifest)
+    _publish_staged(staged)
+    return version, created
 
 
-def _insert_version(conn, schema: str, registry_dir: Path, model_text: str, manifest: dict) -> tuple[int, bool]:
-    """Inside the caller's transaction: find the artifact by sha256 or write and insert it as a candidate."""
+def _insert_version(
+    conn, schema: str, registry_dir: Path, model_text: str, manifest: dict
+) -> tuple[int, bool, tuple[Path, Path] | None]:
+    """Inside the caller's transaction: find the artifact by sha256, or write it to a staging folder
+    and insert it as a candidate. Returns (version, created, (staging, final) folders or None); the
+    caller renames staging to final after commit (_publish_staged), so a crash before the commit
+    leaves no folder that claims the version number."""
     digest = sha256_bytes(model_text.encode("utf-8"))
     _lock_registry(conn, schema)  # two trainers cannot take the same version number
-    row = conn.execute(
-        sql.SQL("SELECT version FROM {} WHERE sha256 = %s").format(table(schema, "model_versions")),
-        (digest,),
-    ).fetchone()
+    versions = table(schema, "model_versions")
+    _sweep_staging(conn, schema, registry_dir)
+    row = conn.execute(sql.SQL("SELECT version FROM {} WHERE sha256 = %s").format(versions), (digest,)).fetchone()
     if row is not None:
-        return row[0], False
-    version = conn.execute(
-        sql.SQL("SELECT coalesce(max(version), 0) + 1 FROM {}").format(table(schema, "model_versions"))
-    ).fetchone()[0]
-    path, manifest = write_artifact(registry_dir / f"v{version:04d}-{digest[:12]}", model_text, {**manifest, "version": version})
+        return row[0], False, None
+    version = conn.execute(sql.SQL("SELECT coalesce(max(version), 0) + 1 FROM {}").format(versions)).fetchone()[0]
+    name = f"v{version:04d}-{digest[:12]}"
+    # The schema is in the staging name: registries of two schemas may share a folder, and a sweep
+    # only judges staging folders its own table can vouch for.
+    final, staging = registry_dir / name, registry_dir / f"{STAGING_PREFIX}{schema}.{name}"
+    shutil.rmtree(final, ignore_errors=True)  # a folder no row owns (left by a version before staging existed)
+    shutil.rmtree(staging, ignore_errors=True)
+    _, manifest = write_artifact(staging, model_text, {**manifest, "version": version})
     conn.execute(
         sql.SQL(
-            "INSERT INTO {} (version, artifact_uri, sha256, manifest, metrics, status) "
-            "VALUES (%s, %s, %s, %s, %s, 'candidate')"
-        ).format(table(schema, "model_versions")),
-        (version, path.resolve().as_uri(), digest, Jsonb(manifest), Jsonb(manifest.get("metrics", {}))),
+            "INSERT INTO {} (version, artifact_uri, sha256, scoring_sha256, manifest, metrics, status) "
+            "VALUES (%s, %s, %s, %s, %s, %s, 'candidate')"
+        ).format(versions),
+        (version, (final.resolve() / MODEL_FILE).as_uri(), digest, manifest["scoring_sha256"], Jsonb(manifest),
+         Jsonb(manifest.get("metrics", {}))),
     )
-    return version, True
+    return version, True, (staging, final)
+
+
+def _publish_staged(staged: tuple[Path, Path] | None) -> None:
+    """After commit: move a staged artifact folder to the path its row names (atomic rename)."""
+    if staged is None:
+        return
+    staging, final = staged
+    try:
+        os.rename(staging, final)
+    except FileNotFoundError:
+        pass  # the next registration's sweep finished the move first
+
+
+def _sweep_staging(conn, schema: str, registry_dir: Path) -> None:
+    """Under the registry lock: staging folders whose row committed are moved into place (their
+    writer died between commit and rename); the others belong to a registration that never
+    committed (killed or failed before its commit) and are removed."""
+    if not registry_dir.is_dir():
+        return
+    for staging in registry_dir.glob(f"{STAGING_PREFIX}{schema}.*"):
+        name = staging.name.removeprefix(f"{STAGING_PREFIX}{schema}.")
+        try:
+            version, prefix = int(name[1:5]), name.split("-", 1)[1]
+        except (ValueError, IndexError):
+            continue  # not ours
+        committed = conn.execute(
+            sql.SQL("SELECT 1 FROM {} WHERE version = %s AND left(sha256, 12) = %s").format(table(schema, "model_versions")),
+            (version, prefix),
+        ).fetchone()
+        if committed and not (registry_dir / name).exists():
+            _publish_staged((staging, registry_dir / name))
+        else:
+            shutil.rmtree(staging, ignore_errors=True)
+            log.warning("removed %s: an artifact whose registration never committed", staging.name)
 
 
 def _set_champion(
@@ -139,6 +227,7 @@ def _set_champion(
     actor: str | None = None,
     reviewer: str | None = None,
     review_comment: str | None = None,
+    evaluation_id: int | None = None,
 ) -> int:
     """Inside the caller's transaction: move the aliases and record the event; returns its event_id."""
     versions, aliases = (table(schema, t) for t in ("model_versions", "model_aliases"))
@@ -151,18 +240,19 @@ def _set_champion(
         conn.execute(sql.SQL("UPDATE {} SET status = 'archived' WHERE version = %s").format(versions), (current,))
     conn.execute(upsert, (CHAMPION, version))
     conn.execute(sql.SQL("UPDATE {} SET status = 'champion' WHERE version = %s").format(versions), (version,))
-    return _insert_event(conn, schema, current, version, action, reason, run_id, actor, reviewer, review_comment)
+    return _insert_event(conn, schema, current, version, action, reason, run_id, actor, reviewer, review_comment, evaluation_id)
 
 
 def _insert_event(
-    conn, schema: str, current, version: int, action: str, reason: str, run_id, actor, reviewer, review_comment
+    conn, schema: str, current, version: int, action: str, reason: str, run_id, actor, reviewer, review_comment,
+    evaluation_id: int | None = None,
 ) -> int:
     return conn.execute(
         sql.SQL(
-            "INSERT INTO {} (from_version, to_version, action, reason, run_id, actor, reviewer, review_comment) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING event_id"
+            "INSERT INTO {} (from_version, to_version, action, reason, run_id, actor, reviewer, review_comment, "
+            "evaluation_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING event_id"
         ).format(table(schema, "promotion_events")),
-        (current, version, action, reason, run_id, actor, reviewer, review_comment),
+        (current, version, action, reason, run_id, actor, reviewer, review_comment, evaluation_id),
     ).fetchone()[0]
 
 
@@ -211,14 +301,14 @@ def load_model(conn: psycopg.Connection, schema: str, version: int | None = None
                 f"no champion model registered in schema {schema!r}; run `driftline train --config ...` first"
             )
     row = conn.execute(
-        sql.SQL("SELECT artifact_uri, sha256, pruned_at FROM {} WHERE version = %s").format(
+        sql.SQL("SELECT artifact_uri, sha256, pruned_at, scoring_sha256, manifest FROM {} WHERE version = %s").format(
             table(schema, "model_versions")
         ),
         (version,),
     ).fetchone()
     if row is None:
         raise ModelLoadError(f"model version {version} is not registered in schema {schema!r}")
-    artifact_uri, expected, pruned_at = row
+    artifact_uri, expected, pruned_at, expected_scoring, registered_manifest = row
     if pruned_at is not None:
         raise ModelLoadError(
             f"model version {version}: artifact removed by retention on {pruned_at:%Y-%m-%d %H:%M} "
@@ -235,6 +325,15 @@ def load_model(conn: psycopg.Connection, schema: str, version: int | None = None
         raise ModelLoadError(
             f"model version {version}: sha256 mismatch for {path} (registry {expected[:12]}, manifest "
             f"{str(manifest.get('sha256'))[:12]}, file {actual[:12]}); refusing to load a tampered artifact"
+        )
+    # Registered before the scoring hash existed: the registry row's own manifest is the reference.
+    expected_scoring = expected_scoring or scoring_digest(registered_manifest)
+    actual_scoring = scoring_digest(manifest)
+    if actual_scoring != expected_scoring:
+        raise ModelLoadError(
+            f"model version {version}: scoring hash mismatch for {path.parent / MANIFEST_FILE} (registry "
+            f"{expected_scoring[:12]}, manifest {actual_scoring[:12]}): the fields scoring depends on "
+            f"({', '.join(SCORING_FIELDS)}) were changed; refusing to load a tampered manifest"
         )
     booster = _booster(data, scoring_only, f"model version {version}: LightGBM cannot read {path}")
     return LoadedModel(version=version, booster=booster, manifest=manifest, sha256=actual, text=data)
@@ -286,21 +385,34 @@ def promote(
     run_id: str | None = None,
     actor: str | None = None,
     decision: dict | None = None,
-) -> int | None:
-    """Make a registered version champion (the old one becomes previous) in one transaction; returns the old one.
+    expected_champion: int | None = UNCHECKED,
+    evaluation_id: int | None = None,
+) -> Outcome:
+    """Make a registered version champion (the old one becomes previous) in one transaction.
 
+    expected_champion: the champion the candidate was validated against. Checked under the registry
+    lock in the same transaction: if another version is champion by then, the candidate is recorded
+    as rejected ("champion changed from vX to vY during validation") and the aliases do not move.
     decision (who decided, their comment, ...) goes into the event's reviewer/review_comment and is
     appended to the version's manifest, in the same transaction.
     """
 
-    def make_champion(current: int | None, reviewer: str | None, comment: str | None) -> int:
+    def make_champion(current: int | None, reviewer: str | None, comment: str | None) -> tuple[str, int, str]:
+        if expected_champion is not UNCHECKED and current != expected_champion:
+            why = (
+                f"champion changed from {_name(expected_champion)} to {_name(current)} during validation: candidate "
+                f"v{version} was compared with {_name(expected_champion)}, not with the champion now; rerun "
+                f"retrain_model to compare it with {_name(current)} ({reason})"
+            )
+            return "reject", _mark_rejected(conn, schema, current, version, why, run_id, actor, reviewer, comment, evaluation_id), why
         if _status(conn, schema, version)[1] is not None:  # pruned_at
             raise RegistryError(f"model version {version} was removed by retention; it cannot be promoted")
         if current == version:
             raise RegistryError(f"model version {version} is already the champion")
-        return _set_champion(conn, schema, current, version, "promote", reason, run_id, actor, reviewer, comment)
+        event = _set_champion(conn, schema, current, version, "promote", reason, run_id, actor, reviewer, comment, evaluation_id)
+        return "promote", event, reason
 
-    return _decide(conn, schema, version, "promote", run_id, decision, make_champion)
+    return _decide(conn, schema, version, run_id, decision, make_champion)
 
 
 def reject(
@@ -311,37 +423,49 @@ def reject(
     run_id: str | None = None,
     actor: str | None = None,
     decision: dict | None = None,
-) -> None:
+    evaluation_id: int | None = None,
+) -> Outcome:
     """Record a candidate as rejected, with the reasons (and who decided); the aliases do not move."""
 
-    def mark_rejected(current: int | None, reviewer: str | None, comment: str | None) -> int:
+    def mark_rejected(current: int | None, reviewer: str | None, comment: str | None) -> tuple[str, int, str]:
         if current == version:
             raise RegistryError(f"model version {version} is the champion; roll back instead of rejecting it")
-        _status(conn, schema, version)
-        conn.execute(
-            sql.SQL("UPDATE {} SET status = 'rejected' WHERE version = %s").format(table(schema, "model_versions")),
-            (version,),
-        )
-        return _insert_event(conn, schema, current, version, "reject", reason, run_id, actor, reviewer, comment)
+        return "reject", _mark_rejected(conn, schema, current, version, reason, run_id, actor, reviewer, comment, evaluation_id), reason
 
-    _decide(conn, schema, version, "reject", run_id, decision, mark_rejected)
+    return _decide(conn, schema, version, run_id, decision, mark_rejected)
 
 
-def _decide(conn, schema: str, version: int, action: str, run_id: str | None, decision: dict | None, change) -> int | None:
+def _name(version: int | None) -> str:
+    return "no champion" if version is None else f"v{version}"
+
+
+def _mark_rejected(conn, schema: str, current, version: int, reason: str, run_id, actor, reviewer, comment, evaluation_id) -> int:
+    _status(conn, schema, version)
+    conn.execute(
+        sql.SQL("UPDATE {} SET status = 'rejected' WHERE version = %s").format(table(schema, "model_versions")),
+        (version,),
+    )
+    return _insert_event(conn, schema, current, version, "reject", reason, run_id, actor, reviewer, comment, evaluation_id)
+
+
+def _decide(conn, schema: str, version: int, run_id: str | None, decision: dict | None, change) -> Outcome:
     """One promote/reject transaction under the registry lock: change(current champion, reviewer,
-    comment) applies it and returns the event id; the decision (when given) is appended to the
-    version's manifest in the same transaction and written to manifest.json after commit. Returns
-    the champion before the change."""
+    comment) applies it and returns (action, event id, reason); the decision (when given) is appended
+    to the version's manifest in the same transaction and written to manifest.json after commit."""
     decision = decision or {}
     with conn.transaction():
         _lock_registry(conn, schema)
         current = champion_version(conn, schema)
-        event_id = change(current, decision.get("reviewer"), decision.get("comment"))
+        action, event_id, reason = change(current, decision.get("reviewer"), decision.get("comment"))
         if decision:
-            _append_decision(conn, schema, version, {**decision, "action": action, "event_id": event_id, "run_id": run_id})
+            record = {**decision, "action": action, "event_id": event_id, "run_id": run_id}
+            if reason != decision.get("reason"):
+                record["reason"] = reason
+            _append_decision(conn, schema, version, record)
+        now = champion_version(conn, schema)
     if decision:
         _write_manifest_file(conn, schema, version)
-    return current
+    return Outcome(action, current, now, event_id, reason)
 
 
 def rollback(
@@ -351,29 +475,51 @@ def rollback(
     to_version: int | None = None,
     run_id: str | None = None,
     actor: str | None = None,
-) -> tuple[int, int]:
-    """Make a version that served before champion again (default: the previous champion); returns (from, to).
+    expected_champion: int | None = UNCHECKED,
+) -> Outcome:
+    """Make a version that served before champion again (default: the previous champion).
 
-    The target's artifact is loaded and hash-checked first: a tampered or missing artifact refuses
-    the rollback and the champion stays.
+    expected_champion: the champion this rollback means to replace, checked under the registry lock;
+    when another change committed first, nothing changes and RollbackConflict says so. Rolling back
+    to "previous" also refuses to undo a rollback (the champion came back from exactly that version):
+    a second rollback racing the first is a no-op, never a flip back. The target's artifact is loaded
+    and hash-checked first: a tampered or missing artifact refuses the rollback and the champion stays.
     """
     if not reason or not reason.strip():
         raise RegistryError("a rollback needs a reason (it is recorded in promotion_events)")
+    events = table(schema, "promotion_events")
     with conn.transaction():
         _lock_registry(conn, schema)
         current = champion_version(conn, schema)
         if current is None:
             raise RegistryError(f"no champion in schema {schema!r}: nothing to roll back")
+        if expected_champion is not UNCHECKED and current != expected_champion:
+            raise RollbackConflict(
+                f"rollback not applied: the champion is {_name(current)}, not {_name(expected_champion)} as this "
+                "rollback expected (another rollback or promotion committed first); nothing changed. "
+                "Check `driftline models`, then roll back again if it is still needed"
+            )
         target = to_version if to_version is not None else previous_version(conn, schema)
         if target is None:
             raise RegistryError("there is no previous champion to roll back to; pass --to VERSION")
         if target == current:
             raise RegistryError(f"model version {target} is already the champion")
+        if to_version is None:
+            last = conn.execute(
+                sql.SQL(
+                    "SELECT event_id, action, from_version, created_at FROM {} WHERE action IN ('promote', 'rollback') "
+                    "ORDER BY event_id DESC LIMIT 1"
+                ).format(events)
+            ).fetchone()
+            if last is not None and last[1] == "rollback" and last[2] == target:
+                raise RollbackConflict(
+                    f"rollback not applied: champion v{current} is itself a rollback from v{target} (event {last[0]}, "
+                    f"{last[3]:%Y-%m-%d %H:%M:%S} UTC); rolling back to 'previous' would undo it. Pass --to {target} "
+                    "to return to it deliberately; nothing changed"
+                )
         _status(conn, schema, target)
         served = conn.execute(
-            sql.SQL(
-                "SELECT count(*) FROM {} WHERE to_version = %s AND action IN ('promote', 'rollback')"
-            ).format(table(schema, "promotion_events")),
+            sql.SQL("SELECT count(*) FROM {} WHERE to_version = %s AND action IN ('promote', 'rollback')").format(events),
             (target,),
         ).fetchone()[0]
         if not served:
@@ -382,8 +528,8 @@ def rollback(
                 "Validate it with retrain_model instead."
             )
         load_model(conn, schema, target)  # raises ModelLoadError; the transaction rolls back untouched
-        _set_champion(conn, schema, current, target, "rollback", reason, run_id, actor)
-    return current, target
+        event_id = _set_champion(conn, schema, current, target, "rollback", reason, run_id, actor)
+    return Outcome("rollback", current, target, event_id, reason)
 
 
 def version_for_interval(conn: psycopg.Connection, schema: str, interval_end: datetime) -> int | None:

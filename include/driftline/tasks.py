@@ -113,8 +113,8 @@ def train_candidate(config_path: str, reason: str, window_start, window_end, lab
     return _run_retraining_step("train_candidate", config_path, reason, window_start, window_end, labels_as_of, trigger_interval)
 
 
-def validate_candidate(config_path: str, candidate: dict) -> dict:
-    return _run_retraining_step("validate_candidate", config_path, candidate)
+def validate_candidate(config_path: str, candidate: dict, run_id: str | None = None) -> dict:
+    return _run_retraining_step("validate_candidate", config_path, candidate, run_id)
 
 
 def approval_request(config_path: str, validation: dict) -> dict | None:
@@ -126,8 +126,12 @@ def decide_promotion(config_path: str, validation: dict, reason: str, run_id: st
     return _run_retraining_step("decide_promotion", config_path, validation, reason, run_id, review)
 
 
-def rollback_champion(config_path: str, reason: str, to_version: int | None, run_id: str) -> dict:
-    return _run_retraining_step("rollback_champion", config_path, reason, to_version, run_id, actor=f"airflow:{run_id}")
+def rollback_champion(
+    config_path: str, reason: str, to_version: int | None, run_id: str, expected_champion: int | None = None
+) -> dict:
+    return _run_retraining_step(
+        "rollback_champion", config_path, reason, to_version, run_id, actor=f"airflow:{run_id}", expected_champion=expected_champion
+    )
 
 
 def apply_retention(config_path: str) -> dict:

@@ -146,16 +146,29 @@ def stored_report_path(conn, schema: str, start: datetime, end: datetime) -> str
 
 
 def registry_overview(conn, schema: str) -> dict[str, Any]:
-    """Versions with aliases and metrics, promotion history (newest first) and realized performance."""
+    """Versions with aliases and metrics (own holdout, and shared holdout at promotion), promotion
+    history and evaluations (newest first) and realized performance."""
     from psycopg import sql
 
     from . import registry
     from .db import table
 
     if not _exists(conn, schema, "model_versions"):
-        return {"versions": [], "history": [], "realized": []}
+        return {"versions": [], "history": [], "realized": [], "shared": {}, "evaluations": []}
     versions = registry.list_versions(conn, schema)
     history = list(reversed(registry.promotion_history(conn, schema)))
+    shared, evaluations = {}, []
+    if _exists(conn, schema, "model_evaluations"):
+        from .retraining import shared_holdout_at_promotion
+
+        shared = shared_holdout_at_promotion(conn, schema)
+        evaluations = _rows(
+            conn,
+            sql.SQL(
+                "SELECT evaluation_id, evaluated_at, candidate_version, champion_version, holdout_start, holdout_end, "
+                "holdout_rows, holdout_reason, passed, failures, run_id FROM {} ORDER BY evaluation_id DESC LIMIT 50"
+            ).format(table(schema, "model_evaluations")),
+        )
     realized = []
     if _exists(conn, schema, "realized_performance"):
         realized = _rows(
@@ -165,7 +178,7 @@ def registry_overview(conn, schema: str) -> dict[str, Any]:
                 "labels_as_of FROM {} ORDER BY interval_start DESC LIMIT 200"
             ).format(table(schema, "realized_performance")),
         )
-    return {"versions": versions, "history": history, "realized": realized}
+    return {"versions": versions, "history": history, "realized": realized, "shared": shared, "evaluations": evaluations}
 
 
 # -- pages ------------------------------------------------------------------------------------------
@@ -217,11 +230,26 @@ _DETAILS = """{% extends "layout" %}{% block body %}
 _REGISTRY = """{% extends "layout" %}{% block body %}
 {% if not versions %}<p>No model registered yet: run <code>driftline train</code> or <code>retrain_model</code>.</p>{% else %}
 <h2>Versions</h2>
-<table><tr><th>version</th><th>status</th><th>aliases</th>{% for m in metric_names %}<th>{{ m }}</th>{% endfor %}<th>sha256</th><th>created</th></tr>
-{% for v in versions %}<tr><td>v{{ v.version }}</td><td>{{ v.status }}{% if v.pruned_at %} <span class="muted">(pruned)</span>{% endif %}</td>
+{% set shared = shared or {} %}{% set primary = config.retraining.metric %}
+<table><tr><th>version</th><th>status</th><th>aliases</th>{% for m in metric_names %}<th>{{ m }}<br><span class="muted">own holdout</span></th>{% endfor %}
+<th>{{ primary }}<br><span class="muted">shared holdout at promotion</span></th><th>sha256</th><th>created</th></tr>
+{% for v in versions %}{% set at = shared.get(v.version) %}<tr><td>v{{ v.version }}</td><td>{{ v.status }}{% if v.pruned_at %} <span class="muted">(pruned)</span>{% endif %}</td>
 <td>{% for a in v.aliases %}<span class="tag">{{ a }}</span> {% endfor %}</td>
 {% for m in metric_names %}<td class="num">{{ v.metrics.get(m) | number }}</td>{% endfor %}
+<td class="num">{% if at %}{{ at.metrics.get(primary) | number }} <span class="muted">vs v{{ at.champion_version }} {{ at.champion_metrics.get(primary) | number }}, {{ at.rows }} rows, evaluation {{ at.evaluation_id }}</span>{% else %}-{% endif %}</td>
 <td class="muted">{{ v.sha256[:12] }}</td><td>{{ v.created_at | when }}</td></tr>{% endfor %}</table>
+<p class="muted">Own holdout: the newest rows of each version's own training window (different rows per version, not comparable).
+Shared holdout at promotion: the rows neither the version nor the champion it replaced trained on, both scored on them
+(evaluation below); "-" when it became champion without one (<code>driftline train</code>).</p>
+<h2>Evaluations</h2>
+{% if not evaluations %}<p class="muted">No candidate evaluated yet.</p>{% else %}
+<table><tr><th>#</th><th>when</th><th>candidate</th><th>champion</th><th>shared holdout</th><th>why these rows</th><th>verdict</th><th>run</th></tr>
+{% for e in evaluations %}<tr><td>{{ e.evaluation_id }}</td><td>{{ e.evaluated_at | when }}</td><td>v{{ e.candidate_version }}</td>
+<td>{% if e.champion_version %}v{{ e.champion_version }}{% else %}-{% endif %}</td>
+<td class="num">{{ e.holdout_rows }} rows{% if e.holdout_start %} {{ e.holdout_start | when }} → {{ e.holdout_end | when }}{% endif %}</td>
+<td>{{ e.holdout_reason }}</td>
+<td class="{{ 'no' if e.passed else 'yes' }}">{{ 'passed' if e.passed else 'failed' }}{% for f in e.failures %}<div class="muted">{{ f }}</div>{% endfor %}</td>
+<td class="muted">{{ e.run_id or '' }}</td></tr>{% endfor %}</table>{% endif %}
 <h2>Promotion history</h2>
 {% if not history %}<p class="muted">No promotions yet.</p>{% else %}
 <table><tr><th>when</th><th>action</th><th>from</th><th>to</th><th>reason</th><th>actor</th><th>reviewer comment</th><th>run</th></tr>

@@ -33,11 +33,17 @@ def test_demo_twice_gives_the_same_tables(tmp_path, database_url):
                 conn.execute(
                     "SELECT count(*), count(DISTINCT (interval_start, entity_key)), "
                     "(SELECT count(*) FROM driftline_demo.quarantine_rows), "
-                    "(SELECT count(*) FROM driftline_demo.model_versions) FROM driftline_demo.predictions"
+                    "(SELECT count(*) FROM driftline_demo.model_versions), "
+                    "(SELECT count(*) FROM driftline_demo.model_evaluations), "
+                    "(SELECT count(*) FROM driftline_demo.promotion_events) FROM driftline_demo.predictions"
                 ).fetchone()
             )
+    # The second run retrains nothing: no drift decision of its own triggered it, so no new
+    # evaluation overwrites or adds to the first run's verdicts, and no new event.
     assert counts[0] == counts[1]
-    predictions, distinct, quarantined, versions = counts[0]
+    assert "retrain_model: not run" in out.stdout
+    predictions, distinct, quarantined, versions, evaluations, events = counts[0]
+    assert evaluations == 1 and events == 2  # initial champion, then the retrained candidate's decision
     assert predictions == distinct == 2 * 2000 - quarantined + 2  # 2 malformed lines are quarantined too
     assert versions == 2  # the champion and the retrained candidate (promoted or rejected), not one per run
     assert "promotion history:" in out.stdout and "realized" in out.stdout

@@ -280,6 +280,14 @@ def test_dag_promotes_then_rolls_back(retrain_dag, scored_project):
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     assert states["train_candidate"].endswith("skipped") and states["rollback_champion"].endswith("success")
 
+    # A rollback that expects a champion which is no longer champion changes nothing and fails.
+    stale = {"config": str(path), "action": "rollback", "reason": "stale page", "rollback_to_version": promoted,
+             "rollback_expect_champion": promoted}
+    run = retrain_dag.test(run_conf=stale)
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert states["rollback_champion"].endswith("failed") and champion(path) == weak
+    assert fetch(path, "SELECT count(*) FROM {s}.promotion_events WHERE action = 'rollback'") == [(1,)]
+
 
 
 def test_dag_rejects_a_bad_param(retrain_dag):

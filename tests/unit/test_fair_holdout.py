@@ -1,0 +1,64 @@
+"""The pure parts of issue 17: which rows make a fair shared holdout, and what the scoring hash covers."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+
+from driftline.config import load_config
+from driftline.registry import scoring_digest
+from driftline.retraining import fair_holdout
+
+from ..conftest import REPO
+
+
+def _config(min_holdout_rows: int):
+    config = load_config(REPO / "config" / "demo.toml")
+    return dataclasses.replace(config, retraining=dataclasses.replace(config.retraining, min_holdout_rows=min_holdout_rows))
+
+
+def _rows(config, hours: list[int]) -> pd.DataFrame:
+    return pd.DataFrame({config.event_time: [pd.Timestamp("2026-11-01", tz="UTC") + pd.Timedelta(hours=h) for h in hours]})
+
+
+def _at(hour: int) -> pd.Timestamp:
+    return pd.Timestamp("2026-11-01", tz="UTC") + pd.Timedelta(hours=hour)
+
+
+def test_holdout_starts_after_the_later_training_end():
+    config = _config(2)
+    rows = _rows(config, [1, 2, 3, 4, 5])
+    # The champion trained on newer rows than the candidate: only rows after the champion's end.
+    holdout, bounds, failure = fair_holdout(config, rows, 3, _at(2), 2, _at(3))
+    assert failure is None and list(holdout[config.event_time]) == [_at(4), _at(5)]
+    assert bounds["after"] == _at(3).isoformat() and "after champion v2's training end" in bounds["reason"]
+    # The candidate trained on newer rows: its own holdout.
+    holdout, bounds, failure = fair_holdout(config, rows, 3, _at(3), 2, _at(1))
+    assert failure is None and len(holdout) == 2 and "after candidate v3's training end" in bounds["reason"]
+    # No champion: the candidate's own holdout, and the record says why.
+    _, bounds, _ = fair_holdout(config, rows, 1, _at(3), None, None)
+    assert "no champion" in bounds["reason"]
+
+
+def test_too_few_unseen_rows_or_an_unknown_training_end_is_no_fair_holdout():
+    config = _config(3)
+    rows = _rows(config, [1, 2, 3, 4, 5])
+    _, bounds, failure = fair_holdout(config, rows, 3, _at(2), 2, _at(3))
+    assert failure.startswith("no fair holdout: 2 rows after the champion's training end") and bounds["rows"] == 2
+    holdout, _, failure = fair_holdout(config, rows, 3, _at(2), 2, None)
+    assert "records no training window" in failure and holdout.empty
+
+
+def test_scoring_hash_covers_order_of_features_and_categories_not_key_order():
+    manifest = {
+        "task": "binary", "sha256": "ab", "score_reference": {"std": 0.1},
+        "features": [{"name": "a", "type": "numeric"}, {"name": "b", "type": "categorical"}],
+        "categories": {"b": ["x", "y"]}, "metrics": {"auc": 0.8}, "decisions": [],
+    }
+    digest = scoring_digest(manifest)
+    assert scoring_digest(dict(reversed(list(manifest.items())))) == digest
+    assert scoring_digest({**manifest, "metrics": {}, "decisions": [{"action": "promote"}]}) == digest
+    assert scoring_digest({**manifest, "categories": {"b": ["y", "x"]}}) != digest
+    assert scoring_digest({**manifest, "features": manifest["features"][::-1]}) != digest
+    assert scoring_digest({**manifest, "score_reference": {"std": 0.2}}) != digest
