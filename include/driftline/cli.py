@@ -12,7 +12,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .config import ConfigError, default_config_path, load_config
+from . import errors
+from .config import default_config_path, load_config
 
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +69,9 @@ def train_champion(config_path: str, reason: str = "initial model from `driftlin
     from .training import read_table, train
 
     config = load_config(config_path)
-    trained = train(config, read_table(config.resolve_location(config.history_uri)))
+    history = config.resolve_location(config.history_uri)
+    with errors.reading(history):
+        trained = train(config, read_table(history))
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     with db.connect(url, autocommit=True) as conn:
         db.ensure_schema(conn, config.db_schema)
@@ -536,42 +539,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         args.func(args)
-    except ConfigError as exc:
-        print(f"driftline: config error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:
-        if isinstance(exc, _expected_errors()):
-            # Expected failures carry a message that says what and what next: no traceback.
-            print(f"driftline: {type(exc).__name__}: {exc}", file=sys.stderr)
-            return 1
-        raise
+    except Exception as exc:  # noqa: BLE001 - the CLI's one mapping of the error tree to exit codes
+        error = errors.translate(exc)
+        if not isinstance(error, errors.DriftlineError):
+            raise  # a bug: the traceback is the report
+        # Expected failures carry a message that says what and what next: no traceback.
+        if isinstance(error, errors.BadConfig):
+            print(f"driftline: config error: {errors.safe_message(error)}", file=sys.stderr)
+            return 2
+        print(f"driftline: {errors.safe_message(error)}", file=sys.stderr)
+        return 1
     return 0
-
-
-def _expected_errors() -> tuple[type[Exception], ...]:
-    from .db import DatabaseError, IntervalBusyError
-    from .drift import DriftError, IntervalNotScoredError
-    from .pipeline import QuarantineBudgetExceeded
-    from .registry import ModelLoadError, RegistryError
-    from .retraining import RetrainingError
-    from .sources import InputError
-    from .training import TrainingError
-    from .validation import SuiteError, TableValidationError
-
-    return (
-        DatabaseError,
-        IntervalBusyError,
-        DriftError,
-        IntervalNotScoredError,
-        QuarantineBudgetExceeded,
-        ModelLoadError,
-        RegistryError,
-        RetrainingError,
-        InputError,
-        TrainingError,
-        SuiteError,
-        TableValidationError,
-    )
 
 
 if __name__ == "__main__":

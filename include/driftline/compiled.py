@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .errors import BadModel
+
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "DRIFTLINE_CACHE_DIR"
@@ -23,7 +25,7 @@ CACHE_ENV = "DRIFTLINE_CACHE_DIR"
 BLOCK_ROWS = 8
 
 
-class CompileError(RuntimeError):
+class CompileError(BadModel):
     """The model cannot be compiled here; the caller scores with LightGBM instead."""
 
 

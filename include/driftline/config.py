@@ -15,6 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .errors import BadConfig
+
 FEATURE_TYPES = ("numeric", "categorical")
 # auto: row-level expectation types driftline knows run vectorized on Arrow, the rest through GE;
 # great_expectations: every expectation through GE (slower; the reference the tests compare with).
@@ -34,7 +36,7 @@ PREDICTION_DRIFT_METHODS = ("wasserstein", "psi", "jensenshannon", "kl_div", "he
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-class ConfigError(ValueError):
+class ConfigError(BadConfig):
     """A dataset config that cannot be used; the message names the file and the key."""
 
 

@@ -32,6 +32,7 @@ from psycopg.types.json import Jsonb
 
 from . import db
 from .config import DatasetConfig, DriftPolicy, DriftSettings, load_config
+from .errors import BadInput, NotReady
 from .registry import LoadedModel, load_model
 from .scoring import predict
 from .sources import read_interval
@@ -44,11 +45,11 @@ RETRAIN_DAG_ID = "retrain_model"
 MIN_REFERENCE_ROWS = 100
 
 
-class IntervalNotScoredError(RuntimeError):
+class IntervalNotScoredError(NotReady):
     """The interval has no published predictions yet (score_batch has not finished): worth a retry."""
 
 
-class DriftError(ValueError):
+class DriftError(BadInput):
     """Monitoring cannot run as configured; the message says what to fix."""
 
 

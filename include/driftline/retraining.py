@@ -20,13 +20,14 @@ from psycopg.types.json import Jsonb
 
 from . import db, registry
 from .config import METRIC_DIRECTIONS, DatasetConfig, load_config
+from .errors import BadInput
 from .scoring import predict, predicted_class
 from .training import TrainingError, data_checksum, evaluate, labelled_rows, read_table, time_split, train
 
 log = logging.getLogger(__name__)
 
 
-class RetrainingError(ValueError):
+class RetrainingError(BadInput):
     """A retrain or rollback request that cannot proceed as asked; the message says why."""
 
 

@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 
 from .config import DatasetConfig
+from .errors import BadInput
 from .scoring import model_frame, score_reference
 
 
-class TrainingError(ValueError):
+class TrainingError(BadInput):
     """Labelled data unusable for training; the message says what is missing."""
 
 

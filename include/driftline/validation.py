@@ -17,13 +17,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .config import DatasetConfig
+from .errors import BadConfig, BadInput
 
 
-class SuiteError(ValueError):
+class SuiteError(BadConfig):
     """The expectation suite file is missing or unusable."""
 
 
-class TableValidationError(ValueError):
+class TableValidationError(BadInput):
     """A table-level expectation failed: the whole input is rejected."""
 
 
