@@ -58,7 +58,7 @@ def cmd_suite(args) -> None:
 
 
 def cmd_train(args) -> None:
-    print(json.dumps(train_champion(_config_path(args)), indent=2))
+    print(json.dumps(train_champion(_config_path(args)), indent=2, ensure_ascii=False))
 
 
 def train_champion(config_path: str, reason: str = "initial model from `driftline train`") -> dict:
@@ -95,7 +95,7 @@ def cmd_score(args) -> None:
     summary = score_interval(
         _config_path(args), _when(args.start), _when(args.end), args.run_id or f"cli__{datetime.now(timezone.utc):%Y%m%dT%H%M%S}", args.model_version
     )
-    print(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2, ensure_ascii=False))
 
 
 def cmd_alerts(args) -> None:

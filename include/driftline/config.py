@@ -568,6 +568,7 @@ def _load_features(path: Path, table: Any) -> tuple[Feature, ...]:
         raise ConfigError(f"{path}: '[features]' must list at least one feature column")
     features = []
     for name, spec in table.items():
+        _model_feature_name(path, name)
         where = f"features.{name}"
         if isinstance(spec, str):  # shorthand: <column> = "numeric"
             spec = {"type": spec}
@@ -598,6 +599,24 @@ def _load_features(path: Path, table: Any) -> tuple[Feature, ...]:
             )
         )
     return tuple(features)
+
+
+# LightGBM stores feature names in its text model and JSON dump and refuses names with JSON special
+# characters ("Do not support special JSON characters in feature name"); a line break or other
+# control character breaks the text model's one-line feature list. Checked at config load, so
+# `driftline train` never gets that far with a column the model cannot take.
+_LIGHTGBM_REFUSED = set('",:[]{}')
+
+
+def _model_feature_name(path: Path, name: str) -> None:
+    refused = sorted({c for c in name if c in _LIGHTGBM_REFUSED or ord(c) < 32 or ord(c) == 127})
+    if not name.strip() or refused:
+        what = "is blank" if not name.strip() else f"contains {' '.join(repr(c) for c in refused)}"
+        raise ConfigError(
+            f"{path}: feature name {name!r} in [features] {what}: LightGBM cannot store it in a model "
+            "(it refuses the JSON special characters \" , : [ ] { } and control characters). Rename the "
+            "column in the export (and in [features]) to one without them."
+        )
 
 
 def default_config_path() -> Path:

@@ -160,7 +160,7 @@ def score_interval(
                 if isinstance(exc, OutputSanityError):
                     exc.alert_id = raise_alert(config, "output_sanity", "critical", str(exc), exc.numbers, **where)
                 raise
-    log.info("scored interval %s: %s", label, json.dumps(result.summary()))
+    log.info("scored interval %s: %s", label, json.dumps(result.summary(), ensure_ascii=False))
     return result.summary()
 
 
@@ -678,7 +678,7 @@ def score_partition(config_path: str, interval_start: datetime, interval_end: da
                  Jsonb(dict(result.reasons)), started_at),
             )
     summary = {**result.summary(), "partition": number, "files": len(files)}
-    log.info("scored partition %s of run_key %s: %s", number, run_key, json.dumps(summary))
+    log.info("scored partition %s of run_key %s: %s", number, run_key, json.dumps(summary, ensure_ascii=False))
     return summary
 
 
@@ -733,7 +733,7 @@ def publish_partitions(config_path: str, interval_start: datetime, interval_end:
                                                task_id="publish_partitions", run_id=run_id, interval_start=start, interval_end=end)
                 raise
     summary = {**result.summary(), "partitions": partitions, "files": sum(len(group) for group in files)}
-    log.info("published interval %s from %d partitions: %s", label, partitions, json.dumps(summary))
+    log.info("published interval %s from %d partitions: %s", label, partitions, json.dumps(summary, ensure_ascii=False))
     return summary
 
 

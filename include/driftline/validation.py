@@ -70,7 +70,8 @@ def write_suite(config: DatasetConfig, overwrite: bool = False) -> Path:
     if path.exists() and not overwrite:
         raise SuiteError(f"{path} exists; pass --overwrite to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(build_suite(config), indent=2) + "\n", encoding="utf-8")
+    # ensure_ascii=False: a column named in any alphabet stays readable in the reviewed file.
+    path.write_text(json.dumps(build_suite(config), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
 
 
