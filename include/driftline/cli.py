@@ -84,6 +84,7 @@ def train_champion(config_path: str, reason: str = "initial model from `driftlin
         "new_version": created,
         "metrics": trained.manifest["metrics"],
         "rows": trained.manifest["rows"],
+        "rows_excluded": trained.manifest["rows_excluded"],
         "registry_dir": str(config.registry_dir),
     }
 

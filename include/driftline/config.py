@@ -164,6 +164,14 @@ class DatasetConfig:
     safeguards: Safeguards = field(default_factory=Safeguards)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     drift: DriftSettings | None = None  # always set by load_config ([drift] is required)
+    # binary: the target value that means the positive class ("Yes"); None: the target is 0/1/bool.
+    positive_label: str | None = None
+    label_column: str | None = None  # the labels file's label column; None: named like the target
+
+    @property
+    def labels_target_column(self) -> str:
+        """The column of [source] labels that holds the label ([source] label_column, else the target's name)."""
+        return self.label_column or self.target
 
     @property
     def feature_names(self) -> list[str]:
@@ -202,9 +210,9 @@ class DatasetConfig:
 # Allowed keys per section: (required, optional). Unknown keys are errors, so a typo never
 # silently falls back to a default.
 _SECTIONS: dict[str, tuple[set[str], set[str]]] = {
-    "dataset": ({"name", "entity_key", "event_time", "target"}, {"task"}),
+    "dataset": ({"name", "entity_key", "event_time", "target"}, {"task", "positive_label"}),
     "features": (set(), set()),  # free-form: one sub-table per feature column
-    "source": ({"input", "labels", "history"}, set()),
+    "source": ({"input", "labels", "history"}, {"label_column"}),
     "schedule": ({"cron"}, {"timezone", "catchup", "start_date"}),
     "database": ({"schema"}, {"url", "conn_id", "analyst_role"}),
     "validation": ({"suite", "quarantine_budget"}, {"engine"}),
@@ -337,6 +345,22 @@ def load_config(path: str | os.PathLike) -> DatasetConfig:
     entity_key = _column(path, "dataset.entity_key", dataset["entity_key"])
     event_time = _column(path, "dataset.event_time", dataset["event_time"])
     target = _column(path, "dataset.target", dataset["target"])
+    positive_label = dataset.get("positive_label")
+    if positive_label is not None:
+        if task != "binary":
+            raise ConfigError(f"{path}: 'dataset.positive_label' applies to binary targets; dataset.task is {task!r}")
+        if isinstance(positive_label, bool) or not isinstance(positive_label, (str, int)) or not str(positive_label).strip():
+            raise ConfigError(
+                f"{path}: 'dataset.positive_label' must be the target value of the positive class as text or an "
+                f"integer (e.g. \"Yes\"), got {positive_label!r}"
+            )
+        positive_label = str(positive_label).strip()
+    label_column = _column(path, "source.label_column", raw["source"].get("label_column", target))
+    if label_column in (entity_key, "observed_at"):
+        raise ConfigError(
+            f"{path}: 'source.label_column' is {label_column!r}, which the labels file uses for the "
+            "entity key or observed_at; name the column that holds the label"
+        )
 
     features = _load_features(path, raw["features"])
     names = [entity_key, event_time, target, *[f.name for f in features]]
@@ -408,6 +432,8 @@ def load_config(path: str | os.PathLike) -> DatasetConfig:
         safeguards=_safeguards(path, raw.get("safeguards", {}), task),
         alerts=_alert_settings(path, raw.get("alerts", {})),
         drift=_load_drift(path, root, raw["drift"], model["registry_dir"]),
+        positive_label=positive_label,
+        label_column=label_column,
     )
 
 
