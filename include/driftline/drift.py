@@ -277,11 +277,12 @@ def ensure_reference(
 
 def build_reference(config: DatasetConfig, model: LoadedModel, training_rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """A seeded sample of the model's training rows: features plus the model's own score."""
-    from .training import read_table
+    from .training import labelled_rows, read_table
 
     settings = _settings(config)
     if training_rows is None:
-        history = read_table(config.resolve_location(config.history_uri))
+        # Typed and with unusable rows left out, as training saw them (a ' ' in a numeric column).
+        history = labelled_rows(config, read_table(config.resolve_location(config.history_uri)))
         training_rows = _within_training_window(history, config, model.manifest)
     missing = [name for name in config.feature_names if name not in training_rows.columns]
     if missing:
