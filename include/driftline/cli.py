@@ -51,10 +51,29 @@ def cmd_init_db(args) -> None:
 
 
 def cmd_suite(args) -> None:
-    from .validation import write_suite
+    from .validation import write_suite, write_suite_from_model
 
-    path = write_suite(load_config(_config_path(args)), overwrite=args.overwrite)
-    print(f"wrote {path}: review it like code, then commit it")
+    config = load_config(_config_path(args))
+    if not args.from_model:
+        path = write_suite(config, overwrite=args.overwrite)
+        print(f"wrote {path}: review it like code, then commit it")
+        return
+    from . import db
+    from .registry import RegistryError, champion_version, load_model
+
+    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
+    with db.connect(url) as conn:
+        db.ensure_schema(conn, config.db_schema)
+        version = champion_version(conn, config.db_schema)
+        if version is None:
+            raise RegistryError(f"no champion model in schema {config.db_schema!r}: run `driftline train` first")
+        model = load_model(conn, config.db_schema, version)  # the manifest is read from a verified artifact
+    path, diff = write_suite_from_model(config, model.manifest, version)
+    if not diff:
+        print(f"{path} already expects the categories model v{version} learned; nothing changed")
+        return
+    print(diff, end="")
+    print(f"updated {path} with the categories model v{version} learned: review the diff above, then commit it")
 
 
 def cmd_train(args) -> None:
@@ -489,6 +508,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("suite", help="write a starting GE suite from the config")
     _config_arg(p)
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument(
+        "--from-model",
+        action="store_true",
+        help="after training: add in-set expectations for the categories the champion learned "
+        "(categoricals without [features] categories) to the suite, and print the diff to review",
+    )
     p.set_defaults(func=cmd_suite)
 
     p = sub.add_parser("train", help="train on the labelled history and register the champion")

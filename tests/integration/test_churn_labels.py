@@ -4,6 +4,7 @@ is named differently from the target ([source] label_column)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -127,8 +128,8 @@ def churn_project(tmp_path_factory, database_url, monkeypatch_module) -> Path:
     return path
 
 
-def test_churn_export_trains_scores_and_retrains_from_config_alone(churn_project):
-    from driftline.cli import train_champion
+def test_churn_export_trains_scores_and_retrains_from_config_alone(churn_project, capsys):
+    from driftline.cli import main, train_champion
     from driftline.pipeline import score_interval
     from driftline.retraining import train_candidate, update_realized_performance
 
@@ -137,6 +138,17 @@ def test_churn_export_trains_scores_and_retrains_from_config_alone(churn_project
     assert trained["rows_excluded"] == {"total": 20, "reasons": {"missing:tenure": 20}}
     assert trained["rows"]["train"] + trained["rows"]["holdout"] == 3_000 - 20
     assert trained["metrics"]["auc"] > 0.7  # Yes/No mapped the right way round: the model learned churn
+
+    # The suite was written before training: Contract's categories are only known now.
+    assert main(["suite", "--from-model", "--config", str(churn_project)]) == 0
+    diff = capsys.readouterr().out
+    assert '+        "column": "Contract",' in diff and '+          "Month-to-month",' in diff and "review the diff" in diff
+    suite = json.loads(load_config(churn_project).suite_path.read_text())
+    [in_set] = [e for e in suite["expectations"] if e["type"] == "expect_column_values_to_be_in_set"]
+    assert in_set["kwargs"] == {"column": "Contract", "value_set": ["Month-to-month", "One year", "Two year"]}
+    assert in_set["meta"]["model_version"] == 1
+    assert main(["suite", "--from-model", "--config", str(churn_project)]) == 0
+    assert "nothing changed" in capsys.readouterr().out
 
     summary = score_interval(str(churn_project), DAY, DAY + timedelta(days=1), run_id="test_churn")
     assert summary["rows_in"] == 800 == summary["rows_scored"] + summary["rows_quarantined"]
