@@ -183,3 +183,27 @@ def test_non_ascii_feature_names_load_and_survive_into_the_suite(tmp_path):
     assert config.feature_names[0] == "montant_é" and "канал" in config.categorical_features
     suite_text = write_suite(config).read_text(encoding="utf-8")
     assert '"column": "montant_é"' in suite_text and '"канал"' in suite_text and "\\u" not in suite_text
+
+
+def test_positive_label_and_label_column_load_and_are_checked(tmp_path):
+    text = DEMO.replace('target = "is_fraud"', 'target = "is_fraud"\npositive_label = "Yes"').replace(
+        'history = "data/demo_transactions/history.parquet"',
+        'history = "data/demo_transactions/history.parquet"\nlabel_column = "fraud_confirmed"',
+    )
+    config = load_config(write(tmp_path, text))
+    assert (config.positive_label, config.label_column, config.labels_target_column) == ("Yes", "fraud_confirmed", "fraud_confirmed")
+    plain = load_config(REPO / "config" / "demo.toml")
+    assert (plain.positive_label, plain.labels_target_column) == (None, "is_fraud")  # default: the target's name
+
+    for edit, message in [
+        (lambda t: t.replace('task = "binary"', 'task = "regression"').replace('target = "is_fraud"', 'target = "is_fraud"\npositive_label = "Yes"'),
+         "'dataset.positive_label' applies to binary targets"),
+        (lambda t: t.replace('target = "is_fraud"', 'target = "is_fraud"\npositive_label = ""'), "'dataset.positive_label'"),
+        (lambda t: t.replace('target = "is_fraud"', 'target = "is_fraud"\npositive_label = true'), "'dataset.positive_label'"),
+        (lambda t: t.replace('history = "data', 'label_column = "transaction_id"\nhistory = "data'), "'source.label_column'"),
+        (lambda t: t.replace('history = "data', 'label_column = 3\nhistory = "data'), "'source.label_column'"),
+    ]:
+        path = write(tmp_path, edit(DEMO))
+        with pytest.raises(ConfigError, match=re.escape(message)) as error:
+            load_config(path)
+        assert str(path) in str(error.value)
