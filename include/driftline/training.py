@@ -140,7 +140,9 @@ def usable_rows(config: DatasetConfig, history: pd.DataFrame) -> tuple[pd.DataFr
             f"{config.positive_label!r} in {config.path.name} never occurs (check its spelling and case)"
         )
     times = history[config.event_time]
-    parsed = pd.to_datetime(times.where(~_blank(times)), utc=True, errors="coerce")
+    # Text times parse as ISO 8601, as when scoring (not in a format guessed from the first row).
+    text_times = not pd.api.types.is_datetime64_any_dtype(times)
+    parsed = pd.to_datetime(times.where(~_blank(times)), utc=True, errors="coerce", format="ISO8601" if text_times else None)
     reasons.append(pd.Series(np.where(parsed.isna(), f"unparseable_timestamp:{config.event_time}", None),
                              index=history.index, dtype="string"))
     history[config.event_time] = parsed
