@@ -40,7 +40,8 @@ class DriftlineAlertNotifier(BaseNotifier):
             log.error("%s.%s failed (run %s); already alerted as alert %s", dag_id, task_id, run_id, alert_id)
             return
         try_number = getattr(ti, "try_number", None)
-        error = safe_message(exception) if exception is not None else "no exception recorded"
+        # The driftline error behind Airflow's AirflowFailException, when there is one: its type says which branch.
+        error = safe_message(_driftline_error(exception) or exception) if exception is not None else "no exception recorded"
         message = f"{dag_id}.{task_id} failed after {try_number} attempt(s): {error}"
         params = context.get("params") or {}
         config, problem = _alert_config(params.get("config"), self.config_path)
@@ -77,6 +78,14 @@ def _alert_config(requested: str | None, dag_config: str):
         except DriftlineError as exc:
             problems.append(str(exc))
     return None, "; ".join(problems) or "no config path"
+
+
+def _driftline_error(exception):
+    from .errors import DriftlineError
+
+    while exception is not None and not isinstance(exception, DriftlineError):
+        exception = exception.__cause__
+    return exception
 
 
 def _attribute(exception, name: str):
