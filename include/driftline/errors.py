@@ -106,16 +106,26 @@ def scrub(exc: BaseException) -> BaseException:
     """Remove row data from exc and every exception it chains (__cause__, __context__), in place.
 
     psycopg errors keep their type and SQLSTATE but their text becomes `describe_database_error`;
-    tracebacks (Airflow prints the whole chain), stored messages and alerts then show no DETAIL or
-    CONTEXT line. Returns exc.
+    pyarrow and pandas parse errors lose the quoted cell or row, and so does a message that embedded
+    such an error. Tracebacks (Airflow prints the whole chain), stored messages and alerts then show
+    no DETAIL or CONTEXT line and no raw row. Returns exc.
     """
     for link in _chain(exc):
-        if _is_psycopg(link) and not getattr(link, "_driftline_scrubbed", False):
+        if getattr(link, "_driftline_scrubbed", False):
+            continue
+        if _is_psycopg(link):
             link.args = (describe_database_error(link),)
-            try:
-                link._driftline_scrubbed = True
-            except AttributeError:  # pragma: no cover - psycopg errors take attributes
-                pass
+        elif type(link).__module__.startswith(("pyarrow", "pandas")):
+            link.args = (redact(str(link)),)  # a parse error quotes the cell or the whole row
+        elif link.args and isinstance(link.args[0], str) and _ROW_TAIL.search(link.args[0]):
+            # A message that embedded such a parse error ("Expected 9 columns, got 10: <row>").
+            link.args = (_ROW_TAIL.sub(r"\1: <...>", link.args[0]), *link.args[1:])
+        else:
+            continue
+        try:
+            link._driftline_scrubbed = True
+        except AttributeError:  # pragma: no cover - built-in exceptions without a __dict__
+            pass
     return exc
 
 

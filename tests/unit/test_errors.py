@@ -150,3 +150,21 @@ def test_redact_keeps_the_words_and_drops_the_literals():
     assert errors.redact(f'invalid input syntax for type double precision: "{MARKER}"\nCONTEXT: x') == (
         "invalid input syntax for type double precision: <...>"
     )
+
+
+def test_parse_errors_that_quote_a_row_are_scrubbed_in_the_chain():
+    data = f"a,b\n1,2\n{MARKER},3,4\n".encode()
+    with pytest.raises(pa.ArrowInvalid) as raised:
+        pacsv.read_csv(pa.BufferReader(data))
+    assert MARKER in str(raised.value)  # pyarrow appends the raw row
+    try:
+        try:
+            raise raised.value
+        except pa.ArrowInvalid as exc:
+            raise BadInput(f"in.csv: CSV cannot be parsed: {exc}") from exc
+    except BadInput as exc:
+        wrapped = exc
+    with pytest.raises(AirflowFailException) as outcome:
+        tasks.run_step(_raises(wrapped))
+    shown = "".join(traceback.format_exception(outcome.value))
+    assert MARKER not in shown and "Expected 2 columns, got 3: <...>" in shown and "in.csv" in shown
