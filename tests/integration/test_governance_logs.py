@@ -186,7 +186,6 @@ def test_database_errors_leave_no_row_data_in_logs_run_summary_or_alerts(project
     interval = SMALL_PLAN.interval_bounds()[1]
     location = Path(config.input_location(*interval))
     original = location.read_bytes()
-    key = header_index = None
 
     def duplicate_keys(rows, header):
         key = header.index(config.entity_key)
