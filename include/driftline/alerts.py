@@ -17,6 +17,7 @@ import logging
 from datetime import datetime
 
 from .config import AlertSettings, DatasetConfig
+from .errors import BadConfig, safe_message
 
 log = logging.getLogger("driftline.alerts")
 
@@ -26,7 +27,7 @@ _LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": log
 CHANNEL_EXTRAS = {"smtp": "driftline[smtp]", "slack": "driftline[slack]"}
 
 
-class AlertChannelError(RuntimeError):
+class AlertChannelError(BadConfig):
     """A configured alert destination cannot be built (its provider is not installed)."""
 
 
@@ -137,7 +138,7 @@ def raise_alert(
                 )
             return alert_id
     except Exception as exc:  # noqa: BLE001 - see the docstring
-        log.error("could not store alert %s for %s: %s", kind, config.name, db.mask_url(str(exc)))
+        log.error("could not store alert %s for %s: %s", kind, config.name, db.mask_url(safe_message(exc)))
         return None
 
 

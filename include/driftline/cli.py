@@ -12,7 +12,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .config import ConfigError, default_config_path, load_config
+from . import errors
+from .config import default_config_path, load_config
 
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
@@ -50,14 +51,33 @@ def cmd_init_db(args) -> None:
 
 
 def cmd_suite(args) -> None:
-    from .validation import write_suite
+    from .validation import write_suite, write_suite_from_model
 
-    path = write_suite(load_config(_config_path(args)), overwrite=args.overwrite)
-    print(f"wrote {path}: review it like code, then commit it")
+    config = load_config(_config_path(args))
+    if not args.from_model:
+        path = write_suite(config, overwrite=args.overwrite)
+        print(f"wrote {path}: review it like code, then commit it")
+        return
+    from . import db
+    from .registry import RegistryError, champion_version, load_model
+
+    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
+    with db.connect(url) as conn:
+        db.ensure_schema(conn, config.db_schema)
+        version = champion_version(conn, config.db_schema)
+        if version is None:
+            raise RegistryError(f"no champion model in schema {config.db_schema!r}: run `driftline train` first")
+        model = load_model(conn, config.db_schema, version)  # the manifest is read from a verified artifact
+    path, diff = write_suite_from_model(config, model.manifest, version)
+    if not diff:
+        print(f"{path} already expects the categories model v{version} learned; nothing changed")
+        return
+    print(diff, end="")
+    print(f"updated {path} with the categories model v{version} learned: review the diff above, then commit it")
 
 
 def cmd_train(args) -> None:
-    print(json.dumps(train_champion(_config_path(args)), indent=2))
+    print(json.dumps(train_champion(_config_path(args)), indent=2, ensure_ascii=False))
 
 
 def train_champion(config_path: str, reason: str = "initial model from `driftline train`") -> dict:
@@ -68,7 +88,9 @@ def train_champion(config_path: str, reason: str = "initial model from `driftlin
     from .training import read_table, train
 
     config = load_config(config_path)
-    trained = train(config, read_table(config.resolve_location(config.history_uri)))
+    history = config.resolve_location(config.history_uri)
+    with errors.reading(history):
+        trained = train(config, read_table(history))
     # Which rows it saw (validation's fair holdout starts after its training_window.end).
     manifest = {
         **trained.manifest,
@@ -90,6 +112,7 @@ def train_champion(config_path: str, reason: str = "initial model from `driftlin
         "new_version": created,
         "metrics": trained.manifest["metrics"],
         "rows": trained.manifest["rows"],
+        "rows_excluded": trained.manifest["rows_excluded"],
         "registry_dir": str(config.registry_dir),
     }
 
@@ -101,7 +124,7 @@ def cmd_score(args) -> None:
     summary = score_interval(
         _config_path(args), _when(args.start), _when(args.end), args.run_id or f"cli__{datetime.now(timezone.utc):%Y%m%dT%H%M%S}", args.model_version
     )
-    print(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2, ensure_ascii=False))
 
 
 def cmd_alerts(args) -> None:
@@ -574,6 +597,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("suite", help="write a starting GE suite from the config")
     _config_arg(p)
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument(
+        "--from-model",
+        action="store_true",
+        help="after training: add in-set expectations for the categories the champion learned "
+        "(categoricals without [features] categories) to the suite, and print the diff to review",
+    )
     p.set_defaults(func=cmd_suite)
 
     p = sub.add_parser("train", help="train on the labelled history and register the champion")
@@ -659,42 +688,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         args.func(args)
-    except ConfigError as exc:
-        print(f"driftline: config error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:
-        if isinstance(exc, _expected_errors()):
-            # Expected failures carry a message that says what and what next: no traceback.
-            print(f"driftline: {type(exc).__name__}: {exc}", file=sys.stderr)
-            return 1
-        raise
+    except Exception as exc:  # noqa: BLE001 - the CLI's one mapping of the error tree to exit codes
+        error = errors.translate(exc)
+        if not isinstance(error, errors.DriftlineError):
+            raise  # a bug: the traceback is the report
+        # Expected failures carry a message that says what and what next: no traceback.
+        if isinstance(error, errors.BadConfig):
+            print(f"driftline: config error: {errors.safe_message(error)}", file=sys.stderr)
+            return 2
+        print(f"driftline: {errors.safe_message(error)}", file=sys.stderr)
+        return 1
     return 0
-
-
-def _expected_errors() -> tuple[type[Exception], ...]:
-    from .db import DatabaseError, IntervalBusyError
-    from .drift import DriftError, IntervalNotScoredError
-    from .pipeline import QuarantineBudgetExceeded
-    from .registry import ModelLoadError, RegistryError
-    from .retraining import RetrainingError
-    from .sources import InputError
-    from .training import TrainingError
-    from .validation import SuiteError, TableValidationError
-
-    return (
-        DatabaseError,
-        IntervalBusyError,
-        DriftError,
-        IntervalNotScoredError,
-        QuarantineBudgetExceeded,
-        ModelLoadError,
-        RegistryError,
-        RetrainingError,
-        InputError,
-        TrainingError,
-        SuiteError,
-        TableValidationError,
-    )
 
 
 if __name__ == "__main__":

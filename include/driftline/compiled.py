@@ -3,6 +3,8 @@
 Compiling a 200-tree model takes 5-20 s; predicting with it is ~5x faster than Booster.predict.
 The compiled object is cached on local disk, keyed by the model's sha256, the lleaves and llvmlite
 versions and the host CPU, so each Airflow task process loads it in milliseconds after the first.
+Its sha256 is recorded beside it (<name>.o.sha256) and checked before every load: a truncated or
+corrupt cache file is removed and compiled again instead of aborting the process in LLVM.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .errors import BadModel
+
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "DRIFTLINE_CACHE_DIR"
@@ -23,7 +27,7 @@ CACHE_ENV = "DRIFTLINE_CACHE_DIR"
 BLOCK_ROWS = 8
 
 
-class CompileError(RuntimeError):
+class CompileError(BadModel):
     """The model cannot be compiled here; the caller scores with LightGBM instead."""
 
 
@@ -73,8 +77,9 @@ def compile_model(text: bytes, sha256: str):
         model_file.write_bytes(text)  # lleaves reads a file; this copy is the verified bytes
         model = lleaves.Model(model_file=str(model_file))
         try:
-            if target.is_file():
-                model.compile(cache=str(target), fblocksize=BLOCK_ROWS)
+            cached = _verified_cache(target, Path(tmp))
+            if cached is not None:
+                model.compile(cache=str(cached), fblocksize=BLOCK_ROWS)
                 log.info("loaded compiled model %s from %s in %.2f s", sha256[:12], target, time.perf_counter() - started)
                 return model
             # lleaves writes the cache file in place; compile to a private name and rename, so a
@@ -90,10 +95,47 @@ def compile_model(text: bytes, sha256: str):
     return model
 
 
+def _checksum_path(target: Path) -> Path:
+    return target.with_name(target.name + ".sha256")
+
+
+def _verified_cache(target: Path, private_dir: Path) -> Path | None:
+    """A private copy of the cached object file when its sha256 matches the one recorded at compile
+    time, else None (and the bad entry removed, with a warning).
+
+    LLVM aborts the whole process (`LLVM ERROR`) on a truncated or corrupt object file, so nothing
+    unverified is ever handed to it; the copy means the file checked is the file loaded.
+    """
+    if not target.is_file():
+        return None
+    try:
+        data = target.read_bytes()
+        recorded = _checksum_path(target).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        recorded, why = None, f"no readable checksum ({type(exc).__name__})"
+    else:
+        why = "its sha256 does not match the one recorded at compile time"
+    if recorded is not None and hashlib.sha256(data).hexdigest() == recorded:
+        copy = private_dir / target.name
+        copy.write_bytes(data)
+        return copy
+    log.warning("compiled model cache %s is unusable (%s: truncated or corrupt); removing it and compiling again",
+                target, why)
+    for path in (target, _checksum_path(target)):
+        path.unlink(missing_ok=True)
+    return None
+
+
 def _install(source: Path, target: Path) -> None:
-    """Copy next to target, then rename: atomic even when the temporary directory is elsewhere."""
+    """Copy next to target, then rename: atomic even when the temporary directory is elsewhere. The
+    object's sha256 goes beside it first, so a reader never trusts an object without its checksum."""
     import shutil
 
+    data = source.read_bytes()
+    checksum = _checksum_path(target)
+    staging = checksum.with_name(f".{checksum.name}.{os.getpid()}.tmp")
+    staging.write_text(hashlib.sha256(data).hexdigest() + "\n", encoding="ascii")
+    os.replace(staging, checksum)
     staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     shutil.copyfile(source, staging)
     os.replace(staging, target)

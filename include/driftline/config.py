@@ -15,6 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .errors import BadConfig
+
 FEATURE_TYPES = ("numeric", "categorical")
 # auto: row-level expectation types driftline knows run vectorized on Arrow, the rest through GE;
 # great_expectations: every expectation through GE (slower; the reference the tests compare with).
@@ -34,7 +36,7 @@ PREDICTION_DRIFT_METHODS = ("wasserstein", "psi", "jensenshannon", "kl_div", "he
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-class ConfigError(ValueError):
+class ConfigError(BadConfig):
     """A dataset config that cannot be used; the message names the file and the key."""
 
 
@@ -163,6 +165,14 @@ class DatasetConfig:
     safeguards: Safeguards = field(default_factory=Safeguards)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     drift: DriftSettings | None = None  # always set by load_config ([drift] is required)
+    # binary: the target value that means the positive class ("Yes"); None: the target is 0/1/bool.
+    positive_label: str | None = None
+    label_column: str | None = None  # the labels file's label column; None: named like the target
+
+    @property
+    def labels_target_column(self) -> str:
+        """The column of [source] labels that holds the label ([source] label_column, else the target's name)."""
+        return self.label_column or self.target
 
     @property
     def feature_names(self) -> list[str]:
@@ -201,9 +211,9 @@ class DatasetConfig:
 # Allowed keys per section: (required, optional). Unknown keys are errors, so a typo never
 # silently falls back to a default.
 _SECTIONS: dict[str, tuple[set[str], set[str]]] = {
-    "dataset": ({"name", "entity_key", "event_time", "target"}, {"task"}),
+    "dataset": ({"name", "entity_key", "event_time", "target"}, {"task", "positive_label"}),
     "features": (set(), set()),  # free-form: one sub-table per feature column
-    "source": ({"input", "labels", "history"}, set()),
+    "source": ({"input", "labels", "history"}, {"label_column"}),
     "schedule": ({"cron"}, {"timezone", "catchup", "start_date"}),
     "database": ({"schema"}, {"url", "conn_id", "analyst_role"}),
     "validation": ({"suite", "quarantine_budget"}, {"engine"}),
@@ -337,6 +347,22 @@ def load_config(path: str | os.PathLike) -> DatasetConfig:
     entity_key = _column(path, "dataset.entity_key", dataset["entity_key"])
     event_time = _column(path, "dataset.event_time", dataset["event_time"])
     target = _column(path, "dataset.target", dataset["target"])
+    positive_label = dataset.get("positive_label")
+    if positive_label is not None:
+        if task != "binary":
+            raise ConfigError(f"{path}: 'dataset.positive_label' applies to binary targets; dataset.task is {task!r}")
+        if isinstance(positive_label, bool) or not isinstance(positive_label, (str, int)) or not str(positive_label).strip():
+            raise ConfigError(
+                f"{path}: 'dataset.positive_label' must be the target value of the positive class as text or an "
+                f"integer (e.g. \"Yes\"), got {positive_label!r}"
+            )
+        positive_label = str(positive_label).strip()
+    label_column = _column(path, "source.label_column", raw["source"].get("label_column", target))
+    if label_column in (entity_key, "observed_at"):
+        raise ConfigError(
+            f"{path}: 'source.label_column' is {label_column!r}, which the labels file uses for the "
+            "entity key or observed_at; name the column that holds the label"
+        )
 
     features = _load_features(path, raw["features"])
     names = [entity_key, event_time, target, *[f.name for f in features]]
@@ -408,6 +434,8 @@ def load_config(path: str | os.PathLike) -> DatasetConfig:
         safeguards=_safeguards(path, raw.get("safeguards", {}), task),
         alerts=_alert_settings(path, raw.get("alerts", {})),
         drift=_load_drift(path, root, raw["drift"], model["registry_dir"]),
+        positive_label=positive_label,
+        label_column=label_column,
     )
 
 
@@ -569,6 +597,7 @@ def _load_features(path: Path, table: Any) -> tuple[Feature, ...]:
         raise ConfigError(f"{path}: '[features]' must list at least one feature column")
     features = []
     for name, spec in table.items():
+        _model_feature_name(path, name)
         where = f"features.{name}"
         if isinstance(spec, str):  # shorthand: <column> = "numeric"
             spec = {"type": spec}
@@ -599,6 +628,24 @@ def _load_features(path: Path, table: Any) -> tuple[Feature, ...]:
             )
         )
     return tuple(features)
+
+
+# LightGBM stores feature names in its text model and JSON dump and refuses names with JSON special
+# characters ("Do not support special JSON characters in feature name"); a line break or other
+# control character breaks the text model's one-line feature list. Checked at config load, so
+# `driftline train` never gets that far with a column the model cannot take.
+_LIGHTGBM_REFUSED = set('",:[]{}')
+
+
+def _model_feature_name(path: Path, name: str) -> None:
+    refused = sorted({c for c in name if c in _LIGHTGBM_REFUSED or ord(c) < 32 or ord(c) == 127})
+    if not name.strip() or refused:
+        what = "is blank" if not name.strip() else f"contains {' '.join(repr(c) for c in refused)}"
+        raise ConfigError(
+            f"{path}: feature name {name!r} in [features] {what}: LightGBM cannot store it in a model "
+            "(it refuses the JSON special characters \" , : [ ] { } and control characters). Rename the "
+            "column in the export (and in [features]) to one without them."
+        )
 
 
 def default_config_path() -> Path:

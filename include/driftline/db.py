@@ -17,6 +17,7 @@ from typing import IO, Iterator
 import psycopg
 from psycopg import sql
 
+from .errors import Transient
 from .secrets import mask_url, register_with_airflow, scrub
 
 log = logging.getLogger(__name__)
@@ -39,11 +40,11 @@ ANALYST_VIEWS = (
 EMBEDDED_DATA_DIR = ".driftline/pgdata"
 
 
-class DatabaseError(RuntimeError):
+class DatabaseError(Transient):
     """The database cannot be reached or used; the message says which one (password masked)."""
 
 
-class IntervalBusyError(RuntimeError):
+class IntervalBusyError(Transient):
     """Another run holds the write lock of the same interval."""
 
 

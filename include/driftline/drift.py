@@ -32,6 +32,7 @@ from psycopg.types.json import Jsonb
 
 from . import db
 from .config import DatasetConfig, DriftPolicy, DriftSettings, load_config
+from .errors import BadInput, NotReady
 from .registry import LoadedModel, load_model
 from .scoring import predict
 from .sources import read_interval
@@ -44,11 +45,11 @@ RETRAIN_DAG_ID = "retrain_model"
 MIN_REFERENCE_ROWS = 100
 
 
-class IntervalNotScoredError(RuntimeError):
+class IntervalNotScoredError(NotReady):
     """The interval has no published predictions yet (score_batch has not finished): worth a retry."""
 
 
-class DriftError(ValueError):
+class DriftError(BadInput):
     """Monitoring cannot run as configured; the message says what to fix."""
 
 
@@ -276,11 +277,12 @@ def ensure_reference(
 
 def build_reference(config: DatasetConfig, model: LoadedModel, training_rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """A seeded sample of the model's training rows: features plus the model's own score."""
-    from .training import read_table
+    from .training import labelled_rows, read_table
 
     settings = _settings(config)
     if training_rows is None:
-        history = read_table(config.resolve_location(config.history_uri))
+        # Typed and with unusable rows left out, as training saw them (a ' ' in a numeric column).
+        history = labelled_rows(config, read_table(config.resolve_location(config.history_uri)))
         training_rows = _within_training_window(history, config, model.manifest)
     missing = [name for name in config.feature_names if name not in training_rows.columns]
     if missing:

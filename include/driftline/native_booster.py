@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import BadModel
+
 _C_API_DTYPE_FLOAT64 = 1
 _C_API_PREDICT_NORMAL = 0
 _ROW_MAJOR = 1
@@ -29,7 +31,7 @@ _lib: ctypes.CDLL | None = None
 _lib_lock = threading.Lock()
 
 
-class NativeBoosterError(RuntimeError):
+class NativeBoosterError(BadModel):
     """LightGBM's library is missing or refused the model (the message is LightGBM's own)."""
 
 

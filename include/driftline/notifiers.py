@@ -29,7 +29,7 @@ class DriftlineAlertNotifier(BaseNotifier):
 
     def notify(self, context) -> None:
         from .alerts import raise_alert
-        from .config import load_config
+        from .errors import safe_message
 
         exception = context.get("exception")
         alert_id = _attribute(exception, "alert_id")
@@ -39,15 +39,23 @@ class DriftlineAlertNotifier(BaseNotifier):
         if alert_id is not None:
             log.error("%s.%s failed (run %s); already alerted as alert %s", dag_id, task_id, run_id, alert_id)
             return
-        params = context.get("params") or {}
-        config = load_config(params.get("config") or self.config_path)
         try_number = getattr(ti, "try_number", None)
-        error = f"{type(exception).__name__}: {exception}" if exception is not None else "no exception recorded"
+        # The driftline error behind Airflow's AirflowFailException, when there is one: its type says which branch.
+        error = safe_message(_driftline_error(exception) or exception) if exception is not None else "no exception recorded"
+        message = f"{dag_id}.{task_id} failed after {try_number} attempt(s): {error}"
+        params = context.get("params") or {}
+        config, problem = _alert_config(params.get("config"), self.config_path)
+        if config is None:
+            # Nowhere to store it (no config loads): the task log still carries the alert.
+            log.error("ALERT %s (%s) run %s: %s; not stored: %s", self.kind, self.severity, run_id, message, problem)
+            return
+        if problem:
+            message += f" (alert stored with the DAG's config: {problem})"
         raise_alert(
             config,
             self.kind,
             self.severity,
-            f"{dag_id}.{task_id} failed after {try_number} attempt(s): {error}",
+            message,
             {"try_number": try_number, **(_attribute(exception, "numbers") or {})},
             dag_id=dag_id,
             task_id=task_id,
@@ -55,6 +63,29 @@ class DriftlineAlertNotifier(BaseNotifier):
             interval_start=context.get("data_interval_start"),
             interval_end=context.get("data_interval_end"),
         )
+
+
+def _alert_config(requested: str | None, dag_config: str):
+    """(config, problem): the run's config Param, else the DAG's own config when that one cannot be
+    loaded (a Param pointing nowhere must still leave an alert), else (None, why)."""
+    from .config import load_config
+    from .errors import DriftlineError
+
+    problems = []
+    for path in dict.fromkeys(p for p in (requested, dag_config) if p):
+        try:
+            return load_config(path), "; ".join(problems)
+        except DriftlineError as exc:
+            problems.append(str(exc))
+    return None, "; ".join(problems) or "no config path"
+
+
+def _driftline_error(exception):
+    from .errors import DriftlineError
+
+    while exception is not None and not isinstance(exception, DriftlineError):
+        exception = exception.__cause__
+    return exception
 
 
 def _attribute(exception, name: str):

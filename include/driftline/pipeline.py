@@ -24,6 +24,7 @@ from psycopg.types.json import Jsonb
 from . import db
 from .alerts import raise_alert
 from .config import load_config
+from .errors import BadInput, reading, safe_message
 from .registry import ModelLoadError, fallback_versions, load_model, version_for_interval
 from .scoring import OutputSanityError, ScoreStats, Scorer, check_distribution, check_scores, predicted_class
 from .sources import MALFORMED_ROW, Chunk, InputError, read_interval
@@ -61,7 +62,7 @@ class _Destination:
         return cls("prediction_rows", keys, interval_id, run_key, partition)
 
 
-class QuarantineBudgetExceeded(RuntimeError):
+class QuarantineBudgetExceeded(BadInput):
     """Too many rows were quarantined: quarantine is recorded, predictions are left as they were."""
 
 
@@ -159,7 +160,7 @@ def score_interval(
                 if isinstance(exc, OutputSanityError):
                     exc.alert_id = raise_alert(config, "output_sanity", "critical", str(exc), exc.numbers, **where)
                 raise
-    log.info("scored interval %s: %s", label, json.dumps(result.summary()))
+    log.info("scored interval %s: %s", label, json.dumps(result.summary(), ensure_ascii=False))
     return result.summary()
 
 
@@ -266,7 +267,13 @@ def _replace_interval(conn, config, model, result, interval_id, run_key, run_id,
 def _read_ahead(source: str, config, start: datetime, end: datetime, files=None) -> "_Prefetched":
     """The interval's input chunks, read on a worker thread up to two chunks ahead (a context
     manager: leaving it stops the reader)."""
-    return _Prefetched(read_interval(source, config, start, end, files=files), depth=2)
+    return _Prefetched(_named(read_interval(source, config, start, end, files=files), source), depth=2)
+
+
+def _named(chunks, source: str):
+    """The chunks; a foreign reading error (a bad gzip stream, undecodable bytes) names the source."""
+    with reading(source):
+        yield from chunks
 
 
 def _delete_replaced_predictions(conn, schema: str, interval_id: int, run_key: int, stages) -> None:
@@ -532,7 +539,7 @@ def _insert_run(conn, config, interval_id, run_key, run_id, status, result, star
 def _record_failed_run(conn, config, interval_id, run_key, run_id, started_at, source, model_version, exc, result) -> None:
     """Keep a failed attempt in the run summary (counts as far as it got); best effort, never hides
     the original error."""
-    message = f"{type(exc).__name__}: {exc}"[:2000]
+    message = safe_message(exc)[:2000]  # scrubbed: run_summary is readable by analysts
     try:
         with conn.transaction():
             if result is not None:
@@ -545,8 +552,8 @@ def _record_failed_run(conn, config, interval_id, run_key, run_id, started_at, s
                 ).format(db.table(config.db_schema, "scoring_runs")),
                 (run_key, interval_id, run_id, model_version, source, message, started_at),
             )
-    except Exception:  # noqa: BLE001 - the original exception is what the caller must see
-        log.warning("could not record the failed run for interval %s", interval_id, exc_info=True)
+    except Exception as failure:  # noqa: BLE001 - the original exception is what the caller must see
+        log.warning("could not record the failed run for interval %s: %s", interval_id, safe_message(failure))
 
 
 def _top_reasons(reasons: dict[str, int], limit: int = 5) -> str:
@@ -562,7 +569,7 @@ def _top_reasons(reasons: dict[str, int], limit: int = 5) -> str:
 # readers see the previous contents or the new ones, never a mix of partitions.
 
 
-class PartitionError(RuntimeError):
+class PartitionError(BadInput):
     """A partitioned attempt cannot be published (a partition missing, superseded, or not adding up)."""
 
 
@@ -671,7 +678,7 @@ def score_partition(config_path: str, interval_start: datetime, interval_end: da
                  Jsonb(dict(result.reasons)), started_at),
             )
     summary = {**result.summary(), "partition": number, "files": len(files)}
-    log.info("scored partition %s of run_key %s: %s", number, run_key, json.dumps(summary))
+    log.info("scored partition %s of run_key %s: %s", number, run_key, json.dumps(summary, ensure_ascii=False))
     return summary
 
 
@@ -726,7 +733,7 @@ def publish_partitions(config_path: str, interval_start: datetime, interval_end:
                                                task_id="publish_partitions", run_id=run_id, interval_start=start, interval_end=end)
                 raise
     summary = {**result.summary(), "partitions": partitions, "files": sum(len(group) for group in files)}
-    log.info("published interval %s from %d partitions: %s", label, partitions, json.dumps(summary))
+    log.info("published interval %s from %d partitions: %s", label, partitions, json.dumps(summary, ensure_ascii=False))
     return summary
 
 

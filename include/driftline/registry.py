@@ -29,6 +29,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from .db import table
+from .errors import BadInput, BadModel
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +39,11 @@ MODEL_FILE = "model.txt"
 MANIFEST_FILE = "manifest.json"
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(BadModel):
     """A model version cannot be used (unknown, missing, or its hash does not match)."""
 
 
-class RegistryError(ValueError):
+class RegistryError(BadInput):
     """A registry change that is not allowed (unknown version, nothing to roll back to, ...)."""
 
 

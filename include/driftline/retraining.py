@@ -24,13 +24,14 @@ from psycopg.types.json import Jsonb
 
 from . import db, registry
 from .config import METRIC_DIRECTIONS, DatasetConfig, load_config
+from .errors import BadInput
 from .scoring import predict, predicted_class
-from .training import TrainingError, data_checksum, evaluate, labelled_rows, read_table, time_split, train
+from .training import TrainingError, data_checksum, evaluate, labelled_rows, read_table, target_values, time_split, train
 
 log = logging.getLogger(__name__)
 
 
-class RetrainingError(ValueError):
+class RetrainingError(BadInput):
     """A retrain or rollback request that cannot proceed as asked; the message says why."""
 
 
@@ -100,18 +101,22 @@ def newest_labelled_event(conn, config: DatasetConfig, as_of: datetime) -> datet
 
 def read_labels(config: DatasetConfig, as_of: datetime) -> pd.DataFrame:
     """Labels observed by as_of, the latest observation per entity key: (key, target, observed_at)."""
-    columns = [config.entity_key, config.target, "observed_at"]
+    columns = [config.entity_key, config.labels_target_column, "observed_at"]
     try:
         labels = read_table(config.resolve_location(config.labels_uri))
     except TrainingError:
-        return pd.DataFrame(columns=columns)  # no label has arrived yet
+        return pd.DataFrame(columns=[config.entity_key, config.target, "observed_at"])  # no label has arrived yet
     missing = [c for c in columns if c not in labels.columns]
     if missing:
         raise RetrainingError(
             f"labels file {config.resolve_location(config.labels_uri)} lacks column(s) {missing} "
-            f"([source] labels in {config.path.name} needs entity key, target and observed_at)"
+            f"([source] labels in {config.path.name} needs the entity key, the label column ([source] label_column, "
+            "default: the target's name) and observed_at)"
         )
-    labels = labels[columns].copy()
+    # The label under the target's name, as 0/1 (binary, [dataset] positive_label) or a number; a
+    # blank or unparseable label counts as not arrived.
+    labels = labels[columns].rename(columns={config.labels_target_column: config.target})
+    labels[config.target] = target_values(config, labels[config.target])[0]
     labels[config.entity_key] = labels[config.entity_key].astype("string")
     labels["observed_at"] = pd.to_datetime(labels["observed_at"], utc=True)
     labels = labels[labels["observed_at"] <= pd.Timestamp(as_of)].dropna(subset=[config.target])

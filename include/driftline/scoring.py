@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .config import DatasetConfig
+from .errors import BadModel
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ class Scorer:
         return scores
 
 
-class OutputSanityError(RuntimeError):
+class OutputSanityError(BadModel):
     """The model produced scores that must not be written (NaN, infinite, out of range, collapsed).
 
     `numbers` carries the figures behind the verdict; they go into the alert.

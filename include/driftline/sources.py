@@ -21,17 +21,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .config import DatasetConfig
+from .errors import BadInput, NotReady
 
 # A decimal or scientific number, or the spellings of inf/nan that float parsers accept.
 _NUMBER = r"^\s*[-+]?((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|inf|infinity|nan)\s*$"
 MALFORMED_ROW = "malformed_row"
 
 
-class InputError(ValueError):
+class InputError(BadInput):
     """The interval input cannot be used as a whole (table-level failure)."""
 
 
-class InputMissingError(InputError):
+class InputMissingError(InputError, NotReady):
     """The interval's input file has not landed (yet): worth a retry."""
 
 

@@ -17,13 +17,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .config import DatasetConfig
+from .errors import BadConfig, BadInput
 
 
-class SuiteError(ValueError):
+class SuiteError(BadConfig):
     """The expectation suite file is missing or unusable."""
 
 
-class TableValidationError(ValueError):
+class TableValidationError(BadInput):
     """A table-level expectation failed: the whole input is rejected."""
 
 
@@ -69,8 +70,57 @@ def write_suite(config: DatasetConfig, overwrite: bool = False) -> Path:
     if path.exists() and not overwrite:
         raise SuiteError(f"{path} exists; pass --overwrite to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(build_suite(config), indent=2) + "\n", encoding="utf-8")
+    path.write_text(suite_text(build_suite(config)), encoding="utf-8")
     return path
+
+
+def add_learned_categories(suite: dict, config: DatasetConfig, manifest: dict, version: int) -> dict:
+    """A copy of suite with an in-set expectation for each categorical feature whose categories the
+    model learned at training ([features] gave none): rows with a category the model never saw are
+    then quarantined with a reason instead of scored as unknown. An existing in-set expectation of
+    such a column gets the learned set; other expectations are kept as they are."""
+    learned = manifest.get("categories") or {}
+    expectations = [dict(e) for e in suite.get("expectations", [])]
+    for feature in config.features:
+        if feature.type != "categorical" or feature.categories or feature.name not in learned:
+            continue
+        value_set = sorted(str(value) for value in learned[feature.name])
+        meta = {"generated_by": "driftline suite --from-model", "model_version": version}
+        existing = [e for e in expectations
+                    if e.get("type") == "expect_column_values_to_be_in_set" and (e.get("kwargs") or {}).get("column") == feature.name]
+        if existing:
+            for expectation in existing:
+                expectation["kwargs"] = {**expectation["kwargs"], "value_set": value_set}
+                expectation["meta"] = {**(expectation.get("meta") or {}), **meta}
+        else:
+            expectations.append(
+                {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": feature.name, "value_set": value_set},
+                 "meta": meta}
+            )
+    return {**suite, "expectations": expectations}
+
+
+def suite_text(suite: dict) -> str:
+    # ensure_ascii=False: a column named in any alphabet stays readable in the reviewed file.
+    return json.dumps(suite, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_suite_from_model(config: DatasetConfig, manifest: dict, version: int) -> tuple[Path, str]:
+    """Add the model's learned categories to the suite file (a starting suite if there is none);
+    returns the path and a unified diff of the change for review ('' when nothing changed)."""
+    import difflib
+
+    path = config.suite_path
+    before = suite_text(load_suite_file(config)) if path.exists() else ""
+    suite = json.loads(before) if before else build_suite(config)
+    after = suite_text(add_learned_categories(suite, config, manifest, version))
+    if after == before:
+        return path, ""
+    diff = "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+                                        f"{path} (before)", f"{path} (model v{version})"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(after, encoding="utf-8")
+    return path, diff
 
 
 def load_suite_file(config: DatasetConfig) -> dict:

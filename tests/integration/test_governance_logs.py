@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import pandas as pd
 import psycopg
+import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
@@ -152,3 +153,146 @@ def test_markers_and_password_appear_in_no_log(project, database_url, airflow_db
             line for line in text.splitlines() if secret in line
         )[:3000]
     assert secret_url != db.mask_url(secret_url)  # the URL did carry a password
+
+
+# -- failures whose database error carries row data (DETAIL / CONTEXT lines) ------------------------
+
+RUN_SCORE_BATCH = r"""
+import sys
+from datetime import datetime
+from pathlib import Path
+from driftline.cli import load_dag_file, run_dag_for_interval
+
+dag = load_dag_file(Path(sys.argv[1]) / "score_batch.py")
+print("DAG STATE", run_dag_for_interval(dag, datetime.fromisoformat(sys.argv[3]), {"config": sys.argv[2]}).state)
+"""
+DUPLICATE_KEY = f"pii-dup-{TOKEN}"  # one key on two rows 1,500 rows apart: further apart than chunk_rows=1000
+NUL_KEY = f"pii-nul-{TOKEN}"  # a quarantined row whose raw JSON holds \u0000, which jsonb refuses
+
+
+def _rewrite_rows(path: Path, change) -> None:
+    """Apply change(rows, header) to the parsed data rows of a CSV input and write it back."""
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    header = next(csv.reader([lines[0]]))
+    rows = [next(csv.reader([line])) for line in lines[1:]]
+    change(rows, header)
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    path.write_text(lines[0] + buffer.getvalue(), encoding="utf-8")
+
+
+def test_database_errors_leave_no_row_data_in_logs_run_summary_or_alerts(project, database_url, airflow_db):
+    config = load_config(project)
+    interval = SMALL_PLAN.interval_bounds()[1]
+    location = Path(config.input_location(*interval))
+    original = location.read_bytes()
+
+    def duplicate_keys(rows, header):
+        key = header.index(config.entity_key)
+        for offset in range(0, 200, 10):  # several pairs: at least one has two valid (scored) rows
+            rows[offset][key] = rows[offset + 1_500][key] = f"{DUPLICATE_KEY}-{offset}"
+
+    def nul_in_quarantined_row(rows, header):
+        rows[5][header.index(config.entity_key)] = NUL_KEY
+        rows[5][header.index("merchant_category")] = f"pii-value-\x00-{TOKEN}"
+
+    env = {**os.environ, "DRIFTLINE_CONFIG": str(project)}
+    outputs, states = [], []
+    try:
+        for change in (duplicate_keys, nul_in_quarantined_row):
+            location.write_bytes(original)
+            _rewrite_rows(location, change)
+            code, output = run(["-c", RUN_SCORE_BATCH, str(REPO / "dags"), str(project), interval[1].isoformat()], env)
+            assert code == 0, output[-5000:]
+            outputs.append(output)
+            states.append(output.split("DAG STATE", 1)[1].split()[0] if "DAG STATE" in output else None)
+    finally:
+        location.write_bytes(original)
+    text = "\n".join(outputs)
+
+    # The duplicate really reached Postgres' unique index and failed the interval at once, with a
+    # message that says what to do; the logs carry the scrubbed database error.
+    assert states[0] == "failed"
+    assert "duplicate key value violates unique constraint" in text and "SQLSTATE 23505" in text
+    with psycopg.connect(database_url) as conn:
+        stored = conn.execute(
+            sql.SQL("SELECT status, coalesce(message, '') FROM {} WHERE interval_start = %s").format(
+                db.table(config.db_schema, "run_summary")),
+            (interval[0],),
+        ).fetchall()
+        alerts = conn.execute(
+            sql.SQL("SELECT message || ' ' || numbers::text FROM {}").format(db.table(config.db_schema, "alerts"))
+        ).fetchall()
+    messages = [message for _, message in stored]
+    assert any("appears more than once" in message for message in messages)
+    assert any("score_batch.score_interval failed" in message for (message,) in alerts)
+
+    for where, captured in (("logs", text), ("run_summary", "\n".join(messages)), ("alerts", "\n".join(a for (a,) in alerts))):
+        assert TOKEN not in captured, f"row data leaked into {where}:\n" + "\n".join(
+            line for line in captured.splitlines() if TOKEN in line
+        )[:3000]
+
+
+def test_real_database_errors_are_scrubbed_before_anything_sees_them(project, database_url):
+    """Each kind of Postgres error that quotes row data, raised for real, then passed through what
+    logs, stores and alerts it: the adapter's outcome (and its traceback), the stored message, the alert."""
+    import threading
+    import time
+    import traceback
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from driftline import errors, tasks
+    from driftline.notifiers import DriftlineAlertNotifier
+
+    config = load_config(project)
+    marker = f"pii-db-{TOKEN}"
+    raised: dict[str, BaseException] = {}
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("CREATE TEMP TABLE t (k text PRIMARY KEY, j jsonb, x float8)")
+        conn.execute("INSERT INTO t VALUES (%s, NULL, 1)", (marker,))
+        cases = {
+            "duplicate key": f"{marker},,1\n",
+            "NUL in JSON": f'k2,"{{""a"": ""{marker}\\u0000""}}",1\n',
+            "bad number": f"k3,,{marker}\n",
+        }
+        for name, data in cases.items():
+            try:
+                db.copy_csv(conn, sql.SQL("t"), ["k", "j", "x"], data.encode())
+            except psycopg.Error as exc:
+                raised[name] = exc
+    # A server restart mid-COPY, as the client sees it: the backend is terminated while it loads.
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("CREATE TEMP TABLE t (k text PRIMARY KEY)")
+        pid = conn.info.backend_pid
+
+        def terminate():
+            time.sleep(0.3)
+            with psycopg.connect(database_url, autocommit=True) as other:
+                other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+        threading.Thread(target=terminate).start()
+        try:
+            db.copy_csv(conn, sql.SQL("t"), ["k"], "".join(f"{marker}-{i}\n" for i in range(2_000_000)).encode())
+        except psycopg.Error as exc:
+            raised["restart mid-COPY"] = exc
+    assert set(raised) == {*cases, "restart mid-COPY"}
+    assert all(marker in str(raised[name]) for name in cases)  # the server did quote the row
+
+    notifier = DriftlineAlertNotifier(str(project))
+    for name, exc in raised.items():
+        with pytest.raises(Exception) as raised_by_adapter:  # noqa: PT011 - the outcome's type is checked below
+            tasks.run_step(lambda: (_ for _ in ()).throw(exc))
+        outcome = raised_by_adapter.value
+        shown = "".join(traceback.format_exception(outcome))
+        assert marker not in shown and "DETAIL" not in shown and "CONTEXT" not in shown, name
+        assert isinstance(outcome, AirflowFailException) is (name != "restart mid-COPY"), name  # data: fail now
+        assert marker not in errors.safe_message(exc), name
+        notifier.notify({"exception": outcome, "run_id": f"scrub {name}", "params": {"config": str(project)}})
+    with psycopg.connect(database_url) as conn:
+        alerts = conn.execute(
+            sql.SQL("SELECT message FROM {} WHERE run_id LIKE 'scrub %%'").format(db.table(config.db_schema, "alerts"))
+        ).fetchall()
+    assert len(alerts) == len(raised)
+    assert all(marker not in message for (message,) in alerts)
+    assert any("SQLSTATE 23505" in message and "constraint t_pkey" in message for (message,) in alerts)

@@ -193,3 +193,64 @@ def test_pinned_model_version_param_is_recorded(dag, project):
     assert versions == {version}
     with pytest.raises(Exception, match="model_version"):
         dag.test(logical_date=SECOND[1] + timedelta(days=30), run_conf={"config": str(project), "model_version": "latest"})
+
+
+def _dag_with_quick_retries(monkeypatch, config_path: Path):
+    """score_batch built from config_path (the notifier's fallback config), every task allowed one
+    immediate retry, so the test sees whether a failure is retried or fails at once."""
+    from driftline.cli import load_dag_file
+
+    monkeypatch.setenv("DRIFTLINE_CONFIG", str(config_path))
+    quick = load_dag_file(REPO / "dags" / "score_batch.py")
+    for task in quick.tasks:
+        task.retries, task.retry_delay, task.retry_exponential_backoff = 1, timedelta(0), False
+    return quick
+
+
+def _tries(dag_run) -> dict[str, tuple[str, int]]:
+    return {ti.task_id: (str(ti.state), ti.try_number) for ti in dag_run.get_task_instances()}
+
+
+def _failure_alerts(config_path: Path, start: datetime) -> list[tuple[str, str]]:
+    return fetch(
+        config_path,
+        "SELECT task_id, message FROM {s}.alerts WHERE kind = 'task_failure' AND interval_start = %s ORDER BY alert_id",
+        (start,),
+    )
+
+
+def test_bad_input_fails_at_once_and_alerts_while_missing_input_is_retried(project, airflow_db, monkeypatch):
+    quick = _dag_with_quick_retries(monkeypatch, project)
+    config = load_config(project)
+
+    # Bad input (a header-only file): no retry, one task_failure alert naming the file.
+    bad = (datetime(2026, 12, 20, tzinfo=timezone.utc), datetime(2026, 12, 21, tzinfo=timezone.utc))
+    source = Path(config.input_location(*bad))
+    source.write_text(",".join(config.input_columns) + "\n")
+    dag_run = quick.test(logical_date=bad[1], run_conf={"config": str(project)})
+    assert "failed" in str(dag_run.state)
+    assert _tries(dag_run)["score_interval"] == ("failed", 1)
+    [(task_id, message)] = _failure_alerts(project, bad[0])
+    assert task_id == "score_interval" and "failed after 1 attempt(s)" in message and str(source) in message
+
+    # Input not landed yet: retried (two tries), then the alert says it was not there.
+    missing = (datetime(2026, 12, 22, tzinfo=timezone.utc), datetime(2026, 12, 23, tzinfo=timezone.utc))
+    assert not Path(config.input_location(*missing)).exists()
+    dag_run = quick.test(logical_date=missing[1], run_conf={"config": str(project)})
+    assert "failed" in str(dag_run.state)
+    assert _tries(dag_run)["score_interval"] == ("failed", 2)
+    [(task_id, message)] = _failure_alerts(project, missing[0])
+    assert task_id == "score_interval" and "failed after 2 attempt(s)" in message and "InputMissingError" in message
+
+
+def test_a_config_param_pointing_nowhere_fails_at_once_and_still_alerts(project, airflow_db, monkeypatch, tmp_path):
+    quick = _dag_with_quick_retries(monkeypatch, project)
+    interval = (datetime(2026, 12, 24, tzinfo=timezone.utc), datetime(2026, 12, 25, tzinfo=timezone.utc))
+    nowhere = tmp_path / "no-such-config.toml"
+    dag_run = quick.test(logical_date=interval[1], run_conf={"config": str(nowhere)})
+    assert "failed" in str(dag_run.state)
+    assert _tries(dag_run)["prepare_database"] == ("failed", 1)  # BadConfig: not retried
+    # Stored with the DAG's own config, saying why.
+    [(task_id, message)] = _failure_alerts(project, interval[0])
+    assert task_id == "prepare_database"
+    assert "config file not found" in message and str(nowhere) in message and "alert stored with the DAG's config" in message

@@ -93,13 +93,45 @@ def test_compiled_model_is_cached_per_model_and_reused(tmp_path):
     model = trained(config)
     rows = awkward_rows(config)
     first = Scorer(model, config).predict(rows)
-    cached = list((cache_dir() / "compiled").iterdir())
-    assert [p.name.startswith(model.sha256) for p in cached] == [True]
+    cached = sorted((cache_dir() / "compiled").iterdir())
+    assert [p.name.startswith(model.sha256) for p in cached] == [True, True]  # the object and its sha256
 
     again = Scorer(model, config)
     assert again.engine == "compiled"
-    assert list((cache_dir() / "compiled").iterdir()) == cached  # loaded, not compiled a second time
+    assert sorted((cache_dir() / "compiled").iterdir()) == cached  # loaded, not compiled a second time
     np.testing.assert_array_equal(again.predict(rows), first)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped byte", "no checksum"])
+def test_a_damaged_cache_file_is_compiled_again_with_a_warning(tmp_path, caplog, damage):
+    """LLVM aborts the process on a bad object file: the cache is verified before it is loaded."""
+    config = config_for(tmp_path, "binary")
+    model = trained(config)
+    rows = awkward_rows(config)
+    expected = model.booster.predict(model_matrix(rows, config, model.manifest["categories"]))
+    Scorer(model, config)
+    [object_file] = [p for p in (cache_dir() / "compiled").iterdir() if p.suffix == ".o"]
+    data = object_file.read_bytes()
+    if damage == "truncated":
+        object_file.write_bytes(data[: len(data) // 3])
+    elif damage == "flipped byte":
+        object_file.write_bytes(data[:100] + bytes([data[100] ^ 0xFF]) + data[101:])
+    else:
+        object_file.with_name(object_file.name + ".sha256").unlink()
+
+    with caplog.at_level(logging.WARNING, logger="driftline.compiled"):
+        scorer = Scorer(model, config)
+        scores = scorer.predict(rows)
+    assert "is unusable" in caplog.text and "compiling again" in caplog.text
+    assert scorer.engine == "compiled"
+    assert np.max(np.abs(scores - expected)) <= COMPILED_TOLERANCE
+    assert object_file.read_bytes() == data  # the cache holds a good object again
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="driftline.compiled"):
+        again = Scorer(model, config)  # the next run loads the repaired cache without a word
+    assert again.engine == "compiled" and caplog.text == ""
+    np.testing.assert_array_equal(again.predict(rows), scores)
 
 
 def test_model_lleaves_cannot_compile_is_scored_by_lightgbm_with_a_warning(tmp_path, caplog):

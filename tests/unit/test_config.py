@@ -145,3 +145,65 @@ def test_no_credential_in_committed_files():
             for url in re.findall(r"postgres(?:ql)?(?:\+\w+)?://\S+", line):
                 # Only environment references (${VAR}) may stand where a password goes.
                 assert not has_password(re.sub(r"\$\{[^}]+\}", "", url)), f"{name}: {line.strip()}"
+
+
+@pytest.mark.parametrize("character", ['"', ",", ":", "[", "]", "{", "}", "\n"])
+def test_feature_names_lightgbm_refuses_are_refused_at_load_naming_key_and_file(tmp_path, character):
+    name = f"amount{character}usd"
+    toml_name = name.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    path = write(tmp_path, DEMO.replace("[features.amount]", f'[features."{toml_name}"]'))
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    message = str(error.value)
+    assert str(path) in message and repr(name) in message and "LightGBM cannot store it" in message
+
+
+def test_lightgbm_really_refuses_what_the_config_refuses():
+    """The refused set is LightGBM's own check, not a guess: each character fails its training."""
+    import lightgbm as lgb
+    import numpy as np
+    import pandas as pd
+
+    from driftline.config import _LIGHTGBM_REFUSED
+
+    rng = np.random.default_rng(0)
+    for character in sorted(_LIGHTGBM_REFUSED):
+        frame = pd.DataFrame({f"a{character}b": rng.normal(size=100), "other": rng.normal(size=100)})
+        with pytest.raises(lgb.basic.LightGBMError, match="special JSON characters"):
+            lgb.train({"verbose": -1, "objective": "binary"}, lgb.Dataset(frame, (frame["other"] > 0).astype(int)), 1)
+
+
+def test_non_ascii_feature_names_load_and_survive_into_the_suite(tmp_path):
+    from driftline.validation import write_suite
+
+    text = DEMO.replace("[features.amount]", '[features."montant_é"]').replace(
+        "[features.channel]", '[features."канал"]'
+    )
+    config = load_config(write(tmp_path, text))
+    assert config.feature_names[0] == "montant_é" and "канал" in config.categorical_features
+    suite_text = write_suite(config).read_text(encoding="utf-8")
+    assert '"column": "montant_é"' in suite_text and '"канал"' in suite_text and "\\u" not in suite_text
+
+
+def test_positive_label_and_label_column_load_and_are_checked(tmp_path):
+    text = DEMO.replace('target = "is_fraud"', 'target = "is_fraud"\npositive_label = "Yes"').replace(
+        'history = "data/demo_transactions/history.parquet"',
+        'history = "data/demo_transactions/history.parquet"\nlabel_column = "fraud_confirmed"',
+    )
+    config = load_config(write(tmp_path, text))
+    assert (config.positive_label, config.label_column, config.labels_target_column) == ("Yes", "fraud_confirmed", "fraud_confirmed")
+    plain = load_config(REPO / "config" / "demo.toml")
+    assert (plain.positive_label, plain.labels_target_column) == (None, "is_fraud")  # default: the target's name
+
+    for edit, message in [
+        (lambda t: t.replace('task = "binary"', 'task = "regression"').replace('target = "is_fraud"', 'target = "is_fraud"\npositive_label = "Yes"'),
+         "'dataset.positive_label' applies to binary targets"),
+        (lambda t: t.replace('target = "is_fraud"', 'target = "is_fraud"\npositive_label = ""'), "'dataset.positive_label'"),
+        (lambda t: t.replace('target = "is_fraud"', 'target = "is_fraud"\npositive_label = true'), "'dataset.positive_label'"),
+        (lambda t: t.replace('history = "data', 'label_column = "transaction_id"\nhistory = "data'), "'source.label_column'"),
+        (lambda t: t.replace('history = "data', 'label_column = 3\nhistory = "data'), "'source.label_column'"),
+    ]:
+        path = write(tmp_path, edit(DEMO))
+        with pytest.raises(ConfigError, match=re.escape(message)) as error:
+            load_config(path)
+        assert str(path) in str(error.value)
