@@ -68,7 +68,7 @@ def train_champion(config_path: str, reason: str = "initial model from `driftlin
     from .training import read_table, train
 
     config = load_config(config_path)
-    trained = train(config, read_table(config.resolve_location(config.history_uri)))
+    trained = train(config, read_table(config.resolve_location(config.history_uri), config))
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     with db.connect(url, autocommit=True) as conn:
         db.ensure_schema(conn, config.db_schema)

@@ -195,12 +195,8 @@ def _read_file(path: Path, config: DatasetConfig, kinds: dict[str, str], require
     whole-table reads ask for them as auto)."""
     if not path.is_file():
         raise InputMissingError(f"input file not found: {path}")
-    if _format(path) == "csv":
-        batches = _csv_batches(path, config, required)
-        from_csv = True
-    else:
-        batches = _parquet_batches(path, config, required)
-        from_csv = False
+    from_csv = _format(path) == "csv"
+    batches = _batches(path, config.source, config.chunk_rows, lambda names: check_columns(path, names, config, required))
     row_number = 0
     seen_rows = False
     for batch in batches:
@@ -208,7 +204,7 @@ def _read_file(path: Path, config: DatasetConfig, kinds: dict[str, str], require
             continue
         seen_rows = True
         failures: dict[int, list[str]] = {}
-        typed = _coerce(batch.table, failures, config, path, kinds, from_csv, batch.may_hold_nul)
+        typed = _coerce(batch.table, failures, config.source, path, kinds, from_csv, batch.may_hold_nul)
         yield Chunk(
             raw=batch.table, typed=typed, first_row_number=row_number, failures=failures, malformed=batch.malformed,
             source=str(path), row_numbers=batch.row_numbers,
@@ -229,21 +225,26 @@ class _Batch:
 # --- CSV -----------------------------------------------------------------------------------------
 
 
-def _csv_batches(path: Path, config: DatasetConfig, required: list[str]) -> Iterator[_Batch]:
+def _batches(path: Path, settings: SourceSettings, chunk_rows: int, check) -> Iterator[_Batch]:
+    """Raw batches of one file; check(column names) runs once the header or schema is known."""
+    if _format(path) == "csv":
+        return _csv_batches(path, settings, chunk_rows, check)
+    return _parquet_batches(path, chunk_rows, check)
+
+
+def _csv_batches(path: Path, settings: SourceSettings, chunk_rows: int, check) -> Iterator[_Batch]:
     """Blocks of whole lines, parsed by Arrow and checked to hold one record per line, gathered into
     batches of about scoring.chunk_rows rows."""
     if path.stat().st_size == 0:
         raise InputError(f"{path}: input file is empty (no header, no rows). Nothing was written.")
-    reader = _CsvReader(path, config.source)
-    blocks = reader.blocks()
-    header = reader.header(blocks)
-    check_columns(path, header, config, required)
+    reader = _CsvReader(path, settings)
+    check(reader.header(reader.blocks()))
     pending: list[_Block] = []
     pending_rows = 0
     for block in reader.parsed():
         pending.append(block)
         pending_rows += block.table.num_rows
-        if pending_rows >= config.chunk_rows:
+        if pending_rows >= chunk_rows:
             yield _gather(pending, reader.schema)
             pending, pending_rows = [], 0
     if pending:
@@ -500,7 +501,7 @@ class _CsvReader:
 # --- Parquet -------------------------------------------------------------------------------------
 
 
-def _parquet_batches(path: Path, config: DatasetConfig, required: list[str]) -> Iterator[_Batch]:
+def _parquet_batches(path: Path, chunk_rows: int, check) -> Iterator[_Batch]:
     import pyarrow.parquet as pq
 
     try:
@@ -509,10 +510,10 @@ def _parquet_batches(path: Path, config: DatasetConfig, required: list[str]) -> 
         raise InputError(f"{path}: not a readable Parquet file: {exc}") from exc
     names = parquet.schema_arrow.names
     _check_unique_names(path, names, "the Parquet schema")
-    check_columns(path, names, config, required)
+    check(names)
     row = 1
     try:
-        for batch in parquet.iter_batches(batch_size=config.chunk_rows):
+        for batch in parquet.iter_batches(batch_size=chunk_rows):
             table = pa.Table.from_batches([batch])
             yield _Batch(table, np.arange(row, row + table.num_rows, dtype=np.int64), [], True)
             row += table.num_rows
@@ -533,14 +534,14 @@ def _add(failures: dict[int, list[str]], mask: np.ndarray | None, reason: str) -
 def _coerce(
     table: pa.Table,
     failures: dict[int, list[str]],
-    config: DatasetConfig,
+    settings: SourceSettings,
     path: Path,
     kinds: dict[str, str],
     from_csv: bool,
     may_hold_nul: bool,
 ) -> pa.Table:
     """The typed columns of kinds (those present), with per-row reasons for cells that fail."""
-    nulls = None if from_csv else ["", *config.source.null_values]  # CSV: Arrow applied them already
+    nulls = None if from_csv else ["", *settings.null_values]  # CSV: Arrow applied them already
     columns: dict[str, pa.ChunkedArray] = {}
     for name, kind in kinds.items():
         if name not in table.column_names:
@@ -762,10 +763,12 @@ class TableRead:
         return self.frame[keep].reset_index(drop=True)
 
 
-def read_table(location: str, config: DatasetConfig, required: list[str] | None = None) -> TableRead:
+def read_table(location: str, config: DatasetConfig | None = None, required: list[str] | None = None) -> TableRead:
     """Read a whole (small) file or directory under the reading contract: the configured columns
     typed as for scoring (no interval or duplicate checks), other columns as auto (numbers when
-    every cell is one, else text)."""
+    every cell is one, else text). Without a config: default reading options, every column auto."""
+    settings = config.source if config is not None else SourceSettings()
+    known = _interval_kinds(config) if config is not None else {}
     paths = input_files(location)
     if not paths:
         raise InputMissingError(f"input not found: {local_path(location)}")
@@ -773,7 +776,11 @@ def read_table(location: str, config: DatasetConfig, required: list[str] | None 
     offset = 0
     for path in map(Path, paths):
         # Typed once over the whole file, so an auto column gets one type for all its rows.
-        batches = (_csv_batches if _format(path) == "csv" else _parquet_batches)(path, config, required or [])
+        def check(names: list[str], path: Path = path) -> None:
+            if required and config is not None:
+                check_columns(path, names, config, required)
+
+        batches = _batches(path, settings, 1 << 30, check)
         raws, nul = [], False
         for batch in batches:
             raws.append(batch.table)
@@ -785,15 +792,10 @@ def read_table(location: str, config: DatasetConfig, required: list[str] | None 
                 continue
             raise InputError(f"{path}: input has no data rows (header only or empty). Nothing was written.")
         chunk_failures: dict[int, list[str]] = {}
-        kinds = {name: _whole_table_kind(name, config) for name in raw.column_names}
-        typed = _coerce(raw, chunk_failures, config, path, kinds, _format(path) == "csv", nul)
+        kinds = {name: known.get(name, "auto") for name in raw.column_names}
+        typed = _coerce(raw, chunk_failures, settings, path, kinds, _format(path) == "csv", nul)
         failures.update({offset + position: codes for position, codes in chunk_failures.items()})
         frames.append(typed.to_pandas())
         offset += typed.num_rows
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return TableRead(frame, failures, malformed, len(frame) + len(malformed))
-
-
-def _whole_table_kind(name: str, config: DatasetConfig) -> str:
-    """The configured columns by their kind, every other column (the target included) auto."""
-    return _interval_kinds(config).get(name, "auto")

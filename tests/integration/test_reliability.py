@@ -111,7 +111,7 @@ CASES = {
         ("quarantine", "expect_column_values_to_be_in_set:merchant_category"),
     ),
     "wrong_delimiter": (lambda f: f.to_csv(index=False, sep=";"), ("error", "is the file comma-delimited")),
-    "truncated_last_line": (lambda f: frame_csv(f).rstrip("\n")[:-40], ("quarantine", "malformed_row")),
+    "truncated_last_line": (lambda f: frame_csv(f).rstrip("\n")[:-40], ("quarantine", "malformed_record")),
 }
 
 
