@@ -301,7 +301,7 @@ class _CsvReader:
 
     def blocks(self) -> Iterator:
         """Yield ("block", bytes of whole lines ending in newline, number of its first line) and
-        ("oversize", line number, first max_record_bytes of the line)."""
+        ("oversize", first max_record_bytes of the line, its line number)."""
         limit = self.limit
         line = 1
         carry = b""
@@ -324,7 +324,7 @@ class _CsvReader:
                         carry = buffer
                         continue
                     # A line longer than the limit: keep its start as raw text, skip to the next line.
-                    yield "oversize", line, buffer[:limit]
+                    yield "oversize", buffer[:limit], line
                     while True:
                         data = self._read(stream, _READ_BYTES, line)
                         if not data:
@@ -430,8 +430,10 @@ class _CsvReader:
 
     def parsed(self) -> Iterator[_Block]:
         """The file's blocks after the header, parsed and checked."""
+        import itertools
+
         pending = [self._pending] if self._pending else []
-        for kind, data, line in (*pending, *self._blocks):
+        for kind, data, line in itertools.chain(pending, self._blocks):  # lazily: never the whole file
             if kind == "oversize":
                 text = data.decode(self.settings.encoding, errors="replace")
                 yield _Block(self.schema.empty_table(), np.empty(0, np.int64), [(line, text)], "\x00" in text)
