@@ -301,45 +301,47 @@ class _CsvReader:
 
     def blocks(self) -> Iterator:
         """Yield ("block", bytes of whole lines ending in newline, number of its first line) and
-        ("oversize", first max_record_bytes of the line, its line number)."""
+        ("oversize", first max_record_bytes of the line, its line number). A block is never longer
+        than max_record_bytes, so no line inside one can be."""
         limit = self.limit
-        line = 1
-        carry = b""
-        first = True
+        target = min(limit, _READ_BYTES)
+        line, buffer, eof, first = 1, b"", False, True
         with self._stream() as stream:
             while True:
-                data = self._read(stream, max(1, min(_READ_BYTES, limit - len(carry))), line)
-                if first:
-                    first = False
-                    if data.startswith(b"\xef\xbb\xbf") and self.settings.encoding == "utf-8":
-                        data = data[3:]  # a UTF-8 byte order mark is not part of the first column's name
-                if not data:
-                    if carry:
-                        yield "block", carry + b"\n", line  # the last line has no newline
-                    return
-                buffer = carry + data
-                cut = buffer.rfind(b"\n")
-                if cut == -1:
-                    if len(buffer) < limit:
-                        carry = buffer
+                if not eof and len(buffer) < limit and (len(buffer) < target or b"\n" not in buffer):
+                    data = self._read(stream, min(_READ_BYTES, limit - len(buffer)), line)
+                    if first:
+                        first = False
+                        if data.startswith(b"\xef\xbb\xbf") and self.settings.encoding == "utf-8":
+                            data = data[3:]  # a UTF-8 byte order mark is not part of the first column's name
+                    if data:
+                        buffer += data
                         continue
+                    eof = True
+                if not buffer:
+                    return
+                cut = buffer.rfind(b"\n", 0, limit)
+                if cut != -1:
+                    block, buffer = buffer[: cut + 1], buffer[cut + 1 :]
+                    yield "block", block, line
+                    line += _newlines(block)
+                elif len(buffer) < limit:  # only at the end of the file: its last line has no newline
+                    yield "block", buffer + b"\n", line
+                    return
+                else:
                     # A line longer than the limit: keep its start as raw text, skip to the next line.
                     yield "oversize", buffer[:limit], line
+                    rest, buffer = buffer[limit:], b""
                     while True:
-                        data = self._read(stream, _READ_BYTES, line)
-                        if not data:
-                            return
-                        cut = data.find(b"\n")
+                        cut = rest.find(b"\n")
                         if cut != -1:
-                            carry = data[cut + 1 :]
+                            buffer = rest[cut + 1 :]
                             line += 1
                             break
-                    continue
-                block = buffer[: cut + 1]
-                carry = buffer[cut + 1 :]
-                # Every block is at most `limit` bytes, so no line inside it can be longer.
-                yield "block", block, line
-                line += _newlines(block)
+                        rest = b"" if eof else self._read(stream, _READ_BYTES, line)
+                        if not rest:
+                            eof = True
+                            break
 
     def header(self, blocks: Iterator) -> list[str]:
         """Take the header line from the first blocks (leading empty lines skipped)."""

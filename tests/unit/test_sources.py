@@ -368,3 +368,115 @@ def test_pipeline_reason_codes_and_raw_rows_keep_every_character():
 
     assert base64.b64decode(raw["key"]["base64"]).decode() == "k\x00ey"
     assert raw["name"] == "größe" and raw["x"] == "nan"
+
+
+# --- Property: messy CSVs never lose or swallow a record ---------------------------------------
+
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
+
+
+def _private_hypothesis_home() -> None:
+    """Hypothesis caches constants under ./.hypothesis: keep them out of the repository."""
+    import atexit
+    import shutil
+    import tempfile
+
+    home = tempfile.mkdtemp(prefix="driftline-hypothesis-")
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    set_hypothesis_home_dir(home)
+
+
+_private_hypothesis_home()
+
+_TEXT = st.text(alphabet=st.sampled_from(list("ab7 ,\"'é-_N/A#")), min_size=0, max_size=6)
+_CATEGORY = st.one_of(st.sampled_from([*NULL_LIKE, "", "grocery", "café", "a,b", 'say "hi"', " pad "]), _TEXT)
+_AMOUNT = st.sampled_from(["12.5", "", " ", "NA", "nan", "1e3", "-0", "abc", " 7 "])
+_CLEAN_AMOUNT = st.sampled_from(["12.5", "", " ", "1e3", "-0", " 7 "])  # never "holds text" (a table-level error)
+_KINDS = ["good"] * 5 + ["blank", "open_quote", "extra_field", "missing_field", "huge"]
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"') or text.startswith(" ") else text
+
+
+@st.composite
+def messy_csv(draw):
+    encoding = draw(st.sampled_from(["utf-8", "latin-1"]))
+    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    null_values = tuple(draw(st.lists(st.sampled_from(NULL_LIKE), max_size=3, unique=True)))
+    # Small chunks (clean numbers) or one chunk led by a clean record, so no chunk's numeric column
+    # is all text: that is a table-level InputError, not what this test is about.
+    chunk_rows = draw(st.sampled_from([7, 100_000]))
+    amounts = _CLEAN_AMOUNT if chunk_rows == 7 else _AMOUNT
+    records = [("good", "first,2026-11-01T10:00:00Z,12.5,100,1,2.5,10,grocery,online", "first", "grocery")]
+    for index in range(draw(st.integers(1, 30))):
+        kind = draw(st.sampled_from(_KINDS))
+        if kind == "blank":
+            records.append((kind, "", None, None))
+            continue
+        key = draw(_TEXT) + f"#{index}"
+        category = draw(_CATEGORY)
+        fields = [_quote(key), "2026-11-01T10:00:00Z", draw(amounts), "100", "1", "2.5", "10", _quote(category), "online"]
+        if kind == "open_quote":
+            position = draw(st.sampled_from([i for i, f in enumerate(fields) if not f.startswith('"')]))
+            fields[position] = '"' + fields[position]
+        elif kind == "extra_field":
+            fields.insert(draw(st.integers(1, len(fields))), draw(amounts))
+        elif kind == "missing_field":
+            del fields[draw(st.integers(1, len(fields) - 1))]
+        elif kind == "huge":
+            fields[7] = "x" * 300
+        records.append((kind, ",".join(fields), key, category))
+    return encoding, newline, null_values, chunk_rows, records
+
+
+# database=None and no explain phase: nothing (example database, patches) written into the repository.
+@settings(
+    max_examples=150, deadline=None, database=None, phases=[Phase.explicit, Phase.generate, Phase.shrink],
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(case=messy_csv())
+def test_messy_csv_every_record_is_read_or_reported_at_its_line(config, case):
+    import tempfile
+
+    encoding, newline, null_values, chunk_rows, records = case
+    configured = dataclasses.replace(
+        with_source(config, encoding=encoding, null_values=null_values, max_record_bytes=256), chunk_rows=chunk_rows
+    )
+    text = newline.join([HEADER, *(line for _, line, _, _ in records)]) + newline
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "input.csv"
+        path.write_bytes(text.encode(encoding))
+        expected_records = [line for line in path.read_bytes().split(b"\n")[1:] if line not in (b"", b"\r")]  # reference
+        chunks = read(configured, path)
+
+    typed = {}  # line -> (key, category)
+    malformed = {}
+    for chunk in chunks:
+        keys = chunk.typed["transaction_id"].to_pylist()
+        categories = chunk.typed["merchant_category"].to_pylist()
+        for position, line in enumerate(chunk.row_numbers.tolist()):
+            assert line not in typed
+            typed[line] = (keys[position], categories[position])
+        for line, raw in chunk.malformed:
+            assert line not in malformed and line not in typed
+            malformed[line] = raw
+    assert len(typed) + len(malformed) == len(expected_records)  # rows_in = records as a person counts them
+
+    for number, (kind, line, key, category) in enumerate(records, start=2):
+        if kind == "blank":
+            assert number not in typed and number not in malformed
+        elif kind == "good":
+            missing = category == "" or category in null_values
+            assert typed.get(number) == (key, None if missing else category), "a good record was lost or rewritten"
+        elif kind == "open_quote":
+            # Lenient CSV can read `"x,"y"` as fields; the record then stands alone, its key intact
+            # unless the quote was put on the key itself.
+            assert malformed.get(number) == line or (number in typed and (line.startswith('""') or typed[number][0] == key
+                                                                            or line.startswith('"')))
+        elif kind == "huge":
+            assert line.startswith(malformed[number]) and len(malformed[number].encode(encoding)) <= 256
+        else:
+            assert malformed.get(number) == line, kind
