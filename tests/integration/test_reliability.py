@@ -379,3 +379,85 @@ def test_schema_keyed_by_interval_migrates_to_rows_keyed_by_attempt(project, tmp
     assert indexes == [("prediction_rows_run_entity",)]
     summary = score_interval(str(project), start, end, run_id="after_migration")
     assert check_interval(str(project), start, end)["rows_scored"] == summary["rows_scored"] == ROWS
+
+
+# --- The reading contract end to end (issue 16) ------------------------------------------------
+
+
+def test_dirty_export_damages_only_its_bad_records_and_rows_in_counts_lines(project):
+    """One open quote used to swallow the rest of the file as one quarantined "row" while the
+    interval published as succeeded. Now every line is one record: the damaged ones are quarantined
+    with their raw text, keys spelled like nulls are scored as those keys, a NUL key is quarantined
+    (not a failed interval), and rows_in equals the records a line count finds."""
+    import base64
+    import json
+
+    config = load_config(project)
+    start = datetime(2027, 6, 1, tzinfo=timezone.utc)
+    end = start + timedelta(days=1)
+    frame = clean_rows(start, rows=3000)
+    frame.loc[5, "transaction_id"] = "NA"
+    frame.loc[6, "transaction_id"] = "null"
+    frame = frame.astype({"distance_from_home_km": object})
+    frame.loc[8, "distance_from_home_km"] = " "  # blank in a nullable numeric column: missing, scored
+    lines = frame_csv(frame).split("\n")
+    damaged = lines[101].split(",")
+    damaged[2] = '"' + damaged[2]  # an open quote in row 100: nothing after it may be swallowed
+    lines[101] = ",".join(damaged)
+    nul_key = lines[201].split(",")[0] + "\x00x"
+    lines[201] = nul_key + lines[201][lines[201].index(","):]
+    lines[1500:1500] = ["", ""]  # blank lines are not records
+    text = "\n".join(lines)
+    path = Path(config.input_location(start, end))
+    write_text(path, text)
+
+    reference_records = [line for line in path.read_bytes().split(b"\n")[1:] if line.strip(b"\r")]
+    summary = score_interval(str(project), start, end, run_id="dirty_export")
+    stored = check_interval(str(project), start, end)
+    assert summary["rows_in"] == stored["rows_in"] == len(reference_records) == 3000
+    assert (stored["rows_scored"], stored["rows_quarantined"]) == (2998, 2)
+
+    quarantined = {
+        codes[0]: (row_number, key, raw)
+        for row_number, key, codes, raw in fetch(
+            config,
+            "SELECT q.row_number, q.entity_key, q.reason_codes, q.raw_row FROM {s}.quarantine_rows q "
+            "JOIN {s}.scored_intervals i USING (interval_id) WHERE i.interval_start = %s AND q.run_key = i.current_run_key",
+            (start,),
+        )
+    }
+    assert quarantined["malformed_record"] == (102, None, {"line": lines[101]})
+    row_number, key, raw = quarantined["unstorable_character:transaction_id"]
+    assert (row_number, key) == (202, None)
+    assert base64.b64decode(raw["transaction_id"]["base64"]).decode() == nul_key  # byte for byte
+    scored = {key for (key,) in fetch(config, "SELECT entity_key FROM {s}.predictions WHERE interval_start = %s", (start,))}
+    expected = set(frame["transaction_id"]) - {frame.loc[100, "transaction_id"], frame.loc[200, "transaction_id"]}
+    assert scored == expected and {"NA", "null"} <= scored
+    assert json.dumps(summary)  # the run summary holds counts, never row data
+
+
+def test_reason_codes_keep_non_ascii_feature_names_through_copy(project):
+    """Reason codes go into quarantine_rows.reason_codes (text[]) with every character of the name."""
+    import io
+
+    import pyarrow as pa
+
+    from driftline.pipeline import QUARANTINE_COLUMNS, IntervalResult, _Destination, _spill_quarantine
+    from driftline.sources import Chunk
+
+    config = load_config(project)
+    codes = ["not_a_number:größe_€", 'expect_x:we"ird\\name', "in_set:a,b {c}", "日本語"]
+    raw = pa.table({"transaction_id": ["k-ü"], "größe_€": ["zwölf"]})
+    chunk = Chunk(raw=raw, typed=raw, first_row_number=0, failures={0: codes}, source="input.csv")
+    spill = io.BytesIO()
+    result = IntervalResult("a", "b", "input.csv", 1)
+    _spill_quarantine(config, chunk, chunk.failures, np.array([True]), _Destination.interval(-16, -16), spill, result)
+    with psycopg.connect(os.environ["DRIFTLINE_DB_URL"]) as conn:
+        db.copy_csv(conn, db.table(config.db_schema, "quarantine_rows"), QUARANTINE_COLUMNS, spill.getvalue())
+        stored = conn.execute(
+            psycopg.sql.SQL("SELECT entity_key, reason_codes, raw_row FROM {}.quarantine_rows WHERE run_key = -16").format(
+                psycopg.sql.Identifier(config.db_schema)
+            )
+        ).fetchall()
+        conn.rollback()
+    assert stored == [("k-ü", sorted(codes), {"transaction_id": "k-ü", "größe_€": "zwölf"})]
