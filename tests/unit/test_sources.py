@@ -480,3 +480,26 @@ def test_messy_csv_every_record_is_read_or_reported_at_its_line(config, case):
             assert line.startswith(malformed[number]) and len(malformed[number].encode(encoding)) <= 256
         else:
             assert malformed.get(number) == line, kind
+
+
+def test_training_on_a_history_csv_with_blanks_and_null_like_tokens(config, tmp_path):
+    """`driftline train`'s reading side: ' ' in a numeric column used to crash pd.read_csv's float
+    parse; now it is missing (nullable), "NA" stays a category, and an unparseable row is left out."""
+    from driftline.demo import transactions
+    from driftline.training import read_table as training_read_table
+    from driftline.training import train
+
+    frame = transactions(np.random.default_rng(3), datetime(2026, 10, 1), 400, "h")
+    frame = frame.astype({"distance_from_home_km": object, "merchant_category": object, "amount": object})
+    frame.loc[::7, "distance_from_home_km"] = " "
+    frame.loc[::11, "merchant_category"] = "NA"
+    frame.loc[5, "amount"] = "n/a"
+    path = tmp_path / "history.csv"
+    frame.to_csv(path, index=False)
+    history = training_read_table(str(path), config)
+    assert len(history) == 399 and history.attrs["reading"]["left_out"] == {"not_a_number:amount": 1}
+    blank = history["transaction_id"].isin(frame.loc[::7, "transaction_id"])
+    assert blank.sum() == 58 and history.loc[blank, "distance_from_home_km"].isna().all()
+    trained = train(config, history)
+    assert trained.manifest["rows"]["train"] + trained.manifest["rows"]["holdout"] == 399
+    assert (history["merchant_category"] == "NA").sum() == 37  # a category (unseen by this config's list), not missing
