@@ -244,10 +244,13 @@ def _csv_batches(path: Path, settings: SourceSettings, chunk_rows: int, check) -
     for block in reader.parsed():
         pending.append(block)
         pending_rows += block.table.num_rows
-        if pending_rows >= chunk_rows:
-            yield _gather(pending, reader.schema)
-            pending, pending_rows = [], 0
-    if pending:
+        while pending_rows >= chunk_rows:  # chunks of exactly chunk_rows rows (the last one fewer)
+            batch = _gather(pending, reader.schema)
+            rest = _Block(batch.table.slice(chunk_rows), batch.row_numbers[chunk_rows:], [], batch.may_hold_nul)
+            batch.table, batch.row_numbers = batch.table.slice(0, chunk_rows), batch.row_numbers[:chunk_rows]
+            yield batch
+            pending, pending_rows = [rest], rest.table.num_rows
+    if pending_rows or any(b.malformed for b in pending):
         yield _gather(pending, reader.schema)
 
 

@@ -503,3 +503,12 @@ def test_training_on_a_history_csv_with_blanks_and_null_like_tokens(config, tmp_
     trained = train(config, history)
     assert trained.manifest["rows"]["train"] + trained.manifest["rows"]["holdout"] == 399
     assert (history["merchant_category"] == "NA").sum() == 37  # a category (unseen by this config's list), not missing
+
+
+def test_csv_chunks_hold_exactly_chunk_rows(config, tmp_path):
+    rows = [GOOD.replace("t1", f"t{i}") for i in range(23)]
+    rows[9] = rows[9] + ",extra"
+    chunks = read(dataclasses.replace(config, chunk_rows=5), csv(tmp_path, HEADER, *rows))
+    assert [c.typed.num_rows for c in chunks] == [5, 5, 5, 5, 2]
+    assert [line for c in chunks for line in c.row_numbers.tolist()] == [i + 2 for i in range(23) if i != 9]
+    assert [m for c in chunks for m in c.malformed] == [(11, rows[9])]
