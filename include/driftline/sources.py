@@ -474,7 +474,10 @@ class _CsvReader:
             if error is not None:
                 raise error from None
             last = first_line + data.count(b"\n") - 1
-            raise InputError(f"{self.path}, lines {first_line}-{last}: CSV cannot be parsed: {exc}") from exc
+            # Arrow's message can quote the row: only its type goes into the error (errors carry no row data).
+            raise InputError(
+                f"{self.path}, lines {first_line}-{last}: CSV cannot be parsed ({type(exc).__name__}); check the export"
+            ) from exc
 
     def _resolve(self, records: list[tuple[int, bytes]], tables, lines, malformed) -> None:
         """Rows of records (line number, bytes) into tables/lines, malformed lines into malformed:
@@ -716,7 +719,9 @@ def _as_timestamp(column: pa.ChunkedArray, name: str, path: Path) -> tuple[pa.Ch
         try:
             return pc.cast(column, _UTC), None  # naive timestamps are taken as UTC
         except pa.ArrowInvalid as exc:
-            raise InputError(f"{path}: column '{name}' holds timestamps outside the representable range: {exc}") from exc
+            raise InputError(
+                f"{path}: column '{name}' ({kind}) holds timestamps outside the range of microsecond timestamps"
+            ) from exc
     if pa.types.is_date(kind):
         return pc.cast(column, _UTC), None  # midnight UTC
     if not _is_text(kind):
