@@ -778,7 +778,8 @@ class TableRead:
 def read_table(location: str, config: DatasetConfig | None = None, required: list[str] | None = None) -> TableRead:
     """Read a whole (small) file or directory under the reading contract: the configured columns
     typed as for scoring (no interval or duplicate checks), other columns as auto (numbers when
-    every cell is one, else text). Without a config: default reading options, every column auto."""
+    every cell is one, else text). Without a config: default reading options, every column auto.
+    A header-only file is an empty table here (no labels yet is a state, not an error)."""
     settings = config.source if config is not None else SourceSettings()
     known = _interval_kinds(config) if config is not None else {}
     paths = input_files(location)
@@ -788,7 +789,10 @@ def read_table(location: str, config: DatasetConfig | None = None, required: lis
     offset = 0
     for path in map(Path, paths):
         # Typed once over the whole file, so an auto column gets one type for all its rows.
-        def check(names: list[str], path: Path = path) -> None:
+        header: list[str] = []
+
+        def check(names: list[str], path: Path = path, header: list[str] = header) -> None:
+            header.extend(names)
             if required and config is not None:
                 check_columns(path, names, config, required)
 
@@ -798,11 +802,7 @@ def read_table(location: str, config: DatasetConfig | None = None, required: lis
             raws.append(batch.table)
             malformed.extend((str(path), line, text) for line, text in batch.malformed)
             nul = nul or batch.may_hold_nul
-        raw = pa.concat_tables(raws) if raws else pa.table({})
-        if raw.num_rows == 0:
-            if any(m[0] == str(path) for m in malformed):
-                continue
-            raise InputError(f"{path}: input has no data rows (header only or empty). Nothing was written.")
+        raw = pa.concat_tables(raws) if raws else pa.schema([(n, pa.string()) for n in header]).empty_table()
         chunk_failures: dict[int, list[str]] = {}
         kinds = {name: known.get(name, "auto") for name in raw.column_names}
         typed = _coerce(raw, chunk_failures, settings, path, kinds, _format(path) == "csv", nul)

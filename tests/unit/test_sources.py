@@ -512,3 +512,9 @@ def test_csv_chunks_hold_exactly_chunk_rows(config, tmp_path):
     assert [c.typed.num_rows for c in chunks] == [5, 5, 5, 5, 2]
     assert [line for c in chunks for line in c.row_numbers.tolist()] == [i + 2 for i in range(23) if i != 9]
     assert [m for c in chunks for m in c.malformed] == [(11, rows[9])]
+
+
+def test_whole_table_read_of_a_header_only_file_is_empty_not_an_error(config, tmp_path):
+    path = csv(tmp_path, "transaction_id,is_fraud,observed_at")
+    read_back = read_table(str(path), config)
+    assert read_back.rows_in == 0 and list(read_back.frame.columns) == ["transaction_id", "is_fraud", "observed_at"]
