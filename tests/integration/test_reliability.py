@@ -154,6 +154,9 @@ def test_bad_input_is_reported_or_quarantined_never_dropped(project, case):
     summary = score_interval(str(project), start, end, run_id=f"bad_input_{case}")
     stored = check_interval(str(project), start, end)  # raises unless rows_in = scored + quarantined, as stored
     assert stored["rows_in"] == summary["rows_in"] == stored["rows_scored"] + stored["rows_quarantined"]
+    # ... and rows_in is the records a person counts: the non-empty lines after the header.
+    written = Path(config.input_location(start, end)).read_bytes().split(b"\n")[1:]
+    assert stored["rows_in"] == sum(1 for line in written if line not in (b"", b"\r"))
     assert published_count(config, start) == stored["rows_scored"] > 0
     reasons = quarantine_reasons(config, start)
     if detail is None:
@@ -461,3 +464,50 @@ def test_reason_codes_keep_non_ascii_feature_names_through_copy(project):
         ).fetchall()
         conn.rollback()
     assert stored == [("k-ü", sorted(codes), {"transaction_id": "k-ü", "größe_€": "zwölf"})]
+
+
+def test_messy_csvs_through_the_scoring_path_account_for_every_line(project):
+    """The unit property test's messy CSVs, scored end to end (quarantine budget off so every
+    example publishes): rows_in is the line count, every good record's key is scored or quarantined
+    unchanged, every damaged line is quarantined with its raw text."""
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    from tests.integration.conftest import config_variant
+    from tests.unit.test_sources import messy_csv
+
+    config = load_config(project)
+    variant = config_variant(project, config.db_schema, name="messy_budget_off", quarantine_budget="1.0")
+    days = iter(range(1000))
+
+    @settings(max_examples=8, deadline=None, database=None, phases=[Phase.explicit, Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(case=messy_csv())
+    def check(case):
+        encoding, newline, null_values, _, records = case
+        start = datetime(2028, 1, 1, tzinfo=timezone.utc) + timedelta(days=next(days))
+        end = start + timedelta(days=1)
+        stamp = start.strftime("%Y-%m-%dT10:00:00Z")
+        lines = [line.replace("2026-11-01T10:00:00Z", stamp) for _, line, _, _ in records]
+        path = Path(config.input_location(start, end))
+        text = newline.join([",".join(clean_rows(start, 1).columns), *lines]) + newline
+        write_text(path, text.encode("utf-8", "replace").decode("utf-8"))  # the project reads UTF-8
+        reference = [line for line in path.read_bytes().split(b"\n")[1:] if line not in (b"", b"\r")]
+        summary = score_interval(str(variant), start, end, run_id=f"messy_{start:%Y%m%d}")
+        stored = check_interval(str(variant), start, end)
+        assert summary["rows_in"] == stored["rows_in"] == len(reference)
+        scored = {k for (k,) in fetch(config, "SELECT entity_key FROM {s}.predictions WHERE interval_start = %s", (start,))}
+        quarantined = fetch(
+            config,
+            "SELECT q.row_number, q.entity_key, q.reason_codes, q.raw_row FROM {s}.quarantine_rows q JOIN "
+            "{s}.scored_intervals i USING (interval_id) WHERE i.interval_start = %s AND q.run_key = i.current_run_key",
+            (start,),
+        )
+        by_line = {row_number: (key, codes, raw) for row_number, key, codes, raw in quarantined}
+        for number, (kind, line, key, _) in enumerate(records, start=2):
+            line = line.replace("2026-11-01T10:00:00Z", stamp)
+            if kind == "good":
+                assert key in scored or by_line[number][0] == key
+            elif kind in ("extra_field", "missing_field"):
+                assert by_line[number][1] == ["malformed_record"] and by_line[number][2] == {"line": line}
+
+    check()
