@@ -518,3 +518,10 @@ def test_whole_table_read_of_a_header_only_file_is_empty_not_an_error(config, tm
     path = csv(tmp_path, "transaction_id,is_fraud,observed_at")
     read_back = read_table(str(path), config)
     assert read_back.rows_in == 0 and list(read_back.frame.columns) == ["transaction_id", "is_fraud", "observed_at"]
+
+
+def test_invalid_utf8_in_a_malformed_line_is_an_encoding_error_too(config, tmp_path):
+    path = tmp_path / "input.csv"
+    path.write_bytes(f"{HEADER}\n{GOOD}\n".encode() + b"t2,\xff\xfe,broken\n")
+    with pytest.raises(InputError, match="line 3, byte 4: bytes that are not valid utf-8"):
+        read(config, path)
