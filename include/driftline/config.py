@@ -432,7 +432,9 @@ def _source_settings(path: Path, table: dict) -> SourceSettings:
     try:
         name = codecs.lookup(encoding).name
     except LookupError:
-        raise ConfigError(f"{path}: 'source.encoding' names no known encoding: {encoding!r} (e.g. \"utf-8\", \"latin-1\")") from None
+        raise ConfigError(
+            f"{path}: 'source.encoding' names no known encoding: {encoding!r} (e.g. \"utf-8\", \"latin-1\")"
+        ) from None
     # Records are split at newline bytes before decoding, so the encoding must write ASCII as ASCII.
     try:
         ascii_compatible = bytes(range(128)).decode(name) == "".join(map(chr, range(128)))

@@ -18,7 +18,6 @@ The README section "How input is read" documents the contract for users.
 from __future__ import annotations
 
 import difflib
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,8 +30,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .config import DatasetConfig, SourceSettings
-
-log = logging.getLogger(__name__)
 
 # A decimal or scientific number, or the spellings of infinity that float parsers accept. NaN is
 # deliberately not a number here: "nan" text is not_a_number unless [source] null_values lists it.

@@ -259,7 +259,10 @@ def test_record_over_the_size_limit_is_malformed_and_reading_resumes(config, tmp
 
 
 def test_nul_in_key_or_value_is_a_row_reason(config, tmp_path):
-    path = csv(tmp_path, HEADER, GOOD.replace("t1", "t\x001"), GOOD.replace("t1", "t2").replace("grocery", "gro\x00cery"), GOOD.replace("t1", "t3"))
+    path = csv(
+        tmp_path, HEADER,
+        GOOD.replace("t1", "t\x001"), GOOD.replace("t1", "t2").replace("grocery", "gro\x00cery"), GOOD.replace("t1", "t3"),
+    )
     chunk = one_chunk(config, path)
     assert chunk.typed["transaction_id"].to_pylist() == ["t\x001", "t2", "t3"]  # kept byte for byte
     assert chunk.failures == {0: ["unstorable_character:transaction_id"], 1: ["unstorable_character:merchant_category"]}
@@ -295,7 +298,10 @@ def test_parquet_types_are_checked_not_coerced(config, tmp_path):
 def test_integers_beyond_two_to_the_53_are_quarantined_not_rounded(config, tmp_path):
     big = 2**53 + 1
     parquet = parquet_of(tmp_path, demo_columns(3, account_age_days=pa.array([100, big, -big], pa.int64())))
-    path = csv(tmp_path, HEADER, GOOD, GOOD.replace("t1", "t2").replace(",100,", f",{big},"), GOOD.replace("t1", "t3").replace(",100,", ",1e300,"))
+    path = csv(
+        tmp_path, HEADER,
+        GOOD, GOOD.replace("t1", "t2").replace(",100,", f",{big},"), GOOD.replace("t1", "t3").replace(",100,", ",1e300,"),
+    )
     for source, expected in ((parquet, {1: ["precision_loss:account_age_days"], 2: ["precision_loss:account_age_days"]}),
                              (path, {1: ["precision_loss:account_age_days"]})):
         chunk = one_chunk(config, source)
