@@ -1,13 +1,21 @@
 from __future__ import annotations
 
+import dataclasses
+import gzip
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from driftline.config import load_config
-from driftline.sources import InputError, InputMissingError, read_interval
+from driftline.sources import InputError, InputMissingError, read_interval, read_table
 
 REPO = Path(__file__).resolve().parents[2]
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -124,15 +132,6 @@ def test_repeated_keys_match_pandas_duplicated_on_random_chunks():
 
 # --- The reading contract (issue 16) -----------------------------------------------------------
 
-import dataclasses  # noqa: E402
-import gzip  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
-
-from driftline.config import SourceSettings  # noqa: E402
-from driftline.sources import read_table  # noqa: E402
 
 NULL_LIKE = ["NA", "N/A", "null", "NULL", "NaN", "nan", "#N/A", "None", "-"]
 
@@ -377,10 +376,6 @@ def test_pipeline_reason_codes_and_raw_rows_keep_every_character():
 
 
 # --- Property: messy CSVs never lose or swallow a record ---------------------------------------
-
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
 
 
 def _private_hypothesis_home() -> None:
