@@ -90,7 +90,7 @@ def train_champion(config_path: str, reason: str = "initial model from `driftlin
     config = load_config(config_path)
     history = config.resolve_location(config.history_uri)
     with errors.reading(history):
-        trained = train(config, read_table(history))
+        trained = train(config, read_table(history, config))
     # Which rows it saw (validation's fair holdout starts after its training_window.end).
     manifest = {
         **trained.manifest,

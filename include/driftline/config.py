@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -129,6 +129,18 @@ class DriftSettings:
     prediction_method: str = "wasserstein"
 
 
+DEFAULT_MAX_RECORD_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """How input files are read ([source] besides input/labels/history): the reading contract's options."""
+
+    encoding: str = "utf-8"  # text encoding of CSV files (ASCII-compatible: utf-8, latin-1, cp1252, ...)
+    null_values: tuple[str, ...] = ()  # cell texts read as missing besides the empty cell (e.g. ["NA", "null"])
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES  # a longer CSV line is quarantined as malformed_record
+
+
 @dataclass(frozen=True)
 class DatasetConfig:
     path: Path
@@ -167,6 +179,7 @@ class DatasetConfig:
     drift: DriftSettings | None = None  # always set by load_config ([drift] is required)
     # binary: the target value that means the positive class ("Yes"); None: the target is 0/1/bool.
     positive_label: str | None = None
+    source: SourceSettings = field(default_factory=SourceSettings)
     label_column: str | None = None  # the labels file's label column; None: named like the target
 
     @property
@@ -213,7 +226,7 @@ class DatasetConfig:
 _SECTIONS: dict[str, tuple[set[str], set[str]]] = {
     "dataset": ({"name", "entity_key", "event_time", "target"}, {"task", "positive_label"}),
     "features": (set(), set()),  # free-form: one sub-table per feature column
-    "source": ({"input", "labels", "history"}, {"label_column"}),
+    "source": ({"input", "labels", "history"}, {"label_column", *(f.name for f in fields(SourceSettings))}),
     "schedule": ({"cron"}, {"timezone", "catchup", "start_date"}),
     "database": ({"schema"}, {"url", "conn_id", "analyst_role"}),
     "validation": ({"suite", "quarantine_budget"}, {"engine"}),
@@ -436,6 +449,42 @@ def load_config(path: str | os.PathLike) -> DatasetConfig:
         drift=_load_drift(path, root, raw["drift"], model["registry_dir"]),
         positive_label=positive_label,
         label_column=label_column,
+        source=_source_settings(path, source),
+    )
+
+
+def _source_settings(path: Path, table: dict) -> SourceSettings:
+    """[source] encoding / null_values / max_record_bytes, checked so reading never meets a bad option."""
+    import codecs
+
+    defaults = SourceSettings()
+    encoding = _expect(path, "source.encoding", table.get("encoding", defaults.encoding), str)
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise ConfigError(
+            f"{path}: 'source.encoding' names no known encoding: {encoding!r} (e.g. \"utf-8\", \"latin-1\")"
+        ) from None
+    # Records are split at newline bytes before decoding, so the encoding must write ASCII as ASCII.
+    try:
+        ascii_compatible = bytes(range(128)).decode(name) == "".join(map(chr, range(128)))
+    except (UnicodeDecodeError, ValueError):
+        ascii_compatible = False
+    if not ascii_compatible:
+        raise ConfigError(
+            f"{path}: 'source.encoding' = {encoding!r} is not ASCII-compatible (UTF-16/32 and the like are not "
+            "supported); re-export the files as UTF-8"
+        )
+    null_values = _expect(path, "source.null_values", table.get("null_values", []), list)
+    if not all(isinstance(token, str) and token for token in null_values):
+        raise ConfigError(f"{path}: 'source.null_values' must be a list of non-empty strings (the empty cell is always missing)")
+    max_record_bytes = _expect(path, "source.max_record_bytes", table.get("max_record_bytes", defaults.max_record_bytes), int)
+    if max_record_bytes < 64:
+        raise ConfigError(f"{path}: 'source.max_record_bytes' must be at least 64, got {max_record_bytes}")
+    return SourceSettings(
+        encoding="utf-8" if name in ("utf-8", "utf-8-sig") else name,
+        null_values=tuple(null_values),
+        max_record_bytes=max_record_bytes,
     )
 
 

@@ -282,7 +282,7 @@ def build_reference(config: DatasetConfig, model: LoadedModel, training_rows: pd
     settings = _settings(config)
     if training_rows is None:
         # Typed and with unusable rows left out, as training saw them (a ' ' in a numeric column).
-        history = labelled_rows(config, read_table(config.resolve_location(config.history_uri)))
+        history = labelled_rows(config, read_table(config.resolve_location(config.history_uri), config))
         training_rows = _within_training_window(history, config, model.manifest)
     missing = [name for name in config.feature_names if name not in training_rows.columns]
     if missing:

@@ -27,7 +27,7 @@ from .config import load_config
 from .errors import BadInput, reading, safe_message
 from .registry import ModelLoadError, fallback_versions, load_model, version_for_interval
 from .scoring import OutputSanityError, ScoreStats, Scorer, check_distribution, check_scores, predicted_class
-from .sources import MALFORMED_ROW, Chunk, InputError, read_interval
+from .sources import MALFORMED_RECORD, Chunk, InputError, read_interval
 from .validation import Validator
 
 log = logging.getLogger(__name__)
@@ -442,16 +442,17 @@ def _spill_quarantine(config, chunk: Chunk, failures, bad, destination: _Destina
         raw = chunk.raw.take(pa.array(positions)).to_pylist()
         for position, raw_row in zip(positions, raw):
             codes = sorted(set(failures[int(position)]))
-            rows.append((chunk.first_row_number + int(position) + 1, raw_row.get(config.entity_key), codes, raw_row))
+            rows.append((chunk.row_number(int(position)), raw_row.get(config.entity_key), codes, raw_row))
     for line_number, text in chunk.malformed:
-        rows.append((line_number, None, [MALFORMED_ROW], {"line": text}))
+        rows.append((line_number, None, [MALFORMED_RECORD], {"line": text}))
     if not rows:
         return
     keys, numbers, reasons, raws = [], [], [], []
     for number, key, codes, raw_row in rows:
         numbers.append(number)
-        keys.append(None if key is None else str(key))
-        reasons.append("{" + ",".join(json.dumps(code) for code in codes) + "}")
+        key = None if key is None else str(key)
+        keys.append(None if key is None or "\x00" in key else key)  # the exact key stays in raw_row
+        reasons.append(_text_array(codes))
         raws.append(_raw_json(raw_row))
         for code in codes:
             result.reasons[code] += 1
@@ -471,11 +472,27 @@ def _spill_quarantine(config, chunk: Chunk, failures, bad, destination: _Destina
     result.rows_quarantined += len(rows)
 
 
+def _text_array(items: list[str]) -> str:
+    """A Postgres text[] literal (for COPY): every element quoted, so names keep every character."""
+    quoted = ('"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"' for item in items)
+    return "{" + ",".join(quoted) + "}"
+
+
+def _raw_value(value):
+    """JSON has no NaN/inf: such values keep their text. Postgres cannot store NUL in jsonb, so text
+    holding one is kept byte-exact as {"base64": <its UTF-8 bytes>}."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    if isinstance(value, str) and "\x00" in value:
+        import base64
+
+        return {"base64": base64.b64encode(value.encode("utf-8")).decode("ascii")}
+    return value
+
+
 def _raw_json(raw_row: dict) -> str:
-    """JSON has no NaN/inf: such values keep their text so the raw row survives intact."""
-    return json.dumps(
-        {k: (str(v) if isinstance(v, float) and not np.isfinite(v) else v) for k, v in raw_row.items()}, default=str
-    )
+    """The raw row as JSON, non-ASCII kept as is; see _raw_value."""
+    return json.dumps({k: _raw_value(v) for k, v in raw_row.items()}, default=str, ensure_ascii=False)
 
 
 def _write_quarantine(conn, schema: str, interval_id: int, run_key: int, spill, result, published: bool) -> None:

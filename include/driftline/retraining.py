@@ -103,7 +103,7 @@ def read_labels(config: DatasetConfig, as_of: datetime) -> pd.DataFrame:
     """Labels observed by as_of, the latest observation per entity key: (key, target, observed_at)."""
     columns = [config.entity_key, config.labels_target_column, "observed_at"]
     try:
-        labels = read_table(config.resolve_location(config.labels_uri))
+        labels = read_table(config.resolve_location(config.labels_uri), config)
     except TrainingError:
         return pd.DataFrame(columns=[config.entity_key, config.target, "observed_at"])  # no label has arrived yet
     missing = [c for c in columns if c not in labels.columns]
@@ -160,7 +160,7 @@ def _scored_input_rows(conn, config: DatasetConfig, start: datetime, end: dateti
 
 def labelled_window(conn, config: DatasetConfig, start: datetime, end: datetime, as_of: datetime) -> pd.DataFrame:
     """Labelled rows with event time in [start, end): the history source plus scored inputs whose labels arrived."""
-    history = read_table(config.resolve_location(config.history_uri))
+    history = read_table(config.resolve_location(config.history_uri), config)
     history[config.event_time] = pd.to_datetime(history[config.event_time], utc=True)
     history[config.entity_key] = history[config.entity_key].astype("string")
     parts = [history]

@@ -8,12 +8,16 @@ import subprocess
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
 
+import logging
+
 import numpy as np
 import pandas as pd
 
 from .config import DatasetConfig
 from .errors import BadInput
 from .scoring import model_frame, score_reference
+
+log = logging.getLogger(__name__)
 
 
 class TrainingError(BadInput):
@@ -26,16 +30,30 @@ class TrainedModel:
     manifest: dict
 
 
-def read_table(location: str) -> pd.DataFrame:
-    """Read a whole (small) labelled table from a local CSV or Parquet file."""
-    from .sources import local_path
+def read_table(location: str, config: DatasetConfig | None = None) -> pd.DataFrame:
+    """Read a whole (small) labelled table (CSV, CSV.gz or Parquet) under the reading contract of
+    sources.read_table: the config's columns typed as for scoring, its [source] encoding and
+    null_values applied. Rows that fail reading (malformed lines, unparseable cells) are left out and
+    counted in `frame.attrs["reading"]` (rows_in, left_out by reason code); no row data is logged.
+    Without a config (ad-hoc use) the default reading options apply and every column is typed
+    auto: numbers where every cell is one, else text."""
+    from .sources import InputMissingError, local_path
+    from .sources import read_table as read_whole_table
 
     path = local_path(location)
-    if not path.is_file():
+    if not path.exists():
         raise TrainingError(f"labelled data not found: {path}")
-    if path.name.lower().endswith((".parquet", ".pq")):
-        return pd.read_parquet(path)
-    return pd.read_csv(path)
+    try:
+        read = read_whole_table(location, config)
+    except InputMissingError as exc:
+        raise TrainingError(f"labelled data not found: {path}") from exc
+    frame = read.clean()
+    left_out = {code: count for code, count in read.reasons.items()}
+    if left_out:
+        log.warning("%s: %d of %d rows left out while reading: %s", path, read.rows_in - len(frame), read.rows_in,
+                    ", ".join(f"{code} x{count}" for code, count in sorted(left_out.items())))
+    frame.attrs["reading"] = {"rows_in": read.rows_in, "left_out": left_out}
+    return frame
 
 
 def data_checksum(frame: pd.DataFrame) -> str:

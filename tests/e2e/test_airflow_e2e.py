@@ -427,7 +427,7 @@ def review_project(airflow):
         airflow.login()
     path = config_variant(airflow.config, f"review_{uuid.uuid4().hex[:8]}")
     config = load_config(path)
-    trained = train(config, read_table(config.resolve_location(config.history_uri)).head(300))
+    trained = train(config, read_table(config.resolve_location(config.history_uri), config).head(300))
     with db.connect(airflow.db_url, autocommit=True) as conn:
         db.ensure_schema(conn, config.db_schema)
         weak, _ = registry.register_champion(

@@ -111,7 +111,7 @@ CASES = {
         ("quarantine", "expect_column_values_to_be_in_set:merchant_category"),
     ),
     "wrong_delimiter": (lambda f: f.to_csv(index=False, sep=";"), ("error", "is the file comma-delimited")),
-    "truncated_last_line": (lambda f: frame_csv(f).rstrip("\n")[:-40], ("quarantine", "malformed_row")),
+    "truncated_last_line": (lambda f: frame_csv(f).rstrip("\n")[:-40], ("quarantine", "malformed_record")),
 }
 
 
@@ -154,6 +154,9 @@ def test_bad_input_is_reported_or_quarantined_never_dropped(project, case):
     summary = score_interval(str(project), start, end, run_id=f"bad_input_{case}")
     stored = check_interval(str(project), start, end)  # raises unless rows_in = scored + quarantined, as stored
     assert stored["rows_in"] == summary["rows_in"] == stored["rows_scored"] + stored["rows_quarantined"]
+    # ... and rows_in is the records a person counts: the non-empty lines after the header.
+    written = Path(config.input_location(start, end)).read_bytes().split(b"\n")[1:]
+    assert stored["rows_in"] == sum(1 for line in written if line not in (b"", b"\r"))
     assert published_count(config, start) == stored["rows_scored"] > 0
     reasons = quarantine_reasons(config, start)
     if detail is None:
@@ -379,3 +382,132 @@ def test_schema_keyed_by_interval_migrates_to_rows_keyed_by_attempt(project, tmp
     assert indexes == [("prediction_rows_run_entity",)]
     summary = score_interval(str(project), start, end, run_id="after_migration")
     assert check_interval(str(project), start, end)["rows_scored"] == summary["rows_scored"] == ROWS
+
+
+# --- The reading contract end to end (issue 16) ------------------------------------------------
+
+
+def test_dirty_export_damages_only_its_bad_records_and_rows_in_counts_lines(project):
+    """One open quote used to swallow the rest of the file as one quarantined "row" while the
+    interval published as succeeded. Now every line is one record: the damaged ones are quarantined
+    with their raw text, keys spelled like nulls are scored as those keys, a NUL key is quarantined
+    (not a failed interval), and rows_in equals the records a line count finds."""
+    import base64
+    import json
+
+    config = load_config(project)
+    start = datetime(2027, 6, 1, tzinfo=timezone.utc)
+    end = start + timedelta(days=1)
+    frame = clean_rows(start, rows=3000)
+    frame.loc[5, "transaction_id"] = "NA"
+    frame.loc[6, "transaction_id"] = "null"
+    frame = frame.astype({"distance_from_home_km": object})
+    frame.loc[8, "distance_from_home_km"] = " "  # blank in a nullable numeric column: missing, scored
+    lines = frame_csv(frame).split("\n")
+    damaged = lines[101].split(",")
+    damaged[2] = '"' + damaged[2]  # an open quote in row 100: nothing after it may be swallowed
+    lines[101] = ",".join(damaged)
+    nul_key = lines[201].split(",")[0] + "\x00x"
+    lines[201] = nul_key + lines[201][lines[201].index(","):]
+    lines[1500:1500] = ["", ""]  # blank lines are not records
+    text = "\n".join(lines)
+    path = Path(config.input_location(start, end))
+    write_text(path, text)
+
+    reference_records = [line for line in path.read_bytes().split(b"\n")[1:] if line.strip(b"\r")]
+    summary = score_interval(str(project), start, end, run_id="dirty_export")
+    stored = check_interval(str(project), start, end)
+    assert summary["rows_in"] == stored["rows_in"] == len(reference_records) == 3000
+    assert (stored["rows_scored"], stored["rows_quarantined"]) == (2998, 2)
+
+    quarantined = {
+        codes[0]: (row_number, key, raw)
+        for row_number, key, codes, raw in fetch(
+            config,
+            "SELECT q.row_number, q.entity_key, q.reason_codes, q.raw_row FROM {s}.quarantine_rows q "
+            "JOIN {s}.scored_intervals i USING (interval_id) WHERE i.interval_start = %s AND q.run_key = i.current_run_key",
+            (start,),
+        )
+    }
+    assert quarantined["malformed_record"] == (102, None, {"line": lines[101]})
+    row_number, key, raw = quarantined["unstorable_character:transaction_id"]
+    assert (row_number, key) == (202, None)
+    assert base64.b64decode(raw["transaction_id"]["base64"]).decode() == nul_key  # byte for byte
+    scored = {key for (key,) in fetch(config, "SELECT entity_key FROM {s}.predictions WHERE interval_start = %s", (start,))}
+    expected = set(frame["transaction_id"]) - {frame.loc[100, "transaction_id"], frame.loc[200, "transaction_id"]}
+    assert scored == expected and {"NA", "null"} <= scored
+    assert json.dumps(summary)  # the run summary holds counts, never row data
+
+
+def test_reason_codes_keep_non_ascii_feature_names_through_copy(project):
+    """Reason codes go into quarantine_rows.reason_codes (text[]) with every character of the name."""
+    import io
+
+    import pyarrow as pa
+
+    from driftline.pipeline import QUARANTINE_COLUMNS, IntervalResult, _Destination, _spill_quarantine
+    from driftline.sources import Chunk
+
+    config = load_config(project)
+    codes = ["not_a_number:größe_€", 'expect_x:we"ird\\name', "in_set:a,b {c}", "日本語"]
+    raw = pa.table({"transaction_id": ["k-ü"], "größe_€": ["zwölf"]})
+    chunk = Chunk(raw=raw, typed=raw, first_row_number=0, failures={0: codes}, source="input.csv")
+    spill = io.BytesIO()
+    result = IntervalResult("a", "b", "input.csv", 1)
+    _spill_quarantine(config, chunk, chunk.failures, np.array([True]), _Destination.interval(-16, -16), spill, result)
+    with psycopg.connect(os.environ["DRIFTLINE_DB_URL"]) as conn:
+        db.copy_csv(conn, db.table(config.db_schema, "quarantine_rows"), QUARANTINE_COLUMNS, spill.getvalue())
+        stored = conn.execute(
+            psycopg.sql.SQL("SELECT entity_key, reason_codes, raw_row FROM {}.quarantine_rows WHERE run_key = -16").format(
+                psycopg.sql.Identifier(config.db_schema)
+            )
+        ).fetchall()
+        conn.rollback()
+    assert stored == [("k-ü", sorted(codes), {"transaction_id": "k-ü", "größe_€": "zwölf"})]
+
+
+def test_messy_csvs_through_the_scoring_path_account_for_every_line(project):
+    """The unit property test's messy CSVs, scored end to end (quarantine budget off so every
+    example publishes): rows_in is the line count, every good record's key is scored or quarantined
+    unchanged, every damaged line is quarantined with its raw text."""
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    from tests.integration.conftest import config_variant
+    from tests.unit.test_sources import messy_csv
+
+    config = load_config(project)
+    variant = config_variant(project, config.db_schema, name="messy_budget_off", quarantine_budget="1.0")
+    days = iter(range(1000))
+
+    @settings(max_examples=8, deadline=None, database=None, phases=[Phase.explicit, Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(case=messy_csv())
+    def check(case):
+        encoding, newline, null_values, _, records = case
+        start = datetime(2028, 1, 1, tzinfo=timezone.utc) + timedelta(days=next(days))
+        end = start + timedelta(days=1)
+        stamp = start.strftime("%Y-%m-%dT10:00:00Z")
+        lines = [line.replace("2026-11-01T10:00:00Z", stamp) for _, line, _, _ in records]
+        path = Path(config.input_location(start, end))
+        text = newline.join([",".join(clean_rows(start, 1).columns), *lines]) + newline
+        write_text(path, text.encode("utf-8", "replace").decode("utf-8"))  # the project reads UTF-8
+        reference = [line for line in path.read_bytes().split(b"\n")[1:] if line not in (b"", b"\r")]
+        summary = score_interval(str(variant), start, end, run_id=f"messy_{start:%Y%m%d}")
+        stored = check_interval(str(variant), start, end)
+        assert summary["rows_in"] == stored["rows_in"] == len(reference)
+        scored = {k for (k,) in fetch(config, "SELECT entity_key FROM {s}.predictions WHERE interval_start = %s", (start,))}
+        quarantined = fetch(
+            config,
+            "SELECT q.row_number, q.entity_key, q.reason_codes, q.raw_row FROM {s}.quarantine_rows q JOIN "
+            "{s}.scored_intervals i USING (interval_id) WHERE i.interval_start = %s AND q.run_key = i.current_run_key",
+            (start,),
+        )
+        by_line = {row_number: (key, codes, raw) for row_number, key, codes, raw in quarantined}
+        for number, (kind, line, key, _) in enumerate(records, start=2):
+            line = line.replace("2026-11-01T10:00:00Z", stamp)
+            if kind == "good":
+                assert key in scored or by_line[number][0] == key
+            elif kind in ("extra_field", "missing_field"):
+                assert by_line[number][1] == ["malformed_record"] and by_line[number][2] == {"line": line}
+
+    check()

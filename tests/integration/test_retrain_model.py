@@ -40,7 +40,7 @@ def new_schema(project: Path, **overrides: str) -> Path:
 def register_weak_champion(config_path: Path) -> int:
     """A champion fitted on 300 rows of the first history day: any real candidate beats it."""
     config = load_config(config_path)
-    history = read_table(config.resolve_location(config.history_uri)).head(300)
+    history = read_table(config.resolve_location(config.history_uri), config).head(300)
     trained = train(config, history)
     with db.connect(_url(), autocommit=True) as conn:
         db.ensure_schema(conn, config.db_schema)

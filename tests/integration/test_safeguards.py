@@ -48,7 +48,7 @@ def connect():
 def add_second_champion(config_path: Path) -> int:
     """Train a different model (fewer rounds) and promote it: v2 champion, v1 previous."""
     config = load_config(config_path)
-    trained = train(config, read_table(config.resolve_location(config.history_uri)).iloc[:-500])
+    trained = train(config, read_table(config.resolve_location(config.history_uri), config).iloc[:-500])
     with connect() as conn:
         version, created = register_champion(
             conn, config.db_schema, config.registry_dir, trained.model_text, trained.manifest, "test: second champion"

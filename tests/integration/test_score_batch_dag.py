@@ -96,7 +96,7 @@ def test_quarantine_reasons_name_the_failed_expectation(dag, project):
     assert reasons["not_a_number:amount"] == 10
     assert reasons["outside_interval:event_time"] == 10
     assert reasons["expect_column_values_to_not_be_null:amount"] >= 10
-    assert reasons["malformed_row"] == 1
+    assert reasons["malformed_record"] == 1
     text_rows = [row for row in quarantine if "not_a_number:amount" in row[2]]
     assert all(row[3]["amount"] == "twelve" for row in text_rows)  # raw value kept as read
 

@@ -207,3 +207,29 @@ def test_positive_label_and_label_column_load_and_are_checked(tmp_path):
         with pytest.raises(ConfigError, match=re.escape(message)) as error:
             load_config(path)
         assert str(path) in str(error.value)
+def _with_source_keys(keys: str) -> str:
+    return DEMO.replace("[source]\n", "[source]\n" + keys + "\n", 1)
+
+
+def test_source_reading_options_default_and_parse(tmp_path):
+    config = load_config(write(tmp_path, DEMO))
+    assert (config.source.encoding, config.source.null_values, config.source.max_record_bytes) == ("utf-8", (), 1 << 20)
+    config = load_config(write(tmp_path, _with_source_keys('encoding = "Latin-1"\nnull_values = ["NA", "null"]\nmax_record_bytes = 4096')))
+    assert (config.source.encoding, config.source.null_values, config.source.max_record_bytes) == ("iso8859-1", ("NA", "null"), 4096)
+
+
+@pytest.mark.parametrize(
+    "keys, message",
+    [
+        ('encoding = "utf-16"', "not ASCII-compatible"),
+        ('encoding = "klingon"', "names no known encoding"),
+        ('null_values = "NA"', "'source.null_values' must be list"),
+        ('null_values = ["NA", ""]', "non-empty strings"),
+        ("max_record_bytes = 10", "at least 64"),
+        ('encodng = "utf-8"', "unknown key 'source.encodng'"),
+    ],
+)
+def test_source_reading_options_are_checked(tmp_path, keys, message):
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, _with_source_keys(keys)))
+    assert message in str(error.value)
