@@ -1,17 +1,19 @@
-"""monitor_drift: compare each scored interval with its model's training data; retrain on a lasting breach.
+"""monitor_drift: compare each published interval with its model's training data; retrain on a lasting breach.
 
-Wiring only: every task body is a local import and one call into driftline. Runs on the same
-timetable as score_batch and monitors the interval score_batch published for the same data
-interval (retrying while it is not scored yet). Thresholds, sample size and the trigger policy
-come from [drift] in the dataset config ($DRIFTLINE_CONFIG, default config/demo.toml).
+Wiring only: every task body is a local import and one call into driftline. Data-aware: it runs when
+score_batch publishes an interval (scheduled, manual or backfilled run), once per published
+interval: score_batch's predictions Asset event carries the interval as partition key and its
+bounds and counts as extra. By hand, trigger it with `interval_start` and `interval_end` (Params).
+Thresholds, sample size and the trigger policy come from [drift] in the dataset config
+($DRIFTLINE_CONFIG, default config/demo.toml).
 """
 
 from __future__ import annotations
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import DAG, CronDataIntervalTimetable, task
+from airflow.sdk import DAG, Param, PartitionedAssetTimetable, task
 
-from driftline.dag_parts import config_param, dataset_config, prepare_database, task_defaults
+from driftline.dag_parts import config_param, dataset_config, predictions_asset, prepare_database, task_defaults
 
 CONFIG_PATH, CONFIG = dataset_config()
 RETRAIN_DAG_ID = "retrain_model"
@@ -19,35 +21,49 @@ RETRAIN_DAG_ID = "retrain_model"
 with DAG(
     dag_id="monitor_drift",
     description=f"Evidently drift report, drift metrics and retrain decision for one interval of {CONFIG.name}",
-    schedule=CronDataIntervalTimetable(CONFIG.cron, timezone=CONFIG.timezone),
+    # One run per partition key (= published interval), not one per batch of events.
+    schedule=PartitionedAssetTimetable(assets=predictions_asset(CONFIG)),
     start_date=CONFIG.start_date,
-    catchup=CONFIG.catchup,
+    catchup=False,
     max_active_runs=1,  # decisions read the previous intervals' breaches: keep them in order
-    # Six retries: score_batch may still be scoring the interval.
-    default_args=task_defaults(CONFIG_PATH, retries=6, delay_minutes=5, max_delay_minutes=30),
-    params={"config": config_param(CONFIG_PATH)},
+    # No polling: a run starts only once its interval is published.
+    default_args=task_defaults(CONFIG_PATH, retries=1, delay_minutes=1),
+    params={
+        "config": config_param(CONFIG_PATH),
+        "interval_start": Param(
+            None, type=["null", "string"], description="manual runs: ISO start of a published interval (empty = from the asset event)"
+        ),
+        "interval_end": Param(None, type=["null", "string"], description="manual runs: ISO end of that interval"),
+    },
     tags=["driftline", CONFIG.name],
     doc_md=__doc__,
 ) as dag:
 
+    @task(retries=0)
+    def choose_interval(params=None, triggering_asset_events=None) -> dict:
+        from driftline.tasks import choose_interval
+
+        return choose_interval(params["interval_start"], params["interval_end"], triggering_asset_events)
+
     @task
-    def monitor_interval(data_interval_start=None, data_interval_end=None, run_id=None, params=None) -> dict:
+    def monitor_interval(interval: dict, run_id=None, params=None) -> dict:
         from driftline.tasks import monitor_interval
 
-        return monitor_interval(params["config"], data_interval_start, data_interval_end, run_id)
+        return monitor_interval(params["config"], interval["start"], interval["end"], run_id)
 
     @task(multiple_outputs=True, retries=0)
-    def decide_retrain(data_interval_start=None, data_interval_end=None, run_id=None, params=None, ti=None) -> dict:
+    def decide_retrain(interval: dict, run_id=None, params=None, ti=None) -> dict:
         from driftline.tasks import decide_retrain
 
-        return decide_retrain(params["config"], data_interval_start, data_interval_end, run_id, ti)
+        return decide_retrain(params["config"], interval["start"], interval["end"], run_id, ti)
 
     @task.short_circuit
     def check_trigger(trigger: bool) -> bool:
         """Skip trigger_retrain unless the policy decided to retrain."""
         return trigger
 
-    decision = decide_retrain()
+    interval = choose_interval()
+    decision = decide_retrain(interval)
     trigger_retrain = TriggerDagRunOperator(
         task_id="trigger_retrain",
         trigger_dag_id=RETRAIN_DAG_ID,
@@ -56,5 +72,5 @@ with DAG(
         skip_when_already_exists=True,  # one retrain per breaching interval, even when it is rerun
         retries=0,
     )
-    prepare_database() >> monitor_interval() >> decision
+    prepare_database() >> interval >> monitor_interval(interval) >> decision
     check_trigger(decision["trigger"]) >> trigger_retrain

@@ -7,13 +7,13 @@ is a small TOML parse, so parsing this file stays fast and touches no database.
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param, task
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
-from driftline.dag_parts import config_param, dataset_config, prepare_database, task_defaults
+from driftline.dag_parts import config_param, dataset_config, predictions_asset, prepare_database, task_defaults
 from driftline.notifiers import scoring_deadline
 
 CONFIG_PATH, CONFIG = dataset_config()
-PREDICTIONS = Asset(name=f"driftline.{CONFIG.name}.predictions", group="driftline")
+PREDICTIONS = predictions_asset(CONFIG)
 
 with DAG(
     dag_id="score_batch",
@@ -64,7 +64,10 @@ with DAG(
         from driftline.tasks import publish_predictions
 
         summary = publish_predictions(params["config"], data_interval_start, data_interval_end)
+        # One event per published interval: the bounds and counts as extra, the interval as partition
+        # key, so monitor_drift gets one run per interval however many are published at once.
         outlet_events[PREDICTIONS].extra = summary
+        outlet_events[PREDICTIONS].add_partitions(f"{summary['interval_start']}/{summary['interval_end']}")
         return summary
 
     @task(retries=0)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import Param, task
+from airflow.sdk import Asset, Param, task
 
 from .config import DatasetConfig, default_config_path, load_config
 
@@ -16,6 +16,11 @@ def dataset_config() -> tuple[str, DatasetConfig]:
     """The config the DAGs are built from: $DRIFTLINE_CONFIG, else config/demo.toml."""
     path = str(default_config_path())
     return path, load_config(path)
+
+
+def predictions_asset(config: DatasetConfig) -> Asset:
+    """What score_batch publishes per interval (partition key = the interval) and monitor_drift runs on."""
+    return Asset(name=f"driftline.{config.name}.predictions", group="driftline")
 
 
 def config_param(path: str) -> Param:
@@ -38,9 +43,9 @@ def task_defaults(config_path: str, retries: int, delay_minutes: int, max_delay_
     return policy
 
 
-@task
-def prepare_database(params=None) -> str:
-    """Create the deployment's schema, tables and views if missing."""
+@task(retries=0)
+def prepare_database(params=None, dag_run=None, dag=None) -> str:
+    """Refuse conf keys that are not the DAG's Params, then create the schema, tables and views if missing."""
     from driftline.tasks import prepare_database as prepare
 
-    return prepare(params["config"])
+    return prepare(params["config"], dict(getattr(dag_run, "conf", None) or {}), list(dag.params))

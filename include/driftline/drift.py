@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 SCORE_COLUMN = "model_score"
 RETRAIN_DAG_ID = "retrain_model"
 MIN_REFERENCE_ROWS = 100
+# A retrain_model run queued longer than this (on an unpaused DAG) is stuck: it no longer blocks a trigger.
+STALE_QUEUED_RETRAIN = timedelta(hours=6)
 
 
 class IntervalNotScoredError(NotReady):
@@ -79,7 +81,9 @@ def _settings(config: DatasetConfig) -> DriftSettings:
     return config.drift
 
 
-def _utc(moment: datetime) -> datetime:
+def _utc(moment: datetime | str) -> datetime:
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
@@ -130,12 +134,18 @@ def decide(
     active_retrain_runs: int = 0,
     retrain_deployed: bool = True,
     numbers: dict | None = None,
+    queued_retrain_runs: int = 0,
+    retrain_paused: bool = False,
+    last_trigger: tuple[datetime, str] | None = None,
 ) -> Decision:
     """Whether this interval starts a retrain, and why.
 
     recent_breaches: breach flags of the last `policy.window` monitored intervals, newest first,
-    this one included. Rules in order: breach now, k of the last n, no retrain running, cooldown
-    since the last retrain, retrain_model deployed.
+    this one included. active_retrain_runs: running retrain_model runs; queued_retrain_runs: queued
+    ones; last_trigger: (when, run id) of our newest trigger. Rules in order: breach now, k of the
+    last n, no retrain running, no retrain queued (unless it waits on a paused DAG, said as such, or
+    is older than STALE_QUEUED_RETRAIN), cooldown since the last retrain, retrain_model deployed.
+    A paused retrain_model is named in the reason (`numbers["retrain_waiting"]`), never swallowed.
     """
     persisted = sum(bool(b) for b in recent_breaches[: policy.window])
     numbers = {
@@ -144,6 +154,8 @@ def decide(
         "breaches_required": policy.breaches,
         "window": policy.window,
         "active_retrain_runs": active_retrain_runs,
+        "queued_retrain_runs": queued_retrain_runs,
+        "retrain_paused": retrain_paused,
         "last_retrain_at": last_retrain_at.isoformat() if last_retrain_at else None,
         "cooldown_hours": policy.cooldown_hours,
     }
@@ -160,6 +172,14 @@ def decide(
         )
     if active_retrain_runs > 0:
         return Decision(True, False, f"breach, but a {RETRAIN_DAG_ID} run is already active ({what})", numbers)
+    waiting = _waiting_text(queued_retrain_runs, retrain_paused, last_trigger, now)
+    if waiting:
+        numbers["retrain_waiting"] = waiting
+    if queued_retrain_runs > 0 and retrain_paused:
+        return Decision(True, False, f"breach, but {waiting}; unpause {RETRAIN_DAG_ID} to let it run ({what})", numbers)
+    stale = last_trigger is not None and now - last_trigger[0] >= STALE_QUEUED_RETRAIN
+    if queued_retrain_runs > 0 and not stale:
+        return Decision(True, False, f"breach, but {waiting} (queued, not yet running) ({what})", numbers)
     if last_retrain_at is not None and now - last_retrain_at < timedelta(hours=policy.cooldown_hours):
         until = last_retrain_at + timedelta(hours=policy.cooldown_hours)
         return Decision(
@@ -173,12 +193,67 @@ def decide(
         return Decision(
             True, False, f"breach persisted, but DAG {RETRAIN_DAG_ID} is not deployed: decision recorded ({what})", numbers
         )
+    note = f"; note: {waiting}" if waiting else ""
+    if retrain_paused and not queued_retrain_runs:
+        note = f"; note: {RETRAIN_DAG_ID} is paused: the run triggered now will wait until it is unpaused"
+        numbers["retrain_waiting"] = note[8:]
     return Decision(
         True,
         True,
-        f"retrain: breach in {persisted} of the last {policy.window} intervals ({what})",
+        f"retrain: breach in {persisted} of the last {policy.window} intervals ({what}){note}",
         numbers,
     )
+
+
+def _waiting_text(queued: int, paused: bool, last_trigger: tuple[datetime, str] | None, now: datetime) -> str | None:
+    """What a queued retrain_model run is waiting for, in words (None when nothing is queued)."""
+    if queued <= 0:
+        return None
+    run = (
+        f"the run triggered on {last_trigger[0]:%Y-%m-%d %H:%M} UTC ({last_trigger[1]})"
+        if last_trigger
+        else f"{queued} queued run(s)"
+    )
+    if paused:
+        return f"{RETRAIN_DAG_ID} is paused: {run} is waiting"
+    if last_trigger is not None and now - last_trigger[0] >= STALE_QUEUED_RETRAIN:
+        hours = STALE_QUEUED_RETRAIN.total_seconds() / 3600
+        return f"{RETRAIN_DAG_ID} has queued {run} for more than {hours:g} h: counted as stuck, not as active"
+    return f"a {RETRAIN_DAG_ID} run is waiting: {run}"
+
+
+def interval_to_monitor(start: str | None, end: str | None, events: list[dict]) -> dict:
+    """The interval a monitor_drift run covers: the manual run's Params, else its asset events' bounds.
+
+    events: the triggering asset events' extra (score_batch's publish summary) with their partition
+    key. A partitioned run carries the events of one interval; bounds that disagree are refused.
+    """
+    from .errors import BadConfig
+
+    if start or end:
+        if not (start and end):
+            raise BadConfig("a manual monitor_drift run needs both interval_start and interval_end (ISO 8601)")
+        try:
+            bounds = (_utc(start), _utc(end))
+        except ValueError as exc:
+            raise BadConfig(f"interval_start/interval_end are not ISO 8601 times: {exc}") from None
+        if bounds[0] >= bounds[1]:
+            raise BadConfig(f"interval_start {start} is not before interval_end {end}")
+    else:
+        found = {
+            (_utc(e["interval_start"]), _utc(e["interval_end"]))
+            for e in events
+            if e.get("interval_start") and e.get("interval_end")
+        }
+        if not found:
+            raise BadConfig(
+                "no interval to monitor: no score_batch predictions event with interval bounds triggered this run; "
+                "trigger it by hand with interval_start and interval_end"
+            )
+        if len(found) > 1:
+            raise BadInput(f"the triggering events name {len(found)} different intervals; expected one per run")
+        bounds = found.pop()
+    return {"start": bounds[0].isoformat(), "end": bounds[1].isoformat()}
 
 
 def _breach_text(policy: DriftPolicy, numbers: dict) -> str:
@@ -613,8 +688,15 @@ def decide_retrain(
     active_retrain_runs: int = 0,
     retrain_deployed: bool = True,
     now: datetime | None = None,
+    *,
+    queued_retrain_runs: int = 0,
+    retrain_paused: bool = False,
 ) -> dict:
-    """Apply [drift.trigger] to the monitored interval, store the decision, return it (with retrain conf)."""
+    """Apply [drift.trigger] to the monitored interval, store the decision, return it (with retrain conf).
+
+    active_retrain_runs / queued_retrain_runs: retrain_model runs running / queued; retrain_paused: its
+    DAG is paused. A run waiting on a paused or stuck retrain_model is said in the reason and alerted.
+    """
     config = load_config(config_path)
     policy = _settings(config).trigger
     start, end = _utc(interval_start), _utc(interval_end)
@@ -660,7 +742,9 @@ def decide_retrain(
             "model_version": version,
         }
         decision = decide(
-            policy, breach, recent, last_retrain(conn, schema), now, active_retrain_runs, retrain_deployed, numbers
+            policy, breach, recent, last_retrain(conn, schema), now, active_retrain_runs, retrain_deployed, numbers,
+            queued_retrain_runs=queued_retrain_runs, retrain_paused=retrain_paused,
+            last_trigger=_last_trigger(conn, schema),
         )
         retrain_run_id = f"drift__{end.isoformat()}" if decision.trigger else None
         decision_id = conn.execute(
@@ -687,6 +771,21 @@ def decide_retrain(
             interval_start=start,
             interval_end=end,
         )
+    if decision.numbers.get("retrain_waiting"):
+        from .alerts import raise_alert
+
+        raise_alert(
+            config,
+            "retrain_waiting",
+            "warning",
+            f"{decision.numbers['retrain_waiting']} (decision {decision_id})",
+            {k: decision.numbers[k] for k in ("queued_retrain_runs", "retrain_paused", "active_retrain_runs")},
+            dag_id="monitor_drift",
+            task_id="decide_retrain",
+            run_id=run_id,
+            interval_start=start,
+            interval_end=end,
+        )
     return {
         "decision_id": decision_id,
         "breach": decision.breach,
@@ -705,6 +804,16 @@ def decide_retrain(
     }
 
 
+def _last_trigger(conn, schema: str) -> tuple[datetime, str] | None:
+    """When our newest retrain trigger was decided, and the retrain_model run id it asked for."""
+    row = conn.execute(
+        sql.SQL(
+            "SELECT decided_at, retrain_run_id FROM {} WHERE trigger ORDER BY decided_at DESC, decision_id DESC LIMIT 1"
+        ).format(db.table(schema, "drift_decisions")),
+    ).fetchone()
+    return (row[0], row[1]) if row else None
+
+
 def last_retrain(conn, schema: str) -> datetime | None:
     """When a retrain last started or changed the champion: the later of our last trigger and the last
     promotion from an earlier champion (the first registration is not a retrain)."""
@@ -720,18 +829,24 @@ def last_retrain(conn, schema: str) -> datetime | None:
 # -- demo -------------------------------------------------------------------------------------------
 
 
+def monitor_conf(config_path: str, start: datetime, end: datetime) -> dict:
+    """The conf of a manual monitor_drift run for one interval."""
+    return {"config": config_path, "interval_start": _utc(start).isoformat(), "interval_end": _utc(end).isoformat()}
+
+
 def run_demo_monitoring(config_path: str, intervals: list[tuple[datetime, datetime]], dag_file: Path) -> list[str]:
     """Run monitor_drift through Airflow (dag.test) for each interval and print what it found.
 
     Returns the intervals whose run did not succeed.
     """
-    from .cli import load_dag_file, run_dag_for_interval
+    from .cli import load_dag_file
 
     config = load_config(config_path)
     dag = load_dag_file(dag_file)
     failed = []
     for start, end in intervals:
-        run = run_dag_for_interval(dag, end, {"config": config_path})
+        # What the predictions Asset event would say under a scheduler: a manual run names its interval.
+        run = dag.test(run_conf=monitor_conf(config_path, start, end))
         state = str(getattr(run, "state", "unknown"))
         if "success" not in state:
             failed.append(f"{start:%Y-%m-%d}: {state}")

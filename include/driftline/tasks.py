@@ -30,9 +30,24 @@ def run_step(function, *args, **kwargs):
     raise AirflowFailException(errors.safe_message(error)) from error  # the notifier reads alert_id/numbers
 
 
-def prepare_database(config_path: str) -> str:
+def check_conf_keys(conf: dict, known: list[str]) -> None:
+    """BadConfig naming the first conf key that is not a Param (Airflow would silently ignore it)."""
+    from .errors import BadConfig
+
+    unknown = sorted(set(conf) - set(known))
+    if unknown:
+        raise BadConfig(
+            f"unknown conf key {unknown[0]!r}" + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
+            + f"; known: {', '.join(sorted(known))}"
+        )
+
+
+def prepare_database(config_path: str, conf: dict | None = None, known: list[str] | None = None) -> str:
+    """Every DAG's first task: a conf key that is not a Param fails the run at once, then the schema."""
     from .pipeline import prepare_database as prepare
 
+    if known is not None:
+        run_step(check_conf_keys, conf or {}, known)
     return run_step(prepare, config_path)
 
 
@@ -152,14 +167,30 @@ def monitor_interval(config_path: str, interval_start: datetime, interval_end: d
     return run_step(monitor, config_path, interval_start, interval_end, run_id)
 
 
-def decide_retrain(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str, ti) -> dict:
-    """Apply the trigger policy, asking Airflow whether retrain_model exists and is already running."""
+def choose_interval(start: str | None, end: str | None, triggering_asset_events) -> dict:
+    """The interval this monitor_drift run covers: the Params of a manual run, else the asset event's extra."""
+    from .drift import interval_to_monitor
+
+    extras = [
+        {**(event.extra or {}), "partition_key": event.partition_key}
+        for events in (triggering_asset_events or {}).values()
+        for event in events
+    ]
+    return run_step(interval_to_monitor, start, end, extras)
+
+
+def decide_retrain(config_path: str, interval_start, interval_end, run_id: str, ti) -> dict:
+    """Apply the trigger policy, asking Airflow whether retrain_model exists, is paused, runs or waits."""
     from .drift import RETRAIN_DAG_ID, decide_retrain as decide
 
     try:
-        ti.get_dag(dag_id=RETRAIN_DAG_ID)
+        paused = bool(ti.get_dag(dag_id=RETRAIN_DAG_ID).is_paused)
         deployed = True
     except Exception:  # noqa: BLE001 - "not found" arrives as a generic server error
-        deployed = False  # the decision is recorded; a later breach triggers once the DAG is deployed
-    active = ti.get_dr_count(dag_id=RETRAIN_DAG_ID, states=["queued", "running"]) if deployed else 0
-    return run_step(decide, config_path, interval_start, interval_end, run_id, active, deployed)
+        deployed, paused = False, False  # the decision is recorded; a later breach triggers once deployed
+    running = ti.get_dr_count(dag_id=RETRAIN_DAG_ID, states=["running"]) if deployed else 0
+    queued = ti.get_dr_count(dag_id=RETRAIN_DAG_ID, states=["queued"]) if deployed else 0
+    return run_step(
+        decide, config_path, interval_start, interval_end, run_id, running, deployed,
+        queued_retrain_runs=queued, retrain_paused=paused,
+    )

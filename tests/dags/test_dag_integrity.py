@@ -154,15 +154,22 @@ def test_monitor_drift_contract():
     dag = DagBag(dag_folder=str(REPO / "dags" / "monitor_drift.py")).dags["monitor_drift"]
     assert [t.task_id for t in dag.topological_sort()] == [
         "prepare_database",
+        "choose_interval",
         "monitor_interval",
         "decide_retrain",
         "check_trigger",
         "trigger_retrain",
     ]
-    # Same data intervals as score_batch, so each run monitors the interval score_batch published.
-    assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
+    # Data-aware: one run per interval score_batch publishes (the partition key of its Asset event).
+    from driftline.config import default_config_path, load_config
+    from driftline.dag_parts import predictions_asset
+
+    assert type(dag.timetable).__name__ == "PartitionedAssetTimetable"
+    assert dag.timetable.asset_condition == predictions_asset(load_config(default_config_path()))
     assert dag.max_active_runs == 1  # k-of-n decisions read the previous intervals
-    assert dag.get_task("monitor_interval").retries >= 1  # score_batch may still be running
+    # No retry-polling: a run starts only once its interval is published.
+    assert all(task.retries <= 1 for task in dag.tasks), {t.task_id: t.retries for t in dag.tasks}
+    assert {"interval_start", "interval_end"} <= set(dag.params)  # manual runs name their interval
     trigger = dag.get_task("trigger_retrain")
     assert type(trigger).__name__ == "TriggerDagRunOperator"
     assert trigger.trigger_dag_id == "retrain_model"

@@ -62,7 +62,9 @@ def monitored(drift_project) -> dict:
 
 
 def run(config_path: Path, interval) -> dict:
-    dag_run = load_dag("monitor_drift").test(logical_date=interval[1], run_conf={"config": str(config_path)})
+    from driftline.drift import monitor_conf
+
+    dag_run = load_dag("monitor_drift").test(run_conf=monitor_conf(str(config_path), *interval))
     return {"state": str(dag_run.state), **{ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}}
 
 
