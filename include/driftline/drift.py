@@ -193,10 +193,10 @@ def decide(
         return Decision(
             True, False, f"breach persisted, but DAG {RETRAIN_DAG_ID} is not deployed: decision recorded ({what})", numbers
         )
-    note = f"; note: {waiting}" if waiting else ""
     if retrain_paused and not queued_retrain_runs:
-        note = f"; note: {RETRAIN_DAG_ID} is paused: the run triggered now will wait until it is unpaused"
-        numbers["retrain_waiting"] = note[8:]
+        waiting = f"{RETRAIN_DAG_ID} is paused: the run triggered now will wait until it is unpaused"
+        numbers["retrain_waiting"] = waiting
+    note = f"; note: {waiting}" if waiting else ""
     return Decision(
         True,
         True,

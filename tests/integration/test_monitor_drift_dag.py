@@ -170,3 +170,34 @@ def test_interval_not_scored_fails_clearly(drift_project):
     day = (datetime(2027, 1, 1, tzinfo=timezone.utc), datetime(2027, 1, 2, tzinfo=timezone.utc))
     with pytest.raises(IntervalNotScoredError, match="score_batch has not scored it"):
         monitor_interval(str(drift_project), *day, "test_not_scored")
+
+
+def test_a_retrain_waiting_on_a_paused_dag_is_in_the_decision_and_an_alert(drift_project, monitored):
+    from driftline.drift import decide_retrain
+
+    now = datetime.now(timezone.utc) + timedelta(days=60)  # past any cooldown from earlier tests
+    decision = decide_retrain(
+        str(drift_project), *DRIFTED, "test_paused", 0, True, now, queued_retrain_runs=1, retrain_paused=True
+    )
+    assert decision["trigger"] is False
+    assert "retrain_model is paused: the run triggered on" in decision["reason"]
+    (message,), = fetch(
+        drift_project, "SELECT message FROM {s}.alerts WHERE kind = 'retrain_waiting' AND run_id = 'test_paused'"
+    )
+    assert message.startswith("retrain_model is paused: the run triggered on")
+
+
+@pytest.mark.parametrize("dag_id, conf_key", [("score_batch", "modelversion"), ("monitor_drift", "intervalstart")])
+def test_unknown_conf_keys_fail_the_first_task_without_retries(drift_project, dag_id, conf_key):
+    when = {"logical_date": DRIFTED[1] + timedelta(days=3)} if dag_id == "score_batch" else {}
+    dag_run = load_dag(dag_id).test(run_conf={"config": str(drift_project), conf_key: 2}, **when)
+    run_id = dag_run.run_id
+    states = {ti.task_id: (str(ti.state), ti.try_number) for ti in dag_run.get_task_instances()}
+    assert str(dag_run.state) == "failed"
+    assert states["prepare_database"] == ("failed", 1), states
+    (message,), = fetch(
+        drift_project,
+        "SELECT message FROM {s}.alerts WHERE kind = 'task_failure' AND run_id = %s AND task_id = 'prepare_database'",
+        (run_id,),
+    )
+    assert f"unknown conf key '{conf_key}'; known: config" in message
