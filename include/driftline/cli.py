@@ -579,7 +579,8 @@ def _print_demo_summary(config, url: str, plan, seconds: float) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The `driftline` argument parser: one subcommand per cmd_* function."""
     parser = argparse.ArgumentParser(prog="driftline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -596,7 +597,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("suite", help="write a starting GE suite from the config")
     _config_arg(p)
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing suite file (default: refuse)")
     p.add_argument(
         "--from-model",
         action="store_true",
@@ -613,15 +614,15 @@ def main(argv: list[str] | None = None) -> int:
     _config_arg(p)
     p.add_argument("--start", required=True, help="interval start, ISO 8601 (UTC if no offset)")
     p.add_argument("--end", required=True, help="interval end, ISO 8601")
-    p.add_argument("--model-version", type=int, default=None)
-    p.add_argument("--run-id", default=None)
+    p.add_argument("--model-version", type=int, default=None, help="score with this registered version (default: the champion)")
+    p.add_argument("--run-id", default=None, help="recorded with the attempt and its predictions (default cli__<UTC time>)")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("monitor", help="monitor_drift for one scored interval without Airflow (then retrain on a trigger)")
     _config_arg(p)
     p.add_argument("--start", required=True, help="interval start, ISO 8601 (UTC if no offset)")
     p.add_argument("--end", required=True, help="interval end, ISO 8601")
-    p.add_argument("--run-id", default=None)
+    p.add_argument("--run-id", default=None, help="recorded with the drift results and decision (default cli__<UTC time>)")
     p.add_argument("--no-retrain", action="store_true", help="record the decision; on a trigger print the retrain command")
     p.add_argument("--labels-as-of", default=None, help="for a triggered retrain: labels observed by then (default now)")
     p.set_defaults(func=cmd_monitor)
@@ -633,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window-end", default=None, help="ISO date; default --interval-end, else the newest labelled event")
     p.add_argument("--interval-end", default=None, help="end of the interval that triggered this retrain")
     p.add_argument("--labels-as-of", default=None, help="ISO time; labels observed by then (default now)")
-    p.add_argument("--run-id", default=None)
+    p.add_argument("--run-id", default=None, help="recorded with the candidate and the decision (default cli__<UTC time>)")
     p.set_defaults(func=cmd_retrain)
 
     p = sub.add_parser("realized", help="recompute realized performance (late labels joined to predictions)")
@@ -654,7 +655,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("alerts", help="the newest alerts (failures, fallbacks, sanity, drift, deadlines)")
     _config_arg(p)
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=int, default=20, help="how many of the newest alerts to show (default 20)")
     p.set_defaults(func=cmd_alerts)
 
     p = sub.add_parser("models", help="model versions, promotion history and realized performance")
@@ -680,16 +681,21 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("demo", help="embedded Postgres + synthetic data + train + score_batch through Airflow")
     _config_arg(p)
-    p.add_argument("--rows", type=int, default=20_000, help="rows per daily interval")
-    p.add_argument("--intervals", type=int, default=3)
+    p.add_argument("--rows", type=int, default=20_000, help="rows per daily interval (default 20000)")
+    p.add_argument("--intervals", type=int, default=3, help="daily intervals to generate, score and monitor (default 3)")
     p.set_defaults(func=cmd_demo)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         args.func(args)
     except Exception as exc:  # noqa: BLE001 - the CLI's one mapping of the error tree to exit codes
         error = errors.translate(exc)
+        if args.command in ALERTING_COMMANDS:
+            alert_cli_failure(args, error)
         if not isinstance(error, errors.DriftlineError):
             raise  # a bug: the traceback is the report
         # Expected failures carry a message that says what and what next: no traceback.
@@ -699,6 +705,51 @@ def main(argv: list[str] | None = None) -> int:
         print(f"driftline: {errors.safe_message(error)}", file=sys.stderr)
         return 1
     return 0
+
+
+# The commands that run a pipeline step: their failures alert like the task's would (`driftline alerts`).
+ALERTING_COMMANDS = ("train", "score", "monitor", "retrain", "realized", "rollback", "demo")
+
+
+def alert_cli_failure(args, error: BaseException) -> int | None:
+    """A task_failure alert (numbers.source = "cli") for a failed command; never raises.
+
+    Skipped when the failing step already alerted (its error carries alert_id), as the task notifier
+    does. Without a loadable config there is nowhere to store it: stderr says so.
+    """
+    from .alerts import raise_alert
+
+    cause = error
+    while cause is not None:
+        if getattr(cause, "alert_id", None) is not None:
+            return None
+        cause = cause.__cause__
+    message = f"driftline {args.command} failed: {errors.safe_message(error)}"
+    try:
+        config = load_config(_config_path(args))
+    except errors.DriftlineError as exc:
+        print(f"driftline: alert not stored (no usable config: {errors.safe_message(exc)})", file=sys.stderr)
+        return None
+    start = _optional_time(getattr(args, "start", None))
+    end = _optional_time(getattr(args, "end", None))
+    return raise_alert(
+        config,
+        "task_failure",
+        "critical",
+        message,
+        {"source": "cli", "command": args.command, "error": type(error).__name__},
+        task_id=f"cli {args.command}",
+        run_id=getattr(args, "run_id", None),
+        interval_start=start,
+        interval_end=end,
+    )
+
+
+def _optional_time(text: str | None) -> datetime | None:
+    try:
+        return _when(text) if text else None
+    except ValueError:
+        return None
 
 
 if __name__ == "__main__":
