@@ -450,6 +450,7 @@ def monitor_interval(config_path: str, interval_start: datetime, interval_end: d
             "stage_seconds": {k: round(v, 3) for k, v in stages.items()},
         }
         store_results(conn, config, summary, features)
+        refresh_report_summary(conn, config, start, end)
     log.info("monitored interval [%s, %s): %s", start.isoformat(), end.isoformat(), json.dumps(summary))
     return summary
 
@@ -627,6 +628,17 @@ def save_html(snapshot, path: Path) -> None:
     os.replace(partial, path)
 
 
+def refresh_report_summary(conn, config: DatasetConfig, start: datetime, end: datetime) -> None:
+    """Write the driftline summary (results, thresholds, latest decision) at the top of the interval's report."""
+    from .report_summary import load_summary, put_summary, summary_html
+
+    summary = load_summary(conn, config.db_schema, start, end)
+    if summary is None or not Path(summary["report_path"]).is_file():
+        log.warning("no drift report file for [%s, %s) to head with the summary", start.isoformat(), end.isoformat())
+        return
+    put_summary(Path(summary["report_path"]), summary_html(config.name, summary, _settings(config).trigger))
+
+
 def store_results(conn, config: DatasetConfig, summary: dict, features: list[FeatureResult]) -> None:
     """Replace the interval's summary and per-feature rows in one transaction."""
     schema = config.db_schema
@@ -755,6 +767,7 @@ def decide_retrain(
             (start, end, run_id, decision.breach, decision.trigger, decision.reason, Jsonb(decision.numbers),
              retrain_run_id, now),
         ).fetchone()[0]
+        refresh_report_summary(conn, config, start, end)  # the report now says what was decided
     log.info("drift decision %s for [%s, %s): %s", decision_id, start.isoformat(), end.isoformat(), decision.reason)
     if decision.breach:
         from .alerts import raise_alert

@@ -129,6 +129,14 @@ def drifted_columns(conn, schema: str, start: datetime, end: datetime) -> list[d
     )
 
 
+def report_summary(conn, config: DatasetConfig, start: datetime, end: datetime) -> str:
+    """The driftline summary that heads the interval's HTML report (escaped HTML), or "" without one."""
+    from .report_summary import load_summary, summary_html
+
+    summary = None if config.drift is None else load_summary(conn, config.db_schema, start, end)
+    return "" if summary is None else summary_html(config.name, summary, config.drift.trigger)
+
+
 def stored_report_path(conn, schema: str, start: datetime, end: datetime) -> str | None:
     from psycopg import sql
 
@@ -219,6 +227,7 @@ _REPORTS = """{% extends "layout" %}{% block body %}
 
 _DETAILS = """{% extends "layout" %}{% block body %}
 <p><a href="{{ base }}/reports">← all reports</a> · <a href="{{ base }}/reports/{{ report_id }}" target="_blank" rel="noopener">open the Evidently report</a></p>
+{{ summary | safe }}{# report_summary.summary_html escapes every value itself #}
 <table><tr><th>column</th><th>type</th><th>method</th><th>statistic</th><th>threshold</th><th>flagged</th><th>effect size</th><th>counted</th></tr>
 {% for f in features %}<tr><td>{{ f.column_name }}</td><td>{{ f.column_type }}</td><td>{{ f.method }}</td>
 <td class="num">{{ f.statistic | number }}</td><td class="num">{{ f.threshold | number }}</td>
@@ -350,8 +359,9 @@ def create_app():
             if stored_report_path(conn, config.db_schema, start, end) is None:
                 raise HTTPException(status_code=404, detail="no such report")
             features = drifted_columns(conn, config.db_schema, start, end)
+            summary = report_summary(conn, config, start, end)
         title = f"Drift of {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC"
-        return page(request, "details", title, config, report_id=report, features=features)
+        return page(request, "details", title, config, report_id=report, features=features, summary=summary)
 
     @app.get("/reports/{report}")
     def report_file(report: str) -> FileResponse:

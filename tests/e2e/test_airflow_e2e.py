@@ -433,6 +433,9 @@ def test_plugin_pages_require_airflow_auth(airflow, drift_report):
     assert Path(drift_report["summary"]["report_path"]).read_bytes() == html.content
     details = airflow.http.get(f"/driftline/reports/{drift_report['id']}/details", headers=airflow.auth)
     assert details.status_code == 200 and "amount" in details.text
+    # The same driftline summary heads the page and the report file: the decision and why.
+    assert "driftline drift summary" in details.text and "driftline drift summary" in html.text
+    assert html_escape(drift_report["decision"]["reason"]) in details.text
     registry = airflow.http.get("/driftline/registry", headers=airflow.auth)
     assert registry.status_code == 200 and "champion" in registry.text and "v1" in registry.text
     # The UI session cookie works as well (pages open inside the UI), and ids never reach the filesystem.

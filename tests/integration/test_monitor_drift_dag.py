@@ -117,11 +117,26 @@ def test_drifted_interval_breaches_and_decides_to_retrain(drift_project, monitor
     else:
         assert trigger is False and "not deployed" in reason
         assert states["trigger_retrain"] == "skipped"
-    # The HTML report exists and shows the drifted features.
+    # The HTML report exists and opens with driftline's summary: the decision, its reason and the
+    # per-feature table (counted or not, and why), before Evidently's panels.
     html = Path(report).read_text(encoding="utf-8")
     assert Path(report).parent == load_config(drift_project).drift.reports_dir
-    for name in counted:
-        assert name in html
+    from html import escape
+
+    from driftline.report_summary import END, START
+
+    import re
+
+    assert re.search(r"<body[^>]*>" + re.escape(START), html), "the summary is not the first thing in the body"
+    assert html.count(START) == 1  # rewritten in place by decide_retrain, not added twice
+    head = html[html.index(START):html.index(END)]
+    assert escape(reason, quote=True) in head
+    assert ("retrain triggered" if trigger else "no retrain") in head
+    assert f"{DRIFTED[0]:%Y-%m-%d %H:%M} to {DRIFTED[1]:%Y-%m-%d %H:%M} UTC" in head
+    for name, *_, is_counted in result["features"]:
+        row = re.search(rf"<tr><td>{name}</td>(.*?)</tr>", head).group(1)
+        verdict = "<td>yes</td>" if is_counted else "<td>no</td>"
+        assert verdict in row and ("&gt;= floor" if is_counted else "not") in row, row
 
 
 def test_rerun_replaces_metrics_and_logs_a_new_decision(drift_project, monitored):

@@ -78,6 +78,12 @@ def test_pages_escape_what_they_show():
                "rows_scored": 100, "current_rows": 100, "run_id": hostile, "report_id": "20261104T000000Z--20261105T000000Z"}],
     )
     assert "<script>" not in reports and reports.count("&lt;script&gt;") == 3
+    from .test_report_summary import POLICY, SUMMARY
+    from driftline.report_summary import summary_html
+
+    details = render("details", title="Drift", config=config, base="/driftline", report_id="x", features=[],
+                     summary=summary_html(config.name, SUMMARY, POLICY))
+    assert "<script>" not in details and "driftline drift summary" in details and "no retrain; breach: yes" in details
     assert 'href="/driftline/reports/20261104T000000Z--20261105T000000Z"' in reports
 
 
