@@ -518,7 +518,7 @@ def run_demo(config_path: str, plan) -> None:
 
     from .retraining import run_demo_lifecycle
 
-    print("\n[6/6] running retrain_model through Airflow (dag.test), triggered by the drift decision:")
+    print("\n[6/6] retrain_model through Airflow (dag.test), when a drift decision of this run triggered it:")
     if "success" not in run_demo_lifecycle(config_path, plan, since=started_at):
         raise SystemExit("retrain_model did not succeed")
 
