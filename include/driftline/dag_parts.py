@@ -43,9 +43,10 @@ def task_defaults(config_path: str, retries: int, delay_minutes: int, max_delay_
     return policy
 
 
-@task(retries=0)
+@task
 def prepare_database(params=None, dag_run=None, dag=None) -> str:
-    """Refuse conf keys that are not the DAG's Params, then create the schema, tables and views if missing."""
+    """Refuse conf keys that are not the DAG's Params (BadConfig: fails without retries), then create the
+    schema, tables and views if missing (a database hiccup is retried)."""
     from driftline.tasks import prepare_database as prepare
 
     return prepare(params["config"], dict(getattr(dag_run, "conf", None) or {}), list(dag.params))

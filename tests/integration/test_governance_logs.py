@@ -78,12 +78,13 @@ import json, sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from driftline.cli import load_dag_file, run_dag_for_interval
+from driftline.drift import monitor_conf
 
 dags, config, start, end = Path(sys.argv[1]), sys.argv[2], datetime.fromisoformat(sys.argv[3]), datetime.fromisoformat(sys.argv[4])
 conf = {"config": config}
 states = {
     "score_batch": run_dag_for_interval(load_dag_file(dags / "score_batch.py"), end, conf).state,
-    "monitor_drift": run_dag_for_interval(load_dag_file(dags / "monitor_drift.py"), end, conf).state,
+    "monitor_drift": load_dag_file(dags / "monitor_drift.py").test(run_conf=monitor_conf(config, start, end)).state,
     "retrain_model": load_dag_file(dags / "retrain_model.py").test(run_conf={
         **conf, "reason": "governance test", "interval": {"start": start.isoformat(), "end": end.isoformat()},
         "labels_as_of": (end + timedelta(days=4)).isoformat()}).state,
@@ -162,6 +163,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 from driftline.cli import load_dag_file, run_dag_for_interval
+from driftline.drift import monitor_conf
 
 dag = load_dag_file(Path(sys.argv[1]) / "score_batch.py")
 print("DAG STATE", run_dag_for_interval(dag, datetime.fromisoformat(sys.argv[3]), {"config": sys.argv[2]}).state)
