@@ -22,6 +22,14 @@ from driftline.approval import REVIEW_XCOM_KEY, RecordedApprovalOperator
 from driftline.dag_parts import config_param, dataset_config, prepare_database, task_defaults
 
 CONFIG_PATH, CONFIG = dataset_config()
+DRIFT_FIGURES = {
+    "decision_id": ["integer"],
+    "report_path": ["string"],
+    "drifted_share": ["number"],
+    "prediction_drift": ["number"],
+    "drifted_features": ["array"],
+    "model_version": ["integer"],
+}
 
 with DAG(
     dag_id="retrain_model",
@@ -56,6 +64,11 @@ with DAG(
         "interval": Param(
             None, type=["null", "object", "array", "string"], description="set by monitor_drift: the breaching interval"
         ),
+        # What monitor_drift's trigger adds, shown on the run: Params, so strict conf accepts them.
+        **{
+            name: Param(None, type=["null", *kinds], description=f"set by monitor_drift: the decision's {name}")
+            for name, kinds in DRIFT_FIGURES.items()
+        },
     },
     tags=["driftline", CONFIG.name],
     doc_md=__doc__,

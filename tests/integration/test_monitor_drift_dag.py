@@ -172,6 +172,13 @@ def test_trigger_decision_with_retrain_deployed_and_cooldown(drift_project, moni
     assert conf["interval"] == {"start": DRIFTED[0].isoformat(), "end": DRIFTED[1].isoformat()}
     assert set(conf["drifted_features"]) == {"amount", "transactions_last_24h", "channel"}
     assert first["retrain_run_id"] == f"drift__{DRIFTED[1].isoformat()}"
+    # retrain_model's strict conf accepts everything the trigger sends, and its Params validate it.
+    from driftline.tasks import check_conf_keys
+
+    retrain_params = load_dag("retrain_model").params
+    check_conf_keys(conf, list(retrain_params))
+    for key, value in conf.items():
+        retrain_params.get_param(key).resolve(value)
 
     again = decide_retrain(str(drift_project), *DRIFTED, "test_trigger_again", retrain_deployed=True, now=now + timedelta(hours=1))
     assert again["trigger"] is False and "cooldown" in again["reason"]
