@@ -1,4 +1,5 @@
-"""monitor_drift: compare each scored interval with its model's training data; retrain on a lasting breach.
+"""monitor_drift: compare each scored interval with its model's training data, estimate its performance
+without labels (binary), and retrain on a lasting breach.
 
 Wiring only: every task body is a local import and one call into driftline. Runs on the same
 timetable as score_batch and monitors the interval score_batch published for the same data
@@ -36,7 +37,14 @@ with DAG(
 
         return monitor_interval(params["config"], data_interval_start, data_interval_end, run_id)
 
-    @task(multiple_outputs=True, retries=0)
+    @task
+    def estimate_performance(data_interval_start=None, data_interval_end=None, run_id=None, params=None) -> dict:
+        from driftline.tasks import estimate_performance
+
+        return estimate_performance(params["config"], data_interval_start, data_interval_end, run_id)
+
+    # none_failed: decides on drift alone when estimate_performance skipped (regression, no calibration).
+    @task(multiple_outputs=True, retries=0, trigger_rule="none_failed")
     def decide_retrain(data_interval_start=None, data_interval_end=None, run_id=None, params=None, ti=None) -> dict:
         from driftline.tasks import decide_retrain
 
@@ -56,5 +64,5 @@ with DAG(
         skip_when_already_exists=True,  # one retrain per breaching interval, even when it is rerun
         retries=0,
     )
-    prepare_database() >> monitor_interval() >> decision
+    prepare_database() >> monitor_interval() >> estimate_performance() >> decision
     check_trigger(decision["trigger"]) >> trigger_retrain
