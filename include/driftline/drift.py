@@ -769,5 +769,8 @@ def run_demo_monitoring(config_path: str, intervals: list[tuple[datetime, dateti
             print(f"              drifted features: {drifted[start]}")
     if rows:
         print(f"\nreport:  {rows[-1][9]}  (open it in a browser)")
+    from .estimation import print_estimates
+
+    print_estimates(config, intervals)
     return failed
 

@@ -190,7 +190,7 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
     from . import db
     from .config import load_config
     from .registry import load_model
-    from .retraining import _interval_predictions, _published_intervals, _utc
+    from .retraining import _published_intervals, _utc
 
     config = load_config(config_path)
     start, end = _utc(interval_start), _utc(interval_end)
@@ -212,8 +212,15 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
         calibration = model.manifest.get("calibration")
         if calibration is None:
             return {"skipped": f"model v{version} has no calibration (registered before estimation, or a one-class holdout): retrain it"}
-        predictions = _interval_predictions(conn, config.db_schema, start, end)
-        scores = predictions["score"].to_numpy()
+        scores = np.array(
+            conn.execute(
+                sql.SQL("SELECT score FROM {} WHERE interval_start = %s AND interval_end = %s").format(
+                    db.table(config.db_schema, "predictions")
+                ),
+                (start, end),
+            ).fetchall(),
+            dtype="float64",
+        ).reshape(-1)
         estimates = estimate_binary(calibrate(calibration, scores), scores, config.threshold)
         table = db.table(config.db_schema, "estimated_performance")
         with conn.transaction():
@@ -296,3 +303,31 @@ def recent_breaches(conn, schema: str, policy, end: datetime) -> list[tuple[bool
                                         policy.estimated_metric_drop), estimate)
         for breach, estimate, reference in rows
     ]
+
+
+def print_estimates(config, intervals: list[tuple[datetime, datetime]]) -> None:
+    """The demo's table: estimated AUC and accuracy (with their bands) beside the realized values."""
+    from psycopg import sql
+
+    from . import db
+
+    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
+    with db.connect(url) as conn:
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT interval_start, metric, estimate, band_low, band_high, realized, realized_rows, within_band "
+                "FROM {} WHERE metric IN ('auc', 'accuracy') AND interval_start = ANY(%s) ORDER BY interval_start, metric DESC"
+            ).format(db.table(config.db_schema, "estimated_vs_realized")),
+            ([start for start, _ in intervals],),
+        ).fetchall()
+    print(f"\nestimated performance (CBPE, no labels needed) vs realized once labels arrived:")
+    print(f"{'interval':<12}{'metric':<10}{'estimate':>9}{'95% band':>17}{'realized':>10}{'labelled':>10}  in band")
+    if not rows:
+        print(f"  (empty) binary models registered with a calibration get an estimate (task {config.task!r})")
+    for start, metric, estimate, low, high, realized, labelled, inside in rows:
+        shown = "-" if realized is None else f"{realized:.4f}"
+        band = f"[{low:.4f}, {high:.4f}]"
+        print(f"{start:%Y-%m-%d}  {metric:<10}{estimate:>9.4f}{band:>17}{shown:>10}{labelled or 0:>10}  "
+              f"{'-' if inside is None else ('yes' if inside else 'no')}")
+    print(f"SELECT interval_start, metric, estimate, band_low, band_high, realized, error, within_band "
+          f"FROM {config.db_schema}.estimated_vs_realized ORDER BY interval_start, metric;")
