@@ -748,7 +748,9 @@ def _load_drift(path: Path, root: Path, drift: dict, registry_dir: str) -> Drift
         breaches=count("drift.trigger.breaches", trigger["breaches"]),
         window=count("drift.trigger.window", trigger["window"]),
         cooldown_hours=number("drift.trigger.cooldown_hours", trigger["cooldown_hours"], 0.0),
-        estimated_metric=_choice(path, "drift.trigger.estimated_metric", trigger.get("estimated_metric", "auc"), ESTIMATED_METRICS),
+        estimated_metric=_choice(
+            path, "drift.trigger.estimated_metric", trigger.get("estimated_metric", "auc"), ESTIMATED_METRICS
+        ),
         estimated_metric_floor=optional("estimated_metric_floor"),
         estimated_metric_drop=optional("estimated_metric_drop"),
     )

@@ -175,7 +175,8 @@ def estimated_breach(metric: str, estimate: float | None, reference: float | Non
     if floor is not None and estimate < floor:
         return f"estimated {metric} {estimate:.3f} below floor {floor:g}"
     if drop is not None and reference is not None and reference - estimate >= drop:
-        return f"estimated {metric} {estimate:.3f} dropped {reference - estimate:.3f} from holdout {reference:.3f} (drop {drop:g})"
+        return (f"estimated {metric} {estimate:.3f} dropped {reference - estimate:.3f} from holdout "
+                f"{reference:.3f} (drop {drop:g})")
     return None
 
 
@@ -211,7 +212,8 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
         model = load_model(conn, config.db_schema, version, scoring_only=True)  # verifies the calibration's hash
         calibration = model.manifest.get("calibration")
         if calibration is None:
-            return {"skipped": f"model v{version} has no calibration (registered before estimation, or a one-class holdout): retrain it"}
+            return {"skipped": f"model v{version} has no calibration (registered before estimation, or a "
+                               "one-class holdout): retrain it"}
         scores = np.array(
             conn.execute(
                 sql.SQL("SELECT score FROM {} WHERE interval_start = %s AND interval_end = %s").format(
@@ -320,7 +322,7 @@ def print_estimates(config, intervals: list[tuple[datetime, datetime]]) -> None:
             ).format(db.table(config.db_schema, "estimated_vs_realized")),
             ([start for start, _ in intervals],),
         ).fetchall()
-    print(f"\nestimated performance (CBPE, no labels needed) vs realized once labels arrived:")
+    print("\nestimated performance (CBPE, no labels needed) vs realized once labels arrived:")
     print(f"{'interval':<12}{'metric':<10}{'estimate':>9}{'95% band':>17}{'realized':>10}{'labelled':>10}  in band")
     if not rows:
         print(f"  (empty) binary models registered with a calibration get an estimate (task {config.task!r})")

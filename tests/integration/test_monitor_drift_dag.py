@@ -209,3 +209,15 @@ def test_estimated_metric_floor_breaches_and_names_itself(drift_project, monitor
     assert "estimated auc" in decision["reason"]
     lenient = decide_retrain(str(drift_project), *UNDRIFTED, "test_no_floor", active_retrain_runs=1)
     assert lenient["breach"] is False and "estimated" not in lenient["reason"]
+
+
+def test_realized_performance_fills_the_estimates_with_the_labels_it_sees(drift_project, monitored):
+    """update_realized_performance (score_batch, retrain_model, `driftline realized`) records the estimate's error."""
+    from driftline.retraining import update_realized_performance
+
+    query = "SELECT realized_rows, realized IS NULL FROM {s}.estimated_performance WHERE interval_start = %s AND metric = 'auc'"
+    update_realized_performance(str(drift_project), UNDRIFTED[0])  # before any label was observed
+    assert fetch(drift_project, query, (UNDRIFTED[0],)) == [(0, True)]
+    update_realized_performance(str(drift_project), None)  # every label observed by now
+    (predicted,), = fetch(drift_project, "SELECT count(*) FROM {s}.predictions WHERE interval_start = %s", (UNDRIFTED[0],))
+    assert fetch(drift_project, query, (UNDRIFTED[0],)) == [(predicted, False)]
