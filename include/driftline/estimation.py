@@ -61,6 +61,25 @@ def fit_calibration(scores: np.ndarray, labels: np.ndarray) -> dict | None:
     }
 
 
+def calibration_uncertainty(scores: np.ndarray, labels: np.ndarray, threshold: float, resamples: int = 50,
+                            seed: int = 42) -> dict[str, float]:
+    """Standard deviation of each estimate (metrics; counts as shares of the rows) that comes from the
+    calibration itself: the map refitted on bootstrap resamples of the holdout, the holdout's scores
+    estimated with each. estimate_binary adds it to the sampling band, so the band also covers a
+    holdout that happened to be lucky or unlucky."""
+    scores, labels = np.asarray(scores, dtype="float64"), np.asarray(labels, dtype="float64")
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {}
+    for _ in range(resamples):
+        pick = rng.integers(0, len(scores), len(scores))
+        refitted = fit_calibration(scores[pick], labels[pick])
+        if refitted is None:
+            continue
+        for e in estimate_binary(calibrate(refitted, scores), scores, threshold, simulations=0):
+            draws.setdefault(e.metric, []).append(e.value / len(scores) if e.metric in COUNTS else e.value)
+    return {metric: float(np.std(values)) for metric, values in draws.items() if len(values) > 1}
+
+
 def calibrate(calibration: dict, scores: np.ndarray) -> np.ndarray:
     """Calibrated probabilities of scores (piecewise linear between knots, clipped at the ends)."""
     return np.interp(np.asarray(scores, dtype="float64"), calibration["x"], calibration["y"])
@@ -99,11 +118,14 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
         return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan)
 
 
-def estimate_binary(probabilities: np.ndarray, scores: np.ndarray, threshold: float, seed: int = 0) -> list[Estimate]:
+def estimate_binary(probabilities: np.ndarray, scores: np.ndarray, threshold: float, seed: int = 0,
+                    calibration_sd: dict[str, float] | None = None, simulations: int = SIMULATIONS) -> list[Estimate]:
     """Expected confusion matrix (tp, fp, fn, tn) and metrics at the threshold, each with its 95% band.
 
-    A metric with no defined value (precision when nothing is predicted positive, recall or AUC
-    when no positive is expected) is left out.
+    The band is the realized value's sampling band given the probabilities, widened by
+    calibration_sd (calibration_uncertainty) when given; simulations = 0 skips the bands (values
+    only). A metric with no defined value (precision when nothing is predicted positive, recall or
+    AUC when no positive is expected) is left out.
     """
     p = np.asarray(probabilities, dtype="float64")
     predicted = np.asarray(scores, dtype="float64") >= threshold
@@ -116,8 +138,8 @@ def estimate_binary(probabilities: np.ndarray, scores: np.ndarray, threshold: fl
     var_fn = (p[~predicted] * (1 - p[~predicted])).sum()
     # TP and FN are sums of independent Bernoulli over disjoint rows: independent, near normal.
     rng = np.random.default_rng(seed)
-    tp = np.clip(rng.normal(mean_tp, np.sqrt(var_tp), SIMULATIONS), 0, called)
-    fn = np.clip(rng.normal(mean_fn, np.sqrt(var_fn), SIMULATIONS), 0, not_called)
+    tp = np.clip(rng.normal(mean_tp, np.sqrt(var_tp), simulations), 0, called)
+    fn = np.clip(rng.normal(mean_fn, np.sqrt(var_fn), simulations), 0, not_called)
     expected = {"tp": (mean_tp, tp), "fp": (called - mean_tp, called - tp), "fn": (mean_fn, fn),
                 "tn": (not_called - mean_fn, not_called - fn)}
     metric_of = {
@@ -140,9 +162,21 @@ def estimate_binary(probabilities: np.ndarray, scores: np.ndarray, threshold: fl
         results.insert(0, Estimate("auc", auc, *_auc_band(auc, p.sum(), (1 - p).sum())))
     for name in COUNTS:
         value, draws = expected[name]
-        low, high = np.quantile(draws, [0.025, 0.975])
+        low, high = np.quantile(draws, [0.025, 0.975]) if len(draws) else (value, value)
         results.append(Estimate(name, float(value), float(min(low, value)), float(max(high, value))))
+    if calibration_sd:
+        results = [_widen(e, calibration_sd.get(e.metric, 0.0) * (rows if e.metric in COUNTS else 1.0))
+                   for e in results]
     return results
+
+
+def _widen(estimate: Estimate, sd: float) -> Estimate:
+    """Add a calibration standard deviation to each side of the sampling band (independent errors)."""
+    extra = (BAND_Z * sd) ** 2
+    low = estimate.value - np.sqrt((estimate.value - estimate.low) ** 2 + extra)
+    high = estimate.value + np.sqrt((estimate.high - estimate.value) ** 2 + extra)
+    high = high if estimate.metric in COUNTS else min(high, 1.0)  # counts have no upper bound of 1
+    return Estimate(estimate.metric, estimate.value, float(max(low, 0.0)), float(high))
 
 
 def realized_binary(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
@@ -223,7 +257,8 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
             ).fetchall(),
             dtype="float64",
         ).reshape(-1)
-        estimates = estimate_binary(calibrate(calibration, scores), scores, config.threshold)
+        estimates = estimate_binary(calibrate(calibration, scores), scores, config.threshold,
+                                    calibration_sd=calibration.get("uncertainty"))
         table = db.table(config.db_schema, "estimated_performance")
         with conn.transaction():
             conn.execute(sql.SQL("DELETE FROM {} WHERE interval_start = %s AND interval_end = %s").format(table), (start, end))

@@ -226,13 +226,15 @@ def train(config: DatasetConfig, history: pd.DataFrame) -> TrainedModel:
     metrics = evaluate(config, holdout_rows[config.target].to_numpy(), holdout_scores)
     calibration = None
     if config.task == "binary":
-        from .estimation import fit_calibration, realized_binary
+        from .estimation import calibration_uncertainty, fit_calibration, realized_binary
 
         # Estimated performance (estimation.py) reads scores through this map; the holdout's own
         # metrics at the threshold are what estimated_metric_drop compares with.
         calibration = fit_calibration(holdout_scores, holdout_rows[config.target].to_numpy())
         if calibration is not None:
-            calibration["reference"] = realized_binary(holdout_rows[config.target].to_numpy(), holdout_scores, config.threshold)
+            holdout_labels = holdout_rows[config.target].to_numpy()
+            calibration["reference"] = realized_binary(holdout_labels, holdout_scores, config.threshold)
+            calibration["uncertainty"] = calibration_uncertainty(holdout_scores, holdout_labels, config.threshold)
 
     manifest = {
         "dataset": config.name,

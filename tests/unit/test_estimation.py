@@ -7,6 +7,7 @@ import pytest
 
 from driftline.estimation import (
     calibrate,
+    calibration_uncertainty,
     estimate_binary,
     estimated_breach,
     expected_auc,
@@ -97,3 +98,26 @@ def test_estimated_breach_names_floor_or_drop():
     assert "dropped 0.100 from holdout 0.800" in estimated_breach("auc", 0.70, 0.80, floor=None, drop=0.1)
     assert estimated_breach("auc", 0.76, 0.80, floor=0.75, drop=0.05) is None
     assert estimated_breach("auc", None, 0.80, floor=0.75, drop=0.05) is None  # no estimate: no breach
+
+
+def test_band_with_calibration_uncertainty_covers_a_map_fitted_on_a_small_holdout():
+    """Rare positives, the map fitted on a finite holdout: its own error is in the band too (>= 85% of 30 intervals)."""
+    rng = np.random.default_rng(5)
+
+    def draw(rows):
+        p = 1 / (1 + np.exp(-rng.normal(-3.5, 1.0, rows)))
+        return p, (rng.random(rows) < p).astype(int)
+
+    inside, trials = {name: 0 for name in ("auc", "accuracy", "recall")}, 30
+    for trial in range(trials):
+        holdout_p, holdout_labels = draw(5000)
+        calibration = fit_calibration(holdout_p, holdout_labels)
+        spread = calibration_uncertainty(holdout_p, holdout_labels, 0.2, resamples=20, seed=trial)
+        assert all(value > 0 for value in spread.values())
+        p, labels = draw(5000)
+        estimates = _by_metric(estimate_binary(calibrate(calibration, p), p, 0.2, seed=trial, calibration_sd=spread))
+        realized = realized_binary(labels, p, 0.2)
+        for name in inside:
+            inside[name] += estimates[name].low <= realized[name] <= estimates[name].high
+        assert estimates["accuracy"].high - estimates["accuracy"].low < 0.03  # wider, still a usable band
+    assert min(count / trials for count in inside.values()) >= 0.85, inside
