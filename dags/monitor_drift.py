@@ -1,4 +1,5 @@
-"""monitor_drift: compare each published interval with its model's training data; retrain on a lasting breach.
+"""monitor_drift: compare each published interval with its model's training data, estimate its performance
+without labels (binary), and retrain on a lasting breach.
 
 Wiring only: every task body is a local import and one call into driftline. Data-aware: it runs when
 score_batch publishes an interval (scheduled, manual or backfilled run), once per published
@@ -51,7 +52,14 @@ with DAG(
 
         return monitor_interval(params["config"], interval["start"], interval["end"], run_id)
 
-    @task(multiple_outputs=True, retries=0)
+    @task
+    def estimate_performance(interval: dict, run_id=None, params=None) -> dict:
+        from driftline.tasks import estimate_performance
+
+        return estimate_performance(params["config"], interval["start"], interval["end"], run_id)
+
+    # none_failed: decides on drift alone when estimate_performance skipped (regression, no calibration).
+    @task(multiple_outputs=True, retries=0, trigger_rule="none_failed")
     def decide_retrain(interval: dict, run_id=None, params=None, ti=None) -> dict:
         from driftline.tasks import decide_retrain
 
@@ -72,5 +80,5 @@ with DAG(
         skip_when_already_exists=True,  # one retrain per breaching interval, even when it is rerun
         retries=0,
     )
-    prepare_database() >> interval >> monitor_interval(interval) >> decision
+    prepare_database() >> interval >> monitor_interval(interval) >> estimate_performance(interval) >> decision
     check_trigger(decision["trigger"]) >> trigger_retrain

@@ -152,13 +152,16 @@ def _run_id(args) -> str:
 
 
 def cmd_monitor(args) -> None:
-    """monitor_drift without Airflow: the same two task functions, then (on a trigger) retrain."""
+    """monitor_drift without Airflow: the same task functions, then (on a trigger) retrain."""
     from .drift import decide_retrain, monitor_interval
 
     config_path, run_id = _config_path(args), _run_id(args)
     start, end = _when(args.start), _when(args.end)
     summary = monitor_interval(config_path, start, end, run_id)
     print(json.dumps({"monitor_interval": summary}, indent=2, default=str))
+    from .estimation import estimate_interval
+
+    print(json.dumps({"estimate_performance": estimate_interval(config_path, start, end, run_id)}, indent=2, default=str))
     # No Airflow here: no other retrain run can be active, and `driftline retrain` is the deployment.
     decision = decide_retrain(config_path, start, end, run_id)
     print(json.dumps({"decide_retrain": {k: v for k, v in decision.items() if k != "retrain_conf"}}, indent=2, default=str))

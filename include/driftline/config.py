@@ -111,6 +111,11 @@ class DriftPolicy:
     breaches: int  # trigger only when >= breaches of the last `window` monitored intervals breached
     window: int
     cooldown_hours: float  # no trigger within this many hours after the last retrain
+    # Estimated performance (estimation.py, binary): also a breach when the interval's estimated
+    # metric is below the floor, or has dropped this much below the champion's holdout value.
+    estimated_metric: str = "auc"
+    estimated_metric_floor: float | None = None
+    estimated_metric_drop: float | None = None
 
 
 @dataclass(frozen=True)
@@ -282,6 +287,8 @@ _SECTIONS["drift"] = (
 )
 _REQUIRED_SECTIONS = {"dataset", "features", "source", "schedule", "database", "validation", "model", "drift"}
 _DRIFT_TRIGGER_KEYS = {"drifted_share", "prediction_drift", "effect_size_floor", "breaches", "window", "cooldown_hours"}
+_DRIFT_TRIGGER_OPTIONAL_KEYS = {"estimated_metric", "estimated_metric_floor", "estimated_metric_drop"}
+ESTIMATED_METRICS = ("auc", "accuracy", "precision", "recall", "f1")
 _FEATURE_KEYS = {"type", "nullable", "min", "max", "categories"}
 
 
@@ -708,7 +715,7 @@ def default_config_path() -> Path:
 def _load_drift(path: Path, root: Path, drift: dict, registry_dir: str) -> DriftSettings:
     """[drift] and its [drift.trigger] policy: every key checked, ranges enforced."""
     trigger = _expect(path, "drift.trigger", drift["trigger"], dict)
-    _check_keys(path, "drift.trigger", trigger, _DRIFT_TRIGGER_KEYS, set())
+    _check_keys(path, "drift.trigger", trigger, _DRIFT_TRIGGER_KEYS, _DRIFT_TRIGGER_OPTIONAL_KEYS)
 
     def number(where: str, value: Any, low: float, high: float | None = None) -> float:
         value = float(_expect(path, where, value, (int, float)))
@@ -731,6 +738,9 @@ def _load_drift(path: Path, root: Path, drift: dict, registry_dir: str) -> Drift
     def threshold(key: str) -> float | None:
         return None if drift.get(key) is None else number(f"drift.{key}", drift[key], 0.0)
 
+    def optional(key: str) -> float | None:
+        return None if trigger.get(key) is None else number(f"drift.trigger.{key}", trigger[key], 0.0, 1.0)
+
     policy = DriftPolicy(
         drifted_share=number("drift.trigger.drifted_share", trigger["drifted_share"], 0.0, 1.0),
         prediction_drift=number("drift.trigger.prediction_drift", trigger["prediction_drift"], 0.0),
@@ -738,6 +748,11 @@ def _load_drift(path: Path, root: Path, drift: dict, registry_dir: str) -> Drift
         breaches=count("drift.trigger.breaches", trigger["breaches"]),
         window=count("drift.trigger.window", trigger["window"]),
         cooldown_hours=number("drift.trigger.cooldown_hours", trigger["cooldown_hours"], 0.0),
+        estimated_metric=_choice(
+            path, "drift.trigger.estimated_metric", trigger.get("estimated_metric", "auc"), ESTIMATED_METRICS
+        ),
+        estimated_metric_floor=optional("estimated_metric_floor"),
+        estimated_metric_drop=optional("estimated_metric_drop"),
     )
     if policy.breaches > policy.window:
         raise ConfigError(

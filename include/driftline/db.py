@@ -35,6 +35,7 @@ ANALYST_VIEWS = (
     "run_health",
     "run_stage_health",
     "drift_summary",
+    "estimated_vs_realized",
 )
 
 EMBEDDED_DATA_DIR = ".driftline/pgdata"
@@ -480,6 +481,36 @@ def _ddl(schema: str) -> list[sql.Composed]:
                JOIN {s}.prediction_rows p ON p.run_key = i.current_run_key
                JOIN {s}.scoring_runs r ON r.run_key = i.current_run_key
                WHERE r.review_low IS NOT NULL AND p.score BETWEEN r.review_low AND r.review_high"""
+        ),
+        # Estimated performance without labels (estimation.py, CBPE): one row per interval and metric
+        # (auc, accuracy, precision, recall, f1 and the expected tp/fp/fn/tn), replaced when the
+        # interval is estimated again; realized is filled in when labels arrive.
+        q(
+            """CREATE TABLE IF NOT EXISTS {s}.estimated_performance (
+                interval_start  timestamptz NOT NULL,
+                interval_end    timestamptz NOT NULL,
+                model_version   integer NOT NULL,
+                run_id          text NOT NULL,
+                metric          text NOT NULL,
+                estimate        double precision NOT NULL,
+                band_low        double precision NOT NULL,
+                band_high       double precision NOT NULL,
+                rows            bigint NOT NULL,
+                threshold       double precision NOT NULL,
+                realized        double precision,
+                realized_rows   bigint,
+                labels_as_of    timestamptz,
+                estimated_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+                PRIMARY KEY (interval_start, interval_end, metric))"""
+        ),
+        # How good the estimator has been: the estimate's error once labels arrived, and whether the band held.
+        q(
+            """CREATE OR REPLACE VIEW {s}.estimated_vs_realized AS
+               SELECT interval_start, interval_end, model_version, metric, estimate, band_low, band_high, rows,
+                      realized, realized_rows, estimate - realized AS error,
+                      realized BETWEEN band_low AND band_high AS within_band,
+                      realized_rows::float8 / nullif(rows, 0) AS labelled_share, threshold, labels_as_of, estimated_at
+               FROM {s}.estimated_performance"""
         ),
     ]
 

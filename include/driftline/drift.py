@@ -261,10 +261,12 @@ def _breach_text(policy: DriftPolicy, numbers: dict) -> str:
     prediction = numbers.get("prediction_drift")
     if share is None or prediction is None:
         return "no numbers"
-    return (
+    text = (
         f"drifted share {share:.2f} (threshold {policy.drifted_share:.2f}, effect size >= "
         f"{policy.effect_size_floor:g}), prediction drift {prediction:.3f} (threshold {policy.prediction_drift:g})"
     )
+    # The estimated-metric rule names itself when it is what breached (estimation.estimated_breach).
+    return f"{text}; {numbers['estimated_breach']}" if numbers.get("estimated_breach") else text
 
 
 # -- sampling ---------------------------------------------------------------------------------------
@@ -726,15 +728,13 @@ def decide_retrain(
         if current is None:
             raise DriftError(f"interval [{start.isoformat()}, {end.isoformat()}) has not been monitored; run monitor_interval first")
         version, share, prediction, breach, counted, features, report = current
-        recent = [
-            b
-            for (b,) in conn.execute(
-                sql.SQL("SELECT breach FROM {} WHERE interval_end <= %s ORDER BY interval_end DESC LIMIT %s").format(
-                    db.table(schema, "drift_intervals")
-                ),
-                (end, policy.window),
-            ).fetchall()
-        ]
+        from .estimation import recent_breaches
+
+        # A breach is drift or an estimated-metric breach ([drift.trigger] estimated_metric_*), per interval.
+        history = recent_breaches(conn, schema, policy, end)
+        recent = [drifted or why is not None for drifted, why, _ in history]
+        estimated_why, estimate = (history[0][1], history[0][2]) if history else (None, None)
+        breach = breach or estimated_why is not None
         drifted = [
             name
             for (name,) in conn.execute(
@@ -752,6 +752,9 @@ def decide_retrain(
             "features": features,
             "drifted_features": drifted,
             "model_version": version,
+            "estimated_metric": policy.estimated_metric,
+            "estimated": estimate,
+            "estimated_breach": estimated_why,
         }
         decision = decide(
             policy, breach, recent, last_retrain(conn, schema), now, active_retrain_runs, retrain_deployed, numbers,
@@ -894,5 +897,8 @@ def run_demo_monitoring(config_path: str, intervals: list[tuple[datetime, dateti
             print(f"              drifted features: {drifted[start]}")
     if rows:
         print(f"\nreport:  {rows[-1][9]}  (open it in a browser)")
+    from .estimation import print_estimates
+
+    print_estimates(config, intervals)
     return failed
 

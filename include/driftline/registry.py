@@ -56,6 +56,9 @@ UNCHECKED: Any = object()
 
 # The manifest fields scoring reads (with the model text's sha256): covered by scoring_sha256.
 SCORING_FIELDS = ("task", "features", "categories", "score_reference", "sha256")
+# Covered when present (versions registered before they existed keep their hash): the estimated
+# performance reads the calibration map.
+OPTIONAL_SCORING_FIELDS = ("calibration",)
 STAGING_PREFIX = ".staging-"
 
 
@@ -97,6 +100,7 @@ def scoring_digest(manifest: dict) -> str:
     List order counts (feature order, category codes); key order and whitespace do not.
     """
     relevant = {name: manifest.get(name) for name in SCORING_FIELDS}
+    relevant.update({name: manifest[name] for name in OPTIONAL_SCORING_FIELDS if name in manifest})
     return sha256_bytes(json.dumps(relevant, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
 
@@ -334,7 +338,7 @@ def load_model(conn: psycopg.Connection, schema: str, version: int | None = None
         raise ModelLoadError(
             f"model version {version}: scoring hash mismatch for {path.parent / MANIFEST_FILE} (registry "
             f"{expected_scoring[:12]}, manifest {actual_scoring[:12]}): the fields scoring depends on "
-            f"({', '.join(SCORING_FIELDS)}) were changed; refusing to load a tampered manifest"
+            f"({', '.join(SCORING_FIELDS + OPTIONAL_SCORING_FIELDS)}) were changed; refusing to load a tampered manifest"
         )
     booster = _booster(data, scoring_only, f"model version {version}: LightGBM cannot read {path}")
     return LoadedModel(version=version, booster=booster, manifest=manifest, sha256=actual, text=data)

@@ -25,6 +25,7 @@ from psycopg.types.json import Jsonb
 from . import db, registry
 from .config import METRIC_DIRECTIONS, DatasetConfig, load_config
 from .errors import BadInput
+from .estimation import record_realized
 from .scoring import predict, predicted_class
 from .training import TrainingError, data_checksum, evaluate, labelled_rows, read_table, target_values, time_split, train
 
@@ -784,6 +785,8 @@ def update_realized_performance(config_path: str, labels_as_of: datetime | str |
                 (start, end, version, run_id, len(predictions), len(joined), Jsonb(metrics), as_of),
             )
             results.append(row)
+            # Labels have arrived: the interval's estimated performance gets its realized values.
+            record_realized(conn, config, start, end, as_of, labels)
         conn.commit()
     log.info("realized performance (labels as of %s): %s", as_of.isoformat(), json.dumps(results))
     return results

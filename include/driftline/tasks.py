@@ -179,6 +179,18 @@ def choose_interval(start: str | None, end: str | None, triggering_asset_events)
     return run_step(interval_to_monitor, start, end, extras)
 
 
+def estimate_performance(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str) -> dict:
+    """monitor_drift's estimate step (CBPE); skipped (visible in the UI) for regression or an uncalibrated model."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from .estimation import estimate_interval
+
+    result = run_step(estimate_interval, config_path, interval_start, interval_end, run_id)
+    if "skipped" in result:
+        raise AirflowSkipException(result["skipped"])
+    return result
+
+
 def decide_retrain(config_path: str, interval_start, interval_end, run_id: str, ti) -> dict:
     """Apply the trigger policy, asking Airflow whether retrain_model exists, is paused, runs or waits."""
     from .drift import RETRAIN_DAG_ID, decide_retrain as decide

@@ -224,6 +224,17 @@ def train(config: DatasetConfig, history: pd.DataFrame) -> TrainedModel:
     booster = lgb.train(params, dataset, num_boost_round=config.num_boost_round)
     holdout_scores = booster.predict(model_frame(holdout_rows, config, categories))
     metrics = evaluate(config, holdout_rows[config.target].to_numpy(), holdout_scores)
+    calibration = None
+    if config.task == "binary":
+        from .estimation import calibration_uncertainty, fit_calibration, realized_binary
+
+        # Estimated performance (estimation.py) reads scores through this map; the holdout's own
+        # metrics at the threshold are what estimated_metric_drop compares with.
+        calibration = fit_calibration(holdout_scores, holdout_rows[config.target].to_numpy())
+        if calibration is not None:
+            holdout_labels = holdout_rows[config.target].to_numpy()
+            calibration["reference"] = realized_binary(holdout_labels, holdout_scores, config.threshold)
+            calibration["uncertainty"] = calibration_uncertainty(holdout_scores, holdout_labels, config.threshold)
 
     manifest = {
         "dataset": config.name,
@@ -235,6 +246,7 @@ def train(config: DatasetConfig, history: pd.DataFrame) -> TrainedModel:
         "metrics": metrics,
         # The holdout's score distribution: score_batch's collapse check compares each interval with it.
         "score_reference": score_reference(config, holdout_scores),
+        **({"calibration": calibration} if calibration is not None else {}),
         "data_checksum": data_checksum(history[[config.entity_key, *required]]),
         "training_window": {
             "start": train_rows[config.event_time].min().isoformat(),

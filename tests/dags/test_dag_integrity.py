@@ -156,6 +156,7 @@ def test_monitor_drift_contract():
         "prepare_database",
         "choose_interval",
         "monitor_interval",
+        "estimate_performance",
         "decide_retrain",
         "check_trigger",
         "trigger_retrain",
@@ -177,3 +178,5 @@ def test_monitor_drift_contract():
     # Runs only when check_trigger (a short circuit on the decision) lets it; conf comes from decide_retrain.
     assert {t.task_id for t in trigger.upstream_list} == {"check_trigger", "decide_retrain"}
     assert type(dag.get_task("check_trigger")).__name__ == "_ShortCircuitDecoratedOperator"
+    # A skipped estimate (regression, uncalibrated model) still lets the drift decision run.
+    assert dag.get_task("decide_retrain").trigger_rule == "none_failed"

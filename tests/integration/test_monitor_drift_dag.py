@@ -223,3 +223,56 @@ def test_unknown_conf_keys_fail_the_first_task_without_retries(drift_project, da
         (run_id,),
     )
     assert f"unknown conf key '{conf_key}'; known: config" in message
+
+
+def test_estimated_performance_is_stored_per_interval_and_compared_when_labels_arrive(drift_project, monitored):
+    """monitor_drift's estimate_performance: CBPE rows for every metric; the labelled interval gets its realized values."""
+    for interval in (UNDRIFTED, DRIFTED):
+        assert monitored["states"][interval]["estimate_performance"] == "success"
+    rows = fetch(
+        drift_project,
+        "SELECT metric, estimate, band_low, band_high, rows, realized, realized_rows, error, within_band "
+        "FROM {s}.estimated_vs_realized WHERE interval_start = %s ORDER BY metric",
+        (UNDRIFTED[0],),
+    )
+    by_metric = {row[0]: row for row in rows}
+    assert {"auc", "accuracy", "tp", "fp", "fn", "tn"} <= set(by_metric)
+    (predicted,), = fetch(drift_project, "SELECT count(*) FROM {s}.predictions WHERE interval_start = %s", (UNDRIFTED[0],))
+    for metric, estimate, low, high, count, realized, realized_rows, error, _ in rows:
+        assert low <= estimate <= high and count == predicted
+        assert realized_rows == predicted  # the demo's labels for this day have all arrived
+        assert error == pytest.approx(estimate - realized)
+    assert sum(by_metric[name][1] for name in ("tp", "fp", "fn", "tn")) == pytest.approx(predicted)
+    assert by_metric["auc"][8] and by_metric["accuracy"][8]  # the realized values fell in the band
+    # The drifted day has no labels yet: an estimate, no realized value.
+    drifted = fetch(drift_project, "SELECT realized, realized_rows FROM {s}.estimated_performance "
+                                   "WHERE interval_start = %s AND metric = 'auc'", (DRIFTED[0],))
+    assert drifted == [(None, 0)]
+
+
+def test_estimated_metric_floor_breaches_and_names_itself(drift_project, monitored):
+    """[drift.trigger] estimated_metric_floor: an undrifted interval whose estimated AUC is under the floor breaches."""
+    from driftline.drift import decide_retrain
+
+    strict = drift_project.parent / "strict.toml"
+    strict.write_text(drift_project.read_text() + "estimated_metric_floor = 0.99\n")  # [drift.trigger] is last
+    # A retrain "already running": the rule's reason is recorded, nothing is triggered for later tests.
+    decision = decide_retrain(str(strict), *UNDRIFTED, "test_estimated_floor", active_retrain_runs=1,
+                              now=datetime.now(timezone.utc) + timedelta(days=60))
+    assert decision["breach"] is True and decision["trigger"] is False
+    assert "already active" in decision["reason"] and "below floor 0.99" in decision["reason"]
+    assert "estimated auc" in decision["reason"]
+    lenient = decide_retrain(str(drift_project), *UNDRIFTED, "test_no_floor", active_retrain_runs=1)
+    assert lenient["breach"] is False and "estimated" not in lenient["reason"]
+
+
+def test_realized_performance_fills_the_estimates_with_the_labels_it_sees(drift_project, monitored):
+    """update_realized_performance (score_batch, retrain_model, `driftline realized`) records the estimate's error."""
+    from driftline.retraining import update_realized_performance
+
+    query = "SELECT realized_rows, realized IS NULL FROM {s}.estimated_performance WHERE interval_start = %s AND metric = 'auc'"
+    update_realized_performance(str(drift_project), UNDRIFTED[0])  # before any label was observed
+    assert fetch(drift_project, query, (UNDRIFTED[0],)) == [(0, True)]
+    update_realized_performance(str(drift_project), None)  # every label observed by now
+    (predicted,), = fetch(drift_project, "SELECT count(*) FROM {s}.predictions WHERE interval_start = %s", (UNDRIFTED[0],))
+    assert fetch(drift_project, query, (UNDRIFTED[0],)) == [(predicted, False)]

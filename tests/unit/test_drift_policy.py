@@ -113,6 +113,22 @@ def test_demo_drift_section_loads():
     assert drift.reports_dir == REPO / "reports" / "demo_transactions"
     assert (drift.numeric_method, drift.categorical_method, drift.sample_rows) == ("ks", "chisquare", 50_000)
     assert (drift.trigger.breaches, drift.trigger.window, drift.trigger.cooldown_hours) == (2, 3, 24)
+    # The estimated-metric rule is off unless a floor or a drop is set.
+    assert (drift.trigger.estimated_metric, drift.trigger.estimated_metric_floor, drift.trigger.estimated_metric_drop) == (
+        "auc", None, None)
+
+
+def test_estimated_metric_rule_keys_load(tmp_path):
+    path = write(tmp_path, DEMO + 'estimated_metric = "f1"\nestimated_metric_floor = 0.4\nestimated_metric_drop = 0.05\n')
+    trigger = load_config(path).drift.trigger
+    assert (trigger.estimated_metric, trigger.estimated_metric_floor, trigger.estimated_metric_drop) == ("f1", 0.4, 0.05)
+
+
+def test_an_estimated_breach_is_named_in_the_decision_reason():
+    numbers = {**NUMBERS, "estimated_breach": "estimated auc 0.700 below floor 0.75"}
+    decision = decide(POLICY, True, [True, True], None, NOW, numbers=numbers)
+    assert decision.trigger and decision.reason.endswith("; estimated auc 0.700 below floor 0.75)")
+    assert "estimated" not in decide(POLICY, True, [True, True], None, NOW, numbers=NUMBERS).reason
 
 
 @pytest.mark.parametrize(
@@ -128,6 +144,10 @@ def test_demo_drift_section_loads():
         (lambda t: t.replace("drifted_share = 0.3", "drifted_share = 30"), "'drift.trigger.drifted_share'"),
         (lambda t: t.replace("cooldown_hours = 24", 'cooldown_hours = "1d"'), "'drift.trigger.cooldown_hours'"),
         (lambda t: t[: t.index("[drift]")], "missing required section '[drift]'"),
+        (lambda t: t + 'estimated_metric = "log_loss"\n', "'drift.trigger.estimated_metric' must be one of"),
+        (lambda t: t + "estimated_metric_floor = 1.5\n", "'drift.trigger.estimated_metric_floor' must be in"),
+        (lambda t: t + 'estimated_metric_drop = "a lot"\n', "'drift.trigger.estimated_metric_drop' must be"),
+        (lambda t: t + "estimated_metric_ceiling = 0.5\n", "unknown key 'drift.trigger.estimated_metric_ceiling'"),
     ],
 )
 def test_bad_drift_config_names_key_and_file(tmp_path, edit, message):

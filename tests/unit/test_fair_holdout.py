@@ -62,3 +62,14 @@ def test_scoring_hash_covers_order_of_features_and_categories_not_key_order():
     assert scoring_digest({**manifest, "categories": {"b": ["y", "x"]}}) != digest
     assert scoring_digest({**manifest, "features": manifest["features"][::-1]}) != digest
     assert scoring_digest({**manifest, "score_reference": {"std": 0.2}}) != digest
+
+
+def test_scoring_hash_covers_the_calibration_map_once_a_version_has_one():
+    manifest = {"task": "binary", "sha256": "ab", "score_reference": {"std": 0.1}, "features": [], "categories": {}}
+    calibrated = {**manifest, "calibration": {"method": "isotonic", "x": [0.0, 1.0], "y": [0.1, 0.9]}}
+    # A version registered before calibration existed keeps the digest it was registered with...
+    assert scoring_digest(manifest) == scoring_digest({**manifest, "metrics": {}})
+    # ... and once present, changing or removing the map changes the digest.
+    assert scoring_digest(calibrated) != scoring_digest(manifest)
+    tampered = {**calibrated, "calibration": {**calibrated["calibration"], "y": [0.1, 0.5]}}
+    assert scoring_digest(tampered) != scoring_digest(calibrated)

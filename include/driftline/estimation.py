@@ -1,0 +1,370 @@
+"""Estimated performance without labels (binary): confidence-based performance estimation (CBPE).
+
+At registration the champion's scores are calibrated on its holdout (isotonic regression); the map
+is stored in the manifest, covered by the scoring hash. For a scored interval, the calibrated score
+p_i of each row is the probability that its label is positive, so at the model threshold the
+expected confusion matrix is E[TP] = sum of p_i over rows predicted positive, E[FP] = sum of
+1 - p_i over them, and E[FN], E[TN] likewise over rows predicted negative; accuracy, precision,
+recall and F1 follow, and the expected ROC curve (positives and negatives counted fractionally,
+rows in descending score order) gives the expected AUC. The band is where the realized metric of
+the same rows falls 95% of the time if labels really are drawn from the calibrated scores: TP and
+FN are sums of independent Bernoulli(p_i) (normal approximation, simulated), the AUC's from the
+Hanley-McNeil standard error. It does not cover calibration error, and nothing estimated without
+labels can see a concept shift (the same features now meaning another label rate).
+
+The math is pure (numpy on arrays); estimate_interval, record_realized and the view are the
+Postgres side. Regression gets drift only (see the README).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+METRICS = ("auc", "accuracy", "precision", "recall", "f1")
+COUNTS = ("tp", "fp", "fn", "tn")
+BAND_Z = 1.959964  # 95% two-sided
+SIMULATIONS = 4000
+
+
+@dataclass(frozen=True)
+class Estimate:
+    metric: str
+    value: float
+    low: float
+    high: float
+
+
+# -- calibration (pure) -----------------------------------------------------------------------------
+
+
+def fit_calibration(scores: np.ndarray, labels: np.ndarray) -> dict | None:
+    """Isotonic map from score to P(label = 1) fitted on holdout rows, as JSON-ready knots; None when
+    the holdout holds one class only (nothing to calibrate against)."""
+    from sklearn.isotonic import IsotonicRegression
+
+    scores, labels = np.asarray(scores, dtype="float64"), np.asarray(labels, dtype="float64")
+    if len(scores) == 0 or len(np.unique(labels)) < 2:
+        return None
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, labels)
+    return {
+        "method": "isotonic",
+        "x": [float(v) for v in iso.X_thresholds_],
+        "y": [float(v) for v in iso.y_thresholds_],
+        "holdout_rows": int(len(scores)),
+    }
+
+
+def calibration_uncertainty(scores: np.ndarray, labels: np.ndarray, threshold: float, resamples: int = 50,
+                            seed: int = 42) -> dict[str, float]:
+    """Standard deviation of each estimate (metrics; counts as shares of the rows) that comes from the
+    calibration itself: the map refitted on bootstrap resamples of the holdout, the holdout's scores
+    estimated with each. estimate_binary adds it to the sampling band, so the band also covers a
+    holdout that happened to be lucky or unlucky."""
+    scores, labels = np.asarray(scores, dtype="float64"), np.asarray(labels, dtype="float64")
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {}
+    for _ in range(resamples):
+        pick = rng.integers(0, len(scores), len(scores))
+        refitted = fit_calibration(scores[pick], labels[pick])
+        if refitted is None:
+            continue
+        for e in estimate_binary(calibrate(refitted, scores), scores, threshold, simulations=0):
+            draws.setdefault(e.metric, []).append(e.value / len(scores) if e.metric in COUNTS else e.value)
+    return {metric: float(np.std(values)) for metric, values in draws.items() if len(values) > 1}
+
+
+def calibrate(calibration: dict, scores: np.ndarray) -> np.ndarray:
+    """Calibrated probabilities of scores (piecewise linear between knots, clipped at the ends)."""
+    return np.interp(np.asarray(scores, dtype="float64"), calibration["x"], calibration["y"])
+
+
+# -- estimation (pure) ------------------------------------------------------------------------------
+
+
+def expected_auc(probabilities: np.ndarray, scores: np.ndarray) -> float | None:
+    """AUC of the expected ROC curve: each row counts p as a positive and 1 - p as a negative; tied
+    scores move together (one trapezoid), as in sklearn's roc_auc_score."""
+    p, s = np.asarray(probabilities, dtype="float64"), np.asarray(scores, dtype="float64")
+    positives, negatives = p.sum(), (1 - p).sum()
+    if positives <= 0 or negatives <= 0:
+        return None
+    order = np.argsort(-s, kind="stable")
+    s, p = s[order], p[order]
+    last_of_tie = np.r_[np.diff(s) != 0, True]
+    tpr = np.r_[0.0, np.cumsum(p)[last_of_tie] / positives]
+    fpr = np.r_[0.0, np.cumsum(1 - p)[last_of_tie] / negatives]
+    return float(np.trapezoid(tpr, fpr))
+
+
+def _auc_band(auc: float, positives: float, negatives: float) -> tuple[float, float]:
+    """Hanley & McNeil (1982) standard error of an AUC with these class counts."""
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc * auc) + (negatives - 1) * (q2 - auc * auc)) / max(
+        positives * negatives, 1e-12
+    )
+    half = BAND_Z * float(np.sqrt(max(variance, 0.0)))
+    return max(0.0, auc - half), min(1.0, auc + half)
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan)
+
+
+def estimate_binary(probabilities: np.ndarray, scores: np.ndarray, threshold: float, seed: int = 0,
+                    calibration_sd: dict[str, float] | None = None, simulations: int = SIMULATIONS) -> list[Estimate]:
+    """Expected confusion matrix (tp, fp, fn, tn) and metrics at the threshold, each with its 95% band.
+
+    The band is the realized value's sampling band given the probabilities, widened by
+    calibration_sd (calibration_uncertainty) when given; simulations = 0 skips the bands (values
+    only). A metric with no defined value (precision when nothing is predicted positive, recall or
+    AUC when no positive is expected) is left out.
+    """
+    p = np.asarray(probabilities, dtype="float64")
+    predicted = np.asarray(scores, dtype="float64") >= threshold
+    rows = len(p)
+    if rows == 0:
+        return []
+    called, not_called = int(predicted.sum()), int(rows - predicted.sum())
+    mean_tp, mean_fn = p[predicted].sum(), p[~predicted].sum()
+    var_tp = (p[predicted] * (1 - p[predicted])).sum()
+    var_fn = (p[~predicted] * (1 - p[~predicted])).sum()
+    # TP and FN are sums of independent Bernoulli over disjoint rows: independent, near normal.
+    rng = np.random.default_rng(seed)
+    tp = np.clip(rng.normal(mean_tp, np.sqrt(var_tp), simulations), 0, called)
+    fn = np.clip(rng.normal(mean_fn, np.sqrt(var_fn), simulations), 0, not_called)
+    expected = {"tp": (mean_tp, tp), "fp": (called - mean_tp, called - tp), "fn": (mean_fn, fn),
+                "tn": (not_called - mean_fn, not_called - fn)}
+    metric_of = {
+        "accuracy": lambda t, f: (t + (not_called - f)) / rows,
+        "precision": lambda t, f: _ratio(t, np.full_like(t, called)),
+        "recall": lambda t, f: _ratio(t, t + f),
+        "f1": lambda t, f: _ratio(2 * t, 2 * t + (called - t) + f),
+    }
+    results = []
+    for name, function in metric_of.items():
+        value = float(function(np.array([mean_tp]), np.array([mean_fn]))[0])
+        if np.isnan(value):
+            continue
+        draws = function(tp, fn)
+        draws = draws[~np.isnan(draws)]
+        low, high = np.quantile(draws, [0.025, 0.975]) if len(draws) else (value, value)
+        results.append(Estimate(name, value, float(min(low, value)), float(max(high, value))))
+    auc = expected_auc(p, scores)
+    if auc is not None:
+        results.insert(0, Estimate("auc", auc, *_auc_band(auc, p.sum(), (1 - p).sum())))
+    for name in COUNTS:
+        value, draws = expected[name]
+        low, high = np.quantile(draws, [0.025, 0.975]) if len(draws) else (value, value)
+        results.append(Estimate(name, float(value), float(min(low, value)), float(max(high, value))))
+    if calibration_sd:
+        results = [_widen(e, calibration_sd.get(e.metric, 0.0) * (rows if e.metric in COUNTS else 1.0))
+                   for e in results]
+    return results
+
+
+def _widen(estimate: Estimate, sd: float) -> Estimate:
+    """Add a calibration standard deviation to each side of the sampling band (independent errors)."""
+    extra = (BAND_Z * sd) ** 2
+    low = estimate.value - np.sqrt((estimate.value - estimate.low) ** 2 + extra)
+    high = estimate.value + np.sqrt((estimate.high - estimate.value) ** 2 + extra)
+    high = high if estimate.metric in COUNTS else min(high, 1.0)  # counts have no upper bound of 1
+    return Estimate(estimate.metric, estimate.value, float(max(low, 0.0)), float(high))
+
+
+def realized_binary(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    """The same metrics and counts measured on labelled rows (what each estimate is compared with)."""
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(labels, dtype="float64") == 1
+    predicted = np.asarray(scores, dtype="float64") >= threshold
+    if len(y) == 0:
+        return {}
+    tp, fp = float((y & predicted).sum()), float((~y & predicted).sum())
+    fn, tn = float((y & ~predicted).sum()), float((~y & ~predicted).sum())
+    result = {"tp": tp, "fp": fp, "fn": fn, "tn": tn, "accuracy": (tp + tn) / len(y)}
+    if tp + fp:
+        result["precision"] = tp / (tp + fp)
+    if tp + fn:
+        result["recall"] = tp / (tp + fn)
+    if 2 * tp + fp + fn:
+        result["f1"] = 2 * tp / (2 * tp + fp + fn)
+    if 0 < y.sum() < len(y):
+        result["auc"] = float(roc_auc_score(y, scores))
+    return result
+
+
+def estimated_breach(metric: str, estimate: float | None, reference: float | None,
+                     floor: float | None, drop: float | None) -> str | None:
+    """Why an interval's estimated metric is a breach ([drift.trigger] estimated_metric_floor / _drop), or None."""
+    if estimate is None:
+        return None
+    if floor is not None and estimate < floor:
+        return f"estimated {metric} {estimate:.3f} below floor {floor:g}"
+    if drop is not None and reference is not None and reference - estimate >= drop:
+        return (f"estimated {metric} {estimate:.3f} dropped {reference - estimate:.3f} from holdout "
+                f"{reference:.3f} (drop {drop:g})")
+    return None
+
+
+# -- Postgres ---------------------------------------------------------------------------------------
+
+
+def estimate_interval(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str) -> dict:
+    """Estimate the published interval's performance from its scores and store it (replacing the
+    interval's previous estimate); realized values are filled in from labels that have arrived."""
+    from psycopg import sql
+
+    from . import db
+    from .config import load_config
+    from .registry import load_model
+    from .retraining import _published_intervals, _utc
+
+    config = load_config(config_path)
+    start, end = _utc(interval_start), _utc(interval_end)
+    if config.task != "binary":
+        return {"skipped": f"task {config.task!r}: estimated performance is for binary models (regression gets drift only)"}
+    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
+    with db.connect(url, autocommit=True) as conn:
+        db.ensure_schema(conn, config.db_schema)
+        published = _published_intervals(conn, config.db_schema, start, end)
+        published = [row for row in published if row[0] == start and row[1] == end]
+        if not published:
+            from .drift import IntervalNotScoredError
+
+            raise IntervalNotScoredError(
+                f"interval [{start.isoformat()}, {end.isoformat()}) has no published predictions: run score_batch for it first"
+            )
+        _, _, version, _ = published[0]
+        model = load_model(conn, config.db_schema, version, scoring_only=True)  # verifies the calibration's hash
+        calibration = model.manifest.get("calibration")
+        if calibration is None:
+            return {"skipped": f"model v{version} has no calibration (registered before estimation, or a "
+                               "one-class holdout): retrain it"}
+        scores = np.array(
+            conn.execute(
+                sql.SQL("SELECT score FROM {} WHERE interval_start = %s AND interval_end = %s").format(
+                    db.table(config.db_schema, "predictions")
+                ),
+                (start, end),
+            ).fetchall(),
+            dtype="float64",
+        ).reshape(-1)
+        estimates = estimate_binary(calibrate(calibration, scores), scores, config.threshold,
+                                    calibration_sd=calibration.get("uncertainty"))
+        table = db.table(config.db_schema, "estimated_performance")
+        with conn.transaction():
+            conn.execute(sql.SQL("DELETE FROM {} WHERE interval_start = %s AND interval_end = %s").format(table), (start, end))
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    sql.SQL(
+                        "INSERT INTO {} (interval_start, interval_end, model_version, run_id, metric, estimate, band_low, "
+                        "band_high, rows, threshold) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                    ).format(table),
+                    [(start, end, version, run_id, e.metric, e.value, e.low, e.high, len(scores), config.threshold)
+                     for e in estimates],
+                )
+        labels_as_of = datetime.now(timezone.utc)
+        realized = record_realized(conn, config, start, end, labels_as_of)
+    summary = {
+        "interval_start": start.isoformat(),
+        "interval_end": end.isoformat(),
+        "model_version": version,
+        "rows": int(len(scores)),
+        "estimates": {e.metric: [round(e.value, 6), round(e.low, 6), round(e.high, 6)] for e in estimates if e.metric in METRICS},
+        "realized_rows": realized,
+    }
+    log.info("estimated performance [%s, %s): %s", start.isoformat(), end.isoformat(), json.dumps(summary))
+    return summary
+
+
+def record_realized(conn, config, start: datetime, end: datetime, labels_as_of: datetime, labels=None) -> int:
+    """Fill the interval's estimate rows with the metric measured on labels observed by labels_as_of
+    (the estimate's error and whether the band held follow in the estimated_vs_realized view).
+    Returns the labelled rows used (0: none has arrived; the rows keep no realized value)."""
+    from psycopg import sql
+
+    from . import db
+    from .retraining import _interval_predictions, read_labels
+
+    table = db.table(config.db_schema, "estimated_performance")
+    exists = conn.execute(
+        sql.SQL("SELECT threshold FROM {} WHERE interval_start = %s AND interval_end = %s LIMIT 1").format(table),
+        (start, end),
+    ).fetchone()
+    if exists is None:
+        return 0
+    labels = read_labels(config, labels_as_of) if labels is None else labels
+    predictions = _interval_predictions(conn, config.db_schema, start, end)
+    joined = predictions.rename(columns={"entity_key": config.entity_key}).merge(labels, on=config.entity_key, how="inner")
+    realized = realized_binary(joined[config.target].to_numpy(), joined["score"].to_numpy(), exists[0]) if len(joined) else {}
+    with conn.transaction():
+        conn.execute(
+            sql.SQL(
+                "UPDATE {} SET realized = (%s::jsonb ->> metric)::double precision, realized_rows = %s, "
+                "labels_as_of = %s WHERE interval_start = %s AND interval_end = %s"
+            ).format(table),
+            (json.dumps(realized), len(joined), labels_as_of, start, end),
+        )
+    return int(len(joined))
+
+
+def recent_breaches(conn, schema: str, policy, end: datetime) -> list[tuple[bool, str | None, float | None]]:
+    """(drift breach, estimated-metric breach reason or None, estimate) of the last `policy.window`
+    monitored intervals up to end, newest first. The reference for estimated_metric_drop is the
+    holdout value in the registry row of the model that scored the interval."""
+    from psycopg import sql
+
+    from . import db
+
+    metric = policy.estimated_metric
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT d.breach, e.estimate, (m.manifest -> 'calibration' -> 'reference' ->> %s)::float8 "
+            "FROM {d} d LEFT JOIN {e} e ON e.interval_start = d.interval_start AND e.interval_end = d.interval_end "
+            "AND e.metric = %s LEFT JOIN {m} m ON m.version = e.model_version "
+            "WHERE d.interval_end <= %s ORDER BY d.interval_end DESC LIMIT %s"
+        ).format(d=db.table(schema, "drift_intervals"), e=db.table(schema, "estimated_performance"),
+                 m=db.table(schema, "model_versions")),
+        (metric, metric, end, policy.window),
+    ).fetchall()
+    return [
+        (bool(breach), estimated_breach(metric, estimate, reference, policy.estimated_metric_floor,
+                                        policy.estimated_metric_drop), estimate)
+        for breach, estimate, reference in rows
+    ]
+
+
+def print_estimates(config, intervals: list[tuple[datetime, datetime]]) -> None:
+    """The demo's table: estimated AUC and accuracy (with their bands) beside the realized values."""
+    from psycopg import sql
+
+    from . import db
+
+    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
+    with db.connect(url) as conn:
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT interval_start, metric, estimate, band_low, band_high, realized, realized_rows, within_band "
+                "FROM {} WHERE metric IN ('auc', 'accuracy') AND interval_start = ANY(%s) ORDER BY interval_start, metric DESC"
+            ).format(db.table(config.db_schema, "estimated_vs_realized")),
+            ([start for start, _ in intervals],),
+        ).fetchall()
+    print("\nestimated performance (CBPE, no labels needed) vs realized once labels arrived:")
+    print(f"{'interval':<12}{'metric':<10}{'estimate':>9}{'95% band':>17}{'realized':>10}{'labelled':>10}  in band")
+    if not rows:
+        print(f"  (empty) binary models registered with a calibration get an estimate (task {config.task!r})")
+    for start, metric, estimate, low, high, realized, labelled, inside in rows:
+        shown = "-" if realized is None else f"{realized:.4f}"
+        band = f"[{low:.4f}, {high:.4f}]"
+        print(f"{start:%Y-%m-%d}  {metric:<10}{estimate:>9.4f}{band:>17}{shown:>10}{labelled or 0:>10}  "
+              f"{'-' if inside is None else ('yes' if inside else 'no')}")
+    print(f"SELECT interval_start, metric, estimate, band_low, band_high, realized, error, within_band "
+          f"FROM {config.db_schema}.estimated_vs_realized ORDER BY interval_start, metric;")
