@@ -375,12 +375,16 @@ def _ddl(schema: str) -> list[sql.Composed]:
                 decided_at      timestamptz NOT NULL DEFAULT clock_timestamp())"""
         ),
         q("CREATE INDEX IF NOT EXISTS drift_decisions_interval ON {s}.drift_decisions (interval_end, decision_id)"),
+        # Attribution drift (explain.py): nDCG of the interval's mean-|TreeSHAP| feature order against
+        # the reference's (SageMaker Clarify flags < 0.9), and both importances per feature.
+        q("ALTER TABLE {s}.drift_intervals ADD COLUMN IF NOT EXISTS attribution_ndcg double precision"),
+        q("ALTER TABLE {s}.drift_intervals ADD COLUMN IF NOT EXISTS attribution jsonb"),
         q(
             """CREATE OR REPLACE VIEW {s}.drift_summary AS
                SELECT d.interval_start, d.interval_end, d.model_version, d.features, d.drifted_features,
                       d.counted_features, d.drifted_share, d.prediction_method, d.prediction_drift, d.breach,
                       x.trigger, x.reason, x.retrain_run_id, d.rows_scored, d.current_rows, d.reference_rows,
-                      d.report_path, d.run_id, d.monitored_at
+                      d.report_path, d.run_id, d.monitored_at, d.attribution_ndcg
                FROM {s}.drift_intervals d
                LEFT JOIN LATERAL (
                    SELECT trigger, reason, retrain_run_id FROM {s}.drift_decisions c

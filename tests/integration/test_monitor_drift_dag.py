@@ -168,3 +168,23 @@ def test_interval_not_scored_fails_clearly(drift_project):
     day = (datetime(2027, 1, 1, tzinfo=timezone.utc), datetime(2027, 1, 2, tzinfo=timezone.utc))
     with pytest.raises(IntervalNotScoredError, match="score_batch has not scored it"):
         monitor_interval(str(drift_project), *day, "test_not_scored")
+
+
+def test_attribution_drift_is_stored_per_interval(drift_project, monitored):
+    config = load_config(drift_project)
+    rows = {
+        start: (ndcg, attribution)
+        for start, ndcg, attribution in fetch(
+            drift_project,
+            "SELECT s.interval_start, s.attribution_ndcg, d.attribution FROM {s}.drift_summary s "
+            "JOIN {s}.drift_intervals d USING (interval_start, interval_end)",
+        )
+    }
+    for interval in (UNDRIFTED, DRIFTED):
+        ndcg, attribution = rows[interval[0]]
+        assert 0.0 < float(ndcg) <= 1.0
+        assert attribution["features"] == config.feature_names
+        assert len(attribution["reference"]) == len(attribution["current"]) == len(config.feature_names)
+        assert max(attribution["reference"]) > 0
+    # The same distribution ranks the features the same way (up to sampling noise at the top).
+    assert float(rows[UNDRIFTED[0]][0]) >= 0.9
