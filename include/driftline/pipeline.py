@@ -283,22 +283,14 @@ def _delete_replaced_predictions(conn, schema: str, interval_id: int, run_key: i
     published one, and partitioned plans that never published), so prediction_rows holds each
     interval once. Newer attempts (a plan still scoring its partitions) are never touched."""
     t = time.perf_counter()
-    conn.execute(
-        sql.SQL(
-            "DELETE FROM {p} WHERE run_key IN (SELECT run_key FROM {r} WHERE interval_id = %s AND run_key < %s "
-            "UNION SELECT run_key FROM {plans} WHERE interval_id = %s AND run_key < %s)"
-        ).format(p=db.table(schema, "prediction_rows"), r=db.table(schema, "scoring_runs"),
-                 plans=db.table(schema, "partition_plans")),
-        (interval_id, run_key, interval_id, run_key),
-    )
-    conn.execute(
-        sql.SQL(
-            "DELETE FROM {x} WHERE run_key IN (SELECT run_key FROM {r} WHERE interval_id = %s AND run_key < %s "
-            "UNION SELECT run_key FROM {plans} WHERE interval_id = %s AND run_key < %s)"
-        ).format(x=db.table(schema, "prediction_reason_rows"), r=db.table(schema, "scoring_runs"),
-                 plans=db.table(schema, "partition_plans")),
-        (interval_id, run_key, interval_id, run_key),
-    )
+    for name in ("prediction_rows", "prediction_reason_rows"):  # reasons ([explain]) go with their predictions
+        conn.execute(
+            sql.SQL(
+                "DELETE FROM {p} WHERE run_key IN (SELECT run_key FROM {r} WHERE interval_id = %s AND run_key < %s "
+                "UNION SELECT run_key FROM {plans} WHERE interval_id = %s AND run_key < %s)"
+            ).format(p=db.table(schema, name), r=db.table(schema, "scoring_runs"), plans=db.table(schema, "partition_plans")),
+            (interval_id, run_key, interval_id, run_key),
+        )
     stages["delete_replaced_predictions"] += time.perf_counter() - t
 
 

@@ -79,3 +79,34 @@ def test_min_score_explains_only_rows_at_or_above_it_and_off_stores_nothing(proj
     summary = score_interval(str(off), *INTERVAL, run_id="explain-off")
     assert "rows_explained" not in summary and "explain" not in summary["stage_seconds"]
     assert fetch(off, "SELECT count(*) FROM {s}.prediction_reason_rows") == [(0,)]
+
+
+def test_partitions_stage_their_reasons_and_publishing_shows_them_once(project):
+    """Partitioned scoring with min_score (chunk-independent, so it equals the single task): a retried
+    partition replaces its reasons, and they are visible only once the plan is published."""
+    from driftline.cli import train_champion
+    from driftline.pipeline import plan_partitions, publish_partitions, score_partition
+
+    from .test_partitioned_scoring import PARTS_INPUT, split_input
+
+    split_input(project, INTERVAL, 5)
+    paths = {}
+    for name, per_partition in (("single", "0"), ("partitioned", "2")):
+        path = config_variant(project, f"exp_{name}_{uuid.uuid4().hex[:6]}", input=PARTS_INPUT, files_per_partition=per_partition)
+        path.write_text(path.read_text().split("[explain]")[0] + "\n[explain]\ntop_k = 2\nmin_score = 0.1\n")
+        train_champion(str(path))
+        paths[name] = path
+    score_interval(str(paths["single"]), *INTERVAL, run_id="single")
+    path, run_id = str(paths["partitioned"]), "manual__partitioned_reasons"
+    plan = plan_partitions(path, *INTERVAL, run_id)
+    first, second, third = plan["partitions"]
+    for partition in (first, second, second, third):  # the second one retried
+        score_partition(path, *INTERVAL, run_id, partition)
+    assert fetch(paths["partitioned"], "SELECT count(*) FROM {s}.prediction_reasons") == [(0,)]  # not published yet
+
+    publish_partitions(path, *INTERVAL, run_id, plan["run_key"])
+
+    query = "SELECT entity_key, rank, feature, value, contribution FROM {s}.prediction_reasons ORDER BY 1, 2"
+    single, partitioned = fetch(paths["single"], query), fetch(paths["partitioned"], query)
+    assert partitioned == single and len(single) > 0
+    assert fetch(paths["partitioned"], "SELECT count(DISTINCT partition) FROM {s}.prediction_reason_rows") == [(3,)]
