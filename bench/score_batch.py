@@ -5,6 +5,8 @@
     python bench/score_batch.py --skip-baseline    # production path only
     python bench/score_batch.py --format parquet   # the same rows as Parquet input
     python bench/score_batch.py --repeat 5         # more production runs (the median counts)
+    python bench/score_batch.py --explain-top-k 3 --explain-fraction 0.1 1.0
+                                                   # + production runs with [explain] on, beside the plain path
 
 Generates the data and a LightGBM model (200 trees, 31 leaves) in a temporary project, then runs
 each path in its own child process so peak RSS is measured per path:
@@ -13,6 +15,8 @@ each path in its own child process so peak RSS is measured per path:
       --repeat times (default 3), each a first write of the interval; the median counts. Then
       once more over the rows the last run wrote (a rerun/backfill of a scored interval);
   (b) baseline: pandas.read_csv -> booster.predict -> DataFrame.to_sql (the notebook way).
+  (c) with --explain-top-k: the production path again with an [explain] section (top_k, and
+      top_fraction = each --explain-fraction), so its cost is printed beside the plain path's.
 Postgres: $DRIFTLINE_DB_URL, else the embedded pgserver. Prints rows/s per stage and in total,
 the ratio to the baseline, and peak RSS. The compiled model ([scoring] engine = "compiled") is
 built once before the timed runs, into a cache private to this run, and its compile time printed:
@@ -190,7 +194,9 @@ def empty_interval(url: str) -> None:
     from driftline import db
 
     with db.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE driftline_bench.prediction_rows, driftline_bench.quarantine_rows")
+        conn.execute(
+            "TRUNCATE driftline_bench.prediction_rows, driftline_bench.quarantine_rows, driftline_bench.prediction_reason_rows"
+        )
         conn.execute("VACUUM ANALYZE driftline_bench.scoring_runs")
 
 
@@ -223,6 +229,13 @@ def run_baseline(config_path: Path) -> dict:
     out.to_sql("baseline_predictions", engine, schema=config.db_schema, if_exists="replace", index=False)  # naive baseline
     stages["write_predictions"] = time.perf_counter() - t
     return {"rows_in": len(frame), "rows_scored": len(frame), "stage_seconds": stages, "seconds": time.perf_counter() - started}
+
+
+def explain_variant(config_path: Path, top_k: int, fraction: float) -> Path:
+    """A sibling config (same project, data and model) with [explain] on."""
+    path = config_path.with_name(f"bench_explain_{fraction:g}.toml")
+    path.write_text(config_path.read_text() + f"\n[explain]\ntop_k = {top_k}\ntop_fraction = {fraction}\n")
+    return path
 
 
 def peak_rss_mib() -> float:
@@ -280,6 +293,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="production runs (first writes); the median counts (default 3)")
     parser.add_argument("--skip-rerun", action="store_true", help="skip the rerun over the interval's existing rows")
     parser.add_argument("--format", choices=["csv", "parquet"], default="csv", help="input file format (default csv)")
+    parser.add_argument("--explain-top-k", type=int, default=0,
+                        help="also run the production path with [explain] top_k = this (0: off, the default)")
+    parser.add_argument("--explain-fraction", type=float, nargs="+", default=[0.1, 1.0],
+                        help="[explain] top_fraction of each explained run (default: 0.1 1.0)")
     parser.add_argument("--child", choices=["production", "baseline"], help=argparse.SUPPRESS)
     parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -322,6 +339,24 @@ def main() -> None:
         seconds = sorted(run["seconds"] for run in runs)
         print(f"\nproduction median: {production['seconds']:.2f} s = {production['rows_in'] / production['seconds']:,.0f} "
               f"rows/s (runs: {', '.join(f'{x:.2f}' for x in seconds)} s)")
+        if args.explain_top_k:
+            # TreeSHAP per explained row, on the scoring thread (LightGBM's threads), its COPY queued
+            # beside the predictions': the extra time over the plain median is the cost of [explain].
+            plain = production["seconds"]
+            explained = []
+            for fraction in args.explain_fraction:
+                empty_interval(url)
+                run = spawn("production", explain_variant(config_path, args.explain_top_k, fraction), env)
+                report(f"production with [explain] top_k = {args.explain_top_k}, top_fraction = {fraction:g}", run)
+                explained.append((fraction, run))
+            print(f"\n[explain] beside the plain path (median {plain:.2f} s = {production['rows_in'] / plain:,.0f} rows/s), "
+                  f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}:")
+            for fraction, run in explained:
+                seconds = run["seconds"]
+                print(f"  top_fraction {fraction:>5g}: {run.get('rows_explained', 0):>9,} rows explained, {seconds:7.2f} s = "
+                      f"{run['rows_in'] / seconds:>9,.0f} rows/s, +{(seconds - plain) / plain:.0%} over plain "
+                      f"(explain {run['stage_seconds'].get('explain', 0):.2f} s, "
+                      f"write_reasons {run['stage_seconds'].get('write_reasons', 0):.2f} s)")
         if not args.skip_rerun:
             rerun = spawn("production", config_path, env)  # replaces the rows the last run wrote
             report("rerun of the scored interval (delete + COPY replaces its rows)", rerun)

@@ -580,6 +580,11 @@ def _print_demo_summary(config, url: str, plan, seconds: float) -> None:
         f"         FROM {config.db_schema}.run_health ORDER BY started_at DESC LIMIT 20;\n"
         f"alerts:  driftline alerts  or SELECT raised_at, kind, message FROM {config.db_schema}.alerts ORDER BY alert_id DESC;"
     )
+    if config.explain is not None:
+        print(
+            "reasons: SELECT entity_key, score, rank, feature, value, contribution\n"
+            f"         FROM {config.db_schema}.prediction_reasons ORDER BY score DESC, entity_key, rank LIMIT 15;"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:

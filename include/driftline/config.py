@@ -102,6 +102,19 @@ class AlertSettings:
 
 
 @dataclass(frozen=True)
+class ExplainSettings:
+    """[explain]: store the top-k TreeSHAP reasons of the rows people will look at (opt-in).
+
+    Exactly one of min_score (rows scoring at least this) or top_fraction (the highest-scoring
+    fraction of each scored chunk; 1.0 explains every row) chooses the rows, so the cost stays bounded.
+    """
+
+    top_k: int = 3
+    min_score: float | None = None
+    top_fraction: float | None = None
+
+
+@dataclass(frozen=True)
 class DriftPolicy:
     """When drift is a breach, and when a breach starts retrain_model ([drift.trigger])."""
 
@@ -181,6 +194,7 @@ class DatasetConfig:
     retraining: RetrainingPolicy = field(default_factory=RetrainingPolicy)
     safeguards: Safeguards = field(default_factory=Safeguards)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    explain: ExplainSettings | None = None  # None: no reasons are computed ([explain] absent)
     drift: DriftSettings | None = None  # always set by load_config ([drift] is required)
     # binary: the target value that means the positive class ("Yes"); None: the target is 0/1/bool.
     positive_label: str | None = None
@@ -271,6 +285,7 @@ _SECTIONS["safeguards"] = (
         "score_range",
     },
 )
+_SECTIONS["explain"] = (set(), {f.name for f in fields(ExplainSettings)})
 _SECTIONS["alerts"] = (set(), {"smtp_conn_id", "smtp_to", "slack_webhook_conn_id", "scoring_deadline_hours"})
 _SECTIONS["drift"] = (
     {"reports_dir", "trigger"},
@@ -453,6 +468,7 @@ def load_config(path: str | os.PathLike) -> DatasetConfig:
         retraining=_retraining_policy(path, raw.get("retraining", {}), task, features),
         safeguards=_safeguards(path, raw.get("safeguards", {}), task),
         alerts=_alert_settings(path, raw.get("alerts", {})),
+        explain=_explain_settings(path, raw["explain"]) if "explain" in raw else None,
         drift=_load_drift(path, root, raw["drift"], model["registry_dir"]),
         positive_label=positive_label,
         label_column=label_column,
@@ -583,6 +599,23 @@ def _safeguards(path: Path, table: dict, task: str) -> Safeguards:
         review_band=pair("review_band"),
         score_range=pair("score_range"),
     )
+
+
+def _explain_settings(path: Path, table: dict) -> ExplainSettings:
+    top_k = _expect(path, "explain.top_k", table.get("top_k", ExplainSettings.top_k), int)
+    if top_k < 1:
+        raise ConfigError(f"{path}: 'explain.top_k' must be at least 1, got {top_k}")
+    chosen = [key for key in ("min_score", "top_fraction") if key in table]
+    if len(chosen) != 1:
+        raise ConfigError(
+            f"{path}: [explain] needs exactly one of 'min_score' (explain rows scoring at least this) or "
+            f"'top_fraction' (explain the highest-scoring fraction; 1.0 = every row), got {chosen or 'neither'}"
+        )
+    key = chosen[0]
+    value = float(_expect(path, f"explain.{key}", table[key], (int, float)))
+    if key == "top_fraction" and not 0.0 < value <= 1.0:
+        raise ConfigError(f"{path}: 'explain.top_fraction' must be in (0, 1], got {value}")
+    return ExplainSettings(top_k=top_k, **{key: value})
 
 
 def _alert_settings(path: Path, table: dict) -> AlertSettings:

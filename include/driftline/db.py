@@ -36,6 +36,7 @@ ANALYST_VIEWS = (
     "run_stage_health",
     "drift_summary",
     "estimated_vs_realized",
+    "prediction_reasons",
 )
 
 EMBEDDED_DATA_DIR = ".driftline/pgdata"
@@ -375,12 +376,16 @@ def _ddl(schema: str) -> list[sql.Composed]:
                 decided_at      timestamptz NOT NULL DEFAULT clock_timestamp())"""
         ),
         q("CREATE INDEX IF NOT EXISTS drift_decisions_interval ON {s}.drift_decisions (interval_end, decision_id)"),
+        # Attribution drift (explain.py): nDCG of the interval's mean-|TreeSHAP| feature order against
+        # the reference's (SageMaker Clarify flags < 0.9), and both importances per feature.
+        q("ALTER TABLE {s}.drift_intervals ADD COLUMN IF NOT EXISTS attribution_ndcg double precision"),
+        q("ALTER TABLE {s}.drift_intervals ADD COLUMN IF NOT EXISTS attribution jsonb"),
         q(
             """CREATE OR REPLACE VIEW {s}.drift_summary AS
                SELECT d.interval_start, d.interval_end, d.model_version, d.features, d.drifted_features,
                       d.counted_features, d.drifted_share, d.prediction_method, d.prediction_drift, d.breach,
                       x.trigger, x.reason, x.retrain_run_id, d.rows_scored, d.current_rows, d.reference_rows,
-                      d.report_path, d.run_id, d.monitored_at
+                      d.report_path, d.run_id, d.monitored_at, d.attribution_ndcg
                FROM {s}.drift_intervals d
                LEFT JOIN LATERAL (
                    SELECT trigger, reason, retrain_run_id FROM {s}.drift_decisions c
@@ -471,6 +476,30 @@ def _ddl(schema: str) -> list[sql.Composed]:
                FROM {s}.scoring_runs r
                JOIN {s}.scored_intervals i ON i.interval_id = r.interval_id
                CROSS JOIN LATERAL jsonb_each_text(r.stage_seconds) st"""
+        ),
+        # [explain]: the top-k TreeSHAP reasons of the explained rows, keyed like prediction_rows by
+        # the attempt that wrote them (published with it, deleted with it when a rerun replaces it).
+        # value: the row's value as text (a category as its name); contribution: on the raw score
+        # (log-odds for binary), the row's contributions plus the model's expected value add up to it.
+        q(
+            """CREATE TABLE IF NOT EXISTS {s}.prediction_reason_rows (
+                run_key      bigint NOT NULL,
+                partition    integer,
+                entity_key   text,
+                rank         smallint NOT NULL,
+                feature      text NOT NULL,
+                value        text,
+                contribution double precision NOT NULL)"""
+        ),
+        q("CREATE UNIQUE INDEX IF NOT EXISTS prediction_reason_rows_run_entity ON {s}.prediction_reason_rows (run_key, entity_key, rank)"),
+        q(
+            """CREATE OR REPLACE VIEW {s}.prediction_reasons AS
+               SELECT i.interval_start, i.interval_end, x.entity_key, p.score, x.rank, x.feature, x.value,
+                      x.contribution, r.model_version, r.run_id
+               FROM {s}.scored_intervals i
+               JOIN {s}.prediction_reason_rows x ON x.run_key = i.current_run_key
+               JOIN {s}.prediction_rows p ON p.run_key = x.run_key AND p.entity_key = x.entity_key
+               JOIN {s}.scoring_runs r ON r.run_key = i.current_run_key"""
         ),
         # Published predictions whose score fell inside the run's review band ([safeguards] review_band).
         q(
@@ -651,6 +680,7 @@ class BackgroundCopy:
         from concurrent.futures import ThreadPoolExecutor
 
         self._conn, self._target, self._columns, self._order_by = conn, target, columns, order_by
+        self.connection = conn  # for work queued with run()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="driftline-copy")
         self._pending: list = []
         self._max_pending = max_pending  # bounds memory: at most this many chunks wait in the queue

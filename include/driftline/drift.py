@@ -421,8 +421,9 @@ def monitor_interval(config_path: str, interval_start: datetime, interval_end: d
         reference = pd.read_parquet(ensure_reference(conn, config, model))
         stages["reference"] = time.perf_counter() - t
 
+        attribution: dict = {}
         snapshot, features, prediction, current_rows, rows_seen = compare_interval(
-            config, model, reference, start, end, quarantined, stages
+            config, model, reference, start, end, quarantined, stages, attribution
         )
         t = time.perf_counter()
         report = report_path(config, start, end)
@@ -450,8 +451,11 @@ def monitor_interval(config_path: str, interval_start: datetime, interval_end: d
             "breach": is_breach(settings.trigger, share, prediction.statistic),
             "report_path": str(report),
             "stage_seconds": {k: round(v, 3) for k, v in stages.items()},
+            "attribution": attribution["result"].summary(),
         }
-        store_results(conn, config, summary, features)
+        with conn.transaction():  # readers see the interval's drift with its attribution drift, never without
+            store_results(conn, config, summary, features)
+            _store_attribution(conn, config, summary, attribution["result"])
         refresh_report_summary(conn, config, start, end)
     log.info("monitored interval [%s, %s): %s", start.isoformat(), end.isoformat(), json.dumps(summary))
     return summary
@@ -465,8 +469,11 @@ def compare_interval(
     end: datetime,
     quarantined: set[str],
     stages: dict[str, float],
+    attribution: dict | None = None,
 ) -> tuple[object, list[FeatureResult], FeatureResult, int, int]:
-    """Sample the interval, score the sample, run Evidently: (snapshot, features, prediction, sampled, read)."""
+    """Sample the interval, score the sample, run Evidently: (snapshot, features, prediction, sampled, read).
+
+    attribution: a dict to receive the attribution drift (explain.Attribution under "result")."""
     t = time.perf_counter()
     current, rows_seen = sample_interval(config, start, end, quarantined)
     if current is None or len(current) == 0:
@@ -480,10 +487,29 @@ def compare_interval(
     stages["sample"] = time.perf_counter() - t
 
     t = time.perf_counter()
+    result = _attribution_drift(config, model, reference, current)
+    if attribution is not None:
+        attribution["result"] = result
+    stages["attribution"] = time.perf_counter() - t
+
+    t = time.perf_counter()
     snapshot = run_report(config, reference, current)
     features, prediction = drift_results(config, snapshot, reference, current)
     stages["report"] = time.perf_counter() - t
     return snapshot, features, prediction, len(current), rows_seen
+
+
+def _attribution_drift(config: DatasetConfig, model: LoadedModel, reference: pd.DataFrame, current: pd.DataFrame):
+    """Mean |TreeSHAP contribution| per feature on the reference and on the interval's sample, and
+    the nDCG of the interval's importance order against the reference's (explain.attribution_drift)."""
+    from .explain import attribution_drift, frame_contributions
+
+    categories = model.manifest["categories"]
+    return attribution_drift(
+        config.feature_names,
+        frame_contributions(model.booster, reference, config, categories),
+        frame_contributions(model.booster, current, config, categories),
+    )
 
 
 def _published_interval(conn, config: DatasetConfig, start: datetime, end: datetime) -> tuple[int, int, set[str]]:
@@ -691,6 +717,18 @@ def store_results(conn, config: DatasetConfig, summary: dict, features: list[Fea
             )
 
 
+def _store_attribution(conn, config: DatasetConfig, summary: dict, attribution) -> None:
+    """The interval's attribution drift beside its drift summary (store_results just replaced the row)."""
+    conn.execute(
+        sql.SQL(
+            "UPDATE {} SET attribution_ndcg = %s, attribution = %s WHERE interval_start = %s AND interval_end = %s"
+        ).format(db.table(config.db_schema, "drift_intervals")),
+        (attribution.ndcg,
+         Jsonb({"features": attribution.features, "reference": attribution.reference, "current": attribution.current}),
+         summary["interval_start"], summary["interval_end"]),
+    )
+
+
 # -- decision ---------------------------------------------------------------------------------------
 
 
@@ -871,7 +909,7 @@ def run_demo_monitoring(config_path: str, intervals: list[tuple[datetime, dateti
         rows = conn.execute(
             sql.SQL(
                 "SELECT interval_start, current_rows, counted_features, features, drifted_share, prediction_drift, "
-                "breach, trigger, reason, report_path, retrain_run_id FROM {} WHERE interval_start = ANY(%s) "
+                "breach, trigger, reason, report_path, retrain_run_id, attribution_ndcg FROM {} WHERE interval_start = ANY(%s) "
                 "ORDER BY interval_start"
             ).format(db.table(config.db_schema, "drift_summary")),
             ([start for start, _ in intervals],),
@@ -884,18 +922,20 @@ def run_demo_monitoring(config_path: str, intervals: list[tuple[datetime, dateti
             ([start for start, _ in intervals],),
         ).fetchall()
     drifted = dict(features)
-    print(f"\n{'interval':<12}{'sampled':>9}{'drifted':>9}{'share':>7}{'pred_drift':>12}  breach  decision")
-    for start, sampled, counted, total, share, prediction, breach, trigger, _, _, _ in rows:
+    print(f"\n{'interval':<12}{'sampled':>9}{'drifted':>9}{'share':>7}{'pred_drift':>12}{'attr_ndcg':>11}  breach  decision")
+    for start, sampled, counted, total, share, prediction, breach, trigger, _, _, _, ndcg in rows:
         decision = "retrain" if trigger else "none"
-        print(f"{start:%Y-%m-%d}  {sampled:>9}{f'{counted}/{total}':>9}{share:>7.2f}{prediction:>12.3f}  "
+        attribution = "-" if ndcg is None else f"{ndcg:.3f}"
+        print(f"{start:%Y-%m-%d}  {sampled:>9}{f'{counted}/{total}':>9}{share:>7.2f}{prediction:>12.3f}{attribution:>11}  "
               f"{'yes' if breach else 'no':<6}  {decision}")
     print("\ndecisions:")
-    for start, *_, reason, _, retrain_run in rows:
+    for start, *_, reason, _, retrain_run, _ in rows:
         suffix = f"  -> {RETRAIN_DAG_ID} run {retrain_run}" if retrain_run else ""
         print(f"  {start:%Y-%m-%d}: {reason}{suffix}")
         if drifted.get(start):
             print(f"              drifted features: {drifted[start]}")
     if rows:
+        print("attr_ndcg: nDCG of the features' mean |TreeSHAP contribution| order vs the reference (< 0.9: attribution drift)")
         print(f"\nreport:  {rows[-1][9]}  (open it in a browser)")
     from .estimation import print_estimates
 

@@ -25,6 +25,7 @@ from .errors import BadModel
 
 _C_API_DTYPE_FLOAT64 = 1
 _C_API_PREDICT_NORMAL = 0
+_C_API_PREDICT_CONTRIB = 3  # c_api.h: TreeSHAP feature contributions, the expected value last
 _ROW_MAJOR = 1
 
 _lib: ctypes.CDLL | None = None
@@ -105,13 +106,21 @@ class NativeBooster:
 
     def predict(self, matrix: np.ndarray, num_threads: int = 0) -> np.ndarray:
         """One score per row, exactly as `lightgbm.Booster.predict(matrix, num_threads=...)`."""
+        return self._predict(matrix, num_threads, _C_API_PREDICT_NORMAL, 1).reshape(-1)
+
+    def contributions(self, matrix: np.ndarray, num_threads: int = 0) -> np.ndarray:
+        """TreeSHAP contributions per row: one column per feature, then the expected value; a row
+        sums to its raw score (log-odds for binary). As `lightgbm.Booster.predict(matrix, pred_contrib=True)`."""
+        return self._predict(matrix, num_threads, _C_API_PREDICT_CONTRIB, self._features + 1)
+
+    def _predict(self, matrix: np.ndarray, num_threads: int, predict_type: int, width: int) -> np.ndarray:
         data = np.ascontiguousarray(matrix, dtype=np.float64)
         if data.ndim != 2 or data.shape[1] != self._features:
             raise ValueError(f"expected a 2-D matrix with {self._features} columns, got shape {data.shape}")
         rows = data.shape[0]
         if rows > np.iinfo(np.int32).max:
             raise ValueError(f"{rows} rows in one call; score in chunks")
-        out = np.empty(rows, dtype=np.float64)
+        out = np.empty((rows, width), dtype=np.float64)
         out_len = ctypes.c_int64(0)
         parameter = f"num_threads={int(num_threads)}".encode() if num_threads else b""
         _check(
@@ -122,7 +131,7 @@ class NativeBooster:
                 rows,
                 data.shape[1],
                 _ROW_MAJOR,
-                _C_API_PREDICT_NORMAL,
+                predict_type,
                 0,
                 -1,
                 parameter,
@@ -130,8 +139,8 @@ class NativeBooster:
                 out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
             )
         )
-        if out_len.value != rows:
-            raise NativeBoosterError(f"LightGBM returned {out_len.value} scores for {rows} rows")
+        if out_len.value != rows * width:
+            raise NativeBoosterError(f"LightGBM returned {out_len.value} values for {rows} rows x {width}")
         return out
 
     def __del__(self) -> None:

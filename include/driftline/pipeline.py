@@ -79,6 +79,7 @@ class IntervalResult:
     requested_version: int | None = None
     fallback_reason: str | None = None
     distribution_check: str | None = None
+    rows_explained: int | None = None  # [explain] on: rows whose reasons were stored
     stage_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     reasons: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     stats: ScoreStats = field(default_factory=ScoreStats)
@@ -100,6 +101,7 @@ class IntervalResult:
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
             "quarantine_reasons": dict(self.reasons),
             "distribution_check": self.distribution_check,
+            **({} if self.rows_explained is None else {"rows_explained": self.rows_explained}),
         }
 
 
@@ -281,14 +283,14 @@ def _delete_replaced_predictions(conn, schema: str, interval_id: int, run_key: i
     published one, and partitioned plans that never published), so prediction_rows holds each
     interval once. Newer attempts (a plan still scoring its partitions) are never touched."""
     t = time.perf_counter()
-    conn.execute(
-        sql.SQL(
-            "DELETE FROM {p} WHERE run_key IN (SELECT run_key FROM {r} WHERE interval_id = %s AND run_key < %s "
-            "UNION SELECT run_key FROM {plans} WHERE interval_id = %s AND run_key < %s)"
-        ).format(p=db.table(schema, "prediction_rows"), r=db.table(schema, "scoring_runs"),
-                 plans=db.table(schema, "partition_plans")),
-        (interval_id, run_key, interval_id, run_key),
-    )
+    for name in ("prediction_rows", "prediction_reason_rows"):  # reasons ([explain]) go with their predictions
+        conn.execute(
+            sql.SQL(
+                "DELETE FROM {p} WHERE run_key IN (SELECT run_key FROM {r} WHERE interval_id = %s AND run_key < %s "
+                "UNION SELECT run_key FROM {plans} WHERE interval_id = %s AND run_key < %s)"
+            ).format(p=db.table(schema, name), r=db.table(schema, "scoring_runs"), plans=db.table(schema, "partition_plans")),
+            (interval_id, run_key, interval_id, run_key),
+        )
     stages["delete_replaced_predictions"] += time.perf_counter() - t
 
 
@@ -299,6 +301,10 @@ def _score_input(
     (before_writes: a callable run on the connection ahead of the first COPY)."""
     stages = result.stage_seconds
     target = db.table(config.db_schema, destination.table)
+    if config.explain is not None:  # [explain] on: reasons are queued on the COPY thread after each chunk
+        from .explain import Explainer
+
+        scorer.explainer = Explainer(scorer.model, config)
     try:
         with db.BackgroundCopy(conn, target, destination.columns, order_by="entity_key") as writer:
             if before_writes is not None:
@@ -327,6 +333,8 @@ def _score_input(
     stages["wait_for_writes"] += time.perf_counter() - t
     result.scoring_engine = scorer.engine  # after the loop: a parity mismatch switches engines
     stages["write_predictions"] += writer.seconds  # overlapped with the stages above
+    if scorer.explainer is not None:
+        result.rows_explained = scorer.explainer.rows
 
 
 class _Prefetched:
@@ -423,11 +431,34 @@ def _score_chunk(config, scorer, validator, chunk: Chunk, result, destination: _
         )
     )
 
+    if scorer.explainer is not None:
+        _queue_reasons(config, scorer.explainer, good, scores, destination, writer, stages)
+
     t = time.perf_counter()
     _spill_quarantine(config, chunk, failures, bad, destination, spill, result)
     stages["quarantine"] += time.perf_counter() - t
     result.rows_in += rows.num_rows + len(chunk.malformed)
     result.rows_scored += good.num_rows
+
+
+def _queue_reasons(config, explainer, good, scores, destination: _Destination, writer, stages) -> None:
+    """TreeSHAP reasons of the chunk's selected rows (LightGBM's threads), COPYed on the writer
+    thread in order with the predictions, inside the same transaction."""
+    from .explain import REASON_COLUMNS
+
+    t = time.perf_counter()
+    reasons = explainer.reasons(good, scores, {"run_key": destination.run_key, "partition": destination.partition})
+    stages["explain"] += time.perf_counter() - t
+    if reasons is None:
+        return
+    target = db.table(config.db_schema, "prediction_reason_rows")
+
+    def write(conn=writer.connection) -> None:
+        started = time.perf_counter()
+        db.copy_csv(conn, target, REASON_COLUMNS, db.arrow_to_csv_bytes(reasons))
+        stages["write_reasons"] += time.perf_counter() - started
+
+    writer.run(write)
 
 
 def _class_column(classes: np.ndarray | None, rows: int) -> pa.Array:
@@ -677,7 +708,7 @@ def score_partition(config_path: str, interval_start: datetime, interval_end: da
             )
             _refuse_published_plan(conn, schema, interval_id, run_key)
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"driftline-partition:{schema}:{run_key}:{number}",))
-            for name in ("prediction_rows", "quarantine_rows", "partition_runs"):
+            for name in ("prediction_rows", "prediction_reason_rows", "quarantine_rows", "partition_runs"):
                 conn.execute(
                     sql.SQL("DELETE FROM {} WHERE run_key = %s AND partition = %s").format(db.table(schema, name)),
                     (run_key, number),

@@ -89,6 +89,8 @@ class Scorer:
         self._booster = model.booster
         self._categories = model.manifest["categories"]
         self._config = config
+        self.model = model
+        self.explainer = None  # set by the pipeline when [explain] is on
         self._compiled = None
         self.engine = "lightgbm"
         self.compile_seconds = 0.0

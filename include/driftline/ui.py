@@ -186,7 +186,26 @@ def registry_overview(conn, schema: str) -> dict[str, Any]:
                 "labels_as_of FROM {} ORDER BY interval_start DESC LIMIT 200"
             ).format(table(schema, "realized_performance")),
         )
-    return {"versions": versions, "history": history, "realized": realized, "shared": shared, "evaluations": evaluations}
+    return {"versions": versions, "history": history, "realized": realized, "shared": shared, "evaluations": evaluations,
+            "importance": champion_importance(conn, schema)}
+
+
+def champion_importance(conn, schema: str) -> dict[str, Any] | None:
+    """The champion's global importance: LightGBM gain per feature, read from its verified model
+    text (explain.gain_importance), largest first with its share; None without a loadable champion."""
+    from .errors import DriftlineError
+    from .explain import gain_importance
+    from .registry import load_model
+
+    try:
+        model = load_model(conn, schema, scoring_only=True)
+    except DriftlineError:
+        return None
+    gains = gain_importance(model.text or b"")
+    total = sum(gains.values()) or 1.0
+    features = [{"feature": name, "gain": gain, "share": gain / total}
+                for name, gain in sorted(gains.items(), key=lambda item: -item[1])]
+    return {"version": model.version, "features": features}
 
 
 # -- pages ------------------------------------------------------------------------------------------
@@ -250,6 +269,13 @@ _REGISTRY = """{% extends "layout" %}{% block body %}
 <p class="muted">Own holdout: the newest rows of each version's own training window (different rows per version, not comparable).
 Shared holdout at promotion: the rows neither the version nor the champion it replaced trained on, both scored on them
 (evaluation below); "-" when it became champion without one (<code>driftline train</code>).</p>
+{% if importance %}<h2>Champion v{{ importance.version }}: global feature importance</h2>
+<table><tr><th>feature</th><th>total split gain</th><th>share</th></tr>
+{% for f in importance.features %}<tr><td>{{ f.feature }}</td><td class="num">{{ f.gain | number }}</td>
+<td class="num">{{ "%.1f%%" | format(100 * f.share) }}</td></tr>{% endfor %}</table>
+<p class="muted">LightGBM gain importance read from the champion's model text: how much each feature reduced the training loss.
+Per-row reasons (TreeSHAP, [explain] in the config) are in the <code>prediction_reasons</code> view; attribution drift per
+interval in <code>drift_summary.attribution_ndcg</code>.</p>{% endif %}
 <h2>Evaluations</h2>
 {% if not evaluations %}<p class="muted">No candidate evaluated yet.</p>{% else %}
 <table><tr><th>#</th><th>when</th><th>candidate</th><th>champion</th><th>shared holdout</th><th>why these rows</th><th>verdict</th><th>run</th></tr>

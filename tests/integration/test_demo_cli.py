@@ -47,6 +47,15 @@ def test_demo_twice_gives_the_same_tables(tmp_path, database_url):
     assert predictions == distinct == 2 * 2000 - quarantined + 2  # 2 malformed lines are quarantined too
     assert versions == 2  # the champion and the retrained candidate (promoted or rejected), not one per run
     assert "promotion history:" in out.stdout and "realized" in out.stdout
+    # [explain] is on in the demo: the top 5% of each interval have reasons, attribution drift is shown.
+    with psycopg.connect(database_url) as conn:
+        explained = conn.execute(
+            "SELECT count(DISTINCT (interval_start, entity_key)), max(rank), "
+            "(SELECT sum(ceil(0.05 * rows_scored)) FROM driftline_demo.run_summary WHERE published) "
+            "FROM driftline_demo.prediction_reasons"
+        ).fetchone()
+    assert explained[0] == explained[2] > 0 and explained[1] == 3  # each demo interval is one chunk
+    assert "reasons: SELECT" in out.stdout and "attr_ndcg" in out.stdout
     run_documented_sql(database_url, out.stdout)
 
 

@@ -135,6 +135,10 @@ def test_evaluations_are_appended_never_overwritten(scored_project):
     assert overview["shared"][candidate["version"]]["metrics"] == first["candidate"]["metrics"]
     html = render("registry", title="Model registry", config=config, base="/driftline", metric_names=["auc"], **overview)
     assert "own holdout" in html and "shared holdout at promotion" in html
+    # The champion's global importance (gain from its verified model text), every feature, shares summing to 1.
+    importance = overview["importance"]
+    assert {f["feature"] for f in importance["features"]} == set(config.feature_names) and "global feature importance" in html
+    assert abs(sum(f["share"] for f in importance["features"]) - 1) < 1e-9 and importance["features"][0]["gain"] > 0
     assert f"{first['candidate']['metrics']['auc']:.4f}"[:5] in html and "candidate is the champion" in html
 
 

@@ -276,3 +276,23 @@ def test_realized_performance_fills_the_estimates_with_the_labels_it_sees(drift_
     update_realized_performance(str(drift_project), None)  # every label observed by now
     (predicted,), = fetch(drift_project, "SELECT count(*) FROM {s}.predictions WHERE interval_start = %s", (UNDRIFTED[0],))
     assert fetch(drift_project, query, (UNDRIFTED[0],)) == [(predicted, False)]
+
+
+def test_attribution_drift_is_stored_per_interval(drift_project, monitored):
+    config = load_config(drift_project)
+    rows = {
+        start: (ndcg, attribution)
+        for start, ndcg, attribution in fetch(
+            drift_project,
+            "SELECT s.interval_start, s.attribution_ndcg, d.attribution FROM {s}.drift_summary s "
+            "JOIN {s}.drift_intervals d USING (interval_start, interval_end)",
+        )
+    }
+    for interval in (UNDRIFTED, DRIFTED):
+        ndcg, attribution = rows[interval[0]]
+        assert 0.0 < float(ndcg) <= 1.0
+        assert attribution["features"] == config.feature_names
+        assert len(attribution["reference"]) == len(attribution["current"]) == len(config.feature_names)
+        assert max(attribution["reference"]) > 0
+    # The same distribution ranks the features the same way (up to sampling noise at the top).
+    assert float(rows[UNDRIFTED[0]][0]) >= 0.9

@@ -354,7 +354,7 @@ def test_schema_keyed_by_interval_migrates_to_rows_keyed_by_attempt(project, tmp
     with psycopg.connect(os.environ["DRIFTLINE_DB_URL"], autocommit=True) as conn:
         s = psycopg.sql.Identifier(config.db_schema)
         for statement in (
-            "DROP VIEW {s}.latest_predictions, {s}.predictions_for_review, {s}.predictions",
+            "DROP VIEW {s}.latest_predictions, {s}.predictions_for_review, {s}.predictions, {s}.prediction_reasons",
             "ALTER TABLE {s}.prediction_rows ADD COLUMN interval_id integer",
             "UPDATE {s}.prediction_rows p SET interval_id = i.interval_id FROM {s}.scored_intervals i "
             "WHERE i.current_run_key = p.run_key",

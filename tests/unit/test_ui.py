@@ -64,8 +64,11 @@ def test_pages_escape_what_they_show():
         history=[{"created_at": START, "action": "reject", "from_version": 1, "to_version": 2, "reason": hostile,
                   "actor": hostile, "run_id": hostile}],
         realized=[],
+        importance={"version": 1, "features": [{"feature": hostile, "gain": 12.5, "share": 0.625},
+                                               {"feature": "amount", "gain": 7.5, "share": 0.375}]},
     )
     assert "<script>" not in registry and "&lt;script&gt;" in registry
+    assert "global feature importance" in registry and "62.5%" in registry and "amount" in registry
     assert "2026-11-04 00:00 UTC" in registry and "0.9" in registry
     reports = render(
         "reports",
