@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+
 import dataclasses
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -18,7 +20,9 @@ from driftline.scoring import model_matrix
 from .test_compiled_scoring import awkward_rows, config_for, trained
 from .test_config import DEMO, write
 
-WITHOUT_EXPLAIN = DEMO.split("[explain]")[0]
+# The demo config without its [explain] section (the sections after it kept).
+WITHOUT_EXPLAIN = re.sub(r"(?ms)^\[explain\]\n.*?(?=^\[)", "", DEMO)
+assert "[explain]" not in WITHOUT_EXPLAIN and "[drift.trigger]" in WITHOUT_EXPLAIN
 
 
 def test_select_rows_by_min_score_or_top_fraction():
