@@ -4,6 +4,7 @@ predictions, published with the attempt and replaced by a rerun; off: nothing is
 from __future__ import annotations
 
 import os
+import re
 import uuid
 
 import numpy as np
@@ -19,12 +20,17 @@ from .conftest import SMALL_PLAN, config_variant, fetch
 INTERVAL = SMALL_PLAN.interval_bounds()[0]
 
 
+def with_explain(text: str, explain: str | None) -> str:
+    """The config text with its [explain] section replaced (None: removed); the other sections kept."""
+    text = re.sub(r"(?ms)^\[explain\]\n.*?(?=^\[)", "", text)
+    return text + ("" if explain is None else "\n[explain]\n" + explain)
+
+
 def variant(project, explain: str | None):
     from driftline.cli import train_champion
 
     path = config_variant(project, f"ex_{uuid.uuid4().hex[:8]}")
-    text = path.read_text().split("[explain]")[0]
-    path.write_text(text + ("" if explain is None else "\n[explain]\n" + explain))
+    path.write_text(with_explain(path.read_text(), explain))
     train_champion(str(path))
     return path
 
@@ -93,7 +99,7 @@ def test_partitions_stage_their_reasons_and_publishing_shows_them_once(project):
     paths = {}
     for name, per_partition in (("single", "0"), ("partitioned", "2")):
         path = config_variant(project, f"exp_{name}_{uuid.uuid4().hex[:6]}", input=PARTS_INPUT, files_per_partition=per_partition)
-        path.write_text(path.read_text().split("[explain]")[0] + "\n[explain]\ntop_k = 2\nmin_score = 0.1\n")
+        path.write_text(with_explain(path.read_text(), "top_k = 2\nmin_score = 0.1\n"))
         train_champion(str(path))
         paths[name] = path
     score_interval(str(paths["single"]), *INTERVAL, run_id="single")
