@@ -45,7 +45,7 @@ def write_project(root: Path, rows: int, history_days: int, chunk_rows: int) -> 
     import pandas as pd
 
     from driftline.config import load_config
-    from driftline.demo import _inject_bad_rows, transactions
+    from driftline.devtools.demo_data import _inject_bad_rows, transactions
     from driftline.training import train
 
     text = (REPO / "config" / "demo.toml").read_text()

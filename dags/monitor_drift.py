@@ -14,7 +14,7 @@ from __future__ import annotations
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, Param, PartitionedAssetTimetable, task
 
-from driftline.dag_parts import config_param, dataset_config, predictions_asset, prepare_database, task_defaults
+from driftline.airflow.dag_defaults import config_param, dataset_config, predictions_asset, prepare_database, task_defaults
 
 CONFIG_PATH, CONFIG = dataset_config()
 RETRAIN_DAG_ID = "retrain_model"
@@ -42,26 +42,26 @@ with DAG(
 
     @task(retries=0)
     def choose_interval(params=None, triggering_asset_events=None) -> dict:
-        from driftline.tasks import choose_interval
+        from driftline.airflow.tasks import choose_interval
 
         return choose_interval(params["interval_start"], params["interval_end"], triggering_asset_events)
 
     @task
     def monitor_interval(interval: dict, run_id=None, params=None) -> dict:
-        from driftline.tasks import monitor_interval
+        from driftline.airflow.tasks import monitor_interval
 
         return monitor_interval(params["config"], interval["start"], interval["end"], run_id)
 
     @task
     def estimate_performance(interval: dict, run_id=None, params=None) -> dict:
-        from driftline.tasks import estimate_performance
+        from driftline.airflow.tasks import estimate_performance
 
         return estimate_performance(params["config"], interval["start"], interval["end"], run_id)
 
     # none_failed: decides on drift alone when estimate_performance skipped (regression, no calibration).
     @task(multiple_outputs=True, retries=0, trigger_rule="none_failed")
     def decide_retrain(interval: dict, run_id=None, params=None, ti=None) -> dict:
-        from driftline.tasks import decide_retrain
+        from driftline.airflow.tasks import decide_retrain
 
         return decide_retrain(params["config"], interval["start"], interval["end"], run_id, ti)
 

@@ -18,8 +18,8 @@ from datetime import timedelta
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Param, task
 
-from driftline.approval import REVIEW_XCOM_KEY, RecordedApprovalOperator
-from driftline.dag_parts import config_param, dataset_config, prepare_database, task_defaults
+from driftline.airflow.approval import REVIEW_XCOM_KEY, RecordedApprovalOperator
+from driftline.airflow.dag_defaults import config_param, dataset_config, prepare_database, task_defaults
 
 CONFIG_PATH, CONFIG = dataset_config()
 DRIFT_FIGURES = {
@@ -80,7 +80,7 @@ with DAG(
 
     @task
     def train_candidate(params=None) -> dict:
-        from driftline.tasks import train_candidate
+        from driftline.airflow.tasks import train_candidate
 
         return train_candidate(
             params["config"],
@@ -93,7 +93,7 @@ with DAG(
 
     @task
     def validate_candidate(candidate: dict, run_id=None, params=None) -> dict:
-        from driftline.tasks import validate_candidate
+        from driftline.airflow.tasks import validate_candidate
 
         return validate_candidate(params["config"], candidate, run_id)
 
@@ -101,7 +101,7 @@ with DAG(
     # guardrail; otherwise approve_promotion is skipped and decide_promotion decides alone.
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def request_approval(validation: dict, params=None) -> dict | None:
-        from driftline.tasks import approval_request
+        from driftline.airflow.tasks import approval_request
 
         return approval_request(params["config"], validation)
 
@@ -120,14 +120,14 @@ with DAG(
 
     @task(retries=0, trigger_rule="none_failed_min_one_success")
     def decide_promotion(validation: dict, run_id=None, params=None, ti=None) -> dict:
-        from driftline.tasks import decide_promotion
+        from driftline.airflow.tasks import decide_promotion
 
         review = ti.xcom_pull(task_ids="approve_promotion", key=REVIEW_XCOM_KEY)  # None when nobody was asked
         return decide_promotion(params["config"], validation, params["reason"], run_id, review)
 
     @task(retries=0)
     def rollback_champion(run_id=None, params=None) -> dict:
-        from driftline.tasks import rollback_champion
+        from driftline.airflow.tasks import rollback_champion
 
         return rollback_champion(
             params["config"], params["reason"], params["rollback_to_version"], run_id, params["rollback_expect_champion"]
@@ -135,13 +135,13 @@ with DAG(
 
     @task(trigger_rule="none_failed_min_one_success")
     def apply_retention(params=None) -> dict:
-        from driftline.tasks import apply_retention
+        from driftline.airflow.tasks import apply_retention
 
         return apply_retention(params["config"])
 
     @task
     def update_realized_performance(params=None) -> list[dict]:
-        from driftline.tasks import update_realized_performance
+        from driftline.airflow.tasks import update_realized_performance
 
         return update_realized_performance(params["config"], params["labels_as_of"])
 

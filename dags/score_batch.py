@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
-from driftline.dag_parts import config_param, dataset_config, predictions_asset, prepare_database, task_defaults
-from driftline.notifiers import scoring_deadline
+from driftline.airflow.dag_defaults import config_param, dataset_config, predictions_asset, prepare_database, task_defaults
+from driftline.airflow.notifiers import scoring_deadline
 
 CONFIG_PATH, CONFIG = dataset_config()
 PREDICTIONS = predictions_asset(CONFIG)
@@ -36,32 +36,32 @@ with DAG(
 
     @task
     def plan_partitions(data_interval_start=None, data_interval_end=None, run_id=None, params=None) -> list[dict]:
-        from driftline.tasks import plan_partitions
+        from driftline.airflow.tasks import plan_partitions
 
         return plan_partitions(params["config"], data_interval_start, data_interval_end, run_id, params["model_version"])
 
     @task
     def score_interval(partitions: list[dict], data_interval_start=None, data_interval_end=None, run_id=None, params=None) -> dict:
-        from driftline.tasks import score_interval
+        from driftline.airflow.tasks import score_interval
 
         return score_interval(params["config"], data_interval_start, data_interval_end, run_id, params["model_version"], partitions)
 
     @task(map_index_template="{{ task.op_kwargs['partition']['partition'] }}")
     def score_partition(partition: dict, data_interval_start=None, data_interval_end=None, run_id=None, params=None) -> dict:
-        from driftline.tasks import score_partition
+        from driftline.airflow.tasks import score_partition
 
         return score_partition(params["config"], data_interval_start, data_interval_end, run_id, partition)
 
     @task(retries=1)
     def publish_partitions(partitions: list[dict], data_interval_start=None, data_interval_end=None, run_id=None, params=None) -> dict:
-        from driftline.tasks import publish_partitions
+        from driftline.airflow.tasks import publish_partitions
 
         return publish_partitions(params["config"], data_interval_start, data_interval_end, run_id, partitions)
 
     # After either path: the single task, or the partitions swapped in (the other one is skipped).
     @task(outlets=[PREDICTIONS], retries=0, trigger_rule="none_failed_min_one_success")
     def publish_predictions(data_interval_start=None, data_interval_end=None, params=None, outlet_events=None) -> dict:
-        from driftline.tasks import publish_predictions
+        from driftline.airflow.tasks import publish_predictions
 
         summary = publish_predictions(params["config"], data_interval_start, data_interval_end)
         # One event per published interval: the bounds and counts as extra, the interval as partition
@@ -72,13 +72,13 @@ with DAG(
 
     @task(retries=0)
     def score_shadow(data_interval_start=None, data_interval_end=None, run_id=None, params=None) -> dict:
-        from driftline.tasks import score_shadow
+        from driftline.airflow.tasks import score_shadow
 
         return score_shadow(params["config"], data_interval_start, data_interval_end, run_id)
 
     @task
     def update_realized_performance(params=None) -> list[dict]:
-        from driftline.tasks import update_realized_performance
+        from driftline.airflow.tasks import update_realized_performance
 
         return update_realized_performance(params["config"], None)  # labels observed by now
 

@@ -1,13 +1,13 @@
 """Airflow UI plugin: driftline's drift reports and model registry as pages inside the Airflow UI.
 
-Wiring only; the app, its auth guard and the pages live in driftline.ui.
+Wiring only; the app, its auth guard and the pages live in driftline.airflow.ui.
 """
 
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from driftline.ui import URL_PREFIX, create_app
+from driftline.airflow.ui import URL_PREFIX, create_app
 
 
 class DriftlinePlugin(AirflowPlugin):

@@ -16,8 +16,8 @@ import json
 import logging
 from datetime import datetime
 
-from .config import AlertSettings, DatasetConfig
-from .errors import BadConfig, safe_message
+from driftline.config import AlertSettings, DatasetConfig
+from driftline.errors import BadConfig, safe_message
 
 log = logging.getLogger("driftline.alerts")
 
@@ -97,7 +97,7 @@ def raise_alert(
     from psycopg import sql
     from psycopg.types.json import Jsonb
 
-    from . import db
+    from driftline import db
 
     if severity not in SEVERITIES:
         raise ValueError(f"severity must be one of {SEVERITIES}, got {severity!r}")
@@ -147,7 +147,7 @@ def recent_alerts(conn, schema: str, limit: int = 20) -> list[dict]:
     from psycopg import sql
     from psycopg.rows import dict_row
 
-    from . import db
+    from driftline import db
 
     with conn.cursor(row_factory=dict_row) as cursor:
         return cursor.execute(

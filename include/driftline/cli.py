@@ -12,8 +12,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import errors
-from .config import default_config_path, load_config
+from driftline import errors
+from driftline.config import default_config_path, load_config
 
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
@@ -35,8 +35,8 @@ ANALYST_PASSWORD_ENV = "DRIFTLINE_ANALYST_PASSWORD"
 
 
 def cmd_init_db(args) -> None:
-    from .db import ANALYST_VIEWS
-    from .pipeline import prepare_database
+    from driftline.db import ANALYST_VIEWS
+    from driftline.pipeline import prepare_database
 
     config_path = _config_path(args)
     config = load_config(config_path)
@@ -51,15 +51,15 @@ def cmd_init_db(args) -> None:
 
 
 def cmd_suite(args) -> None:
-    from .validation import write_suite, write_suite_from_model
+    from driftline.validation import write_suite, write_suite_from_model
 
     config = load_config(_config_path(args))
     if not args.from_model:
         path = write_suite(config, overwrite=args.overwrite)
         print(f"wrote {path}: review it like code, then commit it")
         return
-    from . import db
-    from .registry import RegistryError, champion_version, load_model
+    from driftline import db
+    from driftline.registry import RegistryError, champion_version, load_model
 
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     with db.connect(url) as conn:
@@ -82,10 +82,10 @@ def cmd_train(args) -> None:
 
 def train_champion(config_path: str, reason: str = "initial model from `driftline train`") -> dict:
     """Train on the labelled history and register the result as champion (idempotent)."""
-    from . import db
-    from .drift import ensure_reference
-    from .registry import load_model, register_champion
-    from .training import read_table, train
+    from driftline import db
+    from driftline.drift import ensure_reference
+    from driftline.registry import load_model, register_champion
+    from driftline.training import read_table, train
 
     config = load_config(config_path)
     history = config.resolve_location(config.history_uri)
@@ -119,7 +119,7 @@ def train_champion(config_path: str, reason: str = "initial model from `driftlin
 
 def cmd_score(args) -> None:
     """Score one interval without Airflow (same code path as the score_batch task)."""
-    from .pipeline import score_interval
+    from driftline.pipeline import score_interval
 
     summary = score_interval(
         _config_path(args), _when(args.start), _when(args.end), args.run_id or f"cli__{datetime.now(timezone.utc):%Y%m%dT%H%M%S}", args.model_version
@@ -129,8 +129,8 @@ def cmd_score(args) -> None:
 
 def cmd_alerts(args) -> None:
     """The newest alerts (failures, fallbacks, sanity and drift breaches, missed deadlines)."""
-    from . import db
-    from .alerts import recent_alerts
+    from driftline import db
+    from driftline.alerts import recent_alerts
 
     config = load_config(_config_path(args))
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
@@ -153,13 +153,13 @@ def _run_id(args) -> str:
 
 def cmd_monitor(args) -> None:
     """monitor_drift without Airflow: the same task functions, then (on a trigger) retrain."""
-    from .drift import decide_retrain, monitor_interval
+    from driftline.drift import decide_retrain, monitor_interval
 
     config_path, run_id = _config_path(args), _run_id(args)
     start, end = _when(args.start), _when(args.end)
     summary = monitor_interval(config_path, start, end, run_id)
     print(json.dumps({"monitor_interval": summary}, indent=2, default=str))
-    from .estimation import estimate_interval
+    from driftline.estimation import estimate_interval
 
     print(json.dumps({"estimate_performance": estimate_interval(config_path, start, end, run_id)}, indent=2, default=str))
     # No Airflow here: no other retrain run can be active, and `driftline retrain` is the deployment.
@@ -172,7 +172,7 @@ def cmd_monitor(args) -> None:
         print(f"retrain triggered, not run (--no-retrain): driftline retrain --config {config_path} "
               f"--interval-end {conf['interval']['end']} --reason {json.dumps(conf['reason'])}")
         return
-    from .retraining import retrain
+    from driftline.retraining import retrain
 
     retrain(config_path, conf["reason"], trigger_interval=conf["interval"], labels_as_of=args.labels_as_of,
             run_id=decision["retrain_run_id"], report=_print_step)
@@ -184,7 +184,7 @@ def _print_step(step: str, result) -> None:
 
 def cmd_retrain(args) -> None:
     """retrain_model's retrain branch without Airflow: train, validate, decide, retention, realized."""
-    from .retraining import retrain
+    from driftline.retraining import retrain
 
     retrain(
         _config_path(args),
@@ -200,14 +200,14 @@ def cmd_retrain(args) -> None:
 
 def cmd_realized(args) -> None:
     """retrain_model's update_realized_performance without Airflow."""
-    from .retraining import update_realized_performance
+    from driftline.retraining import update_realized_performance
 
     _print_step("update_realized_performance", update_realized_performance(_config_path(args), args.labels_as_of))
 
 
 def cmd_rollback(args) -> None:
     """Make an earlier champion (default: the previous one) champion again, with a reason."""
-    from .retraining import rollback_champion
+    from driftline.retraining import rollback_champion
 
     actor = os.environ.get("USER") or "cli"
     summary = rollback_champion(_config_path(args), args.reason, args.to, actor=f"cli:{actor}", expected_champion=args.expect_champion)
@@ -216,13 +216,13 @@ def cmd_rollback(args) -> None:
 
 def cmd_models(args) -> None:
     """Registered versions, aliases, promotion history and realized performance."""
-    from .retraining import print_lifecycle
+    from driftline.retraining import print_lifecycle
 
     print_lifecycle(load_config(_config_path(args)))
 
 
 def cmd_db_url(args) -> None:
-    from . import db
+    from driftline import db
 
     config = load_config(_config_path(args))
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
@@ -230,7 +230,7 @@ def cmd_db_url(args) -> None:
 
 
 def cmd_db_stop(args) -> None:
-    from . import db
+    from driftline import db
 
     config = load_config(_config_path(args))
     data_dir = config.root / db.EMBEDDED_DATA_DIR
@@ -241,7 +241,7 @@ def cmd_db_stop(args) -> None:
 
 
 def cmd_demo(args) -> None:
-    from .demo import DemoPlan
+    from driftline.devtools.demo_data import DemoPlan
 
     plan = DemoPlan(rows_per_interval=args.rows, intervals=args.intervals)
     run_demo(_config_path(args), plan)
@@ -265,7 +265,7 @@ def cmd_airflow(args) -> None:
     """`airflow standalone` for this project: its dags/ and plugins/, a project-local AIRFLOW_HOME and its Postgres."""
     import signal
 
-    from . import db
+    from driftline import db
 
     config_path = _config_path(args)
     config = load_config(config_path)
@@ -408,7 +408,7 @@ def airflow_metadata_database(db_url: str, name: str) -> str:
     from psycopg.conninfo import conninfo_to_dict
     from sqlalchemy.engine import URL
 
-    from . import db
+    from driftline import db
 
     with db.connect(db_url, autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
@@ -429,7 +429,7 @@ def airflow_metadata_database(db_url: str, name: str) -> str:
 
 
 def _plugin_prefix() -> str:
-    return "/driftline"  # driftline.ui.URL_PREFIX, without importing the UI module here
+    return "/driftline"  # driftline.airflow.ui.URL_PREFIX, without importing the UI module here
 
 
 def _wait_healthy(url: str, process: subprocess.Popen, timeout: float) -> bool:
@@ -476,9 +476,9 @@ def run_dag_for_interval(dag, interval_end: datetime, conf: dict):
 
 
 def run_demo(config_path: str, plan) -> None:
-    from . import db
-    from .demo import write_demo_data
-    from .validation import write_suite
+    from driftline import db
+    from driftline.devtools.demo_data import write_demo_data
+    from driftline.validation import write_suite
 
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc)  # drift decisions taken from here on are this run's
@@ -512,14 +512,14 @@ def run_demo(config_path: str, plan) -> None:
     if failed:
         raise SystemExit(f"score_batch did not succeed for: {', '.join(failed)}")
 
-    from .drift import run_demo_monitoring
+    from driftline.drift import run_demo_monitoring
 
     print("\n[5/6] running monitor_drift through Airflow (dag.test) for each interval:")
     failed = run_demo_monitoring(config_path, plan.interval_bounds(), config.root / "dags" / "monitor_drift.py")
     if failed:
         raise SystemExit(f"monitor_drift did not succeed for: {', '.join(failed)}")
 
-    from .retraining import run_demo_lifecycle
+    from driftline.retraining import run_demo_lifecycle
 
     print("\n[6/6] retrain_model through Airflow (dag.test), when a drift decision of this run triggered it:")
     if "success" not in run_demo_lifecycle(config_path, plan, since=started_at):
@@ -545,7 +545,7 @@ def load_dag_file(path: Path):
 def _print_demo_summary(config, url: str, plan, seconds: float) -> None:
     from psycopg import sql
 
-    from . import db
+    from driftline import db
 
     with db.connect(url) as conn:
         rows = conn.execute(
@@ -725,7 +725,7 @@ def alert_cli_failure(args, error: BaseException) -> int | None:
     Skipped when the failing step already alerted (its error carries alert_id), as the task notifier
     does. Without a loadable config there is nowhere to store it: stderr says so.
     """
-    from .alerts import raise_alert
+    from driftline.alerts import raise_alert
 
     cause = error
     while cause is not None:

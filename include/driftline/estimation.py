@@ -222,10 +222,10 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
     interval's previous estimate); realized values are filled in from labels that have arrived."""
     from psycopg import sql
 
-    from . import db
-    from .config import load_config
-    from .registry import load_model
-    from .retraining import _published_intervals, _utc
+    from driftline import db
+    from driftline.config import load_config
+    from driftline.registry import load_model
+    from driftline.retraining import _published_intervals, _utc
 
     config = load_config(config_path)
     start, end = _utc(interval_start), _utc(interval_end)
@@ -237,7 +237,7 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
         published = _published_intervals(conn, config.db_schema, start, end)
         published = [row for row in published if row[0] == start and row[1] == end]
         if not published:
-            from .drift import IntervalNotScoredError
+            from driftline.drift import IntervalNotScoredError
 
             raise IntervalNotScoredError(
                 f"interval [{start.isoformat()}, {end.isoformat()}) has no published predictions: run score_batch for it first"
@@ -291,8 +291,8 @@ def record_realized(conn, config, start: datetime, end: datetime, labels_as_of: 
     Returns the labelled rows used (0: none has arrived; the rows keep no realized value)."""
     from psycopg import sql
 
-    from . import db
-    from .retraining import _interval_predictions, read_labels
+    from driftline import db
+    from driftline.retraining import _interval_predictions, read_labels
 
     table = db.table(config.db_schema, "estimated_performance")
     exists = conn.execute(
@@ -322,7 +322,7 @@ def recent_breaches(conn, schema: str, policy, end: datetime) -> list[tuple[bool
     holdout value in the registry row of the model that scored the interval."""
     from psycopg import sql
 
-    from . import db
+    from driftline import db
 
     metric = policy.estimated_metric
     rows = conn.execute(
@@ -346,7 +346,7 @@ def print_estimates(config, intervals: list[tuple[datetime, datetime]]) -> None:
     """The demo's table: estimated AUC and accuracy (with their bands) beside the realized values."""
     from psycopg import sql
 
-    from . import db
+    from driftline import db
 
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     with db.connect(url) as conn:

@@ -21,14 +21,14 @@ import pyarrow as pa
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from . import db
-from .alerts import raise_alert
-from .config import load_config
-from .errors import BadInput, reading, safe_message
-from .registry import ModelLoadError, fallback_versions, load_model, version_for_interval
-from .scoring import OutputSanityError, ScoreStats, Scorer, check_distribution, check_scores, predicted_class
-from .sources import MALFORMED_RECORD, Chunk, InputError, read_interval
-from .validation import Validator
+from driftline import db
+from driftline.alerts import raise_alert
+from driftline.config import load_config
+from driftline.errors import BadInput, reading, safe_message
+from driftline.registry import ModelLoadError, fallback_versions, load_model, version_for_interval
+from driftline.scoring import OutputSanityError, ScoreStats, Scorer, check_distribution, check_scores, predicted_class
+from driftline.sources import MALFORMED_RECORD, Chunk, InputError, read_interval
+from driftline.validation import Validator
 
 log = logging.getLogger(__name__)
 
@@ -302,7 +302,7 @@ def _score_input(
     stages = result.stage_seconds
     target = db.table(config.db_schema, destination.table)
     if config.explain is not None:  # [explain] on: reasons are queued on the COPY thread after each chunk
-        from .explain import Explainer
+        from driftline.scoring.explain import Explainer
 
         scorer.explainer = Explainer(scorer.model, config)
     try:
@@ -444,7 +444,7 @@ def _score_chunk(config, scorer, validator, chunk: Chunk, result, destination: _
 def _queue_reasons(config, explainer, good, scores, destination: _Destination, writer, stages) -> None:
     """TreeSHAP reasons of the chunk's selected rows (LightGBM's threads), COPYed on the writer
     thread in order with the predictions, inside the same transaction."""
-    from .explain import REASON_COLUMNS
+    from driftline.scoring.explain import REASON_COLUMNS
 
     t = time.perf_counter()
     reasons = explainer.reasons(good, scores, {"run_key": destination.run_key, "partition": destination.partition})
@@ -630,7 +630,7 @@ def plan_partitions(
     scores them in one task as before. Otherwise the model is chosen once here (with the usual
     fallback) so every partition scores with the same version.
     """
-    from .sources import input_files
+    from driftline.sources import input_files
 
     config = load_config(config_path)
     start, end = _utc(interval_start), _utc(interval_end)

@@ -28,8 +28,8 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from .db import table
-from .errors import BadInput, BadModel
+from driftline.db import table
+from driftline.errors import BadInput, BadModel
 
 log = logging.getLogger(__name__)
 
@@ -346,7 +346,7 @@ def load_model(conn: psycopg.Connection, schema: str, version: int | None = None
 
 def _booster(text: bytes, scoring_only: bool, refused: str):
     if scoring_only:
-        from .native_booster import NativeBooster, NativeBoosterError
+        from driftline.scoring.native_booster import NativeBooster, NativeBoosterError
 
         try:
             return NativeBooster(text)

@@ -13,9 +13,9 @@ import logging
 import numpy as np
 import pandas as pd
 
-from .config import DatasetConfig
-from .errors import BadInput
-from .scoring import model_frame, score_reference
+from driftline.config import DatasetConfig
+from driftline.errors import BadInput
+from driftline.scoring import model_frame, score_reference
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,8 @@ def read_table(location: str, config: DatasetConfig | None = None) -> pd.DataFra
     counted in `frame.attrs["reading"]` (rows_in, left_out by reason code); no row data is logged.
     Without a config (ad-hoc use) the default reading options apply and every column is typed
     auto: numbers where every cell is one, else text."""
-    from .sources import InputMissingError, local_path
-    from .sources import read_table as read_whole_table
+    from driftline.sources import InputMissingError, local_path
+    from driftline.sources import read_table as read_whole_table
 
     path = local_path(location)
     if not path.exists():
@@ -226,7 +226,7 @@ def train(config: DatasetConfig, history: pd.DataFrame) -> TrainedModel:
     metrics = evaluate(config, holdout_rows[config.target].to_numpy(), holdout_scores)
     calibration = None
     if config.task == "binary":
-        from .estimation import calibration_uncertainty, fit_calibration, realized_binary
+        from driftline.estimation import calibration_uncertainty, fit_calibration, realized_binary
 
         # Estimated performance (estimation.py) reads scores through this map; the holdout's own
         # metrics at the threshold are what estimated_metric_drop compares with.

@@ -16,8 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .config import DatasetConfig
-from .errors import BadConfig, BadInput
+from driftline.config import DatasetConfig
+from driftline.errors import BadConfig, BadInput
 
 
 class SuiteError(BadConfig):

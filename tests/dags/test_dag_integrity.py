@@ -100,7 +100,7 @@ def test_score_batch_contract():
 def test_every_task_alerts_on_failure_and_score_batch_has_a_deadline():
     from airflow.dag_processing.dagbag import DagBag
 
-    from driftline.notifiers import DriftlineAlertNotifier
+    from driftline.airflow.notifiers import DriftlineAlertNotifier
 
     bag = DagBag(dag_folder=str(REPO / "dags"))
     for dag in bag.dags.values():
@@ -108,7 +108,7 @@ def test_every_task_alerts_on_failure_and_score_batch_has_a_deadline():
             callbacks = task.on_failure_callback or []
             assert any(isinstance(c, DriftlineAlertNotifier) for c in callbacks), f"{dag.dag_id}.{task.task_id}"
     [deadline] = bag.dags["score_batch"].deadline
-    assert deadline.callback.path == "driftline.notifiers.scoring_deadline_missed"
+    assert deadline.callback.path == "driftline.airflow.notifiers.scoring_deadline_missed"
     assert deadline.interval.total_seconds() == (24 + 6) * 3600  # a day's interval + [alerts] 6 h
 
 
@@ -163,7 +163,7 @@ def test_monitor_drift_contract():
     ]
     # Data-aware: one run per interval score_batch publishes (the partition key of its Asset event).
     from driftline.config import default_config_path, load_config
-    from driftline.dag_parts import predictions_asset
+    from driftline.airflow.dag_defaults import predictions_asset
 
     assert type(dag.timetable).__name__ == "PartitionedAssetTimetable"
     assert dag.timetable.asset_condition == predictions_asset(load_config(default_config_path()))

@@ -174,7 +174,7 @@ def _predictions_per_interval(airflow: Airflow) -> dict[datetime, int]:
 def airflow(tmp_path_factory, database_url, monkeypatch_module):
     from driftline.cli import train_champion
     from driftline.config import load_config
-    from driftline.demo import DemoPlan, write_demo_data
+    from driftline.devtools.demo_data import DemoPlan, write_demo_data
 
     root = tmp_path_factory.mktemp("e2e")
     schema = f"e2e_{uuid.uuid4().hex[:8]}"
@@ -408,7 +408,7 @@ def drift_report(airflow):
     """monitor_drift's report and decision for the last backfilled interval, in this process (the
     functions its tasks call): the pages under test only read what they store."""
     from driftline.drift import decide_retrain, monitor_interval
-    from driftline.ui import report_id
+    from driftline.airflow.ui import report_id
 
     start = BACKFILL_INTERVALS[-1]
     summary = monitor_interval(str(airflow.config), start, start + DAY, "e2e_monitor")

@@ -53,7 +53,7 @@ def cluster(tmp_path_factory, database_url, monkeypatch_module):
 
     from driftline.cli import airflow_metadata_database, train_champion
     from driftline.config import load_config
-    from driftline.demo import DemoPlan, write_demo_data
+    from driftline.devtools.demo_data import DemoPlan, write_demo_data
 
     root = tmp_path_factory.mktemp("celery")
     schema = f"celery_{uuid.uuid4().hex[:8]}"

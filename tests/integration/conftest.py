@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from driftline.config import load_config
-from driftline.demo import DemoPlan, write_demo_data
+from driftline.devtools.demo_data import DemoPlan, write_demo_data
 from driftline.validation import write_suite
 
 REPO = Path(__file__).resolve().parents[2]

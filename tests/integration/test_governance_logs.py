@@ -244,8 +244,9 @@ def test_real_database_errors_are_scrubbed_before_anything_sees_them(project, da
 
     from airflow.sdk.exceptions import AirflowFailException
 
-    from driftline import errors, tasks
-    from driftline.notifiers import DriftlineAlertNotifier
+    from driftline import errors
+    from driftline.airflow import tasks
+    from driftline.airflow.notifiers import DriftlineAlertNotifier
 
     config = load_config(project)
     marker = f"pii-db-{TOKEN}"

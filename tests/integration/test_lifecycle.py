@@ -126,7 +126,7 @@ def test_evaluations_are_appended_never_overwritten(scored_project):
     assert fetch(path, "SELECT count(*) FROM {s}.model_versions WHERE validation IS NOT NULL") == [(0,)]
 
     # The registry page labels which figure is which: own holdout vs shared holdout at promotion.
-    from driftline.ui import registry_overview, render
+    from driftline.airflow.ui import registry_overview, render
 
     config = load_config(path)
     with db.connect(_url()) as conn:
@@ -348,7 +348,7 @@ def test_historical_deployment_from_the_cli_without_window_flags(tmp_path, datab
     """Data from 2024: drift, retraining and realized performance run from the CLI with no dates but
     the intervals', on the same functions and tables as the DAGs."""
     from driftline.cli import main
-    from driftline.demo import DemoPlan, write_demo_data
+    from driftline.devtools.demo_data import DemoPlan, write_demo_data
 
     from .conftest import make_project
 

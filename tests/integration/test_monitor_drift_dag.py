@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from driftline.config import load_config
-from driftline.demo import _inject_bad_rows, transactions
+from driftline.devtools.demo_data import _inject_bad_rows, transactions
 
 from .conftest import REPO, SMALL_PLAN, make_project
 from .test_score_batch_dag import fetch
@@ -123,7 +123,7 @@ def test_drifted_interval_breaches_and_decides_to_retrain(drift_project, monitor
     assert Path(report).parent == load_config(drift_project).drift.reports_dir
     from html import escape
 
-    from driftline.report_summary import END, START
+    from driftline.drift.summary import END, START
 
     import re
 
@@ -173,7 +173,7 @@ def test_trigger_decision_with_retrain_deployed_and_cooldown(drift_project, moni
     assert set(conf["drifted_features"]) == {"amount", "transactions_last_24h", "channel"}
     assert first["retrain_run_id"] == f"drift__{DRIFTED[1].isoformat()}"
     # retrain_model's strict conf accepts everything the trigger sends, and its Params validate it.
-    from driftline.tasks import check_conf_keys
+    from driftline.airflow.tasks import check_conf_keys
 
     retrain_params = load_dag("retrain_model").params
     check_conf_keys(conf, list(retrain_params))

@@ -20,7 +20,7 @@ import pytest
 
 from driftline import db
 from driftline.config import load_config
-from driftline.demo import transactions
+from driftline.devtools.demo_data import transactions
 from driftline.pipeline import QuarantineBudgetExceeded, check_interval, score_interval
 from driftline.registry import ModelLoadError, champion_version
 

@@ -238,7 +238,7 @@ def test_alert_destination_failure_is_recorded_and_does_not_raise(project, monke
 
 
 def test_missed_deadline_callback_writes_an_alert_for_scheduled_runs_only(project):
-    from driftline.notifiers import record_missed_deadline
+    from driftline.airflow.notifiers import record_missed_deadline
 
     path = variant(project)
     run = {"dag_id": "score_batch", "dag_run_id": "scheduled__2026-11-01", "run_type": "scheduled", "state": "running",

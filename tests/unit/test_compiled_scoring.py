@@ -13,9 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from driftline.compiled import cache_dir
+from driftline.scoring.compiled import cache_dir
 from driftline.config import load_config
-from driftline.demo import transactions
+from driftline.devtools.demo_data import transactions
 from driftline.registry import LoadedModel, sha256_bytes
 from driftline.scoring import COMPILED_TOLERANCE, Scorer, model_matrix
 from driftline.training import train
@@ -119,7 +119,7 @@ def test_a_damaged_cache_file_is_compiled_again_with_a_warning(tmp_path, caplog,
     else:
         object_file.with_name(object_file.name + ".sha256").unlink()
 
-    with caplog.at_level(logging.WARNING, logger="driftline.compiled"):
+    with caplog.at_level(logging.WARNING, logger="driftline.scoring.compiled"):
         scorer = Scorer(model, config)
         scores = scorer.predict(rows)
     assert "is unusable" in caplog.text and "compiling again" in caplog.text
@@ -128,7 +128,7 @@ def test_a_damaged_cache_file_is_compiled_again_with_a_warning(tmp_path, caplog,
     assert object_file.read_bytes() == data  # the cache holds a good object again
 
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="driftline.compiled"):
+    with caplog.at_level(logging.WARNING, logger="driftline.scoring.compiled"):
         again = Scorer(model, config)  # the next run loads the repaired cache without a word
     assert again.engine == "compiled" and caplog.text == ""
     np.testing.assert_array_equal(again.predict(rows), scores)

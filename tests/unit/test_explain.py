@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 
 from driftline.config import ConfigError, ExplainSettings, load_config
-from driftline.explain import Explainer, gain_importance, ndcg, select_rows, top_reasons
-from driftline.native_booster import NativeBooster
+from driftline.scoring.explain import Explainer, gain_importance, ndcg, select_rows, top_reasons
+from driftline.scoring.native_booster import NativeBooster
 from driftline.registry import LoadedModel
 from driftline.scoring import model_matrix
 

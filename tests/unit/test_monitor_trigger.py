@@ -78,7 +78,7 @@ def test_nothing_queued_and_unpaused_says_nothing_about_waiting():
 
 
 def test_unknown_conf_keys_are_refused_with_the_known_ones():
-    from driftline.tasks import check_conf_keys
+    from driftline.airflow.tasks import check_conf_keys
 
     with pytest.raises(BadConfig, match=r"unknown conf key 'modelversion'; known: config, model_version"):
         check_conf_keys({"config": "x", "modelversion": 2}, ["model_version", "config"])

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from driftline.native_booster import NativeBooster, NativeBoosterError, library_path
+from driftline.scoring.native_booster import NativeBooster, NativeBoosterError, library_path
 from driftline.scoring import model_matrix
 
 from .test_compiled_scoring import awkward_rows, config_for, trained
@@ -48,7 +48,7 @@ def test_scoring_path_does_not_import_lightgbm_or_sklearn(tmp_path):
     path.write_bytes(model.text)
     probe = (
         "import sys, numpy as np\n"
-        "from driftline.native_booster import NativeBooster\n"
+        "from driftline.scoring.native_booster import NativeBooster\n"
         f"booster = NativeBooster(open({str(path)!r}, 'rb').read())\n"
         "booster.predict(np.zeros((4, booster.num_feature())))\n"
         "print(sorted(m for m in ('lightgbm', 'sklearn') if m in sys.modules))\n"

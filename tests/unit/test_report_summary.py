@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from driftline.config import DriftPolicy
-from driftline.report_summary import END, START, put_summary, summary_html, why
+from driftline.drift.summary import END, START, put_summary, summary_html, why
 
 POLICY = DriftPolicy(drifted_share=0.3, prediction_drift=0.1, effect_size_floor=0.1, breaches=2, window=3, cooldown_hours=24)
 HOSTILE = '<script>alert("x")</script>'

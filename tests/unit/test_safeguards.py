@@ -148,12 +148,12 @@ def test_missing_provider_names_the_extra():
 
 
 def test_scoring_deadline_is_interval_length_plus_configured_hours(tmp_path):
-    from driftline.notifiers import scoring_deadline
+    from driftline.airflow.notifiers import scoring_deadline
 
     config = config_with(tmp_path)
     deadline = scoring_deadline(config)
     assert deadline.interval == timedelta(days=1, hours=6)
-    assert deadline.callback.path == "driftline.notifiers.scoring_deadline_missed"
+    assert deadline.callback.path == "driftline.airflow.notifiers.scoring_deadline_missed"
     assert deadline.callback.kwargs == {"config_path": str(config.path), "deadline_hours": 6.0}
     hourly = config_with(tmp_path, {'cron = "0 0 * * *"': 'cron = "0 * * * *"'})
     assert scoring_deadline(hourly).interval == timedelta(hours=7)

@@ -486,7 +486,7 @@ def test_messy_csv_every_record_is_read_or_reported_at_its_line(config, case):
 def test_training_on_a_history_csv_with_blanks_and_null_like_tokens(config, tmp_path):
     """`driftline train`'s reading side: ' ' in a numeric column used to crash pd.read_csv's float
     parse; now it is missing (nullable), "NA" stays a category, and an unparseable row is left out."""
-    from driftline.demo import transactions
+    from driftline.devtools.demo_data import transactions
     from driftline.training import read_table as training_read_table
     from driftline.training import train
 

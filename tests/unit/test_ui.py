@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from driftline.config import load_config
-from driftline.ui import parse_report_id, render, report_id, safe_report_file
+from driftline.airflow.ui import parse_report_id, render, report_id, safe_report_file
 
 REPO = Path(__file__).resolve().parents[2]
 START = datetime(2026, 11, 4, tzinfo=timezone.utc)
@@ -82,7 +82,7 @@ def test_pages_escape_what_they_show():
     )
     assert "<script>" not in reports and reports.count("&lt;script&gt;") == 3
     from .test_report_summary import POLICY, SUMMARY
-    from driftline.report_summary import summary_html
+    from driftline.drift.summary import summary_html
 
     details = render("details", title="Drift", config=config, base="/driftline", report_id="x", features=[],
                      summary=summary_html(config.name, SUMMARY, POLICY))
@@ -95,7 +95,7 @@ def test_plugin_module_stays_light_to_import():
     import subprocess
     import sys
 
-    code = "import sys, driftline.ui; heavy = {'pandas', 'lightgbm', 'evidently', 'great_expectations', 'fastapi'}; print(sorted(heavy & set(sys.modules)))"
+    code = "import sys, driftline.airflow.ui; heavy = {'pandas', 'lightgbm', 'evidently', 'great_expectations', 'fastapi'}; print(sorted(heavy & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy(), check=True)
     assert result.stdout.strip() == "[]", result.stdout
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .config import DatasetConfig
-from .errors import BadModel
+from driftline.config import DatasetConfig
+from driftline.errors import BadModel
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class Scorer:
             self._compile(model)
 
     def _compile(self, model) -> None:
-        from .compiled import CompileError, compile_model
+        from driftline.scoring.compiled import CompileError, compile_model
 
         started = time.perf_counter()
         try:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import DatasetConfig, ExplainSettings
+from driftline.config import DatasetConfig, ExplainSettings
 
 REASON_COLUMNS = ["run_key", "partition", "entity_key", "rank", "feature", "value", "contribution"]
 
@@ -110,7 +110,7 @@ ATTRIBUTION_ROWS = 1000
 
 def frame_contributions(booster, frame, config: DatasetConfig, categories: dict[str, list[str]], rows: int = ATTRIBUTION_ROWS) -> np.ndarray:
     """Contributions of the first `rows` rows of a pandas frame of features (drift samples)."""
-    from .scoring import model_frame
+    from driftline.scoring import model_frame
 
     features = model_frame(frame.iloc[:rows], config, categories)
     threads = int(config.lightgbm_params.get("num_threads", 0))
@@ -163,7 +163,7 @@ class Explainer:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        from .scoring import model_matrix
+        from driftline.scoring import model_matrix
 
         chosen = select_rows(scores, self._settings)
         if len(chosen) == 0:

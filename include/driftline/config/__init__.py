@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import BadConfig
+from driftline.errors import BadConfig
 
 FEATURE_TYPES = ("numeric", "categorical")
 # auto: row-level expectation types driftline knows run vectorized on Arrow, the rest through GE;
@@ -643,7 +643,7 @@ def _alert_settings(path: Path, table: dict) -> AlertSettings:
 
 def _db_url(path: Path, value: Any) -> str | None:
     """[database] url may name a server, never hold its password: config files are committed."""
-    from .secrets import has_password
+    from driftline.secrets import has_password
 
     _expect(path, "database.url", value, (str, type(None)))
     if value is not None and has_password(value):
@@ -742,7 +742,7 @@ def default_config_path() -> Path:
     env = os.environ.get("DRIFTLINE_CONFIG")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "config" / "demo.toml"
+    return Path(__file__).resolve().parents[3] / "config" / "demo.toml"
 
 
 def _load_drift(path: Path, root: Path, drift: dict, registry_dir: str) -> DriftSettings:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import DatasetConfig
+from driftline.config import DatasetConfig
 
 MERCHANTS = ["grocery", "electronics", "travel", "restaurants", "fuel", "online_services", "jewelry"]
 MERCHANT_RISK = dict(zip(MERCHANTS, [-0.6, 0.7, 0.5, -0.4, -0.3, 0.4, 1.1]))

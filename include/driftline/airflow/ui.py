@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .config import DatasetConfig, default_config_path, load_config
+from driftline.config import DatasetConfig, default_config_path, load_config
 
 URL_PREFIX = "/driftline"
 # A report is one monitored interval: drift_intervals' primary key (interval_start, interval_end).
@@ -70,7 +70,7 @@ def _config() -> DatasetConfig:
 
 
 def _connect(config: DatasetConfig):
-    from . import db
+    from driftline import db
 
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     return db.connect(url, application_name="driftline-ui", autocommit=True)
@@ -94,7 +94,7 @@ def drift_reports(conn, schema: str, limit: int = 500) -> list[dict[str, Any]]:
     """One row per monitored interval, newest first, with its latest trigger decision."""
     from psycopg import sql
 
-    from .db import table
+    from driftline.db import table
 
     if not _exists(conn, schema, "drift_summary"):
         return []
@@ -117,7 +117,7 @@ def drifted_columns(conn, schema: str, start: datetime, end: datetime) -> list[d
     """Per-feature drift results of one interval."""
     from psycopg import sql
 
-    from .db import table
+    from driftline.db import table
 
     return _rows(
         conn,
@@ -131,7 +131,7 @@ def drifted_columns(conn, schema: str, start: datetime, end: datetime) -> list[d
 
 def report_summary(conn, config: DatasetConfig, start: datetime, end: datetime) -> str:
     """The driftline summary that heads the interval's HTML report (escaped HTML), or "" without one."""
-    from .report_summary import load_summary, summary_html
+    from driftline.drift.summary import load_summary, summary_html
 
     summary = None if config.drift is None else load_summary(conn, config.db_schema, start, end)
     return "" if summary is None else summary_html(config.name, summary, config.drift.trigger)
@@ -140,7 +140,7 @@ def report_summary(conn, config: DatasetConfig, start: datetime, end: datetime) 
 def stored_report_path(conn, schema: str, start: datetime, end: datetime) -> str | None:
     from psycopg import sql
 
-    from .db import table
+    from driftline.db import table
 
     if not _exists(conn, schema, "drift_intervals"):
         return None
@@ -158,8 +158,8 @@ def registry_overview(conn, schema: str) -> dict[str, Any]:
     history and evaluations (newest first) and realized performance."""
     from psycopg import sql
 
-    from . import registry
-    from .db import table
+    from driftline import registry
+    from driftline.db import table
 
     if not _exists(conn, schema, "model_versions"):
         return {"versions": [], "history": [], "realized": [], "shared": {}, "evaluations": []}
@@ -167,7 +167,7 @@ def registry_overview(conn, schema: str) -> dict[str, Any]:
     history = list(reversed(registry.promotion_history(conn, schema)))
     shared, evaluations = {}, []
     if _exists(conn, schema, "model_evaluations"):
-        from .retraining import shared_holdout_at_promotion
+        from driftline.retraining import shared_holdout_at_promotion
 
         shared = shared_holdout_at_promotion(conn, schema)
         evaluations = _rows(
@@ -193,9 +193,9 @@ def registry_overview(conn, schema: str) -> dict[str, Any]:
 def champion_importance(conn, schema: str) -> dict[str, Any] | None:
     """The champion's global importance: LightGBM gain per feature, read from its verified model
     text (explain.gain_importance), largest first with its share; None without a loadable champion."""
-    from .errors import DriftlineError
-    from .explain import gain_importance
-    from .registry import load_model
+    from driftline.errors import DriftlineError
+    from driftline.scoring.explain import gain_importance
+    from driftline.registry import load_model
 
     try:
         model = load_model(conn, schema, scoring_only=True)

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import BadModel
+from driftline.errors import BadModel
 
 log = logging.getLogger(__name__)
 

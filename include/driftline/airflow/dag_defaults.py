@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from airflow.sdk import Asset, Param, task
 
-from .config import DatasetConfig, default_config_path, load_config
+from driftline.config import DatasetConfig, default_config_path, load_config
 
 
 def dataset_config() -> tuple[str, DatasetConfig]:
@@ -30,7 +30,7 @@ def config_param(path: str) -> Param:
 def task_defaults(config_path: str, retries: int, delay_minutes: int, max_delay_minutes: int | None = None) -> dict:
     """default_args for a DAG: retries with exponential backoff, and an alert when a task finally fails
     (alerts table + task log + the optional channels of [alerts])."""
-    from .notifiers import DriftlineAlertNotifier
+    from driftline.airflow.notifiers import DriftlineAlertNotifier
 
     policy = {
         "retries": retries,
@@ -47,6 +47,6 @@ def task_defaults(config_path: str, retries: int, delay_minutes: int, max_delay_
 def prepare_database(params=None, dag_run=None, dag=None) -> str:
     """Refuse conf keys that are not the DAG's Params (BadConfig: fails without retries), then create the
     schema, tables and views if missing (a database hiccup is retried)."""
-    from driftline.tasks import prepare_database as prepare
+    from driftline.airflow.tasks import prepare_database as prepare
 
     return prepare(params["config"], dict(getattr(dag_run, "conf", None) or {}), list(dag.params))

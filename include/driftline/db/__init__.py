@@ -17,8 +17,8 @@ from typing import IO, Iterator
 import psycopg
 from psycopg import sql
 
-from .errors import Transient
-from .secrets import mask_url, register_with_airflow, scrub
+from driftline.errors import Transient
+from driftline.secrets import mask_url, register_with_airflow, scrub
 
 log = logging.getLogger(__name__)
 

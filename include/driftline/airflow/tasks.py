@@ -16,7 +16,7 @@ from datetime import datetime
 
 def run_step(function, *args, **kwargs):
     """Run one domain step and map its failure to the Airflow outcome (see the module docstring)."""
-    from . import errors
+    from driftline import errors
 
     try:
         return function(*args, **kwargs)
@@ -32,7 +32,7 @@ def run_step(function, *args, **kwargs):
 
 def check_conf_keys(conf: dict, known: list[str]) -> None:
     """BadConfig naming the first conf key that is not a Param (Airflow would silently ignore it)."""
-    from .errors import BadConfig
+    from driftline.errors import BadConfig
 
     unknown = sorted(set(conf) - set(known))
     if unknown:
@@ -44,7 +44,7 @@ def check_conf_keys(conf: dict, known: list[str]) -> None:
 
 def prepare_database(config_path: str, conf: dict | None = None, known: list[str] | None = None) -> str:
     """Every DAG's first task: a conf key that is not a Param fails the run at once, then the schema."""
-    from .pipeline import prepare_database as prepare
+    from driftline.pipeline import prepare_database as prepare
 
     if known is not None:
         run_step(check_conf_keys, conf or {}, known)
@@ -62,7 +62,7 @@ def score_interval(
     """The single-task path; skipped (visible in the UI) when the interval is scored by partitions."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from .pipeline import score_interval as score
+    from driftline.pipeline import score_interval as score
 
     if partitions:
         raise AirflowSkipException(f"scored by {len(partitions)} partitions (run_key {partitions[0]['run_key']})")
@@ -71,13 +71,13 @@ def score_interval(
 
 def plan_partitions(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str, model_version) -> list[dict]:
     """The interval's partitions for score_partition to map over; none when it is scored in one task."""
-    from .pipeline import plan_partitions as plan
+    from driftline.pipeline import plan_partitions as plan
 
     return run_step(plan, config_path, interval_start, interval_end, run_id, model_version)["partitions"]
 
 
 def score_partition(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str, partition: dict) -> dict:
-    from .pipeline import score_partition as score
+    from driftline.pipeline import score_partition as score
 
     return run_step(score, config_path, interval_start, interval_end, run_id, partition)
 
@@ -88,7 +88,7 @@ def publish_partitions(
     """Swap the partitions in (normally skipped with score_partition when there are none)."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from .pipeline import publish_partitions as publish
+    from driftline.pipeline import publish_partitions as publish
 
     if not partitions:
         raise AirflowSkipException("scored in one task by score_interval")
@@ -97,32 +97,32 @@ def publish_partitions(
 
 def publish_predictions(config_path: str, interval_start: datetime, interval_end: datetime) -> dict:
     """Check the stored interval adds up; the returned summary becomes the Asset event's extra."""
-    from .pipeline import check_interval
+    from driftline.pipeline import check_interval
 
     return run_step(check_interval, config_path, interval_start, interval_end)
 
 
 def train_candidate(config_path: str, reason: str, window_start, window_end, labels_as_of, trigger_interval) -> dict:
-    from .retraining import train_candidate as step
+    from driftline.retraining import train_candidate as step
 
     return run_step(step, config_path, reason, window_start, window_end, labels_as_of, trigger_interval)
 
 
 def validate_candidate(config_path: str, candidate: dict, run_id: str | None = None) -> dict:
-    from .retraining import validate_candidate as step
+    from driftline.retraining import validate_candidate as step
 
     return run_step(step, config_path, candidate, run_id)
 
 
 def approval_request(config_path: str, validation: dict) -> dict | None:
     """The reviewer's subject and body when retraining.promotion = "manual" asks a person; else None."""
-    from .retraining import approval_request as step
+    from driftline.retraining import approval_request as step
 
     return run_step(step, config_path, validation)
 
 
 def decide_promotion(config_path: str, validation: dict, reason: str, run_id: str, review: dict | None = None) -> dict:
-    from .retraining import decide_promotion as step
+    from driftline.retraining import decide_promotion as step
 
     return run_step(step, config_path, validation, reason, run_id, review)
 
@@ -130,20 +130,20 @@ def decide_promotion(config_path: str, validation: dict, reason: str, run_id: st
 def rollback_champion(
     config_path: str, reason: str, to_version: int | None, run_id: str, expected_champion: int | None = None
 ) -> dict:
-    from .retraining import rollback_champion as step
+    from driftline.retraining import rollback_champion as step
 
     return run_step(step, config_path, reason, to_version, run_id, actor=f"airflow:{run_id}",
                     expected_champion=expected_champion)
 
 
 def apply_retention(config_path: str) -> dict:
-    from .retraining import apply_retention as step
+    from driftline.retraining import apply_retention as step
 
     return run_step(step, config_path)
 
 
 def update_realized_performance(config_path: str, labels_as_of) -> list[dict]:
-    from .retraining import update_realized_performance as step
+    from driftline.retraining import update_realized_performance as step
 
     return run_step(step, config_path, labels_as_of)
 
@@ -152,7 +152,7 @@ def score_shadow(config_path: str, interval_start: datetime, interval_end: datet
     """Shadow-score the interval with the pending candidate; skipped (visible in the UI) when there is none."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from .retraining import score_shadow as shadow
+    from driftline.retraining import score_shadow as shadow
 
     result = run_step(shadow, config_path, interval_start, interval_end, run_id)
     if "shadow_version" not in result:
@@ -162,14 +162,14 @@ def score_shadow(config_path: str, interval_start: datetime, interval_end: datet
 
 def monitor_interval(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str) -> dict:
     """monitor_drift's report step: sample, compare with the reference, store metrics and HTML."""
-    from .drift import monitor_interval as monitor
+    from driftline.drift import monitor_interval as monitor
 
     return run_step(monitor, config_path, interval_start, interval_end, run_id)
 
 
 def choose_interval(start: str | None, end: str | None, triggering_asset_events) -> dict:
     """The interval this monitor_drift run covers: the Params of a manual run, else the asset event's extra."""
-    from .drift import interval_to_monitor
+    from driftline.drift import interval_to_monitor
 
     extras = [
         {**(event.extra or {}), "partition_key": event.partition_key}
@@ -183,7 +183,7 @@ def estimate_performance(config_path: str, interval_start: datetime, interval_en
     """monitor_drift's estimate step (CBPE); skipped (visible in the UI) for regression or an uncalibrated model."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from .estimation import estimate_interval
+    from driftline.estimation import estimate_interval
 
     result = run_step(estimate_interval, config_path, interval_start, interval_end, run_id)
     if "skipped" in result:
@@ -193,7 +193,7 @@ def estimate_performance(config_path: str, interval_start: datetime, interval_en
 
 def decide_retrain(config_path: str, interval_start, interval_end, run_id: str, ti) -> dict:
     """Apply the trigger policy, asking Airflow whether retrain_model exists, is paused, runs or waits."""
-    from .drift import RETRAIN_DAG_ID, decide_retrain as decide
+    from driftline.drift import RETRAIN_DAG_ID, decide_retrain as decide
 
     try:
         paused = bool(ti.get_dag(dag_id=RETRAIN_DAG_ID).is_paused)

@@ -30,12 +30,12 @@ import pyarrow.compute as pc
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from . import db
-from .config import DatasetConfig, DriftPolicy, DriftSettings, load_config
-from .errors import BadInput, NotReady
-from .registry import LoadedModel, load_model
-from .scoring import predict
-from .sources import read_interval
+from driftline import db
+from driftline.config import DatasetConfig, DriftPolicy, DriftSettings, load_config
+from driftline.errors import BadInput, NotReady
+from driftline.registry import LoadedModel, load_model
+from driftline.scoring import predict
+from driftline.sources import read_interval
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ def interval_to_monitor(start: str | None, end: str | None, events: list[dict]) 
     events: the triggering asset events' extra (score_batch's publish summary) with their partition
     key. A partitioned run carries the events of one interval; bounds that disagree are refused.
     """
-    from .errors import BadConfig
+    from driftline.errors import BadConfig
 
     if start or end:
         if not (start and end):
@@ -354,7 +354,7 @@ def ensure_reference(
 
 def build_reference(config: DatasetConfig, model: LoadedModel, training_rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """A seeded sample of the model's training rows: features plus the model's own score."""
-    from .training import labelled_rows, read_table
+    from driftline.training import labelled_rows, read_table
 
     settings = _settings(config)
     if training_rows is None:
@@ -502,7 +502,7 @@ def compare_interval(
 def _attribution_drift(config: DatasetConfig, model: LoadedModel, reference: pd.DataFrame, current: pd.DataFrame):
     """Mean |TreeSHAP contribution| per feature on the reference and on the interval's sample, and
     the nDCG of the interval's importance order against the reference's (explain.attribution_drift)."""
-    from .explain import attribution_drift, frame_contributions
+    from driftline.scoring.explain import attribution_drift, frame_contributions
 
     categories = model.manifest["categories"]
     return attribution_drift(
@@ -658,7 +658,7 @@ def save_html(snapshot, path: Path) -> None:
 
 def refresh_report_summary(conn, config: DatasetConfig, start: datetime, end: datetime) -> None:
     """Write the driftline summary (results, thresholds, latest decision) at the top of the interval's report."""
-    from .report_summary import load_summary, put_summary, summary_html
+    from driftline.drift.summary import load_summary, put_summary, summary_html
 
     summary = load_summary(conn, config.db_schema, start, end)
     if summary is None or not Path(summary["report_path"]).is_file():
@@ -766,7 +766,7 @@ def decide_retrain(
         if current is None:
             raise DriftError(f"interval [{start.isoformat()}, {end.isoformat()}) has not been monitored; run monitor_interval first")
         version, share, prediction, breach, counted, features, report = current
-        from .estimation import recent_breaches
+        from driftline.estimation import recent_breaches
 
         # A breach is drift or an estimated-metric breach ([drift.trigger] estimated_metric_*), per interval.
         history = recent_breaches(conn, schema, policy, end)
@@ -811,7 +811,7 @@ def decide_retrain(
         refresh_report_summary(conn, config, start, end)  # the report now says what was decided
     log.info("drift decision %s for [%s, %s): %s", decision_id, start.isoformat(), end.isoformat(), decision.reason)
     if decision.breach:
-        from .alerts import raise_alert
+        from driftline.alerts import raise_alert
 
         raise_alert(
             config,
@@ -826,7 +826,7 @@ def decide_retrain(
             interval_end=end,
         )
     if decision.numbers.get("retrain_waiting"):
-        from .alerts import raise_alert
+        from driftline.alerts import raise_alert
 
         raise_alert(
             config,
@@ -893,7 +893,7 @@ def run_demo_monitoring(config_path: str, intervals: list[tuple[datetime, dateti
 
     Returns the intervals whose run did not succeed.
     """
-    from .cli import load_dag_file
+    from driftline.cli import load_dag_file
 
     config = load_config(config_path)
     dag = load_dag_file(dag_file)
@@ -937,7 +937,7 @@ def run_demo_monitoring(config_path: str, intervals: list[tuple[datetime, dateti
     if rows:
         print("attr_ndcg: nDCG of the features' mean |TreeSHAP contribution| order vs the reference (< 0.9: attribution drift)")
         print(f"\nreport:  {rows[-1][9]}  (open it in a browser)")
-    from .estimation import print_estimates
+    from driftline.estimation import print_estimates
 
     print_estimates(config, intervals)
     return failed

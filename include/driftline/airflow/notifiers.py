@@ -28,8 +28,8 @@ class DriftlineAlertNotifier(BaseNotifier):
         self.severity = severity
 
     def notify(self, context) -> None:
-        from .alerts import raise_alert
-        from .errors import safe_message
+        from driftline.alerts import raise_alert
+        from driftline.errors import safe_message
 
         exception = context.get("exception")
         alert_id = _attribute(exception, "alert_id")
@@ -68,8 +68,8 @@ class DriftlineAlertNotifier(BaseNotifier):
 def _alert_config(requested: str | None, dag_config: str):
     """(config, problem): the run's config Param, else the DAG's own config when that one cannot be
     loaded (a Param pointing nowhere must still leave an alert), else (None, why)."""
-    from .config import load_config
-    from .errors import DriftlineError
+    from driftline.config import load_config
+    from driftline.errors import DriftlineError
 
     problems = []
     for path in dict.fromkeys(p for p in (requested, dag_config) if p):
@@ -81,7 +81,7 @@ def _alert_config(requested: str | None, dag_config: str):
 
 
 def _driftline_error(exception):
-    from .errors import DriftlineError
+    from driftline.errors import DriftlineError
 
     while exception is not None and not isinstance(exception, DriftlineError):
         exception = exception.__cause__
@@ -106,8 +106,8 @@ async def scoring_deadline_missed(config_path: str, deadline_hours: float, conte
 
 def record_missed_deadline(config_path: str, deadline_hours: float, context: dict) -> int | None:
     """Alert for a scheduled score_batch run still unfinished at its deadline; returns the alert id."""
-    from .alerts import raise_alert
-    from .config import load_config
+    from driftline.alerts import raise_alert
+    from driftline.config import load_config
 
     dag_run = context.get("dag_run") or {}
     deadline = context.get("deadline") or {}
@@ -150,7 +150,7 @@ def scoring_deadline(config) -> object | None:
         reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
         interval=interval_length(config) + timedelta(hours=hours),
         callback=AsyncCallback(
-            "driftline.notifiers.scoring_deadline_missed",
+            "driftline.airflow.notifiers.scoring_deadline_missed",
             kwargs={"config_path": str(config.path), "deadline_hours": hours},
         ),
         name="score_batch_freshness",

@@ -29,8 +29,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .config import DatasetConfig, SourceSettings
-from .errors import BadInput, NotReady
+from driftline.config import DatasetConfig, SourceSettings
+from driftline.errors import BadInput, NotReady
 
 # A decimal or scientific number, or the spellings of infinity that float parsers accept. NaN is
 # deliberately not a number here: "nan" text is not_a_number unless [source] null_values lists it.

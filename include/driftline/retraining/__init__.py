@@ -22,12 +22,12 @@ import pandas as pd
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from . import db, registry
-from .config import METRIC_DIRECTIONS, DatasetConfig, load_config
-from .errors import BadInput
-from .estimation import record_realized
-from .scoring import predict, predicted_class
-from .training import TrainingError, data_checksum, evaluate, labelled_rows, read_table, target_values, time_split, train
+from driftline import db, registry
+from driftline.config import METRIC_DIRECTIONS, DatasetConfig, load_config
+from driftline.errors import BadInput
+from driftline.estimation import record_realized
+from driftline.scoring import predict, predicted_class
+from driftline.training import TrainingError, data_checksum, evaluate, labelled_rows, read_table, target_values, time_split, train
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def _interval_predictions(conn, schema: str, start: datetime, end: datetime) -> 
 
 def _scored_input_rows(conn, config: DatasetConfig, start: datetime, end: datetime) -> pd.DataFrame:
     """The interval's input rows that were scored (typed, without label): quarantined rows have no prediction."""
-    from .sources import read_interval
+    from driftline.sources import read_interval
 
     scored = set(_interval_predictions(conn, config.db_schema, start, end)["entity_key"])
     frames = []
@@ -851,7 +851,7 @@ def run_demo_lifecycle(config_path: str, plan, since: datetime | None = None) ->
     training window ends with the last interval and labels are read as observed three days later,
     when all of them have arrived.
     """
-    from .cli import load_dag_file
+    from driftline.cli import load_dag_file
 
     config = load_config(config_path)
     last_end = plan.interval_bounds()[-1][1]

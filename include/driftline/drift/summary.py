@@ -45,7 +45,7 @@ def load_summary(conn, schema: str, start: datetime, end: datetime) -> dict | No
     from psycopg import sql
     from psycopg.rows import dict_row
 
-    from .db import table
+    from driftline.db import table
 
     with conn.cursor(row_factory=dict_row) as cursor:
         head = cursor.execute(
