@@ -1,11 +1,21 @@
-"""Keeping credentials out of output: mask passwords in database URLs, register them with Airflow's masker.
+"""Keeping credentials out of output: mask passwords in database URLs, hand them to a log masker.
 
-Standard library only: config.py uses it at DAG parse time.
+Standard library only: config.py uses it at DAG parse time. The log masker is installed by the
+Airflow adapter (driftline.airflow.connections); without one, passwords are only masked in our text.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Callable
+
+_secret_masker: Callable[[str], None] | None = None
+
+
+def set_secret_masker(fn: Callable[[str], None] | None) -> None:
+    """Install fn, called with every database password driftline sees (None removes it)."""
+    global _secret_masker
+    _secret_masker = fn
 
 
 def mask_url(url: str) -> str:
@@ -46,13 +56,8 @@ def scrub(text: str, url: str) -> str:
     return text
 
 
-def register_with_airflow(url: str) -> None:
-    """Inside an Airflow task, have Airflow's secrets masker redact the URL's password in task logs."""
+def register_password(url: str) -> None:
+    """Hand the URL's password to the installed log masker (in a task: Airflow's, which then redacts it)."""
     password = url_password(url)
-    if not password:
-        return
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # not running under Airflow (CLI, tests of plain functions)
-        return
-    mask_secret(password)
+    if password and _secret_masker is not None:
+        _secret_masker(password)
