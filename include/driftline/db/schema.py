@@ -78,12 +78,14 @@ def schema_revision(conn: psycopg.Connection, schema: str) -> str | None:
     return row[0] if row else None
 
 
-@functools.cache
-def _alembic_config():
+def _alembic_config(schema: str | None = None, output=None):
+    """Alembic configured in code: the scripts in db/migrations, no alembic.ini."""
     from alembic.config import Config
 
-    config = Config()
+    config = Config(output_buffer=output)
     config.set_main_option("script_location", str(MIGRATIONS))
+    if schema is not None:
+        config.attributes["schema"] = schema
     return config
 
 
@@ -114,14 +116,21 @@ def upgrade_statements(schema: str, current: str | None) -> list[str]:
     """The SQL that takes schema from revision current (None: nothing yet) to the head, version
     table bookkeeping included, as Alembic renders it (`alembic upgrade --sql`)."""
     from alembic import command
-    from alembic.config import Config
 
     output = _Statements()
-    config = Config(output_buffer=output)
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["schema"] = schema
-    command.upgrade(config, f"{current}:head" if current else "head", sql=True)
+    command.upgrade(_alembic_config(schema, output), f"{current}:head" if current else "head", sql=True)
     return output.statements
+
+
+def execute_in_revision(*statements: str) -> None:
+    """For revision files: emit each statement with {s} as the quoted deployment schema and {name}
+    as its name as a text literal."""
+    from alembic import context, op
+
+    schema = context.config.attributes["schema"]
+    names = {"s": sql.Identifier(schema), "name": sql.Literal(schema)}
+    for statement in statements:
+        op.execute(sql.SQL(statement).format(**names).as_string(None))
 
 
 def grant_analyst_role(conn: psycopg.Connection, schema: str, role: str, password: str | None = None) -> list[str]:

@@ -4,10 +4,10 @@ Idempotent on purpose, like every revision up to 0004: they also run over deploy
 before Alembic (schema_version held a DDL digest then), whatever state those are in.
 
 Revision ID: 0001
-Revises: 
+Revises: (none)
 """
 
-from driftline.db.migrations import execute
+from driftline.db.schema import execute_in_revision as execute
 
 revision = "0001"
 down_revision = None

@@ -7,7 +7,7 @@ Revision ID: 0002
 Revises: 0001
 """
 
-from driftline.db.migrations import execute
+from driftline.db.schema import execute_in_revision as execute
 
 revision = "0002"
 down_revision = "0001"

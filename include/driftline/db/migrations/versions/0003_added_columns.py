@@ -7,7 +7,7 @@ Revision ID: 0003
 Revises: 0002
 """
 
-from driftline.db.migrations import execute
+from driftline.db.schema import execute_in_revision as execute
 
 revision = "0003"
 down_revision = "0002"

@@ -7,7 +7,7 @@ Revision ID: 0004
 Revises: 0003
 """
 
-from driftline.db.migrations import execute
+from driftline.db.schema import execute_in_revision as execute
 
 revision = "0004"
 down_revision = "0003"
