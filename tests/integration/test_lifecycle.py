@@ -315,7 +315,7 @@ def test_killed_between_artifact_write_and_commit_leaves_no_orphan(tmp_path, dat
         db.ensure_schema(conn, schema)
     registry_dir = tmp_path / "models"
     code = (
-        "import os, signal; from driftline import db, registry\n"
+        "import os, signal; from driftline import db; from driftline.registry import versions as registry\n"
         "original = registry.write_artifact\n"
         "def write_then_die(*args, **kwargs):\n"
         "    original(*args, **kwargs)\n"
