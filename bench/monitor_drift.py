@@ -95,7 +95,8 @@ def child(config_path: str, sample_rows: int) -> dict:
     import pandas as pd
 
     from driftline.config import load_config
-    from driftline.drift import compare_interval, report_path, save_html
+    from driftline.drift.monitor import compare_interval
+    from driftline.drift.report import report_path, save_html
 
     root = Path(config_path).parents[1]
     config = with_sample_rows(load_config(config_path), sample_rows)
@@ -135,7 +136,7 @@ def child(config_path: str, sample_rows: int) -> dict:
 def setup(root: Path, rows: int, history_days: int, chunk_rows: int, sample_sizes: list[int]) -> dict:
     """Data, model and the reference samples (built once per model version in production: not timed)."""
     from driftline.config import load_config
-    from driftline.drift import build_reference
+    from driftline.drift.reference import build_reference
 
     config_path = write_project(root, rows, history_days, chunk_rows)
     config = load_config(config_path)
