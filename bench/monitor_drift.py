@@ -7,7 +7,7 @@
 Generates the demo dataset in a temporary project (labelled history, one drifted interval as CSV,
 a LightGBM model trained on the history), builds the reference sample once (as registration does;
 not timed), then runs each variant in its own child process so peak RSS is measured per variant:
-  (a) sampled: driftline.drift.compare_interval + save_html, exactly what the monitor_interval task
+  (a) sampled: driftline.drift.monitor.compare_interval + save_html, exactly what the monitor_interval task
       runs between its two small database calls (stream the CSV, seeded sample of [drift]
       sample_rows, score the sample, Evidently report, effect sizes, HTML);
   (b) unsampled: the same code with sample_rows raised to --unsampled-rows, so Evidently compares

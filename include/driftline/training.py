@@ -77,7 +77,7 @@ def train(config: DatasetConfig, history: pd.DataFrame) -> TrainedModel:
     if config.task == "binary":
         from driftline.estimation import calibration_uncertainty, fit_calibration, realized_binary
 
-        # Estimated performance (estimation.py) reads scores through this map; the holdout's own
+        # Estimated performance (drift.performance) reads scores through this map; the holdout's own
         # metrics at the threshold are what estimated_metric_drop compares with.
         calibration = fit_calibration(holdout_scores, holdout_rows[config.target].to_numpy())
         if calibration is not None:
