@@ -42,6 +42,9 @@ from driftline.training import evaluate, train
 
 log = logging.getLogger(__name__)
 
+# The actor promotion_events records for a decision no person took (the value existing rows carry).
+AUTOMATIC_ACTOR = "retrain_model"
+
 
 def train_candidate(
     config_path: str,
@@ -234,7 +237,7 @@ def decide_promotion(
             if decision_record is None:
                 reason = f"{verdict}: all guardrails passed; trigger: {trigger_reason}"
                 outcome = registry.promote(
-                    conn, config.db_schema, version, reason, run_id, "retrain_model", {**auto, "reason": reason},
+                    conn, config.db_schema, version, reason, run_id, AUTOMATIC_ACTOR, {**auto, "reason": reason},
                     expected, evaluation_id,
                 )
             elif decision_record["approved"]:
@@ -247,7 +250,7 @@ def decide_promotion(
             else:
                 if decision_record["timed_out"]:
                     why = f"no answer within {config.retraining.approval_timeout_hours:g} h (retraining.approval_timeout_hours): rejected"
-                    actor = "retrain_model"
+                    actor = AUTOMATIC_ACTOR
                 else:
                     why = f"rejected by {decision_record['reviewer']}: {decision_record['comment'] or '(no comment)'}"
                     actor = decision_record["reviewer"]
@@ -258,7 +261,7 @@ def decide_promotion(
         else:
             reason = f"{verdict}: " + "; ".join(validation["failures"]) + f"; trigger: {trigger_reason}"
             outcome = registry.reject(
-                conn, config.db_schema, version, reason, run_id, "retrain_model", {**auto, "reason": reason}, evaluation_id
+                conn, config.db_schema, version, reason, run_id, AUTOMATIC_ACTOR, {**auto, "reason": reason}, evaluation_id
             )
         if outcome is not None:
             decision = "promoted" if outcome.action == "promote" else "rejected"
