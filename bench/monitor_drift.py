@@ -7,7 +7,7 @@
 Generates the demo dataset in a temporary project (labelled history, one drifted interval as CSV,
 a LightGBM model trained on the history), builds the reference sample once (as registration does;
 not timed), then runs each variant in its own child process so peak RSS is measured per variant:
-  (a) sampled: driftline.drift.compare_interval + save_html, exactly what the monitor_interval task
+  (a) sampled: driftline.drift.monitor.compare_interval + save_html, exactly what the monitor_interval task
       runs between its two small database calls (stream the CSV, seeded sample of [drift]
       sample_rows, score the sample, Evidently report, effect sizes, HTML);
   (b) unsampled: the same code with sample_rows raised to --unsampled-rows, so Evidently compares
@@ -95,7 +95,8 @@ def child(config_path: str, sample_rows: int) -> dict:
     import pandas as pd
 
     from driftline.config import load_config
-    from driftline.drift import compare_interval, report_path, save_html
+    from driftline.drift.monitor import compare_interval
+    from driftline.drift.report import report_path, save_html
 
     root = Path(config_path).parents[1]
     config = with_sample_rows(load_config(config_path), sample_rows)
@@ -135,7 +136,7 @@ def child(config_path: str, sample_rows: int) -> dict:
 def setup(root: Path, rows: int, history_days: int, chunk_rows: int, sample_sizes: list[int]) -> dict:
     """Data, model and the reference samples (built once per model version in production: not timed)."""
     from driftline.config import load_config
-    from driftline.drift import build_reference
+    from driftline.drift.reference import build_reference
 
     config_path = write_project(root, rows, history_days, chunk_rows)
     config = load_config(config_path)

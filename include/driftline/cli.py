@@ -77,44 +77,9 @@ def cmd_suite(args) -> None:
 
 
 def cmd_train(args) -> None:
+    from driftline.training import train_champion
+
     print(json.dumps(train_champion(_config_path(args)), indent=2, ensure_ascii=False))
-
-
-def train_champion(config_path: str, reason: str = "initial model from `driftline train`") -> dict:
-    """Train on the labelled history and register the result as champion (idempotent)."""
-    from driftline import db
-    from driftline.drift import ensure_reference
-    from driftline.registry import load_model, register_champion
-    from driftline.training import read_table, train
-
-    config = load_config(config_path)
-    history = config.resolve_location(config.history_uri)
-    with errors.reading(history):
-        trained = train(config, read_table(history, config))
-    # Which rows it saw (validation's fair holdout starts after its training_window.end).
-    manifest = {
-        **trained.manifest,
-        "row_selection": {
-            "source": "the whole [source] history file",
-            "split": f"oldest {1 - config.holdout_fraction:.0%} by event time trained on, newest "
-            f"{config.holdout_fraction:.0%} own holdout",
-        },
-    }
-    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
-    with db.connect(url, autocommit=True) as conn:
-        db.ensure_schema(conn, config.db_schema)
-        version, created = register_champion(
-            conn, config.db_schema, config.registry_dir, trained.model_text, manifest, reason
-        )
-        ensure_reference(conn, config, load_model(conn, config.db_schema, version))  # drift reference, once per version
-    return {
-        "version": version,
-        "new_version": created,
-        "metrics": trained.manifest["metrics"],
-        "rows": trained.manifest["rows"],
-        "rows_excluded": trained.manifest["rows_excluded"],
-        "registry_dir": str(config.registry_dir),
-    }
 
 
 def cmd_score(args) -> None:
@@ -153,28 +118,30 @@ def _run_id(args) -> str:
 
 def cmd_monitor(args) -> None:
     """monitor_drift without Airflow: the same task functions, then (on a trigger) retrain."""
-    from driftline.drift import decide_retrain, monitor_interval
+    from driftline.drift.decision import RetrainState, decide_retrain
+    from driftline.drift.monitor import monitor_interval
 
     config_path, run_id = _config_path(args), _run_id(args)
     start, end = _when(args.start), _when(args.end)
     summary = monitor_interval(config_path, start, end, run_id)
     print(json.dumps({"monitor_interval": summary}, indent=2, default=str))
-    from driftline.estimation import estimate_interval
+    from driftline.drift.performance import estimate_interval
 
     print(json.dumps({"estimate_performance": estimate_interval(config_path, start, end, run_id)}, indent=2, default=str))
     # No Airflow here: no other retrain run can be active, and `driftline retrain` is the deployment.
-    decision = decide_retrain(config_path, start, end, run_id)
-    print(json.dumps({"decide_retrain": {k: v for k, v in decision.items() if k != "retrain_conf"}}, indent=2, default=str))
+    decision = decide_retrain(config_path, start, end, run_id, RetrainState("retrain_model"))
+    print(json.dumps({"decide_retrain": {k: decision[k] for k in ("decision_id", "breach", "trigger", "reason",
+                                                                  "retrain_run_id")}}, indent=2, default=str))
     if not decision["trigger"]:
         return
-    conf = decision["retrain_conf"]
+    reason = f"monitor_drift: {decision['reason']}"
     if args.no_retrain:
         print(f"retrain triggered, not run (--no-retrain): driftline retrain --config {config_path} "
-              f"--interval-end {conf['interval']['end']} --reason {json.dumps(conf['reason'])}")
+              f"--interval-end {decision['interval']['end']} --reason {json.dumps(reason)}")
         return
-    from driftline.retraining import retrain
+    from driftline.retraining.lifecycle import retrain
 
-    retrain(config_path, conf["reason"], trigger_interval=conf["interval"], labels_as_of=args.labels_as_of,
+    retrain(config_path, reason, trigger_interval=decision["interval"], labels_as_of=args.labels_as_of,
             run_id=decision["retrain_run_id"], report=_print_step)
 
 
@@ -184,7 +151,7 @@ def _print_step(step: str, result) -> None:
 
 def cmd_retrain(args) -> None:
     """retrain_model's retrain branch without Airflow: train, validate, decide, retention, realized."""
-    from driftline.retraining import retrain
+    from driftline.retraining.lifecycle import retrain
 
     retrain(
         _config_path(args),
@@ -200,14 +167,14 @@ def cmd_retrain(args) -> None:
 
 def cmd_realized(args) -> None:
     """retrain_model's update_realized_performance without Airflow."""
-    from driftline.retraining import update_realized_performance
+    from driftline.retraining.realized import update_realized_performance
 
     _print_step("update_realized_performance", update_realized_performance(_config_path(args), args.labels_as_of))
 
 
 def cmd_rollback(args) -> None:
     """Make an earlier champion (default: the previous one) champion again, with a reason."""
-    from driftline.retraining import rollback_champion
+    from driftline.retraining.lifecycle import rollback_champion
 
     actor = os.environ.get("USER") or "cli"
     summary = rollback_champion(_config_path(args), args.reason, args.to, actor=f"cli:{actor}", expected_champion=args.expect_champion)
@@ -216,7 +183,7 @@ def cmd_rollback(args) -> None:
 
 def cmd_models(args) -> None:
     """Registered versions, aliases, promotion history and realized performance."""
-    from driftline.retraining import print_lifecycle
+    from driftline.devtools.demo_steps import print_lifecycle
 
     print_lifecycle(load_config(_config_path(args)))
 
@@ -478,6 +445,7 @@ def run_dag_for_interval(dag, interval_end: datetime, conf: dict):
 def run_demo(config_path: str, plan) -> None:
     from driftline import db
     from driftline.devtools.demo_data import write_demo_data
+    from driftline.training import train_champion
     from driftline.validation import write_suite
 
     started = time.perf_counter()
@@ -512,14 +480,14 @@ def run_demo(config_path: str, plan) -> None:
     if failed:
         raise SystemExit(f"score_batch did not succeed for: {', '.join(failed)}")
 
-    from driftline.drift import run_demo_monitoring
+    from driftline.devtools.demo_steps import run_demo_monitoring
 
     print("\n[5/6] running monitor_drift through Airflow (dag.test) for each interval:")
     failed = run_demo_monitoring(config_path, plan.interval_bounds(), config.root / "dags" / "monitor_drift.py")
     if failed:
         raise SystemExit(f"monitor_drift did not succeed for: {', '.join(failed)}")
 
-    from driftline.retraining import run_demo_lifecycle
+    from driftline.devtools.demo_steps import run_demo_lifecycle
 
     print("\n[6/6] retrain_model through Airflow (dag.test), when a drift decision of this run triggered it:")
     if "success" not in run_demo_lifecycle(config_path, plan, since=started_at):

@@ -12,20 +12,15 @@ FN are sums of independent Bernoulli(p_i) (normal approximation, simulated), the
 Hanley-McNeil standard error. It does not cover calibration error, and nothing estimated without
 labels can see a concept shift (the same features now meaning another label rate).
 
-The math is pure (numpy on arrays); estimate_interval, record_realized and the view are the
-Postgres side. Regression gets drift only (see the README).
+Pure math on arrays (numpy; no database): drift.performance stores the estimates per interval and
+fills in the realized values as labels arrive. Regression gets drift only (see the README).
 """
 
 from __future__ import annotations
 
-import json
-import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 import numpy as np
-
-log = logging.getLogger(__name__)
 
 METRICS = ("auc", "accuracy", "precision", "recall", "f1")
 COUNTS = ("tp", "fp", "fn", "tn")
@@ -212,159 +207,3 @@ def estimated_breach(metric: str, estimate: float | None, reference: float | Non
         return (f"estimated {metric} {estimate:.3f} dropped {reference - estimate:.3f} from holdout "
                 f"{reference:.3f} (drop {drop:g})")
     return None
-
-
-# -- Postgres ---------------------------------------------------------------------------------------
-
-
-def estimate_interval(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str) -> dict:
-    """Estimate the published interval's performance from its scores and store it (replacing the
-    interval's previous estimate); realized values are filled in from labels that have arrived."""
-    from psycopg import sql
-
-    from driftline import db
-    from driftline.config import load_config
-    from driftline.registry import load_model
-    from driftline.retraining import _published_intervals, _utc
-
-    config = load_config(config_path)
-    start, end = _utc(interval_start), _utc(interval_end)
-    if config.task != "binary":
-        return {"skipped": f"task {config.task!r}: estimated performance is for binary models (regression gets drift only)"}
-    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
-    with db.connect(url, autocommit=True) as conn:
-        db.ensure_schema(conn, config.db_schema)
-        published = _published_intervals(conn, config.db_schema, start, end)
-        published = [row for row in published if row[0] == start and row[1] == end]
-        if not published:
-            from driftline.drift import IntervalNotScoredError
-
-            raise IntervalNotScoredError(
-                f"interval [{start.isoformat()}, {end.isoformat()}) has no published predictions: run score_batch for it first"
-            )
-        _, _, version, _ = published[0]
-        model = load_model(conn, config.db_schema, version, scoring_only=True)  # verifies the calibration's hash
-        calibration = model.manifest.get("calibration")
-        if calibration is None:
-            return {"skipped": f"model v{version} has no calibration (registered before estimation, or a "
-                               "one-class holdout): retrain it"}
-        scores = np.array(
-            conn.execute(
-                sql.SQL("SELECT score FROM {} WHERE interval_start = %s AND interval_end = %s").format(
-                    db.table(config.db_schema, "predictions")
-                ),
-                (start, end),
-            ).fetchall(),
-            dtype="float64",
-        ).reshape(-1)
-        estimates = estimate_binary(calibrate(calibration, scores), scores, config.threshold,
-                                    calibration_sd=calibration.get("uncertainty"))
-        table = db.table(config.db_schema, "estimated_performance")
-        with conn.transaction():
-            conn.execute(sql.SQL("DELETE FROM {} WHERE interval_start = %s AND interval_end = %s").format(table), (start, end))
-            with conn.cursor() as cursor:
-                cursor.executemany(
-                    sql.SQL(
-                        "INSERT INTO {} (interval_start, interval_end, model_version, run_id, metric, estimate, band_low, "
-                        "band_high, rows, threshold) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                    ).format(table),
-                    [(start, end, version, run_id, e.metric, e.value, e.low, e.high, len(scores), config.threshold)
-                     for e in estimates],
-                )
-        labels_as_of = datetime.now(timezone.utc)
-        realized = record_realized(conn, config, start, end, labels_as_of)
-    summary = {
-        "interval_start": start.isoformat(),
-        "interval_end": end.isoformat(),
-        "model_version": version,
-        "rows": int(len(scores)),
-        "estimates": {e.metric: [round(e.value, 6), round(e.low, 6), round(e.high, 6)] for e in estimates if e.metric in METRICS},
-        "realized_rows": realized,
-    }
-    log.info("estimated performance [%s, %s): %s", start.isoformat(), end.isoformat(), json.dumps(summary))
-    return summary
-
-
-def record_realized(conn, config, start: datetime, end: datetime, labels_as_of: datetime, labels=None) -> int:
-    """Fill the interval's estimate rows with the metric measured on labels observed by labels_as_of
-    (the estimate's error and whether the band held follow in the estimated_vs_realized view).
-    Returns the labelled rows used (0: none has arrived; the rows keep no realized value)."""
-    from psycopg import sql
-
-    from driftline import db
-    from driftline.retraining import _interval_predictions, read_labels
-
-    table = db.table(config.db_schema, "estimated_performance")
-    exists = conn.execute(
-        sql.SQL("SELECT threshold FROM {} WHERE interval_start = %s AND interval_end = %s LIMIT 1").format(table),
-        (start, end),
-    ).fetchone()
-    if exists is None:
-        return 0
-    labels = read_labels(config, labels_as_of) if labels is None else labels
-    predictions = _interval_predictions(conn, config.db_schema, start, end)
-    joined = predictions.rename(columns={"entity_key": config.entity_key}).merge(labels, on=config.entity_key, how="inner")
-    realized = realized_binary(joined[config.target].to_numpy(), joined["score"].to_numpy(), exists[0]) if len(joined) else {}
-    with conn.transaction():
-        conn.execute(
-            sql.SQL(
-                "UPDATE {} SET realized = (%s::jsonb ->> metric)::double precision, realized_rows = %s, "
-                "labels_as_of = %s WHERE interval_start = %s AND interval_end = %s"
-            ).format(table),
-            (json.dumps(realized), len(joined), labels_as_of, start, end),
-        )
-    return int(len(joined))
-
-
-def recent_breaches(conn, schema: str, policy, end: datetime) -> list[tuple[bool, str | None, float | None]]:
-    """(drift breach, estimated-metric breach reason or None, estimate) of the last `policy.window`
-    monitored intervals up to end, newest first. The reference for estimated_metric_drop is the
-    holdout value in the registry row of the model that scored the interval."""
-    from psycopg import sql
-
-    from driftline import db
-
-    metric = policy.estimated_metric
-    rows = conn.execute(
-        sql.SQL(
-            "SELECT d.breach, e.estimate, (m.manifest -> 'calibration' -> 'reference' ->> %s)::float8 "
-            "FROM {d} d LEFT JOIN {e} e ON e.interval_start = d.interval_start AND e.interval_end = d.interval_end "
-            "AND e.metric = %s LEFT JOIN {m} m ON m.version = e.model_version "
-            "WHERE d.interval_end <= %s ORDER BY d.interval_end DESC LIMIT %s"
-        ).format(d=db.table(schema, "drift_intervals"), e=db.table(schema, "estimated_performance"),
-                 m=db.table(schema, "model_versions")),
-        (metric, metric, end, policy.window),
-    ).fetchall()
-    return [
-        (bool(breach), estimated_breach(metric, estimate, reference, policy.estimated_metric_floor,
-                                        policy.estimated_metric_drop), estimate)
-        for breach, estimate, reference in rows
-    ]
-
-
-def print_estimates(config, intervals: list[tuple[datetime, datetime]]) -> None:
-    """The demo's table: estimated AUC and accuracy (with their bands) beside the realized values."""
-    from psycopg import sql
-
-    from driftline import db
-
-    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
-    with db.connect(url) as conn:
-        rows = conn.execute(
-            sql.SQL(
-                "SELECT interval_start, metric, estimate, band_low, band_high, realized, realized_rows, within_band "
-                "FROM {} WHERE metric IN ('auc', 'accuracy') AND interval_start = ANY(%s) ORDER BY interval_start, metric DESC"
-            ).format(db.table(config.db_schema, "estimated_vs_realized")),
-            ([start for start, _ in intervals],),
-        ).fetchall()
-    print("\nestimated performance (CBPE, no labels needed) vs realized once labels arrived:")
-    print(f"{'interval':<12}{'metric':<10}{'estimate':>9}{'95% band':>17}{'realized':>10}{'labelled':>10}  in band")
-    if not rows:
-        print(f"  (empty) binary models registered with a calibration get an estimate (task {config.task!r})")
-    for start, metric, estimate, low, high, realized, labelled, inside in rows:
-        shown = "-" if realized is None else f"{realized:.4f}"
-        band = f"[{low:.4f}, {high:.4f}]"
-        print(f"{start:%Y-%m-%d}  {metric:<10}{estimate:>9.4f}{band:>17}{shown:>10}{labelled or 0:>10}  "
-              f"{'-' if inside is None else ('yes' if inside else 'no')}")
-    print(f"SELECT interval_start, metric, estimate, band_low, band_high, realized, error, within_band "
-          f"FROM {config.db_schema}.estimated_vs_realized ORDER BY interval_start, metric;")

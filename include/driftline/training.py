@@ -1,65 +1,28 @@
-"""Train a LightGBM model on labelled history with a time-based holdout, and describe it."""
+"""Train a LightGBM model on labelled history with a time-based holdout, describe it, and register
+the first champion (`driftline train`)."""
 
 from __future__ import annotations
 
-import hashlib
+import logging
 import platform
 import subprocess
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
 
-import logging
-
 import numpy as np
 import pandas as pd
 
-from driftline.config import DatasetConfig
-from driftline.errors import BadInput
+from driftline.config import DatasetConfig, load_config
+from driftline.labelled import data_checksum, time_split, usable_rows
 from driftline.scoring import model_frame, score_reference
 
 log = logging.getLogger(__name__)
-
-
-class TrainingError(BadInput):
-    """Labelled data unusable for training; the message says what is missing."""
 
 
 @dataclass
 class TrainedModel:
     model_text: str
     manifest: dict
-
-
-def read_table(location: str, config: DatasetConfig | None = None) -> pd.DataFrame:
-    """Read a whole (small) labelled table (CSV, CSV.gz or Parquet) under the reading contract of
-    sources.read_table: the config's columns typed as for scoring, its [source] encoding and
-    null_values applied. Rows that fail reading (malformed lines, unparseable cells) are left out and
-    counted in `frame.attrs["reading"]` (rows_in, left_out by reason code); no row data is logged.
-    Without a config (ad-hoc use) the default reading options apply and every column is typed
-    auto: numbers where every cell is one, else text."""
-    from driftline.sources import InputMissingError, local_path
-    from driftline.sources import read_table as read_whole_table
-
-    path = local_path(location)
-    if not path.exists():
-        raise TrainingError(f"labelled data not found: {path}")
-    try:
-        read = read_whole_table(location, config)
-    except InputMissingError as exc:
-        raise TrainingError(f"labelled data not found: {path}") from exc
-    frame = read.clean()
-    left_out = {code: count for code, count in read.reasons.items()}
-    if left_out:
-        log.warning("%s: %d of %d rows left out while reading: %s", path, read.rows_in - len(frame), read.rows_in,
-                    ", ".join(f"{code} x{count}" for code, count in sorted(left_out.items())))
-    frame.attrs["reading"] = {"rows_in": read.rows_in, "left_out": left_out}
-    return frame
-
-
-def data_checksum(frame: pd.DataFrame) -> str:
-    """sha256 over the rows' content, independent of file format."""
-    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    return hashlib.sha256(hashed.tobytes()).hexdigest()
 
 
 def _git_commit(directory) -> str | None:
@@ -91,120 +54,6 @@ def evaluate(config: DatasetConfig, labels: np.ndarray, scores: np.ndarray) -> d
     }
 
 
-_TRUE, _FALSE = {"1", "1.0", "true"}, {"0", "0.0", "false"}
-
-
-def _blank(values: pd.Series, strip: bool = True) -> pd.Series:
-    """Missing cells: null, NaN or empty text; with strip, also text that is only whitespace (a ' '
-    cell in a numeric column of a CSV export). A category of spaces is a category, not missing."""
-    text = values.astype("string")
-    return (values.isna() | ((text.str.strip() if strip else text) == "")).fillna(True).astype(bool)
-
-
-def target_values(config: DatasetConfig, values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """(target as float, reason code per unusable cell or <NA>) for the dataset's task.
-
-    binary: 0/1/true/false (any case), bool, and with [dataset] positive_label set, that value is 1
-    and every other value 0. regression: a number. Blank cells are missing. Already mapped values
-    (0.0/1.0) map to themselves, so rows from history and from the labels file can be mixed.
-    """
-    blank = _blank(values)
-    reasons = pd.Series(pd.NA, index=values.index, dtype="string")
-    reasons[blank] = f"missing:{config.target}"
-    text = values.astype("string").str.strip()
-    if config.task == "binary":
-        lowered = text.str.lower()
-        mapped = pd.Series(np.nan, index=values.index, dtype="float64")
-        mapped[lowered.isin(_TRUE).fillna(False).to_numpy()] = 1.0
-        mapped[lowered.isin(_FALSE).fillna(False).to_numpy()] = 0.0
-        if config.positive_label is not None:
-            other = (~blank & mapped.isna()).to_numpy()
-            mapped[other] = np.where((text[other] == config.positive_label).to_numpy(), 1.0, 0.0)
-        bad = ~blank & mapped.isna()
-        reasons[bad] = f"not_a_label:{config.target}"
-        return mapped, reasons
-    numbers = pd.to_numeric(text.where(~blank), errors="coerce").astype("float64")
-    bad = ~blank & numbers.isna()
-    reasons[bad] = f"not_a_number:{config.target}"
-    return numbers, reasons
-
-
-def usable_rows(config: DatasetConfig, history: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    """(typed labelled rows in a stable order, {"total": rows left out, "reasons": {code: rows}}).
-
-    The same rules as scoring: a blank cell is missing, which a nullable feature may be; a row whose
-    target is missing or not a label, whose event time does not parse, or whose non-nullable feature
-    is missing or not a number is left out and counted under a reason code (column names only).
-    """
-    required = [config.event_time, config.target, *config.feature_names]
-    missing = [c for c in required if c not in history.columns]
-    if missing:
-        raise TrainingError(f"labelled history lacks column(s) {missing} required by {config.path.name}")
-    history = history.copy()
-    reasons: list[pd.Series] = []
-    history[config.target], target_reasons = target_values(config, history[config.target])
-    reasons.append(target_reasons)
-    if config.task == "binary" and config.positive_label is None:
-        unlabelled = int((target_reasons == f"not_a_label:{config.target}").sum())
-        if unlabelled > (len(history) - int(_blank(history[config.target]).sum())) / 2:
-            raise TrainingError(
-                f"column {config.target!r} holds values other than 0/1/true/false in {unlabelled} of "
-                f"{len(history)} rows: set [dataset] positive_label in {config.path.name} to the value that means "
-                'the positive class (e.g. positive_label = "Yes")'
-            )
-    elif config.task == "binary" and not (history[config.target] == 1.0).any() and len(history):
-        raise TrainingError(
-            f"no row of column {config.target!r} is the positive class: [dataset] positive_label = "
-            f"{config.positive_label!r} in {config.path.name} never occurs (check its spelling and case)"
-        )
-    times = history[config.event_time]
-    # Text times parse as ISO 8601, as when scoring (not in a format guessed from the first row).
-    text_times = not pd.api.types.is_datetime64_any_dtype(times)
-    parsed = pd.to_datetime(times.where(~_blank(times)), utc=True, errors="coerce", format="ISO8601" if text_times else None)
-    reasons.append(pd.Series(np.where(parsed.isna(), f"unparseable_timestamp:{config.event_time}", None),
-                             index=history.index, dtype="string"))
-    history[config.event_time] = parsed
-    for feature in config.features:
-        values = history[feature.name]
-        blank = _blank(values)
-        if feature.type == "numeric":
-            numbers = pd.to_numeric(values.where(~blank), errors="coerce").astype("float64")
-            reasons.append(pd.Series(np.where(~blank & numbers.isna(), f"not_a_number:{feature.name}", None),
-                                     index=history.index, dtype="string"))
-            history[feature.name] = numbers
-        else:
-            blank = _blank(values, strip=False)
-            history[feature.name] = values.astype("string").where(~blank)
-        if not feature.nullable:
-            reasons.append(pd.Series(np.where(blank, f"missing:{feature.name}", None), index=history.index, dtype="string"))
-    excluded = pd.Series(False, index=history.index)
-    counts: dict[str, int] = {}
-    for codes in reasons:
-        present = codes.notna().to_numpy()
-        excluded |= present
-        for code, count in codes[present].value_counts().items():
-            counts[code] = counts.get(code, 0) + int(count)
-    history = history[~excluded.to_numpy()]
-    summary = {"total": int(excluded.sum()), "reasons": dict(sorted(counts.items()))}
-    if len(history) < 100:
-        left_out = f" ({summary['total']} left out: {summary['reasons']})" if counts else ""
-        raise TrainingError(f"only {len(history)} usable labelled rows{left_out}; need at least 100 to train")
-    ordered = history.sort_values([config.event_time, config.entity_key], kind="stable").reset_index(drop=True)
-    return ordered, summary
-
-
-def labelled_rows(config: DatasetConfig, history: pd.DataFrame) -> pd.DataFrame:
-    """Typed labelled rows in a stable order (event time, then key), so a split is reproducible;
-    unusable rows left out (see usable_rows, which also counts them)."""
-    return usable_rows(config, history)[0]
-
-
-def time_split(config: DatasetConfig, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(older rows to fit on, newest holdout_fraction of rows to evaluate on) of labelled_rows output."""
-    cut = int(len(rows) * (1 - config.holdout_fraction))
-    return rows.iloc[:cut], rows.iloc[cut:]
-
-
 def train(config: DatasetConfig, history: pd.DataFrame) -> TrainedModel:
     """Fit on the older rows, evaluate on the newest holdout_fraction of them (by event time)."""
     import lightgbm as lgb
@@ -228,7 +77,7 @@ def train(config: DatasetConfig, history: pd.DataFrame) -> TrainedModel:
     if config.task == "binary":
         from driftline.estimation import calibration_uncertainty, fit_calibration, realized_binary
 
-        # Estimated performance (estimation.py) reads scores through this map; the holdout's own
+        # Estimated performance (drift.performance) reads scores through this map; the holdout's own
         # metrics at the threshold are what estimated_metric_drop compares with.
         calibration = fit_calibration(holdout_scores, holdout_rows[config.target].to_numpy())
         if calibration is not None:
@@ -264,3 +113,40 @@ def train(config: DatasetConfig, history: pd.DataFrame) -> TrainedModel:
         },
     }
     return TrainedModel(model_text=booster.model_to_string(), manifest=manifest)
+
+
+def train_champion(config_path: str, reason: str = "initial model from `driftline train`") -> dict:
+    """Train on the labelled history and register the result as champion (idempotent)."""
+    from driftline import db, errors
+    from driftline.drift.reference import ensure_reference
+    from driftline.labelled import read_table
+    from driftline.registry import load_model, register_champion
+
+    config = load_config(config_path)
+    history = config.resolve_location(config.history_uri)
+    with errors.reading(history):
+        trained = train(config, read_table(history, config))
+    # Which rows it saw (validation's fair holdout starts after its training_window.end).
+    manifest = {
+        **trained.manifest,
+        "row_selection": {
+            "source": "the whole [source] history file",
+            "split": f"oldest {1 - config.holdout_fraction:.0%} by event time trained on, newest "
+            f"{config.holdout_fraction:.0%} own holdout",
+        },
+    }
+    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
+    with db.connect(url, autocommit=True) as conn:
+        db.ensure_schema(conn, config.db_schema)
+        version, created = register_champion(
+            conn, config.db_schema, config.registry_dir, trained.model_text, manifest, reason
+        )
+        ensure_reference(conn, config, load_model(conn, config.db_schema, version))  # drift reference, once per version
+    return {
+        "version": version,
+        "new_version": created,
+        "metrics": trained.manifest["metrics"],
+        "rows": trained.manifest["rows"],
+        "rows_excluded": trained.manifest["rows_excluded"],
+        "registry_dir": str(config.registry_dir),
+    }

@@ -172,7 +172,7 @@ def _predictions_per_interval(airflow: Airflow) -> dict[datetime, int]:
 
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory, database_url, monkeypatch_module):
-    from driftline.cli import train_champion
+    from driftline.training import train_champion
     from driftline.config import load_config
     from driftline.devtools.demo_data import DemoPlan, write_demo_data
 
@@ -407,12 +407,13 @@ def test_backfilled_intervals_are_monitored_once_per_publication(airflow):
 def drift_report(airflow):
     """monitor_drift's report and decision for the last backfilled interval, in this process (the
     functions its tasks call): the pages under test only read what they store."""
-    from driftline.drift import decide_retrain, monitor_interval
     from driftline.airflow.ui import report_id
+    from driftline.drift.decision import RetrainState, decide_retrain
+    from driftline.drift.monitor import monitor_interval
 
     start = BACKFILL_INTERVALS[-1]
     summary = monitor_interval(str(airflow.config), start, start + DAY, "e2e_monitor")
-    decision = decide_retrain(str(airflow.config), start, start + DAY, "e2e_monitor")
+    decision = decide_retrain(str(airflow.config), start, start + DAY, "e2e_monitor", RetrainState("retrain_model"))
     return {"id": report_id(start, start + DAY), "summary": summary, "decision": decision}
 
 
@@ -491,7 +492,8 @@ def review_project(airflow):
     the same candidate each run: reject, time out, then approve the same version."""
     from driftline import db, registry
     from driftline.config import load_config
-    from driftline.training import read_table, train
+    from driftline.labelled import read_table
+    from driftline.training import train
     from tests.integration.conftest import config_variant
 
     if airflow.token is None:

@@ -78,7 +78,7 @@ import json, sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from driftline.cli import load_dag_file, run_dag_for_interval
-from driftline.drift import monitor_conf
+from driftline.devtools.demo_steps import monitor_conf
 
 dags, config, start, end = Path(sys.argv[1]), sys.argv[2], datetime.fromisoformat(sys.argv[3]), datetime.fromisoformat(sys.argv[4])
 conf = {"config": config}
@@ -163,7 +163,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 from driftline.cli import load_dag_file, run_dag_for_interval
-from driftline.drift import monitor_conf
+from driftline.devtools.demo_steps import monitor_conf
 
 dag = load_dag_file(Path(sys.argv[1]) / "score_batch.py")
 print("DAG STATE", run_dag_for_interval(dag, datetime.fromisoformat(sys.argv[3]), {"config": sys.argv[2]}).state)

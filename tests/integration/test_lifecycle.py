@@ -19,8 +19,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from driftline import db, registry, retraining
+from driftline import db, registry
 from driftline.config import load_config
+from driftline.retraining.lifecycle import decide_promotion, train_candidate, validate_candidate
 
 from .conftest import REPO, config_variant, fetch
 from .test_retrain_model import (
@@ -56,9 +57,9 @@ def champion_on_full_window(scored_project) -> tuple[Path, int]:
     path = new_schema(scored_project)
     register_weak_champion(path)
     score_both_intervals(path)  # the scored rows whose labels arrived join the window
-    candidate = retraining.train_candidate(str(path), "first", OCTOBER, WINDOW_END, ALL_LABELS)
-    validation = retraining.validate_candidate(str(path), candidate)
-    assert retraining.decide_promotion(str(path), validation, "first", "run_0")["decision"] == "promoted"
+    candidate = train_candidate(str(path), "first", OCTOBER, WINDOW_END, ALL_LABELS)
+    validation = validate_candidate(str(path), candidate)
+    assert decide_promotion(str(path), validation, "first", "run_0")["decision"] == "promoted"
     return path, candidate["version"]
 
 
@@ -71,11 +72,11 @@ def test_champion_is_never_scored_on_rows_it_trained_on(scored_project):
     champion_end = trained_until(path, champion_version)
     # A window ending half a day earlier: different rows, a different model, and an own holdout (its
     # newest rows) that starts hours before the champion's training end.
-    candidate = retraining.train_candidate(str(path), "leak", None, WINDOW_END - pd.Timedelta(hours=12), ALL_LABELS)
+    candidate = train_candidate(str(path), "leak", None, WINDOW_END - pd.Timedelta(hours=12), ALL_LABELS)
     own_holdout_start = pd.Timestamp(candidate_manifest(path, candidate["version"])["training_window"]["holdout_start"])
     assert own_holdout_start < champion_end  # the situation of the issue
 
-    validation = retraining.validate_candidate(str(path), candidate)
+    validation = validate_candidate(str(path), candidate)
     holdout = validation["holdout"]
     assert pd.Timestamp(holdout["start"]) > champion_end  # no row the champion trained on
     assert holdout["after"] == champion_end.isoformat()
@@ -97,13 +98,13 @@ def candidate_manifest(path: Path, version: int) -> dict:
 def test_too_few_unseen_rows_rejects_without_comparing(scored_project):
     path, champion_version = champion_on_full_window(scored_project)
     # The candidate's window ends before the champion's training end: the champion saw every row of it.
-    candidate = retraining.train_candidate(str(path), "stale", None, WINDOW_END - pd.Timedelta(hours=36), ALL_LABELS)
+    candidate = train_candidate(str(path), "stale", None, WINDOW_END - pd.Timedelta(hours=36), ALL_LABELS)
     assert pd.Timestamp(candidate["window_end"]) < trained_until(path, champion_version)
-    validation = retraining.validate_candidate(str(path), candidate)
+    validation = validate_candidate(str(path), candidate)
     assert not validation["passed"]
     assert validation["failures"][0].startswith("no fair holdout: 0 rows after the champion's training end")
     assert validation["champion"]["metrics"] == {} and validation["candidate"]["metrics"] == {}
-    decision = retraining.decide_promotion(str(path), validation, "stale", "run_1")
+    decision = decide_promotion(str(path), validation, "stale", "run_1")
     assert decision["decision"] == "rejected" and champion(path) == champion_version
     (reason,), = fetch(path, "SELECT reason FROM {s}.promotion_events WHERE to_version = %s", (candidate["version"],))
     assert "no fair holdout: 0 rows after the champion's training end" in reason
@@ -182,7 +183,7 @@ def run_in_order(schema: str, codes: list[str]) -> list[subprocess.CompletedProc
 
 def _decide_code(path: Path, validation: dict, run_id: str) -> str:
     return (
-        "import json; from driftline.retraining import decide_promotion; "
+        "import json; from driftline.retraining.lifecycle import decide_promotion; "
         f"print(json.dumps(decide_promotion({str(path)!r}, json.loads({json.dumps(validation, default=str)!r}), 'race', {run_id!r})))"
     )
 
@@ -198,8 +199,8 @@ def test_two_concurrent_decisions_promote_once(scored_project):
     other = config_variant(path, schema, f"{schema}_other", num_leaves="7")
     validations = []
     for config_path in (path, other):
-        candidate = retraining.train_candidate(str(config_path), "race", None, WINDOW_END, ALL_LABELS)
-        validations.append(retraining.validate_candidate(str(config_path), candidate))
+        candidate = train_candidate(str(config_path), "race", None, WINDOW_END, ALL_LABELS)
+        validations.append(validate_candidate(str(config_path), candidate))
     assert all(v["passed"] and v["champion_version"] == weak for v in validations)
     first, second = (v["version"] for v in validations)
 
@@ -246,8 +247,8 @@ def champion_previous_and_a_validated_candidate(project) -> tuple[Path, int, int
     current = decision["champion_version"]
     schema = load_config(path).db_schema
     stronger = config_variant(path, schema, f"{schema}_stronger", num_boost_round="120")
-    candidate = retraining.train_candidate(str(stronger), "race", None, WINDOW_END, ALL_LABELS)
-    validation = retraining.validate_candidate(str(stronger), candidate)
+    candidate = train_candidate(str(stronger), "race", None, WINDOW_END, ALL_LABELS)
+    validation = validate_candidate(str(stronger), candidate)
     assert validation["champion_version"] == current and candidate["version"] not in (weak, current)
     return path, weak, current, {**validation, "passed": True, "failures": []}
 

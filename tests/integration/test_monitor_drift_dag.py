@@ -30,7 +30,7 @@ def load_dag(name: str):
 @pytest.fixture(scope="module")
 def drift_project(tmp_path_factory, database_url, monkeypatch_module, airflow_db) -> Path:
     """A trained project (small samples, trigger on one breach) with an undrifted and a drifted interval scored."""
-    from driftline.cli import train_champion
+    from driftline.training import train_champion
 
     monkeypatch_module.setenv("DRIFTLINE_DB_URL", database_url)
     path = make_project(
@@ -62,7 +62,7 @@ def monitored(drift_project) -> dict:
 
 
 def run(config_path: Path, interval) -> dict:
-    from driftline.drift import monitor_conf
+    from driftline.devtools.demo_steps import monitor_conf
 
     dag_run = load_dag("monitor_drift").test(run_conf=monitor_conf(str(config_path), *interval))
     return {"state": str(dag_run.state), **{ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}}
@@ -164,11 +164,13 @@ def test_reference_is_built_once_per_model_version(drift_project, monitored):
 
 def test_trigger_decision_with_retrain_deployed_and_cooldown(drift_project, monitored):
     """The policy path that starts retrain_model, then the cooldown that follows it (no Airflow needed)."""
-    from driftline.drift import decide_retrain
+    from driftline.drift.decision import RetrainState, decide_retrain
     now = datetime.now(timezone.utc) + timedelta(days=30)  # past any cooldown from earlier tests
-    first = decide_retrain(str(drift_project), *DRIFTED, "test_trigger", active_retrain_runs=0, retrain_deployed=True, now=now)
+    first = decide_retrain(str(drift_project), *DRIFTED, "test_trigger", RetrainState("retrain_model"), now=now)
     assert first["trigger"] is True
-    conf = first["retrain_conf"]
+    from driftline.airflow.tasks import retrain_conf
+
+    conf = retrain_conf(str(drift_project), first)
     assert conf["interval"] == {"start": DRIFTED[0].isoformat(), "end": DRIFTED[1].isoformat()}
     assert set(conf["drifted_features"]) == {"amount", "transactions_last_24h", "channel"}
     assert first["retrain_run_id"] == f"drift__{DRIFTED[1].isoformat()}"
@@ -180,14 +182,17 @@ def test_trigger_decision_with_retrain_deployed_and_cooldown(drift_project, moni
     for key, value in conf.items():
         retrain_params.get_param(key).resolve(value)
 
-    again = decide_retrain(str(drift_project), *DRIFTED, "test_trigger_again", retrain_deployed=True, now=now + timedelta(hours=1))
+    again = decide_retrain(str(drift_project), *DRIFTED, "test_trigger_again", RetrainState("retrain_model"),
+                           now=now + timedelta(hours=1))
     assert again["trigger"] is False and "cooldown" in again["reason"]
-    running = decide_retrain(str(drift_project), *DRIFTED, "test_running", active_retrain_runs=1, now=now + timedelta(days=9))
+    running = decide_retrain(str(drift_project), *DRIFTED, "test_running", RetrainState("retrain_model", running=1),
+                             now=now + timedelta(days=9))
     assert running["trigger"] is False and "already active" in running["reason"]
 
 
 def test_interval_not_scored_fails_clearly(drift_project):
-    from driftline.drift import IntervalNotScoredError, monitor_interval
+    from driftline.drift.errors import IntervalNotScoredError
+    from driftline.drift.monitor import monitor_interval
 
     day = (datetime(2027, 1, 1, tzinfo=timezone.utc), datetime(2027, 1, 2, tzinfo=timezone.utc))
     with pytest.raises(IntervalNotScoredError, match="score_batch has not scored it"):
@@ -195,11 +200,11 @@ def test_interval_not_scored_fails_clearly(drift_project):
 
 
 def test_a_retrain_waiting_on_a_paused_dag_is_in_the_decision_and_an_alert(drift_project, monitored):
-    from driftline.drift import decide_retrain
+    from driftline.drift.decision import RetrainState, decide_retrain
 
     now = datetime.now(timezone.utc) + timedelta(days=60)  # past any cooldown from earlier tests
     decision = decide_retrain(
-        str(drift_project), *DRIFTED, "test_paused", 0, True, now, queued_retrain_runs=1, retrain_paused=True
+        str(drift_project), *DRIFTED, "test_paused", RetrainState("retrain_model", paused=True, queued=1), now
     )
     assert decision["trigger"] is False
     assert "retrain_model is paused: the run triggered on" in decision["reason"]
@@ -252,23 +257,23 @@ def test_estimated_performance_is_stored_per_interval_and_compared_when_labels_a
 
 def test_estimated_metric_floor_breaches_and_names_itself(drift_project, monitored):
     """[drift.trigger] estimated_metric_floor: an undrifted interval whose estimated AUC is under the floor breaches."""
-    from driftline.drift import decide_retrain
+    from driftline.drift.decision import RetrainState, decide_retrain
 
     strict = drift_project.parent / "strict.toml"
     strict.write_text(drift_project.read_text() + "estimated_metric_floor = 0.99\n")  # [drift.trigger] is last
     # A retrain "already running": the rule's reason is recorded, nothing is triggered for later tests.
-    decision = decide_retrain(str(strict), *UNDRIFTED, "test_estimated_floor", active_retrain_runs=1,
+    decision = decide_retrain(str(strict), *UNDRIFTED, "test_estimated_floor", RetrainState("retrain_model", running=1),
                               now=datetime.now(timezone.utc) + timedelta(days=60))
     assert decision["breach"] is True and decision["trigger"] is False
     assert "already active" in decision["reason"] and "below floor 0.99" in decision["reason"]
     assert "estimated auc" in decision["reason"]
-    lenient = decide_retrain(str(drift_project), *UNDRIFTED, "test_no_floor", active_retrain_runs=1)
+    lenient = decide_retrain(str(drift_project), *UNDRIFTED, "test_no_floor", RetrainState("retrain_model", running=1))
     assert lenient["breach"] is False and "estimated" not in lenient["reason"]
 
 
 def test_realized_performance_fills_the_estimates_with_the_labels_it_sees(drift_project, monitored):
     """update_realized_performance (score_batch, retrain_model, `driftline realized`) records the estimate's error."""
-    from driftline.retraining import update_realized_performance
+    from driftline.retraining.realized import update_realized_performance
 
     query = "SELECT realized_rows, realized IS NULL FROM {s}.estimated_performance WHERE interval_start = %s AND metric = 'auc'"
     update_realized_performance(str(drift_project), UNDRIFTED[0])  # before any label was observed

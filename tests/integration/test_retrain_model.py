@@ -15,11 +15,19 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from driftline import db, registry, retraining
+from driftline import db, registry
 from driftline.cli import load_dag_file, main as cli_main
 from driftline.config import load_config
+from driftline.labelled import read_table
 from driftline.pipeline import score_interval
-from driftline.training import read_table, train
+from driftline.retraining.errors import RetrainingError
+from driftline.retraining.guardrails import guardrail_failures, prediction_problems, segment_metrics
+from driftline.retraining.lifecycle import decide_promotion, rollback_champion, train_candidate, validate_candidate
+from driftline.retraining.realized import update_realized_performance
+from driftline.retraining.review import approval_request
+from driftline.retraining.shadow import score_shadow
+from driftline.retraining.windows import labelled_window
+from driftline.training import train
 
 from .conftest import REPO, SMALL_PLAN, config_variant, fetch
 
@@ -56,9 +64,9 @@ def score_both_intervals(config_path: Path) -> None:
 
 
 def retrain(config_path: Path, reason: str = "test") -> tuple[dict, dict, dict]:
-    candidate = retraining.train_candidate(str(config_path), reason, None, WINDOW_END, ALL_LABELS)
-    validation = retraining.validate_candidate(str(config_path), candidate)
-    return candidate, validation, retraining.decide_promotion(str(config_path), validation, reason, "test_run")
+    candidate = train_candidate(str(config_path), reason, None, WINDOW_END, ALL_LABELS)
+    validation = validate_candidate(str(config_path), candidate)
+    return candidate, validation, decide_promotion(str(config_path), validation, reason, "test_run")
 
 
 def champion(config_path: Path) -> int | None:
@@ -122,7 +130,7 @@ def test_guardrail_failures_reject_then_same_candidate_is_promoted(weak_champion
 
 def test_worse_candidate_is_rejected_and_champion_unchanged(scored_project):
     path = new_schema(scored_project)
-    from driftline.cli import train_champion
+    from driftline.training import train_champion
 
     strong = train_champion(str(path))["version"]
     score_both_intervals(path)
@@ -140,14 +148,14 @@ def test_worse_candidate_is_rejected_and_champion_unchanged(scored_project):
 def test_training_is_deterministic(scored_project):
     config = load_config(scored_project)
     with db.connect(_url()) as conn:
-        rows = retraining.labelled_window(conn, config, WINDOW_END - timedelta(days=30), WINDOW_END, ALL_LABELS)
+        rows = labelled_window(conn, config, WINDOW_END - timedelta(days=30), WINDOW_END, ALL_LABELS)
     # The window holds history rows and the scored interval rows whose late labels arrived.
     assert rows[config.event_time].max() >= FIRST[0] and rows[config.event_time].min() < FIRST[0]
     first, second = train(config, rows), train(config, rows.sample(frac=1.0, random_state=3))
     assert registry.sha256_bytes(first.model_text.encode()) == registry.sha256_bytes(second.model_text.encode())
     # Labels not yet observed do not enter the training set.
     with db.connect(_url()) as conn:
-        early = retraining.labelled_window(conn, config, WINDOW_END - timedelta(days=30), WINDOW_END, FIRST[0])
+        early = labelled_window(conn, config, WINDOW_END - timedelta(days=30), WINDOW_END, FIRST[0])
     assert early[config.event_time].max() < FIRST[0]
 
 
@@ -173,7 +181,7 @@ def test_rollback_to_tampered_artifact_is_refused_and_champion_stays(scored_proj
     artifact = Path(uri.removeprefix("file://"))
     artifact.write_bytes(artifact.read_bytes().replace(b"shrinkage=", b"shrinkage=9", 1))
     with pytest.raises(registry.ModelLoadError, match="sha256 mismatch"):
-        retraining.rollback_champion(str(path), "back to the old one")
+        rollback_champion(str(path), "back to the old one")
     assert champion(path) == current
     assert fetch(path, "SELECT count(*) FROM {s}.promotion_events WHERE action = 'rollback'") == [(0,)]
 
@@ -202,15 +210,15 @@ def test_realized_performance_appears_and_updates_as_labels_arrive(scored_projec
     score_both_intervals(path)
     query = "SELECT interval_start, rows_predicted, rows_labelled, metrics, model_version FROM {s}.realized_performance ORDER BY 1"
 
-    retraining.update_realized_performance(str(path), FIRST[0] + timedelta(days=1))  # no label observed yet
+    update_realized_performance(str(path), FIRST[0] + timedelta(days=1))  # no label observed yet
     assert [(r[2], r[3]) for r in fetch(path, query)] == [(0, {}), (0, {})]
 
-    retraining.update_realized_performance(str(path), FIRST[0] + timedelta(days=3, hours=12))  # half of FIRST
+    update_realized_performance(str(path), FIRST[0] + timedelta(days=3, hours=12))  # half of FIRST
     partly = fetch(path, query)
     assert 0 < partly[0][2] < partly[0][1] and partly[1][2] == 0
     assert set(partly[0][3]) == {"auc", "log_loss", "accuracy"}
 
-    retraining.update_realized_performance(str(path), ALL_LABELS)
+    update_realized_performance(str(path), ALL_LABELS)
     final = fetch(path, query)
     assert len(final) == 2  # replaced, not appended
     assert [r[2] for r in final] == [r[1] for r in final]  # every scored row labelled
@@ -218,7 +226,7 @@ def test_realized_performance_appears_and_updates_as_labels_arrive(scored_projec
     # Intervals older than retraining.realized_lookback_days keep their last row.
     schema = load_config(path).db_schema
     short = config_variant(path, schema, f"{schema}_short", realized_lookback_days="1")
-    assert retraining.update_realized_performance(str(short), ALL_LABELS + timedelta(days=60)) == []
+    assert update_realized_performance(str(short), ALL_LABELS + timedelta(days=60)) == []
     assert fetch(path, query) == final
 
 
@@ -227,24 +235,24 @@ def test_guardrail_checks_on_tiny_inputs(scored_project):
     import pandas as pd
 
     config = load_config(scored_project)
-    assert retraining.prediction_problems(config, np.array([0.1, np.nan, 0.3])) == ["1 holdout predictions are NaN or infinite"]
-    assert "outside [0, 1]" in retraining.prediction_problems(config, np.array([0.1, 1.5]))[0]
-    assert "same value" in retraining.prediction_problems(config, np.array([0.2, 0.2]))[0]
+    assert prediction_problems(config, np.array([0.1, np.nan, 0.3])) == ["1 holdout predictions are NaN or infinite"]
+    assert "outside [0, 1]" in prediction_problems(config, np.array([0.1, 1.5]))[0]
+    assert "same value" in prediction_problems(config, np.array([0.2, 0.2]))[0]
     candidate = {"version": 2, "metrics": {"auc": 0.80, "log_loss": 0.30, "accuracy": 0.9}, "segments": {"a": 0.6, "b": 0.9}}
     holder = {"version": 1, "metrics": {"auc": 0.78, "log_loss": 0.20, "accuracy": 0.9}, "segments": {"a": 0.7, "b": 0.8}}
-    failures = retraining.guardrail_failures(config, 5000, candidate, holder, np.array([0.1, 0.9]))
+    failures = guardrail_failures(config, 5000, candidate, holder, np.array([0.1, 0.9]))
     assert len(failures) == 2
     assert "log_loss 0.3000 is worse than champion 0.2000" in failures[0]
     assert "segment merchant_category=a" in failures[1]
-    assert retraining.guardrail_failures(config, 5000, candidate, None, np.array([0.1, 0.9])) == []
+    assert guardrail_failures(config, 5000, candidate, None, np.array([0.1, 0.9])) == []
     broken = {"version": 3, "metrics": {}, "segments": {}}  # what _evaluate_version gives for NaN scores
-    assert retraining.guardrail_failures(config, 10, broken, holder, np.array([np.nan, 0.5])) == [
+    assert guardrail_failures(config, 10, broken, holder, np.array([np.nan, 0.5])) == [
         "only 10 training rows (retraining.min_training_rows = 1000)",
         "auc is undefined on the holdout (one class only, or non-finite predictions)",
         "1 holdout predictions are NaN or infinite",
     ]
     holdout = pd.DataFrame({"merchant_category": ["x"] * 1200 + ["y"] * 10, config.target: [0, 1] * 605})
-    segments = retraining.segment_metrics(config, holdout, np.linspace(0, 1, 1210))
+    segments = segment_metrics(config, holdout, np.linspace(0, 1, 1210))
     assert list(segments) == ["x"]  # y has fewer than min_segment_rows
 
 
@@ -299,13 +307,13 @@ def test_shadow_scores_the_rejected_candidate_beside_the_champion(scored_project
     path = new_schema(scored_project, shadow="true")
     register_weak_champion(path)
     score_both_intervals(path)
-    assert retraining.score_shadow(str(path), *FIRST, run_id="shadow")["skipped"].startswith("no candidate")
+    assert score_shadow(str(path), *FIRST, run_id="shadow")["skipped"].startswith("no candidate")
     schema = load_config(path).db_schema
     stump = config_variant(path, schema, f"{schema}_stump", shadow="true", num_boost_round="1", num_leaves="2", min_metric="0.999")
     candidate, _, decision = retrain(stump)
     assert decision["decision"] == "rejected"
     for _ in range(2):  # a rerun replaces the interval's shadow rows
-        result = retraining.score_shadow(str(path), *FIRST, run_id="shadow")
+        result = score_shadow(str(path), *FIRST, run_id="shadow")
     assert result == {"shadow_version": candidate["version"], "rows": result["rows"]}
     compared = fetch(
         path,
@@ -317,7 +325,7 @@ def test_shadow_scores_the_rejected_candidate_beside_the_champion(scored_project
     assert compared[0][:2] == (published, 1) == (result["rows"], 1)
     assert compared[0][2] > 0  # a different model: its scores differ from the champion's
     off = config_variant(path, schema, f"{schema}_off", shadow="false")
-    assert "off" in retraining.score_shadow(str(off), *FIRST, run_id="shadow")["skipped"]
+    assert "off" in score_shadow(str(off), *FIRST, run_id="shadow")["skipped"]
 
 
 def _review(option: str, user: str | None, comment: str = "") -> dict:
@@ -335,13 +343,13 @@ def test_manual_promotion_records_who_decided_in_events_and_manifest(scored_proj
 
     path = new_schema(scored_project, promotion='"manual"', approval_timeout_hours="0.5")
     weak = register_weak_champion(path)
-    candidate = retraining.train_candidate(str(path), "drift breach", None, WINDOW_END, ALL_LABELS)
-    validation = retraining.validate_candidate(str(path), candidate)
+    candidate = train_candidate(str(path), "drift breach", None, WINDOW_END, ALL_LABELS)
+    validation = validate_candidate(str(path), candidate)
     assert validation["passed"], validation["failures"]
     version = candidate["version"]
 
     # What the reviewer sees: the comparison on the shared holdout and the guardrails, figures only.
-    request = retraining.approval_request(str(path), validation)
+    request = approval_request(str(path), validation)
     assert request["subject"] == f"demo_transactions: promote candidate v{version} over champion v{weak}?"
     body = request["body"]
     assert f"| metric | candidate v{version} | champion v{weak} | candidate better by |" in body
@@ -351,21 +359,21 @@ def test_manual_promotion_records_who_decided_in_events_and_manifest(scored_proj
     # Auto mode, or a candidate that failed a guardrail: nobody is asked.
     schema = load_config(path).db_schema
     auto = config_variant(path, schema, f"{schema}_auto", promotion='"auto"')
-    assert retraining.approval_request(str(auto), validation) is None
-    assert retraining.approval_request(str(path), {**validation, "passed": False, "failures": ["x"]}) is None
+    assert approval_request(str(auto), validation) is None
+    assert approval_request(str(path), {**validation, "passed": False, "failures": ["x"]}) is None
 
     # Manual mode never promotes without an answer.
-    with pytest.raises(retraining.RetrainingError, match="no approval was recorded"):
-        retraining.decide_promotion(str(path), validation, "drift breach", "run_0", None)
+    with pytest.raises(RetrainingError, match="no approval was recorded"):
+        decide_promotion(str(path), validation, "drift breach", "run_0", None)
     assert champion(path) == weak
 
-    timed_out = retraining.decide_promotion(str(path), validation, "drift breach", "run_1", _review("Reject", None))
+    timed_out = decide_promotion(str(path), validation, "drift breach", "run_1", _review("Reject", None))
     assert timed_out["decision"] == "rejected" and timed_out["timed_out"] and champion(path) == weak
-    rejected = retraining.decide_promotion(
+    rejected = decide_promotion(
         str(path), validation, "drift breach", "run_2", _review("Reject", "bob", "holdout too recent to trust")
     )
     assert rejected["decision"] == "rejected" and rejected["reviewer"] == "bob" and champion(path) == weak
-    approved = retraining.decide_promotion(
+    approved = decide_promotion(
         str(path), validation, "drift breach", "run_3", _review("Approve", "alice", "checked the segments, ship it")
     )
     assert approved["decision"] == "promoted" and champion(path) == version

@@ -20,7 +20,8 @@ from driftline.config import load_config
 from driftline.pipeline import check_interval, score_interval
 from driftline.registry import ModelLoadError, load_model, register_candidate, register_champion
 from driftline.scoring import OutputSanityError
-from driftline.training import read_table, train
+from driftline.labelled import read_table
+from driftline.training import train
 
 from .conftest import REPO, SMALL_PLAN, config_variant, fetch
 from .test_reliability import clean_rows, frame_csv, write_text
@@ -33,7 +34,7 @@ LATER = (datetime(2027, 1, 4, tzinfo=timezone.utc), datetime(2027, 1, 5, tzinfo=
 
 def variant(project: Path, **overrides: str) -> Path:
     """A fresh schema + registry for one test, trained champion v1 (same data as the project)."""
-    from driftline.cli import train_champion
+    from driftline.training import train_champion
 
     schema = f"sg_{uuid.uuid4().hex[:8]}"
     path = config_variant(project, schema, **overrides)

@@ -11,7 +11,8 @@ import pyarrow as pa
 import pytest
 
 from driftline.config import ConfigError, DriftPolicy, load_config
-from driftline.drift import counts_as_drift, decide, effect_size, is_breach, sample_tables
+from driftline.drift.policy import RetrainState, counts_as_drift, decide, effect_size, is_breach
+from driftline.drift.report import sample_tables
 
 from .test_config import write
 
@@ -22,6 +23,7 @@ POLICY = DriftPolicy(
     drifted_share=0.3, prediction_drift=0.1, effect_size_floor=0.1, breaches=2, window=3, cooldown_hours=24
 )
 NUMBERS = {"drifted_share": 0.43, "prediction_drift": 0.02}
+RETRAIN = RetrainState("retrain_model")
 
 
 def test_breach_thresholds_are_inclusive_and_either_one_suffices():
@@ -53,7 +55,7 @@ def test_categorical_effect_size_is_jensen_shannon_distance():
 
 
 def test_no_breach_never_triggers():
-    decision = decide(POLICY, False, [False, True, True], None, NOW, numbers=NUMBERS)
+    decision = decide(POLICY, False, [False, True, True], None, NOW, RETRAIN, numbers=NUMBERS)
     assert (decision.breach, decision.trigger) == (False, False)
     assert decision.reason.startswith("no breach")
 
@@ -69,7 +71,7 @@ def test_no_breach_never_triggers():
     ],
 )
 def test_breach_must_persist_k_of_the_last_n_intervals(recent, trigger):
-    decision = decide(POLICY, True, recent, None, NOW, numbers=NUMBERS)
+    decision = decide(POLICY, True, recent, None, NOW, RETRAIN, numbers=NUMBERS)
     assert decision.trigger is trigger
     assert decision.numbers["breaches_in_window"] == sum(recent[:3])
     if not trigger:
@@ -78,18 +80,18 @@ def test_breach_must_persist_k_of_the_last_n_intervals(recent, trigger):
 
 @pytest.mark.parametrize("hours_ago, trigger", [(1, False), (23.9, False), (24.1, True)])
 def test_no_trigger_within_the_cooldown_after_the_last_retrain(hours_ago, trigger):
-    decision = decide(POLICY, True, [True, True, True], NOW - timedelta(hours=hours_ago), NOW, numbers=NUMBERS)
+    decision = decide(POLICY, True, [True, True, True], NOW - timedelta(hours=hours_ago), NOW, RETRAIN, numbers=NUMBERS)
     assert decision.trigger is trigger
     if not trigger:
         assert "cooldown" in decision.reason
 
 
 def test_no_trigger_while_a_retrain_runs_or_when_retrain_model_is_missing():
-    running = decide(POLICY, True, [True, True], None, NOW, active_retrain_runs=1, numbers=NUMBERS)
+    running = decide(POLICY, True, [True, True], None, NOW, RetrainState("retrain_model", running=1), numbers=NUMBERS)
     assert (running.breach, running.trigger) == (True, False) and "already active" in running.reason
-    missing = decide(POLICY, True, [True, True], None, NOW, retrain_deployed=False, numbers=NUMBERS)
+    missing = decide(POLICY, True, [True, True], None, NOW, RetrainState("retrain_model", deployed=False), numbers=NUMBERS)
     assert (missing.breach, missing.trigger) == (True, False) and "not deployed" in missing.reason
-    go = decide(POLICY, True, [True, True], None, NOW, numbers=NUMBERS)
+    go = decide(POLICY, True, [True, True], None, NOW, RETRAIN, numbers=NUMBERS)
     assert go.trigger and go.reason.startswith("retrain:") and "0.43" in go.reason
 
 
@@ -126,9 +128,9 @@ def test_estimated_metric_rule_keys_load(tmp_path):
 
 def test_an_estimated_breach_is_named_in_the_decision_reason():
     numbers = {**NUMBERS, "estimated_breach": "estimated auc 0.700 below floor 0.75"}
-    decision = decide(POLICY, True, [True, True], None, NOW, numbers=numbers)
+    decision = decide(POLICY, True, [True, True], None, NOW, RETRAIN, numbers=numbers)
     assert decision.trigger and decision.reason.endswith("; estimated auc 0.700 below floor 0.75)")
-    assert "estimated" not in decide(POLICY, True, [True, True], None, NOW, numbers=NUMBERS).reason
+    assert "estimated" not in decide(POLICY, True, [True, True], None, NOW, RETRAIN, numbers=NUMBERS).reason
 
 
 @pytest.mark.parametrize(

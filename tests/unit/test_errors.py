@@ -50,16 +50,16 @@ def test_every_driftline_exception_is_rooted_in_the_tree():
         ("validation.TableValidationError", False),
         ("validation.SuiteError", False),
         ("pipeline.QuarantineBudgetExceeded", False),
-        ("training.TrainingError", False),
-        ("retraining.RetrainingError", False),
+        ("labelled.TrainingError", False),
+        ("retraining.errors.RetrainingError", False),
         ("db.DatabaseError", True),
         ("db.IntervalBusyError", True),
-        ("drift.IntervalNotScoredError", True),
-        ("drift.DriftError", False),
+        ("drift.errors.IntervalNotScoredError", True),
+        ("drift.errors.DriftError", False),
     ],
 )
 def test_branch_decides_retry(path, retried):
-    module, name = path.split(".")
+    module, name = path.rsplit(".", 1)
     kind = getattr(importlib.import_module(f"driftline.{module}"), name)
     assert errors.retryable(kind("x")) is retried
 

@@ -8,7 +8,7 @@ import pandas as pd
 
 from driftline.config import load_config
 from driftline.registry import scoring_digest
-from driftline.retraining import fair_holdout
+from driftline.retraining.windows import fair_holdout
 
 from ..conftest import REPO
 

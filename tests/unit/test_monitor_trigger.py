@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from driftline.config import DriftPolicy
-from driftline.drift import STALE_QUEUED_RETRAIN, decide, interval_to_monitor
+from driftline.drift.policy import STALE_QUEUED_RETRAIN, RetrainState, decide, interval_to_monitor
 from driftline.errors import BadConfig, BadInput
 
 NOW = datetime(2026, 11, 10, 12, tzinfo=timezone.utc)
@@ -47,8 +47,8 @@ def test_a_run_without_one_clear_interval_fails_saying_why(start, end, events, e
 
 def test_a_run_queued_on_a_paused_retrain_model_is_said_not_counted_as_active():
     triggered = (NOW - timedelta(hours=30), "drift__2026-11-09T00:00:00+00:00")
-    decision = decide(POLICY, True, PERSISTENT, None, NOW, 0, True, NUMBERS,
-                      queued_retrain_runs=1, retrain_paused=True, last_trigger=triggered)
+    decision = decide(POLICY, True, PERSISTENT, None, NOW, RetrainState("retrain_model", queued=1, paused=True), NUMBERS,
+                      last_trigger=triggered)
     assert (decision.breach, decision.trigger) == (True, False)
     assert "retrain_model is paused: the run triggered on 2026-11-09 06:00 UTC" in decision.reason
     assert "already active" not in decision.reason
@@ -57,23 +57,23 @@ def test_a_run_queued_on_a_paused_retrain_model_is_said_not_counted_as_active():
 
 def test_a_fresh_queued_run_on_a_running_dag_waits_but_a_stuck_one_no_longer_blocks():
     fresh = (NOW - timedelta(hours=1), "drift__a")
-    waiting = decide(POLICY, True, PERSISTENT, None, NOW, 0, True, NUMBERS, queued_retrain_runs=1, last_trigger=fresh)
+    waiting = decide(POLICY, True, PERSISTENT, None, NOW, RetrainState("retrain_model", queued=1), NUMBERS, last_trigger=fresh)
     assert waiting.trigger is False and "is waiting" in waiting.reason
     # Older than the bound, and past the cooldown: the stuck run is reported, and the breach triggers.
     stuck = (NOW - STALE_QUEUED_RETRAIN - timedelta(hours=24), "drift__b")
-    decision = decide(POLICY, True, PERSISTENT, None, NOW, 0, True, NUMBERS, queued_retrain_runs=1, last_trigger=stuck)
+    decision = decide(POLICY, True, PERSISTENT, None, NOW, RetrainState("retrain_model", queued=1), NUMBERS, last_trigger=stuck)
     assert decision.trigger is True
     assert "stuck" in decision.reason and "drift__b" in decision.numbers["retrain_waiting"]
 
 
 def test_a_trigger_on_a_paused_retrain_model_says_the_run_will_wait():
-    decision = decide(POLICY, True, PERSISTENT, None, NOW, 0, True, NUMBERS, retrain_paused=True)
+    decision = decide(POLICY, True, PERSISTENT, None, NOW, RetrainState("retrain_model", paused=True), NUMBERS)
     assert decision.trigger is True
     assert "retrain_model is paused" in decision.reason and decision.numbers["retrain_waiting"]
 
 
 def test_nothing_queued_and_unpaused_says_nothing_about_waiting():
-    decision = decide(POLICY, True, PERSISTENT, None, NOW, 0, True, NUMBERS)
+    decision = decide(POLICY, True, PERSISTENT, None, NOW, RetrainState("retrain_model"), NUMBERS)
     assert decision.trigger is True and "retrain_waiting" not in decision.numbers and "note" not in decision.reason
 
 

@@ -340,7 +340,7 @@ def test_truncated_gzip_fails_naming_the_file_alone_or_in_a_directory(config, tm
 def test_read_table_types_history_like_scoring(config, tmp_path):
     """Training reads through the same contract: blanks in numeric columns are missing, null-like
     tokens are text (or missing when configured), unparseable rows are left out with a reason."""
-    from driftline.training import read_table as training_read_table
+    from driftline.labelled import read_table as training_read_table
 
     rows = [GOOD.replace("t1", f"t{i}") + ",1" for i in range(6)]
     rows[1] = rows[1].replace(",2.5,", ", ,")  # blank numeric cell
@@ -487,7 +487,7 @@ def test_training_on_a_history_csv_with_blanks_and_null_like_tokens(config, tmp_
     """`driftline train`'s reading side: ' ' in a numeric column used to crash pd.read_csv's float
     parse; now it is missing (nullable), "NA" stays a category, and an unparseable row is left out."""
     from driftline.devtools.demo_data import transactions
-    from driftline.training import read_table as training_read_table
+    from driftline.labelled import read_table as training_read_table
     from driftline.training import train
 
     frame = transactions(np.random.default_rng(3), datetime(2026, 10, 1), 400, "h")

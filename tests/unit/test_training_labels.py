@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from driftline.config import load_config
-from driftline.training import TrainingError, target_values, usable_rows
+from driftline.labelled import TrainingError, target_values, usable_rows
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -103,26 +103,26 @@ def publish_predictions(config_path: str, interval_start: datetime, interval_end
 
 
 def train_candidate(config_path: str, reason: str, window_start, window_end, labels_as_of, trigger_interval) -> dict:
-    from driftline.retraining import train_candidate as step
+    from driftline.retraining.lifecycle import train_candidate as step
 
     return run_step(step, config_path, reason, window_start, window_end, labels_as_of, trigger_interval)
 
 
 def validate_candidate(config_path: str, candidate: dict, run_id: str | None = None) -> dict:
-    from driftline.retraining import validate_candidate as step
+    from driftline.retraining.lifecycle import validate_candidate as step
 
     return run_step(step, config_path, candidate, run_id)
 
 
 def approval_request(config_path: str, validation: dict) -> dict | None:
     """The reviewer's subject and body when retraining.promotion = "manual" asks a person; else None."""
-    from driftline.retraining import approval_request as step
+    from driftline.retraining.review import approval_request as step
 
     return run_step(step, config_path, validation)
 
 
 def decide_promotion(config_path: str, validation: dict, reason: str, run_id: str, review: dict | None = None) -> dict:
-    from driftline.retraining import decide_promotion as step
+    from driftline.retraining.lifecycle import decide_promotion as step
 
     return run_step(step, config_path, validation, reason, run_id, review)
 
@@ -130,20 +130,20 @@ def decide_promotion(config_path: str, validation: dict, reason: str, run_id: st
 def rollback_champion(
     config_path: str, reason: str, to_version: int | None, run_id: str, expected_champion: int | None = None
 ) -> dict:
-    from driftline.retraining import rollback_champion as step
+    from driftline.retraining.lifecycle import rollback_champion as step
 
     return run_step(step, config_path, reason, to_version, run_id, actor=f"airflow:{run_id}",
                     expected_champion=expected_champion)
 
 
 def apply_retention(config_path: str) -> dict:
-    from driftline.retraining import apply_retention as step
+    from driftline.retraining.lifecycle import apply_retention as step
 
     return run_step(step, config_path)
 
 
 def update_realized_performance(config_path: str, labels_as_of) -> list[dict]:
-    from driftline.retraining import update_realized_performance as step
+    from driftline.retraining.realized import update_realized_performance as step
 
     return run_step(step, config_path, labels_as_of)
 
@@ -152,7 +152,7 @@ def score_shadow(config_path: str, interval_start: datetime, interval_end: datet
     """Shadow-score the interval with the pending candidate; skipped (visible in the UI) when there is none."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from driftline.retraining import score_shadow as shadow
+    from driftline.retraining.shadow import score_shadow as shadow
 
     result = run_step(shadow, config_path, interval_start, interval_end, run_id)
     if "shadow_version" not in result:
@@ -162,14 +162,14 @@ def score_shadow(config_path: str, interval_start: datetime, interval_end: datet
 
 def monitor_interval(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str) -> dict:
     """monitor_drift's report step: sample, compare with the reference, store metrics and HTML."""
-    from driftline.drift import monitor_interval as monitor
+    from driftline.drift.monitor import monitor_interval as monitor
 
     return run_step(monitor, config_path, interval_start, interval_end, run_id)
 
 
 def choose_interval(start: str | None, end: str | None, triggering_asset_events) -> dict:
     """The interval this monitor_drift run covers: the Params of a manual run, else the asset event's extra."""
-    from driftline.drift import interval_to_monitor
+    from driftline.drift.policy import interval_to_monitor
 
     extras = [
         {**(event.extra or {}), "partition_key": event.partition_key}
@@ -183,7 +183,7 @@ def estimate_performance(config_path: str, interval_start: datetime, interval_en
     """monitor_drift's estimate step (CBPE); skipped (visible in the UI) for regression or an uncalibrated model."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from driftline.estimation import estimate_interval
+    from driftline.drift.performance import estimate_interval
 
     result = run_step(estimate_interval, config_path, interval_start, interval_end, run_id)
     if "skipped" in result:
@@ -191,9 +191,13 @@ def estimate_performance(config_path: str, interval_start: datetime, interval_en
     return result
 
 
+RETRAIN_DAG_ID = "retrain_model"
+
+
 def decide_retrain(config_path: str, interval_start, interval_end, run_id: str, ti) -> dict:
-    """Apply the trigger policy, asking Airflow whether retrain_model exists, is paused, runs or waits."""
-    from driftline.drift import RETRAIN_DAG_ID, decide_retrain as decide
+    """Apply the trigger policy, asking Airflow whether retrain_model exists, is paused, runs or waits;
+    the decision plus retrain_conf, what the trigger passes to retrain_model as dag_run.conf."""
+    from driftline.drift.decision import RetrainState, decide_retrain as decide
 
     try:
         paused = bool(ti.get_dag(dag_id=RETRAIN_DAG_ID).is_paused)
@@ -202,7 +206,18 @@ def decide_retrain(config_path: str, interval_start, interval_end, run_id: str, 
         deployed, paused = False, False  # the decision is recorded; a later breach triggers once deployed
     running = ti.get_dr_count(dag_id=RETRAIN_DAG_ID, states=["running"]) if deployed else 0
     queued = ti.get_dr_count(dag_id=RETRAIN_DAG_ID, states=["queued"]) if deployed else 0
-    return run_step(
-        decide, config_path, interval_start, interval_end, run_id, running, deployed,
-        queued_retrain_runs=queued, retrain_paused=paused,
-    )
+    state = RetrainState(RETRAIN_DAG_ID, deployed, paused, running, queued)
+    decision = run_step(decide, config_path, interval_start, interval_end, run_id, state)
+    return {**decision, "retrain_conf": retrain_conf(config_path, decision)}
+
+
+def retrain_conf(config_path: str, decision: dict) -> dict:
+    """What retrain_model receives as dag_run.conf (visible on the triggered run in the UI)."""
+    return {
+        "config": config_path,
+        "reason": f"monitor_drift: {decision['reason']}",
+        "interval": decision["interval"],
+        "decision_id": decision["decision_id"],
+        "report_path": decision["report_path"],
+        **{k: decision[k] for k in ("drifted_share", "prediction_drift", "drifted_features", "model_version")},
+    }

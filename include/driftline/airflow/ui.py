@@ -167,7 +167,7 @@ def registry_overview(conn, schema: str) -> dict[str, Any]:
     history = list(reversed(registry.promotion_history(conn, schema)))
     shared, evaluations = {}, []
     if _exists(conn, schema, "model_evaluations"):
-        from driftline.retraining import shared_holdout_at_promotion
+        from driftline.retraining.lifecycle import shared_holdout_at_promotion
 
         shared = shared_holdout_at_promotion(conn, schema)
         evaluations = _rows(

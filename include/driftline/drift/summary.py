@@ -12,10 +12,13 @@ Light on purpose (psycopg and the standard library): the UI plugin renders it to
 from __future__ import annotations
 
 import html
+import logging
 import os
 import re
 from datetime import datetime
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 START, END = "<!-- driftline-summary:start -->", "<!-- driftline-summary:end -->"
 # Evidently methods whose statistic is a p-value (drift when below the threshold); the others are distances.
@@ -138,6 +141,15 @@ def put_summary(path: Path, block: str) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_text(text, encoding="utf-8")
     os.replace(partial, path)
+
+
+def refresh_report_summary(conn, config, start: datetime, end: datetime) -> None:
+    """Write the driftline summary (results, thresholds, latest decision) at the top of the interval's report."""
+    summary = load_summary(conn, config.db_schema, start, end)
+    if summary is None or not Path(summary["report_path"]).is_file():
+        log.warning("no drift report file for [%s, %s) to head with the summary", start.isoformat(), end.isoformat())
+        return
+    put_summary(Path(summary["report_path"]), summary_html(config.name, summary, config.drift.trigger))
 
 
 def _number(value) -> str:

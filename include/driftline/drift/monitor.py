@@ -1,0 +1,232 @@
+"""monitor_drift's compare step for one interval: sample what score_batch scored, compare it with the
+model's reference (Evidently, attribution drift), store the results and the HTML report.
+
+Each interval is sampled while it streams from its input file (the rows score_batch scored, never
+the whole interval in memory); its per-feature results, summary and report replace that interval's
+previous ones in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import datetime
+
+import pandas as pd
+import pyarrow as pa
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from driftline import db
+from driftline.config import DatasetConfig, load_config
+from driftline.drift.errors import DriftError, IntervalNotScoredError
+from driftline.drift.policy import FeatureResult, is_breach
+from driftline.drift.reference import ensure_reference
+from driftline.drift.report import (
+    SCORE_COLUMN,
+    drift_results,
+    evidently_frame,
+    report_path,
+    run_report,
+    sample_interval,
+    save_html,
+)
+from driftline.drift.summary import refresh_report_summary
+from driftline.intervals import utc
+from driftline.registry import LoadedModel, load_model
+from driftline.scoring import predict
+
+log = logging.getLogger(__name__)
+
+
+def monitor_interval(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str) -> dict:
+    """Compare the interval score_batch published with its model's reference; store and return the summary."""
+    config = load_config(config_path)
+    start, end = utc(interval_start), utc(interval_end)
+    stages: dict[str, float] = {}
+    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
+    with db.connect(url, autocommit=True) as conn:
+        db.ensure_schema(conn, config.db_schema)
+        version, rows_scored, quarantined = _published_interval(conn, config, start, end)
+        t = time.perf_counter()
+        model = load_model(conn, config.db_schema, version)
+        reference = pd.read_parquet(ensure_reference(conn, config, model))
+        stages["reference"] = time.perf_counter() - t
+
+        attribution: dict = {}
+        snapshot, features, prediction, current_rows, rows_seen = compare_interval(
+            config, model, reference, start, end, quarantined, stages, attribution
+        )
+        t = time.perf_counter()
+        report = report_path(config, start, end)
+        save_html(snapshot, report)
+        stages["html"] = time.perf_counter() - t
+
+        counted = [f for f in features if f.counted]
+        share = len(counted) / len(features)
+        summary = {
+            "interval_start": start.isoformat(),
+            "interval_end": end.isoformat(),
+            "model_version": model.version,
+            "run_id": run_id,
+            "rows_scored": rows_scored,
+            "rows_read": rows_seen,
+            "current_rows": current_rows,
+            "reference_rows": len(reference),
+            "features": len(features),
+            "drifted_features": sum(f.drifted for f in features),
+            "counted_features": len(counted),
+            "drifted_share": share,
+            "counted": [f.column_name for f in counted],
+            "prediction_method": prediction.method,
+            "prediction_drift": prediction.statistic,
+            "breach": is_breach(config.drift.trigger, share, prediction.statistic),
+            "report_path": str(report),
+            "stage_seconds": {k: round(v, 3) for k, v in stages.items()},
+            "attribution": attribution["result"].summary(),
+        }
+        with conn.transaction():  # readers see the interval's drift with its attribution drift, never without
+            store_results(conn, config, summary, features)
+            _store_attribution(conn, config, summary, attribution["result"])
+        refresh_report_summary(conn, config, start, end)
+    log.info("monitored interval [%s, %s): %s", start.isoformat(), end.isoformat(), json.dumps(summary))
+    return summary
+
+
+def compare_interval(
+    config: DatasetConfig,
+    model: LoadedModel,
+    reference: pd.DataFrame,
+    start: datetime,
+    end: datetime,
+    quarantined: set[str],
+    stages: dict[str, float],
+    attribution: dict | None = None,
+) -> tuple[object, list[FeatureResult], FeatureResult, int, int]:
+    """Sample the interval, score the sample, run Evidently: (snapshot, features, prediction, sampled, read).
+
+    attribution: a dict to receive the attribution drift (explain.Attribution under "result")."""
+    t = time.perf_counter()
+    current, rows_seen = sample_interval(config, start, end, quarantined)
+    if current is None or len(current) == 0:
+        raise DriftError(f"interval [{start.isoformat()}, {end.isoformat()}) has no scored rows to compare")
+    # Arrow keeps freed read buffers in its own pool; hand them back so the report's allocations
+    # reuse that memory instead of stacking on top of it (peak RSS = max of the stages, not the sum).
+    pa.default_memory_pool().release_unused()
+    scores = predict(model.booster, current, config, model.manifest["categories"])
+    current = evidently_frame(current, config)
+    current[SCORE_COLUMN] = scores
+    stages["sample"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    result = _attribution_drift(config, model, reference, current)
+    if attribution is not None:
+        attribution["result"] = result
+    stages["attribution"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    snapshot = run_report(config, reference, current)
+    features, prediction = drift_results(config, snapshot, reference, current)
+    stages["report"] = time.perf_counter() - t
+    return snapshot, features, prediction, len(current), rows_seen
+
+
+def _attribution_drift(config: DatasetConfig, model: LoadedModel, reference: pd.DataFrame, current: pd.DataFrame):
+    """Mean |TreeSHAP contribution| per feature on the reference and on the interval's sample, and
+    the nDCG of the interval's importance order against the reference's (explain.attribution_drift)."""
+    from driftline.scoring.explain import attribution_drift, frame_contributions
+
+    categories = model.manifest["categories"]
+    return attribution_drift(
+        config.feature_names,
+        frame_contributions(model.booster, reference, config, categories),
+        frame_contributions(model.booster, current, config, categories),
+    )
+
+
+def _published_interval(conn, config: DatasetConfig, start: datetime, end: datetime) -> tuple[int, int, set[str]]:
+    """(model version, rows scored, quarantined entity keys) of the interval's published scoring run."""
+    row = conn.execute(
+        sql.SQL(
+            "SELECT model_version, rows_scored FROM {} WHERE published AND status = 'succeeded' "
+            "AND interval_start = %s AND interval_end = %s"
+        ).format(db.table(config.db_schema, "run_summary")),
+        (start, end),
+    ).fetchone()
+    if row is None:
+        raise IntervalNotScoredError(
+            f"interval [{start.isoformat()}, {end.isoformat()}) has no published predictions in "
+            f"{config.db_schema}.run_summary: score_batch has not scored it (yet). Run score_batch for it first."
+        )
+    keys = conn.execute(
+        sql.SQL(
+            "SELECT DISTINCT q.entity_key FROM {} q JOIN {} i USING (interval_id) "
+            "WHERE i.interval_start = %s AND i.interval_end = %s AND q.entity_key IS NOT NULL "
+            "AND q.run_key = i.current_run_key"
+        ).format(db.table(config.db_schema, "quarantine_rows"), db.table(config.db_schema, "scored_intervals")),
+        (start, end),
+    ).fetchall()
+    return row[0], row[1], {key for (key,) in keys}
+
+
+def store_results(conn, config: DatasetConfig, summary: dict, features: list[FeatureResult]) -> None:
+    """Replace the interval's summary and per-feature rows in one transaction."""
+    schema = config.db_schema
+    key = (summary["interval_start"], summary["interval_end"])
+    with conn.transaction():
+        for name in ("drift_features", "drift_intervals"):
+            conn.execute(
+                sql.SQL("DELETE FROM {} WHERE interval_start = %s AND interval_end = %s").format(db.table(schema, name)),
+                key,
+            )
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (interval_start, interval_end, model_version, run_id, rows_scored, current_rows, "
+                "reference_rows, features, drifted_features, counted_features, drifted_share, prediction_method, "
+                "prediction_drift, breach, report_path, stage_seconds) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            ).format(db.table(schema, "drift_intervals")),
+            (
+                *key,
+                summary["model_version"],
+                summary["run_id"],
+                summary["rows_scored"],
+                summary["current_rows"],
+                summary["reference_rows"],
+                summary["features"],
+                summary["drifted_features"],
+                summary["counted_features"],
+                summary["drifted_share"],
+                summary["prediction_method"],
+                summary["prediction_drift"],
+                summary["breach"],
+                summary["report_path"],
+                Jsonb(summary["stage_seconds"]),
+            ),
+        )
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                sql.SQL(
+                    "INSERT INTO {} (interval_start, interval_end, model_version, column_name, column_type, method, "
+                    "statistic, threshold, drifted, effect_size, counted) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                ).format(db.table(schema, "drift_features")),
+                [
+                    (*key, summary["model_version"], f.column_name, f.column_type, f.method, f.statistic,
+                     f.threshold, f.drifted, f.effect_size, f.counted)
+                    for f in features
+                ],
+            )
+
+
+def _store_attribution(conn, config: DatasetConfig, summary: dict, attribution) -> None:
+    """The interval's attribution drift beside its drift summary (store_results just replaced the row)."""
+    conn.execute(
+        sql.SQL(
+            "UPDATE {} SET attribution_ndcg = %s, attribution = %s WHERE interval_start = %s AND interval_end = %s"
+        ).format(db.table(config.db_schema, "drift_intervals")),
+        (attribution.ndcg,
+         Jsonb({"features": attribution.features, "reference": attribution.reference, "current": attribution.current}),
+         summary["interval_start"], summary["interval_end"]),
+    )
