@@ -1,4 +1,4 @@
-"""Keeping credentials out of output: mask passwords in database URLs, register them with Airflow's masker.
+"""Keeping credentials out of output: mask passwords in database URLs, hand them to the registered masker.
 
 Standard library only: config.py uses it at DAG parse time.
 """
@@ -6,6 +6,7 @@ Standard library only: config.py uses it at DAG parse time.
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 
 def mask_url(url: str) -> str:
@@ -46,13 +47,17 @@ def scrub(text: str, url: str) -> str:
     return text
 
 
-def register_with_airflow(url: str) -> None:
-    """Inside an Airflow task, have Airflow's secrets masker redact the URL's password in task logs."""
+_secret_masker: Callable[[str], None] | None = None
+
+
+def set_secret_masker(fn: Callable[[str], None] | None) -> None:
+    """Register what is told each password seen (the Airflow adapter registers its log masker)."""
+    global _secret_masker
+    _secret_masker = fn
+
+
+def register_secret(url: str) -> None:
+    """Hand the URL's password to the registered masker (under Airflow: redacted in task logs from then on)."""
     password = url_password(url)
-    if not password:
-        return
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # not running under Airflow (CLI, tests of plain functions)
-        return
-    mask_secret(password)
+    if password and _secret_masker is not None:
+        _secret_masker(password)

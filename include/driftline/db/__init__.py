@@ -18,11 +18,12 @@ import psycopg
 from psycopg import sql
 
 from driftline.errors import Transient
-from driftline.secrets import mask_url, register_with_airflow, scrub
+from driftline.db.connection import set_url_resolver, url_for_conn_id
+from driftline.secrets import mask_url, register_secret, scrub
 
 log = logging.getLogger(__name__)
 
-__all__ = ["mask_url"]  # re-exported: callers mask URLs through db
+__all__ = ["mask_url", "set_url_resolver"]  # re-exported: callers mask URLs through db
 
 # What an analyst's read-only role may SELECT (`driftline init-db --analyst-role`): the reader
 # views only. Never quarantine_rows (raw input rows) nor the registry tables. Add new reader views
@@ -51,15 +52,14 @@ class IntervalBusyError(Transient):
 
 
 def resolve_db_url(db_url: str | None, db_conn_id: str | None, root: Path) -> str:
-    """$DRIFTLINE_DB_URL, else the configured URL, else the Airflow connection, else embedded pgserver."""
+    """$DRIFTLINE_DB_URL, else the configured URL, else the connection id (through the registered
+    resolver: the Airflow adapter's), else embedded pgserver."""
     url = os.environ.get("DRIFTLINE_DB_URL") or db_url
     if not url and db_conn_id:
-        from airflow.sdk import BaseHook  # only needed when a connection id is configured
-
-        url = BaseHook.get_connection(db_conn_id).get_uri().replace("postgres://", "postgresql://", 1)
+        url = url_for_conn_id(db_conn_id)
     if not url:
         return start_embedded(root / EMBEDDED_DATA_DIR)
-    register_with_airflow(url)  # in a task, Airflow's log masker redacts the password from then on
+    register_secret(url)  # under Airflow, its log masker redacts the password from then on
     return url
 
 
