@@ -129,7 +129,7 @@ def generate(config_path: Path, rows: int, features: int) -> None:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from driftline.cli import train_champion
+    from driftline.training import train_champion
     from driftline.config import load_config
     from driftline.validation import write_suite
 

@@ -172,7 +172,7 @@ def _predictions_per_interval(airflow: Airflow) -> dict[datetime, int]:
 
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory, database_url, monkeypatch_module):
-    from driftline.cli import train_champion
+    from driftline.training import train_champion
     from driftline.config import load_config
     from driftline.devtools.demo_data import DemoPlan, write_demo_data
 
@@ -199,7 +199,7 @@ def airflow(tmp_path_factory, database_url, monkeypatch_module):
     # the scheduler writes); dropped at the end.
     from psycopg.conninfo import conninfo_to_dict
 
-    from driftline.cli import airflow_metadata_database
+    from driftline.devtools.standalone import airflow_metadata_database
 
     metadata_db = f"{conninfo_to_dict(database_url)['dbname']}_airflow"
     port = _free_port()
@@ -408,7 +408,7 @@ def drift_report(airflow):
     """monitor_drift's report and decision for the last backfilled interval, in this process (the
     functions its tasks call): the pages under test only read what they store."""
     from driftline.drift import decide_retrain, monitor_interval
-    from driftline.airflow.ui import report_id
+    from driftline.airflow.ui.report_files import report_id
 
     start = BACKFILL_INTERVALS[-1]
     summary = monitor_interval(str(airflow.config), start, start + DAY, "e2e_monitor")

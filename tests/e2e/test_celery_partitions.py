@@ -51,7 +51,9 @@ def cluster(tmp_path_factory, database_url, monkeypatch_module):
         pytest.fail(f"Redis is not reachable at {REDIS} (set DRIFTLINE_TEST_REDIS_URL)")
     from psycopg.conninfo import conninfo_to_dict
 
-    from driftline.cli import airflow_metadata_database, train_champion
+    from driftline.devtools.standalone import airflow_metadata_database
+
+    from driftline.training import train_champion
     from driftline.config import load_config
     from driftline.devtools.demo_data import DemoPlan, write_demo_data
 
@@ -215,7 +217,7 @@ def test_partitions_run_on_two_celery_workers_and_rerun_alone(cluster):
         cluster.config.read_text().replace(f'schema = "{cluster.schema}"', f'schema = "{single_schema}"')
         .replace("files_per_partition = 2", "files_per_partition = 0")
     )
-    from driftline.cli import train_champion
+    from driftline.training import train_champion
 
     train_champion(str(single_config))
     score_interval(str(single_config), *INTERVAL, run_id="single")

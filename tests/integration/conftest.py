@@ -36,7 +36,7 @@ def project(request, tmp_path_factory, database_url, monkeypatch_module) -> Path
     """Config path of a trained project whose tasks write to the session's test database.
 
     A test module can set PROJECT_OVERRIDES = {config key: TOML value} to change its project."""
-    from driftline.cli import train_champion
+    from driftline.training import train_champion
 
     monkeypatch_module.setenv("DRIFTLINE_DB_URL", database_url)
     monkeypatch_module.setenv("DRIFTLINE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))

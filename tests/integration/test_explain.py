@@ -27,7 +27,7 @@ def with_explain(text: str, explain: str | None) -> str:
 
 
 def variant(project, explain: str | None):
-    from driftline.cli import train_champion
+    from driftline.training import train_champion
 
     path = config_variant(project, f"ex_{uuid.uuid4().hex[:8]}")
     path.write_text(with_explain(path.read_text(), explain))
@@ -90,7 +90,7 @@ def test_min_score_explains_only_rows_at_or_above_it_and_off_stores_nothing(proj
 def test_partitions_stage_their_reasons_and_publishing_shows_them_once(project):
     """Partitioned scoring with min_score (chunk-independent, so it equals the single task): a retried
     partition replaces its reasons, and they are visible only once the plan is published."""
-    from driftline.cli import train_champion
+    from driftline.training import train_champion
     from driftline.pipeline import plan_partitions, publish_partitions, score_partition
 
     from .test_partitioned_scoring import PARTS_INPUT, split_input

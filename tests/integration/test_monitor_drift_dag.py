@@ -22,7 +22,7 @@ RETRAIN_DEPLOYED = (REPO / "dags" / "retrain_model.py").exists()
 
 
 def load_dag(name: str):
-    from driftline.cli import load_dag_file
+    from driftline.devtools.dag_runner import load_dag_file
 
     return load_dag_file(REPO / "dags" / f"{name}.py")
 
@@ -30,7 +30,7 @@ def load_dag(name: str):
 @pytest.fixture(scope="module")
 def drift_project(tmp_path_factory, database_url, monkeypatch_module, airflow_db) -> Path:
     """A trained project (small samples, trigger on one breach) with an undrifted and a drifted interval scored."""
-    from driftline.cli import train_champion
+    from driftline.training import train_champion
 
     monkeypatch_module.setenv("DRIFTLINE_DB_URL", database_url)
     path = make_project(

@@ -37,7 +37,7 @@ def split_input(config_path: Path, interval: tuple[datetime, datetime], files: i
 @pytest.fixture(scope="module")
 def variants(project):
     """Two schemas over the same split input: one task (files_per_partition = 0) and partitions of 2 files."""
-    from driftline.cli import train_champion
+    from driftline.training import train_champion
 
     split_input(project, INTERVAL, FILES)
     paths = {}
@@ -50,7 +50,7 @@ def variants(project):
 
 @pytest.fixture(scope="module")
 def score_batch(airflow_db):
-    from driftline.cli import load_dag_file
+    from driftline.devtools.dag_runner import load_dag_file
 
     return load_dag_file(REPO / "dags" / "score_batch.py")
 
@@ -206,7 +206,7 @@ def test_publish_waits_for_a_partition_still_writing_and_counts_what_it_committe
 def test_a_key_in_two_partitions_fails_the_later_partition_and_says_so(variants, project):
     import shutil
 
-    from driftline.cli import train_champion
+    from driftline.training import train_champion
     from driftline.sources import InputError
 
     config = load_config(variants["partitioned"])

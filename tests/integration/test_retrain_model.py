@@ -16,7 +16,8 @@ import pytest
 from psycopg import sql
 
 from driftline import db, registry, retraining
-from driftline.cli import load_dag_file, main as cli_main
+from driftline.cli import main as cli_main
+from driftline.devtools.dag_runner import load_dag_file
 from driftline.config import load_config
 from driftline.pipeline import score_interval
 from driftline.training import read_table, train
@@ -122,7 +123,7 @@ def test_guardrail_failures_reject_then_same_candidate_is_promoted(weak_champion
 
 def test_worse_candidate_is_rejected_and_champion_unchanged(scored_project):
     path = new_schema(scored_project)
-    from driftline.cli import train_champion
+    from driftline.training import train_champion
 
     strong = train_champion(str(path))["version"]
     score_both_intervals(path)

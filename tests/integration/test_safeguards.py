@@ -33,7 +33,7 @@ LATER = (datetime(2027, 1, 4, tzinfo=timezone.utc), datetime(2027, 1, 5, tzinfo=
 
 def variant(project: Path, **overrides: str) -> Path:
     """A fresh schema + registry for one test, trained champion v1 (same data as the project)."""
-    from driftline.cli import train_champion
+    from driftline.training import train_champion
 
     schema = f"sg_{uuid.uuid4().hex[:8]}"
     path = config_variant(project, schema, **overrides)
@@ -254,7 +254,7 @@ def test_missed_deadline_callback_writes_an_alert_for_scheduled_runs_only(projec
 
 @pytest.fixture(scope="module")
 def score_batch_dag(airflow_db):
-    from driftline.cli import load_dag_file
+    from driftline.devtools.dag_runner import load_dag_file
 
     return load_dag_file(REPO / "dags" / "score_batch.py")
 
