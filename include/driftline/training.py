@@ -264,3 +264,40 @@ def train(config: DatasetConfig, history: pd.DataFrame) -> TrainedModel:
         },
     }
     return TrainedModel(model_text=booster.model_to_string(), manifest=manifest)
+
+
+def train_champion(config_path: str, reason: str = "initial model from `driftline train`") -> dict:
+    """Train on the labelled history and register the result as champion (idempotent)."""
+    from driftline import db, errors
+    from driftline.config import load_config
+    from driftline.drift import ensure_reference
+    from driftline.registry import load_model, register_champion
+
+    config = load_config(config_path)
+    history = config.resolve_location(config.history_uri)
+    with errors.reading(history):
+        trained = train(config, read_table(history, config))
+    # Which rows it saw (validation's fair holdout starts after its training_window.end).
+    manifest = {
+        **trained.manifest,
+        "row_selection": {
+            "source": "the whole [source] history file",
+            "split": f"oldest {1 - config.holdout_fraction:.0%} by event time trained on, newest "
+            f"{config.holdout_fraction:.0%} own holdout",
+        },
+    }
+    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
+    with db.connect(url, autocommit=True) as conn:
+        db.ensure_schema(conn, config.db_schema)
+        version, created = register_champion(
+            conn, config.db_schema, config.registry_dir, trained.model_text, manifest, reason
+        )
+        ensure_reference(conn, config, load_model(conn, config.db_schema, version))  # drift reference, once per version
+    return {
+        "version": version,
+        "new_version": created,
+        "metrics": trained.manifest["metrics"],
+        "rows": trained.manifest["rows"],
+        "rows_excluded": trained.manifest["rows_excluded"],
+        "registry_dir": str(config.registry_dir),
+    }
