@@ -223,7 +223,10 @@ def test_run_health_has_a_row_per_run_and_per_stage(project):
 
 def test_alert_destination_failure_is_recorded_and_does_not_raise(project, monkeypatch):
     """SMTP to a closed port: the alert row keeps the delivery failure, the caller carries on."""
+    from driftline.airflow.connections import install
     from driftline.alerts import raise_alert
+
+    install()  # the channels are Airflow notifiers, registered by the adapter (as in a task or the CLI)
 
     monkeypatch.setenv("AIRFLOW_CONN_SMTP_CLOSED", json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": 1,
                                                                 "extra": {"from_email": "driftline@example.com",
