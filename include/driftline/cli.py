@@ -150,16 +150,9 @@ def cmd_retrain(args) -> None:
     """retrain_model's retrain branch without Airflow: train, validate, decide, retention, realized."""
     from driftline.retraining import retrain
 
-    retrain(
-        _config_path(args),
-        args.reason,
-        args.window_start,
-        args.window_end,
-        args.labels_as_of,
-        {"end": args.interval_end} if args.interval_end else None,
-        _run_id(args),
-        report=_print_step,
-    )
+    trigger_interval = {"end": args.interval_end} if args.interval_end else None
+    retrain(_config_path(args), args.reason, args.window_start, args.window_end, args.labels_as_of, trigger_interval,
+            _run_id(args), report=_print_step)
 
 
 def cmd_realized(args) -> None:
