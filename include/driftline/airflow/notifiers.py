@@ -40,7 +40,7 @@ class DriftlineAlertNotifier(BaseNotifier):
         ti = context.get("ti") or context.get("task_instance")
         dag_id, task_id = getattr(ti, "dag_id", None), getattr(ti, "task_id", None)
         run_id = context.get("run_id") or getattr(ti, "run_id", None)
-        if cause is not None and cause.alert_id is not None:
+        if getattr(cause, "alert_id", None) is not None:
             log.error("%s.%s failed (run %s); already alerted as alert %s", dag_id, task_id, run_id, cause.alert_id)
             return
         try_number = getattr(ti, "try_number", None)
@@ -60,7 +60,7 @@ class DriftlineAlertNotifier(BaseNotifier):
                 self.kind,
                 self.severity,
                 message,
-                {"try_number": try_number, **((cause.numbers if cause is not None else None) or {})},
+                {"try_number": try_number, **(getattr(cause, "numbers", None) or {})},
                 interval_start=context.get("data_interval_start"),
                 interval_end=context.get("data_interval_end"),
             )
