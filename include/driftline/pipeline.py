@@ -147,7 +147,7 @@ def score_interval(
             interval_id = _interval_id(conn, config.db_schema, start, end)
             run_key = _new_run_key(conn, config.db_schema)
             chosen, result = model_version, None
-            where = {"run_id": run_id,
+            where = {"dag_id": "score_batch", "task_id": "score_interval", "run_id": run_id,
                      "interval_start": start, "interval_end": end}
             try:
                 model, requested, fallback_reason = _load_scoring_model(conn, config, model_version, end, where)
@@ -646,7 +646,7 @@ def plan_partitions(
     with db.connect(url, application_name=f"driftline plan_partitions {run_id}", autocommit=True) as conn:
         db.ensure_schema(conn, schema)
         interval_id = _interval_id(conn, schema, start, end)
-        where = {"run_id": run_id,
+        where = {"dag_id": "score_batch", "task_id": "plan_partitions", "run_id": run_id,
                  "interval_start": start, "interval_end": end}
         model, requested, fallback_reason = _load_scoring_model(conn, config, model_version, end, where)
         run_key = _new_run_key(conn, schema)
@@ -777,8 +777,8 @@ def publish_partitions(config_path: str, interval_start: datetime, interval_end:
             except Exception as exc:
                 _record_failed_run(conn, config, interval_id, run_key, run_id, planned_at, result.source_uri, version, exc, result)
                 if isinstance(exc, OutputSanityError):
-                    exc.alert_id = raise_alert(config, "output_sanity", "critical", str(exc), exc.numbers,
-                                               run_id=run_id, interval_start=start, interval_end=end)
+                    exc.alert_id = raise_alert(config, "output_sanity", "critical", str(exc), exc.numbers, dag_id="score_batch",
+                                               task_id="publish_partitions", run_id=run_id, interval_start=start, interval_end=end)
                 raise
     summary = {**result.summary(), "partitions": partitions, "files": sum(len(group) for group in files)}
     log.info("published interval %s from %d partitions: %s", label, partitions, json.dumps(summary, ensure_ascii=False))

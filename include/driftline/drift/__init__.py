@@ -819,6 +819,8 @@ def decide_retrain(
             "warning",
             f"drift breach (decision {decision_id}): {decision.reason}; report {Path(report).name}",
             {**decision.numbers, "trigger": decision.trigger, "decision_id": decision_id},
+            dag_id="monitor_drift",
+            task_id="decide_retrain",
             run_id=run_id,
             interval_start=start,
             interval_end=end,
@@ -832,6 +834,8 @@ def decide_retrain(
             "warning",
             f"{decision.numbers['retrain_waiting']} (decision {decision_id})",
             {k: decision.numbers[k] for k in ("queued_retrain_runs", "retrain_paused", "active_retrain_runs")},
+            dag_id="monitor_drift",
+            task_id="decide_retrain",
             run_id=run_id,
             interval_start=start,
             interval_end=end,
@@ -889,7 +893,7 @@ def run_demo_monitoring(config_path: str, intervals: list[tuple[datetime, dateti
 
     Returns the intervals whose run did not succeed.
     """
-    from driftline.devtools.dag_runner import load_dag_file
+    from driftline.cli import load_dag_file
 
     config = load_config(config_path)
     dag = load_dag_file(dag_file)

@@ -851,7 +851,7 @@ def run_demo_lifecycle(config_path: str, plan, since: datetime | None = None) ->
     training window ends with the last interval and labels are read as observed three days later,
     when all of them have arrived.
     """
-    from driftline.devtools.dag_runner import load_dag_file
+    from driftline.cli import load_dag_file
 
     config = load_config(config_path)
     last_end = plan.interval_bounds()[-1][1]
