@@ -63,7 +63,7 @@ with DAG(
     def decide_retrain(interval: dict, run_id=None, params=None, ti=None) -> dict:
         from driftline.airflow.tasks import decide_retrain
 
-        return decide_retrain(params["config"], interval["start"], interval["end"], run_id, ti)
+        return decide_retrain(params["config"], interval["start"], interval["end"], run_id, ti, RETRAIN_DAG_ID)
 
     @task.short_circuit
     def check_trigger(trigger: bool) -> bool:

@@ -58,12 +58,13 @@ with DAG(
 
         return publish_partitions(params["config"], data_interval_start, data_interval_end, run_id, partitions)
 
-    # After either path: the single task, or the partitions swapped in (the other one is skipped).
+    # After either path (the single task, or the partitions swapped in; the other one is skipped):
+    # check the stored interval adds up and announce it to monitor_drift (the Asset event).
     @task(outlets=[PREDICTIONS], retries=0, trigger_rule="none_failed_min_one_success")
-    def publish_predictions(data_interval_start=None, data_interval_end=None, params=None, outlet_events=None) -> dict:
-        from driftline.airflow.tasks import publish_predictions
+    def announce_predictions(data_interval_start=None, data_interval_end=None, params=None, outlet_events=None) -> dict:
+        from driftline.airflow.tasks import announce_predictions
 
-        summary = publish_predictions(params["config"], data_interval_start, data_interval_end)
+        summary = announce_predictions(params["config"], data_interval_start, data_interval_end)
         # One event per published interval: the bounds and counts as extra, the interval as partition
         # key, so monitor_drift gets one run per interval however many are published at once.
         outlet_events[PREDICTIONS].extra = summary
@@ -89,5 +90,5 @@ with DAG(
     scored = score_interval(plan)
     published = publish_partitions(plan)
     score_partition.expand(partition=plan) >> published
-    [scored, published] >> publish_predictions() >> update_realized_performance()
+    [scored, published] >> announce_predictions() >> update_realized_performance()
     scored >> score_shadow()  # skipped unless retraining.shadow is on and a candidate is pending

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from driftline.airflow.ui import URL_PREFIX, create_app
+from driftline.airflow.ui.app import URL_PREFIX, create_app
 
 
 class DriftlinePlugin(AirflowPlugin):

@@ -1,79 +1,77 @@
 """Alerts: every failed or degraded situation is written to <schema>.alerts and the log, with numbers.
 
 The default destination needs no outside service: a row in the alerts table and a WARNING/ERROR line in
-the task log. Optional channels (SMTP, a Slack incoming webhook) are Airflow provider notifiers
-chosen by connection id in [alerts]; their providers come from extras (driftline[smtp],
-driftline[slack]), not from the required dependencies. A destination that fails is recorded in the
-alert's `deliveries` and never fails the task that raised the alert.
+the task log. Optional channels (SMTP, a Slack incoming webhook) are delivered by the deliverer the
+Airflow adapter registers (`set_deliverer`; driftline.airflow.channels); a destination that fails is
+recorded in the alert's `deliveries` and never fails the task that raised the alert. Which DAG, task
+and run raised it comes from `ORIGIN`, set by whoever runs the step (the adapter's run_step, the CLI).
 
 Messages carry counts, bounds, versions and column names, never feature values or entity keys.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import logging
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Callable
 
 from driftline.config import AlertSettings, DatasetConfig
-from driftline.errors import BadConfig, safe_message
+from driftline.errors import safe_message
 
 log = logging.getLogger("driftline.alerts")
 
 SEVERITIES = ("info", "warning", "critical")
 _LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR}
-# Extras that bring each destination's provider; named in the error when the provider is missing.
-CHANNEL_EXTRAS = {"smtp": "driftline[smtp]", "slack": "driftline[slack]"}
 
 
-class AlertChannelError(BadConfig):
-    """A configured alert destination cannot be built (its provider is not installed)."""
+@dataclass(frozen=True)
+class Origin:
+    """Where an alert was raised: the DAG, task and run of the step (None outside Airflow)."""
+
+    dag_id: str | None = None
+    task_id: str | None = None
+    run_id: str | None = None
 
 
-def build_notifiers(settings: AlertSettings, subject: str, body: str) -> dict[str, object]:
-    """The Airflow notifiers for the configured optional channels, keyed 'destination:conn_id'."""
-    notifiers: dict[str, object] = {}
-    for destination in settings.channels:
-        try:
-            if destination == "smtp":
-                from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+ORIGIN: ContextVar[Origin] = ContextVar("driftline_alert_origin", default=Origin())
 
-                notifiers[f"smtp:{settings.smtp_conn_id}"] = SmtpNotifier(
-                    smtp_conn_id=settings.smtp_conn_id,
-                    to=list(settings.smtp_to),
-                    subject=subject,
-                    html_content=f"<pre>{html.escape(body)}</pre>",
-                )
-            elif destination == "slack":
-                from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
 
-                notifiers[f"slack:{settings.slack_webhook_conn_id}"] = SlackWebhookNotifier(
-                    slack_webhook_conn_id=settings.slack_webhook_conn_id, text=f"{subject}\n{body}"
-                )
-        except ImportError as exc:
-            raise AlertChannelError(
-                f"[alerts] configures the {destination} destination but its Airflow provider is not installed: "
-                f"pip install '{CHANNEL_EXTRAS[destination]}' ({exc.name or exc})"
-            ) from exc
-    return notifiers
+@contextmanager
+def raised_from(origin: Origin):
+    """Inside: alerts name `origin` as where they were raised."""
+    token = ORIGIN.set(origin)
+    try:
+        yield origin
+    finally:
+        ORIGIN.reset(token)
+
+
+# (settings, subject, body) -> {destination: 'sent' | 'failed: why'}; must not raise.
+Deliverer = Callable[[AlertSettings, str, str], dict[str, str]]
+_deliverer: Deliverer | None = None
+
+
+def set_deliverer(fn: Deliverer | None) -> None:
+    """Register who sends alerts through the optional channels of [alerts] (the Airflow adapter does)."""
+    global _deliverer
+    _deliverer = fn
 
 
 def deliver(settings: AlertSettings, subject: str, body: str) -> dict[str, str]:
     """Send through every optional destination; returns {destination: 'sent' | 'failed: why'}, never raises."""
+    if not settings.channels:
+        return {}
+    if _deliverer is None:
+        why = "failed: no alert deliverer registered (channels are sent under Airflow or the driftline CLI)"
+        return {destination: why for destination in settings.channels}
     try:
-        notifiers = build_notifiers(settings, subject, body)
-    except AlertChannelError as exc:
-        return {destination: f"failed: {exc}" for destination in settings.channels}
-    outcome = {}
-    for name, notifier in notifiers.items():
-        try:
-            notifier.notify({})
-            outcome[name] = "sent"
-        except Exception as exc:  # noqa: BLE001 - a broken destination must not hide the alert
-            outcome[name] = f"failed: {type(exc).__name__}: {str(exc)[:300]}"
-            log.warning("alert destination %s failed: %s", name, outcome[name])
-    return outcome
+        return _deliverer(settings, subject, body)
+    except Exception as exc:  # noqa: BLE001 - a broken destination must not hide the alert
+        return {destination: f"failed: {safe_message(exc)}"[:300] for destination in settings.channels}
 
 
 def raise_alert(
@@ -83,16 +81,15 @@ def raise_alert(
     message: str,
     numbers: dict | None = None,
     *,
-    dag_id: str | None = None,
-    task_id: str | None = None,
     run_id: str | None = None,
     interval_start: datetime | None = None,
     interval_end: datetime | None = None,
 ) -> int | None:
     """Log the alert, store it in <schema>.alerts, send it through the optional channels.
 
-    Returns the alert id, or None when the database could not take it (the log line still has it).
-    Never raises: an alert must not replace the error it reports.
+    DAG, task and run come from ORIGIN (run_id overrides its run). Returns the alert id, or None
+    when the database could not take it (the log line still has it). Never raises: an alert must
+    not replace the error it reports.
     """
     from psycopg import sql
     from psycopg.types.json import Jsonb
@@ -101,6 +98,8 @@ def raise_alert(
 
     if severity not in SEVERITIES:
         raise ValueError(f"severity must be one of {SEVERITIES}, got {severity!r}")
+    origin = ORIGIN.get()
+    dag_id, task_id, run_id = origin.dag_id, origin.task_id, run_id or origin.run_id
     numbers = numbers or {}
     where = f" [{interval_start.isoformat()}, {interval_end.isoformat()})" if interval_start and interval_end else ""
     log.log(

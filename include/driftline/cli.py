@@ -6,9 +6,7 @@ import argparse
 import json
 import logging
 import os
-import subprocess
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,6 +27,10 @@ def _config_path(args) -> str:
 def _when(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _run_id(args) -> str:
+    return args.run_id or f"cli__{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
 
 
 ANALYST_PASSWORD_ENV = "DRIFTLINE_ANALYST_PASSWORD"
@@ -86,9 +88,7 @@ def cmd_score(args) -> None:
     """Score one interval without Airflow (same code path as the score_batch task)."""
     from driftline.pipeline import score_interval
 
-    summary = score_interval(
-        _config_path(args), _when(args.start), _when(args.end), args.run_id or f"cli__{datetime.now(timezone.utc):%Y%m%dT%H%M%S}", args.model_version
-    )
+    summary = score_interval(_config_path(args), _when(args.start), _when(args.end), _run_id(args), args.model_version)
     print(json.dumps(summary, indent=2, ensure_ascii=False))
 
 
@@ -112,29 +112,26 @@ def cmd_alerts(args) -> None:
             print(f"    deliveries: {json.dumps(row['deliveries'])}")
 
 
-def _run_id(args) -> str:
-    return args.run_id or f"cli__{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
-
-
 def cmd_monitor(args) -> None:
     """monitor_drift without Airflow: the same task functions, then (on a trigger) retrain."""
-    from driftline.drift.decision import RetrainState, decide_retrain
+    from driftline.airflow.tasks import retrain_conf
     from driftline.drift.monitor import monitor_interval
+    from driftline.drift.decision import RetrainState, decide_retrain
+    from driftline.drift.performance import estimate_interval
 
     config_path, run_id = _config_path(args), _run_id(args)
     start, end = _when(args.start), _when(args.end)
     summary = monitor_interval(config_path, start, end, run_id)
     print(json.dumps({"monitor_interval": summary}, indent=2, default=str))
-    from driftline.drift.performance import estimate_interval
-
     print(json.dumps({"estimate_performance": estimate_interval(config_path, start, end, run_id)}, indent=2, default=str))
     # No Airflow here: no other retrain run can be active, and `driftline retrain` is the deployment.
-    decision = decide_retrain(config_path, start, end, run_id, RetrainState("retrain_model"))
-    print(json.dumps({"decide_retrain": {k: decision[k] for k in ("decision_id", "breach", "trigger", "reason",
-                                                                  "retrain_run_id")}}, indent=2, default=str))
+    state = RetrainState(dag_id="retrain_model", deployed=True, paused=False, running=0, queued=0)
+    decision = decide_retrain(config_path, start, end, run_id, state)
+    shown = ("decision_id", "breach", "trigger", "reason", "retrain_run_id")
+    print(json.dumps({"decide_retrain": {k: decision[k] for k in shown}}, indent=2, default=str))
     if not decision["trigger"]:
         return
-    reason = f"monitor_drift: {decision['reason']}"
+    conf = retrain_conf(config_path, decision)
     if args.no_retrain:
         print(f"retrain triggered, not run (--no-retrain): driftline retrain --config {config_path} "
               f"--interval-end {decision['interval']['end']} --reason {json.dumps(reason)}")
@@ -153,16 +150,9 @@ def cmd_retrain(args) -> None:
     """retrain_model's retrain branch without Airflow: train, validate, decide, retention, realized."""
     from driftline.retraining.lifecycle import retrain
 
-    retrain(
-        _config_path(args),
-        args.reason,
-        args.window_start,
-        args.window_end,
-        args.labels_as_of,
-        {"end": args.interval_end} if args.interval_end else None,
-        _run_id(args),
-        report=_print_step,
-    )
+    trigger_interval = {"end": args.interval_end} if args.interval_end else None
+    retrain(_config_path(args), args.reason, args.window_start, args.window_end, args.labels_as_of, trigger_interval,
+            _run_id(args), report=_print_step)
 
 
 def cmd_realized(args) -> None:
@@ -208,351 +198,19 @@ def cmd_db_stop(args) -> None:
 
 
 def cmd_demo(args) -> None:
+    from driftline.devtools.demo import run_demo
     from driftline.devtools.demo_data import DemoPlan
 
-    plan = DemoPlan(rows_per_interval=args.rows, intervals=args.intervals)
-    run_demo(_config_path(args), plan)
-
-
-def airflow_environment(root: Path) -> dict[str, str]:
-    """A project-local Airflow: SQLite metadata under .driftline/airflow, this project's dags/."""
-    home = root / ".driftline" / "airflow"
-    home.mkdir(parents=True, exist_ok=True)
-    return {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-    }
+    run_demo(_config_path(args), DemoPlan(rows_per_interval=args.rows, intervals=args.intervals))
 
 
 def cmd_airflow(args) -> None:
     """`airflow standalone` for this project: its dags/ and plugins/, a project-local AIRFLOW_HOME and its Postgres."""
-    import signal
+    from driftline.devtools.standalone import run_standalone
 
-    from driftline import db
-
-    config_path = _config_path(args)
-    config = load_config(config_path)
-    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
-    env = {**os.environ, **airflow_standalone_environment(config.root, config_path, url, args.host, args.port)}
-    if os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
-        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
-    elif not (os.environ.get("DRIFTLINE_DB_URL") or config.db_url or config.db_conn_id):
-        # SQLite metadata refuses backfills while the scheduler writes ("database is locked"): with the
-        # embedded Postgres, keep Airflow's metadata in a database of its own there.
-        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = airflow_metadata_database(url, "airflow")
-    else:
-        print("driftline: Airflow metadata in SQLite; for backfills set AIRFLOW__DATABASE__SQL_ALCHEMY_CONN "
-              "to a PostgreSQL database", file=sys.stderr)
-    address = f"http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}"
-    passwords = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
-    if passwords.exists():
-        passwords.chmod(0o600)  # written 0644 by an earlier run (before the umask below)
-    print(f"driftline: starting Airflow {env['AIRFLOW_HOME']} (dags {env['AIRFLOW__CORE__DAGS_FOLDER']}, "
-          f"predictions in {db.mask_url(url)}); Ctrl-C stops it", flush=True)
-    # Same process group: Ctrl-C (SIGINT to the group) stops standalone and its components; on
-    # SIGTERM this process stops standalone (with SIGINT) before it exits instead of orphaning it.
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airflow", "standalone"],
-        env=env,
-        # A shell's background job starts with SIGINT ignored; standalone stops its components on SIGINT only.
-        # umask 077: what Airflow writes (the generated admin password, task logs) is private to the user.
-        preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_DFL), os.umask(0o077)),
-    )
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    try:
-        if _wait_healthy(f"{address}/api/v2/monitor/health", process, timeout=args.timeout):
-            print(f"\ndriftline: Airflow UI at {address}  (log in as admin; the password is in {passwords})\n"
-                  f"driftline: drift reports {address}{_plugin_prefix()}/reports, "
-                  f"model registry {address}{_plugin_prefix()}/registry (also under Browse in the UI)\n", flush=True)
-        process.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        _stop_standalone(process)
-    if process.returncode not in (0, -2, -9, -15):
-        raise SystemExit(process.returncode)
+    run_standalone(_config_path(args), args.host, args.port, args.timeout)
 
 
-def _stop_standalone(process: subprocess.Popen, grace: float = 60) -> None:
-    """Stop standalone with SIGINT (on SIGTERM it exits and orphans its components), then make sure
-    every process it had started is gone: SIGTERM, and SIGKILL after `grace` seconds."""
-    import signal
-
-    components = _descendants(process.pid)
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    for signum in (signal.SIGTERM, signal.SIGKILL):
-        deadline = time.monotonic() + grace
-        while (alive := [pid for pid, state in _process_states(components).items() if state != "Z"]):
-            if time.monotonic() > deadline:
-                break
-            for pid in alive:
-                try:
-                    os.kill(pid, signum)
-                except ProcessLookupError:
-                    pass
-            time.sleep(1)
-        else:
-            return
-
-
-def _process_states(pids: list[int] | None = None) -> dict[int, str]:
-    """{pid: state letter} from /proc for the given pids (all when None); missing pids are left out."""
-    states = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        pid = int(stat.parent.name)
-        if pids is not None and pid not in pids:
-            continue
-        try:
-            states[pid] = stat.read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-    return states
-
-
-def _descendants(root: int) -> list[int]:
-    """Every process below root (Linux /proc), taken before root stops: orphans lose their parent."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(parent, []).append(int(stat.parent.name))
-    found, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def _raise_keyboard_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
-LOG_SERVER_OFFSET = 713  # 8080 + 713 = 8793, Airflow's default worker log server port
-
-
-def airflow_standalone_environment(root: Path, config_path: str, db_url: str, host: str, port: int) -> dict[str, str]:
-    """airflow_environment() plus what a long-running Airflow needs: plugins, the config, the API address."""
-    return {
-        **airflow_environment(root),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
-        "AIRFLOW__API__HOST": host,
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__WORKERS": os.environ.get("AIRFLOW__API__WORKERS", "1"),
-        # Task logs at INFO (the demo's dag.test runs keep WARNING): a successful task's log says what it did.
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO"),
-        # The worker and triggerer log servers follow --port (8793/8794 for the default 8080, Airflow's
-        # own defaults), so a second instance on another port does not collide with the first.
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(port + LOG_SERVER_OFFSET),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(port + LOG_SERVER_OFFSET + 1),
-        # LocalExecutor starts this many worker processes up front: 32 by default, too many for a laptop.
-        "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "4"),
-        # Task processes report to the API server: make them find it on a non-default port.
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "DRIFTLINE_CONFIG": config_path,  # the DAG files and the UI plugin read the same dataset config
-        "DRIFTLINE_DB_URL": db_url,
-        "GX_ANALYTICS_ENABLED": "False",
-        # standalone starts its components as `airflow ...` from PATH: make it this environment's.
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-    }
-
-
-def airflow_metadata_database(db_url: str, name: str) -> str:
-    """Create database `name` on the server of db_url if missing; its SQLAlchemy URL for Airflow."""
-    from psycopg import sql
-    from psycopg.conninfo import conninfo_to_dict
-    from sqlalchemy.engine import URL
-
-    from driftline import db
-
-    with db.connect(db_url, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    params = conninfo_to_dict(db_url)
-    host = params.pop("host", None)
-    socket_dir = host if host and host.startswith("/") else None  # a Unix socket directory goes in the query
-    url = URL.create(
-        "postgresql+psycopg2",
-        username=params.get("user"),
-        password=params.get("password") or None,
-        host=None if socket_dir else host,
-        port=int(params["port"]) if params.get("port") and not socket_dir else None,
-        database=name,
-        query={"host": socket_dir} if socket_dir else {},
-    )
-    return url.render_as_string(hide_password=False)
-
-
-def _plugin_prefix() -> str:
-    return "/driftline"  # driftline.airflow.ui.URL_PREFIX, without importing the UI module here
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, timeout: float) -> bool:
-    """Poll Airflow's health endpoint until it answers 200; False if the process exits or time runs out."""
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return True
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(2)
-    if process.poll() is None:
-        print(f"driftline: Airflow not healthy after {timeout:.0f} s at {url}; still waiting on it", file=sys.stderr)
-    return False
-
-
-def migrate_airflow(env: dict[str, str]) -> None:
-    """`airflow db migrate` in a child process, skipped when this Airflow version already migrated it."""
-    from importlib.metadata import version
-
-    marker = Path(env["AIRFLOW_HOME"]) / f".migrated-{version('apache-airflow-core')}"
-    if marker.exists() and (Path(env["AIRFLOW_HOME"]) / "airflow.db").exists():
-        return
-    result = subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"airflow db migrate failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
-    marker.touch()
-
-
-def run_dag_for_interval(dag, interval_end: datetime, conf: dict):
-    """dag.test() for the interval that ends at interval_end (a manual run covers [end - 1 period, end))."""
-    return dag.test(logical_date=interval_end, run_conf=conf)
-
-
-def run_demo(config_path: str, plan) -> None:
-    from driftline import db
-    from driftline.devtools.demo_data import write_demo_data
-    from driftline.training import train_champion
-    from driftline.validation import write_suite
-
-    started = time.perf_counter()
-    started_at = datetime.now(timezone.utc)  # drift decisions taken from here on are this run's
-    config = load_config(config_path)
-    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
-    os.environ["DRIFTLINE_DB_URL"] = url  # Airflow tasks below run in this process and read it
-    os.environ["DRIFTLINE_CONFIG"] = config_path
-    print(f"[1/6] database: {db.mask_url(url)}")
-
-    data = write_demo_data(config, plan)
-    if not config.suite_path.exists():
-        write_suite(config)
-    print(f"[2/6] data: {data['history_rows']} labelled history rows, {len(data['inputs'])} daily inputs")
-
-    model = train_champion(config_path, reason="demo: initial champion")
-    print(f"[3/6] champion model v{model['version']} ({'new' if model['new_version'] else 'unchanged'}), "
-          f"holdout {', '.join(f'{k}={v:.4f}' for k, v in model['metrics'].items())}")
-
-    env = airflow_environment(config.root)
-    os.environ.update(env)
-    migrate_airflow(env)
-    dag = load_dag_file(config.root / "dags" / "score_batch.py")
-    print("[4/6] running score_batch through Airflow (dag.test) for each interval:")
-    failed = []
-    for start, end in plan.interval_bounds():
-        run = run_dag_for_interval(dag, end, {"config": config_path})
-        state = str(getattr(run, "state", "unknown"))
-        if "success" not in state:
-            failed.append(f"{start:%Y-%m-%d}: {state}")
-    _print_demo_summary(config, url, plan, time.perf_counter() - started)
-    if failed:
-        raise SystemExit(f"score_batch did not succeed for: {', '.join(failed)}")
-
-    from driftline.devtools.demo_steps import run_demo_monitoring
-
-    print("\n[5/6] running monitor_drift through Airflow (dag.test) for each interval:")
-    failed = run_demo_monitoring(config_path, plan.interval_bounds(), config.root / "dags" / "monitor_drift.py")
-    if failed:
-        raise SystemExit(f"monitor_drift did not succeed for: {', '.join(failed)}")
-
-    from driftline.devtools.demo_steps import run_demo_lifecycle
-
-    print("\n[6/6] retrain_model through Airflow (dag.test), when a drift decision of this run triggered it:")
-    if "success" not in run_demo_lifecycle(config_path, plan, since=started_at):
-        raise SystemExit("retrain_model did not succeed")
-
-
-def load_dag_file(path: Path):
-    """The `dag` object of a DAG file, loaded as a private module, for dag.test().
-
-    Deadlines are dropped: they are a scheduler feature, and Airflow 3.3.2's dag.test() cannot finish
-    a successful run of a DAG that has one (DagRun.update_state looks the unsaved DeadlineAlert up by
-    id: "'dict' object has no attribute 'hex'"). The scheduler path keeps them.
-    """
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"driftline_dag_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.dag.deadline = None
-    return module.dag
-
-
-def _print_demo_summary(config, url: str, plan, seconds: float) -> None:
-    from psycopg import sql
-
-    from driftline import db
-
-    with db.connect(url) as conn:
-        rows = conn.execute(
-            sql.SQL(
-                "SELECT h.interval_start, h.rows_in, h.rows_scored, h.rows_quarantined, h.model_version, h.fallback, "
-                "h.duration_seconds, h.rows_per_second, h.freshness_seconds, "
-                "(SELECT count(*) FROM {review} r WHERE r.interval_start = h.interval_start), h.status "
-                "FROM {health} h WHERE h.published AND h.interval_start = ANY(%s) ORDER BY h.interval_start"
-            ).format(
-                health=db.table(config.db_schema, "run_health"), review=db.table(config.db_schema, "predictions_for_review")
-            ),
-            ([start for start, _ in plan.interval_bounds()],),
-        ).fetchall()
-        total = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(db.table(config.db_schema, "predictions"))).fetchone()[0]
-    print()
-    print(f"{'interval':<12}{'rows_in':>9}{'scored':>9}{'quarantined':>13}{'model':>7}{'fallback':>10}"
-          f"{'seconds':>9}{'rows/s':>9}{'fresh_h':>9}{'review':>8}  status")
-    for start, rows_in, scored, quarantined, version, fallback, duration, per_second, fresh, review, status in rows:
-        print(f"{start:%Y-%m-%d}  {rows_in:>9}{scored:>9}{quarantined:>13}{'v' + str(version):>7}"
-              f"{'yes' if fallback else 'no':>10}{duration:>9.2f}{per_second:>9.0f}{fresh / 3600:>9.1f}{review:>8}  {status}")
-    print(f"\n{total} predictions in {config.db_schema}.predictions  ({seconds:.0f} s)")
-    print(f"data:    {config.root / 'data' / config.name}")
-    print(f"models:  {config.registry_dir}")
-    print(f"airflow: {config.root / '.driftline' / 'airflow'} (SQLite metadata)")
-    print(f"\nconnect: psql '{db.mask_url(url)}'")
-    print(
-        "query:   SELECT interval_start, entity_key, score, predicted_class, model_version\n"
-        f"         FROM {config.db_schema}.predictions ORDER BY score DESC LIMIT 10;\n"
-        f"quarantine: SELECT reason_codes, count(*) FROM {config.db_schema}.quarantine_rows GROUP BY 1 ORDER BY 2 DESC;\n"
-        "health:  SELECT interval_start, status, model_version, fallback, rows_in, rows_quarantined, rows_failed,\n"
-        f"         round(duration_seconds::numeric, 1) AS seconds, round((freshness_seconds / 3600)::numeric, 1) AS hours_late\n"
-        f"         FROM {config.db_schema}.run_health ORDER BY started_at DESC LIMIT 20;\n"
-        f"alerts:  driftline alerts  or SELECT raised_at, kind, message FROM {config.db_schema}.alerts ORDER BY alert_id DESC;"
-    )
-    if config.explain is not None:
-        print(
-            "reasons: SELECT entity_key, score, rank, feature, value, contribution\n"
-            f"         FROM {config.db_schema}.prediction_reasons ORDER BY score DESC, entity_key, rank LIMIT 15;"
-        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -664,8 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from driftline.airflow.connections import install
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    install()  # Airflow connection ids in [database], the log masker, the alert channels
     try:
         args.func(args)
     except Exception as exc:  # noqa: BLE001 - the CLI's one mapping of the error tree to exit codes
@@ -693,7 +354,7 @@ def alert_cli_failure(args, error: BaseException) -> int | None:
     Skipped when the failing step already alerted (its error carries alert_id), as the task notifier
     does. Without a loadable config there is nowhere to store it: stderr says so.
     """
-    from driftline.alerts import raise_alert
+    from driftline.alerts import Origin, raise_alert, raised_from
 
     cause = error
     while cause is not None:
@@ -708,17 +369,16 @@ def alert_cli_failure(args, error: BaseException) -> int | None:
         return None
     start = _optional_time(getattr(args, "start", None))
     end = _optional_time(getattr(args, "end", None))
-    return raise_alert(
-        config,
-        "task_failure",
-        "critical",
-        message,
-        {"source": "cli", "command": args.command, "error": type(error).__name__},
-        task_id=f"cli {args.command}",
-        run_id=getattr(args, "run_id", None),
-        interval_start=start,
-        interval_end=end,
-    )
+    with raised_from(Origin(None, f"cli {args.command}", getattr(args, "run_id", None))):
+        return raise_alert(
+            config,
+            "task_failure",
+            "critical",
+            message,
+            {"source": "cli", "command": args.command, "error": type(error).__name__},
+            interval_start=start,
+            interval_end=end,
+        )
 
 
 def _optional_time(text: str | None) -> datetime | None:

@@ -76,16 +76,16 @@ def test_score_batch_contract():
     # Two paths from the plan: one task for a small interval, mapped partitions + publish for a large one.
     assert dag.get_task("plan_partitions").downstream_task_ids == {"score_interval", "score_partition", "publish_partitions"}
     assert dag.get_task("score_partition").downstream_task_ids == {"publish_partitions"}
-    assert dag.get_task("score_interval").downstream_task_ids == {"publish_predictions", "score_shadow"}
-    assert dag.get_task("publish_partitions").downstream_task_ids == {"publish_predictions"}
-    assert dag.get_task("publish_predictions").trigger_rule == "none_failed_min_one_success"
-    assert dag.get_task("publish_predictions").downstream_task_ids == {"update_realized_performance"}
+    assert dag.get_task("score_interval").downstream_task_ids == {"announce_predictions", "score_shadow"}
+    assert dag.get_task("publish_partitions").downstream_task_ids == {"announce_predictions"}
+    assert dag.get_task("announce_predictions").trigger_rule == "none_failed_min_one_success"
+    assert dag.get_task("announce_predictions").downstream_task_ids == {"update_realized_performance"}
     # A real data interval (not the zero-width one of schedule="@daily").
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
     assert dag.catchup is False
     score = dag.get_task("score_interval")
     assert score.retries >= 1 and score.retry_exponential_backoff
-    publish = dag.get_task("publish_predictions")
+    publish = dag.get_task("announce_predictions")
     assert [outlet.name for outlet in publish.outlets] == ["driftline.demo_transactions.predictions"]
     # Params are typed: a pinned version must be an integer.
     model_version = dag.params.get_param("model_version")

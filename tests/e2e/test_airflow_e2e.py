@@ -199,7 +199,7 @@ def airflow(tmp_path_factory, database_url, monkeypatch_module):
     # the scheduler writes); dropped at the end.
     from psycopg.conninfo import conninfo_to_dict
 
-    from driftline.cli import airflow_metadata_database
+    from driftline.devtools.standalone import airflow_metadata_database
 
     metadata_db = f"{conninfo_to_dict(database_url)['dbname']}_airflow"
     port = _free_port()
@@ -407,7 +407,7 @@ def test_backfilled_intervals_are_monitored_once_per_publication(airflow):
 def drift_report(airflow):
     """monitor_drift's report and decision for the last backfilled interval, in this process (the
     functions its tasks call): the pages under test only read what they store."""
-    from driftline.airflow.ui import report_id
+    from driftline.airflow.ui.report_files import report_id
     from driftline.drift.decision import RetrainState, decide_retrain
     from driftline.drift.monitor import monitor_interval
 

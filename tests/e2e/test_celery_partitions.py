@@ -51,7 +51,7 @@ def cluster(tmp_path_factory, database_url, monkeypatch_module):
         pytest.fail(f"Redis is not reachable at {REDIS} (set DRIFTLINE_TEST_REDIS_URL)")
     from psycopg.conninfo import conninfo_to_dict
 
-    from driftline.cli import airflow_metadata_database
+    from driftline.devtools.standalone import airflow_metadata_database
     from driftline.training import train_champion
     from driftline.config import load_config
     from driftline.devtools.demo_data import DemoPlan, write_demo_data

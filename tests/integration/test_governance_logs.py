@@ -77,7 +77,7 @@ RUN_DAGS = r"""
 import json, sys
 from datetime import datetime, timedelta
 from pathlib import Path
-from driftline.cli import load_dag_file, run_dag_for_interval
+from driftline.devtools.dag_runner import load_dag_file, run_dag_for_interval
 from driftline.devtools.demo_steps import monitor_conf
 
 dags, config, start, end = Path(sys.argv[1]), sys.argv[2], datetime.fromisoformat(sys.argv[3]), datetime.fromisoformat(sys.argv[4])
@@ -162,7 +162,7 @@ RUN_SCORE_BATCH = r"""
 import sys
 from datetime import datetime
 from pathlib import Path
-from driftline.cli import load_dag_file, run_dag_for_interval
+from driftline.devtools.dag_runner import load_dag_file, run_dag_for_interval
 from driftline.devtools.demo_steps import monitor_conf
 
 dag = load_dag_file(Path(sys.argv[1]) / "score_batch.py")

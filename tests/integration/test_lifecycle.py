@@ -127,7 +127,8 @@ def test_evaluations_are_appended_never_overwritten(scored_project):
     assert fetch(path, "SELECT count(*) FROM {s}.model_versions WHERE validation IS NOT NULL") == [(0,)]
 
     # The registry page labels which figure is which: own holdout vs shared holdout at promotion.
-    from driftline.airflow.ui import registry_overview, render
+    from driftline.airflow.ui.queries import registry_overview
+    from driftline.airflow.ui.templates import render
 
     config = load_config(path)
     with db.connect(_url()) as conn:

@@ -22,7 +22,7 @@ RETRAIN_DEPLOYED = (REPO / "dags" / "retrain_model.py").exists()
 
 
 def load_dag(name: str):
-    from driftline.cli import load_dag_file
+    from driftline.devtools.dag_runner import load_dag_file
 
     return load_dag_file(REPO / "dags" / f"{name}.py")
 

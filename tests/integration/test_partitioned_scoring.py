@@ -50,7 +50,7 @@ def variants(project):
 
 @pytest.fixture(scope="module")
 def score_batch(airflow_db):
-    from driftline.cli import load_dag_file
+    from driftline.devtools.dag_runner import load_dag_file
 
     return load_dag_file(REPO / "dags" / "score_batch.py")
 

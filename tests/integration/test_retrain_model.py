@@ -16,7 +16,8 @@ import pytest
 from psycopg import sql
 
 from driftline import db, registry
-from driftline.cli import load_dag_file, main as cli_main
+from driftline.cli import main as cli_main
+from driftline.devtools.dag_runner import load_dag_file
 from driftline.config import load_config
 from driftline.labelled import read_table
 from driftline.pipeline import score_interval

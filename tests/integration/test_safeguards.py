@@ -224,7 +224,10 @@ def test_run_health_has_a_row_per_run_and_per_stage(project):
 
 def test_alert_destination_failure_is_recorded_and_does_not_raise(project, monkeypatch):
     """SMTP to a closed port: the alert row keeps the delivery failure, the caller carries on."""
+    from driftline.airflow.connections import install
     from driftline.alerts import raise_alert
+
+    install()  # the channels are Airflow notifiers, registered by the adapter (as in a task or the CLI)
 
     monkeypatch.setenv("AIRFLOW_CONN_SMTP_CLOSED", json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": 1,
                                                                 "extra": {"from_email": "driftline@example.com",
@@ -255,7 +258,7 @@ def test_missed_deadline_callback_writes_an_alert_for_scheduled_runs_only(projec
 
 @pytest.fixture(scope="module")
 def score_batch_dag(airflow_db):
-    from driftline.cli import load_dag_file
+    from driftline.devtools.dag_runner import load_dag_file
 
     return load_dag_file(REPO / "dags" / "score_batch.py")
 

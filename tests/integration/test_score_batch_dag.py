@@ -25,7 +25,7 @@ PROJECT_OVERRIDES = {"engine": '"compiled"'}
 
 @pytest.fixture(scope="module")
 def dag(airflow_db):
-    from driftline.cli import load_dag_file
+    from driftline.devtools.dag_runner import load_dag_file
 
     return load_dag_file(REPO / "dags" / "score_batch.py")
 
@@ -198,7 +198,7 @@ def test_pinned_model_version_param_is_recorded(dag, project):
 def _dag_with_quick_retries(monkeypatch, config_path: Path):
     """score_batch built from config_path (the notifier's fallback config), every task allowed one
     immediate retry, so the test sees whether a failure is retried or fails at once."""
-    from driftline.cli import load_dag_file
+    from driftline.devtools.dag_runner import load_dag_file
 
     monkeypatch.setenv("DRIFTLINE_CONFIG", str(config_path))
     quick = load_dag_file(REPO / "dags" / "score_batch.py")

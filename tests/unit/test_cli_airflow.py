@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from driftline.cli import airflow_standalone_environment
+from driftline.devtools.standalone import airflow_standalone_environment
 
 
 def test_log_servers_follow_the_api_port_and_tasks_log_at_info(tmp_path: Path, monkeypatch):

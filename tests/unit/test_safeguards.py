@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from driftline.alerts import AlertChannelError, build_notifiers
+from driftline.airflow.channels import AlertChannelError, build_notifiers
 from driftline.config import AlertSettings, ConfigError, Safeguards, load_config
 from driftline.scoring import OutputSanityError, ScoreStats, check_distribution, check_scores, score_reference
 

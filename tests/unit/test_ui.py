@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from driftline.config import load_config
-from driftline.airflow.ui import parse_report_id, render, report_id, safe_report_file
+from driftline.airflow.ui.report_files import parse_report_id, report_id, safe_report_file
+from driftline.airflow.ui.templates import render
 
 REPO = Path(__file__).resolve().parents[2]
 START = datetime(2026, 11, 4, tzinfo=timezone.utc)
@@ -95,7 +96,7 @@ def test_plugin_module_stays_light_to_import():
     import subprocess
     import sys
 
-    code = "import sys, driftline.airflow.ui; heavy = {'pandas', 'lightgbm', 'evidently', 'great_expectations', 'fastapi'}; print(sorted(heavy & set(sys.modules)))"
+    code = "import sys, driftline.airflow.ui.app; heavy = {'pandas', 'lightgbm', 'evidently', 'great_expectations', 'fastapi'}; print(sorted(heavy & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy(), check=True)
     assert result.stdout.strip() == "[]", result.stdout
 

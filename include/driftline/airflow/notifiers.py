@@ -1,5 +1,6 @@
 """Airflow-side alert hooks: the failure notifier every driftline task carries, and score_batch's
-deadline callback. Both end in alerts.raise_alert (alerts table + task log + optional channels).
+deadline callback. Both end in alerts.raise_alert (alerts table + task log + optional channels), naming the
+failed task through alerts.ORIGIN.
 
 Light at import (airflow.sdk only): the DAG files import it at parse time.
 """
@@ -28,20 +29,22 @@ class DriftlineAlertNotifier(BaseNotifier):
         self.severity = severity
 
     def notify(self, context) -> None:
-        from driftline.alerts import raise_alert
+        from driftline.airflow.connections import install
+        from driftline.alerts import Origin, raise_alert, raised_from
         from driftline.errors import safe_message
 
+        install()  # the failure callback may run where no task module was imported (the channels)
         exception = context.get("exception")
-        alert_id = _attribute(exception, "alert_id")
+        # The driftline error behind Airflow's AirflowFailException, when there is one: its type says which branch.
+        cause = _driftline_error(exception)
         ti = context.get("ti") or context.get("task_instance")
         dag_id, task_id = getattr(ti, "dag_id", None), getattr(ti, "task_id", None)
         run_id = context.get("run_id") or getattr(ti, "run_id", None)
-        if alert_id is not None:
-            log.error("%s.%s failed (run %s); already alerted as alert %s", dag_id, task_id, run_id, alert_id)
+        if getattr(cause, "alert_id", None) is not None:
+            log.error("%s.%s failed (run %s); already alerted as alert %s", dag_id, task_id, run_id, cause.alert_id)
             return
         try_number = getattr(ti, "try_number", None)
-        # The driftline error behind Airflow's AirflowFailException, when there is one: its type says which branch.
-        error = safe_message(_driftline_error(exception) or exception) if exception is not None else "no exception recorded"
+        error = safe_message(cause or exception) if exception is not None else "no exception recorded"
         message = f"{dag_id}.{task_id} failed after {try_number} attempt(s): {error}"
         params = context.get("params") or {}
         config, problem = _alert_config(params.get("config"), self.config_path)
@@ -51,18 +54,16 @@ class DriftlineAlertNotifier(BaseNotifier):
             return
         if problem:
             message += f" (alert stored with the DAG's config: {problem})"
-        raise_alert(
-            config,
-            self.kind,
-            self.severity,
-            message,
-            {"try_number": try_number, **(_attribute(exception, "numbers") or {})},
-            dag_id=dag_id,
-            task_id=task_id,
-            run_id=run_id,
-            interval_start=context.get("data_interval_start"),
-            interval_end=context.get("data_interval_end"),
-        )
+        with raised_from(Origin(dag_id, task_id, run_id)):
+            raise_alert(
+                config,
+                self.kind,
+                self.severity,
+                message,
+                {"try_number": try_number, **(getattr(cause, "numbers", None) or {})},
+                interval_start=context.get("data_interval_start"),
+                interval_end=context.get("data_interval_end"),
+            )
 
 
 def _alert_config(requested: str | None, dag_config: str):
@@ -81,20 +82,13 @@ def _alert_config(requested: str | None, dag_config: str):
 
 
 def _driftline_error(exception):
+    """exception itself when it is a DriftlineError, else the one it was raised from (run_step
+    raises AirflowFailException from it), else None."""
     from driftline.errors import DriftlineError
 
     while exception is not None and not isinstance(exception, DriftlineError):
         exception = exception.__cause__
     return exception
-
-
-def _attribute(exception, name: str):
-    """An attribute of the exception or of the one it wraps (AirflowFailException from ...)."""
-    while exception is not None:
-        if getattr(exception, name, None) is not None:
-            return getattr(exception, name)
-        exception = exception.__cause__
-    return None
 
 
 async def scoring_deadline_missed(config_path: str, deadline_hours: float, context: dict | None = None) -> None:
@@ -106,9 +100,11 @@ async def scoring_deadline_missed(config_path: str, deadline_hours: float, conte
 
 def record_missed_deadline(config_path: str, deadline_hours: float, context: dict) -> int | None:
     """Alert for a scheduled score_batch run still unfinished at its deadline; returns the alert id."""
-    from driftline.alerts import raise_alert
+    from driftline.airflow.connections import install
+    from driftline.alerts import Origin, raise_alert, raised_from
     from driftline.config import load_config
 
+    install()  # runs in the triggerer: nothing else registered the channels there
     dag_run = context.get("dag_run") or {}
     deadline = context.get("deadline") or {}
     if dag_run.get("run_type") in ("backfill", "manual"):
@@ -116,18 +112,17 @@ def record_missed_deadline(config_path: str, deadline_hours: float, context: dic
         log.info("deadline of %s run %s passed; not an alert for that run type", dag_run.get("run_type"), dag_run.get("dag_run_id"))
         return None
     start, end = _timestamp(dag_run.get("data_interval_start")), _timestamp(dag_run.get("data_interval_end"))
-    return raise_alert(
-        load_config(config_path),
-        "deadline_missed",
-        "critical",
-        f"interval not scored within {deadline_hours:g} h of its end (deadline {deadline.get('deadline_time')}); "
-        f"run {dag_run.get('dag_run_id')} is {dag_run.get('state')}",
-        {"deadline_hours": deadline_hours, "deadline_time": str(deadline.get("deadline_time"))},
-        dag_id=dag_run.get("dag_id"),
-        run_id=dag_run.get("dag_run_id"),
-        interval_start=start,
-        interval_end=end,
-    )
+    with raised_from(Origin(dag_run.get("dag_id"), None, dag_run.get("dag_run_id"))):
+        return raise_alert(
+            load_config(config_path),
+            "deadline_missed",
+            "critical",
+            f"interval not scored within {deadline_hours:g} h of its end (deadline {deadline.get('deadline_time')}); "
+            f"run {dag_run.get('dag_run_id')} is {dag_run.get('state')}",
+            {"deadline_hours": deadline_hours, "deadline_time": str(deadline.get("deadline_time"))},
+            interval_start=start,
+            interval_end=end,
+        )
 
 
 def _timestamp(value) -> datetime | None:

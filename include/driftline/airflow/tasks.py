@@ -6,28 +6,48 @@ other DriftlineError) fail the task at once with AirflowFailException, so no ret
 file or a config that will not change, and the failure notifier raises a task_failure alert;
 NotReady / Transient raise unchanged, so Airflow retries them. A foreign exception is first
 translated into the tree (errors.translate); one that means nothing known (a bug) is raised as it
-is and retried. Every error is scrubbed of row data before Airflow logs it.
+is and retried. Every error is scrubbed of row data before Airflow logs it. Alerts raised inside a
+step name the running task (alerts.ORIGIN).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from driftline.airflow.connections import install
+
+install()  # Airflow connection ids, the log masker and the alert channels, for every step below
+
 
 def run_step(function, *args, **kwargs):
     """Run one domain step and map its failure to the Airflow outcome (see the module docstring)."""
-    from driftline import errors
+    from driftline import alerts, errors
 
-    try:
-        return function(*args, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - every failure goes through the one mapping
-        error = errors.translate(exc)
+    with alerts.raised_from(task_origin()):
+        try:
+            return function(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - every failure goes through the one mapping
+            error = errors.translate(exc)
     # Raised outside the except block, so Python chains nothing implicitly.
     if isinstance(error, errors.RETRYABLE) or not isinstance(error, errors.DriftlineError):
         raise error
     from airflow.sdk.exceptions import AirflowFailException
 
     raise AirflowFailException(errors.safe_message(error)) from error  # the notifier reads alert_id/numbers
+
+
+def task_origin():
+    """The running task's DAG, task and run as an alerts.Origin (all None outside a task)."""
+    from airflow.sdk import get_current_context
+
+    from driftline.alerts import Origin
+
+    try:
+        context = get_current_context()
+    except RuntimeError:  # no task is running (a step called directly)
+        return Origin()
+    ti = context.get("ti")
+    return Origin(getattr(ti, "dag_id", None), getattr(ti, "task_id", None), context.get("run_id"))
 
 
 def check_conf_keys(conf: dict, known: list[str]) -> None:
@@ -95,7 +115,7 @@ def publish_partitions(
     return run_step(publish, config_path, interval_start, interval_end, run_id, partitions[0]["run_key"])
 
 
-def publish_predictions(config_path: str, interval_start: datetime, interval_end: datetime) -> dict:
+def announce_predictions(config_path: str, interval_start: datetime, interval_end: datetime) -> dict:
     """Check the stored interval adds up; the returned summary becomes the Asset event's extra."""
     from driftline.pipeline import check_interval
 
@@ -191,24 +211,31 @@ def estimate_performance(config_path: str, interval_start: datetime, interval_en
     return result
 
 
-RETRAIN_DAG_ID = "retrain_model"
+def decide_retrain(config_path: str, interval_start, interval_end, run_id: str, ti, retrain_dag_id: str) -> dict:
+    """Apply the trigger policy to the state of retrain_dag_id (deployed, paused, running, queued);
+    on a trigger the result carries the conf of the retrain run (`retrain_conf`)."""
+    from driftline.drift.decision import decide_retrain as decide
+
+    decision = run_step(decide, config_path, interval_start, interval_end, run_id, retrain_state(ti, retrain_dag_id))
+    return {**decision, "retrain_conf": retrain_conf(config_path, decision)}
 
 
-def decide_retrain(config_path: str, interval_start, interval_end, run_id: str, ti) -> dict:
-    """Apply the trigger policy, asking Airflow whether retrain_model exists, is paused, runs or waits;
-    the decision plus retrain_conf, what the trigger passes to retrain_model as dag_run.conf."""
-    from driftline.drift.decision import RetrainState, decide_retrain as decide
+def retrain_state(ti, dag_id: str):
+    """What Airflow says about DAG dag_id: deployed, paused, runs running and queued."""
+    from driftline.drift.decision import RetrainState
 
     try:
-        paused = bool(ti.get_dag(dag_id=RETRAIN_DAG_ID).is_paused)
-        deployed = True
+        paused = bool(ti.get_dag(dag_id=dag_id).is_paused)
     except Exception:  # noqa: BLE001 - "not found" arrives as a generic server error
-        deployed, paused = False, False  # the decision is recorded; a later breach triggers once deployed
-    running = ti.get_dr_count(dag_id=RETRAIN_DAG_ID, states=["running"]) if deployed else 0
-    queued = ti.get_dr_count(dag_id=RETRAIN_DAG_ID, states=["queued"]) if deployed else 0
-    state = RetrainState(RETRAIN_DAG_ID, deployed, paused, running, queued)
-    decision = run_step(decide, config_path, interval_start, interval_end, run_id, state)
-    return {**decision, "retrain_conf": retrain_conf(config_path, decision)}
+        # Not deployed: the decision is recorded; a later breach triggers once it is.
+        return RetrainState(dag_id=dag_id, deployed=False, paused=False, running=0, queued=0)
+    return RetrainState(
+        dag_id=dag_id,
+        deployed=True,
+        paused=paused,
+        running=ti.get_dr_count(dag_id=dag_id, states=["running"]),
+        queued=ti.get_dr_count(dag_id=dag_id, states=["queued"]),
+    )
 
 
 def retrain_conf(config_path: str, decision: dict) -> dict:

@@ -1,0 +1,28 @@
+"""Plug Airflow into the domain hooks: connection ids -> URLs, its secret masker, the alert channels."""
+
+from __future__ import annotations
+
+
+def install() -> None:
+    """Register the Airflow connection lookup, log masker and alert deliverer (idempotent; imports no Airflow yet)."""
+    from driftline import alerts, secrets
+    from driftline.airflow import channels
+    from driftline.db.connection import set_url_resolver
+
+    set_url_resolver(connection_url)
+    secrets.set_secret_masker(mask_secret)
+    alerts.set_deliverer(channels.deliver)
+
+
+def connection_url(conn_id: str) -> str:
+    """The URL of Airflow connection conn_id, in the postgresql:// form psycopg and SQLAlchemy take."""
+    from airflow.sdk import BaseHook
+
+    return BaseHook.get_connection(conn_id).get_uri().replace("postgres://", "postgresql://", 1)
+
+
+def mask_secret(secret: str) -> None:
+    """Airflow's task-log masker redacts `secret` from then on."""
+    from airflow.sdk.log import mask_secret as airflow_mask_secret
+
+    airflow_mask_secret(secret)

@@ -1,0 +1,130 @@
+"""The FastAPI app that plugins/driftline_plugin.py mounts under URL_PREFIX: routes, auth, headers.
+
+Every route, the report files included, sits behind Airflow's own auth (the `_token` cookie of a
+UI session or a bearer token from `POST /auth/token`): 401 without one, 403 when the user may not
+see plugins. Report files are served only by an id looked up in drift_intervals, and only from
+inside the configured reports folder. Everything shown is escaped (Jinja autoescape).
+
+FastAPI, Jinja and Airflow are imported inside the functions: the plugin file imports this module
+whenever Airflow loads plugins, including in processes that never serve a page. No
+`from __future__ import annotations` here: FastAPI must resolve the route annotations, whose
+types are imported inside create_app().
+"""
+
+from datetime import datetime
+from typing import Any
+
+from driftline.airflow.ui.queries import (
+    connect,
+    drift_reports,
+    drifted_columns,
+    page_config,
+    registry_overview,
+    report_summary,
+    stored_report_path,
+)
+from driftline.airflow.ui.report_files import parse_report_id, safe_report_file
+from driftline.airflow.ui.templates import render
+from driftline.config import DatasetConfig
+
+URL_PREFIX = "/driftline"
+# Our pages carry no scripts; Evidently's reports need theirs, but run them in an opaque origin
+# (sandbox without allow-same-origin), so a report can never use the viewer's Airflow session.
+PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'self'"
+REPORT_CSP = "sandbox allow-scripts allow-popups; frame-ancestors 'self'"
+
+
+def create_app():
+    """The FastAPI app behind the plugin; every route requires an Airflow user allowed to see plugins."""
+    import psycopg
+    from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
+    from airflow.api_fastapi.core_api.security import requires_access_view
+    from fastapi import Depends, FastAPI, HTTPException, Request
+    from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+
+    from driftline.airflow.connections import install
+
+    install()  # a [database] conn_id resolves through Airflow's connections
+
+    app = FastAPI(
+        title="driftline",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(requires_access_view(AccessView.PLUGINS))],
+    )
+
+    def page(
+        request: Request, template: str, title: str, config: DatasetConfig, status_code: int = 200, **context: Any
+    ) -> HTMLResponse:
+        # Links are absolute paths from the mount point (root_path also carries any [api] base_url path).
+        base = request.scope.get("root_path", "").rstrip("/")
+        body = render(template, title=title, config=config, base=base, **context)
+        headers = {"Content-Security-Policy": PAGE_CSP, "X-Content-Type-Options": "nosniff"}
+        return HTMLResponse(body, status_code=status_code, headers=headers)
+
+    @app.exception_handler(psycopg.errors.UndefinedColumn)
+    @app.exception_handler(psycopg.errors.UndefinedTable)
+    def outdated_schema(request: Request, exc: psycopg.Error) -> HTMLResponse:
+        # The pages only read: a schema made by an older driftline is upgraded by the next
+        # score_batch run or `driftline init-db`, never from here.
+        config = page_config()
+        message = (f"Schema {config.db_schema} predates this version of driftline ({exc.diag.message_primary}). "
+                   "Run `driftline init-db`, or any score_batch run, to upgrade it.")
+        return page(request, "notice", "Database schema out of date", config, status_code=503, message=message)
+
+    def interval_of(report: str) -> tuple[datetime, datetime]:
+        bounds = parse_report_id(report)
+        if bounds is None:
+            raise HTTPException(status_code=404, detail="no such report")
+        return bounds
+
+    # Handlers are plain `def`: FastAPI runs them in its thread pool, so blocking psycopg calls never
+    # stall the API server's event loop.
+    @app.get("/", include_in_schema=False)
+    def index(request: Request) -> RedirectResponse:
+        return RedirectResponse(request.scope.get("root_path", "").rstrip("/") + "/reports", status_code=307)
+
+    @app.get("/reports", response_class=HTMLResponse)
+    def reports(request: Request) -> HTMLResponse:
+        config = page_config()
+        with connect(config) as conn:
+            rows = drift_reports(conn, config.db_schema)
+        return page(request, "reports", "Drift reports", config, rows=rows)
+
+    @app.get("/reports/{report}/details", response_class=HTMLResponse)
+    def report_details(request: Request, report: str) -> HTMLResponse:
+        start, end = interval_of(report)
+        config = page_config()
+        with connect(config) as conn:
+            if stored_report_path(conn, config.db_schema, start, end) is None:
+                raise HTTPException(status_code=404, detail="no such report")
+            features = drifted_columns(conn, config.db_schema, start, end)
+            summary = report_summary(conn, config, start, end)
+        title = f"Drift of {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC"
+        return page(request, "details", title, config, report_id=report, features=features, summary=summary)
+
+    @app.get("/reports/{report}")
+    def report_file(report: str) -> FileResponse:
+        start, end = interval_of(report)
+        config = page_config()
+        with connect(config) as conn:
+            stored = stored_report_path(conn, config.db_schema, start, end)
+        path = None if stored is None or config.drift is None else safe_report_file(stored, config.drift.reports_dir)
+        if path is None:
+            raise HTTPException(status_code=404, detail="no such report")
+        return FileResponse(
+            path,
+            media_type="text/html",
+            headers={"Content-Security-Policy": REPORT_CSP, "X-Content-Type-Options": "nosniff"},
+        )
+
+    @app.get("/registry", response_class=HTMLResponse)
+    def registry_page(request: Request) -> HTMLResponse:
+        config = page_config()
+        with connect(config) as conn:
+            overview = registry_overview(conn, config.db_schema)
+        metric_names = sorted({name for v in overview["versions"] for name in (v["metrics"] or {})})
+        return page(request, "registry", "Model registry", config, metric_names=metric_names, **overview)
+
+    return app

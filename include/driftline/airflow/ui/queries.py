@@ -1,0 +1,153 @@
+"""What the UI pages read: drift reports, drifted columns, the registry overview (read-only SQL)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from driftline.config import DatasetConfig, default_config_path, load_config
+
+
+def page_config() -> DatasetConfig:
+    """The dataset config the pages show: $DRIFTLINE_CONFIG, else config/demo.toml."""
+    return load_config(default_config_path())
+
+
+def connect(config: DatasetConfig):
+    """A read connection to the config's database."""
+    from driftline import db
+
+    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
+    return db.connect(url, application_name="driftline-ui", autocommit=True)
+
+
+def _exists(conn, schema: str, name: str) -> bool:
+    from psycopg import sql
+
+    # to_regclass takes a text name: quote it the way Postgres would, never by string formatting.
+    qualified = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name)).as_string(conn)
+    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (qualified,)).fetchone()[0]
+
+
+def _rows(conn, query, params: tuple = ()) -> list[dict[str, Any]]:
+    cursor = conn.execute(query, params)
+    names = [column.name for column in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def drift_reports(conn, schema: str, limit: int = 500) -> list[dict[str, Any]]:
+    """One row per monitored interval, newest first, with its latest trigger decision."""
+    from psycopg import sql
+
+    from driftline.db import table
+
+    if not _exists(conn, schema, "drift_summary"):
+        return []
+    rows = _rows(
+        conn,
+        sql.SQL(
+            "SELECT interval_start, interval_end, model_version, features, drifted_features, counted_features, "
+            "drifted_share, prediction_method, prediction_drift, breach, trigger, reason, retrain_run_id, "
+            "rows_scored, current_rows, reference_rows, run_id, monitored_at "
+            "FROM {} ORDER BY interval_start DESC, interval_end DESC LIMIT %s"
+        ).format(table(schema, "drift_summary")),
+        (limit,),
+    )
+    for row in rows:
+        row["report_id"] = report_id(row["interval_start"], row["interval_end"])
+    return rows
+
+
+def drifted_columns(conn, schema: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Per-feature drift results of one interval."""
+    from psycopg import sql
+
+    from driftline.db import table
+
+    return _rows(
+        conn,
+        sql.SQL(
+            "SELECT column_name, column_type, method, statistic, threshold, drifted, effect_size, counted "
+            "FROM {} WHERE interval_start = %s AND interval_end = %s ORDER BY counted DESC, drifted DESC, column_name"
+        ).format(table(schema, "drift_features")),
+        (start, end),
+    )
+
+
+def report_summary(conn, config: DatasetConfig, start: datetime, end: datetime) -> str:
+    """The driftline summary that heads the interval's HTML report (escaped HTML), or "" without one."""
+    from driftline.drift.summary import load_summary, summary_html
+
+    summary = None if config.drift is None else load_summary(conn, config.db_schema, start, end)
+    return "" if summary is None else summary_html(config.name, summary, config.drift.trigger)
+
+
+def stored_report_path(conn, schema: str, start: datetime, end: datetime) -> str | None:
+    from psycopg import sql
+
+    from driftline.db import table
+
+    if not _exists(conn, schema, "drift_intervals"):
+        return None
+    row = conn.execute(
+        sql.SQL("SELECT report_path FROM {} WHERE interval_start = %s AND interval_end = %s").format(
+            table(schema, "drift_intervals")
+        ),
+        (start, end),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def registry_overview(conn, schema: str) -> dict[str, Any]:
+    """Versions with aliases and metrics (own holdout, and shared holdout at promotion), promotion
+    history and evaluations (newest first) and realized performance."""
+    from psycopg import sql
+
+    from driftline import registry
+    from driftline.db import table
+
+    if not _exists(conn, schema, "model_versions"):
+        return {"versions": [], "history": [], "realized": [], "shared": {}, "evaluations": []}
+    versions = registry.list_versions(conn, schema)
+    history = list(reversed(registry.promotion_history(conn, schema)))
+    shared, evaluations = {}, []
+    if _exists(conn, schema, "model_evaluations"):
+        from driftline.retraining.lifecycle import shared_holdout_at_promotion
+
+        shared = shared_holdout_at_promotion(conn, schema)
+        evaluations = _rows(
+            conn,
+            sql.SQL(
+                "SELECT evaluation_id, evaluated_at, candidate_version, champion_version, holdout_start, holdout_end, "
+                "holdout_rows, holdout_reason, passed, failures, run_id FROM {} ORDER BY evaluation_id DESC LIMIT 50"
+            ).format(table(schema, "model_evaluations")),
+        )
+    realized = []
+    if _exists(conn, schema, "realized_performance"):
+        realized = _rows(
+            conn,
+            sql.SQL(
+                "SELECT interval_start, interval_end, model_version, rows_predicted, rows_labelled, metrics, "
+                "labels_as_of FROM {} ORDER BY interval_start DESC LIMIT 200"
+            ).format(table(schema, "realized_performance")),
+        )
+    return {"versions": versions, "history": history, "realized": realized, "shared": shared, "evaluations": evaluations,
+            "importance": champion_importance(conn, schema)}
+
+
+def champion_importance(conn, schema: str) -> dict[str, Any] | None:
+    """The champion's global importance: LightGBM gain per feature, read from its verified model
+    text (explain.gain_importance), largest first with its share; None without a loadable champion."""
+    from driftline.errors import DriftlineError
+    from driftline.scoring.explain import gain_importance
+    from driftline.registry import load_model
+
+    try:
+        model = load_model(conn, schema, scoring_only=True)
+    except DriftlineError:
+        return None
+    gains = gain_importance(model.text or b"")
+    total = sum(gains.values()) or 1.0
+    features = [{"feature": name, "gain": gain, "share": gain / total}
+                for name, gain in sorted(gains.items(), key=lambda item: -item[1])]
+    return {"version": model.version, "features": features}

@@ -1,0 +1,120 @@
+"""The UI pages' Jinja templates and `render` (every value escaped by autoescape)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from driftline.airflow.ui.report_files import as_utc
+
+_LAYOUT = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ title }} · driftline</title>
+<style>
+ body{font-family:system-ui,sans-serif;margin:1.2rem;color:#1a202c}
+ nav a{margin-right:1rem} h1{font-size:1.3rem} h2{font-size:1.1rem;margin-top:1.6rem}
+ table{border-collapse:collapse;font-size:.88rem} th,td{border-bottom:1px solid #e2e8f0;padding:.3rem .6rem;text-align:left;vertical-align:top}
+ th{background:#f7fafc} td.num{text-align:right;font-variant-numeric:tabular-nums}
+ .yes{color:#c53030;font-weight:600} .no{color:#2f855a} .muted{color:#718096} .tag{background:#ebf8ff;border-radius:4px;padding:0 .3rem}
+</style></head><body>
+<nav><a href="{{ base }}/reports">Drift reports</a><a href="{{ base }}/registry">Model registry</a>
+<span class="muted">dataset {{ config.name }} · schema {{ config.db_schema }}</span></nav>
+<h1>{{ title }}</h1>
+{% block body %}{% endblock %}
+</body></html>"""
+
+_REPORTS = """{% extends "layout" %}{% block body %}
+{% if not rows %}<p>No drift reports yet: they appear when <code>monitor_drift</code> has run for an interval.</p>
+{% else %}<table><tr><th>interval</th><th>model</th><th>sampled rows</th><th>drifted features</th><th>drifted share</th>
+<th>prediction drift</th><th>breach</th><th>decision</th><th>run</th><th>report</th></tr>
+{% for r in rows %}<tr>
+<td>{{ r.interval_start | when }} → {{ r.interval_end | when }}</td>
+<td>v{{ r.model_version }}</td>
+<td class="num">{{ r.current_rows }} / {{ r.rows_scored }}</td>
+<td class="num">{{ r.counted_features }} counted, {{ r.drifted_features }} flagged of {{ r.features }}</td>
+<td class="num">{{ "%.2f" | format(r.drifted_share) }}</td>
+<td class="num">{{ "%.3f" | format(r.prediction_drift) }} <span class="muted">{{ r.prediction_method }}</span></td>
+<td class="{{ 'yes' if r.breach else 'no' }}">{{ 'yes' if r.breach else 'no' }}</td>
+<td>{% if r.trigger %}<span class="yes">retrain</span>{% if r.retrain_run_id %} <span class="muted">{{ r.retrain_run_id }}</span>{% endif %}{% else %}none{% endif %}
+<div class="muted">{{ r.reason or '' }}</div></td>
+<td class="muted">{{ r.run_id }}</td>
+<td><a href="{{ base }}/reports/{{ r.report_id }}/details">details</a> · <a href="{{ base }}/reports/{{ r.report_id }}" target="_blank" rel="noopener">open HTML</a></td>
+</tr>{% endfor %}</table>{% endif %}
+{% endblock %}"""
+
+_DETAILS = """{% extends "layout" %}{% block body %}
+<p><a href="{{ base }}/reports">← all reports</a> · <a href="{{ base }}/reports/{{ report_id }}" target="_blank" rel="noopener">open the Evidently report</a></p>
+{{ summary | safe }}{# report_summary.summary_html escapes every value itself #}
+<table><tr><th>column</th><th>type</th><th>method</th><th>statistic</th><th>threshold</th><th>flagged</th><th>effect size</th><th>counted</th></tr>
+{% for f in features %}<tr><td>{{ f.column_name }}</td><td>{{ f.column_type }}</td><td>{{ f.method }}</td>
+<td class="num">{{ f.statistic | number }}</td><td class="num">{{ f.threshold | number }}</td>
+<td class="{{ 'yes' if f.drifted else 'no' }}">{{ 'yes' if f.drifted else 'no' }}</td>
+<td class="num">{{ f.effect_size | number }}</td><td class="{{ 'yes' if f.counted else 'no' }}">{{ 'yes' if f.counted else 'no' }}</td></tr>
+{% endfor %}</table>
+{% endblock %}"""
+
+_REGISTRY = """{% extends "layout" %}{% block body %}
+{% if not versions %}<p>No model registered yet: run <code>driftline train</code> or <code>retrain_model</code>.</p>{% else %}
+<h2>Versions</h2>
+{% set shared = shared or {} %}{% set primary = config.retraining.metric %}
+<table><tr><th>version</th><th>status</th><th>aliases</th>{% for m in metric_names %}<th>{{ m }}<br><span class="muted">own holdout</span></th>{% endfor %}
+<th>{{ primary }}<br><span class="muted">shared holdout at promotion</span></th><th>sha256</th><th>created</th></tr>
+{% for v in versions %}{% set at = shared.get(v.version) %}<tr><td>v{{ v.version }}</td><td>{{ v.status }}{% if v.pruned_at %} <span class="muted">(pruned)</span>{% endif %}</td>
+<td>{% for a in v.aliases %}<span class="tag">{{ a }}</span> {% endfor %}</td>
+{% for m in metric_names %}<td class="num">{{ v.metrics.get(m) | number }}</td>{% endfor %}
+<td class="num">{% if at %}{{ at.metrics.get(primary) | number }} <span class="muted">vs v{{ at.champion_version }} {{ at.champion_metrics.get(primary) | number }}, {{ at.rows }} rows, evaluation {{ at.evaluation_id }}</span>{% else %}-{% endif %}</td>
+<td class="muted">{{ v.sha256[:12] }}</td><td>{{ v.created_at | when }}</td></tr>{% endfor %}</table>
+<p class="muted">Own holdout: the newest rows of each version's own training window (different rows per version, not comparable).
+Shared holdout at promotion: the rows neither the version nor the champion it replaced trained on, both scored on them
+(evaluation below); "-" when it became champion without one (<code>driftline train</code>).</p>
+{% if importance %}<h2>Champion v{{ importance.version }}: global feature importance</h2>
+<table><tr><th>feature</th><th>total split gain</th><th>share</th></tr>
+{% for f in importance.features %}<tr><td>{{ f.feature }}</td><td class="num">{{ f.gain | number }}</td>
+<td class="num">{{ "%.1f%%" | format(100 * f.share) }}</td></tr>{% endfor %}</table>
+<p class="muted">LightGBM gain importance read from the champion's model text: how much each feature reduced the training loss.
+Per-row reasons (TreeSHAP, [explain] in the config) are in the <code>prediction_reasons</code> view; attribution drift per
+interval in <code>drift_summary.attribution_ndcg</code>.</p>{% endif %}
+<h2>Evaluations</h2>
+{% if not evaluations %}<p class="muted">No candidate evaluated yet.</p>{% else %}
+<table><tr><th>#</th><th>when</th><th>candidate</th><th>champion</th><th>shared holdout</th><th>why these rows</th><th>verdict</th><th>run</th></tr>
+{% for e in evaluations %}<tr><td>{{ e.evaluation_id }}</td><td>{{ e.evaluated_at | when }}</td><td>v{{ e.candidate_version }}</td>
+<td>{% if e.champion_version %}v{{ e.champion_version }}{% else %}-{% endif %}</td>
+<td class="num">{{ e.holdout_rows }} rows{% if e.holdout_start %} {{ e.holdout_start | when }} → {{ e.holdout_end | when }}{% endif %}</td>
+<td>{{ e.holdout_reason }}</td>
+<td class="{{ 'no' if e.passed else 'yes' }}">{{ 'passed' if e.passed else 'failed' }}{% for f in e.failures %}<div class="muted">{{ f }}</div>{% endfor %}</td>
+<td class="muted">{{ e.run_id or '' }}</td></tr>{% endfor %}</table>{% endif %}
+<h2>Promotion history</h2>
+{% if not history %}<p class="muted">No promotions yet.</p>{% else %}
+<table><tr><th>when</th><th>action</th><th>from</th><th>to</th><th>reason</th><th>actor</th><th>reviewer comment</th><th>run</th></tr>
+{% for e in history %}<tr><td>{{ e.created_at | when }}</td><td>{{ e.action }}</td>
+<td>{% if e.from_version %}v{{ e.from_version }}{% else %}-{% endif %}</td><td>v{{ e.to_version }}</td>
+<td>{{ e.reason }}</td><td>{{ e.actor or '' }}</td><td>{{ e.review_comment or '' }}</td><td class="muted">{{ e.run_id or '' }}</td></tr>{% endfor %}</table>{% endif %}
+<h2>Realized performance</h2>
+{% if not realized %}<p class="muted">No labelled intervals yet.</p>{% else %}
+<table><tr><th>interval</th><th>model</th><th>labelled / predicted</th><th>metrics</th><th>labels as of</th></tr>
+{% for p in realized %}<tr><td>{{ p.interval_start | when }}</td><td>v{{ p.model_version }}</td>
+<td class="num">{{ p.rows_labelled }} / {{ p.rows_predicted }}</td>
+<td>{% for k, v in p.metrics | dictsort %}{{ k }}={{ v | number }} {% endfor %}</td><td>{{ p.labels_as_of | when }}</td></tr>{% endfor %}</table>{% endif %}
+{% endif %}{% endblock %}"""
+
+
+_NOTICE = """{% extends "layout" %}{% block body %}<p>{{ message }}</p>{% endblock %}"""
+
+
+@functools.lru_cache(maxsize=1)
+def _templates():
+    from jinja2 import DictLoader, Environment, select_autoescape
+
+    env = Environment(
+        loader=DictLoader(
+            {"layout": _LAYOUT, "reports": _REPORTS, "details": _DETAILS, "registry": _REGISTRY, "notice": _NOTICE}
+        ),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+    )
+    env.filters["when"] = lambda value: "" if value is None else f"{as_utc(value):%Y-%m-%d %H:%M} UTC"
+    env.filters["number"] = lambda value: "-" if value is None else (f"{value:.4g}" if isinstance(value, float) else value)
+    return env
+
+
+def render(template: str, **context: Any) -> str:
+    """One page as HTML; every value is escaped by Jinja's autoescape."""
+    return _templates().get_template(template).render(**context)
