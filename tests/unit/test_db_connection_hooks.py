@@ -15,10 +15,10 @@ from driftline.errors import BadConfig
 
 @pytest.fixture(autouse=True)
 def no_hooks(monkeypatch):
+    """No hooks during the test (importing the adapter elsewhere in the session installs them); restored after."""
     monkeypatch.delenv("DRIFTLINE_DB_URL", raising=False)
-    yield
-    connection.set_url_resolver(None)
-    secrets.set_secret_masker(None)
+    monkeypatch.setattr(connection, "_url_resolver", None)
+    monkeypatch.setattr(secrets, "_secret_masker", None)
 
 
 def test_conn_id_without_a_resolver_is_a_config_error_naming_the_way_out(tmp_path):
