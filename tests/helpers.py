@@ -139,20 +139,24 @@ def db_url() -> str:
     return os.environ["DRIFTLINE_DB_URL"]
 
 
-def fetch(config, query, params=(), url: str | None = None) -> list[tuple]:
-    """Rows of query on the test database (or url). A text query's {s} is the schema of config (a
-    config path or a loaded config); a psycopg sql.Composed query is run as it is."""
+def query_rows(url: str, statement, params=()) -> list[tuple]:
+    """Rows of a statement (text or psycopg sql.Composed) on the database at url."""
     import psycopg
+
+    with psycopg.connect(url) as conn:
+        return conn.execute(statement, params).fetchall()
+
+
+def fetch(config, query: str, params=(), url: str | None = None) -> list[tuple]:
+    """Rows of query on the test database (or url); its {s} is the schema of config (a config path or a
+    loaded config)."""
     from psycopg import sql
 
-    if isinstance(query, str):
-        if not hasattr(config, "db_schema"):
-            from driftline.config import load_config
+    if not hasattr(config, "db_schema"):
+        from driftline.config import load_config
 
-            config = load_config(config)
-        query = sql.SQL(query).format(s=sql.Identifier(config.db_schema))
-    with psycopg.connect(url or db_url()) as conn:
-        return conn.execute(query, params).fetchall()
+        config = load_config(config)
+    return query_rows(url or db_url(), sql.SQL(query).format(s=sql.Identifier(config.db_schema)), params)
 
 
 def scalar(config, query, params=(), url: str | None = None):
