@@ -93,6 +93,21 @@ class Airflow:
             time.sleep(every)
         pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n--- airflow log tail ---\n{self.log_tail()}")
 
+    def wait_healthy(self, processes: dict[str, subprocess.Popen], log_of, what: str, timeout: float = 300) -> None:
+        """Wait until the API server reports a healthy metadata database; fail at once, with
+        log_of(name), when one of the processes has exited."""
+
+        def healthy():
+            for name, process in processes.items():
+                assert process.poll() is None, f"{name} exited ({process.returncode})\n{log_of(name)}"
+            try:
+                response = self.http.get("/api/v2/monitor/health")
+            except Exception:
+                return False
+            return response.status_code == 200 and response.json()["metadatabase"]["status"] == "healthy"
+
+        self.wait_for(what, healthy, timeout)
+
     def run_state(self, dag_id: str, run_id: str) -> str:
         return self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
 

@@ -113,16 +113,7 @@ def airflow(tmp_path_factory, database_url, monkeypatch_module):
     instance = Airflow(f"http://localhost:{port}", root, config_path, schema, database_url, log)
     try:
         started = time.monotonic()
-
-        def healthy():
-            assert process.poll() is None, f"driftline airflow exited ({process.returncode})\n{instance.log_tail()}"
-            try:
-                response = instance.http.get("/api/v2/monitor/health")
-            except Exception:
-                return False
-            return response.status_code == 200 and response.json()["metadatabase"]["status"] == "healthy"
-
-        instance.wait_for("the API server's health endpoint", healthy, timeout=300)
+        instance.wait_healthy({"driftline airflow": process}, lambda _: instance.log_tail(), "the API server's health endpoint")
         instance.started_seconds = time.monotonic() - started
         yield instance
     finally:

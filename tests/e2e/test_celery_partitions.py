@@ -118,17 +118,7 @@ def cluster(tmp_path_factory, database_url, monkeypatch_module):
                 )
         instance = Airflow(f"http://127.0.0.1:{port}", root, config_path, schema, database_url, root / "scheduler.log")
         instance.processes, instance.root = processes, root
-
-        def healthy():
-            for name, process in processes.items():
-                assert process.poll() is None, f"{name} exited ({process.returncode})\n{(root / f'{name}.log').read_text()[-4000:]}"
-            try:
-                response = instance.http.get("/api/v2/monitor/health")
-            except Exception:
-                return False
-            return response.status_code == 200 and response.json()["metadatabase"]["status"] == "healthy"
-
-        instance.wait_for("the API server", healthy, timeout=300)
+        instance.wait_healthy(processes, lambda name: (root / f"{name}.log").read_text()[-4000:], "the API server")
         yield instance
     finally:
         for process in processes.values():
