@@ -71,11 +71,6 @@ def write_config(directory: Path, text: str, name: str = "dataset.toml") -> Path
     return path
 
 
-def demo_config_text(replace: Iterable[tuple[str, str]] = (), **edits) -> str:
-    """The demo config's text with edits (see edit_config)."""
-    return edit_config(DEMO_CONFIG.read_text(), replace, source=str(DEMO_CONFIG), **edits)
-
-
 def config_copy(
     directory: Path,
     replace: Iterable[tuple[str, str]] = (),
