@@ -52,8 +52,7 @@ def airflow_db() -> Path:
 @pytest.fixture(scope="session")
 def database_url() -> str:
     """URL of a fresh database on a real PostgreSQL server, dropped at the end of the session."""
-    import psycopg
-    from psycopg import sql
+    from tests.helpers import create_database, drop_database
 
     server_url = os.environ.get("DRIFTLINE_TEST_DB_URL")
     if not server_url:
@@ -64,9 +63,12 @@ def database_url() -> str:
         server = pgserver.get_server(tempfile.mkdtemp(prefix="driftline-pgdata-"), cleanup_mode="delete")
         server_url = server.get_uri()
     name = f"driftline_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = psycopg.conninfo.make_conninfo(server_url, dbname=name)
-    yield url
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    yield create_database(server_url, name)
+    drop_database(server_url, name)
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    """monkeypatch for module-scoped fixtures."""
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch

@@ -134,11 +134,11 @@ def cmd_monitor(args) -> None:
     conf = retrain_conf(config_path, decision)
     if args.no_retrain:
         print(f"retrain triggered, not run (--no-retrain): driftline retrain --config {config_path} "
-              f"--interval-end {decision['interval']['end']} --reason {json.dumps(reason)}")
+              f"--interval-end {conf['interval']['end']} --reason {json.dumps(conf['reason'])}")
         return
     from driftline.retraining.lifecycle import retrain
 
-    retrain(config_path, reason, trigger_interval=decision["interval"], labels_as_of=args.labels_as_of,
+    retrain(config_path, conf["reason"], trigger_interval=conf["interval"], labels_as_of=args.labels_as_of,
             run_id=decision["retrain_run_id"], report=_print_step)
 
 

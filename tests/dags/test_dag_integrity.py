@@ -41,16 +41,21 @@ EXPECTED_DAGS = {
 }
 
 
+@pytest.fixture(scope="module")
+def dag_bag():
+    """Every DAG file of dags/, parsed once by Airflow's own loader (as the dag-processor does)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(REPO / "dags"))
+
+
 def test_dag_files_exist():
     assert {p.stem for p in DAG_FILES} == EXPECTED_DAGS
 
 
-def test_dagbag_has_no_import_errors():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags"))
-    assert bag.import_errors == {}
-    assert set(bag.dag_ids) == EXPECTED_DAGS
+def test_dagbag_has_no_import_errors(dag_bag):
+    assert dag_bag.import_errors == {}
+    assert set(dag_bag.dag_ids) == EXPECTED_DAGS
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
@@ -67,11 +72,10 @@ def test_parse_is_fast_and_light(dag_file):
     assert probe["seconds"] < 0.5, f"{dag_file.name} took {probe['seconds']:.2f} s to parse"
 
 
-def test_score_batch_contract():
-    from airflow.dag_processing.dagbag import DagBag
+def test_score_batch_contract(dag_bag):
     from airflow.sdk.definitions.param import ParamValidationError
 
-    dag = DagBag(dag_folder=str(REPO / "dags" / "score_batch.py")).dags["score_batch"]
+    dag = dag_bag.dags["score_batch"]
     assert [t.task_id for t in dag.topological_sort()][:2] == ["prepare_database", "plan_partitions"]
     # Two paths from the plan: one task for a small interval, mapped partitions + publish for a large one.
     assert dag.get_task("plan_partitions").downstream_task_ids == {"score_interval", "score_partition", "publish_partitions"}
@@ -97,26 +101,23 @@ def test_score_batch_contract():
         model_version.resolve(0)
 
 
-def test_every_task_alerts_on_failure_and_score_batch_has_a_deadline():
-    from airflow.dag_processing.dagbag import DagBag
-
+def test_every_task_alerts_on_failure_and_score_batch_has_a_deadline(dag_bag):
     from driftline.airflow.notifiers import DriftlineAlertNotifier
 
-    bag = DagBag(dag_folder=str(REPO / "dags"))
-    for dag in bag.dags.values():
+    assert set(dag_bag.dags) == EXPECTED_DAGS
+    for dag in dag_bag.dags.values():
         for task in dag.tasks:
             callbacks = task.on_failure_callback or []
             assert any(isinstance(c, DriftlineAlertNotifier) for c in callbacks), f"{dag.dag_id}.{task.task_id}"
-    [deadline] = bag.dags["score_batch"].deadline
+    [deadline] = dag_bag.dags["score_batch"].deadline
     assert deadline.callback.path == "driftline.airflow.notifiers.scoring_deadline_missed"
     assert deadline.interval.total_seconds() == (24 + 6) * 3600  # a day's interval + [alerts] 6 h
 
 
-def test_retrain_model_contract():
-    from airflow.dag_processing.dagbag import DagBag
+def test_retrain_model_contract(dag_bag):
     from airflow.sdk.definitions.param import ParamValidationError
 
-    dag = DagBag(dag_folder=str(REPO / "dags" / "retrain_model.py")).dags["retrain_model"]
+    dag = dag_bag.dags["retrain_model"]
     assert type(dag.timetable).__name__ == "NullTimetable"  # triggered by monitor_drift or by hand
     assert dag.max_active_runs == 1
     assert dag.get_task("choose_action").downstream_task_ids == {"train_candidate", "rollback_champion"}
@@ -148,10 +149,8 @@ def test_retrain_model_contract():
         params.validate()  # every run must say why
 
 
-def test_monitor_drift_contract():
-    from airflow.dag_processing.dagbag import DagBag
-
-    dag = DagBag(dag_folder=str(REPO / "dags" / "monitor_drift.py")).dags["monitor_drift"]
+def test_monitor_drift_contract(dag_bag):
+    dag = dag_bag.dags["monitor_drift"]
     assert [t.task_id for t in dag.topological_sort()] == [
         "prepare_database",
         "choose_interval",

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import make_project, monkeypatch_module  # noqa: F401 (fixture)
+from tests.e2e.airflow_api import Airflow, free_port, group_alive, stop_group
+from tests.helpers import config_variant, drop_database, make_project, query_rows
 
 pytestmark = pytest.mark.slow
 
@@ -39,127 +38,12 @@ APPROVAL_TIMEOUT_HOURS = 0.02  # 72 s: the approve_promotion response timeout of
 REVIEWERS = ("alice", "bob")  # simple auth manager users with role "user": enough to answer a required action
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _group_alive(pgid: int) -> bool:
-    """A live (non-zombie) process in group pgid."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
-
-
-def stop_group(process: subprocess.Popen, grace: float = 60) -> None:
-    """SIGTERM the process group led by process, SIGKILL it if anything is left after grace seconds."""
-    for signum in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, signum)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            process.poll()  # reaps the leader
-            if not _group_alive(process.pid):
-                return
-            time.sleep(0.5)
-
-
-class Airflow:
-    """The running Airflow and the project it serves."""
-
-    def __init__(self, base: str, root: Path, config: Path, schema: str, db_url: str, log: Path):
-        import httpx
-
-        self.base, self.root, self.config, self.schema, self.db_url, self.log = base, root, config, schema, db_url, log
-        self.home = root / ".driftline" / "airflow"
-        self.http = httpx.Client(base_url=base, timeout=60)
-        self.token: str | None = None
-
-    def log_tail(self, chars: int = 6000) -> str:
-        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
-
-    def token_for(self, user: str) -> str:
-        """A JWT from POST /auth/token with the password Airflow generated for user."""
-        passwords = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())
-        response = self.http.post("/auth/token", json={"username": user, "password": passwords[user]})
-        assert response.status_code in (200, 201), response.text
-        return response.json()["access_token"]
-
-    def login(self) -> str:
-        self.token = self.token_for("admin")
-        return self.token
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    def api(self, method: str, path: str, expect: tuple[int, ...] = (200,), token: str | None = None, **kwargs):
-        headers = {"Authorization": f"Bearer {token}"} if token else self.auth
-        response = self.http.request(method, f"/api/v2{path}", headers=headers, **kwargs)
-        assert response.status_code in expect, f"{method} {path}: {response.status_code} {response.text[:2000]}"
-        return response.json() if response.content else None
-
-    def wait_for(self, what: str, check, timeout: float, every: float = 3):
-        """Poll check() until it returns something truthy; fail with the Airflow log tail on timeout."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = check()
-            if value:
-                return value
-            time.sleep(every)
-        pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n--- airflow log tail ---\n{self.log_tail()}")
-
-    def run_state(self, dag_id: str, run_id: str) -> str:
-        return self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
-
-    def wait_run(self, dag_id: str, run_id: str, timeout: float = 300) -> str:
-        state = self.wait_for(
-            f"{dag_id} run {run_id}",
-            lambda: (s := self.run_state(dag_id, run_id)) in ("success", "failed") and s,
-            timeout,
-        )
-        if state != "success":
-            tasks = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
-            failed = [
-                f"--- {t['task_id']} log ---\n" + self.task_log(dag_id, run_id, t["task_id"], t["try_number"])
-                for t in tasks if t["state"] == "failed"
-            ]
-            pytest.fail(f"{dag_id} {run_id}: {state}; tasks {[(t['task_id'], t['state']) for t in tasks]}\n"
-                        + "\n".join(failed) + f"\n{self.log_tail()}")
-        return state
-
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int, chars: int = 6000) -> str:
-        response = self.http.get(
-            f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
-            headers={**self.auth, "Accept": "application/json"},
-        )
-        if response.status_code != 200:
-            return f"(no log: {response.status_code})"
-        lines = response.json().get("content") or []
-        return "\n".join(line.get("event", str(line)) if isinstance(line, dict) else str(line) for line in lines)[-chars:]
-
-
-def _query(db_url: str, statement, params: tuple = ()) -> list[tuple]:
-    import psycopg
-
-    with psycopg.connect(db_url) as conn:
-        return conn.execute(statement, params).fetchall()
-
-
 def _predictions_per_interval(airflow: Airflow) -> dict[datetime, int]:
     from psycopg import sql
 
     from driftline.db import table
 
-    rows = _query(
+    rows = query_rows(
         airflow.db_url,
         sql.SQL("SELECT interval_start, count(*), count(DISTINCT entity_key) FROM {} GROUP BY 1").format(
             table(airflow.schema, "predictions")
@@ -202,7 +86,7 @@ def airflow(tmp_path_factory, database_url, monkeypatch_module):
     from driftline.devtools.standalone import airflow_metadata_database
 
     metadata_db = f"{conninfo_to_dict(database_url)['dbname']}_airflow"
-    port = _free_port()
+    port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "DRIFTLINE_"))}
     env.update(
         {
@@ -229,31 +113,14 @@ def airflow(tmp_path_factory, database_url, monkeypatch_module):
     instance = Airflow(f"http://localhost:{port}", root, config_path, schema, database_url, log)
     try:
         started = time.monotonic()
-
-        def healthy():
-            assert process.poll() is None, f"driftline airflow exited ({process.returncode})\n{instance.log_tail()}"
-            try:
-                response = instance.http.get("/api/v2/monitor/health")
-            except Exception:
-                return False
-            return response.status_code == 200 and response.json()["metadatabase"]["status"] == "healthy"
-
-        instance.wait_for("the API server's health endpoint", healthy, timeout=300)
+        instance.wait_healthy({"driftline airflow": process}, lambda _: instance.log_tail(), "the API server's health endpoint")
         instance.started_seconds = time.monotonic() - started
         yield instance
     finally:
         instance.http.close()
         stop_group(process)
-        _drop_database(database_url, metadata_db)
-        assert not _group_alive(process.pid), "Airflow processes survived teardown"
-
-
-def _drop_database(url: str, name: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        drop_database(database_url, metadata_db)
+        assert not group_alive(process.pid), "Airflow processes survived teardown"
 
 
 def test_token_and_no_import_errors(airflow):
@@ -328,7 +195,7 @@ def test_backfill_three_intervals_twice_without_doubling(airflow):
     assert all(second["runs"][f"{d:%Y-%m-%d}"] == "success" for d in BACKFILL_INTERVALS), second["runs"]
     assert _predictions_per_interval(airflow) == counts
     attempts = dict(
-        _query(
+        query_rows(
             airflow.db_url,
             sql.SQL("SELECT interval_start, count(*) FILTER (WHERE status = 'succeeded') FROM {} GROUP BY 1").format(
                 table(airflow.schema, "run_summary")
@@ -368,7 +235,7 @@ def test_backfilled_intervals_are_monitored_once_per_publication(airflow):
     assert sorted(r["partition_key"] for r in runs) == sorted([*keys, *keys]), [r["partition_key"] for r in runs]
     assert {r["run_type"] for r in runs} == {"asset_triggered"}
     # Each run monitored its own interval: the decisions name exactly the runs and intervals.
-    decisions = _query(
+    decisions = query_rows(
         airflow.db_url,
         sql.SQL("SELECT interval_start, interval_end, run_id, breach, reason FROM {} WHERE run_id = ANY(%s)").format(
             table(airflow.schema, "drift_decisions")
@@ -380,7 +247,7 @@ def test_backfilled_intervals_are_monitored_once_per_publication(airflow):
     for run in runs:
         start, end = by_run[run["dag_run_id"]]
         assert _interval_key(start) == run["partition_key"] and end == start + DAY
-    summary = _query(
+    summary = query_rows(
         airflow.db_url,
         sql.SQL("SELECT interval_start, reason FROM {} WHERE interval_start = ANY(%s)").format(
             table(airflow.schema, "drift_summary")
@@ -394,7 +261,7 @@ def test_backfilled_intervals_are_monitored_once_per_publication(airflow):
     if waiting:
         reasons = [reason for *_, reason in decisions]
         assert any("retrain_model is paused: the run triggered on" in reason for reason in reasons), reasons
-        kinds = _query(
+        kinds = query_rows(
             airflow.db_url, sql.SQL("SELECT kind FROM {} WHERE kind = 'retrain_waiting'").format(table(airflow.schema, "alerts"))
         )
         assert kinds, "no retrain_waiting alert"
@@ -494,7 +361,6 @@ def review_project(airflow):
     from driftline.config import load_config
     from driftline.labelled import read_table
     from driftline.training import train
-    from tests.integration.conftest import config_variant
 
     if airflow.token is None:
         airflow.login()
@@ -542,7 +408,7 @@ def _events(airflow: Airflow, project: dict) -> list[tuple]:
 
     from driftline.db import table
 
-    return _query(
+    return query_rows(
         airflow.db_url,
         sql.SQL("SELECT action, to_version, actor, reviewer, review_comment, reason, run_id FROM {} ORDER BY event_id").format(
             table(project["schema"], "promotion_events")
@@ -555,7 +421,7 @@ def _manifest(airflow: Airflow, project: dict, version: int) -> dict:
 
     from driftline.db import table
 
-    (manifest,), = _query(
+    (manifest,), = query_rows(
         airflow.db_url,
         sql.SQL("SELECT manifest FROM {} WHERE version = %s").format(table(project["schema"], "model_versions")),
         (version,),
@@ -631,7 +497,7 @@ def test_manual_promotion_approved_by_a_named_reviewer(airflow, review_project):
 
     from driftline.db import table
 
-    (uri,), = _query(
+    (uri,), = query_rows(
         airflow.db_url,
         sql.SQL("SELECT artifact_uri FROM {} WHERE version = %s").format(table(review_project["schema"], "model_versions")),
         (version,),

@@ -10,7 +10,6 @@ single-task path's, with no row twice. Everything started here is stopped by pro
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import subprocess
 import sys
@@ -20,9 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_airflow_e2e import Airflow, _drop_database, _free_port, _group_alive, stop_group
-from tests.integration.conftest import make_project, monkeypatch_module  # noqa: F401 (fixture)
-from tests.integration.test_partitioned_scoring import split_input
+from tests.e2e.airflow_api import Airflow, free_port, group_alive, stop_group
+from tests.helpers import config_copy, drop_database, fetch, make_project, split_input
 
 pytestmark = pytest.mark.slow
 
@@ -67,14 +65,13 @@ def cluster(tmp_path_factory, database_url, monkeypatch_module):
         write_demo_data(config, DemoPlan(first_interval=first, intervals=1, **plan))
         split_input(config_path, (first, first + DAY), 5)
     # From here on, each interval's input is its directory of 5 files.
-    text = config_path.read_text()
-    config_path.write_text(re.sub(r"^input = .*$", 'input = "data/parts/{interval_start:%Y-%m-%d}"', text, flags=re.M))
+    config_copy(root, base=config_path, name=config_path.name, keys={"input": '"data/parts/{interval_start:%Y-%m-%d}"'})
     monkeypatch_module.setenv("DRIFTLINE_DB_URL", database_url)
     train_champion(str(config_path))
 
     metadata_db = f"{conninfo_to_dict(database_url)['dbname']}_celery"
     metadata_url = airflow_metadata_database(database_url, metadata_db)
-    port, queue = _free_port(), f"driftline_{uuid.uuid4().hex[:8]}"
+    port, queue = free_port(), f"driftline_{uuid.uuid4().hex[:8]}"
     home = root / ".driftline" / "airflow"
     home.mkdir(parents=True)
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "DRIFTLINE_"))}
@@ -122,36 +119,22 @@ def cluster(tmp_path_factory, database_url, monkeypatch_module):
                 )
         instance = Airflow(f"http://127.0.0.1:{port}", root, config_path, schema, database_url, root / "scheduler.log")
         instance.processes, instance.root = processes, root
-
-        def healthy():
-            for name, process in processes.items():
-                assert process.poll() is None, f"{name} exited ({process.returncode})\n{(root / f'{name}.log').read_text()[-4000:]}"
-            try:
-                response = instance.http.get("/api/v2/monitor/health")
-            except Exception:
-                return False
-            return response.status_code == 200 and response.json()["metadatabase"]["status"] == "healthy"
-
-        instance.wait_for("the API server", healthy, timeout=300)
+        instance.wait_healthy(processes, lambda name: (root / f"{name}.log").read_text()[-4000:], "the API server")
         yield instance
     finally:
         for process in processes.values():
             stop_group(process, grace=30)
-        _drop_database(database_url, metadata_db)
-        assert not any(_group_alive(p.pid) for p in processes.values()), "Airflow/Celery processes survived teardown"
+        drop_database(database_url, metadata_db)
+        assert not any(group_alive(p.pid) for p in processes.values()), "Airflow/Celery processes survived teardown"
 
 
-def _rows(cluster, schema: str) -> list[tuple]:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(cluster.db_url) as conn:
-        return conn.execute(
-            sql.SQL(
-                "SELECT entity_key, score, predicted_class FROM {}.predictions WHERE interval_start = %s ORDER BY entity_key"
-            ).format(sql.Identifier(schema)),
-            (INTERVAL[0],),
-        ).fetchall()
+def _rows(cluster, config_path: Path) -> list[tuple]:
+    return fetch(
+        config_path,
+        "SELECT entity_key, score, predicted_class FROM {s}.predictions WHERE interval_start = %s ORDER BY entity_key",
+        (INTERVAL[0],),
+        url=cluster.db_url,
+    )
 
 
 def _mapped_states(cluster, run_id: str) -> dict[int, str]:
@@ -185,7 +168,7 @@ def test_partitions_run_on_two_celery_workers_and_rerun_alone(cluster):
     )
     assert _wait_finished(cluster, run_id) == "failed"
     assert _mapped_states(cluster, run_id) == {0: "success", 1: "failed", 2: "success"}
-    assert _rows(cluster, cluster.schema) == []  # nothing published while a partition is missing
+    assert _rows(cluster, cluster.config) == []  # nothing published while a partition is missing
 
     # Fix the file, then re-run the failed partition and one that had succeeded, alone (+ downstream).
     broken.write_text(content)
@@ -207,20 +190,16 @@ def test_partitions_run_on_two_celery_workers_and_rerun_alone(cluster):
     assert all(count > 0 for count in received.values()), received
 
     # The same interval through the single-task path, in another schema: identical predictions.
-    partitioned = _rows(cluster, cluster.schema)
+    partitioned = _rows(cluster, cluster.config)
     keys = [key for key, *_ in partitioned]
     assert len(keys) == len(set(keys)) > 0
-    single_config = cluster.config.with_name("single.toml")
-    single_schema = f"{cluster.schema}_single"
-    single_config.write_text(
-        cluster.config.read_text().replace(f'schema = "{cluster.schema}"', f'schema = "{single_schema}"')
-        .replace("files_per_partition = 2", "files_per_partition = 0")
-    )
+    single_config = config_copy(cluster.config.parent.parent, base=cluster.config, name="single.toml",
+                                keys={"schema": f'"{cluster.schema}_single"', "files_per_partition": "0"})
     from driftline.training import train_champion
 
     train_champion(str(single_config))
     score_interval(str(single_config), *INTERVAL, run_id="single")
-    assert partitioned == _rows(cluster, single_schema)
+    assert partitioned == _rows(cluster, single_config)
     published, single = check_interval(str(cluster.config), *INTERVAL), check_interval(str(single_config), *INTERVAL)
     assert [published[k] for k in ("rows_in", "rows_scored", "rows_quarantined")] == [
         single[k] for k in ("rows_in", "rows_scored", "rows_quarantined")

@@ -18,7 +18,7 @@ from driftline.cli import main as cli_main
 from driftline.config import load_config
 from driftline.pipeline import score_interval
 
-from .conftest import SMALL_PLAN
+from tests.helpers import SMALL_PLAN
 
 FORBIDDEN = ["quarantine_rows", "model_versions", "model_aliases", "promotion_events", "prediction_rows", "scoring_runs",
              "scored_intervals", "shadow_predictions", "drift_references"]

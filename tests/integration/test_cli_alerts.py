@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from driftline.cli import main
 
-from .conftest import fetch
+from tests.helpers import fetch, scalar
 
 
 def test_a_failed_score_writes_a_task_failure_alert_that_alerts_shows(project, capsys):
@@ -27,8 +27,8 @@ def test_a_failed_score_writes_a_task_failure_alert_that_alerts_shows(project, c
 
 
 def test_a_failed_rollback_alerts_and_reading_alerts_does_not(project, capsys):
-    before = fetch(project, "SELECT count(*) FROM {s}.alerts")
+    before = scalar(project, "SELECT count(*) FROM {s}.alerts")
     assert main(["rollback", "--config", str(project), "--to", "99", "--reason", "x"]) == 1  # a step: alerts
-    assert fetch(project, "SELECT count(*) FROM {s}.alerts")[0][0] == before[0][0] + 1
+    assert scalar(project, "SELECT count(*) FROM {s}.alerts") == before + 1
     assert main(["alerts", "--config", str(project), "--limit", "1"]) == 0  # reading alerts never adds one
-    assert fetch(project, "SELECT count(*) FROM {s}.alerts")[0][0] == before[0][0] + 1
+    assert scalar(project, "SELECT count(*) FROM {s}.alerts") == before + 1

@@ -11,7 +11,7 @@ import sys
 import psycopg
 import pytest
 
-from .conftest import REPO
+from tests.helpers import REPO
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ import pytest
 
 from driftline import db
 
-from .conftest import REPO
+from tests.helpers import REPO
 
 
 def test_db_stop_stops_the_embedded_server_and_says_when_none_runs(tmp_path):

@@ -3,8 +3,6 @@ predictions, published with the attempt and replaced by a rerun; off: nothing is
 
 from __future__ import annotations
 
-import os
-import re
 import uuid
 
 import numpy as np
@@ -15,22 +13,16 @@ from driftline.pipeline import score_interval
 from driftline.registry import load_model
 from driftline.scoring import model_matrix
 
-from .conftest import SMALL_PLAN, config_variant, fetch
+from tests.helpers import PARTS_INPUT, SMALL_PLAN, config_variant, db_url, fetch, split_input
 
 INTERVAL = SMALL_PLAN.interval_bounds()[0]
-
-
-def with_explain(text: str, explain: str | None) -> str:
-    """The config text with its [explain] section replaced (None: removed); the other sections kept."""
-    text = re.sub(r"(?ms)^\[explain\]\n.*?(?=^\[)", "", text)
-    return text + ("" if explain is None else "\n[explain]\n" + explain)
 
 
 def variant(project, explain: str | None):
     from driftline.training import train_champion
 
-    path = config_variant(project, f"ex_{uuid.uuid4().hex[:8]}")
-    path.write_text(with_explain(path.read_text(), explain))
+    """A schema of the project whose [explain] section is explain (None: no section), champion trained."""
+    path = config_variant(project, f"ex_{uuid.uuid4().hex[:8]}", sections={"explain": explain})
     train_champion(str(path))
     return path
 
@@ -47,7 +39,7 @@ def test_reasons_of_the_top_rows_sum_to_their_raw_scores_and_a_rerun_replaces_th
     assert summary["rows_explained"] == len(keys) > 0
     top = fetch(path, "SELECT count(*) FROM {s}.predictions WHERE score >= %s", (min(row[1] for row in rows),))[0][0]
     assert len(keys) <= top
-    with psycopg.connect(os.environ["DRIFTLINE_DB_URL"]) as conn:
+    with psycopg.connect(db_url()) as conn:
         model = load_model(conn, config.db_schema)
     import pyarrow as pa
 
@@ -93,13 +85,11 @@ def test_partitions_stage_their_reasons_and_publishing_shows_them_once(project):
     from driftline.training import train_champion
     from driftline.pipeline import plan_partitions, publish_partitions, score_partition
 
-    from .test_partitioned_scoring import PARTS_INPUT, split_input
-
     split_input(project, INTERVAL, 5)
     paths = {}
     for name, per_partition in (("single", "0"), ("partitioned", "2")):
-        path = config_variant(project, f"exp_{name}_{uuid.uuid4().hex[:6]}", input=PARTS_INPUT, files_per_partition=per_partition)
-        path.write_text(with_explain(path.read_text(), "top_k = 2\nmin_score = 0.1\n"))
+        path = config_variant(project, f"exp_{name}_{uuid.uuid4().hex[:6]}", input=PARTS_INPUT, files_per_partition=per_partition,
+                              sections={"explain": "top_k = 2\nmin_score = 0.1\n"})
         train_champion(str(path))
         paths[name] = path
     score_interval(str(paths["single"]), *INTERVAL, run_id="single")

@@ -23,28 +23,25 @@ from driftline import db, registry
 from driftline.config import load_config
 from driftline.retraining.lifecycle import decide_promotion, train_candidate, validate_candidate
 
-from .conftest import REPO, config_variant, fetch
-from .test_retrain_model import (
+from tests.helpers import REPO, config_variant, db_url, fetch, make_project, write_text
+from tests.integration.scenarios import (
     ALL_LABELS,
+    LATER,
     WINDOW_END,
+    add_second_champion,
+    alerts,
+    artifact,
     champion,
+    clean_rows,
+    frame_csv,
     new_schema,
     register_weak_champion,
     retrain,
     score_both_intervals,
+    variant,
 )
 
 OCTOBER = datetime(2026, 10, 1, tzinfo=timezone.utc)
-
-
-def _url() -> str:
-    return os.environ["DRIFTLINE_DB_URL"]
-
-
-@pytest.fixture(scope="module")
-def scored_project(project) -> Path:
-    score_both_intervals(project)
-    return project
 
 
 def trained_until(path: Path, version: int) -> pd.Timestamp:
@@ -131,7 +128,7 @@ def test_evaluations_are_appended_never_overwritten(scored_project):
     from driftline.airflow.ui.templates import render
 
     config = load_config(path)
-    with db.connect(_url()) as conn:
+    with db.connect(db_url()) as conn:
         overview = registry_overview(conn, config.db_schema)
     assert overview["shared"][candidate["version"]]["evaluation_id"] == first["evaluation_id"]
     assert overview["shared"][candidate["version"]]["metrics"] == first["candidate"]["metrics"]
@@ -148,7 +145,7 @@ def test_evaluations_are_appended_never_overwritten(scored_project):
 
 
 def _spawn(code: str) -> subprocess.Popen:
-    env = {**os.environ, "DRIFTLINE_DB_URL": _url()}
+    env = {**os.environ, "DRIFTLINE_DB_URL": db_url()}
     return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -164,7 +161,7 @@ def run_in_order(schema: str, codes: list[str]) -> list[subprocess.CompletedProc
     """Start each process while the test holds the registry lock, each once the previous one waits on
     it (Postgres grants a lock to its waiters in order), then release: a deterministic interleaving
     in which every process read the registry before any of them could change it."""
-    with psycopg.connect(_url(), autocommit=True) as holder, psycopg.connect(_url(), autocommit=True) as watcher:
+    with psycopg.connect(db_url(), autocommit=True) as holder, psycopg.connect(db_url(), autocommit=True) as watcher:
         processes = []
         with holder.transaction():
             holder.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(db.table(schema, "model_versions")))
@@ -285,9 +282,6 @@ def test_promotion_before_a_rollback_makes_the_rollback_a_no_op(scored_project):
 def test_tampered_manifest_falls_back_and_alerts_like_a_tampered_artifact(project):
     from driftline.pipeline import score_interval
 
-    from .test_reliability import clean_rows, frame_csv, write_text
-    from .test_safeguards import LATER, add_second_champion, alerts, artifact, variant
-
     path = variant(project)
     add_second_champion(path)
     manifest_file = artifact(path, 2).parent / registry.MANIFEST_FILE
@@ -295,7 +289,7 @@ def test_tampered_manifest_falls_back_and_alerts_like_a_tampered_artifact(projec
     name, values = next(iter(manifest["categories"].items()))
     manifest["categories"][name] = values[::-1]  # reordered codes; the sha256 field untouched
     manifest_file.write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    with db.connect(_url()) as conn:
+    with db.connect(db_url()) as conn:
         with pytest.raises(registry.ModelLoadError, match="scoring hash mismatch"):
             registry.load_model(conn, load_config(path).db_schema, 2)
     write_text(Path(load_config(path).input_location(*LATER)), frame_csv(clean_rows(LATER[0], rows=600)))
@@ -352,8 +346,6 @@ def test_historical_deployment_from_the_cli_without_window_flags(tmp_path, datab
     from driftline.cli import main
     from driftline.devtools.demo_data import DemoPlan, write_demo_data
 
-    from .conftest import make_project
-
     monkeypatch.setenv("DRIFTLINE_DB_URL", database_url)
     monkeypatch.setenv("DRIFTLINE_CACHE_DIR", str(tmp_path / "cache"))
     path = make_project(tmp_path / "project", f"hist_{os.getpid()}_{int(time.time())}", chunk_rows="1000", num_boost_round="60")
@@ -404,18 +396,16 @@ def test_historical_deployment_from_the_cli_without_window_flags(tmp_path, datab
 
 def test_version_registered_before_the_scoring_hash_is_checked_against_its_row(project):
     """A row without scoring_sha256 (registered by an older driftline): the registry row's manifest is the reference."""
-    from .test_safeguards import artifact, variant
-
     path = variant(project)
     schema = load_config(path).db_schema
-    with psycopg.connect(_url(), autocommit=True) as conn:
+    with psycopg.connect(db_url(), autocommit=True) as conn:
         conn.execute(sql.SQL("UPDATE {} SET scoring_sha256 = NULL").format(db.table(schema, "model_versions")))
-    with db.connect(_url()) as conn:
+    with db.connect(db_url()) as conn:
         assert registry.load_model(conn, schema, 1).version == 1  # untouched: loads
     manifest_file = artifact(path, 1).parent / registry.MANIFEST_FILE
     manifest = json.loads(manifest_file.read_text())
     manifest["features"] = manifest["features"][::-1]
     manifest_file.write_text(json.dumps(manifest))
-    with db.connect(_url()) as conn:
+    with db.connect(db_url()) as conn:
         with pytest.raises(registry.ModelLoadError, match="scoring hash mismatch"):
             registry.load_model(conn, schema, 1)

@@ -12,19 +12,12 @@ import pytest
 from driftline.config import load_config
 from driftline.devtools.demo_data import _inject_bad_rows, transactions
 
-from .conftest import REPO, SMALL_PLAN, make_project
-from .test_score_batch_dag import fetch
+from tests.helpers import REPO, SMALL_PLAN, fetch, load_dag, make_project
 
 UNDRIFTED = SMALL_PLAN.interval_bounds()[0]
 # A day far from the demo's own, with a strong shift in amounts, velocity and channel mix.
 DRIFTED = (datetime(2026, 11, 20, tzinfo=timezone.utc), datetime(2026, 11, 21, tzinfo=timezone.utc))
 RETRAIN_DEPLOYED = (REPO / "dags" / "retrain_model.py").exists()
-
-
-def load_dag(name: str):
-    from driftline.devtools.dag_runner import load_dag_file
-
-    return load_dag_file(REPO / "dags" / f"{name}.py")
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ exactly what the single-task path gives, and re-running a partition never duplic
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -12,26 +11,10 @@ import pytest
 from driftline.config import load_config
 from driftline.pipeline import PartitionError, check_interval, plan_partitions, publish_partitions, score_partition
 
-from .conftest import REPO, SMALL_PLAN, config_variant, fetch
+from tests.helpers import PARTS_INPUT, SMALL_PLAN, config_variant, fetch, split_input
 
 INTERVAL = SMALL_PLAN.interval_bounds()[0]
 FILES = 5
-PARTS_INPUT = '"data/parts/{interval_start:%Y-%m-%d}"'  # a directory of files per interval
-
-
-def split_input(config_path: Path, interval: tuple[datetime, datetime], files: int) -> list[Path]:
-    """Split the interval's CSV (planted bad rows included) into `files` CSVs with the same header."""
-    config = load_config(config_path)
-    header, *lines = Path(config.input_location(*interval)).read_text().splitlines(keepends=True)
-    target = config.root / "data" / "parts" / f"{interval[0]:%Y-%m-%d}"
-    target.mkdir(parents=True, exist_ok=True)
-    size = -(-len(lines) // files)
-    paths = []
-    for number in range(files):
-        path = target / f"part-{number:03d}.csv"
-        path.write_text(header + "".join(lines[number * size : (number + 1) * size]))
-        paths.append(path)
-    return paths
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +29,6 @@ def variants(project):
         train_champion(str(path))
         paths[name] = path
     return paths
-
-
-@pytest.fixture(scope="module")
-def score_batch(airflow_db):
-    from driftline.devtools.dag_runner import load_dag_file
-
-    return load_dag_file(REPO / "dags" / "score_batch.py")
 
 
 def predictions(config_path: Path) -> list[tuple]:
@@ -81,10 +57,10 @@ def task_states(dag_run) -> dict[str, list[str]]:
     return states
 
 
-def test_partitioned_run_equals_the_single_task_path(variants, score_batch):
+def test_partitioned_run_equals_the_single_task_path(variants, score_batch_dag):
     runs = {}
     for name, path in variants.items():
-        run = score_batch.test(logical_date=INTERVAL[1], run_conf={"config": str(path)})
+        run = score_batch_dag.test(logical_date=INTERVAL[1], run_conf={"config": str(path)})
         assert "success" in str(run.state), name
         runs[name] = task_states(run)
     assert runs["single"]["score_interval"] == ["success"] and runs["single"]["publish_partitions"] == ["skipped"]
@@ -107,7 +83,7 @@ def test_partitioned_run_equals_the_single_task_path(variants, score_batch):
     ]
 
     # The same DAG run again: the interval is replaced, not doubled.
-    assert "success" in str(score_batch.test(logical_date=INTERVAL[1], run_conf={"config": str(partitioned)}).state)
+    assert "success" in str(score_batch_dag.test(logical_date=INTERVAL[1], run_conf={"config": str(partitioned)}).state)
     assert predictions(partitioned) == predictions(single)
     assert quarantine(partitioned) == quarantine(single)
 

@@ -20,26 +20,13 @@ import pytest
 
 from driftline import db
 from driftline.config import load_config
-from driftline.devtools.demo_data import transactions
 from driftline.pipeline import QuarantineBudgetExceeded, check_interval, score_interval
 from driftline.registry import ModelLoadError, champion_version
 
-ROWS = 200
+from tests.helpers import config_variant, fetch, write_text
+from tests.integration.scenarios import ROWS, clean_rows, frame_csv
+
 CASE_DAY = datetime(2026, 12, 1, tzinfo=timezone.utc)
-
-
-def clean_rows(start: datetime, rows: int = ROWS, prefix: str | None = None) -> pd.DataFrame:
-    frame = transactions(np.random.default_rng(int(start.timestamp())), start, rows, prefix or f"{start:%m%d}")
-    frame = frame.drop(columns=["is_fraud"]).astype({"event_time": str})
-    frame["event_time"] = frame["event_time"].str.replace(" ", "T")
-    return frame
-
-
-def fetch(config, query: str, params=()):
-    from psycopg import sql
-
-    with psycopg.connect(os.environ["DRIFTLINE_DB_URL"]) as conn:
-        return conn.execute(sql.SQL(query).format(s=sql.Identifier(config.db_schema)), params).fetchall()
 
 
 def published_count(config, start: datetime) -> int:
@@ -54,15 +41,6 @@ def quarantine_reasons(config, start: datetime) -> Counter:
         (start,),
     )
     return Counter(code for (codes,) in rows for code in codes)
-
-
-def write_text(path: Path, text: str, encoding: str = "utf-8") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding=encoding)
-
-
-def frame_csv(frame: pd.DataFrame) -> str:
-    return frame.to_csv(index=False)
 
 
 def with_cells(column: str, value, count: int = 3):
@@ -472,8 +450,7 @@ def test_messy_csvs_through_the_scoring_path_account_for_every_line(project):
     unchanged, every damaged line is quarantined with its raw text."""
     from hypothesis import HealthCheck, Phase, given, settings
 
-    from tests.integration.conftest import config_variant
-    from tests.unit.test_sources import messy_csv
+    from tests.strategies import messy_csv
 
     config = load_config(project)
     variant = config_variant(project, config.db_schema, name="messy_budget_off", quarantine_budget="1.0")

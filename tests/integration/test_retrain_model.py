@@ -6,8 +6,6 @@ so the registry history a test asserts is exactly the one it made.
 
 from __future__ import annotations
 
-import os
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -17,9 +15,7 @@ from psycopg import sql
 
 from driftline import db, registry
 from driftline.cli import main as cli_main
-from driftline.devtools.dag_runner import load_dag_file
 from driftline.config import load_config
-from driftline.labelled import read_table
 from driftline.pipeline import score_interval
 from driftline.retraining.errors import RetrainingError
 from driftline.retraining.guardrails import guardrail_failures, prediction_problems, segment_metrics
@@ -30,65 +26,19 @@ from driftline.retraining.shadow import score_shadow
 from driftline.retraining.windows import labelled_window
 from driftline.training import train
 
-from .conftest import REPO, SMALL_PLAN, config_variant, fetch
-
-FIRST, SECOND = SMALL_PLAN.interval_bounds()
-WINDOW_END = SECOND[1]
-ALL_LABELS = WINDOW_END + timedelta(days=4)  # demo labels arrive 3 days after the event
-FAST = {"num_boost_round": "60"}  # smaller models: the tests are about decisions, not accuracy
-
-
-def _url() -> str:
-    return os.environ["DRIFTLINE_DB_URL"]
-
-
-def new_schema(project: Path, **overrides: str) -> Path:
-    return config_variant(project, f"rt_{uuid.uuid4().hex[:8]}", **{**FAST, **overrides})
-
-
-def register_weak_champion(config_path: Path) -> int:
-    """A champion fitted on 300 rows of the first history day: any real candidate beats it."""
-    config = load_config(config_path)
-    history = read_table(config.resolve_location(config.history_uri), config).head(300)
-    trained = train(config, history)
-    with db.connect(_url(), autocommit=True) as conn:
-        db.ensure_schema(conn, config.db_schema)
-        version, _ = registry.register_champion(
-            conn, config.db_schema, config.registry_dir, trained.model_text, trained.manifest, "weak test champion"
-        )
-    return version
-
-
-def score_both_intervals(config_path: Path) -> None:
-    for start, end in (FIRST, SECOND):
-        score_interval(str(config_path), start, end, run_id="test_retrain")
-
-
-def retrain(config_path: Path, reason: str = "test") -> tuple[dict, dict, dict]:
-    candidate = train_candidate(str(config_path), reason, None, WINDOW_END, ALL_LABELS)
-    validation = validate_candidate(str(config_path), candidate)
-    return candidate, validation, decide_promotion(str(config_path), validation, reason, "test_run")
-
-
-def champion(config_path: Path) -> int | None:
-    with db.connect(_url()) as conn:
-        return registry.champion_version(conn, load_config(config_path).db_schema)
-
-
-def promoted_over_weak_champion(project: Path) -> tuple[Path, int, int]:
-    """A new schema where a retrained candidate replaced a weak champion: (config, weak, promoted)."""
-    path = new_schema(project)
-    weak = register_weak_champion(path)
-    _, _, decision = retrain(path)
-    assert decision["decision"] == "promoted"
-    return path, weak, champion(path)
-
-
-@pytest.fixture(scope="module")
-def scored_project(project) -> Path:
-    """The module project with both intervals scored by its champion (rows the retrain window uses)."""
-    score_both_intervals(project)
-    return project
+from tests.helpers import config_variant, db_url, fetch
+from tests.integration.scenarios import (
+    ALL_LABELS,
+    FIRST,
+    SECOND,
+    WINDOW_END,
+    champion,
+    new_schema,
+    promoted_over_weak_champion,
+    register_weak_champion,
+    retrain,
+    score_both_intervals,
+)
 
 
 @pytest.fixture(scope="module")
@@ -148,14 +98,14 @@ def test_worse_candidate_is_rejected_and_champion_unchanged(scored_project):
 
 def test_training_is_deterministic(scored_project):
     config = load_config(scored_project)
-    with db.connect(_url()) as conn:
+    with db.connect(db_url()) as conn:
         rows = labelled_window(conn, config, WINDOW_END - timedelta(days=30), WINDOW_END, ALL_LABELS)
     # The window holds history rows and the scored interval rows whose late labels arrived.
     assert rows[config.event_time].max() >= FIRST[0] and rows[config.event_time].min() < FIRST[0]
     first, second = train(config, rows), train(config, rows.sample(frac=1.0, random_state=3))
     assert registry.sha256_bytes(first.model_text.encode()) == registry.sha256_bytes(second.model_text.encode())
     # Labels not yet observed do not enter the training set.
-    with db.connect(_url()) as conn:
+    with db.connect(db_url()) as conn:
         early = labelled_window(conn, config, WINDOW_END - timedelta(days=30), WINDOW_END, FIRST[0])
     assert early[config.event_time].max() < FIRST[0]
 
@@ -190,7 +140,7 @@ def test_rollback_to_tampered_artifact_is_refused_and_champion_stays(scored_proj
 def test_backfill_of_an_old_interval_uses_the_then_champion(scored_project):
     path, old, new = promoted_over_weak_champion(scored_project)
     # Put the promotions on the data timeline: `old` from mid-October, `new` from midway through SECOND.
-    with psycopg.connect(_url(), autocommit=True) as conn:
+    with psycopg.connect(db_url(), autocommit=True) as conn:
         events = db.table(load_config(path).db_schema, "promotion_events")
         conn.execute(sql.SQL("UPDATE {} SET created_at = %s WHERE to_version = %s AND action = 'promote'").format(events), (datetime(2026, 10, 15, tzinfo=timezone.utc), old))
         conn.execute(sql.SQL("UPDATE {} SET created_at = %s WHERE to_version = %s AND action = 'promote'").format(events), (SECOND[0] + timedelta(hours=12), new))
@@ -257,11 +207,6 @@ def test_guardrail_checks_on_tiny_inputs(scored_project):
     assert list(segments) == ["x"]  # y has fewer than min_segment_rows
 
 
-@pytest.fixture(scope="module")
-def retrain_dag(airflow_db):
-    return load_dag_file(REPO / "dags" / "retrain_model.py")
-
-
 def test_dag_promotes_then_rolls_back(retrain_dag, scored_project):
     path = new_schema(scored_project)
     weak = register_weak_champion(path)
@@ -300,7 +245,9 @@ def test_dag_promotes_then_rolls_back(retrain_dag, scored_project):
 
 
 def test_dag_rejects_a_bad_param(retrain_dag):
-    with pytest.raises(Exception, match="action"):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError, match="action"):
         retrain_dag.test(run_conf={"action": "explode", "reason": "test"})
 
 
@@ -406,7 +353,7 @@ def test_manual_promotion_records_who_decided_in_events_and_manifest(scored_proj
     ]
     on_disk = json.loads((registry.artifact_path(uri).parent / registry.MANIFEST_FILE).read_text())
     assert on_disk == manifest
-    with db.connect(_url()) as conn:  # the artifact's hash still verifies
+    with db.connect(db_url()) as conn:  # the artifact's hash still verifies
         assert registry.load_model(conn, schema, version).manifest["decisions"][-1]["reviewer"] == "alice"
 
 

@@ -7,10 +7,8 @@ LightGBM artifacts: the broken models are built by rewriting a trained model's l
 from __future__ import annotations
 
 import json
-import os
 import re
-import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import psycopg
@@ -18,54 +16,22 @@ import pytest
 
 from driftline.config import load_config
 from driftline.pipeline import check_interval, score_interval
-from driftline.registry import ModelLoadError, load_model, register_candidate, register_champion
+from driftline.registry import ModelLoadError, load_model, register_candidate
 from driftline.scoring import OutputSanityError
-from driftline.labelled import read_table
-from driftline.training import train
 
-from .conftest import REPO, SMALL_PLAN, config_variant, fetch
-from .test_reliability import clean_rows, frame_csv, write_text
+from tests.helpers import SMALL_PLAN, config_copy, config_variant, db_url, fetch, write_text
+from tests.integration.scenarios import LATER, add_second_champion, alerts, artifact, clean_rows, frame_csv, variant
 
 INTERVAL = SMALL_PLAN.interval_bounds()[0]
-# Backfills score with the version that was champion when the interval ended; an interval ending
-# after the test's promotions is scored by the current champion.
-LATER = (datetime(2027, 1, 4, tzinfo=timezone.utc), datetime(2027, 1, 5, tzinfo=timezone.utc))
-
-
-def variant(project: Path, **overrides: str) -> Path:
-    """A fresh schema + registry for one test, trained champion v1 (same data as the project)."""
-    from driftline.training import train_champion
-
-    schema = f"sg_{uuid.uuid4().hex[:8]}"
-    path = config_variant(project, schema, **overrides)
-    train_champion(str(path))
-    return path
-
-
-def connect():
-    return psycopg.connect(os.environ["DRIFTLINE_DB_URL"], autocommit=True)
-
-
-def add_second_champion(config_path: Path) -> int:
-    """Train a different model (fewer rounds) and promote it: v2 champion, v1 previous."""
-    config = load_config(config_path)
-    trained = train(config, read_table(config.resolve_location(config.history_uri), config).iloc[:-500])
-    with connect() as conn:
-        version, created = register_champion(
-            conn, config.db_schema, config.registry_dir, trained.model_text, trained.manifest, "test: second champion"
-        )
-    assert created and version == 2
-    return version
-
-
-def artifact(config_path: Path, version: int) -> Path:
-    (uri,), = fetch(config_path, "SELECT artifact_uri FROM {s}.model_versions WHERE version = %s", (version,))
-    return Path(uri.removeprefix("file://"))
 
 
 def tamper(config_path: Path, version: int) -> None:
     path = artifact(config_path, version)
     path.write_bytes(path.read_bytes() + b"\n")
+
+
+def connect():
+    return psycopg.connect(db_url(), autocommit=True)
 
 
 def broken_model(config_path: Path, leaf_value: str) -> int:
@@ -85,10 +51,6 @@ def broken_model(config_path: Path, leaf_value: str) -> int:
         version, created = register_candidate(conn, config.db_schema, config.registry_dir, text, manifest)
     assert created
     return version
-
-
-def alerts(config_path: Path, kind: str) -> list[tuple]:
-    return fetch(config_path, "SELECT message, numbers, severity FROM {s}.alerts WHERE kind = %s ORDER BY alert_id", (kind,))
 
 
 def contents(config_path: Path, interval=INTERVAL) -> list[tuple]:
@@ -233,8 +195,8 @@ def test_alert_destination_failure_is_recorded_and_does_not_raise(project, monke
                                                                 "extra": {"from_email": "driftline@example.com",
                                                                           "disable_ssl": True, "timeout": 5}}))
     path = variant(project)
-    text = path.read_text().replace("[alerts]\n", '[alerts]\nsmtp_conn_id = "smtp_closed"\nsmtp_to = ["oncall@example.com"]\n')
-    path.write_text(text)
+    closed = [("[alerts]\n", '[alerts]\nsmtp_conn_id = "smtp_closed"\nsmtp_to = ["oncall@example.com"]\n')]
+    path = config_copy(path.parent.parent, closed, base=path, name=path.name)
     alert_id = raise_alert(load_config(path), "test", "info", "delivery check", {"value": 1})
     [(kind, deliveries)] = fetch(path, "SELECT kind, deliveries FROM {s}.alerts WHERE alert_id = %s", (alert_id,))
     assert kind == "test"
@@ -254,13 +216,6 @@ def test_missed_deadline_callback_writes_an_alert_for_scheduled_runs_only(projec
     assert severity == "critical" and "not scored within 6 h" in message and numbers["deadline_hours"] == 6
     (start, end), = fetch(path, "SELECT interval_start, interval_end FROM {s}.alerts WHERE kind = 'deadline_missed'")
     assert (start, end) == (datetime(2026, 11, 1, tzinfo=timezone.utc), datetime(2026, 11, 2, tzinfo=timezone.utc))
-
-
-@pytest.fixture(scope="module")
-def score_batch_dag(airflow_db):
-    from driftline.devtools.dag_runner import load_dag_file
-
-    return load_dag_file(REPO / "dags" / "score_batch.py")
 
 
 def test_failed_task_alerts_once_through_the_airflow_notifier(project, score_batch_dag):

@@ -16,30 +16,17 @@ from driftline.config import load_config
 from driftline.registry import champion_version
 from driftline.scoring import COMPILED_TOLERANCE, model_frame
 
-from .conftest import REPO, SMALL_PLAN, fetch
+from tests.helpers import SMALL_PLAN, db_url, fetch, load_dag
 
 FIRST, SECOND = SMALL_PLAN.interval_bounds()
 # The demo config scores its small intervals with LightGBM; the production default is compiled.
 PROJECT_OVERRIDES = {"engine": '"compiled"'}
 
 
-@pytest.fixture(scope="module")
-def dag(airflow_db):
-    from driftline.devtools.dag_runner import load_dag_file
-
-    return load_dag_file(REPO / "dags" / "score_batch.py")
-
-
 def run(dag, config_path: Path, interval: tuple[datetime, datetime], **conf):
     """A manual dag.test() run at logical date D covers [D - 1 day, D): pass the interval's end."""
     dag_run = dag.test(logical_date=interval[1], run_conf={"config": str(config_path), **conf})
     return str(dag_run.state)
-
-
-def config_url() -> str:
-    import os
-
-    return os.environ["DRIFTLINE_DB_URL"]
 
 
 def interval_contents(config_path: Path, interval) -> dict:
@@ -65,10 +52,10 @@ def interval_contents(config_path: Path, interval) -> dict:
     return {"predictions": predictions, "quarantine": quarantine, "summary": summary}
 
 
-def test_interval_scored_twice_is_identical_and_not_duplicated(dag, project):
-    assert run(dag, project, FIRST) == "success"
+def test_interval_scored_twice_is_identical_and_not_duplicated(score_batch_dag, project):
+    assert run(score_batch_dag, project, FIRST) == "success"
     first = interval_contents(project, FIRST)
-    assert run(dag, project, FIRST) == "success"
+    assert run(score_batch_dag, project, FIRST) == "success"
     second = interval_contents(project, FIRST)
 
     assert first == second
@@ -85,8 +72,8 @@ def test_interval_scored_twice_is_identical_and_not_duplicated(dag, project):
     assert attempts == [(2, 1)]
 
 
-def test_quarantine_reasons_name_the_failed_expectation(dag, project):
-    assert run(dag, project, SECOND) == "success"
+def test_quarantine_reasons_name_the_failed_expectation(score_batch_dag, project):
+    assert run(score_batch_dag, project, SECOND) == "success"
     quarantine = interval_contents(project, SECOND)["quarantine"]
     reasons = Counter(code for row in quarantine for code in row[2])
     # demo._inject_bad_rows plants 10 rows of each kind.
@@ -101,10 +88,10 @@ def test_quarantine_reasons_name_the_failed_expectation(dag, project):
     assert all(row[3]["amount"] == "twelve" for row in text_rows)  # raw value kept as read
 
 
-def test_online_scores_equal_offline_predict(dag, project):
+def test_online_scores_equal_offline_predict(score_batch_dag, project):
     """The stored score equals LightGBM's own predict on the same rows, within 1e-9 (the default
     compiled engine sums the trees in its own order; the lightgbm engine is bit-identical)."""
-    assert run(dag, project, FIRST) == "success"
+    assert run(score_batch_dag, project, FIRST) == "success"
     config = load_config(project)
     (uri,), = fetch(project, "SELECT artifact_uri FROM {s}.model_versions WHERE status = 'champion'")
     booster = lgb.Booster(model_file=uri.removeprefix("file://"))
@@ -123,8 +110,8 @@ def test_online_scores_equal_offline_predict(dag, project):
     assert np.max(np.abs(online - offline)) <= COMPILED_TOLERANCE
 
 
-def test_budget_exceeded_keeps_previous_predictions_and_records_quarantine(dag, project, tmp_path):
-    assert run(dag, project, FIRST) == "success"
+def test_budget_exceeded_keeps_previous_predictions_and_records_quarantine(score_batch_dag, project, tmp_path):
+    assert run(score_batch_dag, project, FIRST) == "success"
     before = interval_contents(project, FIRST)
     config = load_config(project)
     source = Path(config.input_location(*FIRST))
@@ -133,7 +120,7 @@ def test_budget_exceeded_keeps_previous_predictions_and_records_quarantine(dag, 
     frame.loc[: len(frame) // 2, "merchant_category"] = "unknown_merchant"
     try:
         frame.to_csv(source, index=False)
-        assert run(dag, project, FIRST) == "failed"
+        assert run(score_batch_dag, project, FIRST) == "failed"
     finally:
         source.write_bytes(original)
 
@@ -184,24 +171,24 @@ def test_missing_column_fails_with_a_message_naming_it(project):
     assert status == "failed" and "amount" in message
 
 
-def test_pinned_model_version_param_is_recorded(dag, project):
+def test_pinned_model_version_param_is_recorded(score_batch_dag, project):
+    from airflow.sdk.exceptions import ParamValidationError
+
     config = load_config(project)
-    with psycopg.connect(config_url()) as conn:
+    with psycopg.connect(db_url()) as conn:
         version = champion_version(conn, config.db_schema)
-    assert run(dag, project, SECOND, model_version=version) == "success"
+    assert run(score_batch_dag, project, SECOND, model_version=version) == "success"
     versions = {row[3] for row in interval_contents(project, SECOND)["predictions"]}
     assert versions == {version}
-    with pytest.raises(Exception, match="model_version"):
-        dag.test(logical_date=SECOND[1] + timedelta(days=30), run_conf={"config": str(project), "model_version": "latest"})
+    with pytest.raises(ParamValidationError, match="model_version"):
+        score_batch_dag.test(logical_date=SECOND[1] + timedelta(days=30), run_conf={"config": str(project), "model_version": "latest"})
 
 
 def _dag_with_quick_retries(monkeypatch, config_path: Path):
     """score_batch built from config_path (the notifier's fallback config), every task allowed one
     immediate retry, so the test sees whether a failure is retried or fails at once."""
-    from driftline.devtools.dag_runner import load_dag_file
-
     monkeypatch.setenv("DRIFTLINE_CONFIG", str(config_path))
-    quick = load_dag_file(REPO / "dags" / "score_batch.py")
+    quick = load_dag("score_batch")
     for task in quick.tasks:
         task.retries, task.retry_delay, task.retry_exponential_backoff = 1, timedelta(0), False
     return quick

@@ -5,64 +5,18 @@ cannot compile is scored by LightGBM with a warning."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
 from pathlib import Path
 
-import lightgbm as lgb
 import numpy as np
-import pyarrow as pa
 import pytest
 
 from driftline.scoring.compiled import cache_dir
 from driftline.config import load_config
-from driftline.devtools.demo_data import transactions
-from driftline.registry import LoadedModel, sha256_bytes
 from driftline.scoring import COMPILED_TOLERANCE, Scorer, model_matrix
-from driftline.training import train
+
+from tests.unit.models import awkward_rows, config_for, trained
 
 REPO = Path(__file__).resolve().parents[2]
-DAY = datetime(2026, 10, 1, tzinfo=timezone.utc)
-
-
-def config_for(tmp_path: Path, task: str, **params: str):
-    text = (REPO / "config" / "demo.toml").read_text()
-    text = text.replace("num_boost_round = 200", "num_boost_round = 60")  # compiles in a few seconds
-    text = text.replace('engine = "lightgbm"', 'engine = "compiled"')  # the demo's is lightgbm
-    if task == "regression":
-        text = text.replace('task = "binary"', 'task = "regression"').replace('objective = "binary"', 'objective = "regression"')
-        text = text.replace('metric = "auc"', 'metric = "rmse"').replace("min_metric = 0.6", "min_metric = 1000000")
-    for key, value in params.items():
-        text = text.replace("[model.params]\n", f"[model.params]\n{key} = {value}\n")
-    (tmp_path / "config").mkdir(exist_ok=True)
-    path = tmp_path / "config" / f"{task}.toml"
-    path.write_text(text)
-    return load_config(path)
-
-
-def trained(config) -> LoadedModel:
-    history = transactions(np.random.default_rng(7), DAY, 20_000, "h")
-    if config.task == "regression":
-        history[config.target] = history["amount"] * 0.01 + history["transactions_last_24h"]
-    model = train(config, history)
-    text = model.model_text.encode("utf-8")
-    return LoadedModel(
-        version=1, booster=lgb.Booster(model_str=model.model_text), manifest=model.manifest, sha256=sha256_bytes(text), text=text
-    )
-
-
-def awkward_rows(config) -> pa.Table:
-    """Typed rows as the scoring path sees them, with every kind of value a tree can route oddly."""
-    frame = transactions(np.random.default_rng(11), DAY, 5_000, "s").drop(columns=[config.target])
-    frame = frame.astype({"merchant_category": object, "channel": object})
-    frame.loc[::7, "amount"] = np.nan
-    frame.loc[::5, "distance_from_home_km"] = np.nan
-    frame.loc[::11, "merchant_category"] = None  # missing category
-    frame.loc[3::13, "merchant_category"] = "crypto_exchange"  # never seen in training
-    frame.loc[::17, "channel"] = "carrier_pigeon"
-    frame.loc[::19, "account_age_days"] = 0.0  # zero is "missing" for zero_as_missing models
-    frame.loc[::23, "hour_of_day"] = -1e300
-    frame.loc[::29, "transactions_last_24h"] = np.inf
-    return pa.Table.from_pandas(frame, preserve_index=False)
 
 
 @pytest.fixture(autouse=True)

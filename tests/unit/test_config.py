@@ -7,15 +7,10 @@ import pytest
 
 from driftline.config import ConfigError, load_config
 
+from tests.helpers import DEMO_CONFIG, config_copy, write_config
+
 REPO = Path(__file__).resolve().parents[2]
-DEMO = (REPO / "config" / "demo.toml").read_text()
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    (tmp_path / "config").mkdir(exist_ok=True)
-    path = tmp_path / "config" / "dataset.toml"
-    path.write_text(text)
-    return path
+DEMO = DEMO_CONFIG.read_text()
 
 
 def test_demo_config_loads_typed():
@@ -32,48 +27,48 @@ def test_demo_config_loads_typed():
 
 def test_scoring_engine_defaults_to_compiled(tmp_path):
     assert load_config(REPO / "config" / "demo.toml").scoring_engine == "lightgbm"  # small demo intervals
-    config = load_config(write(tmp_path, re.sub(r'^engine = "lightgbm"\n', "", DEMO, flags=re.M)))
+    config = load_config(config_copy(tmp_path, [('engine = "lightgbm"\n', "")]))
     assert config.scoring_engine == "compiled"
 
 
 def test_input_location_renders_the_interval(tmp_path):
     from datetime import datetime, timezone
 
-    config = load_config(write(tmp_path, DEMO))
+    config = load_config(config_copy(tmp_path))
     start = datetime(2026, 11, 5, tzinfo=timezone.utc)
     location = config.input_location(start, start)
     assert location == str(tmp_path / "data/demo_transactions/input/2026-11-05.csv")
 
 
 @pytest.mark.parametrize(
-    "edit, message",
+    "edits, message",
     [
-        (lambda t: t.replace('target = "is_fraud"', 'target = "is_fraud"\ntargte = "x"'), "unknown key 'dataset.targte'"),
-        (lambda t: t.replace('entity_key = "transaction_id"\n', ""), "missing required key 'dataset.entity_key'"),
-        (lambda t: t.replace("[scoring]", "[scoring_options]"), "unknown section '[scoring_options]'"),
-        (lambda t: t.replace('type = "categorical"', 'type = "text"', 1), "'features.merchant_category.type'"),
-        (lambda t: t.replace("quarantine_budget = 0.05", "quarantine_budget = 5"), "quarantine_budget"),
-        (lambda t: t.replace('schema = "driftline_demo"', 'schema = "drift; drop"'), "database.schema"),
-        (lambda t: t.replace('event_time = "event_time"', 'event_time = "amount"'), "used twice"),
-        (lambda t: t.replace("nullable = false\nmin = 0\nmax = 50000", "nullable = false\nminimum = 0"), "unknown key 'features.amount.minimum'"),
-        (lambda t: t.replace("threshold = 0.5", "threshold = true"), "'model.threshold'"),
-        (lambda t: t.replace('cron = "0 0 * * *"', 'cron = "@daily"'), "schedule.cron"),
-        (lambda t: t.replace("keep_versions = 5", "keep_version = 5"), "unknown key 'retraining.keep_version'"),
-        (lambda t: t.replace('engine = "lightgbm"', 'engine = "gpu"'), "'scoring.engine' must be one of"),
-        (lambda t: t.replace('engine = "lightgbm"', "engine = 1"), "'scoring.engine' must be one of"),
-        (lambda t: t.replace('engine = "lightgbm"', 'engines = "lightgbm"'), "unknown key 'scoring.engines'"),
-        (lambda t: t.replace("keep_versions = 5", "keep_versions = 1"), "'retraining.keep_versions' must be at least 2"),
-        (lambda t: t.replace('metric = "auc"', 'metric = "rmse"'), "'retraining.metric'"),
-        (lambda t: t.replace('segment = "merchant_category"', 'segment = "amount"'), "'retraining.segment'"),
-        (lambda t: t.replace("shadow = false", 'shadow = "no"'), "'retraining.shadow'"),
-        (lambda t: t.replace("min_training_rows = 1000", "min_training_rows = 0"), "'retraining.min_training_rows'"),
-        (lambda t: t.replace('promotion = "auto"', 'promotion = "ask"'), "'retraining.promotion'"),
-        (lambda t: t.replace("approval_timeout_hours = 72", "approval_timeout_hours = 0"), "'retraining.approval_timeout_hours'"),
-        (lambda t: t.replace('schema = "driftline_demo"', 'schema = "driftline_demo"\nanalyst_role = "Analysts; DROP"'), "'database.analyst_role'"),
+        ([('target = "is_fraud"', 'target = "is_fraud"\ntargte = "x"')], "unknown key 'dataset.targte'"),
+        ([('entity_key = "transaction_id"\n', "")], "missing required key 'dataset.entity_key'"),
+        ([("[scoring]", "[scoring_options]")], "unknown section '[scoring_options]'"),
+        ([('[features.merchant_category]\ntype = "categorical"', '[features.merchant_category]\ntype = "text"')], "'features.merchant_category.type'"),
+        ([("quarantine_budget = 0.05", "quarantine_budget = 5")], "quarantine_budget"),
+        ([('schema = "driftline_demo"', 'schema = "drift; drop"')], "database.schema"),
+        ([('event_time = "event_time"', 'event_time = "amount"')], "used twice"),
+        ([("nullable = false\nmin = 0\nmax = 50000", "nullable = false\nminimum = 0")], "unknown key 'features.amount.minimum'"),
+        ([("threshold = 0.5", "threshold = true")], "'model.threshold'"),
+        ([('cron = "0 0 * * *"', 'cron = "@daily"')], "schedule.cron"),
+        ([("keep_versions = 5", "keep_version = 5")], "unknown key 'retraining.keep_version'"),
+        ([('engine = "lightgbm"', 'engine = "gpu"')], "'scoring.engine' must be one of"),
+        ([('engine = "lightgbm"', "engine = 1")], "'scoring.engine' must be one of"),
+        ([('engine = "lightgbm"', 'engines = "lightgbm"')], "unknown key 'scoring.engines'"),
+        ([("keep_versions = 5", "keep_versions = 1")], "'retraining.keep_versions' must be at least 2"),
+        ([('\nmetric = "auc"', '\nmetric = "rmse"')], "'retraining.metric'"),
+        ([('segment = "merchant_category"', 'segment = "amount"')], "'retraining.segment'"),
+        ([("shadow = false", 'shadow = "no"')], "'retraining.shadow'"),
+        ([("min_training_rows = 1000", "min_training_rows = 0")], "'retraining.min_training_rows'"),
+        ([('promotion = "auto"', 'promotion = "ask"')], "'retraining.promotion'"),
+        ([("approval_timeout_hours = 72", "approval_timeout_hours = 0")], "'retraining.approval_timeout_hours'"),
+        ([('schema = "driftline_demo"', 'schema = "driftline_demo"\nanalyst_role = "Analysts; DROP"')], "'database.analyst_role'"),
     ],
 )
-def test_bad_config_names_key_and_file(tmp_path, edit, message):
-    path = write(tmp_path, edit(DEMO))
+def test_bad_config_names_key_and_file(tmp_path, edits, message):
+    path = config_copy(tmp_path, edits)
     with pytest.raises(ConfigError) as error:
         load_config(path)
     assert message in str(error.value)
@@ -81,9 +76,7 @@ def test_bad_config_names_key_and_file(tmp_path, edit, message):
 
 
 def test_retraining_section_is_optional_with_defaults(tmp_path):
-    start = DEMO.index("[retraining]")
-    end = DEMO.find("\n[", start + 1)
-    config = load_config(write(tmp_path, DEMO[:start] + (DEMO[end:] if end != -1 else "")))
+    config = load_config(config_copy(tmp_path, sections={"retraining": None}))
     assert (config.retraining.metric, config.retraining.keep_versions, config.retraining.shadow) == ("auc", 5, False)
     assert config.retraining.segment is None and config.retraining.min_metric is None
     demo = load_config(REPO / "config" / "demo.toml").retraining
@@ -94,7 +87,7 @@ def test_missing_file_and_bad_toml(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.toml")
     with pytest.raises(ConfigError, match="not valid TOML"):
-        load_config(write(tmp_path, "[dataset\nname="))
+        load_config(write_config(tmp_path, "[dataset\nname="))
 
 
 def test_package_code_names_no_dataset_column():
@@ -112,21 +105,20 @@ def test_package_code_names_no_dataset_column():
 
 
 def test_database_url_with_a_password_is_refused_without_echoing_it(tmp_path):
-    text = DEMO.replace('schema = "driftline_demo"', 'schema = "driftline_demo"\nurl = "postgresql://app:hunter2-secret@db/x"')
+    path = config_copy(tmp_path, [('schema = "driftline_demo"', 'schema = "driftline_demo"\nurl = "postgresql://app:hunter2-secret@db/x"')])
     with pytest.raises(ConfigError, match="'database.url' contains a password") as raised:
-        load_config(write(tmp_path, text))
+        load_config(path)
     assert "hunter2-secret" not in str(raised.value)
     # A URL that only names the server is fine (the password comes from the environment or a .pgpass).
-    text = DEMO.replace('schema = "driftline_demo"', 'schema = "driftline_demo"\nurl = "postgresql://app@db/x"')
-    assert load_config(write(tmp_path, text)).db_url == "postgresql://app@db/x"
+    path = config_copy(tmp_path, [('schema = "driftline_demo"', 'schema = "driftline_demo"\nurl = "postgresql://app@db/x"')])
+    assert load_config(path).db_url == "postgresql://app@db/x"
 
 
 def test_promotion_mode_and_analyst_role(tmp_path):
     config = load_config(REPO / "config" / "demo.toml")
     assert (config.retraining.promotion, config.retraining.approval_timeout_hours) == ("auto", 72.0)
     assert config.analyst_role is None  # creating a role needs CREATEROLE: opt in
-    text = DEMO.replace("# analyst_role = ", "analyst_role = ").replace('promotion = "auto"', 'promotion = "manual"')
-    config = load_config(write(tmp_path, text))
+    config = load_config(config_copy(tmp_path, [("# analyst_role = ", "analyst_role = "), ('promotion = "auto"', 'promotion = "manual"')]))
     assert (config.analyst_role, config.retraining.promotion) == ("driftline_analyst", "manual")
 
 
@@ -151,7 +143,7 @@ def test_no_credential_in_committed_files():
 def test_feature_names_lightgbm_refuses_are_refused_at_load_naming_key_and_file(tmp_path, character):
     name = f"amount{character}usd"
     toml_name = name.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    path = write(tmp_path, DEMO.replace("[features.amount]", f'[features."{toml_name}"]'))
+    path = config_copy(tmp_path, [("[features.amount]", f'[features."{toml_name}"]')])
     with pytest.raises(ConfigError) as error:
         load_config(path)
     message = str(error.value)
@@ -176,45 +168,41 @@ def test_lightgbm_really_refuses_what_the_config_refuses():
 def test_non_ascii_feature_names_load_and_survive_into_the_suite(tmp_path):
     from driftline.validation import write_suite
 
-    text = DEMO.replace("[features.amount]", '[features."montant_é"]').replace(
-        "[features.channel]", '[features."канал"]'
-    )
-    config = load_config(write(tmp_path, text))
+    config = load_config(config_copy(tmp_path, [("[features.amount]", '[features."montant_é"]'), ("[features.channel]", '[features."канал"]')]))
     assert config.feature_names[0] == "montant_é" and "канал" in config.categorical_features
     suite_text = write_suite(config).read_text(encoding="utf-8")
     assert '"column": "montant_é"' in suite_text and '"канал"' in suite_text and "\\u" not in suite_text
 
 
 def test_positive_label_and_label_column_load_and_are_checked(tmp_path):
-    text = DEMO.replace('target = "is_fraud"', 'target = "is_fraud"\npositive_label = "Yes"').replace(
-        'history = "data/demo_transactions/history.parquet"',
-        'history = "data/demo_transactions/history.parquet"\nlabel_column = "fraud_confirmed"',
-    )
-    config = load_config(write(tmp_path, text))
+    config = load_config(config_copy(tmp_path, [
+        ('target = "is_fraud"', 'target = "is_fraud"\npositive_label = "Yes"'),
+        ('history = "data/demo_transactions/history.parquet"', 'history = "data/demo_transactions/history.parquet"\nlabel_column = "fraud_confirmed"'),
+    ]))
     assert (config.positive_label, config.label_column, config.labels_target_column) == ("Yes", "fraud_confirmed", "fraud_confirmed")
     plain = load_config(REPO / "config" / "demo.toml")
     assert (plain.positive_label, plain.labels_target_column) == (None, "is_fraud")  # default: the target's name
 
-    for edit, message in [
-        (lambda t: t.replace('task = "binary"', 'task = "regression"').replace('target = "is_fraud"', 'target = "is_fraud"\npositive_label = "Yes"'),
+    for edits, message in [
+        ([('task = "binary"', 'task = "regression"'), ('target = "is_fraud"', 'target = "is_fraud"\npositive_label = "Yes"')],
          "'dataset.positive_label' applies to binary targets"),
-        (lambda t: t.replace('target = "is_fraud"', 'target = "is_fraud"\npositive_label = ""'), "'dataset.positive_label'"),
-        (lambda t: t.replace('target = "is_fraud"', 'target = "is_fraud"\npositive_label = true'), "'dataset.positive_label'"),
-        (lambda t: t.replace('history = "data', 'label_column = "transaction_id"\nhistory = "data'), "'source.label_column'"),
-        (lambda t: t.replace('history = "data', 'label_column = 3\nhistory = "data'), "'source.label_column'"),
+        ([('target = "is_fraud"', 'target = "is_fraud"\npositive_label = ""')], "'dataset.positive_label'"),
+        ([('target = "is_fraud"', 'target = "is_fraud"\npositive_label = true')], "'dataset.positive_label'"),
+        ([('history = "data', 'label_column = "transaction_id"\nhistory = "data')], "'source.label_column'"),
+        ([('history = "data', 'label_column = 3\nhistory = "data')], "'source.label_column'"),
     ]:
-        path = write(tmp_path, edit(DEMO))
+        path = config_copy(tmp_path, edits)
         with pytest.raises(ConfigError, match=re.escape(message)) as error:
             load_config(path)
         assert str(path) in str(error.value)
-def _with_source_keys(keys: str) -> str:
-    return DEMO.replace("[source]\n", "[source]\n" + keys + "\n", 1)
+def _with_source_keys(keys: str) -> list[tuple[str, str]]:
+    return [("[source]\n", "[source]\n" + keys + "\n")]
 
 
 def test_source_reading_options_default_and_parse(tmp_path):
-    config = load_config(write(tmp_path, DEMO))
+    config = load_config(config_copy(tmp_path))
     assert (config.source.encoding, config.source.null_values, config.source.max_record_bytes) == ("utf-8", (), 1 << 20)
-    config = load_config(write(tmp_path, _with_source_keys('encoding = "Latin-1"\nnull_values = ["NA", "null"]\nmax_record_bytes = 4096')))
+    config = load_config(config_copy(tmp_path, _with_source_keys('encoding = "Latin-1"\nnull_values = ["NA", "null"]\nmax_record_bytes = 4096')))
     assert (config.source.encoding, config.source.null_values, config.source.max_record_bytes) == ("iso8859-1", ("NA", "null"), 4096)
 
 
@@ -231,5 +219,5 @@ def test_source_reading_options_default_and_parse(tmp_path):
 )
 def test_source_reading_options_are_checked(tmp_path, keys, message):
     with pytest.raises(ConfigError) as error:
-        load_config(write(tmp_path, _with_source_keys(keys)))
+        load_config(config_copy(tmp_path, _with_source_keys(keys)))
     assert message in str(error.value)

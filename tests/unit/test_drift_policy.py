@@ -14,10 +14,9 @@ from driftline.config import ConfigError, DriftPolicy, load_config
 from driftline.drift.policy import RetrainState, counts_as_drift, decide, effect_size, is_breach
 from driftline.drift.report import sample_tables
 
-from .test_config import write
+from tests.helpers import config_copy
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO = (REPO / "config" / "demo.toml").read_text()
 NOW = datetime(2026, 11, 10, 12, tzinfo=timezone.utc)
 POLICY = DriftPolicy(
     drifted_share=0.3, prediction_drift=0.1, effect_size_floor=0.1, breaches=2, window=3, cooldown_hours=24
@@ -121,7 +120,7 @@ def test_demo_drift_section_loads():
 
 
 def test_estimated_metric_rule_keys_load(tmp_path):
-    path = write(tmp_path, DEMO + 'estimated_metric = "f1"\nestimated_metric_floor = 0.4\nestimated_metric_drop = 0.05\n')
+    path = config_copy(tmp_path, append='estimated_metric = "f1"\nestimated_metric_floor = 0.4\nestimated_metric_drop = 0.05\n')
     trigger = load_config(path).drift.trigger
     assert (trigger.estimated_metric, trigger.estimated_metric_floor, trigger.estimated_metric_drop) == ("f1", 0.4, 0.05)
 
@@ -134,26 +133,26 @@ def test_an_estimated_breach_is_named_in_the_decision_reason():
 
 
 @pytest.mark.parametrize(
-    "edit, message",
+    "edits, message",
     [
-        (lambda t: t.replace("window = 3\n", ""), "missing required key 'drift.trigger.window'"),
-        (lambda t: t.replace("window = 3", "window = 3\nwindows = 3"), "unknown key 'drift.trigger.windows'"),
-        (lambda t: t.replace("sample_rows = 50000", "sample = 10"), "unknown key 'drift.sample'"),
-        (lambda t: t.replace('reports_dir = "reports/demo_transactions"', ""), "missing required key 'drift.reports_dir'"),
-        (lambda t: t.replace('numeric_method = "ks"', 'numeric_method = "chisquare"'), "'drift.numeric_method'"),
-        (lambda t: t.replace('prediction_method = "wasserstein"', 'prediction_method = "ks"'), "'drift.prediction_method'"),
-        (lambda t: t.replace("breaches = 2", "breaches = 4"), "'drift.trigger.breaches' (4) cannot exceed"),
-        (lambda t: t.replace("drifted_share = 0.3", "drifted_share = 30"), "'drift.trigger.drifted_share'"),
-        (lambda t: t.replace("cooldown_hours = 24", 'cooldown_hours = "1d"'), "'drift.trigger.cooldown_hours'"),
-        (lambda t: t[: t.index("[drift]")], "missing required section '[drift]'"),
-        (lambda t: t + 'estimated_metric = "log_loss"\n', "'drift.trigger.estimated_metric' must be one of"),
-        (lambda t: t + "estimated_metric_floor = 1.5\n", "'drift.trigger.estimated_metric_floor' must be in"),
-        (lambda t: t + 'estimated_metric_drop = "a lot"\n', "'drift.trigger.estimated_metric_drop' must be"),
-        (lambda t: t + "estimated_metric_ceiling = 0.5\n", "unknown key 'drift.trigger.estimated_metric_ceiling'"),
+        ({"replace": [("window = 3\n", "")]}, "missing required key 'drift.trigger.window'"),
+        ({"replace": [("window = 3", "window = 3\nwindows = 3")]}, "unknown key 'drift.trigger.windows'"),
+        ({"replace": [("sample_rows = 50000", "sample = 10")]}, "unknown key 'drift.sample'"),
+        ({"replace": [('reports_dir = "reports/demo_transactions"', "")]}, "missing required key 'drift.reports_dir'"),
+        ({"replace": [('numeric_method = "ks"', 'numeric_method = "chisquare"')]}, "'drift.numeric_method'"),
+        ({"replace": [('prediction_method = "wasserstein"', 'prediction_method = "ks"')]}, "'drift.prediction_method'"),
+        ({"replace": [("breaches = 2", "breaches = 4")]}, "'drift.trigger.breaches' (4) cannot exceed"),
+        ({"replace": [("drifted_share = 0.3", "drifted_share = 30")]}, "'drift.trigger.drifted_share'"),
+        ({"replace": [("cooldown_hours = 24", 'cooldown_hours = "1d"')]}, "'drift.trigger.cooldown_hours'"),
+        ({"sections": {"drift": None, "drift.trigger": None}}, "missing required section '[drift]'"),
+        ({"append": 'estimated_metric = "log_loss"\n'}, "'drift.trigger.estimated_metric' must be one of"),
+        ({"append": "estimated_metric_floor = 1.5\n"}, "'drift.trigger.estimated_metric_floor' must be in"),
+        ({"append": 'estimated_metric_drop = "a lot"\n'}, "'drift.trigger.estimated_metric_drop' must be"),
+        ({"append": "estimated_metric_ceiling = 0.5\n"}, "unknown key 'drift.trigger.estimated_metric_ceiling'"),
     ],
 )
-def test_bad_drift_config_names_key_and_file(tmp_path, edit, message):
-    path = write(tmp_path, edit(DEMO))
+def test_bad_drift_config_names_key_and_file(tmp_path, edits, message):
+    path = config_copy(tmp_path, **edits)
     with pytest.raises(ConfigError) as error:
         load_config(path)
     assert message in str(error.value) and str(path) in str(error.value)

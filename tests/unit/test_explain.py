@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 
 import numpy as np
 import pyarrow as pa
@@ -16,12 +15,8 @@ from driftline.scoring.native_booster import NativeBooster
 from driftline.registry import LoadedModel
 from driftline.scoring import model_matrix
 
-from .test_compiled_scoring import awkward_rows, config_for, trained
-from .test_config import DEMO, write
-
-# The demo config without its [explain] section (the sections after it kept).
-WITHOUT_EXPLAIN = re.sub(r"(?ms)^\[explain\]\n.*?(?=^\[)", "", DEMO)
-assert "[explain]" not in WITHOUT_EXPLAIN and "[drift.trigger]" in WITHOUT_EXPLAIN
+from tests.unit.models import awkward_rows, config_for, trained
+from tests.helpers import config_copy
 
 
 def test_select_rows_by_min_score_or_top_fraction():
@@ -107,19 +102,20 @@ def test_explainer_rows_name_the_feature_the_category_and_sum_back(tmp_path):
 @pytest.mark.parametrize(
     "section, message",
     [
-        ("[explain]\ntop_k = 3\n", "exactly one of 'min_score'"),
-        ("[explain]\nmin_score = 0.5\ntop_fraction = 0.1\n", "exactly one of"),
-        ("[explain]\ntop_fraction = 0\n", "must be in \\(0, 1\\]"),
-        ("[explain]\ntop_k = 0\ntop_fraction = 0.1\n", "at least 1"),
-        ("[explain]\ntop_fraction = 0.1\ntopk = 2\n", "unknown key 'explain.topk'"),
+        ("top_k = 3\n", "exactly one of 'min_score'"),
+        ("min_score = 0.5\ntop_fraction = 0.1\n", "exactly one of"),
+        ("top_fraction = 0\n", "must be in \\(0, 1\\]"),
+        ("top_k = 0\ntop_fraction = 0.1\n", "at least 1"),
+        ("top_fraction = 0.1\ntopk = 2\n", "unknown key 'explain.topk'"),
     ],
 )
 def test_explain_config_is_validated(tmp_path, section, message):
+    path = config_copy(tmp_path, sections={"explain": section})
     with pytest.raises(ConfigError, match=message):
-        load_config(write(tmp_path, WITHOUT_EXPLAIN + "\n" + section))
+        load_config(path)
 
 
 def test_explain_is_off_unless_configured(tmp_path):
-    assert load_config(write(tmp_path, WITHOUT_EXPLAIN)).explain is None
-    config = load_config(write(tmp_path, WITHOUT_EXPLAIN + "\n[explain]\nmin_score = 0.4\n"))
+    assert load_config(config_copy(tmp_path, sections={"explain": None})).explain is None
+    config = load_config(config_copy(tmp_path, sections={"explain": "min_score = 0.4\n"}))
     assert config.explain == ExplainSettings(top_k=3, min_score=0.4)

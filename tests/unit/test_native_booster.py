@@ -13,7 +13,7 @@ import pytest
 from driftline.scoring.native_booster import NativeBooster, NativeBoosterError, library_path
 from driftline.scoring import model_matrix
 
-from .test_compiled_scoring import awkward_rows, config_for, trained
+from tests.unit.models import awkward_rows, config_for, trained
 
 
 @pytest.mark.parametrize("task", ["binary", "regression"])

@@ -14,19 +14,15 @@ from driftline.airflow.channels import AlertChannelError, build_notifiers
 from driftline.config import AlertSettings, ConfigError, Safeguards, load_config
 from driftline.scoring import OutputSanityError, ScoreStats, check_distribution, check_scores, score_reference
 
+from tests.helpers import DEMO_CONFIG, config_copy
+
 REPO = Path(__file__).resolve().parents[2]
-DEMO = (REPO / "config" / "demo.toml").read_text()
+DEMO = DEMO_CONFIG.read_text()
 
 
 def config_with(tmp_path: Path, replace: dict[str, str] | None = None, **safeguards):
-    text = DEMO
-    for old, new in (replace or {}).items():
-        assert old in text
-        text = text.replace(old, new)
-    (tmp_path / "config").mkdir(exist_ok=True)
-    path = tmp_path / "config" / "dataset.toml"
-    path.write_text(text)
-    config = load_config(path)
+    """The demo config with replace ({old: new}, each checked) and safeguards overridden."""
+    config = load_config(config_copy(tmp_path, (replace or {}).items()))
     return dataclasses.replace(config, safeguards=dataclasses.replace(config.safeguards, **safeguards))
 
 
@@ -120,7 +116,7 @@ def test_check_scores_rejects_nan_and_out_of_range(tmp_path):
 
 
 def test_regression_score_range_is_configurable(tmp_path):
-    config = config_with(tmp_path, {'task = "binary"': 'task = "regression"', 'metric = "auc"': 'metric = "rmse"'},
+    config = config_with(tmp_path, {'task = "binary"': 'task = "regression"', '\nmetric = "auc"': '\nmetric = "rmse"'},
                          score_range=(0.0, 100.0), max_majority_share=None)
     check_scores(np.array([0.0, 99.0]), config)
     with pytest.raises(OutputSanityError, match=r"outside \[0, 100\]"):

@@ -1,4 +1,5 @@
-"""The UI plugin's pure parts: report ids, the report-file guard and escaping (no Airflow, no database)."""
+"""The UI plugin without a database: report ids, the report-file guard, a light import, and Airflow's login
+guard in front of every route. The pages themselves, escaping included: tests/integration/test_ui_pages.py."""
 
 from __future__ import annotations
 
@@ -8,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from driftline.config import load_config
 from driftline.airflow.ui.report_files import parse_report_id, report_id, safe_report_file
-from driftline.airflow.ui.templates import render
 
 REPO = Path(__file__).resolve().parents[2]
 START = datetime(2026, 11, 4, tzinfo=timezone.utc)
@@ -51,46 +50,6 @@ def test_safe_report_file_only_serves_html_inside_the_reports_dir(tmp_path):
     assert safe_report_file(str(reports), reports) is None
 
 
-def test_pages_escape_what_they_show():
-    config = load_config(REPO / "config" / "demo.toml")
-    hostile = '<script>alert("x")</script>'
-    registry = render(
-        "registry",
-        title="Model registry",
-        config=config,
-        base="/driftline",
-        metric_names=["auc"],
-        versions=[{"version": 1, "status": "champion", "aliases": [hostile], "metrics": {"auc": 0.9},
-                   "sha256": "ab" * 32, "created_at": START, "pruned_at": None}],
-        history=[{"created_at": START, "action": "reject", "from_version": 1, "to_version": 2, "reason": hostile,
-                  "actor": hostile, "run_id": hostile}],
-        realized=[],
-        importance={"version": 1, "features": [{"feature": hostile, "gain": 12.5, "share": 0.625},
-                                               {"feature": "amount", "gain": 7.5, "share": 0.375}]},
-    )
-    assert "<script>" not in registry and "&lt;script&gt;" in registry
-    assert "global feature importance" in registry and "62.5%" in registry and "amount" in registry
-    assert "2026-11-04 00:00 UTC" in registry and "0.9" in registry
-    reports = render(
-        "reports",
-        title="Drift reports",
-        config=config,
-        base="/driftline",
-        rows=[{"interval_start": START, "interval_end": START + timedelta(days=1), "model_version": 1, "features": 7,
-               "drifted_features": 3, "counted_features": 2, "drifted_share": 2 / 7, "prediction_method": hostile,
-               "prediction_drift": 0.12, "breach": True, "trigger": True, "reason": hostile, "retrain_run_id": None,
-               "rows_scored": 100, "current_rows": 100, "run_id": hostile, "report_id": "20261104T000000Z--20261105T000000Z"}],
-    )
-    assert "<script>" not in reports and reports.count("&lt;script&gt;") == 3
-    from .test_report_summary import POLICY, SUMMARY
-    from driftline.drift.summary import summary_html
-
-    details = render("details", title="Drift", config=config, base="/driftline", report_id="x", features=[],
-                     summary=summary_html(config.name, SUMMARY, POLICY))
-    assert "<script>" not in details and "driftline drift summary" in details and "no retrain; breach: yes" in details
-    assert 'href="/driftline/reports/20261104T000000Z--20261105T000000Z"' in reports
-
-
 def test_plugin_module_stays_light_to_import():
     """Airflow imports the plugin module in every component; the UI module must not pull in heavy libraries."""
     import subprocess
@@ -101,12 +60,17 @@ def test_plugin_module_stays_light_to_import():
     assert result.stdout.strip() == "[]", result.stdout
 
 
-def test_plugin_registers_the_pages_and_every_route_requires_an_airflow_login():
+def test_plugin_registers_the_pages_and_every_route_requires_an_airflow_login(monkeypatch):
     """Plugin FastAPI apps are not behind Airflow auth by default: the app-wide guard must answer 401
     before any route runs (no database is reachable here, so a route that ran would fail differently)."""
     import importlib.util
 
     from fastapi.testclient import TestClient
+
+    from driftline.db import DatabaseError
+
+    monkeypatch.setenv("DRIFTLINE_CONFIG", str(REPO / "config" / "demo.toml"))
+    monkeypatch.setenv("DRIFTLINE_DB_URL", "postgresql://nobody@127.0.0.1:1/none")  # never an embedded server
 
     spec = importlib.util.spec_from_file_location("driftline_plugin_under_test", REPO / "plugins" / "driftline_plugin.py")
     module = importlib.util.module_from_spec(spec)
@@ -125,3 +89,15 @@ def test_plugin_registers_the_pages_and_every_route_requires_an_airflow_login():
     assert client.get("/reports/..%2F..%2Fetc%2Fpasswd").status_code == 404  # matches no route at all
     for path in ("/docs", "/redoc", "/openapi.json"):
         assert client.get(path).status_code in (401, 404), path
+
+    # The 401 is the guard's: lifted, the routes run (and a page fails on the unreachable database).
+    app = app_spec["app"]
+    for guard in app.router.dependencies:
+        app.dependency_overrides[guard.dependency] = lambda: None
+    try:
+        assert client.get("/", follow_redirects=False).status_code == 307
+        assert client.get("/reports/not-an-id/details").status_code == 404
+        with pytest.raises(DatabaseError, match="cannot connect to PostgreSQL at postgresql://nobody@127.0.0.1:1/none"):
+            client.get("/reports")
+    finally:
+        app.dependency_overrides.clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from driftline.airflow.ui.report_files import report_id
 from driftline.config import DatasetConfig, default_config_path, load_config
 
 

@@ -1,0 +1,198 @@
+"""What test modules share: edited copies of a dataset config, the test database, DAGs for dag.test().
+
+Test modules import from here (or use the conftest fixtures), never from each other.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+from driftline.devtools.demo_data import DemoPlan
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_CONFIG = REPO / "config" / "demo.toml"
+SMALL_PLAN = DemoPlan(history_days=10, history_rows_per_day=1_500, intervals=2, rows_per_interval=3_000)
+
+
+# -- config copies ----------------------------------------------------------------------------------
+
+
+class ConfigEditError(AssertionError):
+    """An edit of a config copy did not apply: the test would check something other than it says."""
+
+
+def edit_config(
+    text: str,
+    replace: Iterable[tuple[str, str]] = (),
+    *,
+    keys: dict[str, str] | None = None,
+    sections: dict[str, str | None] | None = None,
+    append: str = "",
+    source: str = "the config",
+) -> str:
+    """text with each edit applied, in this order; an edit that does not apply raises ConfigEditError.
+
+    replace: (old, new) literal replacements; old must occur exactly once (quote more of the line).
+    keys: {key: TOML value}: the one line `key = ...` becomes `key = value`.
+    sections: {table name: body}: the body of [name] (up to the next [header]) becomes body; None
+      removes the table, header included.
+    append: text added at the end (the last table of the demo config is [drift.trigger]).
+    """
+    for old, new in replace:
+        found = text.count(old)
+        if found != 1:
+            raise ConfigEditError(
+                f"edit {old!r} matches {'nothing' if found == 0 else f'{found} times'} in {source}"
+                + ("" if found == 0 else "; quote more of the line")
+            )
+        text = text.replace(old, new)
+    for key, value in (keys or {}).items():
+        text, found = re.subn(rf"^{re.escape(key)} = .*$", lambda _: f"{key} = {value}", text, flags=re.M)
+        if found != 1:
+            raise ConfigEditError(f"key {key!r} is {'not a line' if found == 0 else f'on {found} lines'} of {source}")
+    for name, body in (sections or {}).items():
+        pattern = rf"(?ms)^\[{re.escape(name)}\][ \t]*\n.*?(?=^\[|\Z)"
+        replacement = "" if body is None else f"[{name}]\n{body}"
+        text, found = re.subn(pattern, lambda _: replacement, text)
+        if found != 1:
+            raise ConfigEditError(f"section [{name}] is {'missing from' if found == 0 else f'{found} times in'} {source}")
+    return text + append
+
+
+def write_config(directory: Path, text: str, name: str = "dataset.toml") -> Path:
+    """text written as directory/config/<name> (the project root of a config is its folder's parent)."""
+    path = directory / "config" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def config_copy(
+    directory: Path,
+    replace: Iterable[tuple[str, str]] = (),
+    *,
+    base: Path = DEMO_CONFIG,
+    name: str = "dataset.toml",
+    **edits,
+) -> Path:
+    """A copy of base (default: the demo config) with edits (see edit_config), as directory/config/<name>."""
+    return write_config(directory, edit_config(base.read_text(), replace, source=str(base), **edits), name)
+
+
+def make_project(root: Path, schema: str, **keys: str) -> Path:
+    """A project under root: the demo config with its own schema (and keys: {key: TOML value}) as
+    root/config/demo.toml, its suite and synthetic data (SMALL_PLAN)."""
+    from driftline.config import load_config
+    from driftline.devtools.demo_data import write_demo_data
+    from driftline.validation import write_suite
+
+    path = config_copy(root, name="demo.toml", keys={"schema": f'"{schema}"', **keys})
+    config = load_config(path)
+    write_suite(config)
+    write_demo_data(config, SMALL_PLAN)
+    return path
+
+
+def config_variant(
+    base: Path, schema: str, name: str | None = None, *, sections: dict[str, str | None] | None = None, **keys: str
+) -> Path:
+    """A sibling config of base (same project root and data) with the given schema, its registry folder,
+    keys ({key: TOML value}) and sections (see edit_config), written to config/<name or schema>.toml."""
+    keys = {"schema": f'"{schema}"', "registry_dir": f'"models/{schema}"', **keys}
+    return config_copy(base.parent.parent, base=base, name=f"{name or schema}.toml", keys=keys, sections=sections)
+
+
+PARTS_INPUT = '"data/parts/{interval_start:%Y-%m-%d}"'  # a directory of files per interval (TOML value)
+
+
+def split_input(config_path: Path, interval: tuple[datetime, datetime], files: int) -> list[Path]:
+    """Split the interval's CSV (planted bad rows included) into `files` CSVs with the same header."""
+    from driftline.config import load_config
+
+    config = load_config(config_path)
+    header, *lines = Path(config.input_location(*interval)).read_text().splitlines(keepends=True)
+    target = config.root / "data" / "parts" / f"{interval[0]:%Y-%m-%d}"
+    target.mkdir(parents=True, exist_ok=True)
+    size = -(-len(lines) // files)
+    paths = []
+    for number in range(files):
+        path = target / f"part-{number:03d}.csv"
+        path.write_text(header + "".join(lines[number * size : (number + 1) * size]))
+        paths.append(path)
+    return paths
+
+
+# -- the test database ------------------------------------------------------------------------------
+
+
+def db_url() -> str:
+    """The session's test database, which the fixtures put into $DRIFTLINE_DB_URL."""
+    return os.environ["DRIFTLINE_DB_URL"]
+
+
+def query_rows(url: str, statement, params=()) -> list[tuple]:
+    """Rows of a statement (text or psycopg sql.Composed) on the database at url."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return conn.execute(statement, params).fetchall()
+
+
+def fetch(config, query: str, params=(), url: str | None = None) -> list[tuple]:
+    """Rows of query on the test database (or url); its {s} is the schema of config (a config path or a
+    loaded config)."""
+    from psycopg import sql
+
+    if not hasattr(config, "db_schema"):
+        from driftline.config import load_config
+
+        config = load_config(config)
+    return query_rows(url or db_url(), sql.SQL(query).format(s=sql.Identifier(config.db_schema)), params)
+
+
+def scalar(config, query, params=(), url: str | None = None):
+    """The one value of a one-row, one-column query (see fetch)."""
+    [(value,)] = fetch(config, query, params, url)
+    return value
+
+
+def create_database(server_url: str, name: str) -> str:
+    """Create database name on the server of server_url; its URL."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return psycopg.conninfo.make_conninfo(server_url, dbname=name)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    """Drop database name (if it exists) on the server of server_url, closing its connections."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+# -- DAGs -------------------------------------------------------------------------------------------
+
+
+def load_dag(dag_id: str):
+    """The DAG of dags/<dag_id>.py, freshly loaded for dag.test() (its DAG-file code runs again)."""
+    from driftline.devtools.dag_runner import load_dag_file
+
+    return load_dag_file(REPO / "dags" / f"{dag_id}.py")
+
+
+# -- files ------------------------------------------------------------------------------------------
+
+
+def write_text(path: Path, text: str, encoding: str = "utf-8") -> None:
+    """text written to path, its folders created."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding=encoding)

@@ -1,0 +1,113 @@
+"""The UI pages as the plugin's app serves them, from a real schema that holds hostile values: every
+value shown is escaped, report files are served only by id and only from inside the reports folder,
+and every response carries its Content-Security-Policy. Airflow's login guard is lifted here (its
+401 is checked in tests/unit/test_ui.py); everything else is the real app, config and database."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from psycopg import sql
+
+from driftline import db
+from driftline.airflow.ui.app import create_app
+from driftline.airflow.ui.report_files import report_id
+from driftline.config import load_config
+from driftline.registry import register_champion
+
+from tests.helpers import config_copy
+
+HOSTILE = '<script>alert("x")</script>'
+START = datetime(2026, 11, 4, tzinfo=timezone.utc)
+REPORTED = (START, START + timedelta(days=1))  # its report file is inside the reports folder
+OUTSIDE = (START + timedelta(days=1), START + timedelta(days=2))  # its stored path points outside
+
+
+def monitored(conn, schema: str, interval, report_path: str) -> None:
+    """One monitored interval as monitor_drift stores it, with hostile text where text is shown."""
+    table = lambda name: db.table(schema, name)  # noqa: E731
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (interval_start, interval_end, model_version, run_id, rows_scored, current_rows, "
+            "reference_rows, features, drifted_features, counted_features, drifted_share, prediction_method, "
+            "prediction_drift, breach, report_path) VALUES (%s, %s, 1, %s, 100, 100, 100, 7, 3, 2, 0.2857, %s, 0.12, "
+            "true, %s)"
+        ).format(table("drift_intervals")),
+        (*interval, HOSTILE, HOSTILE, report_path),
+    )
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (interval_start, interval_end, model_version, column_name, column_type, method, statistic, "
+            "threshold, drifted, effect_size, counted) VALUES (%s, %s, 1, %s, 'numeric', 'ks', 0.001, 0.05, true, 0.8, true)"
+        ).format(table("drift_features")),
+        (*interval, HOSTILE),
+    )
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (interval_start, interval_end, run_id, breach, trigger, reason, numbers) "
+            "VALUES (%s, %s, 'r', true, false, %s, '{{}}')"
+        ).format(table("drift_decisions")),
+        (*interval, f"breach not persistent {HOSTILE}"),
+    )
+
+
+@pytest.fixture
+def client(tmp_path, database_url, monkeypatch):
+    """The plugin's app over a schema with two monitored intervals and a champion, without the login guard."""
+    from fastapi.testclient import TestClient
+
+    schema = f"ui_{uuid.uuid4().hex[:8]}"
+    path = config_copy(tmp_path, keys={"schema": f'"{schema}"'})
+    config = load_config(path)
+    reports = config.drift.reports_dir
+    reports.mkdir(parents=True)
+    (reports / "inside.html").write_text("<html><body>the evidently report</body></html>")
+    (tmp_path / "secret.html").write_text("not a report")
+    with db.connect(database_url, autocommit=True) as conn:
+        db.ensure_schema(conn, schema)
+        monitored(conn, schema, REPORTED, str(reports / "inside.html"))
+        monitored(conn, schema, OUTSIDE, str(reports / ".." / ".." / "secret.html"))
+        register_champion(conn, schema, config.registry_dir, "tree\nversion=v4\n", {"metrics": {"auc": 0.9}}, HOSTILE)
+    monkeypatch.setenv("DRIFTLINE_CONFIG", str(path))
+    monkeypatch.setenv("DRIFTLINE_DB_URL", database_url)
+    app = create_app()
+    assert app.router.dependencies, "the app has no app-wide guard to lift"
+    for guard in app.router.dependencies:
+        app.dependency_overrides[guard.dependency] = lambda: None
+    with TestClient(app) as client:
+        yield client
+
+
+def page(client, path: str) -> str:
+    response = client.get(path)
+    assert response.status_code == 200, (path, response.status_code)
+    assert "default-src 'none'" in response.headers["content-security-policy"], path
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "<script>" not in response.text, path
+    return response.text
+
+
+def test_every_page_escapes_what_it_shows(client):
+    reports = page(client, "/reports")
+    assert reports.count("&lt;script&gt;") == 2 * 3  # per interval: prediction method, decision reason, run id
+    assert f'href="/reports/{report_id(*REPORTED)}/details"' in reports
+
+    details = page(client, f"/reports/{report_id(*REPORTED)}/details")
+    assert "driftline drift summary" in details and "no retrain; breach: yes" in details
+    assert "&lt;script&gt;" in details  # the feature name, in the summary and in the table
+
+    registry = page(client, "/registry")
+    assert "v1" in registry and "&lt;script&gt;" in registry  # the promotion reason
+
+
+def test_report_files_are_served_only_from_inside_the_reports_folder(client):
+    served = client.get(f"/reports/{report_id(*REPORTED)}")
+    assert served.status_code == 200 and served.text == "<html><body>the evidently report</body></html>"
+    assert served.headers["content-security-policy"].startswith("sandbox allow-scripts")  # an opaque origin
+    assert client.get(f"/reports/{report_id(*OUTSIDE)}").status_code == 404  # stored, but outside the folder
+    never_monitored = (START - timedelta(days=9), START - timedelta(days=8))
+    assert client.get(f"/reports/{report_id(*never_monitored)}").status_code == 404
+    assert client.get(f"/reports/{report_id(*never_monitored)}/details").status_code == 404
+    assert client.get("/reports/not-an-id").status_code == 404
