@@ -170,7 +170,7 @@ def compile_model(config_path: Path) -> tuple[str, float]:
     from driftline import db
     from driftline.config import load_config
     from driftline.registry import load_model
-    from driftline.scoring import Scorer
+    from driftline.scoring.engine import Scorer
 
     config = load_config(config_path)
     with db.connect(db.resolve_db_url(config.db_url, config.db_conn_id, config.root)) as conn:
@@ -208,7 +208,7 @@ def run_baseline(config_path: Path) -> dict:
     from driftline import db
     from driftline.config import load_config
     from driftline.registry import load_model
-    from driftline.scoring import model_frame
+    from driftline.scoring.features import model_frame
 
     config = load_config(config_path)
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)

@@ -26,7 +26,8 @@ from driftline.alerts import raise_alert
 from driftline.config import load_config
 from driftline.errors import BadInput, reading, safe_message
 from driftline.registry import ModelLoadError, fallback_versions, load_model, version_for_interval
-from driftline.scoring import OutputSanityError, ScoreStats, Scorer, check_distribution, check_scores, predicted_class
+from driftline.scoring.engine import Scorer
+from driftline.scoring.safeguards import OutputSanityError, ScoreStats, check_distribution, check_scores, predicted_class
 from driftline.sources import MALFORMED_RECORD, Chunk, InputError, read_interval
 from driftline.validation import Validator
 

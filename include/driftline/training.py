@@ -15,7 +15,8 @@ import pandas as pd
 
 from driftline.config import DatasetConfig
 from driftline.errors import BadInput
-from driftline.scoring import model_frame, score_reference
+from driftline.scoring.features import model_frame
+from driftline.scoring.safeguards import score_reference
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import psycopg
 from driftline.config import load_config
 from driftline.pipeline import score_interval
 from driftline.registry import load_model
-from driftline.scoring import model_matrix
+from driftline.scoring.features import model_matrix
 
 from .conftest import SMALL_PLAN, config_variant, fetch
 

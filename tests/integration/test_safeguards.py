@@ -19,7 +19,7 @@ import pytest
 from driftline.config import load_config
 from driftline.pipeline import check_interval, score_interval
 from driftline.registry import ModelLoadError, load_model, register_candidate, register_champion
-from driftline.scoring import OutputSanityError
+from driftline.scoring.safeguards import OutputSanityError
 from driftline.training import read_table, train
 
 from .conftest import REPO, SMALL_PLAN, config_variant, fetch

@@ -14,7 +14,8 @@ import pytest
 
 from driftline.config import load_config
 from driftline.registry import champion_version
-from driftline.scoring import COMPILED_TOLERANCE, model_frame
+from driftline.scoring.engine import COMPILED_TOLERANCE
+from driftline.scoring.features import model_frame
 
 from .conftest import REPO, SMALL_PLAN, fetch
 

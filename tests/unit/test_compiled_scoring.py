@@ -17,7 +17,8 @@ from driftline.scoring.compiled import cache_dir
 from driftline.config import load_config
 from driftline.devtools.demo_data import transactions
 from driftline.registry import LoadedModel, sha256_bytes
-from driftline.scoring import COMPILED_TOLERANCE, Scorer, model_matrix
+from driftline.scoring.engine import COMPILED_TOLERANCE, Scorer
+from driftline.scoring.features import model_matrix
 from driftline.training import train
 
 REPO = Path(__file__).resolve().parents[2]

@@ -46,7 +46,7 @@ def test_every_driftline_exception_is_rooted_in_the_tree():
         ("sources.InputMissingError", True),
         ("config.ConfigError", False),
         ("registry.ModelLoadError", False),
-        ("scoring.OutputSanityError", False),
+        ("scoring.safeguards.OutputSanityError", False),
         ("validation.TableValidationError", False),
         ("validation.SuiteError", False),
         ("pipeline.QuarantineBudgetExceeded", False),
@@ -59,7 +59,7 @@ def test_every_driftline_exception_is_rooted_in_the_tree():
     ],
 )
 def test_branch_decides_retry(path, retried):
-    module, name = path.split(".")
+    module, name = path.rsplit(".", 1)
     kind = getattr(importlib.import_module(f"driftline.{module}"), name)
     assert errors.retryable(kind("x")) is retried
 

@@ -14,7 +14,7 @@ from driftline.config import ConfigError, ExplainSettings, load_config
 from driftline.scoring.explain import Explainer, gain_importance, ndcg, select_rows, top_reasons
 from driftline.scoring.native_booster import NativeBooster
 from driftline.registry import LoadedModel
-from driftline.scoring import model_matrix
+from driftline.scoring.features import model_matrix
 
 from .test_compiled_scoring import awkward_rows, config_for, trained
 from .test_config import DEMO, write

@@ -34,7 +34,7 @@ from driftline import db
 from driftline.config import DatasetConfig, DriftPolicy, DriftSettings, load_config
 from driftline.errors import BadInput, NotReady
 from driftline.registry import LoadedModel, load_model
-from driftline.scoring import predict
+from driftline.scoring.engine import predict
 from driftline.sources import read_interval
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,8 @@ from driftline import db, registry
 from driftline.config import METRIC_DIRECTIONS, DatasetConfig, load_config
 from driftline.errors import BadInput
 from driftline.estimation import record_realized
-from driftline.scoring import predict, predicted_class
+from driftline.scoring.engine import predict
+from driftline.scoring.safeguards import predicted_class
 from driftline.training import TrainingError, data_checksum, evaluate, labelled_rows, read_table, target_values, time_split, train
 
 log = logging.getLogger(__name__)
