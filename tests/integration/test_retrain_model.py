@@ -18,7 +18,7 @@ from psycopg import sql
 from driftline import db, registry, retraining
 from driftline.cli import load_dag_file, main as cli_main
 from driftline.config import load_config
-from driftline.pipeline import score_interval
+from driftline.batch import score_interval
 from driftline.training import read_table, train
 
 from .conftest import REPO, SMALL_PLAN, config_variant, fetch

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from driftline.config import load_config
-from driftline.pipeline import check_interval, score_interval
+from driftline.batch import check_interval, score_interval
 from driftline.registry import ModelLoadError, load_model, register_candidate, register_champion
 from driftline.scoring.safeguards import OutputSanityError
 from driftline.training import read_table, train

@@ -160,13 +160,13 @@ def test_budget_exceeded_keeps_previous_predictions_and_records_quarantine(dag, 
     )
     assert stored == rows_quarantined
     assert after["quarantine"] == before["quarantine"]
-    from driftline.pipeline import check_interval
+    from driftline.batch import check_interval
 
     assert check_interval(str(project), *FIRST)["rows_quarantined"] == len(before["quarantine"])
 
 
 def test_missing_column_fails_with_a_message_naming_it(project):
-    from driftline.pipeline import score_interval
+    from driftline.batch import score_interval
     from driftline.sources import InputError
 
     config = load_config(project)

@@ -49,7 +49,7 @@ def test_every_driftline_exception_is_rooted_in_the_tree():
         ("scoring.safeguards.OutputSanityError", False),
         ("validation.TableValidationError", False),
         ("validation.SuiteError", False),
-        ("pipeline.QuarantineBudgetExceeded", False),
+        ("attempt.QuarantineBudgetExceeded", False),
         ("training.TrainingError", False),
         ("retraining.RetrainingError", False),
         ("db.DatabaseError", True),

@@ -364,7 +364,7 @@ def test_read_table_types_history_like_scoring(config, tmp_path):
 def test_pipeline_reason_codes_and_raw_rows_keep_every_character():
     import json
 
-    from driftline.pipeline import _raw_json, _text_array
+    from driftline.chunks import raw_json as _raw_json, text_array as _text_array
 
     codes = ["not_a_number:größe_€", 'expect:we"ird\\name', "a,b{c}"]
     assert _text_array(codes) == '{"not_a_number:größe_€","expect:we\\"ird\\\\name","a,b{c}"}'

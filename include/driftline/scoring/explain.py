@@ -5,7 +5,7 @@ native_booster's `LGBM_BoosterPredictForMat` with C_API_PREDICT_CONTRIB, so no `
 A row's contributions are on the raw score (log-odds for binary) and, with the expected value,
 add up to it. Only the rows [explain] selects are explained (min_score, or the top fraction of each
 chunk), so the cost is bounded by that share of the rows. Nothing here touches the database; the
-pipeline queues the reason rows on its COPY thread beside the predictions.
+scoring attempt queues the reason rows on its COPY thread beside the predictions.
 """
 
 from __future__ import annotations
