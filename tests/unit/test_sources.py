@@ -117,7 +117,7 @@ def test_repeated_keys_match_pandas_duplicated_on_random_chunks():
     import numpy as np
     import pyarrow as pa
 
-    from driftline.sources import _repeats
+    from driftline.sources.types import repeats as _repeats
 
     rng = np.random.default_rng(1)
     for _ in range(300):
