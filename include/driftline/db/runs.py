@@ -93,9 +93,14 @@ def replace_quarantine(conn, schema: str, interval_id: int, run_key: int, publis
 
 def insert_run(conn, schema: str, **columns) -> None:
     """One scoring_runs row (the run summary and run health): column name -> value."""
+    _insert(conn, schema, "scoring_runs", columns)
+
+
+def _insert(conn, schema: str, name: str, columns: dict) -> None:
+    """INSERT one row of column name -> value (dicts stored as jsonb)."""
     conn.execute(
         sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-            table(schema, "scoring_runs"),
+            table(schema, name),
             sql.SQL(", ").join(map(sql.Identifier, columns)),
             sql.SQL(", ").join(sql.Placeholder() * len(columns)),
         ),
@@ -212,14 +217,7 @@ def restart_partition(conn, schema: str, run_key: int, partition: int) -> None:
 
 def insert_partition_run(conn, schema: str, **columns) -> None:
     """One partition_runs row (a scored partition's counts, timings, score state): column name -> value."""
-    conn.execute(
-        sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-            table(schema, "partition_runs"),
-            sql.SQL(", ").join(map(sql.Identifier, columns)),
-            sql.SQL(", ").join(sql.Placeholder() * len(columns)),
-        ),
-        [Jsonb(value) if isinstance(value, dict) else value for value in columns.values()],
-    )
+    _insert(conn, schema, "partition_runs", columns)
 
 
 def partition_runs(conn, schema: str, run_key: int) -> list[tuple]:
