@@ -63,14 +63,14 @@ def empty_tables(config_path: Path) -> None:
 
 
 def _score_one(args):
-    from driftline.pipeline import score_partition
+    from driftline.partitions import score_partition
 
     config_path, run_id, partition = args
     return score_partition(config_path, START, END, run_id, partition)
 
 
 def run_single(config_path: Path) -> dict:
-    from driftline.pipeline import score_interval
+    from driftline.batch import score_interval
 
     empty_tables(config_path)
     started = time.perf_counter()
@@ -79,7 +79,7 @@ def run_single(config_path: Path) -> dict:
 
 
 def run_partitioned(config_path: Path, workers: int) -> dict:
-    from driftline.pipeline import plan_partitions, publish_partitions
+    from driftline.partitions import plan_partitions, publish_partitions
 
     run_id = f"bench_partitioned_{workers}_{time.time():.0f}"
     empty_tables(config_path)

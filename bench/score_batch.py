@@ -10,7 +10,7 @@
 
 Generates the data and a LightGBM model (200 trees, 31 leaves) in a temporary project, then runs
 each path in its own child process so peak RSS is measured per path:
-  (a) production: driftline.pipeline.score_interval, exactly what the score_batch task calls
+  (a) production: driftline.batch.score_interval, exactly what the score_batch task calls
       (read -> GE validation -> quarantine split -> predict -> delete + COPY in one transaction);
       --repeat times (default 3), each a first write of the interval; the median counts. Then
       once more over the rows the last run wrote (a rerun/backfill of a scored interval);
@@ -170,7 +170,7 @@ def compile_model(config_path: Path) -> tuple[str, float]:
     from driftline import db
     from driftline.config import load_config
     from driftline.registry import load_model
-    from driftline.scoring import Scorer
+    from driftline.scoring.engine import Scorer
 
     config = load_config(config_path)
     with db.connect(db.resolve_db_url(config.db_url, config.db_conn_id, config.root)) as conn:
@@ -180,7 +180,7 @@ def compile_model(config_path: Path) -> tuple[str, float]:
 
 def run_production(config_path: Path) -> dict:
     started = time.perf_counter()
-    from driftline.pipeline import score_interval  # what a fresh task process imports first
+    from driftline.batch import score_interval  # what a fresh task process imports first
 
     imported = time.perf_counter()
     summary = score_interval(str(config_path), START, END, run_id=f"bench__{time.time():.0f}")
@@ -208,7 +208,7 @@ def run_baseline(config_path: Path) -> dict:
     from driftline import db
     from driftline.config import load_config
     from driftline.registry import load_model
-    from driftline.scoring import model_frame
+    from driftline.scoring.features import model_frame
 
     config = load_config(config_path)
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
@@ -273,7 +273,7 @@ def spawn(kind: str, config_path: Path, env: dict) -> dict:
 def report(kind: str, result: dict) -> None:
     rows = result["rows_in"]
     engine = f", scoring engine {result['scoring_engine']}" if "scoring_engine" in result else ""
-    imported = f" (+ {result['import_seconds']:.2f} s importing driftline.pipeline)" if "import_seconds" in result else ""
+    imported = f" (+ {result['import_seconds']:.2f} s importing driftline.batch)" if "import_seconds" in result else ""
     print(f"\n{kind}: {rows:,} rows in {result['seconds']:.2f} s = {rows / result['seconds']:,.0f} rows/s, "
           f"peak RSS {result['peak_rss_mib']:,.0f} MiB{engine}{imported}")
     for stage, seconds in result["stage_seconds"].items():

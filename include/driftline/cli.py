@@ -38,7 +38,7 @@ ANALYST_PASSWORD_ENV = "DRIFTLINE_ANALYST_PASSWORD"
 
 def cmd_init_db(args) -> None:
     from driftline.db import ANALYST_VIEWS
-    from driftline.pipeline import prepare_database
+    from driftline.batch import prepare_database
 
     config_path = _config_path(args)
     config = load_config(config_path)
@@ -86,7 +86,7 @@ def cmd_train(args) -> None:
 
 def cmd_score(args) -> None:
     """Score one interval without Airflow (same code path as the score_batch task)."""
-    from driftline.pipeline import score_interval
+    from driftline.batch import score_interval
 
     summary = score_interval(_config_path(args), _when(args.start), _when(args.end), _run_id(args), args.model_version)
     print(json.dumps(summary, indent=2, ensure_ascii=False))

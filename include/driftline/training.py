@@ -14,7 +14,8 @@ import pandas as pd
 
 from driftline.config import DatasetConfig, load_config
 from driftline.labelled import data_checksum, time_split, usable_rows
-from driftline.scoring import model_frame, score_reference
+from driftline.scoring.features import model_frame
+from driftline.scoring.safeguards import score_reference
 
 log = logging.getLogger(__name__)
 

@@ -152,7 +152,7 @@ def _wait_finished(cluster, run_id: str, timeout: float = 420) -> str:
 
 def test_partitions_run_on_two_celery_workers_and_rerun_alone(cluster):
     from driftline.config import load_config
-    from driftline.pipeline import check_interval, score_interval
+    from driftline.batch import check_interval, score_interval
 
     files = sorted((cluster.root / "data" / "parts" / f"{INTERVAL[0]:%Y-%m-%d}").glob("part-*.csv"))
     broken, content = files[2], files[2].read_text()

@@ -14,7 +14,7 @@ import psycopg
 from driftline import db, registry
 from driftline.config import load_config
 from driftline.devtools.demo_data import transactions
-from driftline.pipeline import score_interval
+from driftline.batch import score_interval
 from driftline.registry import register_champion
 from driftline.labelled import read_table
 from driftline.retraining.lifecycle import decide_promotion, train_candidate, validate_candidate

@@ -16,7 +16,7 @@ from psycopg import sql
 from driftline import db
 from driftline.cli import main as cli_main
 from driftline.config import load_config
-from driftline.pipeline import score_interval
+from driftline.batch import score_interval
 
 from tests.helpers import SMALL_PLAN
 

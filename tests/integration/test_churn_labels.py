@@ -131,7 +131,7 @@ def churn_project(tmp_path_factory, database_url, monkeypatch_module) -> Path:
 def test_churn_export_trains_scores_and_retrains_from_config_alone(churn_project, capsys):
     from driftline.cli import main
     from driftline.training import train_champion
-    from driftline.pipeline import score_interval
+    from driftline.batch import score_interval
     from driftline.retraining.lifecycle import train_candidate
     from driftline.retraining.realized import update_realized_performance
 

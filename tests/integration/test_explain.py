@@ -9,9 +9,9 @@ import numpy as np
 import psycopg
 
 from driftline.config import load_config
-from driftline.pipeline import score_interval
+from driftline.batch import score_interval
 from driftline.registry import load_model
-from driftline.scoring import model_matrix
+from driftline.scoring.features import model_matrix
 
 from tests.helpers import PARTS_INPUT, SMALL_PLAN, config_variant, db_url, fetch, split_input
 
@@ -83,7 +83,7 @@ def test_partitions_stage_their_reasons_and_publishing_shows_them_once(project):
     """Partitioned scoring with min_score (chunk-independent, so it equals the single task): a retried
     partition replaces its reasons, and they are visible only once the plan is published."""
     from driftline.training import train_champion
-    from driftline.pipeline import plan_partitions, publish_partitions, score_partition
+    from driftline.partitions import plan_partitions, publish_partitions, score_partition
 
     split_input(project, INTERVAL, 5)
     paths = {}

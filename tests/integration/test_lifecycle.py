@@ -280,7 +280,7 @@ def test_promotion_before_a_rollback_makes_the_rollback_a_no_op(scored_project):
 
 
 def test_tampered_manifest_falls_back_and_alerts_like_a_tampered_artifact(project):
-    from driftline.pipeline import score_interval
+    from driftline.batch import score_interval
 
     path = variant(project)
     add_second_champion(path)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from driftline.config import load_config
-from driftline.pipeline import PartitionError, check_interval, plan_partitions, publish_partitions, score_partition
+from driftline.batch import check_interval
+from driftline.partitions import PartitionError, plan_partitions, publish_partitions, score_partition
 
 from tests.helpers import PARTS_INPUT, SMALL_PLAN, config_variant, fetch, split_input
 

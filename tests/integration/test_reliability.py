@@ -20,7 +20,8 @@ import pytest
 
 from driftline import db
 from driftline.config import load_config
-from driftline.pipeline import QuarantineBudgetExceeded, check_interval, score_interval
+from driftline.attempt import QuarantineBudgetExceeded
+from driftline.batch import check_interval, score_interval
 from driftline.registry import ModelLoadError, champion_version
 
 from tests.helpers import config_variant, fetch, write_text
@@ -320,7 +321,7 @@ def test_rerun_replaces_the_attempt_so_prediction_rows_holds_each_interval_once(
 def test_schema_keyed_by_interval_migrates_to_rows_keyed_by_attempt(project, tmp_path):
     """A deployment whose prediction_rows still has interval_id (schema before run_key keying)
     keeps its published predictions through ensure_schema, and scoring goes on over them."""
-    from driftline.pipeline import prepare_database
+    from driftline.batch import prepare_database
 
     config = load_config(project)
     start = datetime(2027, 5, 1, tzinfo=timezone.utc)
@@ -423,7 +424,9 @@ def test_reason_codes_keep_non_ascii_feature_names_through_copy(project):
 
     import pyarrow as pa
 
-    from driftline.pipeline import QUARANTINE_COLUMNS, IntervalResult, _Destination, _spill_quarantine
+    from driftline.attempt import Counts, Destination
+    from driftline.chunks import spill_quarantine
+    from driftline.db.runs import QUARANTINE_COLUMNS
     from driftline.sources import Chunk
 
     config = load_config(project)
@@ -431,8 +434,8 @@ def test_reason_codes_keep_non_ascii_feature_names_through_copy(project):
     raw = pa.table({"transaction_id": ["k-ü"], "größe_€": ["zwölf"]})
     chunk = Chunk(raw=raw, typed=raw, first_row_number=0, failures={0: codes}, source="input.csv")
     spill = io.BytesIO()
-    result = IntervalResult("a", "b", "input.csv", 1)
-    _spill_quarantine(config, chunk, chunk.failures, np.array([True]), _Destination.interval(-16, -16), spill, result)
+    result = Counts()  # the counts of an attempt
+    spill_quarantine(config, chunk, chunk.failures, np.array([True]), Destination.interval(-16, -16), spill, result)
     with psycopg.connect(os.environ["DRIFTLINE_DB_URL"]) as conn:
         db.copy_csv(conn, db.table(config.db_schema, "quarantine_rows"), QUARANTINE_COLUMNS, spill.getvalue())
         stored = conn.execute(

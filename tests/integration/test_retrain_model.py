@@ -16,7 +16,7 @@ from psycopg import sql
 from driftline import db, registry
 from driftline.cli import main as cli_main
 from driftline.config import load_config
-from driftline.pipeline import score_interval
+from driftline.batch import score_interval
 from driftline.retraining.errors import RetrainingError
 from driftline.retraining.guardrails import guardrail_failures, prediction_problems, segment_metrics
 from driftline.retraining.lifecycle import decide_promotion, rollback_champion, train_candidate, validate_candidate

@@ -15,9 +15,9 @@ import psycopg
 import pytest
 
 from driftline.config import load_config
-from driftline.pipeline import check_interval, score_interval
+from driftline.batch import check_interval, score_interval
 from driftline.registry import ModelLoadError, load_model, register_candidate
-from driftline.scoring import OutputSanityError
+from driftline.scoring.safeguards import OutputSanityError
 
 from tests.helpers import SMALL_PLAN, config_copy, config_variant, db_url, fetch, write_text
 from tests.integration.scenarios import LATER, add_second_champion, alerts, artifact, clean_rows, frame_csv, variant

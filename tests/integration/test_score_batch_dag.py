@@ -14,7 +14,8 @@ import pytest
 
 from driftline.config import load_config
 from driftline.registry import champion_version
-from driftline.scoring import COMPILED_TOLERANCE, model_frame
+from driftline.scoring.engine import COMPILED_TOLERANCE
+from driftline.scoring.features import model_frame
 
 from tests.helpers import SMALL_PLAN, db_url, fetch, load_dag
 
@@ -146,13 +147,13 @@ def test_budget_exceeded_keeps_previous_predictions_and_records_quarantine(score
     )
     assert stored == rows_quarantined
     assert after["quarantine"] == before["quarantine"]
-    from driftline.pipeline import check_interval
+    from driftline.batch import check_interval
 
     assert check_interval(str(project), *FIRST)["rows_quarantined"] == len(before["quarantine"])
 
 
 def test_missing_column_fails_with_a_message_naming_it(project):
-    from driftline.pipeline import score_interval
+    from driftline.batch import score_interval
     from driftline.sources import InputError
 
     config = load_config(project)

@@ -12,7 +12,8 @@ import pytest
 
 from driftline.scoring.compiled import cache_dir
 from driftline.config import load_config
-from driftline.scoring import COMPILED_TOLERANCE, Scorer, model_matrix
+from driftline.scoring.engine import COMPILED_TOLERANCE, Scorer
+from driftline.scoring.features import model_matrix
 
 from tests.unit.models import awkward_rows, config_for, trained
 

@@ -13,7 +13,7 @@ from driftline.config import ConfigError, ExplainSettings, load_config
 from driftline.scoring.explain import Explainer, gain_importance, ndcg, select_rows, top_reasons
 from driftline.scoring.native_booster import NativeBooster
 from driftline.registry import LoadedModel
-from driftline.scoring import model_matrix
+from driftline.scoring.features import model_matrix
 
 from tests.unit.models import awkward_rows, config_for, trained
 from tests.helpers import config_copy

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from driftline.scoring.native_booster import NativeBooster, NativeBoosterError, library_path
-from driftline.scoring import model_matrix
+from driftline.scoring.features import model_matrix
 
 from tests.unit.models import awkward_rows, config_for, trained
 

@@ -12,7 +12,7 @@ import pytest
 
 from driftline.airflow.channels import AlertChannelError, build_notifiers
 from driftline.config import AlertSettings, ConfigError, Safeguards, load_config
-from driftline.scoring import OutputSanityError, ScoreStats, check_distribution, check_scores, score_reference
+from driftline.scoring.safeguards import OutputSanityError, ScoreStats, check_distribution, check_scores, score_reference
 
 from tests.helpers import DEMO_CONFIG, config_copy
 

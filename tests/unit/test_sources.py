@@ -117,7 +117,7 @@ def test_repeated_keys_match_pandas_duplicated_on_random_chunks():
     import numpy as np
     import pyarrow as pa
 
-    from driftline.sources import _repeats
+    from driftline.sources.types import repeats as _repeats
 
     rng = np.random.default_rng(1)
     for _ in range(300):
@@ -361,11 +361,11 @@ def test_read_table_types_history_like_scoring(config, tmp_path):
 def test_pipeline_reason_codes_and_raw_rows_keep_every_character():
     import json
 
-    from driftline.pipeline import _raw_json, _text_array
+    from driftline.chunks import raw_json, text_array
 
     codes = ["not_a_number:größe_€", 'expect:we"ird\\name', "a,b{c}"]
-    assert _text_array(codes) == '{"not_a_number:größe_€","expect:we\\"ird\\\\name","a,b{c}"}'
-    raw = json.loads(_raw_json({"key": "k\x00ey", "name": "größe", "x": float("nan")}))
+    assert text_array(codes) == '{"not_a_number:größe_€","expect:we\\"ird\\\\name","a,b{c}"}'
+    raw = json.loads(raw_json({"key": "k\x00ey", "name": "größe", "x": float("nan")}))
     import base64
 
     assert base64.b64decode(raw["key"]["base64"]).decode() == "k\x00ey"

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from driftline.config import load_config
-from driftline.scoring import model_frame, predicted_class
+from driftline.scoring.features import model_frame
+from driftline.scoring.safeguards import predicted_class
 from driftline.validation import TableValidationError, Validator, build_suite
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,7 +104,7 @@ def test_vectorized_engine_agrees_with_great_expectations(config, seed):
 
 
 def test_score_sanity_check_refuses_nan_and_out_of_range(config):
-    from driftline.scoring import OutputSanityError, check_scores
+    from driftline.scoring.safeguards import OutputSanityError, check_scores
 
     check_scores(np.array([0.0, 0.5, 1.0]), config)
     with pytest.raises(OutputSanityError, match="1 of 3 scores are NaN or infinite"):

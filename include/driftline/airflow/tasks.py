@@ -64,7 +64,7 @@ def check_conf_keys(conf: dict, known: list[str]) -> None:
 
 def prepare_database(config_path: str, conf: dict | None = None, known: list[str] | None = None) -> str:
     """Every DAG's first task: a conf key that is not a Param fails the run at once, then the schema."""
-    from driftline.pipeline import prepare_database as prepare
+    from driftline.batch import prepare_database as prepare
 
     if known is not None:
         run_step(check_conf_keys, conf or {}, known)
@@ -82,7 +82,7 @@ def score_interval(
     """The single-task path; skipped (visible in the UI) when the interval is scored by partitions."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from driftline.pipeline import score_interval as score
+    from driftline.batch import score_interval as score
 
     if partitions:
         raise AirflowSkipException(f"scored by {len(partitions)} partitions (run_key {partitions[0]['run_key']})")
@@ -91,13 +91,13 @@ def score_interval(
 
 def plan_partitions(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str, model_version) -> list[dict]:
     """The interval's partitions for score_partition to map over; none when it is scored in one task."""
-    from driftline.pipeline import plan_partitions as plan
+    from driftline.partitions import plan_partitions as plan
 
     return run_step(plan, config_path, interval_start, interval_end, run_id, model_version)["partitions"]
 
 
 def score_partition(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str, partition: dict) -> dict:
-    from driftline.pipeline import score_partition as score
+    from driftline.partitions import score_partition as score
 
     return run_step(score, config_path, interval_start, interval_end, run_id, partition)
 
@@ -108,7 +108,7 @@ def publish_partitions(
     """Swap the partitions in (normally skipped with score_partition when there are none)."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from driftline.pipeline import publish_partitions as publish
+    from driftline.partitions import publish_partitions as publish
 
     if not partitions:
         raise AirflowSkipException("scored in one task by score_interval")
@@ -117,7 +117,7 @@ def publish_partitions(
 
 def announce_predictions(config_path: str, interval_start: datetime, interval_end: datetime) -> dict:
     """Check the stored interval adds up; the returned summary becomes the Asset event's extra."""
-    from driftline.pipeline import check_interval
+    from driftline.batch import check_interval
 
     return run_step(check_interval, config_path, interval_start, interval_end)
 

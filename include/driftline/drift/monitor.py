@@ -35,7 +35,7 @@ from driftline.drift.report import (
 from driftline.drift.summary import refresh_report_summary
 from driftline.intervals import utc
 from driftline.registry import LoadedModel, load_model
-from driftline.scoring import predict
+from driftline.scoring.engine import predict
 
 log = logging.getLogger(__name__)
 

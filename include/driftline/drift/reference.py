@@ -18,7 +18,7 @@ from driftline.config import DatasetConfig
 from driftline.drift.errors import DriftError
 from driftline.drift.report import SCORE_COLUMN, evidently_frame, sample_tables
 from driftline.registry import LoadedModel
-from driftline.scoring import predict
+from driftline.scoring.engine import predict
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from driftline.retraining.windows import (
     trained_until,
     trigger_interval_end,
 )
-from driftline.scoring import predict
+from driftline.scoring.engine import predict
 from driftline.training import evaluate, train
 
 log = logging.getLogger(__name__)

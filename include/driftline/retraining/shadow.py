@@ -13,7 +13,8 @@ from driftline import db, registry
 from driftline.config import load_config
 from driftline.intervals import utc
 from driftline.retraining.windows import connect, scored_input_rows
-from driftline.scoring import predict, predicted_class
+from driftline.scoring.engine import predict
+from driftline.scoring.safeguards import predicted_class
 
 
 def score_shadow(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str) -> dict:

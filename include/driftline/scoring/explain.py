@@ -5,7 +5,7 @@ native_booster's `LGBM_BoosterPredictForMat` with C_API_PREDICT_CONTRIB, so no `
 A row's contributions are on the raw score (log-odds for binary) and, with the expected value,
 add up to it. Only the rows [explain] selects are explained (min_score, or the top fraction of each
 chunk), so the cost is bounded by that share of the rows. Nothing here touches the database; the
-pipeline queues the reason rows on its COPY thread beside the predictions.
+scoring attempt queues the reason rows on its COPY thread beside the predictions.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ ATTRIBUTION_ROWS = 1000
 
 def frame_contributions(booster, frame, config: DatasetConfig, categories: dict[str, list[str]], rows: int = ATTRIBUTION_ROWS) -> np.ndarray:
     """Contributions of the first `rows` rows of a pandas frame of features (drift samples)."""
-    from driftline.scoring import model_frame
+    from driftline.scoring.features import model_frame
 
     features = model_frame(frame.iloc[:rows], config, categories)
     threads = int(config.lightgbm_params.get("num_threads", 0))
@@ -163,7 +163,7 @@ class Explainer:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        from driftline.scoring import model_matrix
+        from driftline.scoring.features import model_matrix
 
         chosen = select_rows(scores, self._settings)
         if len(chosen) == 0:

@@ -1,0 +1,91 @@
+"""Scores from a loaded model: `predict` on pandas frames (offline), `Scorer` on Arrow chunks (compiled or LightGBM)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import numpy as np
+
+from driftline.config import DatasetConfig
+from driftline.scoring.features import model_frame, model_matrix
+
+log = logging.getLogger(__name__)
+
+# Compiled scores must equal LightGBM's within this; checked on a sample of every chunk.
+COMPILED_TOLERANCE = 1e-9
+PARITY_SAMPLE_ROWS = 256
+
+
+def predict(booster, rows, config: DatasetConfig, categories: dict[str, list[str]]) -> np.ndarray:
+    """Scores for typed rows (a pandas DataFrame): probability of the positive class (binary) or the value (regression)."""
+    if len(rows) == 0:
+        return np.empty(0, dtype="float64")
+    return np.asarray(booster.predict(model_frame(rows, config, categories), num_threads=_threads(config)), dtype="float64")
+
+
+def _threads(config: DatasetConfig) -> int:
+    return int(config.lightgbm_params.get("num_threads", 0))
+
+
+class Scorer:
+    """Scores Arrow rows with one loaded model through the configured engine ([scoring] engine).
+
+    "compiled" predicts with the trees compiled by lleaves; if compiling fails, or the compiled
+    scores on a sample of a chunk differ from LightGBM's by more than COMPILED_TOLERANCE, it logs
+    a warning and scores with LightGBM from then on, so the scores written are always LightGBM's
+    within the tolerance.
+    """
+
+    def __init__(self, model, config: DatasetConfig):
+        self._booster = model.booster
+        self._categories = model.manifest["categories"]
+        self._config = config
+        self.model = model
+        self.explainer = None  # set by the scoring attempt when [explain] is on
+        self._compiled = None
+        self.engine = "lightgbm"
+        self.compile_seconds = 0.0
+        if config.scoring_engine == "compiled":
+            self._compile(model)
+
+    def _compile(self, model) -> None:
+        from driftline.scoring.compiled import CompileError, compile_model
+
+        started = time.perf_counter()
+        try:
+            if model.text is None or model.sha256 is None:
+                raise CompileError("the model was not loaded through the registry (no verified text)")
+            self._compiled = compile_model(model.text, model.sha256)
+            self.engine = "compiled"
+        except CompileError as exc:
+            log.warning(
+                "model version %s: compiled scoring unavailable (%s); scoring with LightGBM instead "
+                "(slower, same scores). Set [scoring] engine = \"lightgbm\" to silence this.",
+                model.version,
+                exc,
+            )
+        self.compile_seconds = time.perf_counter() - started
+
+    def predict(self, rows) -> np.ndarray:
+        """Scores for typed Arrow rows."""
+        if rows.num_rows == 0:
+            return np.empty(0, dtype="float64")
+        matrix = model_matrix(rows, self._config, self._categories)
+        if self._compiled is None:
+            return np.asarray(self._booster.predict(matrix, num_threads=_threads(self._config)), dtype="float64")
+        scores = np.asarray(self._compiled.predict(matrix, n_jobs=_threads(self._config) or os.cpu_count()), dtype="float64")
+        sample = np.unique(np.linspace(0, len(matrix) - 1, min(len(matrix), PARITY_SAMPLE_ROWS)).astype(np.int64))
+        expected = np.asarray(self._booster.predict(matrix[sample], num_threads=1), dtype="float64")
+        gap = float(np.max(np.abs(scores[sample] - expected), initial=0.0))
+        if not gap <= COMPILED_TOLERANCE:  # NaN counts as a mismatch too
+            log.warning(
+                "compiled scores differ from LightGBM's by %.3g (> %.0e) on a sample; scoring with LightGBM "
+                "from now on. Please report this with the model artifact.",
+                gap,
+                COMPILED_TOLERANCE,
+            )
+            self._compiled, self.engine = None, "lightgbm"
+            return np.asarray(self._booster.predict(matrix, num_threads=_threads(self._config)), dtype="float64")
+        return scores
