@@ -164,7 +164,9 @@ def show(label: str, result: dict) -> None:
         f"peak RSS {result['peak_rss_mib']:6.0f} MiB  (+ import {result['import_seconds']:.1f} s)"
     )
     print(f"{'':<11} {stages}")
-    print(f"{'':<11} drifted: {', '.join(result['drifted']) or 'none'}; prediction drift {result['prediction_drift']:.3f}")
+    print(
+        f"{'':<11} drifted: {', '.join(result['drifted']) or 'none'}; prediction drift {result['prediction_drift']:.3f}"
+    )
 
 
 def main() -> None:
@@ -189,12 +191,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="driftline-bench-drift-") as tmp:
         print(f"generating {args.rows:,} interval rows and {args.history_days * 20_000:,} history rows in {tmp} ...")
         t = time.perf_counter()
-        options = ["--rows", str(args.rows), "--history-days", str(args.history_days), "--chunk-rows", str(args.chunk_rows)]
+        options = [
+            "--rows",
+            str(args.rows),
+            "--history-days",
+            str(args.history_days),
+            "--chunk-rows",
+            str(args.chunk_rows),
+        ]
         if args.skip_unsampled:
             options.append("--skip-unsampled")
         project = run_child("--setup", tmp, "--unsampled-rows", str(args.unsampled_rows), *options)
         if project["default_sample_rows"] != sample_sizes[0]:
-            sys.exit(f"[drift] sample_rows in config/demo.toml is {project['default_sample_rows']}; this bench assumes 50000")
+            sys.exit(
+                f"[drift] sample_rows in config/demo.toml is {project['default_sample_rows']}; this bench assumes 50000"
+            )
         print(f"setup {time.perf_counter() - t:.0f} s; input CSV {project['input_mib']:.0f} MiB\n")
 
         print(f"python {platform.python_version()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")

@@ -41,7 +41,9 @@ def split_csv(source: Path, target: Path, files: int) -> int:
 
 def variant(config_path: Path, name: str, per_partition: int) -> Path:
     text = config_path.read_text()
-    text = text.replace('input = "data/input/{interval_start:%Y-%m-%d}.csv"', 'input = "data/parts/{interval_start:%Y-%m-%d}"')
+    text = text.replace(
+        'input = "data/input/{interval_start:%Y-%m-%d}.csv"', 'input = "data/parts/{interval_start:%Y-%m-%d}"'
+    )
     text = text.replace("[scoring]\n", f"[scoring]\nfiles_per_partition = {per_partition}\n")
     path = config_path.with_name(f"{name}.toml")
     path.write_text(text)
@@ -120,7 +122,9 @@ def main() -> None:
             conn.execute("DROP SCHEMA IF EXISTS driftline_bench CASCADE")  # a registry left by an earlier run
         print(f"generating {args.rows:,} rows x {args.features} features and the model ...", flush=True)
         base.generate(config_path, args.rows, args.features)
-        rows = split_csv(root / "data" / "input" / f"{START:%Y-%m-%d}.csv", root / "data" / "parts" / f"{START:%Y-%m-%d}", args.files)
+        rows = split_csv(
+            root / "data" / "input" / f"{START:%Y-%m-%d}.csv", root / "data" / "parts" / f"{START:%Y-%m-%d}", args.files
+        )
         # Compile the model once before timing (a private cache, inherited by the worker processes):
         # in production it is compiled once per model version and machine.
         os.environ["DRIFTLINE_CACHE_DIR"] = str(root / "cache")
@@ -137,8 +141,10 @@ def main() -> None:
         print(f"{'path':<16}{'workers':>8}{'seconds':>9}{'rows/s':>10}{'speedup':>9}  stages")
         for name, workers, result in results:
             stages = ", ".join(f"{k} {v:.1f} s" for k, v in result.get("stages", {}).items())
-            print(f"{name:<16}{workers:>8}{result['seconds']:>9.1f}{result['rows_in'] / result['seconds']:>10,.0f}"
-                  f"{single_seconds / result['seconds']:>8.2f}x  {stages}")
+            print(
+                f"{name:<16}{workers:>8}{result['seconds']:>9.1f}{result['rows_in'] / result['seconds']:>10,.0f}"
+                f"{single_seconds / result['seconds']:>8.2f}x  {stages}"
+            )
 
 
 if __name__ == "__main__":

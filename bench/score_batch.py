@@ -113,7 +113,7 @@ def frame_block(rng, start_row: int, rows: int, numeric: list[str], categorical:
         values = rng.normal(0, 10, rows).round(3)
         signal += values * (0.05 if i % 2 else -0.03)
         data[name] = values
-    for i, name in enumerate(categorical):
+    for name in categorical:
         values = rng.choice(CATEGORIES, rows)
         signal += (np.char.str_len(values.astype(str)) - 2) * 0.3
         data[name] = values
@@ -129,8 +129,8 @@ def generate(config_path: Path, rows: int, features: int) -> None:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from driftline.training import train_champion
     from driftline.config import load_config
+    from driftline.training import train_champion
     from driftline.validation import write_suite
 
     config = load_config(config_path)
@@ -223,12 +223,21 @@ def run_baseline(config_path: Path) -> dict:
     scores = model.booster.predict(model_frame(frame, config, model.manifest["categories"]))
     stages["predict"] = time.perf_counter() - t
     t = time.perf_counter()
-    out = pd.DataFrame({"entity_key": frame[config.entity_key], "score": scores, "predicted_class": (scores >= 0.5).astype("int16")})
+    out = pd.DataFrame(
+        {"entity_key": frame[config.entity_key], "score": scores, "predicted_class": (scores >= 0.5).astype("int16")}
+    )
     # SQLAlchemy's default PostgreSQL driver (psycopg2) and to_sql's defaults: what a notebook does.
     engine = sqlalchemy.create_engine(url)
-    out.to_sql("baseline_predictions", engine, schema=config.db_schema, if_exists="replace", index=False)  # naive baseline
+    out.to_sql(
+        "baseline_predictions", engine, schema=config.db_schema, if_exists="replace", index=False
+    )  # naive baseline
     stages["write_predictions"] = time.perf_counter() - t
-    return {"rows_in": len(frame), "rows_scored": len(frame), "stage_seconds": stages, "seconds": time.perf_counter() - started}
+    return {
+        "rows_in": len(frame),
+        "rows_scored": len(frame),
+        "stage_seconds": stages,
+        "seconds": time.perf_counter() - started,
+    }
 
 
 def explain_variant(config_path: Path, top_k: int, fraction: float) -> Path:
@@ -274,8 +283,10 @@ def report(kind: str, result: dict) -> None:
     rows = result["rows_in"]
     engine = f", scoring engine {result['scoring_engine']}" if "scoring_engine" in result else ""
     imported = f" (+ {result['import_seconds']:.2f} s importing driftline.batch)" if "import_seconds" in result else ""
-    print(f"\n{kind}: {rows:,} rows in {result['seconds']:.2f} s = {rows / result['seconds']:,.0f} rows/s, "
-          f"peak RSS {result['peak_rss_mib']:,.0f} MiB{engine}{imported}")
+    print(
+        f"\n{kind}: {rows:,} rows in {result['seconds']:.2f} s = {rows / result['seconds']:,.0f} rows/s, "
+        f"peak RSS {result['peak_rss_mib']:,.0f} MiB{engine}{imported}"
+    )
     for stage, seconds in result["stage_seconds"].items():
         per_row = stage not in ("load_suite", "compile_model")  # once per run, not per row
         rate = f"{rows / seconds:>12,.0f} rows/s" if per_row and seconds > 0.001 else ""
@@ -290,13 +301,24 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=20)
     parser.add_argument("--chunk-rows", type=int, default=200_000)
     parser.add_argument("--skip-baseline", action="store_true")
-    parser.add_argument("--repeat", type=int, default=3, help="production runs (first writes); the median counts (default 3)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="production runs (first writes); the median counts (default 3)"
+    )
     parser.add_argument("--skip-rerun", action="store_true", help="skip the rerun over the interval's existing rows")
     parser.add_argument("--format", choices=["csv", "parquet"], default="csv", help="input file format (default csv)")
-    parser.add_argument("--explain-top-k", type=int, default=0,
-                        help="also run the production path with [explain] top_k = this (0: off, the default)")
-    parser.add_argument("--explain-fraction", type=float, nargs="+", default=[0.1, 1.0],
-                        help="[explain] top_fraction of each explained run (default: 0.1 1.0)")
+    parser.add_argument(
+        "--explain-top-k",
+        type=int,
+        default=0,
+        help="also run the production path with [explain] top_k = this (0: off, the default)",
+    )
+    parser.add_argument(
+        "--explain-fraction",
+        type=float,
+        nargs="+",
+        default=[0.1, 1.0],
+        help="[explain] top_fraction of each explained run (default: 0.1 1.0)",
+    )
     parser.add_argument("--child", choices=["production", "baseline"], help=argparse.SUPPRESS)
     parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -320,10 +342,14 @@ def main() -> None:
         t = time.perf_counter()
         generate(config_path, args.rows, args.features)
         size = Path(config.input_location(START, END)).stat().st_size
-        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-              f"database {db.mask_url(url)}")
-        print(f"input: {args.rows:,} rows x {args.features} features, {args.format} {size / 2**20:,.0f} MiB, "
-              f"chunk {args.chunk_rows:,} rows (generated + model trained in {time.perf_counter() - t:.1f} s)")
+        print(
+            f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+            f"database {db.mask_url(url)}"
+        )
+        print(
+            f"input: {args.rows:,} rows x {args.features} features, {args.format} {size / 2**20:,.0f} MiB, "
+            f"chunk {args.chunk_rows:,} rows (generated + model trained in {time.perf_counter() - t:.1f} s)"
+        )
         engine, seconds = compile_model(config_path)
         print(f"model: {engine} engine, compiled in {seconds:.1f} s (once per model version and machine, then cached)")
         print(f"load average before the runs: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -337,8 +363,10 @@ def main() -> None:
             report(f"production (score_batch path), run {number}", runs[-1])
         production = sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]
         seconds = sorted(run["seconds"] for run in runs)
-        print(f"\nproduction median: {production['seconds']:.2f} s = {production['rows_in'] / production['seconds']:,.0f} "
-              f"rows/s (runs: {', '.join(f'{x:.2f}' for x in seconds)} s)")
+        print(
+            f"\nproduction median: {production['seconds']:.2f} s = {production['rows_in'] / production['seconds']:,.0f} "
+            f"rows/s (runs: {', '.join(f'{x:.2f}' for x in seconds)} s)"
+        )
         if args.explain_top_k:
             # TreeSHAP per explained row, on the scoring thread (LightGBM's threads), its COPY queued
             # beside the predictions': the extra time over the plain median is the cost of [explain].
@@ -349,14 +377,18 @@ def main() -> None:
                 run = spawn("production", explain_variant(config_path, args.explain_top_k, fraction), env)
                 report(f"production with [explain] top_k = {args.explain_top_k}, top_fraction = {fraction:g}", run)
                 explained.append((fraction, run))
-            print(f"\n[explain] beside the plain path (median {plain:.2f} s = {production['rows_in'] / plain:,.0f} rows/s), "
-                  f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}:")
+            print(
+                f"\n[explain] beside the plain path (median {plain:.2f} s = {production['rows_in'] / plain:,.0f} rows/s), "
+                f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}:"
+            )
             for fraction, run in explained:
                 seconds = run["seconds"]
-                print(f"  top_fraction {fraction:>5g}: {run.get('rows_explained', 0):>9,} rows explained, {seconds:7.2f} s = "
-                      f"{run['rows_in'] / seconds:>9,.0f} rows/s, +{(seconds - plain) / plain:.0%} over plain "
-                      f"(explain {run['stage_seconds'].get('explain', 0):.2f} s, "
-                      f"write_reasons {run['stage_seconds'].get('write_reasons', 0):.2f} s)")
+                print(
+                    f"  top_fraction {fraction:>5g}: {run.get('rows_explained', 0):>9,} rows explained, {seconds:7.2f} s = "
+                    f"{run['rows_in'] / seconds:>9,.0f} rows/s, +{(seconds - plain) / plain:.0%} over plain "
+                    f"(explain {run['stage_seconds'].get('explain', 0):.2f} s, "
+                    f"write_reasons {run['stage_seconds'].get('write_reasons', 0):.2f} s)"
+                )
         if not args.skip_rerun:
             rerun = spawn("production", config_path, env)  # replaces the rows the last run wrote
             report("rerun of the scored interval (delete + COPY replaces its rows)", rerun)

@@ -14,7 +14,13 @@ from __future__ import annotations
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, Param, PartitionedAssetTimetable, task
 
-from driftline.airflow.dag_defaults import config_param, dataset_config, predictions_asset, prepare_database, task_defaults
+from driftline.airflow.dag_defaults import (
+    config_param,
+    dataset_config,
+    predictions_asset,
+    prepare_database,
+    task_defaults,
+)
 
 CONFIG_PATH, CONFIG = dataset_config()
 RETRAIN_DAG_ID = "retrain_model"
@@ -32,7 +38,9 @@ with DAG(
     params={
         "config": config_param(CONFIG_PATH),
         "interval_start": Param(
-            None, type=["null", "string"], description="manual runs: ISO start of a published interval (empty = from the asset event)"
+            None,
+            type=["null", "string"],
+            description="manual runs: ISO start of a published interval (empty = from the asset event)",
         ),
         "interval_end": Param(None, type=["null", "string"], description="manual runs: ISO end of that interval"),
     },

@@ -58,9 +58,13 @@ with DAG(
             None, type=["null", "string"], description="ISO date; empty = retraining.training_days before the end"
         ),
         "training_window_end": Param(
-            None, type=["null", "string"], description="ISO date; empty = the trigger interval's end, else the newest labelled event"
+            None,
+            type=["null", "string"],
+            description="ISO date; empty = the trigger interval's end, else the newest labelled event",
         ),
-        "labels_as_of": Param(None, type=["null", "string"], description="ISO time; labels observed by then (empty = now)"),
+        "labels_as_of": Param(
+            None, type=["null", "string"], description="ISO time; labels observed by then (empty = now)"
+        ),
         "interval": Param(
             None, type=["null", "object", "array", "string"], description="set by monitor_drift: the breaching interval"
         ),
@@ -130,7 +134,11 @@ with DAG(
         from driftline.airflow.tasks import rollback_champion
 
         return rollback_champion(
-            params["config"], params["reason"], params["rollback_to_version"], run_id, params["rollback_expect_champion"]
+            params["config"],
+            params["reason"],
+            params["rollback_to_version"],
+            run_id,
+            params["rollback_expect_champion"],
         )
 
     @task(trigger_rule="none_failed_min_one_success")

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
-from driftline.airflow.dag_defaults import config_param, dataset_config, predictions_asset, prepare_database, task_defaults
+from driftline.airflow.dag_defaults import (
+    config_param,
+    dataset_config,
+    predictions_asset,
+    prepare_database,
+    task_defaults,
+)
 from driftline.airflow.notifiers import scoring_deadline
 
 CONFIG_PATH, CONFIG = dataset_config()
@@ -38,22 +44,32 @@ with DAG(
     def plan_partitions(data_interval_start=None, data_interval_end=None, run_id=None, params=None) -> list[dict]:
         from driftline.airflow.tasks import plan_partitions
 
-        return plan_partitions(params["config"], data_interval_start, data_interval_end, run_id, params["model_version"])
+        return plan_partitions(
+            params["config"], data_interval_start, data_interval_end, run_id, params["model_version"]
+        )
 
     @task
-    def score_interval(partitions: list[dict], data_interval_start=None, data_interval_end=None, run_id=None, params=None) -> dict:
+    def score_interval(
+        partitions: list[dict], data_interval_start=None, data_interval_end=None, run_id=None, params=None
+    ) -> dict:
         from driftline.airflow.tasks import score_interval
 
-        return score_interval(params["config"], data_interval_start, data_interval_end, run_id, params["model_version"], partitions)
+        return score_interval(
+            params["config"], data_interval_start, data_interval_end, run_id, params["model_version"], partitions
+        )
 
     @task(map_index_template="{{ task.op_kwargs['partition']['partition'] }}")
-    def score_partition(partition: dict, data_interval_start=None, data_interval_end=None, run_id=None, params=None) -> dict:
+    def score_partition(
+        partition: dict, data_interval_start=None, data_interval_end=None, run_id=None, params=None
+    ) -> dict:
         from driftline.airflow.tasks import score_partition
 
         return score_partition(params["config"], data_interval_start, data_interval_end, run_id, partition)
 
     @task(retries=1)
-    def publish_partitions(partitions: list[dict], data_interval_start=None, data_interval_end=None, run_id=None, params=None) -> dict:
+    def publish_partitions(
+        partitions: list[dict], data_interval_start=None, data_interval_end=None, run_id=None, params=None
+    ) -> dict:
         from driftline.airflow.tasks import publish_partitions
 
         return publish_partitions(params["config"], data_interval_start, data_interval_end, run_id, partitions)

@@ -51,15 +51,17 @@ def edit_config(
             )
         text = text.replace(old, new)
     for key, value in (keys or {}).items():
-        text, found = re.subn(rf"^{re.escape(key)} = .*$", lambda _: f"{key} = {value}", text, flags=re.M)
+        text, found = re.subn(rf"^{re.escape(key)} = .*$", lambda _, line=f"{key} = {value}": line, text, flags=re.M)
         if found != 1:
             raise ConfigEditError(f"key {key!r} is {'not a line' if found == 0 else f'on {found} lines'} of {source}")
     for name, body in (sections or {}).items():
         pattern = rf"(?ms)^\[{re.escape(name)}\][ \t]*\n.*?(?=^\[|\Z)"
         replacement = "" if body is None else f"[{name}]\n{body}"
-        text, found = re.subn(pattern, lambda _: replacement, text)
+        text, found = re.subn(pattern, lambda _, body=replacement: body, text)
         if found != 1:
-            raise ConfigEditError(f"section [{name}] is {'missing from' if found == 0 else f'{found} times in'} {source}")
+            raise ConfigEditError(
+                f"section [{name}] is {'missing from' if found == 0 else f'{found} times in'} {source}"
+            )
     return text + append
 
 

@@ -49,7 +49,17 @@ def messy_csv(draw):
             continue
         key = draw(_TEXT) + f"#{index}"
         category = draw(_CATEGORY)
-        fields = [_quote(key), "2026-11-01T10:00:00Z", draw(amounts), "100", "1", "2.5", "10", _quote(category), "online"]
+        fields = [
+            _quote(key),
+            "2026-11-01T10:00:00Z",
+            draw(amounts),
+            "100",
+            "1",
+            "2.5",
+            "10",
+            _quote(category),
+            "online",
+        ]
         if kind == "open_quote":
             position = draw(st.sampled_from([i for i, f in enumerate(fields) if not f.startswith('"')]))
             fields[position] = '"' + fields[position]

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
 
 from driftline.config import AlertSettings, DatasetConfig
 from driftline.errors import safe_message
@@ -37,7 +37,7 @@ class Origin:
     run_id: str | None = None
 
 
-ORIGIN: ContextVar[Origin] = ContextVar("driftline_alert_origin", default=Origin())
+ORIGIN: ContextVar[Origin] = ContextVar("driftline_alert_origin", default=Origin())  # noqa: B039 - Origin is frozen
 
 
 @contextmanager
@@ -126,8 +126,17 @@ def raise_alert(
                     "INSERT INTO {} (kind, severity, dag_id, task_id, run_id, interval_start, interval_end, "
                     "message, numbers) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING alert_id"
                 ).format(alerts),
-                (kind, severity, dag_id, task_id, run_id, interval_start, interval_end, message[:4000],
-                 Jsonb(json.loads(json.dumps(numbers, default=str)))),
+                (
+                    kind,
+                    severity,
+                    dag_id,
+                    task_id,
+                    run_id,
+                    interval_start,
+                    interval_end,
+                    message[:4000],
+                    Jsonb(json.loads(json.dumps(numbers, default=str))),
+                ),
             ).fetchone()[0]
             deliveries = deliver(config.alerts, subject, body)
             if deliveries:

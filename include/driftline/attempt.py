@@ -40,7 +40,15 @@ class Counts:
     reasons: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     stats: ScoreStats = field(default_factory=ScoreStats)
 
-    def merge(self, rows_in: int, rows_scored: int, rows_quarantined: int, stage_seconds: dict, reasons: dict, stats: ScoreStats) -> None:
+    def merge(
+        self,
+        rows_in: int,
+        rows_scored: int,
+        rows_quarantined: int,
+        stage_seconds: dict,
+        reasons: dict,
+        stats: ScoreStats,
+    ) -> None:
         """Fold in a part of the interval (a scored partition)."""
         self.rows_in += rows_in
         self.rows_scored += rows_scored
@@ -63,11 +71,11 @@ class Destination:
     table: str = "prediction_rows"
 
     @classmethod
-    def interval(cls, interval_id: int, key: int) -> "Destination":
+    def interval(cls, interval_id: int, key: int) -> Destination:
         return cls(interval_id, key)
 
     @classmethod
-    def staging(cls, interval_id: int, key: int, partition: int) -> "Destination":
+    def staging(cls, interval_id: int, key: int, partition: int) -> Destination:
         return cls(interval_id, key, partition)
 
     @property
@@ -143,8 +151,16 @@ class Attempt:
 
     def alert(self, kind: str, severity: str, message: str, numbers: dict | None = None) -> int | None:
         """Raise an alert about this attempt (the DAG and task come from the alert origin the adapter sets)."""
-        return raise_alert(self.config, kind, severity, message, numbers, run_id=self.run_id,
-                           interval_start=self.start, interval_end=self.end)
+        return raise_alert(
+            self.config,
+            kind,
+            severity,
+            message,
+            numbers,
+            run_id=self.run_id,
+            interval_start=self.start,
+            interval_end=self.end,
+        )
 
 
 def choose_model(conn, attempt: Attempt, pinned: int | None):
@@ -250,12 +266,24 @@ def record(conn, attempt: Attempt, status: str, message: str | None = None) -> N
     config, counts = attempt.config, attempt.counts
     band = config.safeguards.review_band or (None, None)
     columns = dict(
-        run_key=attempt.key, interval_id=attempt.interval_id, run_id=attempt.run_id, model_version=attempt.model_version,
-        status=status, rows_in=counts.rows_in, rows_scored=counts.rows_scored, rows_quarantined=counts.rows_quarantined,
-        stage_seconds={k: round(v, 4) for k, v in counts.stage_seconds.items()}, source_uri=attempt.source_uri,
-        message=message, started_at=attempt.started_at, requested_version=attempt.requested_version,
-        fallback=attempt.fallback_reason is not None, fallback_reason=attempt.fallback_reason,
-        score_stats=counts.stats.summary(config), review_low=band[0], review_high=band[1],
+        run_key=attempt.key,
+        interval_id=attempt.interval_id,
+        run_id=attempt.run_id,
+        model_version=attempt.model_version,
+        status=status,
+        rows_in=counts.rows_in,
+        rows_scored=counts.rows_scored,
+        rows_quarantined=counts.rows_quarantined,
+        stage_seconds={k: round(v, 4) for k, v in counts.stage_seconds.items()},
+        source_uri=attempt.source_uri,
+        message=message,
+        started_at=attempt.started_at,
+        requested_version=attempt.requested_version,
+        fallback=attempt.fallback_reason is not None,
+        fallback_reason=attempt.fallback_reason,
+        score_stats=counts.stats.summary(config),
+        review_low=band[0],
+        review_high=band[1],
         scoring_engine=counts.scoring_engine or None,
     )
     if attempt.partitions is not None:
@@ -272,9 +300,18 @@ def record_failure(conn, attempt: Attempt, exc: BaseException) -> None:
             if attempt.counts is not None:
                 record(conn, attempt, "failed", message)
             else:
-                runs.insert_run(conn, attempt.schema, run_key=attempt.key, interval_id=attempt.interval_id,
-                                run_id=attempt.run_id, model_version=attempt.model_version, status="failed",
-                                source_uri=attempt.source_uri, message=message, started_at=attempt.started_at)
+                runs.insert_run(
+                    conn,
+                    attempt.schema,
+                    run_key=attempt.key,
+                    interval_id=attempt.interval_id,
+                    run_id=attempt.run_id,
+                    model_version=attempt.model_version,
+                    status="failed",
+                    source_uri=attempt.source_uri,
+                    message=message,
+                    started_at=attempt.started_at,
+                )
     except Exception as failure:  # noqa: BLE001 - the original exception is what the caller must see
         log.warning("could not record the failed run for interval %s: %s", attempt.interval_id, safe_message(failure))
 

@@ -13,11 +13,21 @@ import time
 from datetime import datetime, timezone
 
 from driftline import db
-from driftline.attempt import Attempt, Counts, QuarantineBudgetExceeded, choose_model, delete_replaced_predictions
-from driftline.attempt import publish, record, record_failure, write_quarantine
+from driftline.attempt import (
+    Attempt,
+    Counts,
+    QuarantineBudgetExceeded,
+    choose_model,
+    delete_replaced_predictions,
+    publish,
+    record,
+    record_failure,
+    write_quarantine,
+)
 from driftline.chunks import score_input
 from driftline.config import load_config
 from driftline.db import runs
+from driftline.errors import BadInput
 from driftline.intervals import utc
 from driftline.scoring.engine import Scorer
 from driftline.scoring.safeguards import OutputSanityError
@@ -54,14 +64,24 @@ def score_interval(
     source = config.input_location(start, end)
     # Reading starts first: the first chunks are parsed (Arrow releases the GIL) while the task
     # connects, takes the interval lock and loads and verifies the model.
-    with read_ahead(source, config, start, end) as chunks, db.connect(
-        url, application_name=f"driftline score_interval {run_id}", autocommit=True
-    ) as conn:
+    with (
+        read_ahead(source, config, start, end) as chunks,
+        db.connect(url, application_name=f"driftline score_interval {run_id}", autocommit=True) as conn,
+    ):
         db.ensure_schema(conn, config.db_schema)
         label = f"[{start.isoformat()}, {end.isoformat()})"
         with db.interval_lock(conn, config.db_schema, label):
-            attempt = Attempt(config, start, end, runs.interval_id(conn, config.db_schema, start, end),
-                              runs.new_run_key(conn, config.db_schema), run_id, source, started_at, model_version=model_version)
+            attempt = Attempt(
+                config,
+                start,
+                end,
+                runs.interval_id(conn, config.db_schema, start, end),
+                runs.new_run_key(conn, config.db_schema),
+                run_id,
+                source,
+                started_at,
+                model_version=model_version,
+            )
             try:
                 model = choose_model(conn, attempt, model_version)
                 attempt.counts = Counts()
@@ -92,8 +112,15 @@ def _score_and_publish(conn, attempt: Attempt, model, chunks) -> None:
             with conn.transaction():
                 # The replaced attempt's rows are deleted on the writer thread while the first chunk
                 # is read and scored (its connection is idle until then); a rollback restores them.
-                score_input(conn, attempt, scorer, validator, spill, chunks,
-                            before_writes=lambda: delete_replaced_predictions(conn, attempt))
+                score_input(
+                    conn,
+                    attempt,
+                    scorer,
+                    validator,
+                    spill,
+                    chunks,
+                    before_writes=lambda: delete_replaced_predictions(conn, attempt),
+                )
                 publish(conn, attempt, model.manifest.get("score_reference"), spill)
         except QuarantineBudgetExceeded as exc:
             # The interval keeps its previous predictions; the quarantine and the failed run are kept.
@@ -101,6 +128,10 @@ def _score_and_publish(conn, attempt: Attempt, model, chunks) -> None:
                 write_quarantine(conn, attempt, spill, published=False)
                 record(conn, attempt, "failed", str(exc))
             raise
+
+
+class IntervalCheckError(BadInput):
+    """A published interval that is missing or does not add up: fail now, a retry reads the same rows."""
 
 
 def check_interval(config_path: str, interval_start: datetime, interval_end: datetime) -> dict:
@@ -111,10 +142,14 @@ def check_interval(config_path: str, interval_start: datetime, interval_end: dat
     with db.connect(url) as conn:
         row = runs.published_counts(conn, config.db_schema, start, end)
     if row is None:
-        raise RuntimeError(f"interval [{start.isoformat()}, {end.isoformat()}) has no published predictions")
+        raise IntervalCheckError(f"interval [{start.isoformat()}, {end.isoformat()}) has no published predictions")
     run_key, run_id, version, rows_in, rows_scored, rows_quarantined, stored_predictions, stored_quarantine = row
-    if rows_in != rows_scored + rows_quarantined or stored_predictions != rows_scored or stored_quarantine != rows_quarantined:
-        raise RuntimeError(
+    if (
+        rows_in != rows_scored + rows_quarantined
+        or stored_predictions != rows_scored
+        or stored_quarantine != rows_quarantined
+    ):
+        raise IntervalCheckError(
             f"interval [{start.isoformat()}, {end.isoformat()}) does not add up: rows_in={rows_in}, "
             f"rows_scored={rows_scored} (stored {stored_predictions}), rows_quarantined={rows_quarantined} "
             f"(stored {stored_quarantine})"

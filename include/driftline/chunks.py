@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import time
-from typing import IO, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import IO
 
 import numpy as np
 import psycopg
@@ -21,8 +22,15 @@ from driftline.sources import MALFORMED_RECORD, Chunk, InputError
 from driftline.validation import Validator
 
 
-def score_input(conn, attempt: Attempt, scorer: Scorer, validator: Validator, spill: IO[bytes], chunks: Iterable[Chunk],
-                before_writes: Callable[[], None] | None = None) -> None:
+def score_input(
+    conn,
+    attempt: Attempt,
+    scorer: Scorer,
+    validator: Validator,
+    spill: IO[bytes],
+    chunks: Iterable[Chunk],
+    before_writes: Callable[[], None] | None = None,
+) -> None:
     """Validate -> predict -> COPY the chunks into the attempt's destination, inside the caller's
     transaction; quarantined rows go to spill (before_writes: run on the writer's connection ahead of
     the first COPY). chunks: a read-ahead reader (its `seconds` is the reading time)."""
@@ -65,8 +73,17 @@ def score_input(conn, attempt: Attempt, scorer: Scorer, validator: Validator, sp
         counts.rows_explained = scorer.explainer.rows
 
 
-def _score_chunk(config: DatasetConfig, scorer: Scorer, validator: Validator, chunk: Chunk, source_uri: str,
-                 counts: Counts, destination: Destination, spill: IO[bytes], writer) -> None:
+def _score_chunk(
+    config: DatasetConfig,
+    scorer: Scorer,
+    validator: Validator,
+    chunk: Chunk,
+    source_uri: str,
+    counts: Counts,
+    destination: Destination,
+    spill: IO[bytes],
+    writer,
+) -> None:
     stages = counts.stage_seconds
     rows = chunk.typed
     t = time.perf_counter()
@@ -88,7 +105,9 @@ def _score_chunk(config: DatasetConfig, scorer: Scorer, validator: Validator, ch
     counts.stats.add(scores, classes)
     stages["predict"] += time.perf_counter() - t
 
-    constants = {name: pa.array(np.full(good.num_rows, value), type=kind) for name, (value, kind) in destination.keys.items()}
+    constants = {
+        name: pa.array(np.full(good.num_rows, value), type=kind) for name, (value, kind) in destination.keys.items()
+    }
     writer.submit(
         pa.table(
             {
@@ -134,8 +153,15 @@ def _class_column(classes: np.ndarray | None, rows: int) -> pa.Array:
     return pa.nulls(rows, pa.int16()) if classes is None else pa.array(classes, type=pa.int16())
 
 
-def spill_quarantine(config: DatasetConfig, chunk: Chunk, failures: dict[int, list[str]], bad: np.ndarray,
-                     destination: Destination, spill: IO[bytes], counts: Counts) -> None:
+def spill_quarantine(
+    config: DatasetConfig,
+    chunk: Chunk,
+    failures: dict[int, list[str]],
+    bad: np.ndarray,
+    destination: Destination,
+    spill: IO[bytes],
+    counts: Counts,
+) -> None:
     """Append quarantined rows (raw values as read, with reason codes) to the spill file as CSV in
     QUARANTINE_COLUMNS order."""
     rows = []
@@ -168,7 +194,9 @@ def spill_quarantine(config: DatasetConfig, chunk: Chunk, failures: dict[int, li
         "reason_codes": pa.array(reasons, type=pa.string()),
         "raw_row": pa.array(raws, type=pa.string()),
     }
-    spill.write(db.arrow_to_csv_bytes(pa.table([columns[name] for name in QUARANTINE_COLUMNS], names=QUARANTINE_COLUMNS)))
+    spill.write(
+        db.arrow_to_csv_bytes(pa.table([columns[name] for name in QUARANTINE_COLUMNS], names=QUARANTINE_COLUMNS))
+    )
     counts.rows_quarantined += len(rows)
 
 

@@ -1,3 +1,4 @@
+# Over 400 lines: the argparse tree is declarative, one add_argument with help text per option of 15 commands.
 """The `driftline` command: init-db, suite, train, score, monitor, retrain, rollback, models, demo, airflow."""
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ ANALYST_PASSWORD_ENV = "DRIFTLINE_ANALYST_PASSWORD"
 
 
 def cmd_init_db(args) -> None:
-    from driftline.db import ANALYST_VIEWS
     from driftline.batch import prepare_database
+    from driftline.db import ANALYST_VIEWS
 
     config_path = _config_path(args)
     config = load_config(config_path)
@@ -47,9 +48,13 @@ def cmd_init_db(args) -> None:
     url = prepare_database(config_path, role, os.environ.get(ANALYST_PASSWORD_ENV) or None)
     print(f"schema {config.db_schema} ready in {url}")
     if role:
-        password = "password from $" + ANALYST_PASSWORD_ENV if os.environ.get(ANALYST_PASSWORD_ENV) else "no password set"
-        print(f"read-only role {role} ({password}): SELECT on {', '.join(f'{config.db_schema}.{v}' for v in ANALYST_VIEWS)}; "
-              "nothing else in the schema")
+        password = (
+            "password from $" + ANALYST_PASSWORD_ENV if os.environ.get(ANALYST_PASSWORD_ENV) else "no password set"
+        )
+        print(
+            f"read-only role {role} ({password}): SELECT on {', '.join(f'{config.db_schema}.{v}' for v in ANALYST_VIEWS)}; "
+            "nothing else in the schema"
+        )
 
 
 def cmd_suite(args) -> None:
@@ -105,7 +110,11 @@ def cmd_alerts(args) -> None:
     if not rows:
         print(f"no alerts in {config.db_schema}.alerts")
     for row in rows:
-        where = f" [{row['interval_start']:%Y-%m-%d %H:%M}, {row['interval_end']:%Y-%m-%d %H:%M})" if row["interval_start"] else ""
+        where = (
+            f" [{row['interval_start']:%Y-%m-%d %H:%M}, {row['interval_end']:%Y-%m-%d %H:%M})"
+            if row["interval_start"]
+            else ""
+        )
         print(f"#{row['alert_id']} {row['raised_at']:%Y-%m-%d %H:%M:%S} {row['severity']:<8} {row['kind']}{where}")
         print(f"    {row['message']}")
         if row["deliveries"]:
@@ -115,15 +124,17 @@ def cmd_alerts(args) -> None:
 def cmd_monitor(args) -> None:
     """monitor_drift without Airflow: the same task functions, then (on a trigger) retrain."""
     from driftline.airflow.tasks import retrain_conf
-    from driftline.drift.monitor import monitor_interval
     from driftline.drift.decision import RetrainState, decide_retrain
+    from driftline.drift.monitor import monitor_interval
     from driftline.drift.performance import estimate_interval
 
     config_path, run_id = _config_path(args), _run_id(args)
     start, end = _when(args.start), _when(args.end)
     summary = monitor_interval(config_path, start, end, run_id)
     print(json.dumps({"monitor_interval": summary}, indent=2, default=str))
-    print(json.dumps({"estimate_performance": estimate_interval(config_path, start, end, run_id)}, indent=2, default=str))
+    print(
+        json.dumps({"estimate_performance": estimate_interval(config_path, start, end, run_id)}, indent=2, default=str)
+    )
     # No Airflow here: no other retrain run can be active, and `driftline retrain` is the deployment.
     state = RetrainState(dag_id="retrain_model", deployed=True, paused=False, running=0, queued=0)
     decision = decide_retrain(config_path, start, end, run_id, state)
@@ -133,13 +144,21 @@ def cmd_monitor(args) -> None:
         return
     conf = retrain_conf(config_path, decision)
     if args.no_retrain:
-        print(f"retrain triggered, not run (--no-retrain): driftline retrain --config {config_path} "
-              f"--interval-end {conf['interval']['end']} --reason {json.dumps(conf['reason'])}")
+        print(
+            f"retrain triggered, not run (--no-retrain): driftline retrain --config {config_path} "
+            f"--interval-end {conf['interval']['end']} --reason {json.dumps(conf['reason'])}"
+        )
         return
     from driftline.retraining.lifecycle import retrain
 
-    retrain(config_path, conf["reason"], trigger_interval=conf["interval"], labels_as_of=args.labels_as_of,
-            run_id=decision["retrain_run_id"], report=_print_step)
+    retrain(
+        config_path,
+        conf["reason"],
+        trigger_interval=conf["interval"],
+        labels_as_of=args.labels_as_of,
+        run_id=decision["retrain_run_id"],
+        report=_print_step,
+    )
 
 
 def _print_step(step: str, result) -> None:
@@ -151,8 +170,16 @@ def cmd_retrain(args) -> None:
     from driftline.retraining.lifecycle import retrain
 
     trigger_interval = {"end": args.interval_end} if args.interval_end else None
-    retrain(_config_path(args), args.reason, args.window_start, args.window_end, args.labels_as_of, trigger_interval,
-            _run_id(args), report=_print_step)
+    retrain(
+        _config_path(args),
+        args.reason,
+        args.window_start,
+        args.window_end,
+        args.labels_as_of,
+        trigger_interval,
+        _run_id(args),
+        report=_print_step,
+    )
 
 
 def cmd_realized(args) -> None:
@@ -167,7 +194,9 @@ def cmd_rollback(args) -> None:
     from driftline.retraining.lifecycle import rollback_champion
 
     actor = os.environ.get("USER") or "cli"
-    summary = rollback_champion(_config_path(args), args.reason, args.to, actor=f"cli:{actor}", expected_champion=args.expect_champion)
+    summary = rollback_champion(
+        _config_path(args), args.reason, args.to, actor=f"cli:{actor}", expected_champion=args.expect_champion
+    )
     print(json.dumps(summary, indent=2))
 
 
@@ -211,8 +240,6 @@ def cmd_airflow(args) -> None:
     run_standalone(_config_path(args), args.host, args.port, args.timeout)
 
 
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The `driftline` argument parser: one subcommand per cmd_* function."""
     parser = argparse.ArgumentParser(prog="driftline", description=__doc__)
@@ -248,27 +275,43 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(p)
     p.add_argument("--start", required=True, help="interval start, ISO 8601 (UTC if no offset)")
     p.add_argument("--end", required=True, help="interval end, ISO 8601")
-    p.add_argument("--model-version", type=int, default=None, help="score with this registered version (default: the champion)")
-    p.add_argument("--run-id", default=None, help="recorded with the attempt and its predictions (default cli__<UTC time>)")
+    p.add_argument(
+        "--model-version", type=int, default=None, help="score with this registered version (default: the champion)"
+    )
+    p.add_argument(
+        "--run-id", default=None, help="recorded with the attempt and its predictions (default cli__<UTC time>)"
+    )
     p.set_defaults(func=cmd_score)
 
-    p = sub.add_parser("monitor", help="monitor_drift for one scored interval without Airflow (then retrain on a trigger)")
+    p = sub.add_parser(
+        "monitor", help="monitor_drift for one scored interval without Airflow (then retrain on a trigger)"
+    )
     _config_arg(p)
     p.add_argument("--start", required=True, help="interval start, ISO 8601 (UTC if no offset)")
     p.add_argument("--end", required=True, help="interval end, ISO 8601")
-    p.add_argument("--run-id", default=None, help="recorded with the drift results and decision (default cli__<UTC time>)")
-    p.add_argument("--no-retrain", action="store_true", help="record the decision; on a trigger print the retrain command")
-    p.add_argument("--labels-as-of", default=None, help="for a triggered retrain: labels observed by then (default now)")
+    p.add_argument(
+        "--run-id", default=None, help="recorded with the drift results and decision (default cli__<UTC time>)"
+    )
+    p.add_argument(
+        "--no-retrain", action="store_true", help="record the decision; on a trigger print the retrain command"
+    )
+    p.add_argument(
+        "--labels-as-of", default=None, help="for a triggered retrain: labels observed by then (default now)"
+    )
     p.set_defaults(func=cmd_monitor)
 
     p = sub.add_parser("retrain", help="retrain_model without Airflow: train, validate, promote or reject, realized")
     _config_arg(p)
     p.add_argument("--reason", default="manual retrain from `driftline retrain`", help="recorded with the decision")
     p.add_argument("--window-start", default=None, help="ISO date; default retraining.training_days before the end")
-    p.add_argument("--window-end", default=None, help="ISO date; default --interval-end, else the newest labelled event")
+    p.add_argument(
+        "--window-end", default=None, help="ISO date; default --interval-end, else the newest labelled event"
+    )
     p.add_argument("--interval-end", default=None, help="end of the interval that triggered this retrain")
     p.add_argument("--labels-as-of", default=None, help="ISO time; labels observed by then (default now)")
-    p.add_argument("--run-id", default=None, help="recorded with the candidate and the decision (default cli__<UTC time>)")
+    p.add_argument(
+        "--run-id", default=None, help="recorded with the candidate and the decision (default cli__<UTC time>)"
+    )
     p.set_defaults(func=cmd_retrain)
 
     p = sub.add_parser("realized", help="recompute realized performance (late labels joined to predictions)")
@@ -280,7 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(p)
     p.add_argument("--to", type=int, default=None, metavar="VERSION", help="target version; default: previous champion")
     p.add_argument(
-        "--expect-champion", type=int, default=None, metavar="VERSION",
+        "--expect-champion",
+        type=int,
+        default=None,
+        metavar="VERSION",
         help="the champion this rollback replaces (default: the champion when the command starts); "
         "if another change committed first, nothing changes and the command exits 1",
     )
@@ -296,7 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(p)
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("db-url", help="print the database URL in use, password masked (starts the embedded one if needed)")
+    p = sub.add_parser(
+        "db-url", help="print the database URL in use, password masked (starts the embedded one if needed)"
+    )
     _config_arg(p)
     p.add_argument("--reveal", action="store_true", help="print the password too (for `export DRIFTLINE_DB_URL=...`)")
     p.set_defaults(func=cmd_db_url)
@@ -308,15 +356,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("airflow", help="run Airflow (standalone) with this project's DAGs, UI plugin and database")
     _config_arg(p)
     p.add_argument("--host", default="127.0.0.1", help="address the API server listens on (0.0.0.0: all)")
-    p.add_argument("--port", type=int, default=8080,
-                   help="API server port (default 8080); the log servers use PORT+713 and PORT+714")
+    p.add_argument(
+        "--port",
+        type=int,
+        default=8080,
+        help="API server port (default 8080); the log servers use PORT+713 and PORT+714",
+    )
     p.add_argument("--timeout", type=float, default=300, help="seconds to wait for the UI before saying so")
     p.set_defaults(func=cmd_airflow)
 
     p = sub.add_parser("demo", help="embedded Postgres + synthetic data + train + score_batch through Airflow")
     _config_arg(p)
     p.add_argument("--rows", type=int, default=20_000, help="rows per daily interval (default 20000)")
-    p.add_argument("--intervals", type=int, default=3, help="daily intervals to generate, score and monitor (default 3)")
+    p.add_argument(
+        "--intervals", type=int, default=3, help="daily intervals to generate, score and monitor (default 3)"
+    )
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -169,7 +169,9 @@ def _map_foreign(exc: BaseException, prefix: str) -> DriftlineError | None:
         )
     if isinstance(exc, EOFError) or (name in ("BadGzipFile", "error") and type(exc).__module__ in ("gzip", "zlib")):
         return BadInput(f"{prefix}the file is truncated or not valid compressed data ({name}); export it again")
-    if name in ("ArrowInvalid", "ArrowTypeError", "ArrowNotImplementedError") and type(exc).__module__.startswith("pyarrow"):
+    if name in ("ArrowInvalid", "ArrowTypeError", "ArrowNotImplementedError") and type(exc).__module__.startswith(
+        "pyarrow"
+    ):
         return BadInput(f"{prefix}cannot be read: {redact(str(exc))} ({name}); fix the file")
     if name in ("ParserError", "EmptyDataError") and type(exc).__module__.startswith("pandas"):
         return BadInput(f"{prefix}cannot be parsed: {redact(str(exc))} ({name}); fix the file")

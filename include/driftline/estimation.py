@@ -56,8 +56,9 @@ def fit_calibration(scores: np.ndarray, labels: np.ndarray) -> dict | None:
     }
 
 
-def calibration_uncertainty(scores: np.ndarray, labels: np.ndarray, threshold: float, resamples: int = 50,
-                            seed: int = 42) -> dict[str, float]:
+def calibration_uncertainty(
+    scores: np.ndarray, labels: np.ndarray, threshold: float, resamples: int = 50, seed: int = 42
+) -> dict[str, float]:
     """Standard deviation of each estimate (metrics; counts as shares of the rows) that comes from the
     calibration itself: the map refitted on bootstrap resamples of the holdout, the holdout's scores
     estimated with each. estimate_binary adds it to the sampling band, so the band also covers a
@@ -113,8 +114,14 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
         return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan)
 
 
-def estimate_binary(probabilities: np.ndarray, scores: np.ndarray, threshold: float, seed: int = 0,
-                    calibration_sd: dict[str, float] | None = None, simulations: int = SIMULATIONS) -> list[Estimate]:
+def estimate_binary(
+    probabilities: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    seed: int = 0,
+    calibration_sd: dict[str, float] | None = None,
+    simulations: int = SIMULATIONS,
+) -> list[Estimate]:
     """Expected confusion matrix (tp, fp, fn, tn) and metrics at the threshold, each with its 95% band.
 
     The band is the realized value's sampling band given the probabilities, widened by
@@ -135,8 +142,12 @@ def estimate_binary(probabilities: np.ndarray, scores: np.ndarray, threshold: fl
     rng = np.random.default_rng(seed)
     tp = np.clip(rng.normal(mean_tp, np.sqrt(var_tp), simulations), 0, called)
     fn = np.clip(rng.normal(mean_fn, np.sqrt(var_fn), simulations), 0, not_called)
-    expected = {"tp": (mean_tp, tp), "fp": (called - mean_tp, called - tp), "fn": (mean_fn, fn),
-                "tn": (not_called - mean_fn, not_called - fn)}
+    expected = {
+        "tp": (mean_tp, tp),
+        "fp": (called - mean_tp, called - tp),
+        "fn": (mean_fn, fn),
+        "tn": (not_called - mean_fn, not_called - fn),
+    }
     metric_of = {
         "accuracy": lambda t, f: (t + (not_called - f)) / rows,
         "precision": lambda t, f: _ratio(t, np.full_like(t, called)),
@@ -160,8 +171,9 @@ def estimate_binary(probabilities: np.ndarray, scores: np.ndarray, threshold: fl
         low, high = np.quantile(draws, [0.025, 0.975]) if len(draws) else (value, value)
         results.append(Estimate(name, float(value), float(min(low, value)), float(max(high, value))))
     if calibration_sd:
-        results = [_widen(e, calibration_sd.get(e.metric, 0.0) * (rows if e.metric in COUNTS else 1.0))
-                   for e in results]
+        results = [
+            _widen(e, calibration_sd.get(e.metric, 0.0) * (rows if e.metric in COUNTS else 1.0)) for e in results
+        ]
     return results
 
 
@@ -196,14 +208,17 @@ def realized_binary(labels: np.ndarray, scores: np.ndarray, threshold: float) ->
     return result
 
 
-def estimated_breach(metric: str, estimate: float | None, reference: float | None,
-                     floor: float | None, drop: float | None) -> str | None:
+def estimated_breach(
+    metric: str, estimate: float | None, reference: float | None, floor: float | None, drop: float | None
+) -> str | None:
     """Why an interval's estimated metric is a breach ([drift.trigger] estimated_metric_floor / _drop), or None."""
     if estimate is None:
         return None
     if floor is not None and estimate < floor:
         return f"estimated {metric} {estimate:.3f} below floor {floor:g}"
     if drop is not None and reference is not None and reference - estimate >= drop:
-        return (f"estimated {metric} {estimate:.3f} dropped {reference - estimate:.3f} from holdout "
-                f"{reference:.3f} (drop {drop:g})")
+        return (
+            f"estimated {metric} {estimate:.3f} dropped {reference - estimate:.3f} from holdout "
+            f"{reference:.3f} (drop {drop:g})"
+        )
     return None

@@ -46,8 +46,13 @@ def read_table(location: str, config: DatasetConfig | None = None) -> pd.DataFra
     frame = read.clean()
     left_out = {code: count for code, count in read.reasons.items()}
     if left_out:
-        log.warning("%s: %d of %d rows left out while reading: %s", path, read.rows_in - len(frame), read.rows_in,
-                    ", ".join(f"{code} x{count}" for code, count in sorted(left_out.items())))
+        log.warning(
+            "%s: %d of %d rows left out while reading: %s",
+            path,
+            read.rows_in - len(frame),
+            read.rows_in,
+            ", ".join(f"{code} x{count}" for code, count in sorted(left_out.items())),
+        )
     frame.attrs["reading"] = {"rows_in": read.rows_in, "left_out": left_out}
     return frame
 
@@ -127,23 +132,37 @@ def usable_rows(config: DatasetConfig, history: pd.DataFrame) -> tuple[pd.DataFr
     times = history[config.event_time]
     # Text times parse as ISO 8601, as when scoring (not in a format guessed from the first row).
     text_times = not pd.api.types.is_datetime64_any_dtype(times)
-    parsed = pd.to_datetime(times.where(~_blank(times)), utc=True, errors="coerce", format="ISO8601" if text_times else None)
-    reasons.append(pd.Series(np.where(parsed.isna(), f"unparseable_timestamp:{config.event_time}", None),
-                             index=history.index, dtype="string"))
+    parsed = pd.to_datetime(
+        times.where(~_blank(times)), utc=True, errors="coerce", format="ISO8601" if text_times else None
+    )
+    reasons.append(
+        pd.Series(
+            np.where(parsed.isna(), f"unparseable_timestamp:{config.event_time}", None),
+            index=history.index,
+            dtype="string",
+        )
+    )
     history[config.event_time] = parsed
     for feature in config.features:
         values = history[feature.name]
         blank = _blank(values)
         if feature.type == "numeric":
             numbers = pd.to_numeric(values.where(~blank), errors="coerce").astype("float64")
-            reasons.append(pd.Series(np.where(~blank & numbers.isna(), f"not_a_number:{feature.name}", None),
-                                     index=history.index, dtype="string"))
+            reasons.append(
+                pd.Series(
+                    np.where(~blank & numbers.isna(), f"not_a_number:{feature.name}", None),
+                    index=history.index,
+                    dtype="string",
+                )
+            )
             history[feature.name] = numbers
         else:
             blank = _blank(values, strip=False)
             history[feature.name] = values.astype("string").where(~blank)
         if not feature.nullable:
-            reasons.append(pd.Series(np.where(blank, f"missing:{feature.name}", None), index=history.index, dtype="string"))
+            reasons.append(
+                pd.Series(np.where(blank, f"missing:{feature.name}", None), index=history.index, dtype="string")
+            )
     excluded = pd.Series(False, index=history.index)
     counts: dict[str, int] = {}
     for codes in reasons:

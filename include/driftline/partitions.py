@@ -65,10 +65,26 @@ def plan_partitions(
         attempt = Attempt(config, start, end, interval_id, 0, run_id, source, datetime.now(timezone.utc))
         choose_model(conn, attempt, model_version)
         attempt.key = runs.new_run_key(conn, schema)
-        runs.insert_plan(conn, schema, attempt.key, interval_id, run_id, groups, attempt.model_version,
-                         attempt.requested_version, attempt.fallback_reason)
-    log.info("interval [%s, %s): %d files in %d partitions (run_key %s, model v%s)", start.isoformat(), end.isoformat(),
-             len(files), len(groups), attempt.key, attempt.model_version)
+        runs.insert_plan(
+            conn,
+            schema,
+            attempt.key,
+            interval_id,
+            run_id,
+            groups,
+            attempt.model_version,
+            attempt.requested_version,
+            attempt.fallback_reason,
+        )
+    log.info(
+        "interval [%s, %s): %d files in %d partitions (run_key %s, model v%s)",
+        start.isoformat(),
+        end.isoformat(),
+        len(files),
+        len(groups),
+        attempt.key,
+        attempt.model_version,
+    )
     return {
         "mode": "partitioned",
         "files": len(files),
@@ -78,7 +94,9 @@ def plan_partitions(
     }
 
 
-def score_partition(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str, partition: dict) -> dict:
+def score_partition(
+    config_path: str, interval_start: datetime, interval_end: datetime, run_id: str, partition: dict
+) -> dict:
     """Score one partition into prediction_rows under the plan's run_key (unpublished until
     publish_partitions), replacing any earlier attempt of the same partition."""
     config = load_config(config_path)
@@ -88,16 +106,30 @@ def score_partition(config_path: str, interval_start: datetime, interval_end: da
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     started_at = datetime.now(timezone.utc)
     source = config.input_location(start, end)
-    with read_ahead(source, config, start, end, files=[Path(f) for f in files]) as chunks, db.connect(
-        url, application_name=f"driftline score_partition {key}:{number}", autocommit=True
-    ) as conn:
+    with (
+        read_ahead(source, config, start, end, files=[Path(f) for f in files]) as chunks,
+        db.connect(url, application_name=f"driftline score_partition {key}:{number}", autocommit=True) as conn,
+    ):
         plan = runs.plan(conn, schema, key)
         if plan is None:
             raise PartitionError(f"partition plan {key} not found (already published or superseded)")
         interval_id, version = plan[0], plan[2]
-        model = load_model(conn, schema, version, scoring_only=True)  # the plan chose (and could load) it: no fallback here
-        attempt = Attempt(config, start, end, interval_id, key, run_id, source, started_at, model_version=model.version,
-                          partition=number, counts=Counts())
+        model = load_model(
+            conn, schema, version, scoring_only=True
+        )  # the plan chose (and could load) it: no fallback here
+        attempt = Attempt(
+            config,
+            start,
+            end,
+            interval_id,
+            key,
+            run_id,
+            source,
+            started_at,
+            model_version=model.version,
+            partition=number,
+            counts=Counts(),
+        )
         stages = attempt.counts.stage_seconds
         t = time.perf_counter()
         validator = Validator(config)
@@ -117,17 +149,27 @@ def score_partition(config_path: str, interval_start: datetime, interval_end: da
             db.copy_csv(conn, db.table(schema, "quarantine_rows"), runs.QUARANTINE_COLUMNS, spill)
             counts = attempt.counts
             runs.insert_partition_run(
-                conn, schema, run_key=key, partition=number, run_id=run_id, rows_in=counts.rows_in,
-                rows_scored=counts.rows_scored, rows_quarantined=counts.rows_quarantined,
-                stage_seconds={k: round(v, 4) for k, v in stages.items()}, score_state=counts.stats.state(),
-                reasons=dict(counts.reasons), started_at=started_at,
+                conn,
+                schema,
+                run_key=key,
+                partition=number,
+                run_id=run_id,
+                rows_in=counts.rows_in,
+                rows_scored=counts.rows_scored,
+                rows_quarantined=counts.rows_quarantined,
+                stage_seconds={k: round(v, 4) for k, v in stages.items()},
+                score_state=counts.stats.state(),
+                reasons=dict(counts.reasons),
+                started_at=started_at,
             )
     summary = {**attempt.summary(), "partition": number, "files": len(files)}
     log.info("scored partition %s of run_key %s: %s", number, key, json.dumps(summary, ensure_ascii=False))
     return summary
 
 
-def publish_partitions(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str, run_key: int) -> dict:
+def publish_partitions(
+    config_path: str, interval_start: datetime, interval_end: datetime, run_id: str, run_key: int
+) -> dict:
     """Check every partition of the plan is there and adds up, run the interval-level checks
     (quarantine budget, score distribution), then replace the interval with the staged rows."""
     config = load_config(config_path)
@@ -137,16 +179,30 @@ def publish_partitions(config_path: str, interval_start: datetime, interval_end:
     label = f"[{start.isoformat()}, {end.isoformat()})"
     with db.connect(url, application_name=f"driftline publish_partitions {run_id}", autocommit=True) as conn:
         with db.interval_lock(conn, schema, label):
-            interval_id, partitions, version, requested, fallback_reason, files, planned_at = runs.plan(conn, schema, run_key)
+            interval_id, partitions, version, requested, fallback_reason, files, planned_at = runs.plan(
+                conn, schema, run_key
+            )
             published = runs.published_run(conn, schema, interval_id, run_key)
             if published is not None:
                 # A retry of a publish that committed (the task died before reporting success).
                 published = {**published, "already_published": True}
                 log.info("plan %s is already published: %s", run_key, json.dumps(published, default=str))
                 return published
-            attempt = Attempt(config, start, end, interval_id, run_key, run_id, config.input_location(start, end),
-                              planned_at, model_version=version, requested_version=requested,
-                              fallback_reason=fallback_reason, partitions=partitions, counts=Counts())
+            attempt = Attempt(
+                config,
+                start,
+                end,
+                interval_id,
+                run_key,
+                run_id,
+                config.input_location(start, end),
+                planned_at,
+                model_version=version,
+                requested_version=requested,
+                fallback_reason=fallback_reason,
+                partitions=partitions,
+                counts=Counts(),
+            )
             try:
                 with conn.transaction():
                     # Waits for every partition still writing (each holds a share lock on the plan
@@ -172,7 +228,9 @@ def _gather_partitions(conn, attempt: Attempt) -> None:
     rows = runs.partition_runs(conn, schema, key)
     missing = sorted(set(range(partitions)) - {row[0] for row in rows})
     if missing:
-        raise PartitionError(f"plan {key}: partition(s) {missing} of {partitions} have not been scored; nothing was published")
+        raise PartitionError(
+            f"plan {key}: partition(s) {missing} of {partitions} have not been scored; nothing was published"
+        )
     for _, rows_in, scored, quarantined, stages, state, reasons in rows:
         counts.merge(rows_in, scored, quarantined, stages, reasons, ScoreStats(**state))
     staged, quarantined = runs.staged_counts(conn, schema, key)

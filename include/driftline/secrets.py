@@ -7,7 +7,7 @@ Airflow adapter (driftline.airflow.connections); without one, passwords are only
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 _secret_masker: Callable[[str], None] | None = None
 

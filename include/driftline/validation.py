@@ -86,16 +86,23 @@ def add_learned_categories(suite: dict, config: DatasetConfig, manifest: dict, v
             continue
         value_set = sorted(str(value) for value in learned[feature.name])
         meta = {"generated_by": "driftline suite --from-model", "model_version": version}
-        existing = [e for e in expectations
-                    if e.get("type") == "expect_column_values_to_be_in_set" and (e.get("kwargs") or {}).get("column") == feature.name]
+        existing = [
+            e
+            for e in expectations
+            if e.get("type") == "expect_column_values_to_be_in_set"
+            and (e.get("kwargs") or {}).get("column") == feature.name
+        ]
         if existing:
             for expectation in existing:
                 expectation["kwargs"] = {**expectation["kwargs"], "value_set": value_set}
                 expectation["meta"] = {**(expectation.get("meta") or {}), **meta}
         else:
             expectations.append(
-                {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": feature.name, "value_set": value_set},
-                 "meta": meta}
+                {
+                    "type": "expect_column_values_to_be_in_set",
+                    "kwargs": {"column": feature.name, "value_set": value_set},
+                    "meta": meta,
+                }
             )
     return {**suite, "expectations": expectations}
 
@@ -116,8 +123,14 @@ def write_suite_from_model(config: DatasetConfig, manifest: dict, version: int) 
     after = suite_text(add_learned_categories(suite, config, manifest, version))
     if after == before:
         return path, ""
-    diff = "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
-                                        f"{path} (before)", f"{path} (model v{version})"))
+    diff = "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            f"{path} (before)",
+            f"{path} (model v{version})",
+        )
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(after, encoding="utf-8")
     return path, diff
@@ -189,7 +202,11 @@ class Validator:
 
     def row_failures(self, rows, source: str) -> dict[int, list[str]]:
         """Map of row position -> failing expectation codes for an Arrow table or a DataFrame."""
-        table = rows if isinstance(rows, pa.Table) else pa.Table.from_pandas(rows.reset_index(drop=True), preserve_index=False)
+        table = (
+            rows
+            if isinstance(rows, pa.Table)
+            else pa.Table.from_pandas(rows.reset_index(drop=True), preserve_index=False)
+        )
         failures: dict[int, list[str]] = {}
         for expectation in self.vectorized:
             self._evaluate(expectation, table, failures, source)

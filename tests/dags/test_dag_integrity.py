@@ -13,7 +13,17 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
-HEAVY_MODULES = ["pandas", "numpy", "pyarrow", "psycopg", "psycopg2", "lightgbm", "sklearn", "great_expectations", "evidently"]
+HEAVY_MODULES = [
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "psycopg",
+    "psycopg2",
+    "lightgbm",
+    "sklearn",
+    "great_expectations",
+    "evidently",
+]
 
 # Runs in a fresh interpreter: import the framework first (its cost is not the DAG's), then time
 # only the DAG module's execution and list what it pulled in. The standard provider's trigger
@@ -78,7 +88,11 @@ def test_score_batch_contract(dag_bag):
     dag = dag_bag.dags["score_batch"]
     assert [t.task_id for t in dag.topological_sort()][:2] == ["prepare_database", "plan_partitions"]
     # Two paths from the plan: one task for a small interval, mapped partitions + publish for a large one.
-    assert dag.get_task("plan_partitions").downstream_task_ids == {"score_interval", "score_partition", "publish_partitions"}
+    assert dag.get_task("plan_partitions").downstream_task_ids == {
+        "score_interval",
+        "score_partition",
+        "publish_partitions",
+    }
     assert dag.get_task("score_partition").downstream_task_ids == {"publish_partitions"}
     assert dag.get_task("score_interval").downstream_task_ids == {"announce_predictions", "score_shadow"}
     assert dag.get_task("publish_partitions").downstream_task_ids == {"announce_predictions"}
@@ -139,9 +153,20 @@ def test_retrain_model_contract(dag_bag):
     assert dag.get_task("update_realized_performance").upstream_task_ids == {"apply_retention"}
     # A decision moves the champion: a failed one is looked at by a person, not retried blindly.
     assert dag.get_task("decide_promotion").retries == 0 and dag.get_task("rollback_champion").retries == 0
-    assert set(dag.params) >= {"reason", "action", "rollback_to_version", "training_window_start", "training_window_end"}
+    assert set(dag.params) >= {
+        "reason",
+        "action",
+        "rollback_to_version",
+        "training_window_start",
+        "training_window_end",
+    }
     assert dag.params.get_param("action").resolve("rollback") == "rollback"
-    for name, bad in [("action", "explode"), ("rollback_to_version", "latest"), ("rollback_to_version", 0), ("reason", "")]:
+    for name, bad in [
+        ("action", "explode"),
+        ("rollback_to_version", "latest"),
+        ("rollback_to_version", 0),
+        ("reason", ""),
+    ]:
         with pytest.raises(ParamValidationError):
             dag.params.get_param(name).resolve(bad)
     params = copy.deepcopy(dag.params)
@@ -161,8 +186,8 @@ def test_monitor_drift_contract(dag_bag):
         "trigger_retrain",
     ]
     # Data-aware: one run per interval score_batch publishes (the partition key of its Asset event).
-    from driftline.config import default_config_path, load_config
     from driftline.airflow.dag_defaults import predictions_asset
+    from driftline.config import default_config_path, load_config
 
     assert type(dag.timetable).__name__ == "PartitionedAssetTimetable"
     assert dag.timetable.asset_condition == predictions_asset(load_config(default_config_path()))

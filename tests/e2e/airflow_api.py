@@ -121,10 +121,14 @@ class Airflow:
             tasks = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
             failed = [
                 f"--- {t['task_id']} log ---\n" + self.task_log(dag_id, run_id, t["task_id"], t["try_number"])
-                for t in tasks if t["state"] == "failed"
+                for t in tasks
+                if t["state"] == "failed"
             ]
-            pytest.fail(f"{dag_id} {run_id}: {state}; tasks {[(t['task_id'], t['state']) for t in tasks]}\n"
-                        + "\n".join(failed) + f"\n{self.log_tail()}")
+            pytest.fail(
+                f"{dag_id} {run_id}: {state}; tasks {[(t['task_id'], t['state']) for t in tasks]}\n"
+                + "\n".join(failed)
+                + f"\n{self.log_tail()}"
+            )
         return state
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int, chars: int = 6000) -> str:
@@ -135,4 +139,6 @@ class Airflow:
         if response.status_code != 200:
             return f"(no log: {response.status_code})"
         lines = response.json().get("content") or []
-        return "\n".join(line.get("event", str(line)) if isinstance(line, dict) else str(line) for line in lines)[-chars:]
+        return "\n".join(line.get("event", str(line)) if isinstance(line, dict) else str(line) for line in lines)[
+            -chars:
+        ]

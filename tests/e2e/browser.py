@@ -57,7 +57,12 @@ class Browser:
         self.call("Page.enable", session=True)
         self.call("Network.enable", session=True)
         self.call(
-            "Emulation.setDeviceMetricsOverride", session=True, width=width, height=height, deviceScaleFactor=1, mobile=False
+            "Emulation.setDeviceMetricsOverride",
+            session=True,
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
         )
 
     def _devtools_endpoint(self, timeout: float) -> str:

@@ -56,9 +56,9 @@ def _predictions_per_interval(airflow: Airflow) -> dict[datetime, int]:
 
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory, database_url, monkeypatch_module):
-    from driftline.training import train_champion
     from driftline.config import load_config
     from driftline.devtools.demo_data import DemoPlan, write_demo_data
+    from driftline.training import train_champion
 
     root = tmp_path_factory.mktemp("e2e")
     schema = f"e2e_{uuid.uuid4().hex[:8]}"
@@ -113,7 +113,9 @@ def airflow(tmp_path_factory, database_url, monkeypatch_module):
     instance = Airflow(f"http://localhost:{port}", root, config_path, schema, database_url, log)
     try:
         started = time.monotonic()
-        instance.wait_healthy({"driftline airflow": process}, lambda _: instance.log_tail(), "the API server's health endpoint")
+        instance.wait_healthy(
+            {"driftline airflow": process}, lambda _: instance.log_tail(), "the API server's health endpoint"
+        )
         instance.started_seconds = time.monotonic() - started
         yield instance
     finally:
@@ -135,7 +137,9 @@ def test_token_and_no_import_errors(airflow):
     )
     errors = airflow.api("GET", "/importErrors")
     assert errors["total_entries"] == 0, errors["import_errors"]
-    assert not {d["dag_id"] for d in airflow.api("GET", "/dags", params={"limit": 100})["dags"]} - dag_ids, "example DAGs loaded"
+    assert not {d["dag_id"] for d in airflow.api("GET", "/dags", params={"limit": 100})["dags"]} - dag_ids, (
+        "example DAGs loaded"
+    )
 
 
 def test_trigger_score_batch_with_conf(airflow):
@@ -144,7 +148,11 @@ def test_trigger_score_batch_with_conf(airflow):
         "POST",
         "/dags/score_batch/dagRuns",
         expect=(200,),
-        json={"dag_run_id": "e2e_manual", "logical_date": MANUAL_LOGICAL_DATE.isoformat(), "conf": {"config": str(airflow.config)}},
+        json={
+            "dag_run_id": "e2e_manual",
+            "logical_date": MANUAL_LOGICAL_DATE.isoformat(),
+            "conf": {"config": str(airflow.config)},
+        },
     )
     assert run["conf"]["config"] == str(airflow.config)
     airflow.wait_run("score_batch", "e2e_manual", timeout=300)
@@ -262,7 +270,8 @@ def test_backfilled_intervals_are_monitored_once_per_publication(airflow):
         reasons = [reason for *_, reason in decisions]
         assert any("retrain_model is paused: the run triggered on" in reason for reason in reasons), reasons
         kinds = query_rows(
-            airflow.db_url, sql.SQL("SELECT kind FROM {} WHERE kind = 'retrain_waiting'").format(table(airflow.schema, "alerts"))
+            airflow.db_url,
+            sql.SQL("SELECT kind FROM {} WHERE kind = 'retrain_waiting'").format(table(airflow.schema, "alerts")),
         )
         assert kinds, "no retrain_waiting alert"
     for run in waiting:  # the review tests below need retrain_model to themselves
@@ -285,8 +294,12 @@ def drift_report(airflow):
 
 
 def test_plugin_pages_require_airflow_auth(airflow, drift_report):
-    pages = ["/driftline/reports", "/driftline/registry", f"/driftline/reports/{drift_report['id']}",
-             f"/driftline/reports/{drift_report['id']}/details"]
+    pages = [
+        "/driftline/reports",
+        "/driftline/registry",
+        f"/driftline/reports/{drift_report['id']}",
+        f"/driftline/reports/{drift_report['id']}/details",
+    ]
     for page in pages:
         assert airflow.http.get(page).status_code == 401, page
         assert airflow.http.get(page, headers={"Authorization": "Bearer not-a-token"}).status_code in (401, 403), page
@@ -331,17 +344,27 @@ def test_browser_screenshots(airflow, drift_report, tmp_path):
     browser = Browser(chromium)
     try:
         browser.set_cookie(airflow.base, "_token", airflow.token)
-        grid = browser.screenshot(f"{airflow.base}/dags/score_batch", out / "airflow-grid.png", settle_seconds=8,
-                                  wait_for_text="score_interval")
+        grid = browser.screenshot(
+            f"{airflow.base}/dags/score_batch",
+            out / "airflow-grid.png",
+            settle_seconds=8,
+            wait_for_text="score_interval",
+        )
         assert "score_batch" in grid
-        reports = browser.screenshot(f"{airflow.base}/plugin/driftline-reports", out / "drift-reports.png",
-                                     settle_seconds=5, wait_for_text=shown)
+        reports = browser.screenshot(
+            f"{airflow.base}/plugin/driftline-reports", out / "drift-reports.png", settle_seconds=5, wait_for_text=shown
+        )
         assert shown in reports, reports[:2000]
-        report = browser.screenshot(f"{airflow.base}/driftline/reports/{drift_report['id']}", out / "drift-report.png",
-                                    settle_seconds=8)
+        report = browser.screenshot(
+            f"{airflow.base}/driftline/reports/{drift_report['id']}", out / "drift-report.png", settle_seconds=8
+        )
         assert report.strip(), "the Evidently report rendered no text"
-        registry = browser.screenshot(f"{airflow.base}/plugin/driftline-registry", out / "model-registry.png",
-                                      settle_seconds=5, wait_for_text="Promotion history")
+        registry = browser.screenshot(
+            f"{airflow.base}/plugin/driftline-registry",
+            out / "model-registry.png",
+            settle_seconds=5,
+            wait_for_text="Promotion history",
+        )
         assert "Promotion history" in registry
     finally:
         browser.close()
@@ -410,9 +433,9 @@ def _events(airflow: Airflow, project: dict) -> list[tuple]:
 
     return query_rows(
         airflow.db_url,
-        sql.SQL("SELECT action, to_version, actor, reviewer, review_comment, reason, run_id FROM {} ORDER BY event_id").format(
-            table(project["schema"], "promotion_events")
-        ),
+        sql.SQL(
+            "SELECT action, to_version, actor, reviewer, review_comment, reason, run_id FROM {} ORDER BY event_id"
+        ).format(table(project["schema"], "promotion_events")),
     )
 
 
@@ -421,7 +444,7 @@ def _manifest(airflow: Airflow, project: dict, version: int) -> dict:
 
     from driftline.db import table
 
-    (manifest,), = query_rows(
+    ((manifest,),) = query_rows(
         airflow.db_url,
         sql.SQL("SELECT manifest FROM {} WHERE version = %s").format(table(project["schema"], "model_versions")),
         (version,),
@@ -437,7 +460,10 @@ def _task_states(airflow: Airflow, run_id: str) -> dict[str, str]:
 def test_manual_promotion_waits_for_a_reviewer_who_rejects(airflow, review_project):
     detail = _start_review_run(airflow, review_project, "e2e_review_reject", "e2e: reviewer rejects")
     weak = review_project["weak"]
-    assert detail["subject"].startswith("demo_transactions: promote candidate v") and f"over champion v{weak}?" in detail["subject"]
+    assert (
+        detail["subject"].startswith("demo_transactions: promote candidate v")
+        and f"over champion v{weak}?" in detail["subject"]
+    )
     assert "| auc (primary) |" in detail["body"] and "Guardrails (all passed)" in detail["body"]
     assert detail["options"] == ["Approve", "Reject"] and detail["defaults"] == ["Reject"]
     assert detail["response_received"] is False
@@ -456,10 +482,21 @@ def test_manual_promotion_waits_for_a_reviewer_who_rejects(airflow, review_proje
     assert states["approved"] == "skipped" and states["decide_promotion"] == "success"
 
     action, version, actor, reviewer, comment, reason, run_id = _events(airflow, review_project)[-1]
-    assert (action, actor, reviewer, comment, run_id) == ("reject", "bob", "bob", "segment mix looks off, not this week", "e2e_review_reject")
+    assert (action, actor, reviewer, comment, run_id) == (
+        "reject",
+        "bob",
+        "bob",
+        "segment mix looks off, not this week",
+        "e2e_review_reject",
+    )
     assert "rejected by bob: segment mix looks off, not this week" in reason
     last = _manifest(airflow, review_project, version)["decisions"][-1]
-    assert (last["action"], last["reviewer"], last["comment"], last["timed_out"]) == ("reject", "bob", "segment mix looks off, not this week", False)
+    assert (last["action"], last["reviewer"], last["comment"], last["timed_out"]) == (
+        "reject",
+        "bob",
+        "segment mix looks off, not this week",
+        False,
+    )
     review_project["candidate"] = version
 
 
@@ -469,7 +506,13 @@ def test_manual_promotion_without_an_answer_is_rejected_at_the_timeout(airflow, 
     airflow.wait_run("retrain_model", "e2e_review_timeout", timeout=APPROVAL_TIMEOUT_HOURS * 3600 + 240)
     assert time.monotonic() - started >= APPROVAL_TIMEOUT_HOURS * 3600 * 0.9  # it waited for the deadline
     action, version, actor, reviewer, comment, reason, _ = _events(airflow, review_project)[-1]
-    assert (action, version, actor, reviewer, comment) == ("reject", review_project["candidate"], "retrain_model", None, None)
+    assert (action, version, actor, reviewer, comment) == (
+        "reject",
+        review_project["candidate"],
+        "retrain_model",
+        None,
+        None,
+    )
     assert f"no answer within {APPROVAL_TIMEOUT_HOURS:g} h" in reason
     last = _manifest(airflow, review_project, version)["decisions"][-1]
     assert last["timed_out"] is True and last["reviewer"] is None and last["run_id"] == "e2e_review_timeout"
@@ -489,17 +532,29 @@ def test_manual_promotion_approved_by_a_named_reviewer(airflow, review_project):
     airflow.wait_run("retrain_model", "e2e_review_approve", timeout=300)
     assert _task_states(airflow, "e2e_review_approve")["approved"] == "success"
     action, version, actor, reviewer, comment, reason, _ = _events(airflow, review_project)[-1]
-    assert (action, version, actor, reviewer, comment) == ("promote", review_project["candidate"], "alice", "alice", "holdout and segments checked")
+    assert (action, version, actor, reviewer, comment) == (
+        "promote",
+        review_project["candidate"],
+        "alice",
+        "alice",
+        "holdout and segments checked",
+    )
     assert "approved by alice: holdout and segments checked" in reason
     manifest = _manifest(airflow, review_project, version)
-    assert [(d["action"], d["reviewer"]) for d in manifest["decisions"]] == [("reject", "bob"), ("reject", None), ("promote", "alice")]
+    assert [(d["action"], d["reviewer"]) for d in manifest["decisions"]] == [
+        ("reject", "bob"),
+        ("reject", None),
+        ("promote", "alice"),
+    ]
     from psycopg import sql
 
     from driftline.db import table
 
-    (uri,), = query_rows(
+    ((uri,),) = query_rows(
         airflow.db_url,
-        sql.SQL("SELECT artifact_uri FROM {} WHERE version = %s").format(table(review_project["schema"], "model_versions")),
+        sql.SQL("SELECT artifact_uri FROM {} WHERE version = %s").format(
+            table(review_project["schema"], "model_versions")
+        ),
         (version,),
     )
     assert json.loads((registry.artifact_path(uri).parent / registry.MANIFEST_FILE).read_text()) == manifest

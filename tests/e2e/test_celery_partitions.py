@@ -49,10 +49,10 @@ def cluster(tmp_path_factory, database_url, monkeypatch_module):
         pytest.fail(f"Redis is not reachable at {REDIS} (set DRIFTLINE_TEST_REDIS_URL)")
     from psycopg.conninfo import conninfo_to_dict
 
-    from driftline.devtools.standalone import airflow_metadata_database
-    from driftline.training import train_champion
     from driftline.config import load_config
     from driftline.devtools.demo_data import DemoPlan, write_demo_data
+    from driftline.devtools.standalone import airflow_metadata_database
+    from driftline.training import train_champion
 
     root = tmp_path_factory.mktemp("celery")
     schema = f"celery_{uuid.uuid4().hex[:8]}"
@@ -100,21 +100,46 @@ def cluster(tmp_path_factory, database_url, monkeypatch_module):
             "PYTHONUNBUFFERED": "1",
         }
     )
-    migrate = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True)
+    migrate = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True
+    )
     assert migrate.returncode == 0, migrate.stderr[-3000:]
     commands = {
         "api-server": ["api-server", "--port", str(port)],
         "scheduler": ["scheduler"],
         "dag-processor": ["dag-processor"],
-        "worker-1": ["celery", "worker", "-q", queue, "--concurrency", "1", "--celery-hostname", "driftline1@%h", "--skip-serve-logs"],
-        "worker-2": ["celery", "worker", "-q", queue, "--concurrency", "1", "--celery-hostname", "driftline2@%h", "--skip-serve-logs"],
+        "worker-1": [
+            "celery",
+            "worker",
+            "-q",
+            queue,
+            "--concurrency",
+            "1",
+            "--celery-hostname",
+            "driftline1@%h",
+            "--skip-serve-logs",
+        ],
+        "worker-2": [
+            "celery",
+            "worker",
+            "-q",
+            queue,
+            "--concurrency",
+            "1",
+            "--celery-hostname",
+            "driftline2@%h",
+            "--skip-serve-logs",
+        ],
     }
     processes: dict[str, subprocess.Popen] = {}
     try:
         for name, arguments in commands.items():
             with (root / f"{name}.log").open("wb") as out:
                 processes[name] = subprocess.Popen(
-                    [sys.executable, "-m", "airflow", *arguments], env=env, stdout=out, stderr=subprocess.STDOUT,
+                    [sys.executable, "-m", "airflow", *arguments],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
                     start_new_session=True,  # its own process group: teardown stops it and its children by id
                 )
         instance = Airflow(f"http://127.0.0.1:{port}", root, config_path, schema, database_url, root / "scheduler.log")
@@ -138,7 +163,9 @@ def _rows(cluster, config_path: Path) -> list[tuple]:
 
 
 def _mapped_states(cluster, run_id: str) -> dict[int, str]:
-    tis = cluster.api("GET", f"/dags/score_batch/dagRuns/{run_id}/taskInstances", params={"limit": 100})["task_instances"]
+    tis = cluster.api("GET", f"/dags/score_batch/dagRuns/{run_id}/taskInstances", params={"limit": 100})[
+        "task_instances"
+    ]
     return {ti["map_index"]: ti["state"] for ti in tis if ti["task_id"] == "score_partition"}
 
 
@@ -151,19 +178,24 @@ def _wait_finished(cluster, run_id: str, timeout: float = 420) -> str:
 
 
 def test_partitions_run_on_two_celery_workers_and_rerun_alone(cluster):
-    from driftline.config import load_config
     from driftline.batch import check_interval, score_interval
+    from driftline.config import load_config
 
     files = sorted((cluster.root / "data" / "parts" / f"{INTERVAL[0]:%Y-%m-%d}").glob("part-*.csv"))
     broken, content = files[2], files[2].read_text()
     broken.write_text(content.splitlines(keepends=True)[0])  # header only: partition 1 fails, without retries
 
     cluster.login()
-    cluster.wait_for("score_batch to be parsed", lambda: cluster.http.get("/api/v2/dags/score_batch", headers=cluster.auth).status_code == 200, 240)
+    cluster.wait_for(
+        "score_batch to be parsed",
+        lambda: cluster.http.get("/api/v2/dags/score_batch", headers=cluster.auth).status_code == 200,
+        240,
+    )
     cluster.api("PATCH", "/dags/score_batch", json={"is_paused": False})
     run_id = "celery_partitioned"
     cluster.api(
-        "POST", "/dags/score_batch/dagRuns",
+        "POST",
+        "/dags/score_batch/dagRuns",
         json={"dag_run_id": run_id, "logical_date": INTERVAL[1].isoformat(), "conf": {"config": str(cluster.config)}},
     )
     assert _wait_finished(cluster, run_id) == "failed"
@@ -173,28 +205,43 @@ def test_partitions_run_on_two_celery_workers_and_rerun_alone(cluster):
     # Fix the file, then re-run the failed partition and one that had succeeded, alone (+ downstream).
     broken.write_text(content)
     cluster.api(
-        "POST", "/dags/score_batch/clearTaskInstances",
-        json={"dry_run": False, "dag_run_id": run_id, "task_ids": [["score_partition", 0], ["score_partition", 1]],
-              "only_failed": False, "include_downstream": True, "reset_dag_runs": True},
+        "POST",
+        "/dags/score_batch/clearTaskInstances",
+        json={
+            "dry_run": False,
+            "dag_run_id": run_id,
+            "task_ids": [["score_partition", 0], ["score_partition", 1]],
+            "only_failed": False,
+            "include_downstream": True,
+            "reset_dag_runs": True,
+        },
     )
     assert _wait_finished(cluster, run_id) == "success", cluster.log_tail()
-    states = cluster.api("GET", f"/dags/score_batch/dagRuns/{run_id}/taskInstances", params={"limit": 100})["task_instances"]
+    states = cluster.api("GET", f"/dags/score_batch/dagRuns/{run_id}/taskInstances", params={"limit": 100})[
+        "task_instances"
+    ]
     by_task = {(ti["task_id"], ti["map_index"]): ti for ti in states}
     assert by_task[("score_interval", -1)]["state"] == "skipped"
     assert by_task[("publish_partitions", -1)]["state"] == "success"
     assert by_task[("score_partition", 0)]["try_number"] == 2 and by_task[("score_partition", 2)]["try_number"] == 1
 
     # Both workers took tasks from this test's queue.
-    received = {name: (cluster.root / f"{name}.log").read_text(errors="replace").count("received")
-                for name in ("worker-1", "worker-2")}
+    received = {
+        name: (cluster.root / f"{name}.log").read_text(errors="replace").count("received")
+        for name in ("worker-1", "worker-2")
+    }
     assert all(count > 0 for count in received.values()), received
 
     # The same interval through the single-task path, in another schema: identical predictions.
     partitioned = _rows(cluster, cluster.config)
     keys = [key for key, *_ in partitioned]
     assert len(keys) == len(set(keys)) > 0
-    single_config = config_copy(cluster.config.parent.parent, base=cluster.config, name="single.toml",
-                                keys={"schema": f'"{cluster.schema}_single"', "files_per_partition": "0"})
+    single_config = config_copy(
+        cluster.config.parent.parent,
+        base=cluster.config,
+        name="single.toml",
+        keys={"schema": f'"{cluster.schema}_single"', "files_per_partition": "0"},
+    )
     from driftline.training import train_champion
 
     train_champion(str(single_config))

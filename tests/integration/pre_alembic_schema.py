@@ -169,9 +169,13 @@ def _ddl(schema: str) -> list[sql.Composed]:
                 run_id            text,
                 evaluated_at      timestamptz NOT NULL DEFAULT now())"""
         ),
-        q("CREATE INDEX IF NOT EXISTS model_evaluations_candidate ON {s}.model_evaluations (candidate_version, evaluation_id)"),
+        q(
+            "CREATE INDEX IF NOT EXISTS model_evaluations_candidate ON {s}.model_evaluations (candidate_version, evaluation_id)"
+        ),
         # The evaluation a promote / reject was decided on (none for rollbacks and `driftline train`).
-        q("ALTER TABLE {s}.promotion_events ADD COLUMN IF NOT EXISTS evaluation_id bigint REFERENCES {s}.model_evaluations"),
+        q(
+            "ALTER TABLE {s}.promotion_events ADD COLUMN IF NOT EXISTS evaluation_id bigint REFERENCES {s}.model_evaluations"
+        ),
         # One row per scored interval; recomputed (replaced) whenever more labels have arrived.
         q(
             """CREATE TABLE IF NOT EXISTS {s}.realized_performance (
@@ -198,7 +202,9 @@ def _ddl(schema: str) -> list[sql.Composed]:
                 run_id          text NOT NULL,
                 scored_at       timestamptz NOT NULL DEFAULT now())"""
         ),
-        q("CREATE INDEX IF NOT EXISTS shadow_predictions_interval ON {s}.shadow_predictions (interval_start, interval_end)"),
+        q(
+            "CREATE INDEX IF NOT EXISTS shadow_predictions_interval ON {s}.shadow_predictions (interval_start, interval_end)"
+        ),
         # Stable reader surface: analysts query these views, never the narrow tables.
         q(
             """CREATE OR REPLACE VIEW {s}.predictions AS
@@ -399,7 +405,9 @@ def _ddl(schema: str) -> list[sql.Composed]:
                 value        text,
                 contribution double precision NOT NULL)"""
         ),
-        q("CREATE UNIQUE INDEX IF NOT EXISTS prediction_reason_rows_run_entity ON {s}.prediction_reason_rows (run_key, entity_key, rank)"),
+        q(
+            "CREATE UNIQUE INDEX IF NOT EXISTS prediction_reason_rows_run_entity ON {s}.prediction_reason_rows (run_key, entity_key, rank)"
+        ),
         q(
             """CREATE OR REPLACE VIEW {s}.prediction_reasons AS
                SELECT i.interval_start, i.interval_end, x.entity_key, p.score, x.rank, x.feature, x.value,
@@ -473,7 +481,11 @@ def ensure_schema(conn: psycopg.Connection, schema: str) -> None:
         for statement in statements:
             conn.execute(statement)
         versions = table(schema, "schema_version")
-        conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (ddl_sha256 text NOT NULL, applied_at timestamptz NOT NULL)").format(versions))
+        conn.execute(
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} (ddl_sha256 text NOT NULL, applied_at timestamptz NOT NULL)").format(
+                versions
+            )
+        )
         conn.execute(sql.SQL("DELETE FROM {}").format(versions))
         conn.execute(sql.SQL("INSERT INTO {} VALUES (%s, now())").format(versions), (digest,))
 

@@ -12,14 +12,13 @@ import pandas as pd
 import psycopg
 
 from driftline import db, registry
+from driftline.batch import score_interval
 from driftline.config import load_config
 from driftline.devtools.demo_data import transactions
-from driftline.batch import score_interval
-from driftline.registry import register_champion
 from driftline.labelled import read_table
+from driftline.registry import register_champion
 from driftline.retraining.lifecycle import decide_promotion, train_candidate, validate_candidate
 from driftline.training import train
-
 from tests.helpers import SMALL_PLAN, config_variant, db_url, fetch
 
 ROWS = 200  # clean_rows' default
@@ -65,13 +64,15 @@ def add_second_champion(config_path: Path) -> int:
 
 def artifact(config_path: Path, version: int) -> Path:
     """The model file of a registered version."""
-    (uri,), = fetch(config_path, "SELECT artifact_uri FROM {s}.model_versions WHERE version = %s", (version,))
+    ((uri,),) = fetch(config_path, "SELECT artifact_uri FROM {s}.model_versions WHERE version = %s", (version,))
     return Path(uri.removeprefix("file://"))
 
 
 def alerts(config_path: Path, kind: str) -> list[tuple]:
     """(message, numbers, severity) of the schema's alerts of one kind, oldest first."""
-    return fetch(config_path, "SELECT message, numbers, severity FROM {s}.alerts WHERE kind = %s ORDER BY alert_id", (kind,))
+    return fetch(
+        config_path, "SELECT message, numbers, severity FROM {s}.alerts WHERE kind = %s ORDER BY alert_id", (kind,)
+    )
 
 
 # -- retraining ------------------------------------------------------------------------------------
@@ -80,7 +81,6 @@ FIRST, SECOND = SMALL_PLAN.interval_bounds()
 WINDOW_END = SECOND[1]
 ALL_LABELS = WINDOW_END + timedelta(days=4)  # demo labels arrive 3 days after the event
 FAST = {"num_boost_round": "60"}  # smaller models: the tests are about decisions, not accuracy
-
 
 
 def new_schema(project: Path, **overrides: str) -> Path:

@@ -14,14 +14,22 @@ import pytest
 from psycopg import sql
 
 from driftline import db
+from driftline.batch import score_interval
 from driftline.cli import main as cli_main
 from driftline.config import load_config
-from driftline.batch import score_interval
-
 from tests.helpers import SMALL_PLAN
 
-FORBIDDEN = ["quarantine_rows", "model_versions", "model_aliases", "promotion_events", "prediction_rows", "scoring_runs",
-             "scored_intervals", "shadow_predictions", "drift_references"]
+FORBIDDEN = [
+    "quarantine_rows",
+    "model_versions",
+    "model_aliases",
+    "promotion_events",
+    "prediction_rows",
+    "scoring_runs",
+    "scored_intervals",
+    "shadow_predictions",
+    "drift_references",
+]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +54,9 @@ def test_analyst_role_reads_views_only(project, database_url, analyst, monkeypat
     schema = config.db_schema
     score_interval(str(project), *SMALL_PLAN.interval_bounds()[0], run_id="analyst_test")
     with psycopg.connect(database_url) as conn:
-        (quarantined,), = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(db.table(schema, "quarantine_rows"))).fetchall()
+        ((quarantined,),) = conn.execute(
+            sql.SQL("SELECT count(*) FROM {}").format(db.table(schema, "quarantine_rows"))
+        ).fetchall()
     assert quarantined > 0  # the demo input has planted bad rows: there is something to hide
 
     password = f"pw-{uuid.uuid4().hex}"
@@ -61,9 +71,11 @@ def test_analyst_role_reads_views_only(project, database_url, analyst, monkeypat
         assert conn.execute("SELECT current_user").fetchone()[0] == analyst
         for view in db.ANALYST_VIEWS:
             conn.execute(sql.SQL("SELECT * FROM {} LIMIT 1").format(db.table(schema, view))).fetchall()
-        (predictions,), = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(db.table(schema, "predictions"))).fetchall()
+        ((predictions,),) = conn.execute(
+            sql.SQL("SELECT count(*) FROM {}").format(db.table(schema, "predictions"))
+        ).fetchall()
         assert predictions > 0
-        (published,), = conn.execute(
+        ((published,),) = conn.execute(
             sql.SQL("SELECT count(*) FROM {} WHERE published").format(db.table(schema, "run_summary"))
         ).fetchall()
         assert published == 1
@@ -77,7 +89,9 @@ def test_analyst_role_reads_views_only(project, database_url, analyst, monkeypat
 
     # A grant added by hand outside the list is taken back by the next init-db: the list is the truth.
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(db.table(schema, "quarantine_rows"), sql.Identifier(analyst)))
+        conn.execute(
+            sql.SQL("GRANT SELECT ON {} TO {}").format(db.table(schema, "quarantine_rows"), sql.Identifier(analyst))
+        )
     with _as(database_url, analyst) as conn:
         conn.execute(sql.SQL("SELECT 1 FROM {} LIMIT 1").format(db.table(schema, "quarantine_rows")))
     assert cli_main(["init-db", "--config", str(project), "--analyst-role", analyst]) == 0
@@ -85,4 +99,7 @@ def test_analyst_role_reads_views_only(project, database_url, analyst, monkeypat
         conn.execute(sql.SQL("SELECT 1 FROM {} LIMIT 1").format(db.table(schema, "quarantine_rows")))
     # The superuser still sees everything: nothing was revoked from anyone else.
     with psycopg.connect(os.environ["DRIFTLINE_DB_URL"]) as conn:
-        assert conn.execute(sql.SQL("SELECT count(*) FROM {}").format(db.table(schema, "quarantine_rows"))).fetchone()[0] == quarantined
+        assert (
+            conn.execute(sql.SQL("SELECT count(*) FROM {}").format(db.table(schema, "quarantine_rows"))).fetchone()[0]
+            == quarantined
+        )

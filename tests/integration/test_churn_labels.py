@@ -121,19 +121,20 @@ def churn_project(tmp_path_factory, database_url, monkeypatch_module) -> Path:
     history.to_csv(data / "history.csv", index=False)
     day = customers(rng, DAY, 1, 800, "d")
     day.drop(columns=["Churn"]).to_csv(config.input_location(DAY, DAY + timedelta(days=1)), index=False)
-    labels = pd.DataFrame({"customerID": day["customerID"], "churned": day["Churn"],
-                           "observed_at": (DAY + timedelta(days=3)).isoformat()})
+    labels = pd.DataFrame(
+        {"customerID": day["customerID"], "churned": day["Churn"], "observed_at": (DAY + timedelta(days=3)).isoformat()}
+    )
     labels.to_csv(data / "labels.csv", index=False)
     write_suite(config)
     return path
 
 
 def test_churn_export_trains_scores_and_retrains_from_config_alone(churn_project, capsys):
-    from driftline.cli import main
-    from driftline.training import train_champion
     from driftline.batch import score_interval
+    from driftline.cli import main
     from driftline.retraining.lifecycle import train_candidate
     from driftline.retraining.realized import update_realized_performance
+    from driftline.training import train_champion
 
     trained = train_champion(str(churn_project))
     assert trained["version"] == 1
@@ -144,7 +145,11 @@ def test_churn_export_trains_scores_and_retrains_from_config_alone(churn_project
     # The suite was written before training: Contract's categories are only known now.
     assert main(["suite", "--from-model", "--config", str(churn_project)]) == 0
     diff = capsys.readouterr().out
-    assert '+        "column": "Contract",' in diff and '+          "Month-to-month",' in diff and "review the diff" in diff
+    assert (
+        '+        "column": "Contract",' in diff
+        and '+          "Month-to-month",' in diff
+        and "review the diff" in diff
+    )
     suite = json.loads(load_config(churn_project).suite_path.read_text())
     [in_set] = [e for e in suite["expectations"] if e["type"] == "expect_column_values_to_be_in_set"]
     assert in_set["kwargs"] == {"column": "Contract", "value_set": ["Month-to-month", "One year", "Two year"]}
@@ -161,7 +166,8 @@ def test_churn_export_trains_scores_and_retrains_from_config_alone(churn_project
     assert realized["rows_labelled"] == summary["rows_scored"]  # labels joined from the 'churned' column
     assert realized["metrics"]["auc"] > 0.7
 
-    candidate = train_candidate(str(churn_project), "test: churn labels", DAY - timedelta(days=HISTORY_DAYS),
-                                DAY + timedelta(days=1), as_of)
+    candidate = train_candidate(
+        str(churn_project), "test: churn labels", DAY - timedelta(days=HISTORY_DAYS), DAY + timedelta(days=1), as_of
+    )
     rows = candidate["rows"]["train"] + candidate["rows"]["holdout"]
     assert candidate["version"] == 2 and rows == 3_000 - 20 + summary["rows_scored"]  # history + newly labelled rows

@@ -22,7 +22,18 @@ def test_demo_twice_gives_the_same_tables(tmp_path, database_url):
     env = {**os.environ, "DRIFTLINE_DB_URL": database_url}
     for key in [k for k in env if k.startswith("AIRFLOW")]:
         env.pop(key)  # the demo sets up its own project-local Airflow
-    command = [sys.executable, "-m", "driftline.cli", "demo", "--config", str(tmp_path / "config" / "demo.toml"), "--rows", "2000", "--intervals", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "driftline.cli",
+        "demo",
+        "--config",
+        str(tmp_path / "config" / "demo.toml"),
+        "--rows",
+        "2000",
+        "--intervals",
+        "2",
+    ]
     counts = []
     for _ in range(2):
         out = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
@@ -71,7 +82,7 @@ def sql_statements(text: str) -> list[str]:
 def run_documented_sql(database_url: str, demo_stdout: str) -> None:
     """Each SQL statement a newcomer is shown (README and the demo's own output) runs as written."""
     readme = sql_statements((REPO / "README.md").read_text(encoding="utf-8"))
-    printed = sql_statements(demo_stdout[demo_stdout.index("connect:"):])
+    printed = sql_statements(demo_stdout[demo_stdout.index("connect:") :])
     assert len(readme) >= 10 and len(printed) >= 4, (len(readme), len(printed))
     failures = []
     with psycopg.connect(database_url, autocommit=True) as conn:

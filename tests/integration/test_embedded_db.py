@@ -12,7 +12,6 @@ import psycopg
 import pytest
 
 from driftline import db
-
 from tests.helpers import REPO
 
 
@@ -22,8 +21,9 @@ def test_db_stop_stops_the_embedded_server_and_says_when_none_runs(tmp_path):
     command = [sys.executable, "-m", "driftline.cli"]
     config = ["--config", str(tmp_path / "config" / "demo.toml")]
     try:
-        url = subprocess.run([*command, "db-url", "--reveal", *config], env=env, capture_output=True, text=True,
-                             timeout=120, check=True)
+        url = subprocess.run(
+            [*command, "db-url", "--reveal", *config], env=env, capture_output=True, text=True, timeout=120, check=True
+        )
         assert "XDG_RUNTIME_DIR" not in url.stderr  # no stray warning on every command
         with psycopg.connect(url.stdout.strip()) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)

@@ -8,11 +8,10 @@ import uuid
 import numpy as np
 import psycopg
 
-from driftline.config import load_config
 from driftline.batch import score_interval
+from driftline.config import load_config
 from driftline.registry import load_model
 from driftline.scoring.features import model_matrix
-
 from tests.helpers import PARTS_INPUT, SMALL_PLAN, config_variant, db_url, fetch, split_input
 
 INTERVAL = SMALL_PLAN.interval_bounds()[0]
@@ -43,8 +42,15 @@ def test_reasons_of_the_top_rows_sum_to_their_raw_scores_and_a_rerun_replaces_th
         model = load_model(conn, config.db_schema)
     import pyarrow as pa
 
-    one = pa.table({f.name: pa.array([None], type=pa.string() if f.type == "categorical" else pa.float64()) for f in config.features})
-    expected_value = model.booster.predict(model_matrix(one, config, model.manifest["categories"]), pred_contrib=True)[0, -1]
+    one = pa.table(
+        {
+            f.name: pa.array([None], type=pa.string() if f.type == "categorical" else pa.float64())
+            for f in config.features
+        }
+    )
+    expected_value = model.booster.predict(model_matrix(one, config, model.manifest["categories"]), pred_contrib=True)[
+        0, -1
+    ]
     sums, scores = {}, {}
     for key, score, rank, feature, value, contribution in rows:
         sums[key] = sums.get(key, expected_value) + contribution
@@ -82,14 +88,19 @@ def test_min_score_explains_only_rows_at_or_above_it_and_off_stores_nothing(proj
 def test_partitions_stage_their_reasons_and_publishing_shows_them_once(project):
     """Partitioned scoring with min_score (chunk-independent, so it equals the single task): a retried
     partition replaces its reasons, and they are visible only once the plan is published."""
-    from driftline.training import train_champion
     from driftline.partitions import plan_partitions, publish_partitions, score_partition
+    from driftline.training import train_champion
 
     split_input(project, INTERVAL, 5)
     paths = {}
     for name, per_partition in (("single", "0"), ("partitioned", "2")):
-        path = config_variant(project, f"exp_{name}_{uuid.uuid4().hex[:6]}", input=PARTS_INPUT, files_per_partition=per_partition,
-                              sections={"explain": "top_k = 2\nmin_score = 0.1\n"})
+        path = config_variant(
+            project,
+            f"exp_{name}_{uuid.uuid4().hex[:6]}",
+            input=PARTS_INPUT,
+            files_per_partition=per_partition,
+            sections={"explain": "top_k = 2\nmin_score = 0.1\n"},
+        )
         train_champion(str(path))
         paths[name] = path
     score_interval(str(paths["single"]), *INTERVAL, run_id="single")

@@ -27,7 +27,6 @@ from psycopg.conninfo import conninfo_to_dict
 
 from driftline import db
 from driftline.config import load_config
-
 from tests.helpers import REPO, SMALL_PLAN
 
 TOKEN = uuid.uuid4().hex[:12]
@@ -56,8 +55,13 @@ def plant_markers(config_path: Path) -> None:
     lines = location.read_text(encoding="utf-8").splitlines(keepends=True)
     header = next(csv.reader([lines[0]]))
     rows = [next(csv.reader([line])) for line in lines[1:3]]
-    for row, changes in zip(rows, ({config.entity_key: SCORED_KEY, "amount": str(AMOUNT)},
-                                   {config.entity_key: QUARANTINED_KEY, "merchant_category": BAD_CATEGORY})):
+    for row, changes in zip(
+        rows,
+        (
+            {config.entity_key: SCORED_KEY, "amount": str(AMOUNT)},
+            {config.entity_key: QUARANTINED_KEY, "merchant_category": BAD_CATEGORY},
+        ),
+    ):
         for column, value in changes.items():
             row[header.index(column)] = value
     buffer = io.StringIO()
@@ -96,8 +100,11 @@ print("DAG STATES", json.dumps({name: str(state) for name, state in states.items
 def run(args: list[str], env: dict[str, str]) -> tuple[int, str]:
     """A child process at log level INFO; its return code and everything it wrote."""
     result = subprocess.run(
-        [sys.executable, *args], env={**env, "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO"},
-        capture_output=True, text=True, timeout=900,
+        [sys.executable, *args],
+        env={**env, "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO"},
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     return result.returncode, result.stdout + "\n" + result.stderr
 
@@ -113,7 +120,9 @@ def test_markers_and_password_appear_in_no_log(project, database_url, airflow_db
     code, output = run(["-c", RUN_DAGS, str(REPO / "dags"), str(project), start, end], env)
     outputs.append(output)
     assert code == 0, output[-5000:]
-    assert 'DAG STATES {"score_batch": "success", "monitor_drift": "success", "retrain_model": "success"}' in output, output[-5000:]
+    assert 'DAG STATES {"score_batch": "success", "monitor_drift": "success", "retrain_model": "success"}' in output, (
+        output[-5000:]
+    )
     cli = ["-m", "driftline.cli"]
     for command in (
         ["score", "--config", str(project), "--start", start, "--end", end],
@@ -138,21 +147,32 @@ def test_markers_and_password_appear_in_no_log(project, database_url, airflow_db
             (SCORED_KEY,),
         ).fetchone()[0]
         quarantined = conn.execute(
-            sql.SQL("SELECT raw_row FROM {} WHERE entity_key = %s").format(db.table(config.db_schema, "quarantine_rows")),
+            sql.SQL("SELECT raw_row FROM {} WHERE entity_key = %s").format(
+                db.table(config.db_schema, "quarantine_rows")
+            ),
             (QUARANTINED_KEY,),
         ).fetchall()
     assert published == 1
     assert quarantined and all(row[0]["merchant_category"] == BAD_CATEGORY for row in quarantined)
 
     # What was captured really is the runs' logging: each task's own INFO line, the CLI's output, the masked error.
-    for expected in ("scored interval", "monitored interval", "candidate v", "retrain_model decision", "promotion history",
-                     "cannot connect to PostgreSQL at postgresql://postgres:***@", "rows_quarantined", start[:10]):
+    for expected in (
+        "scored interval",
+        "monitored interval",
+        "candidate v",
+        "retrain_model decision",
+        "promotion history",
+        "cannot connect to PostgreSQL at postgresql://postgres:***@",
+        "rows_quarantined",
+        start[:10],
+    ):
         assert expected in text, f"{expected!r} not captured: the check below would prove nothing"
 
     for secret in (SCORED_KEY, QUARANTINED_KEY, BAD_CATEGORY, f"{AMOUNT}", TOKEN, PASSWORD, quote(PASSWORD)):
-        assert secret not in text, f"{secret!r} leaked into logs or output:\n" + "\n".join(
-            line for line in text.splitlines() if secret in line
-        )[:3000]
+        assert secret not in text, (
+            f"{secret!r} leaked into logs or output:\n"
+            + "\n".join(line for line in text.splitlines() if secret in line)[:3000]
+        )
     assert secret_url != db.mask_url(secret_url)  # the URL did carry a password
 
 
@@ -219,7 +239,8 @@ def test_database_errors_leave_no_row_data_in_logs_run_summary_or_alerts(project
     with psycopg.connect(database_url) as conn:
         stored = conn.execute(
             sql.SQL("SELECT status, coalesce(message, '') FROM {} WHERE interval_start = %s").format(
-                db.table(config.db_schema, "run_summary")),
+                db.table(config.db_schema, "run_summary")
+            ),
             (interval[0],),
         ).fetchall()
         alerts = conn.execute(
@@ -229,10 +250,15 @@ def test_database_errors_leave_no_row_data_in_logs_run_summary_or_alerts(project
     assert any("appears more than once" in message for message in messages)
     assert any("score_batch.score_interval failed" in message for (message,) in alerts)
 
-    for where, captured in (("logs", text), ("run_summary", "\n".join(messages)), ("alerts", "\n".join(a for (a,) in alerts))):
-        assert TOKEN not in captured, f"row data leaked into {where}:\n" + "\n".join(
-            line for line in captured.splitlines() if TOKEN in line
-        )[:3000]
+    for where, captured in (
+        ("logs", text),
+        ("run_summary", "\n".join(messages)),
+        ("alerts", "\n".join(a for (a,) in alerts)),
+    ):
+        assert TOKEN not in captured, (
+            f"row data leaked into {where}:\n"
+            + "\n".join(line for line in captured.splitlines() if TOKEN in line)[:3000]
+        )
 
 
 def test_real_database_errors_are_scrubbed_before_anything_sees_them(project, database_url):
@@ -287,7 +313,7 @@ def test_real_database_errors_are_scrubbed_before_anything_sees_them(project, da
         # The data's fault: fail now; a server restart: retried (raised as it is, a Transient).
         expected = errors.Transient if name == "restart mid-COPY" else AirflowFailException
         with pytest.raises(expected) as raised_by_adapter:
-            tasks.run_step(lambda: (_ for _ in ()).throw(exc))
+            tasks.run_step(lambda exc=exc: (_ for _ in ()).throw(exc))
         outcome = raised_by_adapter.value
         shown = "".join(traceback.format_exception(outcome))
         assert marker not in shown and "DETAIL" not in shown and "CONTEXT" not in shown, name

@@ -22,7 +22,6 @@ from psycopg import sql
 from driftline import db, registry
 from driftline.config import load_config
 from driftline.retraining.lifecycle import decide_promotion, train_candidate, validate_candidate
-
 from tests.helpers import REPO, config_variant, db_url, fetch, make_project, write_text
 from tests.integration.scenarios import (
     ALL_LABELS,
@@ -45,7 +44,9 @@ OCTOBER = datetime(2026, 10, 1, tzinfo=timezone.utc)
 
 
 def trained_until(path: Path, version: int) -> pd.Timestamp:
-    (end,), = fetch(path, "SELECT manifest->'training_window'->>'end' FROM {s}.model_versions WHERE version = %s", (version,))
+    ((end,),) = fetch(
+        path, "SELECT manifest->'training_window'->>'end' FROM {s}.model_versions WHERE version = %s", (version,)
+    )
     return pd.Timestamp(end)
 
 
@@ -80,15 +81,16 @@ def test_champion_is_never_scored_on_rows_it_trained_on(scored_project):
     assert f"after champion v{champion_version}'s training end" in holdout["reason"]
     assert 200 <= holdout["rows"] < candidate["rows"]["holdout"]
     # The record says so, in its own row.
-    (start, rows, reason), = fetch(
-        path, "SELECT holdout_start, holdout_rows, holdout_reason FROM {s}.model_evaluations WHERE evaluation_id = %s",
+    ((start, rows, reason),) = fetch(
+        path,
+        "SELECT holdout_start, holdout_rows, holdout_reason FROM {s}.model_evaluations WHERE evaluation_id = %s",
         (validation["evaluation_id"],),
     )
     assert (pd.Timestamp(start), rows, reason) == (pd.Timestamp(holdout["start"]), holdout["rows"], holdout["reason"])
 
 
 def candidate_manifest(path: Path, version: int) -> dict:
-    (manifest,), = fetch(path, "SELECT manifest FROM {s}.model_versions WHERE version = %s", (version,))
+    ((manifest,),) = fetch(path, "SELECT manifest FROM {s}.model_versions WHERE version = %s", (version,))
     return manifest
 
 
@@ -103,7 +105,7 @@ def test_too_few_unseen_rows_rejects_without_comparing(scored_project):
     assert validation["champion"]["metrics"] == {} and validation["candidate"]["metrics"] == {}
     decision = decide_promotion(str(path), validation, "stale", "run_1")
     assert decision["decision"] == "rejected" and champion(path) == champion_version
-    (reason,), = fetch(path, "SELECT reason FROM {s}.promotion_events WHERE to_version = %s", (candidate["version"],))
+    ((reason,),) = fetch(path, "SELECT reason FROM {s}.promotion_events WHERE to_version = %s", (candidate["version"],))
     assert "no fair holdout: 0 rows after the champion's training end" in reason
 
 
@@ -115,10 +117,20 @@ def test_evaluations_are_appended_never_overwritten(scored_project):
     # The same data again: the same artifact, now the champion itself. A new verdict, in a new row.
     again, second, decision = retrain(path)
     assert again["version"] == candidate["version"] and decision["decision"] == "unchanged"
-    rows = fetch(path, "SELECT evaluation_id, candidate_version, champion_version, passed, failures FROM {s}.model_evaluations ORDER BY 1")
-    assert [r[1:4] for r in rows] == [(candidate["version"], weak, True), (candidate["version"], candidate["version"], False)]
+    rows = fetch(
+        path,
+        "SELECT evaluation_id, candidate_version, champion_version, passed, failures FROM {s}.model_evaluations ORDER BY 1",
+    )
+    assert [r[1:4] for r in rows] == [
+        (candidate["version"], weak, True),
+        (candidate["version"], candidate["version"], False),
+    ]
     assert rows[0][4] == [] and "candidate is the champion" in rows[1][4][0]
-    (event_evaluation,), = fetch(path, "SELECT evaluation_id FROM {s}.promotion_events WHERE action = 'promote' AND to_version = %s", (candidate["version"],))
+    ((event_evaluation,),) = fetch(
+        path,
+        "SELECT evaluation_id FROM {s}.promotion_events WHERE action = 'promote' AND to_version = %s",
+        (candidate["version"],),
+    )
     assert event_evaluation == first["evaluation_id"] == rows[0][0]
     # model_versions.validation is no longer written (it was overwritten by each validation).
     assert fetch(path, "SELECT count(*) FROM {s}.model_versions WHERE validation IS NOT NULL") == [(0,)]
@@ -132,11 +144,15 @@ def test_evaluations_are_appended_never_overwritten(scored_project):
         overview = registry_overview(conn, config.db_schema)
     assert overview["shared"][candidate["version"]]["evaluation_id"] == first["evaluation_id"]
     assert overview["shared"][candidate["version"]]["metrics"] == first["candidate"]["metrics"]
-    html = render("registry", title="Model registry", config=config, base="/driftline", metric_names=["auc"], **overview)
+    html = render(
+        "registry", title="Model registry", config=config, base="/driftline", metric_names=["auc"], **overview
+    )
     assert "own holdout" in html and "shared holdout at promotion" in html
     # The champion's global importance (gain from its verified model text), every feature, shares summing to 1.
     importance = overview["importance"]
-    assert {f["feature"] for f in importance["features"]} == set(config.feature_names) and "global feature importance" in html
+    assert {f["feature"] for f in importance["features"]} == set(
+        config.feature_names
+    ) and "global feature importance" in html
     assert abs(sum(f["share"] for f in importance["features"]) - 1) < 1e-9 and importance["features"][0]["gain"] > 0
     assert f"{first['candidate']['metrics']['auc']:.4f}"[:5] in html and "candidate is the champion" in html
 
@@ -146,7 +162,9 @@ def test_evaluations_are_appended_never_overwritten(scored_project):
 
 def _spawn(code: str) -> subprocess.Popen:
     env = {**os.environ, "DRIFTLINE_DB_URL": db_url()}
-    return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", code], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _waiting_for_registry_lock(conn, schema: str) -> int:
@@ -170,7 +188,9 @@ def run_in_order(schema: str, codes: list[str]) -> list[subprocess.CompletedProc
                 deadline = time.monotonic() + 120
                 while _waiting_for_registry_lock(watcher, schema) < number:
                     assert time.monotonic() < deadline, [p.poll() for p in processes]
-                    assert all(p.poll() is None for p in processes), [p.communicate() for p in processes if p.poll() is not None]
+                    assert all(p.poll() is None for p in processes), [
+                        p.communicate() for p in processes if p.poll() is not None
+                    ]
                     time.sleep(0.1)
     results = []
     for process in processes:
@@ -202,7 +222,9 @@ def test_two_concurrent_decisions_promote_once(scored_project):
     assert all(v["passed"] and v["champion_version"] == weak for v in validations)
     first, second = (v["version"] for v in validations)
 
-    results = run_in_order(schema, [_decide_code(path, validations[0], "run_a"), _decide_code(path, validations[1], "run_b")])
+    results = run_in_order(
+        schema, [_decide_code(path, validations[0], "run_a"), _decide_code(path, validations[1], "run_b")]
+    )
     assert [r.returncode for r in results] == [0, 0], [r.stderr[-2000:] for r in results]
     decisions = [json.loads(r.stdout.strip().splitlines()[-1]) for r in results]
     assert [d["decision"] for d in decisions] == ["promoted", "rejected"]
@@ -224,7 +246,9 @@ def test_two_concurrent_rollbacks_roll_back_once(scored_project):
     assert results[1].returncode == 1 and "rollback not applied" in results[1].stderr
     assert f"the champion is v{weak}, not v{promoted}" in results[1].stderr and "nothing changed" in results[1].stderr
     assert champion(path) == weak
-    assert fetch(path, "SELECT from_version, to_version FROM {s}.promotion_events WHERE action = 'rollback'") == [(promoted, weak)]
+    assert fetch(path, "SELECT from_version, to_version FROM {s}.promotion_events WHERE action = 'rollback'") == [
+        (promoted, weak)
+    ]
 
     # Started after the first one finished, a rollback to "previous" would undo it: refused as well.
     from driftline.cli import main
@@ -261,7 +285,7 @@ def test_rollback_during_validation_turns_the_promotion_into_a_reject(scored_pro
     decision = json.loads(results[1].stdout.strip().splitlines()[-1])
     assert decision["decision"] == "rejected" and champion(path) == weak
     assert f"champion changed from v{current} to v{weak} during validation" in decision["reason"]
-    (status,), = fetch(path, "SELECT status FROM {s}.model_versions WHERE version = %s", (candidate["version"],))
+    ((status,),) = fetch(path, "SELECT status FROM {s}.model_versions WHERE version = %s", (candidate["version"],))
     assert status == "rejected"
 
 
@@ -271,8 +295,12 @@ def test_promotion_before_a_rollback_makes_the_rollback_a_no_op(scored_project):
     schema = load_config(path).db_schema
 
     results = run_in_order(schema, [_decide_code(path, validation, "run_d"), _rollback_cli(path)])
-    assert results[0].returncode == 0 and json.loads(results[0].stdout.strip().splitlines()[-1])["decision"] == "promoted"
-    assert results[1].returncode == 1 and f"the champion is v{candidate['version']}, not v{current}" in results[1].stderr
+    assert (
+        results[0].returncode == 0 and json.loads(results[0].stdout.strip().splitlines()[-1])["decision"] == "promoted"
+    )
+    assert (
+        results[1].returncode == 1 and f"the champion is v{candidate['version']}, not v{current}" in results[1].stderr
+    )
     assert champion(path) == candidate["version"]
 
 
@@ -327,7 +355,8 @@ def test_killed_between_artifact_write_and_commit_leaves_no_orphan(tmp_path, dat
     with db.connect(database_url, autocommit=True) as conn:
         version, created = registry.register_candidate(conn, schema, registry_dir, "tree\nsurvivor\n", {"metrics": {}})
         (uri,) = conn.execute(
-            sql.SQL("SELECT artifact_uri FROM {} WHERE version = %s").format(db.table(schema, "model_versions")), (version,)
+            sql.SQL("SELECT artifact_uri FROM {} WHERE version = %s").format(db.table(schema, "model_versions")),
+            (version,),
         ).fetchone()
     assert (version, created) == (1, True)
     claims = [json.loads(f.read_text())["version"] for f in registry_dir.glob("*/manifest.json")]
@@ -348,10 +377,16 @@ def test_historical_deployment_from_the_cli_without_window_flags(tmp_path, datab
 
     monkeypatch.setenv("DRIFTLINE_DB_URL", database_url)
     monkeypatch.setenv("DRIFTLINE_CACHE_DIR", str(tmp_path / "cache"))
-    path = make_project(tmp_path / "project", f"hist_{os.getpid()}_{int(time.time())}", chunk_rows="1000", num_boost_round="60")
+    path = make_project(
+        tmp_path / "project", f"hist_{os.getpid()}_{int(time.time())}", chunk_rows="1000", num_boost_round="60"
+    )
     plan = DemoPlan(
-        history_start=datetime(2024, 3, 1, tzinfo=timezone.utc), history_days=10, history_rows_per_day=1_500,
-        first_interval=datetime(2024, 4, 1, tzinfo=timezone.utc), intervals=2, rows_per_interval=3_000,
+        history_start=datetime(2024, 3, 1, tzinfo=timezone.utc),
+        history_days=10,
+        history_rows_per_day=1_500,
+        first_interval=datetime(2024, 4, 1, tzinfo=timezone.utc),
+        intervals=2,
+        rows_per_interval=3_000,
     )
     write_demo_data(load_config(path), plan)  # replaces the history and labels with 2024 data
     config = str(path)
@@ -367,20 +402,28 @@ def test_historical_deployment_from_the_cli_without_window_flags(tmp_path, datab
     assert "realized performance has not been computed" in capsys.readouterr().out
 
     for start, end in plan.interval_bounds():
-        assert main(["monitor", "--config", config, "--start", start.isoformat(), "--end", end.isoformat(), "--no-retrain"]) == 0
+        assert (
+            main(
+                ["monitor", "--config", config, "--start", start.isoformat(), "--end", end.isoformat(), "--no-retrain"]
+            )
+            == 0
+        )
     assert len(fetch(path, "SELECT 1 FROM {s}.drift_summary WHERE reason IS NOT NULL")) == 2  # monitor_drift's tables
     capsys.readouterr()
 
     assert main(["retrain", "--config", config, "--labels-as-of", "2024-04-10"]) == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     assert '"train_candidate"' in out and '"decide_promotion"' in out
-    (window, run_id), = fetch(
+    ((window, run_id),) = fetch(
         path,
         "SELECT v.manifest->'retraining'->'window', e.run_id FROM {s}.model_versions v "
         "JOIN {s}.model_evaluations e ON e.candidate_version = v.version",
     )
     # The window ends at the newest labelled event (the second interval's end), not at today.
-    assert (window["end"], window["end_from"]) == (plan.interval_bounds()[-1][1].isoformat(), "the newest labelled event")
+    assert (window["end"], window["end_from"]) == (
+        plan.interval_bounds()[-1][1].isoformat(),
+        "the newest labelled event",
+    )
     assert run_id.startswith("cli__")
     realized = fetch(path, "SELECT rows_labelled FROM {s}.realized_performance ORDER BY interval_start")
     assert len(realized) == 2 and all(labelled > 0 for (labelled,) in realized)

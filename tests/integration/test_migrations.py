@@ -70,15 +70,21 @@ def test_schema_made_before_alembic_upgrades_to_the_catalog_of_a_fresh_install(c
     fresh, old = new_schema(), new_schema()
     db.ensure_schema(conn, fresh)
     pre_alembic_schema.ensure_schema(conn, old)
-    conn.execute(psycopg.sql.SQL("INSERT INTO {} (interval_start, interval_end) VALUES (now(), now() + interval '1 day')")
-                 .format(db.table(old, "scored_intervals")))
+    conn.execute(
+        psycopg.sql.SQL(
+            "INSERT INTO {} (interval_start, interval_end) VALUES (now(), now() + interval '1 day')"
+        ).format(db.table(old, "scored_intervals"))
+    )
     assert schema_revision(conn, old) is None  # schema_version holds the old DDL digest
 
     db.ensure_schema(conn, old)
 
     assert schema_revision(conn, old) == head_revision()
     assert catalog(conn, old) == catalog(conn, fresh)
-    assert conn.execute(psycopg.sql.SQL("SELECT count(*) FROM {}").format(db.table(old, "scored_intervals"))).fetchone()[0] == 1
+    assert (
+        conn.execute(psycopg.sql.SQL("SELECT count(*) FROM {}").format(db.table(old, "scored_intervals"))).fetchone()[0]
+        == 1
+    )
 
 
 def test_the_baseline_revisions_build_what_the_code_before_alembic_built(conn):

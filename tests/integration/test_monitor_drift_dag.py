@@ -11,7 +11,6 @@ import pytest
 
 from driftline.config import load_config
 from driftline.devtools.demo_data import _inject_bad_rows, transactions
-
 from tests.helpers import REPO, SMALL_PLAN, fetch, load_dag, make_project
 
 UNDRIFTED = SMALL_PLAN.interval_bounds()[0]
@@ -37,7 +36,9 @@ def drift_project(tmp_path_factory, database_url, monkeypatch_module, airflow_db
     config = load_config(path)
     rng = np.random.default_rng(11)
     day = transactions(rng, DRIFTED[0], SMALL_PLAN.rows_per_interval, "drifted", drift=1.0)
-    _inject_bad_rows(day.drop(columns=["is_fraud"]), rng, DRIFTED[0]).to_csv(config.input_location(*DRIFTED), index=False)
+    _inject_bad_rows(day.drop(columns=["is_fraud"]), rng, DRIFTED[0]).to_csv(
+        config.input_location(*DRIFTED), index=False
+    )
     train_champion(str(path))
     score_batch = load_dag("score_batch")
     for interval in (UNDRIFTED, DRIFTED):
@@ -48,7 +49,7 @@ def drift_project(tmp_path_factory, database_url, monkeypatch_module, airflow_db
 @pytest.fixture(scope="module")
 def monitored(drift_project) -> dict:
     """monitor_drift run once per interval (Evidently's import and report dominate: keep runs few)."""
-    (path,), = fetch(drift_project, "SELECT path FROM {s}.drift_references")
+    ((path,),) = fetch(drift_project, "SELECT path FROM {s}.drift_references")
     built_at = Path(path).stat().st_mtime_ns  # at registration, by train_champion
     states = {interval: run(drift_project, interval) for interval in (UNDRIFTED, DRIFTED)}
     return {"states": states, "reference_built_at": built_at}
@@ -85,7 +86,7 @@ def test_undrifted_interval_is_not_a_breach(drift_project, monitored):
     config = load_config(drift_project)
     assert [row[0] for row in result["features"]] == sorted(config.feature_names)
     assert not any(row[6] for row in result["features"])  # nothing counted as drift
-    (share, prediction, breach, current_rows, reference_rows, report, trigger, reason), = result["summary"]
+    ((share, prediction, breach, current_rows, reference_rows, report, trigger, reason),) = result["summary"]
     assert (share, breach, trigger) == (0.0, False, False)
     assert prediction < config.drift.trigger.prediction_drift
     assert current_rows == 2000 and reference_rows == 2000
@@ -101,7 +102,7 @@ def test_drifted_interval_breaches_and_decides_to_retrain(drift_project, monitor
     assert counted == {"amount", "transactions_last_24h", "channel"}
     methods = {row[0]: row[1] for row in result["features"]}
     assert methods["amount"] == "ks" and methods["channel"] == "chisquare"
-    (share, prediction, breach, *_, report, trigger, reason), = result["summary"]
+    ((share, prediction, breach, *_, report, trigger, reason),) = result["summary"]
     assert share == pytest.approx(3 / 7)
     assert breach is True
     if RETRAIN_DEPLOYED:
@@ -114,15 +115,14 @@ def test_drifted_interval_breaches_and_decides_to_retrain(drift_project, monitor
     # per-feature table (counted or not, and why), before Evidently's panels.
     html = Path(report).read_text(encoding="utf-8")
     assert Path(report).parent == load_config(drift_project).drift.reports_dir
+    import re
     from html import escape
 
     from driftline.drift.summary import END, START
 
-    import re
-
     assert re.search(r"<body[^>]*>" + re.escape(START), html), "the summary is not the first thing in the body"
     assert html.count(START) == 1  # rewritten in place by decide_retrain, not added twice
-    head = html[html.index(START):html.index(END)]
+    head = html[html.index(START) : html.index(END)]
     assert escape(reason, quote=True) in head
     assert ("retrain triggered" if trigger else "no retrain") in head
     assert f"{DRIFTED[0]:%Y-%m-%d %H:%M} to {DRIFTED[1]:%Y-%m-%d %H:%M} UTC" in head
@@ -134,7 +134,9 @@ def test_drifted_interval_breaches_and_decides_to_retrain(drift_project, monitor
 
 def test_rerun_replaces_metrics_and_logs_a_new_decision(drift_project, monitored):
     first = stored(drift_project, DRIFTED)
-    decisions_before = fetch(drift_project, "SELECT count(*) FROM {s}.drift_decisions WHERE interval_start = %s", (DRIFTED[0],))
+    decisions_before = fetch(
+        drift_project, "SELECT count(*) FROM {s}.drift_decisions WHERE interval_start = %s", (DRIFTED[0],)
+    )
     assert run(drift_project, DRIFTED)["state"] == "success"
     second = stored(drift_project, DRIFTED)
     assert first["features"] == second["features"]  # seeded samples: same numbers
@@ -149,7 +151,7 @@ def test_rerun_replaces_metrics_and_logs_a_new_decision(drift_project, monitored
 
 
 def test_reference_is_built_once_per_model_version(drift_project, monitored):
-    (version, path, rows), = fetch(drift_project, "SELECT model_version, path, rows FROM {s}.drift_references")
+    ((version, path, rows),) = fetch(drift_project, "SELECT model_version, path, rows FROM {s}.drift_references")
     assert Path(path).stat().st_mtime_ns == monitored["reference_built_at"]  # runs reused it
     assert fetch(drift_project, "SELECT count(*) FROM {s}.drift_references") == [(1,)]
     assert rows == 2000 and Path(path).name == f"v{version:04d}.parquet"
@@ -158,6 +160,7 @@ def test_reference_is_built_once_per_model_version(drift_project, monitored):
 def test_trigger_decision_with_retrain_deployed_and_cooldown(drift_project, monitored):
     """The policy path that starts retrain_model, then the cooldown that follows it (no Airflow needed)."""
     from driftline.drift.decision import RetrainState, decide_retrain
+
     now = datetime.now(timezone.utc) + timedelta(days=30)  # past any cooldown from earlier tests
     first = decide_retrain(str(drift_project), *DRIFTED, "test_trigger", RetrainState("retrain_model"), now=now)
     assert first["trigger"] is True
@@ -175,11 +178,17 @@ def test_trigger_decision_with_retrain_deployed_and_cooldown(drift_project, moni
     for key, value in conf.items():
         retrain_params.get_param(key).resolve(value)
 
-    again = decide_retrain(str(drift_project), *DRIFTED, "test_trigger_again", RetrainState("retrain_model"),
-                           now=now + timedelta(hours=1))
+    again = decide_retrain(
+        str(drift_project), *DRIFTED, "test_trigger_again", RetrainState("retrain_model"), now=now + timedelta(hours=1)
+    )
     assert again["trigger"] is False and "cooldown" in again["reason"]
-    running = decide_retrain(str(drift_project), *DRIFTED, "test_running", RetrainState("retrain_model", running=1),
-                             now=now + timedelta(days=9))
+    running = decide_retrain(
+        str(drift_project),
+        *DRIFTED,
+        "test_running",
+        RetrainState("retrain_model", running=1),
+        now=now + timedelta(days=9),
+    )
     assert running["trigger"] is False and "already active" in running["reason"]
 
 
@@ -201,7 +210,7 @@ def test_a_retrain_waiting_on_a_paused_dag_is_in_the_decision_and_an_alert(drift
     )
     assert decision["trigger"] is False
     assert "retrain_model is paused: the run triggered on" in decision["reason"]
-    (message,), = fetch(
+    ((message,),) = fetch(
         drift_project, "SELECT message FROM {s}.alerts WHERE kind = 'retrain_waiting' AND run_id = 'test_paused'"
     )
     assert message.startswith("retrain_model is paused: the run triggered on")
@@ -215,7 +224,7 @@ def test_unknown_conf_keys_fail_the_first_task_without_retries(drift_project, da
     states = {ti.task_id: (str(ti.state), ti.try_number) for ti in dag_run.get_task_instances()}
     assert str(dag_run.state) == "failed"
     assert states["prepare_database"] == ("failed", 1), states
-    (message,), = fetch(
+    ((message,),) = fetch(
         drift_project,
         "SELECT message FROM {s}.alerts WHERE kind = 'task_failure' AND run_id = %s AND task_id = 'prepare_database'",
         (run_id,),
@@ -235,16 +244,21 @@ def test_estimated_performance_is_stored_per_interval_and_compared_when_labels_a
     )
     by_metric = {row[0]: row for row in rows}
     assert {"auc", "accuracy", "tp", "fp", "fn", "tn"} <= set(by_metric)
-    (predicted,), = fetch(drift_project, "SELECT count(*) FROM {s}.predictions WHERE interval_start = %s", (UNDRIFTED[0],))
-    for metric, estimate, low, high, count, realized, realized_rows, error, _ in rows:
+    ((predicted,),) = fetch(
+        drift_project, "SELECT count(*) FROM {s}.predictions WHERE interval_start = %s", (UNDRIFTED[0],)
+    )
+    for _metric, estimate, low, high, count, realized, realized_rows, error, _ in rows:
         assert low <= estimate <= high and count == predicted
         assert realized_rows == predicted  # the demo's labels for this day have all arrived
         assert error == pytest.approx(estimate - realized)
     assert sum(by_metric[name][1] for name in ("tp", "fp", "fn", "tn")) == pytest.approx(predicted)
     assert by_metric["auc"][8] and by_metric["accuracy"][8]  # the realized values fell in the band
     # The drifted day has no labels yet: an estimate, no realized value.
-    drifted = fetch(drift_project, "SELECT realized, realized_rows FROM {s}.estimated_performance "
-                                   "WHERE interval_start = %s AND metric = 'auc'", (DRIFTED[0],))
+    drifted = fetch(
+        drift_project,
+        "SELECT realized, realized_rows FROM {s}.estimated_performance WHERE interval_start = %s AND metric = 'auc'",
+        (DRIFTED[0],),
+    )
     assert drifted == [(None, 0)]
 
 
@@ -255,8 +269,13 @@ def test_estimated_metric_floor_breaches_and_names_itself(drift_project, monitor
     strict = drift_project.parent / "strict.toml"
     strict.write_text(drift_project.read_text() + "estimated_metric_floor = 0.99\n")  # [drift.trigger] is last
     # A retrain "already running": the rule's reason is recorded, nothing is triggered for later tests.
-    decision = decide_retrain(str(strict), *UNDRIFTED, "test_estimated_floor", RetrainState("retrain_model", running=1),
-                              now=datetime.now(timezone.utc) + timedelta(days=60))
+    decision = decide_retrain(
+        str(strict),
+        *UNDRIFTED,
+        "test_estimated_floor",
+        RetrainState("retrain_model", running=1),
+        now=datetime.now(timezone.utc) + timedelta(days=60),
+    )
     assert decision["breach"] is True and decision["trigger"] is False
     assert "already active" in decision["reason"] and "below floor 0.99" in decision["reason"]
     assert "estimated auc" in decision["reason"]
@@ -272,7 +291,9 @@ def test_realized_performance_fills_the_estimates_with_the_labels_it_sees(drift_
     update_realized_performance(str(drift_project), UNDRIFTED[0])  # before any label was observed
     assert fetch(drift_project, query, (UNDRIFTED[0],)) == [(0, True)]
     update_realized_performance(str(drift_project), None)  # every label observed by now
-    (predicted,), = fetch(drift_project, "SELECT count(*) FROM {s}.predictions WHERE interval_start = %s", (UNDRIFTED[0],))
+    ((predicted,),) = fetch(
+        drift_project, "SELECT count(*) FROM {s}.predictions WHERE interval_start = %s", (UNDRIFTED[0],)
+    )
     assert fetch(drift_project, query, (UNDRIFTED[0],)) == [(predicted, False)]
 
 

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from driftline.config import load_config
 from driftline.batch import check_interval
+from driftline.config import load_config
 from driftline.partitions import PartitionError, plan_partitions, publish_partitions, score_partition
-
 from tests.helpers import PARTS_INPUT, SMALL_PLAN, config_variant, fetch, split_input
 
 INTERVAL = SMALL_PLAN.interval_bounds()[0]
@@ -26,7 +25,9 @@ def variants(project):
     split_input(project, INTERVAL, FILES)
     paths = {}
     for name, per_partition in (("single", "0"), ("partitioned", "2")):
-        path = config_variant(project, f"pt_{name}_{uuid.uuid4().hex[:6]}", input=PARTS_INPUT, files_per_partition=per_partition)
+        path = config_variant(
+            project, f"pt_{name}_{uuid.uuid4().hex[:6]}", input=PARTS_INPUT, files_per_partition=per_partition
+        )
         train_champion(str(path))
         paths[name] = path
     return paths
@@ -136,9 +137,17 @@ def test_an_older_plan_cannot_overwrite_a_newer_publication(variants):
 
 
 def test_small_intervals_keep_the_single_task_path(variants, project):
-    path = config_variant(variants["partitioned"], load_config(variants["partitioned"]).db_schema, name="wide_partitions",
-                          files_per_partition="5")
-    assert plan_partitions(str(path), *INTERVAL, "manual__small") == {"mode": "single", "files": FILES, "partitions": []}
+    path = config_variant(
+        variants["partitioned"],
+        load_config(variants["partitioned"]).db_schema,
+        name="wide_partitions",
+        files_per_partition="5",
+    )
+    assert plan_partitions(str(path), *INTERVAL, "manual__small") == {
+        "mode": "single",
+        "files": FILES,
+        "partitions": [],
+    }
 
 
 def test_publish_waits_for_a_partition_still_writing_and_counts_what_it_committed(variants):
@@ -160,15 +169,24 @@ def test_publish_waits_for_a_partition_still_writing_and_counts_what_it_committe
     schema = sql.Identifier(load_config(path).db_schema)
     with psycopg.connect(os.environ["DRIFTLINE_DB_URL"]) as zombie, ThreadPoolExecutor(1) as pool:
         # What a partition try does first, inside its transaction: lock the plan, drop its old rows.
-        zombie.execute(sql.SQL("SELECT 1 FROM {}.partition_plans WHERE run_key = %s FOR SHARE").format(schema), (plan["run_key"],))
+        zombie.execute(
+            sql.SQL("SELECT 1 FROM {}.partition_plans WHERE run_key = %s FOR SHARE").format(schema), (plan["run_key"],)
+        )
         for table in ("prediction_rows", "partition_runs"):
-            zombie.execute(sql.SQL("DELETE FROM {}.{} WHERE run_key = %s AND partition = 2").format(schema, sql.Identifier(table)),
-                           (plan["run_key"],))
+            zombie.execute(
+                sql.SQL("DELETE FROM {}.{} WHERE run_key = %s AND partition = 2").format(schema, sql.Identifier(table)),
+                (plan["run_key"],),
+            )
         publishing = pool.submit(publish_partitions, path, *INTERVAL, run_id, plan["run_key"])
         deadline = time.monotonic() + 20
-        while not fetch(variants["partitioned"], "SELECT 1 FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'",
-                        (f"driftline publish_partitions {run_id}",)):
-            assert not publishing.done(), f"publish did not wait for the writing partition: {publishing.exception() or publishing.result()}"
+        while not fetch(
+            variants["partitioned"],
+            "SELECT 1 FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'",
+            (f"driftline publish_partitions {run_id}",),
+        ):
+            assert not publishing.done(), (
+                f"publish did not wait for the writing partition: {publishing.exception() or publishing.result()}"
+            )
             assert time.monotonic() < deadline, "publish never waited on the plan's lock"
             time.sleep(0.05)
         zombie.commit()  # the try ends having removed its partition (it crashed before writing again)
@@ -183,27 +201,37 @@ def test_publish_waits_for_a_partition_still_writing_and_counts_what_it_committe
 def test_a_key_in_two_partitions_fails_the_later_partition_and_says_so(variants, project):
     import shutil
 
-    from driftline.training import train_champion
     from driftline.sources import InputError
+    from driftline.training import train_champion
 
     config = load_config(variants["partitioned"])
     day = f"{INTERVAL[0]:%Y-%m-%d}"
     target = config.root / "data" / "parts_dup" / day
     shutil.copytree(config.root / "data" / "parts" / day, target)
-    path = config_variant(project, f"pt_dup_{uuid.uuid4().hex[:6]}", input='"data/parts_dup/{interval_start:%Y-%m-%d}"',
-                          files_per_partition="2")
+    path = config_variant(
+        project,
+        f"pt_dup_{uuid.uuid4().hex[:6]}",
+        input='"data/parts_dup/{interval_start:%Y-%m-%d}"',
+        files_per_partition="2",
+    )
     train_champion(str(path))
     plan = plan_partitions(str(path), *INTERVAL, "manual__duplicate")
     first, second, third = plan["partitions"]
     score_partition(str(path), *INTERVAL, "manual__duplicate", first)
     score_partition(str(path), *INTERVAL, "manual__duplicate", second)
-    [(key,)] = fetch(path, "SELECT entity_key FROM {s}.prediction_rows WHERE run_key = %s AND partition = 0 LIMIT 1",
-                     (plan["run_key"],))
+    [(key,)] = fetch(
+        path,
+        "SELECT entity_key FROM {s}.prediction_rows WHERE run_key = %s AND partition = 0 LIMIT 1",
+        (plan["run_key"],),
+    )
     line = next(line for line in (target / "part-000.csv").read_text().splitlines() if key in line.split(","))
     with (target / "part-004.csv").open("a") as extra:  # the third partition's file repeats that row
         extra.write(line + "\n")
     with pytest.raises(InputError, match="of partition 2 appears again in another partition"):
         score_partition(str(path), *INTERVAL, "manual__duplicate", third)
-    staged = fetch(path, "SELECT partition, count(*) FROM {s}.prediction_rows WHERE run_key = %s GROUP BY 1 ORDER BY 1",
-                   (plan["run_key"],))
+    staged = fetch(
+        path,
+        "SELECT partition, count(*) FROM {s}.prediction_rows WHERE run_key = %s GROUP BY 1 ORDER BY 1",
+        (plan["run_key"],),
+    )
     assert [partition for partition, _ in staged] == [0, 1]  # the failed partition wrote nothing

@@ -51,7 +51,9 @@ def test_tampered_artifact_is_refused_and_champion_unchanged(project, database_u
         model = load_model(connection, config.db_schema)  # loads fine before tampering
         assert model.booster.num_trees() == config.num_boost_round
         uri = connection.execute(
-            sql.SQL("SELECT artifact_uri FROM {} WHERE version = %s").format(db.table(config.db_schema, "model_versions")),
+            sql.SQL("SELECT artifact_uri FROM {} WHERE version = %s").format(
+                db.table(config.db_schema, "model_versions")
+            ),
             (model.version,),
         ).fetchone()[0]
         path = Path(uri.removeprefix("file://"))
@@ -103,6 +105,9 @@ def test_retention_keeps_newest_and_never_the_champion_or_previous(conn, tmp_pat
 
 def test_passwords_are_masked_in_every_connection_string_form():
     assert db.mask_url("postgresql://a:s3cret@h/db") == "postgresql://a:***@h/db"
-    assert db.mask_url("postgresql://a@h/db?password=s3cret&sslmode=require") == "postgresql://a@h/db?password=***&sslmode=require"
+    assert (
+        db.mask_url("postgresql://a@h/db?password=s3cret&sslmode=require")
+        == "postgresql://a@h/db?password=***&sslmode=require"
+    )
     assert "s3cret" not in db.mask_url("host=h password=s3cret dbname=x")
     assert db.mask_url("postgresql://postgres:@/postgres?host=/tmp/x") == "postgresql://postgres:@/postgres?host=/tmp/x"

@@ -19,11 +19,10 @@ import psycopg.sql
 import pytest
 
 from driftline import db
-from driftline.config import load_config
 from driftline.attempt import QuarantineBudgetExceeded
 from driftline.batch import check_interval, score_interval
+from driftline.config import load_config
 from driftline.registry import ModelLoadError, champion_version
-
 from tests.helpers import config_variant, fetch, write_text
 from tests.integration.scenarios import ROWS, clean_rows, frame_csv
 
@@ -68,7 +67,10 @@ CASES = {
         lambda f: frame_csv(f.assign(amount="n/a-ish")),
         ("error", "column 'amount' holds text, expected numeric"),
     ),
-    "all_nan_required_column": (lambda f: frame_csv(f.assign(amount=np.nan)), ("budget", "expect_column_values_to_not_be_null:amount")),
+    "all_nan_required_column": (
+        lambda f: frame_csv(f.assign(amount=np.nan)),
+        ("budget", "expect_column_values_to_not_be_null:amount"),
+    ),
     "nan_heavy_rows": (
         lambda f: frame_csv(f.assign(distance_from_home_km=np.nan, transactions_last_24h=np.nan)),
         ("quarantine", None),  # nullable features: scored, LightGBM handles missing values
@@ -83,7 +85,10 @@ CASES = {
         ("quarantine", None),
     ),
     "huge_value": (with_cells("amount", 1e308), ("quarantine", "expect_column_values_to_be_between:amount")),
-    "infinity": (with_cells("account_age_days", "inf"), ("quarantine", "expect_column_values_to_be_between:account_age_days")),
+    "infinity": (
+        with_cells("account_age_days", "inf"),
+        ("quarantine", "expect_column_values_to_be_between:account_age_days"),
+    ),
     "negative_where_forbidden": (with_cells("amount", -3), ("quarantine", "expect_column_values_to_be_between:amount")),
     "unseen_category": (
         with_cells("merchant_category", "crypto_exchange"),
@@ -111,7 +116,7 @@ def test_bad_input_is_reported_or_quarantined_never_dropped(project, case):
         assert detail in str(error.value)
         assert config.input_location(start, end) in str(error.value)
         assert published_count(config, start) == 0
-        (status, message), = fetch(
+        ((status, message),) = fetch(
             config, "SELECT status, message FROM {s}.run_summary WHERE interval_start = %s", (start,)
         )
         assert status == "failed" and detail in message
@@ -121,7 +126,7 @@ def test_bad_input_is_reported_or_quarantined_never_dropped(project, case):
         with pytest.raises(QuarantineBudgetExceeded, match="quarantine budget exceeded"):
             score_interval(str(project), start, end, run_id=f"bad_input_{case}")
         assert published_count(config, start) == 0
-        (rows_in, scored, quarantined), = fetch(
+        ((rows_in, scored, quarantined),) = fetch(
             config,
             "SELECT rows_in, rows_scored, rows_quarantined FROM {s}.run_summary WHERE interval_start = %s",
             (start,),
@@ -142,7 +147,9 @@ def test_bad_input_is_reported_or_quarantined_never_dropped(project, case):
         assert stored["rows_quarantined"] == 0, reasons
     else:
         assert reasons[detail] >= 1, reasons
-    keys = [row[0] for row in fetch(config, "SELECT entity_key FROM {s}.predictions WHERE interval_start = %s", (start,))]
+    keys = [
+        row[0] for row in fetch(config, "SELECT entity_key FROM {s}.predictions WHERE interval_start = %s", (start,))
+    ]
     assert len(keys) == len(set(keys))
 
 
@@ -168,8 +175,20 @@ def big_input(config, start: datetime, rows: int = 60_000) -> None:
 
 def score_in_child(project: Path, start: datetime, run_id: str) -> subprocess.Popen:
     end = start + timedelta(days=1)
-    command = [sys.executable, "-m", "driftline.cli", "score", "--config", str(project),
-               "--start", start.isoformat(), "--end", end.isoformat(), "--run-id", run_id]
+    command = [
+        sys.executable,
+        "-m",
+        "driftline.cli",
+        "score",
+        "--config",
+        str(project),
+        "--start",
+        start.isoformat(),
+        "--end",
+        end.isoformat(),
+        "--run-id",
+        run_id,
+    ]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
 
 
@@ -265,7 +284,7 @@ def test_tampered_champion_is_refused_and_nothing_is_written(project):
     start = datetime(2027, 5, 1, tzinfo=timezone.utc)
     end = start + timedelta(days=1)
     write_text(Path(config.input_location(start, end)), frame_csv(clean_rows(start)))
-    (uri,), = fetch(config, "SELECT artifact_uri FROM {s}.model_versions WHERE status = 'champion'")
+    ((uri,),) = fetch(config, "SELECT artifact_uri FROM {s}.model_versions WHERE status = 'champion'")
     path = Path(uri.removeprefix("file://"))
     original = path.read_bytes()
     with psycopg.connect(os.environ["DRIFTLINE_DB_URL"]) as conn:
@@ -355,9 +374,14 @@ def test_schema_keyed_by_interval_migrates_to_rows_keyed_by_attempt(project, tmp
         (f'"{config.db_schema}".prediction_rows',),
     )
     assert sorted(c for (c,) in columns) == ["entity_key", "partition", "predicted_class", "run_key", "score"]
-    assert fetch(config, "SELECT interval_start, entity_key, score, run_id FROM {s}.predictions ORDER BY 1, 2") == before
-    indexes = fetch(config, "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = 'prediction_rows'",
-                    (config.db_schema,))
+    assert (
+        fetch(config, "SELECT interval_start, entity_key, score, run_id FROM {s}.predictions ORDER BY 1, 2") == before
+    )
+    indexes = fetch(
+        config,
+        "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = 'prediction_rows'",
+        (config.db_schema,),
+    )
     assert indexes == [("prediction_rows_run_entity",)]
     summary = score_interval(str(project), start, end, run_id="after_migration")
     assert check_interval(str(project), start, end)["rows_scored"] == summary["rows_scored"] == ROWS
@@ -387,7 +411,7 @@ def test_dirty_export_damages_only_its_bad_records_and_rows_in_counts_lines(proj
     damaged[2] = '"' + damaged[2]  # an open quote in row 100: nothing after it may be swallowed
     lines[101] = ",".join(damaged)
     nul_key = lines[201].split(",")[0] + "\x00x"
-    lines[201] = nul_key + lines[201][lines[201].index(","):]
+    lines[201] = nul_key + lines[201][lines[201].index(",") :]
     lines[1500:1500] = ["", ""]  # blank lines are not records
     text = "\n".join(lines)
     path = Path(config.input_location(start, end))
@@ -412,7 +436,9 @@ def test_dirty_export_damages_only_its_bad_records_and_rows_in_counts_lines(proj
     row_number, key, raw = quarantined["unstorable_character:transaction_id"]
     assert (row_number, key) == (202, None)
     assert base64.b64decode(raw["transaction_id"]["base64"]).decode() == nul_key  # byte for byte
-    scored = {key for (key,) in fetch(config, "SELECT entity_key FROM {s}.predictions WHERE interval_start = %s", (start,))}
+    scored = {
+        key for (key,) in fetch(config, "SELECT entity_key FROM {s}.predictions WHERE interval_start = %s", (start,))
+    }
     expected = set(frame["transaction_id"]) - {frame.loc[100, "transaction_id"], frame.loc[200, "transaction_id"]}
     assert scored == expected and {"NA", "null"} <= scored
     assert json.dumps(summary)  # the run summary holds counts, never row data
@@ -439,9 +465,9 @@ def test_reason_codes_keep_non_ascii_feature_names_through_copy(project):
     with psycopg.connect(os.environ["DRIFTLINE_DB_URL"]) as conn:
         db.copy_csv(conn, db.table(config.db_schema, "quarantine_rows"), QUARANTINE_COLUMNS, spill.getvalue())
         stored = conn.execute(
-            psycopg.sql.SQL("SELECT entity_key, reason_codes, raw_row FROM {}.quarantine_rows WHERE run_key = -16").format(
-                psycopg.sql.Identifier(config.db_schema)
-            )
+            psycopg.sql.SQL(
+                "SELECT entity_key, reason_codes, raw_row FROM {}.quarantine_rows WHERE run_key = -16"
+            ).format(psycopg.sql.Identifier(config.db_schema))
         ).fetchall()
         conn.rollback()
     assert stored == [("k-ü", sorted(codes), {"transaction_id": "k-ü", "größe_€": "zwölf"})]
@@ -459,8 +485,13 @@ def test_messy_csvs_through_the_scoring_path_account_for_every_line(project):
     variant = config_variant(project, config.db_schema, name="messy_budget_off", quarantine_budget="1.0")
     days = iter(range(1000))
 
-    @settings(max_examples=8, deadline=None, database=None, phases=[Phase.explicit, Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=8,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=messy_csv())
     def check(case):
         encoding, newline, null_values, _, records = case
@@ -475,7 +506,9 @@ def test_messy_csvs_through_the_scoring_path_account_for_every_line(project):
         summary = score_interval(str(variant), start, end, run_id=f"messy_{start:%Y%m%d}")
         stored = check_interval(str(variant), start, end)
         assert summary["rows_in"] == stored["rows_in"] == len(reference)
-        scored = {k for (k,) in fetch(config, "SELECT entity_key FROM {s}.predictions WHERE interval_start = %s", (start,))}
+        scored = {
+            k for (k,) in fetch(config, "SELECT entity_key FROM {s}.predictions WHERE interval_start = %s", (start,))
+        }
         quarantined = fetch(
             config,
             "SELECT q.row_number, q.entity_key, q.reason_codes, q.raw_row FROM {s}.quarantine_rows q JOIN "

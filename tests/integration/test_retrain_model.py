@@ -14,9 +14,9 @@ import pytest
 from psycopg import sql
 
 from driftline import db, registry
+from driftline.batch import score_interval
 from driftline.cli import main as cli_main
 from driftline.config import load_config
-from driftline.batch import score_interval
 from driftline.retraining.errors import RetrainingError
 from driftline.retraining.guardrails import guardrail_failures, prediction_problems, segment_metrics
 from driftline.retraining.lifecycle import decide_promotion, rollback_champion, train_candidate, validate_candidate
@@ -25,7 +25,6 @@ from driftline.retraining.review import approval_request
 from driftline.retraining.shadow import score_shadow
 from driftline.retraining.windows import labelled_window
 from driftline.training import train
-
 from tests.helpers import config_variant, db_url, fetch
 from tests.integration.scenarios import (
     ALL_LABELS,
@@ -52,7 +51,9 @@ def weak_champion_schema(scored_project) -> Path:
 
 def test_guardrail_failures_reject_then_same_candidate_is_promoted(weak_champion_schema, scored_project):
     schema = load_config(weak_champion_schema).db_schema
-    strict = config_variant(weak_champion_schema, schema, f"{schema}_strict", min_training_rows="10000000", min_metric="0.999")
+    strict = config_variant(
+        weak_champion_schema, schema, f"{schema}_strict", min_training_rows="10000000", min_metric="0.999"
+    )
     before = champion(weak_champion_schema)
     candidate, validation, decision = retrain(strict, "strict guardrails")
     assert decision["decision"] == "rejected" and decision["champion_version"] == before == champion(strict)
@@ -60,21 +61,34 @@ def test_guardrail_failures_reject_then_same_candidate_is_promoted(weak_champion
     assert any("retraining.min_metric 0.999" in failure for failure in validation["failures"])
     # The candidate beat the champion: only the guardrails stopped it.
     assert validation["candidate"]["metrics"]["auc"] > validation["champion"]["metrics"]["auc"]
-    (status,), = fetch(weak_champion_schema, "SELECT status FROM {s}.model_versions WHERE version = %s", (candidate["version"],))
+    ((status,),) = fetch(
+        weak_champion_schema, "SELECT status FROM {s}.model_versions WHERE version = %s", (candidate["version"],)
+    )
     assert status == "rejected"
 
     # Default guardrails: the same data and seed give the same artifact (no new version), now promoted.
     again, validation, decision = retrain(weak_champion_schema, "drift breach")
-    assert (again["sha256"], again["version"], again["new_version"]) == (candidate["sha256"], candidate["version"], False)
+    assert (again["sha256"], again["version"], again["new_version"]) == (
+        candidate["sha256"],
+        candidate["version"],
+        False,
+    )
     assert validation["passed"], validation["failures"]
     assert decision["decision"] == "promoted" and champion(weak_champion_schema) == candidate["version"]
-    events = fetch(weak_champion_schema, "SELECT action, from_version, to_version, reason FROM {s}.promotion_events ORDER BY event_id")
+    events = fetch(
+        weak_champion_schema,
+        "SELECT action, from_version, to_version, reason FROM {s}.promotion_events ORDER BY event_id",
+    )
     assert [e[:3] for e in events] == [
         ("promote", None, before),
         ("reject", before, candidate["version"]),
         ("promote", before, candidate["version"]),
     ]
-    assert "min_training_rows" in events[1][3] and "all guardrails passed" in events[2][3] and "drift breach" in events[2][3]
+    assert (
+        "min_training_rows" in events[1][3]
+        and "all guardrails passed" in events[2][3]
+        and "drift breach" in events[2][3]
+    )
     aliases = dict(fetch(weak_champion_schema, "SELECT alias, version FROM {s}.model_aliases"))
     assert aliases == {"champion": candidate["version"], "previous": before}
 
@@ -92,7 +106,9 @@ def test_worse_candidate_is_rejected_and_champion_unchanged(scored_project):
     assert decision["decision"] == "rejected" and champion(path) == strong
     assert any("does not beat champion" in failure for failure in validation["failures"])
     assert fetch(path, "SELECT status FROM {s}.model_versions ORDER BY version") == [("champion",), ("rejected",)]
-    (action, reason), = fetch(path, "SELECT action, reason FROM {s}.promotion_events WHERE to_version = %s", (candidate["version"],))
+    ((action, reason),) = fetch(
+        path, "SELECT action, reason FROM {s}.promotion_events WHERE to_version = %s", (candidate["version"],)
+    )
     assert action == "reject" and "does not beat champion" in reason
 
 
@@ -114,8 +130,13 @@ def test_rollback_restores_previous_champion_and_is_in_history(scored_project, c
     path, weak, promoted = promoted_over_weak_champion(scored_project)
     assert cli_main(["rollback", "--config", str(path), "--reason", "candidate misbehaves in production"]) == 0
     assert champion(path) == weak
-    last = fetch(path, "SELECT action, from_version, to_version, reason, actor FROM {s}.promotion_events ORDER BY event_id DESC LIMIT 1")
-    assert last[0][:4] == ("rollback", promoted, weak, "candidate misbehaves in production") and last[0][4].startswith("cli:")
+    last = fetch(
+        path,
+        "SELECT action, from_version, to_version, reason, actor FROM {s}.promotion_events ORDER BY event_id DESC LIMIT 1",
+    )
+    assert last[0][:4] == ("rollback", promoted, weak, "candidate misbehaves in production") and last[0][4].startswith(
+        "cli:"
+    )
     assert dict(fetch(path, "SELECT alias, version FROM {s}.model_aliases")) == {"champion": weak, "previous": promoted}
     # An unknown version is refused with a message, no traceback.
     assert cli_main(["rollback", "--config", str(path), "--to", "99", "--reason", "x"]) == 1
@@ -123,12 +144,15 @@ def test_rollback_restores_previous_champion_and_is_in_history(scored_project, c
     # Roll forward again with --to; the history keeps every step.
     assert cli_main(["rollback", "--config", str(path), "--to", str(promoted), "--reason", "fixed upstream"]) == 0
     assert champion(path) == promoted
-    assert [row[0] for row in fetch(path, "SELECT action FROM {s}.promotion_events ORDER BY event_id")][-2:] == ["rollback", "rollback"]
+    assert [row[0] for row in fetch(path, "SELECT action FROM {s}.promotion_events ORDER BY event_id")][-2:] == [
+        "rollback",
+        "rollback",
+    ]
 
 
 def test_rollback_to_tampered_artifact_is_refused_and_champion_stays(scored_project):
     path, weak, current = promoted_over_weak_champion(scored_project)
-    (uri,), = fetch(path, "SELECT artifact_uri FROM {s}.model_versions WHERE version = %s", (weak,))
+    ((uri,),) = fetch(path, "SELECT artifact_uri FROM {s}.model_versions WHERE version = %s", (weak,))
     artifact = Path(uri.removeprefix("file://"))
     artifact.write_bytes(artifact.read_bytes().replace(b"shrinkage=", b"shrinkage=9", 1))
     with pytest.raises(registry.ModelLoadError, match="sha256 mismatch"):
@@ -142,17 +166,28 @@ def test_backfill_of_an_old_interval_uses_the_then_champion(scored_project):
     # Put the promotions on the data timeline: `old` from mid-October, `new` from midway through SECOND.
     with psycopg.connect(db_url(), autocommit=True) as conn:
         events = db.table(load_config(path).db_schema, "promotion_events")
-        conn.execute(sql.SQL("UPDATE {} SET created_at = %s WHERE to_version = %s AND action = 'promote'").format(events), (datetime(2026, 10, 15, tzinfo=timezone.utc), old))
-        conn.execute(sql.SQL("UPDATE {} SET created_at = %s WHERE to_version = %s AND action = 'promote'").format(events), (SECOND[0] + timedelta(hours=12), new))
+        conn.execute(
+            sql.SQL("UPDATE {} SET created_at = %s WHERE to_version = %s AND action = 'promote'").format(events),
+            (datetime(2026, 10, 15, tzinfo=timezone.utc), old),
+        )
+        conn.execute(
+            sql.SQL("UPDATE {} SET created_at = %s WHERE to_version = %s AND action = 'promote'").format(events),
+            (SECOND[0] + timedelta(hours=12), new),
+        )
         assert registry.version_for_interval(conn, load_config(path).db_schema, FIRST[1]) == old
         # Before any promotion: the first champion, not whatever is champion today, so a backfill of
         # old history gives the same version every time.
-        assert registry.version_for_interval(conn, load_config(path).db_schema, datetime(2026, 9, 1, tzinfo=timezone.utc)) == old
+        assert (
+            registry.version_for_interval(conn, load_config(path).db_schema, datetime(2026, 9, 1, tzinfo=timezone.utc))
+            == old
+        )
     score_both_intervals(path)
     versions = dict(fetch(path, "SELECT interval_start, min(model_version) FROM {s}.predictions GROUP BY 1"))
     assert versions == {FIRST[0]: old, SECOND[0]: new}
     score_interval(str(path), *SECOND, run_id="pinned", model_version=old)  # the Param still pins
-    assert fetch(path, "SELECT DISTINCT model_version FROM {s}.predictions WHERE interval_start = %s", (SECOND[0],)) == [(old,)]
+    assert fetch(
+        path, "SELECT DISTINCT model_version FROM {s}.predictions WHERE interval_start = %s", (SECOND[0],)
+    ) == [(old,)]
 
 
 def test_realized_performance_appears_and_updates_as_labels_arrive(scored_project):
@@ -189,8 +224,16 @@ def test_guardrail_checks_on_tiny_inputs(scored_project):
     assert prediction_problems(config, np.array([0.1, np.nan, 0.3])) == ["1 holdout predictions are NaN or infinite"]
     assert "outside [0, 1]" in prediction_problems(config, np.array([0.1, 1.5]))[0]
     assert "same value" in prediction_problems(config, np.array([0.2, 0.2]))[0]
-    candidate = {"version": 2, "metrics": {"auc": 0.80, "log_loss": 0.30, "accuracy": 0.9}, "segments": {"a": 0.6, "b": 0.9}}
-    holder = {"version": 1, "metrics": {"auc": 0.78, "log_loss": 0.20, "accuracy": 0.9}, "segments": {"a": 0.7, "b": 0.8}}
+    candidate = {
+        "version": 2,
+        "metrics": {"auc": 0.80, "log_loss": 0.30, "accuracy": 0.9},
+        "segments": {"a": 0.6, "b": 0.9},
+    }
+    holder = {
+        "version": 1,
+        "metrics": {"auc": 0.78, "log_loss": 0.20, "accuracy": 0.9},
+        "segments": {"a": 0.7, "b": 0.8},
+    }
     failures = guardrail_failures(config, 5000, candidate, holder, np.array([0.1, 0.9]))
     assert len(failures) == 2
     assert "log_loss 0.3000 is worse than champion 0.2000" in failures[0]
@@ -222,9 +265,13 @@ def test_dag_promotes_then_rolls_back(retrain_dag, scored_project):
     assert str(run.state) == "success"
     promoted = champion(path)
     assert promoted != weak
-    (reason,), = fetch(path, "SELECT reason FROM {s}.promotion_events WHERE action = 'promote' AND to_version = %s", (promoted,))
+    ((reason,),) = fetch(
+        path, "SELECT reason FROM {s}.promotion_events WHERE action = 'promote' AND to_version = %s", (promoted,)
+    )
     assert "monitor_drift: breach" in reason
-    (window,), = fetch(path, "SELECT manifest->'retraining'->'window' FROM {s}.model_versions WHERE version = %s", (promoted,))
+    ((window,),) = fetch(
+        path, "SELECT manifest->'retraining'->'window' FROM {s}.model_versions WHERE version = %s", (promoted,)
+    )
     assert window["end"] == SECOND[1].isoformat()  # the window ends with the breaching interval
     assert fetch(path, "SELECT count(*) FROM {s}.realized_performance WHERE rows_labelled > 0") == [(2,)]
 
@@ -235,13 +282,17 @@ def test_dag_promotes_then_rolls_back(retrain_dag, scored_project):
     assert states["train_candidate"].endswith("skipped") and states["rollback_champion"].endswith("success")
 
     # A rollback that expects a champion which is no longer champion changes nothing and fails.
-    stale = {"config": str(path), "action": "rollback", "reason": "stale page", "rollback_to_version": promoted,
-             "rollback_expect_champion": promoted}
+    stale = {
+        "config": str(path),
+        "action": "rollback",
+        "reason": "stale page",
+        "rollback_to_version": promoted,
+        "rollback_expect_champion": promoted,
+    }
     run = retrain_dag.test(run_conf=stale)
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     assert states["rollback_champion"].endswith("failed") and champion(path) == weak
     assert fetch(path, "SELECT count(*) FROM {s}.promotion_events WHERE action = 'rollback'") == [(1,)]
-
 
 
 def test_dag_rejects_a_bad_param(retrain_dag):
@@ -257,7 +308,9 @@ def test_shadow_scores_the_rejected_candidate_beside_the_champion(scored_project
     score_both_intervals(path)
     assert score_shadow(str(path), *FIRST, run_id="shadow")["skipped"].startswith("no candidate")
     schema = load_config(path).db_schema
-    stump = config_variant(path, schema, f"{schema}_stump", shadow="true", num_boost_round="1", num_leaves="2", min_metric="0.999")
+    stump = config_variant(
+        path, schema, f"{schema}_stump", shadow="true", num_boost_round="1", num_leaves="2", min_metric="0.999"
+    )
     candidate, _, decision = retrain(stump)
     assert decision["decision"] == "rejected"
     for _ in range(2):  # a rerun replaces the interval's shadow rows
@@ -269,7 +322,7 @@ def test_shadow_scores_the_rejected_candidate_beside_the_champion(scored_project
         "FROM {s}.shadow_predictions s JOIN {s}.predictions p USING (interval_start, entity_key) WHERE s.interval_start = %s",
         (FIRST[0],),
     )
-    (published,), = fetch(path, "SELECT count(*) FROM {s}.predictions WHERE interval_start = %s", (FIRST[0],))
+    ((published,),) = fetch(path, "SELECT count(*) FROM {s}.predictions WHERE interval_start = %s", (FIRST[0],))
     assert compared[0][:2] == (published, 1) == (result["rows"], 1)
     assert compared[0][2] > 0  # a different model: its scores differ from the champion's
     off = config_variant(path, schema, f"{schema}_off", shadow="false")
@@ -301,7 +354,10 @@ def test_manual_promotion_records_who_decided_in_events_and_manifest(scored_proj
     assert request["subject"] == f"demo_transactions: promote candidate v{version} over champion v{weak}?"
     body = request["body"]
     assert f"| metric | candidate v{version} | champion v{weak} | candidate better by |" in body
-    assert f"| auc (primary) | {validation['candidate']['metrics']['auc']:.4f} | {validation['champion']['metrics']['auc']:.4f} |" in body
+    assert (
+        f"| auc (primary) | {validation['candidate']['metrics']['auc']:.4f} | {validation['champion']['metrics']['auc']:.4f} |"
+        in body
+    )
     assert "Guardrails (all passed)" in body and "retraining.min_training_rows 1000" in body
     assert "No answer within 0.5 h rejects the candidate" in body
     # Auto mode, or a candidate that failed a guardrail: nobody is asked.
@@ -338,10 +394,14 @@ def test_manual_promotion_records_who_decided_in_events_and_manifest(scored_proj
         ("promote", version, "alice", "alice", "checked the segments, ship it"),
     ]
     assert "no answer within 0.5 h" in events[0][5] and "rejected by bob: holdout too recent to trust" in events[1][5]
-    assert "approved by alice: checked the segments, ship it" in events[2][5] and "trigger: drift breach" in events[2][5]
+    assert (
+        "approved by alice: checked the segments, ship it" in events[2][5] and "trigger: drift breach" in events[2][5]
+    )
 
     # The manifest (registry row and manifest.json beside the artifact) lists every decision.
-    (manifest, uri), = fetch(path, "SELECT manifest, artifact_uri FROM {s}.model_versions WHERE version = %s", (version,))
+    ((manifest, uri),) = fetch(
+        path, "SELECT manifest, artifact_uri FROM {s}.model_versions WHERE version = %s", (version,)
+    )
     decisions = manifest["decisions"]
     assert [(d["action"], d["reviewer"], d["comment"], d["timed_out"], d["run_id"]) for d in decisions] == [
         ("reject", None, None, True, "run_1"),
@@ -349,7 +409,10 @@ def test_manual_promotion_records_who_decided_in_events_and_manifest(scored_proj
         ("promote", "alice", "checked the segments, ship it", False, "run_3"),
     ]
     assert [d["event_id"] for d in decisions] == [
-        row[0] for row in fetch(path, "SELECT event_id FROM {s}.promotion_events WHERE to_version = %s ORDER BY event_id", (version,))
+        row[0]
+        for row in fetch(
+            path, "SELECT event_id FROM {s}.promotion_events WHERE to_version = %s ORDER BY event_id", (version,)
+        )
     ]
     on_disk = json.loads((registry.artifact_path(uri).parent / registry.MANIFEST_FILE).read_text())
     assert on_disk == manifest
@@ -359,6 +422,8 @@ def test_manual_promotion_records_who_decided_in_events_and_manifest(scored_proj
 
 def test_auto_decisions_are_in_the_manifest_too(scored_project):
     path, _, promoted = promoted_over_weak_champion(scored_project)
-    (decisions,), = fetch(path, "SELECT manifest->'decisions' FROM {s}.model_versions WHERE version = %s", (promoted,))
+    ((decisions,),) = fetch(
+        path, "SELECT manifest->'decisions' FROM {s}.model_versions WHERE version = %s", (promoted,)
+    )
     assert [(d["action"], d["mode"], d["reviewer"]) for d in decisions] == [("promote", "auto", None)]
     assert "all guardrails passed" in decisions[0]["reason"]

@@ -14,11 +14,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from driftline.config import load_config
 from driftline.batch import check_interval, score_interval
+from driftline.config import load_config
 from driftline.registry import ModelLoadError, load_model, register_candidate
 from driftline.scoring.safeguards import OutputSanityError
-
 from tests.helpers import SMALL_PLAN, config_copy, config_variant, db_url, fetch, write_text
 from tests.integration.scenarios import LATER, add_second_champion, alerts, artifact, clean_rows, frame_csv, variant
 
@@ -71,7 +70,7 @@ def test_tampered_champion_is_scored_by_the_previous_version(project):
 
     assert (summary["model_version"], summary["requested_version"], summary["fallback"]) == (1, 2, True)
     assert "sha256 mismatch" in summary["fallback_reason"] and "fell back to v1" in summary["fallback_reason"]
-    (fallback, reason, version, requested), = fetch(
+    ((fallback, reason, version, requested),) = fetch(
         path, "SELECT fallback, fallback_reason, model_version, requested_version FROM {s}.run_health"
     )
     assert (fallback, version, requested) == (True, 1, 2) and "sha256 mismatch" in reason
@@ -145,7 +144,10 @@ def test_majority_share_rule_uses_the_configured_bound(project):
     """At threshold 0.05 the holdout has both classes; a constant 0.5 model puts every row in one."""
     path = variant(project, threshold="0.05", max_majority_share="0.99", min_score_std_ratio="false")
     broken = broken_model(path, "0")
-    with pytest.raises(OutputSanityError, match=r"100.00% of rows get the same predicted class \(safeguards.max_majority_share = 0.99; reference"):
+    with pytest.raises(
+        OutputSanityError,
+        match=r"100.00% of rows get the same predicted class \(safeguards.max_majority_share = 0.99; reference",
+    ):
         score_interval(str(path), *INTERVAL, run_id="majority", model_version=broken)
     assert contents(path) == []
     summary = score_interval(str(path), *INTERVAL, run_id="healthy")  # the real model passes the same rule
@@ -178,7 +180,9 @@ def test_run_health_has_a_row_per_run_and_per_stage(project):
         expected_freshness = (datetime.now(timezone.utc) - INTERVAL[1]).total_seconds()
         assert freshness == pytest.approx(expected_freshness, abs=600)
         assert stats["rows"] == scored and 0 < stats["std"] < 1
-    stages = fetch(path, "SELECT run_id, stage, seconds, rows_per_second FROM {s}.run_stage_health WHERE run_id = 'second'")
+    stages = fetch(
+        path, "SELECT run_id, stage, seconds, rows_per_second FROM {s}.run_stage_health WHERE run_id = 'second'"
+    )
     names = {stage for _, stage, _, _ in stages}
     assert {"read", "validate", "predict", "write_predictions", "check_distribution"} <= names
     assert all(seconds >= 0 for _, _, seconds, _ in stages)
@@ -191,9 +195,17 @@ def test_alert_destination_failure_is_recorded_and_does_not_raise(project, monke
 
     install()  # the channels are Airflow notifiers, registered by the adapter (as in a task or the CLI)
 
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_CLOSED", json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": 1,
-                                                                "extra": {"from_email": "driftline@example.com",
-                                                                          "disable_ssl": True, "timeout": 5}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SMTP_CLOSED",
+        json.dumps(
+            {
+                "conn_type": "smtp",
+                "host": "127.0.0.1",
+                "port": 1,
+                "extra": {"from_email": "driftline@example.com", "disable_ssl": True, "timeout": 5},
+            }
+        ),
+    )
     path = variant(project)
     closed = [("[alerts]\n", '[alerts]\nsmtp_conn_id = "smtp_closed"\nsmtp_to = ["oncall@example.com"]\n')]
     path = config_copy(path.parent.parent, closed, base=path, name=path.name)
@@ -207,14 +219,20 @@ def test_missed_deadline_callback_writes_an_alert_for_scheduled_runs_only(projec
     from driftline.airflow.notifiers import record_missed_deadline
 
     path = variant(project)
-    run = {"dag_id": "score_batch", "dag_run_id": "scheduled__2026-11-01", "run_type": "scheduled", "state": "running",
-           "data_interval_start": "2026-11-01T00:00:00Z", "data_interval_end": "2026-11-02T00:00:00Z"}
+    run = {
+        "dag_id": "score_batch",
+        "dag_run_id": "scheduled__2026-11-01",
+        "run_type": "scheduled",
+        "state": "running",
+        "data_interval_start": "2026-11-01T00:00:00Z",
+        "data_interval_end": "2026-11-02T00:00:00Z",
+    }
     context = {"dag_run": run, "deadline": {"id": "x", "deadline_time": "2026-11-02T06:00:00Z"}}
     assert record_missed_deadline(str(path), 6, context) is not None
     assert record_missed_deadline(str(path), 6, {**context, "dag_run": {**run, "run_type": "backfill"}}) is None
     [(message, numbers, severity)] = alerts(path, "deadline_missed")
     assert severity == "critical" and "not scored within 6 h" in message and numbers["deadline_hours"] == 6
-    (start, end), = fetch(path, "SELECT interval_start, interval_end FROM {s}.alerts WHERE kind = 'deadline_missed'")
+    ((start, end),) = fetch(path, "SELECT interval_start, interval_end FROM {s}.alerts WHERE kind = 'deadline_missed'")
     assert (start, end) == (datetime(2026, 11, 1, tzinfo=timezone.utc), datetime(2026, 11, 2, tzinfo=timezone.utc))
 
 
@@ -227,8 +245,9 @@ def test_failed_task_alerts_once_through_the_airflow_notifier(project, score_bat
     assert "failed" in str(run.state)
     assert len(alerts(path, "output_sanity")) == 1 and alerts(path, "task_failure") == []
 
-    empty = config_variant(path, load_config(path).db_schema, name="empty_input",
-                           input='"data/empty/{interval_start:%Y-%m-%d}.csv"')
+    empty = config_variant(
+        path, load_config(path).db_schema, name="empty_input", input='"data/empty/{interval_start:%Y-%m-%d}.csv"'
+    )
     target = Path(load_config(empty).input_location(*INTERVAL))
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text("")
@@ -237,5 +256,7 @@ def test_failed_task_alerts_once_through_the_airflow_notifier(project, score_bat
     [(message, numbers, severity)] = alerts(path, "task_failure")
     assert severity == "critical" and numbers["try_number"] == 1
     assert "score_batch.score_interval failed after 1 attempt(s)" in message and "input file is empty" in message
-    (dag_id, task_id, start), = fetch(path, "SELECT dag_id, task_id, interval_start FROM {s}.alerts WHERE kind = 'task_failure'")
+    ((dag_id, task_id, start),) = fetch(
+        path, "SELECT dag_id, task_id, interval_start FROM {s}.alerts WHERE kind = 'task_failure'"
+    )
     assert (dag_id, task_id, start) == ("score_batch", "score_interval", INTERVAL[0])

@@ -16,7 +16,6 @@ from driftline.config import load_config
 from driftline.registry import champion_version
 from driftline.scoring.engine import COMPILED_TOLERANCE
 from driftline.scoring.features import model_frame
-
 from tests.helpers import SMALL_PLAN, db_url, fetch, load_dag
 
 FIRST, SECOND = SMALL_PLAN.interval_bounds()
@@ -62,14 +61,18 @@ def test_interval_scored_twice_is_identical_and_not_duplicated(score_batch_dag, 
     assert first == second
     keys = [row[0] for row in second["predictions"]]
     assert len(keys) == len(set(keys)) > 0
-    (rows_in, rows_scored, rows_quarantined, status), = second["summary"]
+    ((rows_in, rows_scored, rows_quarantined, status),) = second["summary"]
     assert status == "succeeded"
     # Every input row is either scored or quarantined: 3000 generated rows + 1 malformed line.
     assert rows_in == SMALL_PLAN.rows_per_interval + 1
     assert rows_in == rows_scored + rows_quarantined
     assert (rows_scored, rows_quarantined) == (len(second["predictions"]), len(second["quarantine"]))
     # Two attempts recorded, one published.
-    attempts = fetch(project, "SELECT count(*), count(*) FILTER (WHERE published) FROM {s}.run_summary WHERE interval_start = %s", (FIRST[0],))
+    attempts = fetch(
+        project,
+        "SELECT count(*), count(*) FILTER (WHERE published) FROM {s}.run_summary WHERE interval_start = %s",
+        (FIRST[0],),
+    )
     assert attempts == [(2, 1)]
 
 
@@ -94,9 +97,11 @@ def test_online_scores_equal_offline_predict(score_batch_dag, project):
     compiled engine sums the trees in its own order; the lightgbm engine is bit-identical)."""
     assert run(score_batch_dag, project, FIRST) == "success"
     config = load_config(project)
-    (uri,), = fetch(project, "SELECT artifact_uri FROM {s}.model_versions WHERE status = 'champion'")
+    ((uri,),) = fetch(project, "SELECT artifact_uri FROM {s}.model_versions WHERE status = 'champion'")
     booster = lgb.Booster(model_file=uri.removeprefix("file://"))
-    manifest_categories = fetch(project, "SELECT manifest->'categories' FROM {s}.model_versions WHERE status = 'champion'")[0][0]
+    manifest_categories = fetch(
+        project, "SELECT manifest->'categories' FROM {s}.model_versions WHERE status = 'champion'"
+    )[0][0]
 
     frame = pd.read_csv(config.input_location(*FIRST), on_bad_lines="skip", dtype={"transaction_id": str})
     quarantined = {row[1] for row in interval_contents(project, FIRST)["quarantine"]}
@@ -127,7 +132,7 @@ def test_budget_exceeded_keeps_previous_predictions_and_records_quarantine(score
 
     after = interval_contents(project, FIRST)
     assert after["predictions"] == before["predictions"]  # readers still see the last good run
-    (status, message, rows_in, rows_scored, rows_quarantined), = fetch(
+    ((status, message, rows_in, rows_scored, rows_quarantined),) = fetch(
         project,
         "SELECT status, message, rows_in, rows_scored, rows_quarantined FROM {s}.run_summary "
         "WHERE interval_start = %s ORDER BY run_key DESC LIMIT 1",
@@ -139,7 +144,7 @@ def test_budget_exceeded_keeps_previous_predictions_and_records_quarantine(score
     assert rows_quarantined > rows_in / 2
     # The quarantine rows of the failed attempt are kept for inspection, beside those of the run
     # that is still published, which still adds up.
-    (stored,), = fetch(
+    ((stored,),) = fetch(
         project,
         "SELECT count(*) FROM {s}.quarantine_rows q JOIN {s}.scored_intervals i USING (interval_id) "
         "WHERE i.interval_start = %s AND q.run_key <> i.current_run_key",
@@ -164,7 +169,7 @@ def test_missing_column_fails_with_a_message_naming_it(project):
     with pytest.raises(InputError) as error:
         score_interval(str(project), *day, run_id="test_missing_column")
     assert "'amount'" in str(error.value) and "amount_usd" in str(error.value) and str(path) in str(error.value)
-    (status, message), = fetch(
+    ((status, message),) = fetch(
         project,
         "SELECT status, message FROM {s}.run_summary WHERE interval_start = %s",
         (day[0],),
@@ -182,7 +187,9 @@ def test_pinned_model_version_param_is_recorded(score_batch_dag, project):
     versions = {row[3] for row in interval_contents(project, SECOND)["predictions"]}
     assert versions == {version}
     with pytest.raises(ParamValidationError, match="model_version"):
-        score_batch_dag.test(logical_date=SECOND[1] + timedelta(days=30), run_conf={"config": str(project), "model_version": "latest"})
+        score_batch_dag.test(
+            logical_date=SECOND[1] + timedelta(days=30), run_conf={"config": str(project), "model_version": "latest"}
+        )
 
 
 def _dag_with_quick_retries(monkeypatch, config_path: Path):
@@ -241,4 +248,8 @@ def test_a_config_param_pointing_nowhere_fails_at_once_and_still_alerts(project,
     # Stored with the DAG's own config, saying why.
     [(task_id, message)] = _failure_alerts(project, interval[0])
     assert task_id == "prepare_database"
-    assert "config file not found" in message and str(nowhere) in message and "alert stored with the DAG's config" in message
+    assert (
+        "config file not found" in message
+        and str(nowhere) in message
+        and "alert stored with the DAG's config" in message
+    )

@@ -16,7 +16,6 @@ from driftline.airflow.ui.app import create_app
 from driftline.airflow.ui.report_files import report_id
 from driftline.config import load_config
 from driftline.registry import register_champion
-
 from tests.helpers import config_copy
 
 HOSTILE = '<script>alert("x")</script>'

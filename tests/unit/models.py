@@ -13,7 +13,6 @@ from driftline.config import load_config
 from driftline.devtools.demo_data import transactions
 from driftline.registry import LoadedModel, sha256_bytes
 from driftline.training import train
-
 from tests.helpers import config_copy
 
 DAY = datetime(2026, 10, 1, tzinfo=timezone.utc)
@@ -26,10 +25,16 @@ def config_for(tmp_path: Path, task: str, **params: str):
         ('engine = "lightgbm"', 'engine = "compiled"'),  # the demo's is lightgbm
     ]
     if task == "regression":
-        replace += [('task = "binary"', 'task = "regression"'), ('objective = "binary"', 'objective = "regression"'),
-                    ('\nmetric = "auc"', '\nmetric = "rmse"'), ("min_metric = 0.6", "min_metric = 1000000")]
+        replace += [
+            ('task = "binary"', 'task = "regression"'),
+            ('objective = "binary"', 'objective = "regression"'),
+            ('\nmetric = "auc"', '\nmetric = "rmse"'),
+            ("min_metric = 0.6", "min_metric = 1000000"),
+        ]
     if params:
-        replace.append(("[model.params]\n", "[model.params]\n" + "".join(f"{key} = {value}\n" for key, value in params.items())))
+        replace.append(
+            ("[model.params]\n", "[model.params]\n" + "".join(f"{key} = {value}\n" for key, value in params.items()))
+        )
     return load_config(config_copy(tmp_path, replace, name=f"{task}.toml"))
 
 
@@ -41,7 +46,11 @@ def trained(config) -> LoadedModel:
     model = train(config, history)
     text = model.model_text.encode("utf-8")
     return LoadedModel(
-        version=1, booster=lgb.Booster(model_str=model.model_text), manifest=model.manifest, sha256=sha256_bytes(text), text=text
+        version=1,
+        booster=lgb.Booster(model_str=model.model_text),
+        manifest=model.manifest,
+        sha256=sha256_bytes(text),
+        text=text,
     )
 
 

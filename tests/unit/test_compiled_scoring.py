@@ -10,11 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from driftline.scoring.compiled import cache_dir
 from driftline.config import load_config
+from driftline.scoring.compiled import cache_dir
 from driftline.scoring.engine import COMPILED_TOLERANCE, Scorer
 from driftline.scoring.features import model_matrix
-
 from tests.unit.models import awkward_rows, config_for, trained
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from driftline.config import ConfigError, load_config
-
 from tests.helpers import DEMO_CONFIG, config_copy, write_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,11 +45,17 @@ def test_input_location_renders_the_interval(tmp_path):
         ([('target = "is_fraud"', 'target = "is_fraud"\ntargte = "x"')], "unknown key 'dataset.targte'"),
         ([('entity_key = "transaction_id"\n', "")], "missing required key 'dataset.entity_key'"),
         ([("[scoring]", "[scoring_options]")], "unknown section '[scoring_options]'"),
-        ([('[features.merchant_category]\ntype = "categorical"', '[features.merchant_category]\ntype = "text"')], "'features.merchant_category.type'"),
+        (
+            [('[features.merchant_category]\ntype = "categorical"', '[features.merchant_category]\ntype = "text"')],
+            "'features.merchant_category.type'",
+        ),
         ([("quarantine_budget = 0.05", "quarantine_budget = 5")], "quarantine_budget"),
         ([('schema = "driftline_demo"', 'schema = "drift; drop"')], "database.schema"),
         ([('event_time = "event_time"', 'event_time = "amount"')], "used twice"),
-        ([("nullable = false\nmin = 0\nmax = 50000", "nullable = false\nminimum = 0")], "unknown key 'features.amount.minimum'"),
+        (
+            [("nullable = false\nmin = 0\nmax = 50000", "nullable = false\nminimum = 0")],
+            "unknown key 'features.amount.minimum'",
+        ),
         ([("threshold = 0.5", "threshold = true")], "'model.threshold'"),
         ([('cron = "0 0 * * *"', 'cron = "@daily"')], "schedule.cron"),
         ([("keep_versions = 5", "keep_version = 5")], "unknown key 'retraining.keep_version'"),
@@ -64,7 +69,10 @@ def test_input_location_renders_the_interval(tmp_path):
         ([("min_training_rows = 1000", "min_training_rows = 0")], "'retraining.min_training_rows'"),
         ([('promotion = "auto"', 'promotion = "ask"')], "'retraining.promotion'"),
         ([("approval_timeout_hours = 72", "approval_timeout_hours = 0")], "'retraining.approval_timeout_hours'"),
-        ([('schema = "driftline_demo"', 'schema = "driftline_demo"\nanalyst_role = "Analysts; DROP"')], "'database.analyst_role'"),
+        (
+            [('schema = "driftline_demo"', 'schema = "driftline_demo"\nanalyst_role = "Analysts; DROP"')],
+            "'database.analyst_role'",
+        ),
     ],
 )
 def test_bad_config_names_key_and_file(tmp_path, edits, message):
@@ -105,12 +113,17 @@ def test_package_code_names_no_dataset_column():
 
 
 def test_database_url_with_a_password_is_refused_without_echoing_it(tmp_path):
-    path = config_copy(tmp_path, [('schema = "driftline_demo"', 'schema = "driftline_demo"\nurl = "postgresql://app:hunter2-secret@db/x"')])
+    path = config_copy(
+        tmp_path,
+        [('schema = "driftline_demo"', 'schema = "driftline_demo"\nurl = "postgresql://app:hunter2-secret@db/x"')],
+    )
     with pytest.raises(ConfigError, match="'database.url' contains a password") as raised:
         load_config(path)
     assert "hunter2-secret" not in str(raised.value)
     # A URL that only names the server is fine (the password comes from the environment or a .pgpass).
-    path = config_copy(tmp_path, [('schema = "driftline_demo"', 'schema = "driftline_demo"\nurl = "postgresql://app@db/x"')])
+    path = config_copy(
+        tmp_path, [('schema = "driftline_demo"', 'schema = "driftline_demo"\nurl = "postgresql://app@db/x"')]
+    )
     assert load_config(path).db_url == "postgresql://app@db/x"
 
 
@@ -118,7 +131,11 @@ def test_promotion_mode_and_analyst_role(tmp_path):
     config = load_config(REPO / "config" / "demo.toml")
     assert (config.retraining.promotion, config.retraining.approval_timeout_hours) == ("auto", 72.0)
     assert config.analyst_role is None  # creating a role needs CREATEROLE: opt in
-    config = load_config(config_copy(tmp_path, [("# analyst_role = ", "analyst_role = "), ('promotion = "auto"', 'promotion = "manual"')]))
+    config = load_config(
+        config_copy(
+            tmp_path, [("# analyst_role = ", "analyst_role = "), ('promotion = "auto"', 'promotion = "manual"')]
+        )
+    )
     assert (config.analyst_role, config.retraining.promotion) == ("driftline_analyst", "manual")
 
 
@@ -168,24 +185,45 @@ def test_lightgbm_really_refuses_what_the_config_refuses():
 def test_non_ascii_feature_names_load_and_survive_into_the_suite(tmp_path):
     from driftline.validation import write_suite
 
-    config = load_config(config_copy(tmp_path, [("[features.amount]", '[features."montant_é"]'), ("[features.channel]", '[features."канал"]')]))
+    config = load_config(
+        config_copy(
+            tmp_path, [("[features.amount]", '[features."montant_é"]'), ("[features.channel]", '[features."канал"]')]
+        )
+    )
     assert config.feature_names[0] == "montant_é" and "канал" in config.categorical_features
     suite_text = write_suite(config).read_text(encoding="utf-8")
     assert '"column": "montant_é"' in suite_text and '"канал"' in suite_text and "\\u" not in suite_text
 
 
 def test_positive_label_and_label_column_load_and_are_checked(tmp_path):
-    config = load_config(config_copy(tmp_path, [
-        ('target = "is_fraud"', 'target = "is_fraud"\npositive_label = "Yes"'),
-        ('history = "data/demo_transactions/history.parquet"', 'history = "data/demo_transactions/history.parquet"\nlabel_column = "fraud_confirmed"'),
-    ]))
-    assert (config.positive_label, config.label_column, config.labels_target_column) == ("Yes", "fraud_confirmed", "fraud_confirmed")
+    config = load_config(
+        config_copy(
+            tmp_path,
+            [
+                ('target = "is_fraud"', 'target = "is_fraud"\npositive_label = "Yes"'),
+                (
+                    'history = "data/demo_transactions/history.parquet"',
+                    'history = "data/demo_transactions/history.parquet"\nlabel_column = "fraud_confirmed"',
+                ),
+            ],
+        )
+    )
+    assert (config.positive_label, config.label_column, config.labels_target_column) == (
+        "Yes",
+        "fraud_confirmed",
+        "fraud_confirmed",
+    )
     plain = load_config(REPO / "config" / "demo.toml")
     assert (plain.positive_label, plain.labels_target_column) == (None, "is_fraud")  # default: the target's name
 
     for edits, message in [
-        ([('task = "binary"', 'task = "regression"'), ('target = "is_fraud"', 'target = "is_fraud"\npositive_label = "Yes"')],
-         "'dataset.positive_label' applies to binary targets"),
+        (
+            [
+                ('task = "binary"', 'task = "regression"'),
+                ('target = "is_fraud"', 'target = "is_fraud"\npositive_label = "Yes"'),
+            ],
+            "'dataset.positive_label' applies to binary targets",
+        ),
         ([('target = "is_fraud"', 'target = "is_fraud"\npositive_label = ""')], "'dataset.positive_label'"),
         ([('target = "is_fraud"', 'target = "is_fraud"\npositive_label = true')], "'dataset.positive_label'"),
         ([('history = "data', 'label_column = "transaction_id"\nhistory = "data')], "'source.label_column'"),
@@ -195,6 +233,8 @@ def test_positive_label_and_label_column_load_and_are_checked(tmp_path):
         with pytest.raises(ConfigError, match=re.escape(message)) as error:
             load_config(path)
         assert str(path) in str(error.value)
+
+
 def _with_source_keys(keys: str) -> list[tuple[str, str]]:
     return [("[source]\n", "[source]\n" + keys + "\n")]
 
@@ -202,8 +242,16 @@ def _with_source_keys(keys: str) -> list[tuple[str, str]]:
 def test_source_reading_options_default_and_parse(tmp_path):
     config = load_config(config_copy(tmp_path))
     assert (config.source.encoding, config.source.null_values, config.source.max_record_bytes) == ("utf-8", (), 1 << 20)
-    config = load_config(config_copy(tmp_path, _with_source_keys('encoding = "Latin-1"\nnull_values = ["NA", "null"]\nmax_record_bytes = 4096')))
-    assert (config.source.encoding, config.source.null_values, config.source.max_record_bytes) == ("iso8859-1", ("NA", "null"), 4096)
+    config = load_config(
+        config_copy(
+            tmp_path, _with_source_keys('encoding = "Latin-1"\nnull_values = ["NA", "null"]\nmax_record_bytes = 4096')
+        )
+    )
+    assert (config.source.encoding, config.source.null_values, config.source.max_record_bytes) == (
+        "iso8859-1",
+        ("NA", "null"),
+        4096,
+    )
 
 
 @pytest.mark.parametrize(

@@ -23,13 +23,27 @@ def test_sections_follow_the_dataclasses():
     assert SECTIONS["drift"][0] == {"reports_dir", "trigger"}
     assert "reference_dir" in SECTIONS["drift"][1]
     assert settings_keys(DriftPolicy)[0] == {
-        "drifted_share", "prediction_drift", "effect_size_floor", "breaches", "window", "cooldown_hours"
+        "drifted_share",
+        "prediction_drift",
+        "effect_size_floor",
+        "breaches",
+        "window",
+        "cooldown_hours",
     }
     assert settings_keys(Feature) == ({"type"}, {"nullable", "min", "max", "categories"})
     assert SECTIONS["retraining"] == (set(), set(RetrainingPolicy.__dataclass_fields__))
     assert SECTIONS["database"] == ({"schema"}, {"url", "conn_id", "analyst_role"})
     assert SECTIONS["features"] == (set(), set())  # free-form: one sub-table per column
-    assert REQUIRED_SECTIONS == {"dataset", "features", "source", "schedule", "database", "validation", "model", "drift"}
+    assert REQUIRED_SECTIONS == {
+        "dataset",
+        "features",
+        "source",
+        "schedule",
+        "database",
+        "validation",
+        "model",
+        "drift",
+    }
 
 
 def test_every_dataset_field_but_path_and_root_says_where_it_comes_from():

@@ -13,7 +13,6 @@ import pytest
 from driftline.config import ConfigError, DriftPolicy, load_config
 from driftline.drift.policy import RetrainState, counts_as_drift, decide, effect_size, is_breach
 from driftline.drift.report import sample_tables
-
 from tests.helpers import config_copy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,7 +87,9 @@ def test_no_trigger_within_the_cooldown_after_the_last_retrain(hours_ago, trigge
 def test_no_trigger_while_a_retrain_runs_or_when_retrain_model_is_missing():
     running = decide(POLICY, True, [True, True], None, NOW, RetrainState("retrain_model", running=1), numbers=NUMBERS)
     assert (running.breach, running.trigger) == (True, False) and "already active" in running.reason
-    missing = decide(POLICY, True, [True, True], None, NOW, RetrainState("retrain_model", deployed=False), numbers=NUMBERS)
+    missing = decide(
+        POLICY, True, [True, True], None, NOW, RetrainState("retrain_model", deployed=False), numbers=NUMBERS
+    )
     assert (missing.breach, missing.trigger) == (True, False) and "not deployed" in missing.reason
     go = decide(POLICY, True, [True, True], None, NOW, RETRAIN, numbers=NUMBERS)
     assert go.trigger and go.reason.startswith("retrain:") and "0.43" in go.reason
@@ -115,14 +116,23 @@ def test_demo_drift_section_loads():
     assert (drift.numeric_method, drift.categorical_method, drift.sample_rows) == ("ks", "chisquare", 50_000)
     assert (drift.trigger.breaches, drift.trigger.window, drift.trigger.cooldown_hours) == (2, 3, 24)
     # The estimated-metric rule is off unless a floor or a drop is set.
-    assert (drift.trigger.estimated_metric, drift.trigger.estimated_metric_floor, drift.trigger.estimated_metric_drop) == (
-        "auc", None, None)
+    assert (
+        drift.trigger.estimated_metric,
+        drift.trigger.estimated_metric_floor,
+        drift.trigger.estimated_metric_drop,
+    ) == ("auc", None, None)
 
 
 def test_estimated_metric_rule_keys_load(tmp_path):
-    path = config_copy(tmp_path, append='estimated_metric = "f1"\nestimated_metric_floor = 0.4\nestimated_metric_drop = 0.05\n')
+    path = config_copy(
+        tmp_path, append='estimated_metric = "f1"\nestimated_metric_floor = 0.4\nestimated_metric_drop = 0.05\n'
+    )
     trigger = load_config(path).drift.trigger
-    assert (trigger.estimated_metric, trigger.estimated_metric_floor, trigger.estimated_metric_drop) == ("f1", 0.4, 0.05)
+    assert (trigger.estimated_metric, trigger.estimated_metric_floor, trigger.estimated_metric_drop) == (
+        "f1",
+        0.4,
+        0.05,
+    )
 
 
 def test_an_estimated_breach_is_named_in_the_decision_reason():

@@ -18,6 +18,8 @@ from driftline.airflow import tasks
 from driftline.errors import BadConfig, BadInput, BadModel, DriftlineError, NotReady, Transient
 
 MARKER = "pii-marker-6c1f0e"
+
+
 def _domain_modules():
     """Every driftline module outside the Airflow adapter (the adapter defines no errors of its own)."""
     import pkgutil
@@ -96,9 +98,11 @@ def test_foreign_bad_input_is_mapped_with_the_file_named(tmp_path):
     broken = tmp_path / "input.csv.gz"
     broken.write_bytes(gzip.compress(b"a,b\n" * 1000)[:40])
     with pytest.raises(AirflowFailException) as raised:
+
         def read():
             with errors.reading(str(broken)):
                 gzip.decompress(broken.read_bytes())
+
         tasks.run_step(read)
     assert str(broken) in str(raised.value) and "truncated" in str(raised.value)
 
@@ -114,7 +118,9 @@ def test_foreign_bad_input_is_mapped_with_the_file_named(tmp_path):
 def test_arrow_errors_lose_the_quoted_cell():
     data = f"amount\n1.5\n'{MARKER}'\n".encode()
     with pytest.raises(pa.ArrowInvalid) as raised:
-        pacsv.read_csv(pa.BufferReader(data), convert_options=pacsv.ConvertOptions(column_types={"amount": pa.float64()}))
+        pacsv.read_csv(
+            pa.BufferReader(data), convert_options=pacsv.ConvertOptions(column_types={"amount": pa.float64()})
+        )
     assert MARKER in str(raised.value)  # the library does put the cell in its message
     mapped = errors.translate(raised.value, "in.csv")
     assert isinstance(mapped, BadInput) and "in.csv" in str(mapped) and MARKER not in str(mapped)

@@ -10,13 +10,12 @@ import pyarrow as pa
 import pytest
 
 from driftline.config import ConfigError, ExplainSettings, load_config
-from driftline.scoring.explain import Explainer, gain_importance, ndcg, select_rows, top_reasons
-from driftline.scoring.native_booster import NativeBooster
 from driftline.registry import LoadedModel
+from driftline.scoring.explain import Explainer, gain_importance, ndcg, select_rows, top_reasons
 from driftline.scoring.features import model_matrix
-
-from tests.unit.models import awkward_rows, config_for, trained
+from driftline.scoring.native_booster import NativeBooster
 from tests.helpers import config_copy
+from tests.unit.models import awkward_rows, config_for, trained
 
 
 def test_select_rows_by_min_score_or_top_fraction():

@@ -15,11 +15,15 @@ from ..conftest import REPO
 
 def _config(min_holdout_rows: int):
     config = load_config(REPO / "config" / "demo.toml")
-    return dataclasses.replace(config, retraining=dataclasses.replace(config.retraining, min_holdout_rows=min_holdout_rows))
+    return dataclasses.replace(
+        config, retraining=dataclasses.replace(config.retraining, min_holdout_rows=min_holdout_rows)
+    )
 
 
 def _rows(config, hours: list[int]) -> pd.DataFrame:
-    return pd.DataFrame({config.event_time: [pd.Timestamp("2026-11-01", tz="UTC") + pd.Timedelta(hours=h) for h in hours]})
+    return pd.DataFrame(
+        {config.event_time: [pd.Timestamp("2026-11-01", tz="UTC") + pd.Timedelta(hours=h) for h in hours]}
+    )
 
 
 def _at(hour: int) -> pd.Timestamp:
@@ -52,9 +56,13 @@ def test_too_few_unseen_rows_or_an_unknown_training_end_is_no_fair_holdout():
 
 def test_scoring_hash_covers_order_of_features_and_categories_not_key_order():
     manifest = {
-        "task": "binary", "sha256": "ab", "score_reference": {"std": 0.1},
+        "task": "binary",
+        "sha256": "ab",
+        "score_reference": {"std": 0.1},
         "features": [{"name": "a", "type": "numeric"}, {"name": "b", "type": "categorical"}],
-        "categories": {"b": ["x", "y"]}, "metrics": {"auc": 0.8}, "decisions": [],
+        "categories": {"b": ["x", "y"]},
+        "metrics": {"auc": 0.8},
+        "decisions": [],
     }
     digest = scoring_digest(manifest)
     assert scoring_digest(dict(reversed(list(manifest.items())))) == digest

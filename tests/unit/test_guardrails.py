@@ -12,8 +12,9 @@ import pytest
 from driftline.config import RetrainingPolicy
 from driftline.retraining.guardrails import better_by, guardrail_failures, prediction_problems, segment_metrics
 
-POLICY = RetrainingPolicy(min_training_rows=100, min_improvement=0.01, max_regression=0.02, segment="channel",
-                          min_segment_rows=3)
+POLICY = RetrainingPolicy(
+    min_training_rows=100, min_improvement=0.01, max_regression=0.02, segment="channel", min_segment_rows=3
+)
 BINARY = SimpleNamespace(task="binary", target="label", threshold=0.5, retraining=POLICY)
 FINE = np.array([0.1, 0.4, 0.9])
 
@@ -34,7 +35,9 @@ def test_better_by_follows_the_metric_direction(metric, candidate, champion, bet
 def test_prediction_problems_name_each_kind():
     assert prediction_problems(BINARY, FINE) == []
     assert prediction_problems(BINARY, np.array([0.1, np.inf, np.nan])) == ["2 holdout predictions are NaN or infinite"]
-    assert prediction_problems(BINARY, np.array([-0.5, 0.5])) == ["holdout predictions outside [0, 1]: min -0.5, max 0.5"]
+    assert prediction_problems(BINARY, np.array([-0.5, 0.5])) == [
+        "holdout predictions outside [0, 1]: min -0.5, max 0.5"
+    ]
     assert prediction_problems(BINARY, np.array([0.3, 0.3, 0.3])) == ["all holdout predictions are the same value 0.3"]
     regression = SimpleNamespace(task="regression", retraining=POLICY)
     assert prediction_problems(regression, np.array([-3.0, 250.0])) == []  # no range for regression scores
@@ -87,8 +90,9 @@ def test_a_champion_without_the_metric_is_not_compared_on_it():
 
 
 def test_segment_metrics_skip_small_and_one_class_segments():
-    holdout = pd.DataFrame({"channel": ["a", "a", "a", "a", "b", "b", "c", "c", "c"],
-                            "label": [0, 1, 0, 1, 0, 1, 1, 1, 1]})
+    holdout = pd.DataFrame(
+        {"channel": ["a", "a", "a", "a", "b", "b", "c", "c", "c"], "label": [0, 1, 0, 1, 0, 1, 1, 1, 1]}
+    )
     scores = np.array([0.1, 0.9, 0.2, 0.8, 0.5, 0.5, 0.7, 0.8, 0.9])
     assert segment_metrics(BINARY, holdout, scores) == {"a": pytest.approx(1.0)}  # b: 2 rows; c: one class
     assert segment_metrics(SimpleNamespace(**{**vars(BINARY), "retraining": RetrainingPolicy()}), holdout, scores) == {}

@@ -13,7 +13,7 @@ def test_each_kind_of_edit_applies_where_it_says():
     assert edit_config(TEXT, [('y = "k"', 'y = "m"')]) == TEXT.replace('y = "k"', 'y = "m"')
     assert edit_config(TEXT, keys={"z": "4"}).endswith("[c]\nz = 4\n")
     assert edit_config(TEXT, sections={"a.b": "x = 5\n"}) == TEXT.replace("[a.b]\nx = 2\n\n", "[a.b]\nx = 5\n")
-    assert edit_config(TEXT, sections={"a": None}) == TEXT[TEXT.index("[a.b]"):]  # [a.b] is another table
+    assert edit_config(TEXT, sections={"a": None}) == TEXT[TEXT.index("[a.b]") :]  # [a.b] is another table
     assert edit_config(TEXT, sections={"c": None}, append="w = 1\n") == TEXT[: TEXT.index("[c]")] + "w = 1\n"
 
 

@@ -112,7 +112,9 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_no_import_cycles_among_driftline_modules():
-    graph = {module: {name for name in _imports(module) if name in _modules() and name != module} for module in _modules()}
+    graph = {
+        module: {name for name in _imports(module) if name in _modules() and name != module} for module in _modules()
+    }
     cycles = _cycles(graph)
     assert not cycles, f"import cycles (function-local imports count): {cycles}"
 

@@ -36,8 +36,13 @@ def test_a_manual_run_names_its_interval_and_it_wins_over_events():
         ("2026-11-03", None, [], BadConfig, "both interval_start and interval_end"),
         ("2026-11-04", "2026-11-03", [], BadConfig, "is not before"),
         ("yesterday", "today", [], BadConfig, "not ISO 8601"),
-        (None, None, [EVENT, {"interval_start": DAY[1], "interval_end": "2026-11-05T00:00:00+00:00"}], BadInput,
-         "2 different intervals"),
+        (
+            None,
+            None,
+            [EVENT, {"interval_start": DAY[1], "interval_end": "2026-11-05T00:00:00+00:00"}],
+            BadInput,
+            "2 different intervals",
+        ),
     ],
 )
 def test_a_run_without_one_clear_interval_fails_saying_why(start, end, events, error, message):
@@ -47,8 +52,16 @@ def test_a_run_without_one_clear_interval_fails_saying_why(start, end, events, e
 
 def test_a_run_queued_on_a_paused_retrain_model_is_said_not_counted_as_active():
     triggered = (NOW - timedelta(hours=30), "drift__2026-11-09T00:00:00+00:00")
-    decision = decide(POLICY, True, PERSISTENT, None, NOW, RetrainState("retrain_model", queued=1, paused=True), NUMBERS,
-                      last_trigger=triggered)
+    decision = decide(
+        POLICY,
+        True,
+        PERSISTENT,
+        None,
+        NOW,
+        RetrainState("retrain_model", queued=1, paused=True),
+        NUMBERS,
+        last_trigger=triggered,
+    )
     assert (decision.breach, decision.trigger) == (True, False)
     assert "retrain_model is paused: the run triggered on 2026-11-09 06:00 UTC" in decision.reason
     assert "already active" not in decision.reason
@@ -57,11 +70,15 @@ def test_a_run_queued_on_a_paused_retrain_model_is_said_not_counted_as_active():
 
 def test_a_fresh_queued_run_on_a_running_dag_waits_but_a_stuck_one_no_longer_blocks():
     fresh = (NOW - timedelta(hours=1), "drift__a")
-    waiting = decide(POLICY, True, PERSISTENT, None, NOW, RetrainState("retrain_model", queued=1), NUMBERS, last_trigger=fresh)
+    waiting = decide(
+        POLICY, True, PERSISTENT, None, NOW, RetrainState("retrain_model", queued=1), NUMBERS, last_trigger=fresh
+    )
     assert waiting.trigger is False and "is waiting" in waiting.reason
     # Older than the bound, and past the cooldown: the stuck run is reported, and the breach triggers.
     stuck = (NOW - STALE_QUEUED_RETRAIN - timedelta(hours=24), "drift__b")
-    decision = decide(POLICY, True, PERSISTENT, None, NOW, RetrainState("retrain_model", queued=1), NUMBERS, last_trigger=stuck)
+    decision = decide(
+        POLICY, True, PERSISTENT, None, NOW, RetrainState("retrain_model", queued=1), NUMBERS, last_trigger=stuck
+    )
     assert decision.trigger is True
     assert "stuck" in decision.reason and "drift__b" in decision.numbers["retrain_waiting"]
 

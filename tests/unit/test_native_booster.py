@@ -10,9 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from driftline.scoring.native_booster import NativeBooster, NativeBoosterError, library_path
 from driftline.scoring.features import model_matrix
-
+from driftline.scoring.native_booster import NativeBooster, NativeBoosterError, library_path
 from tests.unit.models import awkward_rows, config_for, trained
 
 

@@ -8,22 +8,42 @@ from pathlib import Path
 from driftline.config import DriftPolicy
 from driftline.drift.summary import END, START, put_summary, summary_html, why
 
-POLICY = DriftPolicy(drifted_share=0.3, prediction_drift=0.1, effect_size_floor=0.1, breaches=2, window=3, cooldown_hours=24)
+POLICY = DriftPolicy(
+    drifted_share=0.3, prediction_drift=0.1, effect_size_floor=0.1, breaches=2, window=3, cooldown_hours=24
+)
 HOSTILE = '<script>alert("x")</script>'
 
 
 def feature(name, method, statistic, drifted, effect, counted):
-    return {"column_name": name, "column_type": "numeric", "method": method, "statistic": statistic,
-            "threshold": 0.05, "drifted": drifted, "effect_size": effect, "counted": counted}
+    return {
+        "column_name": name,
+        "column_type": "numeric",
+        "method": method,
+        "statistic": statistic,
+        "threshold": 0.05,
+        "drifted": drifted,
+        "effect_size": effect,
+        "counted": counted,
+    }
 
 
 SUMMARY = {
     "interval_start": datetime(2026, 11, 4, tzinfo=timezone.utc),
     "interval_end": datetime(2026, 11, 5, tzinfo=timezone.utc),
-    "model_version": 3, "training_window": {"start": "2026-10-01", "end": "2026-10-20"},
-    "reference_rows": 5000, "current_rows": 4000, "rows_scored": 9000, "features": 3, "drifted_features": 2,
-    "counted_features": 1, "drifted_share": 1 / 3, "prediction_method": "wasserstein", "prediction_drift": 0.04,
-    "breach": True, "trigger": False, "reason": f"breach not persistent {HOSTILE}",
+    "model_version": 3,
+    "training_window": {"start": "2026-10-01", "end": "2026-10-20"},
+    "reference_rows": 5000,
+    "current_rows": 4000,
+    "rows_scored": 9000,
+    "features": 3,
+    "drifted_features": 2,
+    "counted_features": 1,
+    "drifted_share": 1 / 3,
+    "prediction_method": "wasserstein",
+    "prediction_drift": 0.04,
+    "breach": True,
+    "trigger": False,
+    "reason": f"breach not persistent {HOSTILE}",
     "feature_results": [
         feature("amount", "ks", 1e-40, True, 0.8, True),
         feature("hour", "ks", 0.001, True, 0.02, False),
@@ -62,5 +82,5 @@ def test_the_summary_heads_the_body_and_is_replaced_not_repeated(tmp_path: Path)
     put_summary(report, summary_html("demo", SUMMARY, POLICY))
     text = report.read_text()
     assert text.count(START) == 1 and "not decided yet" not in text
-    assert text.index("<body class='x'>" ) + len("<body class='x'>") == text.index(START)
+    assert text.index("<body class='x'>") + len("<body class='x'>") == text.index(START)
     assert text.index(END) < text.index("<div>panels</div>")

@@ -12,8 +12,13 @@ import pytest
 
 from driftline.airflow.channels import AlertChannelError, build_notifiers
 from driftline.config import AlertSettings, ConfigError, Safeguards, load_config
-from driftline.scoring.safeguards import OutputSanityError, ScoreStats, check_distribution, check_scores, score_reference
-
+from driftline.scoring.safeguards import (
+    OutputSanityError,
+    ScoreStats,
+    check_distribution,
+    check_scores,
+    score_reference,
+)
 from tests.helpers import DEMO_CONFIG, config_copy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,7 +34,10 @@ def config_with(tmp_path: Path, replace: dict[str, str] | None = None, **safegua
 def test_demo_config_safeguards_and_alerts():
     config = load_config(REPO / "config" / "demo.toml")
     assert config.safeguards == Safeguards(
-        fallback=True, min_score_std_ratio=0.25, max_majority_share=0.999, min_rows_for_distribution_check=500,
+        fallback=True,
+        min_score_std_ratio=0.25,
+        max_majority_share=0.999,
+        min_rows_for_distribution_check=500,
         review_band=(0.4, 0.6),
     )
     assert config.alerts == AlertSettings(scoring_deadline_hours=6.0)
@@ -82,7 +90,9 @@ def stats_of(scores) -> ScoreStats:
 def test_collapsed_std_fails_with_the_numbers(tmp_path):
     config = config_with(tmp_path)
     reference = score_reference(config, np.linspace(0, 1, 1000))
-    with pytest.raises(OutputSanityError, match=r"score standard deviation 0.0\d+ is \d+\.\d% of the model's reference") as failure:
+    with pytest.raises(
+        OutputSanityError, match=r"score standard deviation 0.0\d+ is \d+\.\d% of the model's reference"
+    ) as failure:
         check_distribution(stats_of(np.full(1000, 0.3) + np.linspace(0, 0.01, 1000)), reference, config)
     numbers = failure.value.numbers
     assert numbers["std_ratio"] < 0.25 and numbers["reference"]["std"] == pytest.approx(np.linspace(0, 1, 1000).std())
@@ -116,8 +126,12 @@ def test_check_scores_rejects_nan_and_out_of_range(tmp_path):
 
 
 def test_regression_score_range_is_configurable(tmp_path):
-    config = config_with(tmp_path, {'task = "binary"': 'task = "regression"', '\nmetric = "auc"': '\nmetric = "rmse"'},
-                         score_range=(0.0, 100.0), max_majority_share=None)
+    config = config_with(
+        tmp_path,
+        {'task = "binary"': 'task = "regression"', '\nmetric = "auc"': '\nmetric = "rmse"'},
+        score_range=(0.0, 100.0),
+        max_majority_share=None,
+    )
     check_scores(np.array([0.0, 99.0]), config)
     with pytest.raises(OutputSanityError, match=r"outside \[0, 100\]"):
         check_scores(np.array([-1.0, 5.0]), config)

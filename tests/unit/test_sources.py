@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from driftline.config import load_config
 from driftline.sources import InputError, InputMissingError, read_interval, read_table
-
 from tests.strategies import NULL_LIKE, messy_csv
 
 REPO = Path(__file__).resolve().parents[2]
@@ -186,8 +185,8 @@ def test_category_na_is_the_same_from_csv_and_parquet(config, tmp_path):
     tokens = ["NA", "", "null", "grocery"]
     path = csv(tmp_path, HEADER, *[GOOD.replace("t1", f"t{i}").replace("grocery", t) for i, t in enumerate(tokens)])
     parquet = parquet_of(tmp_path, demo_columns(4, merchant_category=tokens))
-    for settings in ({}, {"null_values": ("null",)}):
-        configured = with_source(config, **settings)
+    for overrides in ({}, {"null_values": ("null",)}):
+        configured = with_source(config, **overrides)
         from_csv = one_chunk(configured, path).typed["merchant_category"].to_pylist()
         from_parquet = one_chunk(configured, parquet).typed["merchant_category"].to_pylist()
         assert from_csv == from_parquet
@@ -196,7 +195,8 @@ def test_category_na_is_the_same_from_csv_and_parquet(config, tmp_path):
 
 def test_whitespace_only_numeric_cell_is_missing_and_keys_are_never_trimmed(config, tmp_path):
     path = csv(
-        tmp_path, HEADER,
+        tmp_path,
+        HEADER,
         GOOD.replace("t1", " t1 ").replace(",2.5,", ", ,"),
         GOOD.replace("t1", "t2").replace("12.5", " 12.5 ").replace("grocery", " grocery"),
     )
@@ -229,7 +229,12 @@ def test_unbalanced_quote_damages_only_its_own_line(config, tmp_path):
     rows[-1] = rows[-1].replace("online", '"online')  # open quote on the last line
     path = csv(tmp_path, HEADER, *rows)
     chunk = one_chunk(config, path)
-    assert [(line, text) for line, text in chunk.malformed] == [(12, rows[10]), (22, rows[20]), (32, rows[30]), (51, rows[-1])]
+    assert [(line, text) for line, text in chunk.malformed] == [
+        (12, rows[10]),
+        (22, rows[20]),
+        (32, rows[30]),
+        (51, rows[-1]),
+    ]
     good = [i for i in range(50) if i not in (10, 20, 30, 49)]
     assert chunk.typed["transaction_id"].to_pylist() == [f"t{i}" for i in good]
     assert chunk.row_numbers.tolist() == [i + 2 for i in good]  # line numbers in the file (header = 1)
@@ -256,8 +261,11 @@ def test_record_over_the_size_limit_is_malformed_and_reading_resumes(config, tmp
 
 def test_nul_in_key_or_value_is_a_row_reason(config, tmp_path):
     path = csv(
-        tmp_path, HEADER,
-        GOOD.replace("t1", "t\x001"), GOOD.replace("t1", "t2").replace("grocery", "gro\x00cery"), GOOD.replace("t1", "t3"),
+        tmp_path,
+        HEADER,
+        GOOD.replace("t1", "t\x001"),
+        GOOD.replace("t1", "t2").replace("grocery", "gro\x00cery"),
+        GOOD.replace("t1", "t3"),
     )
     chunk = one_chunk(config, path)
     assert chunk.typed["transaction_id"].to_pylist() == ["t\x001", "t2", "t3"]  # kept byte for byte
@@ -277,13 +285,17 @@ def test_parquet_types_are_checked_not_coerced(config, tmp_path):
     # Integers, decimals, dictionaries and dates map as documented.
     from decimal import Decimal
 
-    path = parquet_of(tmp_path, demo_columns(
-        2,
-        transaction_id=pa.array([7, 8], pa.int64()),
-        amount=pa.array([Decimal("12.50"), Decimal("3.25")], pa.decimal128(6, 2)),
-        merchant_category=pa.array(["grocery", "NA"]).dictionary_encode(),
-        event_time=pa.array([datetime(2026, 11, 1).date()] * 2, pa.date32()),
-    ), "mapped.parquet")
+    path = parquet_of(
+        tmp_path,
+        demo_columns(
+            2,
+            transaction_id=pa.array([7, 8], pa.int64()),
+            amount=pa.array([Decimal("12.50"), Decimal("3.25")], pa.decimal128(6, 2)),
+            merchant_category=pa.array(["grocery", "NA"]).dictionary_encode(),
+            event_time=pa.array([datetime(2026, 11, 1).date()] * 2, pa.date32()),
+        ),
+        "mapped.parquet",
+    )
     chunk = one_chunk(config, path)
     assert chunk.failures == {}
     assert chunk.typed["transaction_id"].to_pylist() == ["7", "8"]
@@ -295,11 +307,16 @@ def test_integers_beyond_two_to_the_53_are_quarantined_not_rounded(config, tmp_p
     big = 2**53 + 1
     parquet = parquet_of(tmp_path, demo_columns(3, account_age_days=pa.array([100, big, -big], pa.int64())))
     path = csv(
-        tmp_path, HEADER,
-        GOOD, GOOD.replace("t1", "t2").replace(",100,", f",{big},"), GOOD.replace("t1", "t3").replace(",100,", ",1e300,"),
+        tmp_path,
+        HEADER,
+        GOOD,
+        GOOD.replace("t1", "t2").replace(",100,", f",{big},"),
+        GOOD.replace("t1", "t3").replace(",100,", ",1e300,"),
     )
-    for source, expected in ((parquet, {1: ["precision_loss:account_age_days"], 2: ["precision_loss:account_age_days"]}),
-                             (path, {1: ["precision_loss:account_age_days"]})):
+    for source, expected in (
+        (parquet, {1: ["precision_loss:account_age_days"], 2: ["precision_loss:account_age_days"]}),
+        (path, {1: ["precision_loss:account_age_days"]}),
+    ):
         chunk = one_chunk(config, source)
         assert chunk.failures == expected
         assert chunk.typed["account_age_days"].to_pylist()[0] == 100
@@ -307,7 +324,9 @@ def test_integers_beyond_two_to_the_53_are_quarantined_not_rounded(config, tmp_p
 
 def test_nanosecond_timestamps_are_truncated_to_microseconds(config, tmp_path):
     path = csv(tmp_path, HEADER, GOOD.replace("10:00:00Z", "10:00:00.123456789Z"))
-    parquet = parquet_of(tmp_path, demo_columns(1, event_time=pa.array([1793527200123456789], pa.timestamp("ns", tz="UTC"))))
+    parquet = parquet_of(
+        tmp_path, demo_columns(1, event_time=pa.array([1793527200123456789], pa.timestamp("ns", tz="UTC")))
+    )
     expected = datetime(2026, 11, 1, 10, 0, 0, 123456, tzinfo=timezone.utc)
     assert one_chunk(config, path).typed["event_time"].to_pylist() == [expected]
     assert one_chunk(config, parquet).typed["event_time"].to_pylist() == [expected]
@@ -377,7 +396,10 @@ def test_pipeline_reason_codes_and_raw_rows_keep_every_character():
 
 # database=None and no explain phase: nothing (example database, patches) written into the repository.
 @settings(
-    max_examples=150, deadline=None, database=None, phases=[Phase.explicit, Phase.generate, Phase.shrink],
+    max_examples=150,
+    deadline=None,
+    database=None,
+    phases=[Phase.explicit, Phase.generate, Phase.shrink],
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(case=messy_csv())
@@ -392,7 +414,9 @@ def test_messy_csv_every_record_is_read_or_reported_at_its_line(config, case):
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "input.csv"
         path.write_bytes(text.encode(encoding))
-        expected_records = [line for line in path.read_bytes().split(b"\n")[1:] if line not in (b"", b"\r")]  # reference
+        expected_records = [
+            line for line in path.read_bytes().split(b"\n")[1:] if line not in (b"", b"\r")
+        ]  # reference
         chunks = read(configured, path)
 
     typed = {}  # line -> (key, category)
@@ -417,8 +441,9 @@ def test_messy_csv_every_record_is_read_or_reported_at_its_line(config, case):
         elif kind == "open_quote":
             # Lenient CSV can read `"x,"y"` as fields; the record then stands alone, its key intact
             # unless the quote was put on the key itself.
-            assert malformed.get(number) == line or (number in typed and (line.startswith('""') or typed[number][0] == key
-                                                                            or line.startswith('"')))
+            assert malformed.get(number) == line or (
+                number in typed and (line.startswith('""') or typed[number][0] == key or line.startswith('"'))
+            )
         elif kind == "huge":
             assert line.startswith(malformed[number]) and len(malformed[number].encode(encoding)) <= 256
         else:

@@ -79,8 +79,13 @@ def test_blank_and_unparseable_cells_follow_the_scoring_rules_and_are_counted(co
     rows, excluded = usable_rows(config, frame)
     assert excluded == {
         "total": 5,
-        "reasons": {"missing:amount": 1, "missing:is_fraud": 1, "missing:merchant_category": 1,
-                    "not_a_number:account_age_days": 1, "unparseable_timestamp:event_time": 1},
+        "reasons": {
+            "missing:amount": 1,
+            "missing:is_fraud": 1,
+            "missing:merchant_category": 1,
+            "not_a_number:account_age_days": 1,
+            "unparseable_timestamp:event_time": 1,
+        },
     }
     kept = rows.set_index("transaction_id")
     assert len(rows) == 115 and not {"t1", "t2", "t3", "t4", "t5"} & set(kept.index)

@@ -25,8 +25,15 @@ def test_report_id_round_trips_and_is_utc():
 
 @pytest.mark.parametrize(
     "value",
-    ["../../etc/passwd", "20261104T000000Z", "20261104T000000Z--20261199T000000Z", "20261104T000000Z--x",
-     "20261104T000000Z--20261105T000000Z/../x", " 20261104T000000Z--20261105T000000Z", ""],
+    [
+        "../../etc/passwd",
+        "20261104T000000Z",
+        "20261104T000000Z--20261199T000000Z",
+        "20261104T000000Z--x",
+        "20261104T000000Z--20261105T000000Z/../x",
+        " 20261104T000000Z--20261105T000000Z",
+        "",
+    ],
 )
 def test_parse_report_id_refuses_anything_else(value):
     assert parse_report_id(value) is None
@@ -56,7 +63,9 @@ def test_plugin_module_stays_light_to_import():
     import sys
 
     code = "import sys, driftline.airflow.ui.app; heavy = {'pandas', 'lightgbm', 'evidently', 'great_expectations', 'fastapi'}; print(sorted(heavy & set(sys.modules)))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy(), check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy(), check=True
+    )
     assert result.stdout.strip() == "[]", result.stdout
 
 
@@ -72,7 +81,9 @@ def test_plugin_registers_the_pages_and_every_route_requires_an_airflow_login(mo
     monkeypatch.setenv("DRIFTLINE_CONFIG", str(REPO / "config" / "demo.toml"))
     monkeypatch.setenv("DRIFTLINE_DB_URL", "postgresql://nobody@127.0.0.1:1/none")  # never an embedded server
 
-    spec = importlib.util.spec_from_file_location("driftline_plugin_under_test", REPO / "plugins" / "driftline_plugin.py")
+    spec = importlib.util.spec_from_file_location(
+        "driftline_plugin_under_test", REPO / "plugins" / "driftline_plugin.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     plugin = module.DriftlinePlugin
@@ -82,8 +93,14 @@ def test_plugin_registers_the_pages_and_every_route_requires_an_airflow_login(mo
     assert all(not v["href"].startswith("/") for v in plugin.external_views)  # relative: works under a base_url path
 
     client = TestClient(app_spec["app"])
-    paths = ["/", "/reports", "/registry", "/reports/20261104T000000Z--20261105T000000Z",
-             "/reports/20261104T000000Z--20261105T000000Z/details", "/reports/not-an-id"]
+    paths = [
+        "/",
+        "/reports",
+        "/registry",
+        "/reports/20261104T000000Z--20261105T000000Z",
+        "/reports/20261104T000000Z--20261105T000000Z/details",
+        "/reports/not-an-id",
+    ]
     for path in paths:
         assert client.get(path, follow_redirects=False).status_code == 401, path
     assert client.get("/reports/..%2F..%2Fetc%2Fpasswd").status_code == 404  # matches no route at all

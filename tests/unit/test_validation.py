@@ -121,17 +121,25 @@ def test_learned_categories_become_in_set_expectations(config):
         config, features=tuple(with_changes(f, categories=None) if f.name == "channel" else f for f in config.features)
     )
     suite = build_suite(learned_only)
-    manifest = {"categories": {"channel": ["online", "card_present"], "merchant_category": ["ignored: from the config"]}}
+    manifest = {
+        "categories": {"channel": ["online", "card_present"], "merchant_category": ["ignored: from the config"]}
+    }
     from driftline.validation import add_learned_categories
 
     updated = add_learned_categories(suite, learned_only, manifest, version=3)
-    in_set = {e["kwargs"]["column"]: e for e in updated["expectations"] if e["type"] == "expect_column_values_to_be_in_set"}
+    in_set = {
+        e["kwargs"]["column"]: e for e in updated["expectations"] if e["type"] == "expect_column_values_to_be_in_set"
+    }
     assert in_set["channel"]["kwargs"]["value_set"] == ["card_present", "online"]
     assert in_set["channel"]["meta"] == {"generated_by": "driftline suite --from-model", "model_version": 3}
     assert in_set["merchant_category"] == next(
-        e for e in suite["expectations"] if e["kwargs"].get("column") == "merchant_category" and "value_set" in e["kwargs"]
+        e
+        for e in suite["expectations"]
+        if e["kwargs"].get("column") == "merchant_category" and "value_set" in e["kwargs"]
     )  # categories given in the config stay the config's
     assert len(updated["expectations"]) == len(suite["expectations"]) + 1
     again = add_learned_categories(updated, learned_only, {"categories": {"channel": ["online"]}}, version=4)
-    replaced = [e for e in again["expectations"] if e["kwargs"].get("column") == "channel" and "value_set" in e["kwargs"]]
+    replaced = [
+        e for e in again["expectations"] if e["kwargs"].get("column") == "channel" and "value_set" in e["kwargs"]
+    ]
     assert [e["kwargs"]["value_set"] for e in replaced] == [["online"]]  # updated in place, not added twice

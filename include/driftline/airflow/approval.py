@@ -27,5 +27,8 @@ class RecordedApprovalOperator(ApprovalOperator):
             if "chosen_options" in summary:
                 context["ti"].xcom_push(
                     key=REVIEW_XCOM_KEY,
-                    value={key: summary.get(key) for key in ("chosen_options", "params_input", "responded_at", "responded_by_user")},
+                    value={
+                        key: summary.get(key)
+                        for key in ("chosen_options", "params_input", "responded_at", "responded_by_user")
+                    },
                 )

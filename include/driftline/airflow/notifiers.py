@@ -109,7 +109,11 @@ def record_missed_deadline(config_path: str, deadline_hours: float, context: dic
     deadline = context.get("deadline") or {}
     if dag_run.get("run_type") in ("backfill", "manual"):
         # Freshness is a promise about scheduled runs; a backfill of old intervals misses it by design.
-        log.info("deadline of %s run %s passed; not an alert for that run type", dag_run.get("run_type"), dag_run.get("dag_run_id"))
+        log.info(
+            "deadline of %s run %s passed; not an alert for that run type",
+            dag_run.get("run_type"),
+            dag_run.get("dag_run_id"),
+        )
         return None
     start, end = _timestamp(dag_run.get("data_interval_start")), _timestamp(dag_run.get("data_interval_end"))
     with raised_from(Origin(dag_run.get("dag_id"), None, dag_run.get("dag_run_id"))):

@@ -57,7 +57,8 @@ def check_conf_keys(conf: dict, known: list[str]) -> None:
     unknown = sorted(set(conf) - set(known))
     if unknown:
         raise BadConfig(
-            f"unknown conf key {unknown[0]!r}" + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
+            f"unknown conf key {unknown[0]!r}"
+            + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
             + f"; known: {', '.join(sorted(known))}"
         )
 
@@ -89,14 +90,18 @@ def score_interval(
     return run_step(score, config_path, interval_start, interval_end, run_id, model_version)
 
 
-def plan_partitions(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str, model_version) -> list[dict]:
+def plan_partitions(
+    config_path: str, interval_start: datetime, interval_end: datetime, run_id: str, model_version
+) -> list[dict]:
     """The interval's partitions for score_partition to map over; none when it is scored in one task."""
     from driftline.partitions import plan_partitions as plan
 
     return run_step(plan, config_path, interval_start, interval_end, run_id, model_version)["partitions"]
 
 
-def score_partition(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str, partition: dict) -> dict:
+def score_partition(
+    config_path: str, interval_start: datetime, interval_end: datetime, run_id: str, partition: dict
+) -> dict:
     from driftline.partitions import score_partition as score
 
     return run_step(score, config_path, interval_start, interval_end, run_id, partition)
@@ -152,8 +157,9 @@ def rollback_champion(
 ) -> dict:
     from driftline.retraining.lifecycle import rollback_champion as step
 
-    return run_step(step, config_path, reason, to_version, run_id, actor=f"airflow:{run_id}",
-                    expected_champion=expected_champion)
+    return run_step(
+        step, config_path, reason, to_version, run_id, actor=f"airflow:{run_id}", expected_champion=expected_champion
+    )
 
 
 def apply_retention(config_path: str) -> dict:

@@ -62,10 +62,14 @@ def load_config(path: str | os.PathLike) -> DatasetConfig:
     if positive_label is not None:
         if task != "binary":
             raise ConfigError(f"{path}: 'dataset.positive_label' applies to binary targets; dataset.task is {task!r}")
-        if isinstance(positive_label, bool) or not isinstance(positive_label, (str, int)) or not str(positive_label).strip():
+        if (
+            isinstance(positive_label, bool)
+            or not isinstance(positive_label, (str, int))
+            or not str(positive_label).strip()
+        ):
             raise ConfigError(
                 f"{path}: 'dataset.positive_label' must be the target value of the positive class as text or an "
-                f"integer (e.g. \"Yes\"), got {positive_label!r}"
+                f'integer (e.g. "Yes"), got {positive_label!r}'
             )
         positive_label = str(positive_label).strip()
     label_column = column(path, "source.label_column", raw["source"].get("label_column", target))

@@ -28,7 +28,19 @@ PROMOTION_MODES = ("auto", "manual")
 SCORING_ENGINES = ("compiled", "lightgbm")
 # Evidently drift methods accepted per column type. Prediction drift is compared with a "greater or
 # equal" threshold, so it only takes distance methods (a p-value shrinks as drift grows).
-NUMERIC_DRIFT_METHODS = ("ks", "wasserstein", "psi", "jensenshannon", "kl_div", "hellinger", "anderson", "cramer_von_mises", "mannw", "t_test", "ed")
+NUMERIC_DRIFT_METHODS = (
+    "ks",
+    "wasserstein",
+    "psi",
+    "jensenshannon",
+    "kl_div",
+    "hellinger",
+    "anderson",
+    "cramer_von_mises",
+    "mannw",
+    "t_test",
+    "ed",
+)
 CATEGORICAL_DRIFT_METHODS = ("chisquare", "z", "jensenshannon", "psi", "kl_div", "hellinger", "g_test")
 PREDICTION_DRIFT_METHODS = ("wasserstein", "psi", "jensenshannon", "kl_div", "hellinger", "ed")
 ESTIMATED_METRICS = ("auc", "accuracy", "precision", "recall", "f1")

@@ -79,7 +79,7 @@ def _model_feature_name(path: Path, name: str) -> None:
         what = "is blank" if not name.strip() else f"contains {' '.join(repr(c) for c in refused)}"
         raise ConfigError(
             f"{path}: feature name {name!r} in [features] {what}: LightGBM cannot store it in a model "
-            "(it refuses the JSON special characters \" , : [ ] { } and control characters). Rename the "
+            '(it refuses the JSON special characters " , : [ ] { } and control characters). Rename the '
             "column in the export (and in [features]) to one without them."
         )
 
@@ -94,7 +94,7 @@ def source_settings(path: Path, table: dict) -> SourceSettings:
         name = codecs.lookup(encoding).name
     except LookupError:
         raise ConfigError(
-            f"{path}: 'source.encoding' names no known encoding: {encoding!r} (e.g. \"utf-8\", \"latin-1\")"
+            f'{path}: \'source.encoding\' names no known encoding: {encoding!r} (e.g. "utf-8", "latin-1")'
         ) from None
     # Records are split at newline bytes before decoding, so the encoding must write ASCII as ASCII.
     try:
@@ -108,8 +108,12 @@ def source_settings(path: Path, table: dict) -> SourceSettings:
         )
     null_values = expect(path, "source.null_values", table.get("null_values", []), list)
     if not all(isinstance(token, str) and token for token in null_values):
-        raise ConfigError(f"{path}: 'source.null_values' must be a list of non-empty strings (the empty cell is always missing)")
-    max_record_bytes = expect(path, "source.max_record_bytes", table.get("max_record_bytes", defaults.max_record_bytes), int)
+        raise ConfigError(
+            f"{path}: 'source.null_values' must be a list of non-empty strings (the empty cell is always missing)"
+        )
+    max_record_bytes = expect(
+        path, "source.max_record_bytes", table.get("max_record_bytes", defaults.max_record_bytes), int
+    )
     if max_record_bytes < 64:
         raise ConfigError(f"{path}: 'source.max_record_bytes' must be at least 64, got {max_record_bytes}")
     return SourceSettings(
@@ -301,7 +305,8 @@ def drift_settings(path: Path, root: Path, drift: dict, registry_dir: str) -> Dr
     return DriftSettings(
         reports_dir=root / expect(path, "drift.reports_dir", drift["reports_dir"], str),
         # Default: beside the model artifacts, since a reference belongs to one model version.
-        reference_dir=root / expect(path, "drift.reference_dir", drift.get("reference_dir", f"{registry_dir}/reference"), str),
+        reference_dir=root
+        / expect(path, "drift.reference_dir", drift.get("reference_dir", f"{registry_dir}/reference"), str),
         trigger=policy,
         sample_rows=sample_rows,
         seed=expect(path, "drift.seed", drift.get("seed", 42), int),

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import psycopg
 
@@ -51,4 +51,6 @@ def connect(url: str, application_name: str = "driftline", **kwargs) -> psycopg.
         return psycopg.connect(url, connect_timeout=10, application_name=application_name[:63], **kwargs)
     except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:  # unreachable, refused, malformed URL
         # libpq's message may echo connection parameters: scrub the password from it as well.
-        raise DatabaseError(f"cannot connect to PostgreSQL at {mask_url(url)}: {scrub(str(exc).strip(), url)}") from None
+        raise DatabaseError(
+            f"cannot connect to PostgreSQL at {mask_url(url)}: {scrub(str(exc).strip(), url)}"
+        ) from None

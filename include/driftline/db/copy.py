@@ -88,7 +88,7 @@ class BackgroundCopy:
         finally:
             self._executor.shutdown(wait=True, cancel_futures=True)
 
-    def __enter__(self) -> "BackgroundCopy":
+    def __enter__(self) -> BackgroundCopy:
         return self
 
     def __exit__(self, kind, error, traceback) -> None:
@@ -100,4 +100,3 @@ class BackgroundCopy:
         for future in self._pending:
             future.exception()
         self._executor.shutdown(wait=True, cancel_futures=True)
-

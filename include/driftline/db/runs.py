@@ -15,7 +15,14 @@ from psycopg.types.json import Jsonb
 from driftline.db import copy_csv, table
 
 QUARANTINE_COLUMNS = [
-    "interval_id", "run_key", "partition", "source_file", "row_number", "entity_key", "reason_codes", "raw_row"
+    "interval_id",
+    "run_key",
+    "partition",
+    "source_file",
+    "row_number",
+    "entity_key",
+    "reason_codes",
+    "raw_row",
 ]
 
 
@@ -68,7 +75,9 @@ def delete_replaced_predictions(conn, schema: str, interval_id: int, run_key: in
         )
 
 
-def replace_quarantine(conn, schema: str, interval_id: int, run_key: int, published: bool, rows: IO[bytes] | None = None) -> None:
+def replace_quarantine(
+    conn, schema: str, interval_id: int, run_key: int, published: bool, rows: IO[bytes] | None = None
+) -> None:
     """Replace the interval's quarantine rows of earlier attempts with this attempt's (rows: CSV in
     QUARANTINE_COLUMNS order; None when they are already stored, as for a partitioned plan).
 
@@ -78,7 +87,9 @@ def replace_quarantine(conn, schema: str, interval_id: int, run_key: int, publis
     """
     quarantine = table(schema, "quarantine_rows")
     if published:
-        conn.execute(sql.SQL("DELETE FROM {} WHERE interval_id = %s AND run_key < %s").format(quarantine), (interval_id, run_key))
+        conn.execute(
+            sql.SQL("DELETE FROM {} WHERE interval_id = %s AND run_key < %s").format(quarantine), (interval_id, run_key)
+        )
     else:
         conn.execute(
             sql.SQL(
@@ -110,7 +121,10 @@ def _insert(conn, schema: str, name: str, columns: dict) -> None:
 
 def delete_failed_runs(conn, schema: str, run_key: int) -> None:
     """An earlier failed publish of the same attempt gives way to the one being recorded."""
-    conn.execute(sql.SQL("DELETE FROM {} WHERE run_key = %s AND status = 'failed'").format(table(schema, "scoring_runs")), (run_key,))
+    conn.execute(
+        sql.SQL("DELETE FROM {} WHERE run_key = %s AND status = 'failed'").format(table(schema, "scoring_runs")),
+        (run_key,),
+    )
 
 
 def published_run(conn, schema: str, interval_id: int, run_key: int) -> dict | None:
@@ -165,7 +179,9 @@ def published_intervals(conn, schema: str, start: datetime | None = None, end: d
 def score_reference(conn, schema: str, version: int) -> dict | None:
     """The score distribution a model version recorded on its holdout (its manifest's score_reference)."""
     row = conn.execute(
-        sql.SQL("SELECT manifest -> 'score_reference' FROM {} WHERE version = %s").format(table(schema, "model_versions")),
+        sql.SQL("SELECT manifest -> 'score_reference' FROM {} WHERE version = %s").format(
+            table(schema, "model_versions")
+        ),
         (version,),
     ).fetchone()
     return row[0] if row else None
@@ -174,8 +190,17 @@ def score_reference(conn, schema: str, version: int) -> dict | None:
 # -- partitioned attempts: a plan (partition_plans), one partition_runs row per scored partition ------
 
 
-def insert_plan(conn, schema: str, run_key: int, interval_id: int, run_id: str, groups: list[list[str]],
-                model_version: int, requested_version: int | None, fallback_reason: str | None) -> None:
+def insert_plan(
+    conn,
+    schema: str,
+    run_key: int,
+    interval_id: int,
+    run_id: str,
+    groups: list[list[str]],
+    model_version: int,
+    requested_version: int | None,
+    fallback_reason: str | None,
+) -> None:
     """Record a partitioned attempt: its groups of input files and the model every partition uses."""
     conn.execute(
         sql.SQL(
@@ -201,13 +226,18 @@ def lock_plan(conn, schema: str, run_key: int, exclusive: bool) -> None:
     """Lock the plan row until the transaction ends: partitions share it while they write, publishing
     takes it exclusively (so it never counts a partition that is still writing)."""
     mode = sql.SQL("FOR UPDATE" if exclusive else "FOR SHARE")
-    conn.execute(sql.SQL("SELECT 1 FROM {} WHERE run_key = %s {}").format(table(schema, "partition_plans"), mode), (run_key,))
+    conn.execute(
+        sql.SQL("SELECT 1 FROM {} WHERE run_key = %s {}").format(table(schema, "partition_plans"), mode), (run_key,)
+    )
 
 
 def restart_partition(conn, schema: str, run_key: int, partition: int) -> None:
     """Inside the partition's transaction: hold its lock (a zombie try of it waits) and delete what an
     earlier try of it wrote."""
-    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"driftline-partition:{schema}:{run_key}:{partition}",))
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+        (f"driftline-partition:{schema}:{run_key}:{partition}",),
+    )
     for name in ("prediction_rows", "prediction_reason_rows", "quarantine_rows", "partition_runs"):
         conn.execute(
             sql.SQL("DELETE FROM {} WHERE run_key = %s AND partition = %s").format(table(schema, name)),

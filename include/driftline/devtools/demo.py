@@ -35,8 +35,10 @@ def run_demo(config_path: str, plan: DemoPlan) -> None:
     print(f"[2/6] data: {data['history_rows']} labelled history rows, {len(data['inputs'])} daily inputs")
 
     model = train_champion(config_path, reason="demo: initial champion")
-    print(f"[3/6] champion model v{model['version']} ({'new' if model['new_version'] else 'unchanged'}), "
-          f"holdout {', '.join(f'{k}={v:.4f}' for k, v in model['metrics'].items())}")
+    print(
+        f"[3/6] champion model v{model['version']} ({'new' if model['new_version'] else 'unchanged'}), "
+        f"holdout {', '.join(f'{k}={v:.4f}' for k, v in model['metrics'].items())}"
+    )
 
     env = airflow_environment(config.root)
     os.environ.update(env)
@@ -77,17 +79,24 @@ def print_demo_summary(config: DatasetConfig, url: str, plan: DemoPlan, seconds:
                 "(SELECT count(*) FROM {review} r WHERE r.interval_start = h.interval_start), h.status "
                 "FROM {health} h WHERE h.published AND h.interval_start = ANY(%s) ORDER BY h.interval_start"
             ).format(
-                health=db.table(config.db_schema, "run_health"), review=db.table(config.db_schema, "predictions_for_review")
+                health=db.table(config.db_schema, "run_health"),
+                review=db.table(config.db_schema, "predictions_for_review"),
             ),
             ([start for start, _ in plan.interval_bounds()],),
         ).fetchall()
-        total = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(db.table(config.db_schema, "predictions"))).fetchone()[0]
+        total = conn.execute(
+            sql.SQL("SELECT count(*) FROM {}").format(db.table(config.db_schema, "predictions"))
+        ).fetchone()[0]
     print()
-    print(f"{'interval':<12}{'rows_in':>9}{'scored':>9}{'quarantined':>13}{'model':>7}{'fallback':>10}"
-          f"{'seconds':>9}{'rows/s':>9}{'fresh_h':>9}{'review':>8}  status")
+    print(
+        f"{'interval':<12}{'rows_in':>9}{'scored':>9}{'quarantined':>13}{'model':>7}{'fallback':>10}"
+        f"{'seconds':>9}{'rows/s':>9}{'fresh_h':>9}{'review':>8}  status"
+    )
     for start, rows_in, scored, quarantined, version, fallback, duration, per_second, fresh, review, status in rows:
-        print(f"{start:%Y-%m-%d}  {rows_in:>9}{scored:>9}{quarantined:>13}{'v' + str(version):>7}"
-              f"{'yes' if fallback else 'no':>10}{duration:>9.2f}{per_second:>9.0f}{fresh / 3600:>9.1f}{review:>8}  {status}")
+        print(
+            f"{start:%Y-%m-%d}  {rows_in:>9}{scored:>9}{quarantined:>13}{'v' + str(version):>7}"
+            f"{'yes' if fallback else 'no':>10}{duration:>9.2f}{per_second:>9.0f}{fresh / 3600:>9.1f}{review:>8}  {status}"
+        )
     print(f"\n{total} predictions in {config.db_schema}.predictions  ({seconds:.0f} s)")
     print(f"data:    {config.root / 'data' / config.name}")
     print(f"models:  {config.registry_dir}")

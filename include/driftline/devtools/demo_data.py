@@ -74,11 +74,11 @@ def _inject_bad_rows(frame: pd.DataFrame, rng: np.random.Generator, start: datet
     text["event_time"] = frame["event_time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     picks = rng.choice(len(frame), 60, replace=False)
     groups = np.array_split(picks, 6)
-    text.loc[groups[0], "amount"] = pd.NA                            # null where not allowed
-    text.loc[groups[1], "amount"] = "-25.00"                         # below the minimum
-    text.loc[groups[2], "merchant_category"] = "crypto_exchange"     # category never seen in training
-    text.loc[groups[3], "amount"] = "twelve"                         # text in a numeric column
-    text.loc[groups[4], "hour_of_day"] = "31"                        # out of range
+    text.loc[groups[0], "amount"] = pd.NA  # null where not allowed
+    text.loc[groups[1], "amount"] = "-25.00"  # below the minimum
+    text.loc[groups[2], "merchant_category"] = "crypto_exchange"  # category never seen in training
+    text.loc[groups[3], "amount"] = "twelve"  # text in a numeric column
+    text.loc[groups[4], "hour_of_day"] = "31"  # out of range
     text.loc[groups[5], "event_time"] = (start - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")  # late row
     return text
 

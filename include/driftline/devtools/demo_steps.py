@@ -12,7 +12,7 @@ from psycopg import sql
 from driftline import db, registry
 from driftline.config import DatasetConfig, load_config
 from driftline.intervals import utc
-from driftline.retraining.lifecycle import shared_holdout_at_promotion
+from driftline.registry import shared_holdout_at_promotion
 from driftline.retraining.realized import realized_empty_reason
 from driftline.retraining.windows import connect
 
@@ -58,12 +58,16 @@ def run_demo_monitoring(config_path: str, intervals: list[tuple[datetime, dateti
             ([start for start, _ in intervals],),
         ).fetchall()
     drifted = dict(features)
-    print(f"\n{'interval':<12}{'sampled':>9}{'drifted':>9}{'share':>7}{'pred_drift':>12}{'attr_ndcg':>11}  breach  decision")
+    print(
+        f"\n{'interval':<12}{'sampled':>9}{'drifted':>9}{'share':>7}{'pred_drift':>12}{'attr_ndcg':>11}  breach  decision"
+    )
     for start, sampled, counted, total, share, prediction, breach, trigger, _, _, _, ndcg in rows:
         decision = "retrain" if trigger else "none"
         attribution = "-" if ndcg is None else f"{ndcg:.3f}"
-        print(f"{start:%Y-%m-%d}  {sampled:>9}{f'{counted}/{total}':>9}{share:>7.2f}{prediction:>12.3f}{attribution:>11}  "
-              f"{'yes' if breach else 'no':<6}  {decision}")
+        print(
+            f"{start:%Y-%m-%d}  {sampled:>9}{f'{counted}/{total}':>9}{share:>7.2f}{prediction:>12.3f}{attribution:>11}  "
+            f"{'yes' if breach else 'no':<6}  {decision}"
+        )
     print("\ndecisions:")
     for start, *_, reason, _, retrain_run, _ in rows:
         suffix = f"  -> {RETRAIN_DAG_ID} run {retrain_run}" if retrain_run else ""
@@ -71,7 +75,9 @@ def run_demo_monitoring(config_path: str, intervals: list[tuple[datetime, dateti
         if drifted.get(start):
             print(f"              drifted features: {drifted[start]}")
     if rows:
-        print("attr_ndcg: nDCG of the features' mean |TreeSHAP contribution| order vs the reference (< 0.9: attribution drift)")
+        print(
+            "attr_ndcg: nDCG of the features' mean |TreeSHAP contribution| order vs the reference (< 0.9: attribution drift)"
+        )
         print(f"\nreport:  {rows[-1][9]}  (open it in a browser)")
     print_estimates(config, intervals)
     return failed
@@ -95,10 +101,14 @@ def print_estimates(config: DatasetConfig, intervals: list[tuple[datetime, datet
     for start, metric, estimate, low, high, realized, labelled, inside in rows:
         shown = "-" if realized is None else f"{realized:.4f}"
         band = f"[{low:.4f}, {high:.4f}]"
-        print(f"{start:%Y-%m-%d}  {metric:<10}{estimate:>9.4f}{band:>17}{shown:>10}{labelled or 0:>10}  "
-              f"{'-' if inside is None else ('yes' if inside else 'no')}")
-    print(f"SELECT interval_start, metric, estimate, band_low, band_high, realized, error, within_band "
-          f"FROM {config.db_schema}.estimated_vs_realized ORDER BY interval_start, metric;")
+        print(
+            f"{start:%Y-%m-%d}  {metric:<10}{estimate:>9.4f}{band:>17}{shown:>10}{labelled or 0:>10}  "
+            f"{'-' if inside is None else ('yes' if inside else 'no')}"
+        )
+    print(
+        f"SELECT interval_start, metric, estimate, band_low, band_high, realized, error, within_band "
+        f"FROM {config.db_schema}.estimated_vs_realized ORDER BY interval_start, metric;"
+    )
 
 
 def run_demo_lifecycle(config_path: str, plan, since: datetime | None = None) -> str:
@@ -130,7 +140,11 @@ def run_demo_lifecycle(config_path: str, plan, since: datetime | None = None) ->
     else:
         if breach:
             reason, start, end = breach
-            conf = {**conf, "reason": f"monitor_drift: {reason}", "interval": {"start": start.isoformat(), "end": end.isoformat()}}
+            conf = {
+                **conf,
+                "reason": f"monitor_drift: {reason}",
+                "interval": {"start": start.isoformat(), "end": end.isoformat()},
+            }
             del conf["training_window_end"]  # the window ends with the breaching interval
         conf["labels_as_of"] = (last_end + timedelta(days=3)).isoformat()
         dag_run = load_dag_file(config.root / "dags" / "retrain_model.py").test(run_conf=conf)
@@ -181,7 +195,9 @@ def print_lifecycle(config: DatasetConfig) -> None:
         ).fetchall()
         empty_reason = None if realized else realized_empty_reason(conn, config)
     metric = config.retraining.metric
-    print(f"\n{'version':<9}{'status':<10}{'aliases':<20}{'own holdout ' + metric:>16}{'shared holdout ' + metric:>21}  created")
+    print(
+        f"\n{'version':<9}{'status':<10}{'aliases':<20}{'own holdout ' + metric:>16}{'shared holdout ' + metric:>21}  created"
+    )
     for row in versions:
         own = row["metrics"].get(metric)
         at_promotion = shared.get(row["version"], {}).get("metrics", {}).get(metric)
@@ -198,14 +214,18 @@ def print_lifecycle(config: DatasetConfig) -> None:
     print("\npromotion history:")
     for event in history:
         source = "-" if event["from_version"] is None else f"v{event['from_version']}"
-        print(f"  {event['created_at']:%Y-%m-%d %H:%M:%S}  {event['action']:<9}{source:>4} -> v{event['to_version']:<4} {event['reason']}")
+        print(
+            f"  {event['created_at']:%Y-%m-%d %H:%M:%S}  {event['action']:<9}{source:>4} -> v{event['to_version']:<4} {event['reason']}"
+        )
     print("\nevaluations (newest first; each is kept, none overwritten):")
     if not evaluations:
         print("  none yet: `driftline retrain` (or retrain_model) evaluates a candidate against the champion")
-    for evaluation_id, at, candidate, champion, rows, start, passed, why in evaluations:
+    for evaluation_id, at, candidate, champion, rows, _start, passed, why in evaluations:
         against = f"vs v{champion}" if champion is not None else "no champion"
-        print(f"  #{evaluation_id} {at:%Y-%m-%d %H:%M:%S}  v{candidate} {against:<12} {'passed' if passed else 'failed':<7}"
-              f"{rows:>7} rows  {why}")
+        print(
+            f"  #{evaluation_id} {at:%Y-%m-%d %H:%M:%S}  v{candidate} {against:<12} {'passed' if passed else 'failed':<7}"
+            f"{rows:>7} rows  {why}"
+        )
     print(f"\n{'interval':<12}{'model':>6}{'predicted':>11}{'labelled':>10}  realized")
     if empty_reason:
         print(f"  (empty) {empty_reason}")

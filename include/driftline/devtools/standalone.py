@@ -114,14 +114,20 @@ def run_standalone(config_path: str, host: str, port: int, timeout: float) -> No
         # embedded Postgres, keep Airflow's metadata in a database of its own there.
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = airflow_metadata_database(url, "airflow")
     else:
-        print("driftline: Airflow metadata in SQLite; for backfills set AIRFLOW__DATABASE__SQL_ALCHEMY_CONN "
-              "to a PostgreSQL database", file=sys.stderr)
+        print(
+            "driftline: Airflow metadata in SQLite; for backfills set AIRFLOW__DATABASE__SQL_ALCHEMY_CONN "
+            "to a PostgreSQL database",
+            file=sys.stderr,
+        )
     address = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"
     passwords = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
     if passwords.exists():
         passwords.chmod(0o600)  # written 0644 by an earlier run (before the umask below)
-    print(f"driftline: starting Airflow {env['AIRFLOW_HOME']} (dags {env['AIRFLOW__CORE__DAGS_FOLDER']}, "
-          f"predictions in {db.mask_url(url)}); Ctrl-C stops it", flush=True)
+    print(
+        f"driftline: starting Airflow {env['AIRFLOW_HOME']} (dags {env['AIRFLOW__CORE__DAGS_FOLDER']}, "
+        f"predictions in {db.mask_url(url)}); Ctrl-C stops it",
+        flush=True,
+    )
     # Same process group: Ctrl-C (SIGINT to the group) stops standalone and its components; on
     # SIGTERM this process stops standalone (with SIGINT) before it exits instead of orphaning it.
     process = subprocess.Popen(
@@ -134,9 +140,12 @@ def run_standalone(config_path: str, host: str, port: int, timeout: float) -> No
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         if _wait_healthy(f"{address}/api/v2/monitor/health", process, timeout=timeout):
-            print(f"\ndriftline: Airflow UI at {address}  (log in as admin; the password is in {passwords})\n"
-                  f"driftline: drift reports {address}{PLUGIN_PREFIX}/reports, "
-                  f"model registry {address}{PLUGIN_PREFIX}/registry (also under Browse in the UI)\n", flush=True)
+            print(
+                f"\ndriftline: Airflow UI at {address}  (log in as admin; the password is in {passwords})\n"
+                f"driftline: drift reports {address}{PLUGIN_PREFIX}/reports, "
+                f"model registry {address}{PLUGIN_PREFIX}/registry (also under Browse in the UI)\n",
+                flush=True,
+            )
         process.wait()
     except KeyboardInterrupt:
         pass

@@ -54,7 +54,9 @@ def decide_retrain(
             (start, end),
         ).fetchone()
         if current is None:
-            raise DriftError(f"interval [{start.isoformat()}, {end.isoformat()}) has not been monitored; run monitor_interval first")
+            raise DriftError(
+                f"interval [{start.isoformat()}, {end.isoformat()}) has not been monitored; run monitor_interval first"
+            )
         version, share, prediction, breach, counted, features, report = current
         # A breach is drift or an estimated-metric breach ([drift.trigger] estimated_metric_*), per interval.
         history = recent_breaches(conn, schema, policy, end)
@@ -91,8 +93,17 @@ def decide_retrain(
                 "INSERT INTO {} (interval_start, interval_end, run_id, breach, trigger, reason, numbers, retrain_run_id, "
                 "decided_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING decision_id"
             ).format(db.table(schema, "drift_decisions")),
-            (start, end, run_id, decision.breach, decision.trigger, decision.reason, Jsonb(decision.numbers),
-             retrain_run_id, now),
+            (
+                start,
+                end,
+                run_id,
+                decision.breach,
+                decision.trigger,
+                decision.reason,
+                Jsonb(decision.numbers),
+                retrain_run_id,
+                now,
+            ),
         ).fetchone()[0]
         refresh_report_summary(conn, config, start, end)  # the report now says what was decided
     log.info("drift decision %s for [%s, %s): %s", decision_id, start.isoformat(), end.isoformat(), decision.reason)

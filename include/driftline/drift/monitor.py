@@ -177,7 +177,9 @@ def store_results(conn, config: DatasetConfig, summary: dict, features: list[Fea
     with conn.transaction():
         for name in ("drift_features", "drift_intervals"):
             conn.execute(
-                sql.SQL("DELETE FROM {} WHERE interval_start = %s AND interval_end = %s").format(db.table(schema, name)),
+                sql.SQL("DELETE FROM {} WHERE interval_start = %s AND interval_end = %s").format(
+                    db.table(schema, name)
+                ),
                 key,
             )
         conn.execute(
@@ -213,8 +215,18 @@ def store_results(conn, config: DatasetConfig, summary: dict, features: list[Fea
                     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 ).format(db.table(schema, "drift_features")),
                 [
-                    (*key, summary["model_version"], f.column_name, f.column_type, f.method, f.statistic,
-                     f.threshold, f.drifted, f.effect_size, f.counted)
+                    (
+                        *key,
+                        summary["model_version"],
+                        f.column_name,
+                        f.column_type,
+                        f.method,
+                        f.statistic,
+                        f.threshold,
+                        f.drifted,
+                        f.effect_size,
+                        f.counted,
+                    )
                     for f in features
                 ],
             )
@@ -226,7 +238,12 @@ def _store_attribution(conn, config: DatasetConfig, summary: dict, attribution) 
         sql.SQL(
             "UPDATE {} SET attribution_ndcg = %s, attribution = %s WHERE interval_start = %s AND interval_end = %s"
         ).format(db.table(config.db_schema, "drift_intervals")),
-        (attribution.ndcg,
-         Jsonb({"features": attribution.features, "reference": attribution.reference, "current": attribution.current}),
-         summary["interval_start"], summary["interval_end"]),
+        (
+            attribution.ndcg,
+            Jsonb(
+                {"features": attribution.features, "reference": attribution.reference, "current": attribution.current}
+            ),
+            summary["interval_start"],
+            summary["interval_end"],
+        ),
     )

@@ -29,7 +29,9 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
     config = load_config(config_path)
     start, end = utc(interval_start), utc(interval_end)
     if config.task != "binary":
-        return {"skipped": f"task {config.task!r}: estimated performance is for binary models (regression gets drift only)"}
+        return {
+            "skipped": f"task {config.task!r}: estimated performance is for binary models (regression gets drift only)"
+        }
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     with db.connect(url, autocommit=True) as conn:
         db.ensure_schema(conn, config.db_schema)
@@ -43,8 +45,10 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
         model = load_model(conn, config.db_schema, version, scoring_only=True)  # verifies the calibration's hash
         calibration = model.manifest.get("calibration")
         if calibration is None:
-            return {"skipped": f"model v{version} has no calibration (registered before estimation, or a "
-                               "one-class holdout): retrain it"}
+            return {
+                "skipped": f"model v{version} has no calibration (registered before estimation, or a "
+                "one-class holdout): retrain it"
+            }
         scores = np.array(
             conn.execute(
                 sql.SQL("SELECT score FROM {} WHERE interval_start = %s AND interval_end = %s").format(
@@ -54,19 +58,24 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
             ).fetchall(),
             dtype="float64",
         ).reshape(-1)
-        estimates = estimate_binary(calibrate(calibration, scores), scores, config.threshold,
-                                    calibration_sd=calibration.get("uncertainty"))
+        estimates = estimate_binary(
+            calibrate(calibration, scores), scores, config.threshold, calibration_sd=calibration.get("uncertainty")
+        )
         table = db.table(config.db_schema, "estimated_performance")
         with conn.transaction():
-            conn.execute(sql.SQL("DELETE FROM {} WHERE interval_start = %s AND interval_end = %s").format(table), (start, end))
+            conn.execute(
+                sql.SQL("DELETE FROM {} WHERE interval_start = %s AND interval_end = %s").format(table), (start, end)
+            )
             with conn.cursor() as cursor:
                 cursor.executemany(
                     sql.SQL(
                         "INSERT INTO {} (interval_start, interval_end, model_version, run_id, metric, estimate, band_low, "
                         "band_high, rows, threshold) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                     ).format(table),
-                    [(start, end, version, run_id, e.metric, e.value, e.low, e.high, len(scores), config.threshold)
-                     for e in estimates],
+                    [
+                        (start, end, version, run_id, e.metric, e.value, e.low, e.high, len(scores), config.threshold)
+                        for e in estimates
+                    ],
                 )
         labels_as_of = datetime.now(timezone.utc)
         realized = record_realized(conn, config, start, end, labels_as_of)
@@ -75,7 +84,9 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
         "interval_end": end.isoformat(),
         "model_version": version,
         "rows": int(len(scores)),
-        "estimates": {e.metric: [round(e.value, 6), round(e.low, 6), round(e.high, 6)] for e in estimates if e.metric in METRICS},
+        "estimates": {
+            e.metric: [round(e.value, 6), round(e.low, 6), round(e.high, 6)] for e in estimates if e.metric in METRICS
+        },
         "realized_rows": realized,
     }
     log.info("estimated performance [%s, %s): %s", start.isoformat(), end.isoformat(), json.dumps(summary))
@@ -95,8 +106,12 @@ def record_realized(conn, config, start: datetime, end: datetime, labels_as_of: 
         return 0
     labels = read_labels(config, labels_as_of) if labels is None else labels
     predictions = interval_predictions(conn, config.db_schema, start, end)
-    joined = predictions.rename(columns={"entity_key": config.entity_key}).merge(labels, on=config.entity_key, how="inner")
-    realized = realized_binary(joined[config.target].to_numpy(), joined["score"].to_numpy(), exists[0]) if len(joined) else {}
+    joined = predictions.rename(columns={"entity_key": config.entity_key}).merge(
+        labels, on=config.entity_key, how="inner"
+    )
+    realized = (
+        realized_binary(joined[config.target].to_numpy(), joined["score"].to_numpy(), exists[0]) if len(joined) else {}
+    )
     with conn.transaction():
         conn.execute(
             sql.SQL(
@@ -119,12 +134,18 @@ def recent_breaches(conn, schema: str, policy, end: datetime) -> list[tuple[bool
             "FROM {d} d LEFT JOIN {e} e ON e.interval_start = d.interval_start AND e.interval_end = d.interval_end "
             "AND e.metric = %s LEFT JOIN {m} m ON m.version = e.model_version "
             "WHERE d.interval_end <= %s ORDER BY d.interval_end DESC LIMIT %s"
-        ).format(d=db.table(schema, "drift_intervals"), e=db.table(schema, "estimated_performance"),
-                 m=db.table(schema, "model_versions")),
+        ).format(
+            d=db.table(schema, "drift_intervals"),
+            e=db.table(schema, "estimated_performance"),
+            m=db.table(schema, "model_versions"),
+        ),
         (metric, metric, end, policy.window),
     ).fetchall()
     return [
-        (bool(breach), estimated_breach(metric, estimate, reference, policy.estimated_metric_floor,
-                                        policy.estimated_metric_drop), estimate)
+        (
+            bool(breach),
+            estimated_breach(metric, estimate, reference, policy.estimated_metric_floor, policy.estimated_metric_drop),
+            estimate,
+        )
         for breach, estimate, reference in rows
     ]

@@ -222,5 +222,3 @@ def _breach_text(policy: DriftPolicy, numbers: dict) -> str:
     )
     # The estimated-metric rule names itself when it is what breached (estimation.estimated_breach).
     return f"{text}; {numbers['estimated_breach']}" if numbers.get("estimated_breach") else text
-
-

@@ -63,7 +63,9 @@ def ensure_reference(
     return path
 
 
-def build_reference(config: DatasetConfig, model: LoadedModel, training_rows: pd.DataFrame | None = None) -> pd.DataFrame:
+def build_reference(
+    config: DatasetConfig, model: LoadedModel, training_rows: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """A seeded sample of the model's training rows: features plus the model's own score."""
     from driftline.labelled import labelled_rows, read_table
 

@@ -7,9 +7,9 @@ Evidently takes seconds to import: it is imported inside the functions that need
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -130,7 +130,9 @@ def _column_methods(config: DatasetConfig) -> list[tuple[str, str, str, float | 
     ]
 
 
-def drift_results(config, snapshot, reference: pd.DataFrame, current: pd.DataFrame) -> tuple[list[FeatureResult], FeatureResult]:
+def drift_results(
+    config, snapshot, reference: pd.DataFrame, current: pd.DataFrame
+) -> tuple[list[FeatureResult], FeatureResult]:
     """Per-feature results and the prediction drift, read from the snapshot plus our effect sizes."""
     content = snapshot.dict()
     statistics, thresholds, verdicts = {}, {}, {}
@@ -152,15 +154,27 @@ def drift_results(config, snapshot, reference: pd.DataFrame, current: pd.DataFra
         effect = effect_size(reference[name], current[name], column_type)
         features.append(
             FeatureResult(
-                name, column_type, method, _finite(statistics.get(name)), _finite(thresholds.get(name)),
-                drifted, effect, counts_as_drift(drifted, effect, floor),
+                name,
+                column_type,
+                method,
+                _finite(statistics.get(name)),
+                _finite(thresholds.get(name)),
+                drifted,
+                effect,
+                counts_as_drift(drifted, effect, floor),
             )
         )
     settings = config.drift
     statistic = _finite(statistics.get(SCORE_COLUMN))
     prediction = FeatureResult(
-        SCORE_COLUMN, "numeric", settings.prediction_method, 0.0 if statistic is None else statistic,
-        settings.trigger.prediction_drift, bool(verdicts.get(SCORE_COLUMN)), statistic, bool(verdicts.get(SCORE_COLUMN)),
+        SCORE_COLUMN,
+        "numeric",
+        settings.prediction_method,
+        0.0 if statistic is None else statistic,
+        settings.trigger.prediction_drift,
+        bool(verdicts.get(SCORE_COLUMN)),
+        statistic,
+        bool(verdicts.get(SCORE_COLUMN)),
     )
     return features, prediction
 

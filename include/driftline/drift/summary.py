@@ -23,8 +23,19 @@ log = logging.getLogger(__name__)
 START, END = "<!-- driftline-summary:start -->", "<!-- driftline-summary:end -->"
 # Evidently methods whose statistic is a p-value (drift when below the threshold); the others are distances.
 P_VALUE_METHODS = frozenset(
-    {"ks", "chisquare", "z", "fisher_exact", "g_test", "t_test", "mannw", "anderson", "cramer_von_mises",
-     "epps_singleton", "empirical_mmd"}
+    {
+        "ks",
+        "chisquare",
+        "z",
+        "fisher_exact",
+        "g_test",
+        "t_test",
+        "mannw",
+        "anderson",
+        "cramer_von_mises",
+        "epps_singleton",
+        "empirical_mmd",
+    }
 )
 
 
@@ -35,7 +46,9 @@ def statistic_kind(method: str) -> str:
 def why(feature: dict, floor: float) -> str:
     """Why a feature counts as drift for the policy, or why not, in words."""
     kind = statistic_kind(feature["method"])
-    flagged_by = f"{feature['method']} {kind} {_number(feature['statistic'])} vs threshold {_number(feature['threshold'])}"
+    flagged_by = (
+        f"{feature['method']} {kind} {_number(feature['statistic'])} vs threshold {_number(feature['threshold'])}"
+    )
     if not feature["drifted"]:
         return f"not flagged ({flagged_by})"
     if feature["counted"]:
@@ -101,14 +114,23 @@ def summary_html(dataset: str, summary: dict, policy) -> str:
         ("model version", f"v{summary['model_version']}"),
         ("reference", f"{reference}; {summary['reference_rows']} rows sampled"),
         ("current", f"{summary['current_rows']} rows sampled of {summary['rows_scored']} scored"),
-        ("features counted", f"{summary['counted_features']} of {summary['features']} "
-                             f"(drifted share {summary['drifted_share']:.2f}; Evidently flagged {summary['drifted_features']})"),
-        ("prediction drift", f"{summary['prediction_method']} {statistic_kind(summary['prediction_method'])} "
-                             f"{_number(summary['prediction_drift'])} on the model score"),
-        ("thresholds", f"breach when drifted share >= {policy.drifted_share:g} or prediction drift >= "
-                       f"{policy.prediction_drift:g}; a flagged feature counts when its effect size >= {floor:g}; "
-                       f"retrain when {policy.breaches} of the last {policy.window} intervals breach, "
-                       f"not within {policy.cooldown_hours:g} h of the last retrain"),
+        (
+            "features counted",
+            f"{summary['counted_features']} of {summary['features']} "
+            f"(drifted share {summary['drifted_share']:.2f}; Evidently flagged {summary['drifted_features']})",
+        ),
+        (
+            "prediction drift",
+            f"{summary['prediction_method']} {statistic_kind(summary['prediction_method'])} "
+            f"{_number(summary['prediction_drift'])} on the model score",
+        ),
+        (
+            "thresholds",
+            f"breach when drifted share >= {policy.drifted_share:g} or prediction drift >= "
+            f"{policy.prediction_drift:g}; a flagged feature counts when its effect size >= {floor:g}; "
+            f"retrain when {policy.breaches} of the last {policy.window} intervals breach, "
+            f"not within {policy.cooldown_hours:g} h of the last retrain",
+        ),
         ("decision", decision),
     ]
     facts_html = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in facts)

@@ -25,7 +25,16 @@ from driftline.registry.artifacts import (
     sha256_bytes,
     write_artifact,
 )
-from driftline.registry.decisions import UNCHECKED, Outcome, RollbackConflict, promote, reject, rollback
+from driftline.registry.decisions import (
+    UNCHECKED,
+    Outcome,
+    RollbackConflict,
+    promote,
+    promotion_history,
+    reject,
+    rollback,
+    shared_holdout_at_promotion,
+)
 from driftline.registry.versions import (
     CHAMPION,
     PREVIOUS,
@@ -38,7 +47,6 @@ from driftline.registry.versions import (
     list_versions,
     load_model,
     previous_version,
-    promotion_history,
     prune_versions,
     register_candidate,
     register_champion,
@@ -74,6 +82,7 @@ __all__ = [
     "rollback",
     "scoring_digest",
     "sha256_bytes",
+    "shared_holdout_at_promotion",
     "version_for_interval",
     "write_artifact",
 ]

@@ -84,7 +84,9 @@ def sweep_staging(conn, schema: str, registry_dir: Path) -> None:
         except (ValueError, IndexError):
             continue  # not ours
         committed = conn.execute(
-            sql.SQL("SELECT 1 FROM {} WHERE version = %s AND left(sha256, 12) = %s").format(table(schema, "model_versions")),
+            sql.SQL("SELECT 1 FROM {} WHERE version = %s AND left(sha256, 12) = %s").format(
+                table(schema, "model_versions")
+            ),
             (version, prefix),
         ).fetchone()
         if committed and not (registry_dir / name).exists():
@@ -92,4 +94,3 @@ def sweep_staging(conn, schema: str, registry_dir: Path) -> None:
         else:
             shutil.rmtree(staging, ignore_errors=True)
             log.warning("removed %s: an artifact whose registration never committed", staging.name)
-

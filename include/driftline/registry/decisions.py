@@ -70,12 +70,18 @@ def promote(
                 f"v{version} was compared with {_name(expected_champion)}, not with the champion now; rerun "
                 f"retrain_model to compare it with {_name(current)} ({reason})"
             )
-            return "reject", _mark_rejected(conn, schema, current, version, why, run_id, actor, reviewer, comment, evaluation_id), why
+            return (
+                "reject",
+                _mark_rejected(conn, schema, current, version, why, run_id, actor, reviewer, comment, evaluation_id),
+                why,
+            )
         if version_status(conn, schema, version)[1] is not None:  # pruned_at
             raise RegistryError(f"model version {version} was removed by retention; it cannot be promoted")
         if current == version:
             raise RegistryError(f"model version {version} is already the champion")
-        event = set_champion(conn, schema, current, version, "promote", reason, run_id, actor, reviewer, comment, evaluation_id)
+        event = set_champion(
+            conn, schema, current, version, "promote", reason, run_id, actor, reviewer, comment, evaluation_id
+        )
         return "promote", event, reason
 
     return _decide(conn, schema, version, run_id, decision, make_champion)
@@ -96,7 +102,11 @@ def reject(
     def mark_rejected(current: int | None, reviewer: str | None, comment: str | None) -> tuple[str, int, str]:
         if current == version:
             raise RegistryError(f"model version {version} is the champion; roll back instead of rejecting it")
-        return "reject", _mark_rejected(conn, schema, current, version, reason, run_id, actor, reviewer, comment, evaluation_id), reason
+        return (
+            "reject",
+            _mark_rejected(conn, schema, current, version, reason, run_id, actor, reviewer, comment, evaluation_id),
+            reason,
+        )
 
     return _decide(conn, schema, version, run_id, decision, mark_rejected)
 
@@ -105,13 +115,17 @@ def _name(version: int | None) -> str:
     return "no champion" if version is None else f"v{version}"
 
 
-def _mark_rejected(conn, schema: str, current, version: int, reason: str, run_id, actor, reviewer, comment, evaluation_id) -> int:
+def _mark_rejected(
+    conn, schema: str, current, version: int, reason: str, run_id, actor, reviewer, comment, evaluation_id
+) -> int:
     version_status(conn, schema, version)
     conn.execute(
         sql.SQL("UPDATE {} SET status = 'rejected' WHERE version = %s").format(table(schema, "model_versions")),
         (version,),
     )
-    return insert_event(conn, schema, current, version, "reject", reason, run_id, actor, reviewer, comment, evaluation_id)
+    return insert_event(
+        conn, schema, current, version, "reject", reason, run_id, actor, reviewer, comment, evaluation_id
+    )
 
 
 def _decide(conn, schema: str, version: int, run_id: str | None, decision: dict | None, change) -> Outcome:
@@ -196,7 +210,9 @@ def rollback(
                 )
         version_status(conn, schema, target)
         served = conn.execute(
-            sql.SQL("SELECT count(*) FROM {} WHERE to_version = %s AND action IN ('promote', 'rollback')").format(events),
+            sql.SQL("SELECT count(*) FROM {} WHERE to_version = %s AND action IN ('promote', 'rollback')").format(
+                events
+            ),
             (target,),
         ).fetchone()[0]
         if not served:
@@ -208,3 +224,37 @@ def rollback(
         event_id = set_champion(conn, schema, current, target, "rollback", reason, run_id, actor)
     return Outcome("rollback", current, target, event_id, reason)
 
+
+def promotion_history(conn: psycopg.Connection, schema: str) -> list[dict]:
+    """Every promote / reject / rollback, oldest first."""
+    cursor = conn.execute(
+        sql.SQL(
+            "SELECT event_id, created_at, action, from_version, to_version, reason, run_id, actor, reviewer, review_comment "
+            "FROM {} ORDER BY created_at, event_id"
+        ).format(table(schema, "promotion_events"))
+    )
+    names = [column.name for column in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def shared_holdout_at_promotion(conn, schema: str) -> dict[int, dict]:
+    """{version: the evaluation its latest promotion was decided on (shared holdout metrics and bounds)}."""
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT DISTINCT ON (e.to_version) e.to_version, m.evaluation_id, m.holdout_start, m.holdout_end, "
+            "m.holdout_rows, m.result FROM {} e JOIN {} m ON m.evaluation_id = e.evaluation_id "
+            "WHERE e.action = 'promote' ORDER BY e.to_version, e.event_id DESC"
+        ).format(table(schema, "promotion_events"), table(schema, "model_evaluations"))
+    ).fetchall()
+    return {
+        version: {
+            "evaluation_id": evaluation_id,
+            "start": start,
+            "end": end,
+            "rows": count,
+            "metrics": (result.get("candidate") or {}).get("metrics", {}),
+            "champion_version": result.get("champion_version"),
+            "champion_metrics": (result.get("champion") or {}).get("metrics", {}),
+        }
+        for version, evaluation_id, start, end, count, result in rows
+    }

@@ -119,8 +119,14 @@ def _insert_version(
             "INSERT INTO {} (version, artifact_uri, sha256, scoring_sha256, manifest, metrics, status) "
             "VALUES (%s, %s, %s, %s, %s, %s, 'candidate')"
         ).format(versions),
-        (version, (final.resolve() / MODEL_FILE).as_uri(), digest, manifest["scoring_sha256"], Jsonb(manifest),
-         Jsonb(manifest.get("metrics", {}))),
+        (
+            version,
+            (final.resolve() / MODEL_FILE).as_uri(),
+            digest,
+            manifest["scoring_sha256"],
+            Jsonb(manifest),
+            Jsonb(manifest.get("metrics", {})),
+        ),
     )
     return version, True, (staging, final)
 
@@ -149,11 +155,22 @@ def set_champion(
         conn.execute(sql.SQL("UPDATE {} SET status = 'archived' WHERE version = %s").format(versions), (current,))
     conn.execute(upsert, (CHAMPION, version))
     conn.execute(sql.SQL("UPDATE {} SET status = 'champion' WHERE version = %s").format(versions), (version,))
-    return insert_event(conn, schema, current, version, action, reason, run_id, actor, reviewer, review_comment, evaluation_id)
+    return insert_event(
+        conn, schema, current, version, action, reason, run_id, actor, reviewer, review_comment, evaluation_id
+    )
 
 
 def insert_event(
-    conn, schema: str, current, version: int, action: str, reason: str, run_id, actor, reviewer, review_comment,
+    conn,
+    schema: str,
+    current,
+    version: int,
+    action: str,
+    reason: str,
+    run_id,
+    actor,
+    reviewer,
+    review_comment,
     evaluation_id: int | None = None,
 ) -> int:
     return conn.execute(
@@ -179,7 +196,9 @@ def previous_version(conn: psycopg.Connection, schema: str) -> int | None:
     return row[0] if row else None
 
 
-def load_model(conn: psycopg.Connection, schema: str, version: int | None = None, scoring_only: bool = False) -> LoadedModel:
+def load_model(
+    conn: psycopg.Connection, schema: str, version: int | None = None, scoring_only: bool = False
+) -> LoadedModel:
     """Load a registered version (default: the champion) after verifying its sha256.
 
     scoring_only: the booster is a native_booster.NativeBooster (predicts on float64 matrices,
@@ -264,7 +283,9 @@ def version_status(conn: psycopg.Connection, schema: str, version: int) -> tuple
 def write_manifest_file(conn, schema: str, version: int) -> None:
     """After commit: manifest.json on disk follows the registry row (the artifact's hash is unchanged)."""
     uri, manifest, pruned_at = conn.execute(
-        sql.SQL("SELECT artifact_uri, manifest, pruned_at FROM {} WHERE version = %s").format(table(schema, "model_versions")),
+        sql.SQL("SELECT artifact_uri, manifest, pruned_at FROM {} WHERE version = %s").format(
+            table(schema, "model_versions")
+        ),
         (version,),
     ).fetchone()
     directory = artifact_path(uri).parent
@@ -315,18 +336,6 @@ def fallback_versions(conn: psycopg.Connection, schema: str, exclude: int | None
     return [row[0] for row in rows]
 
 
-def promotion_history(conn: psycopg.Connection, schema: str) -> list[dict]:
-    """Every promote / reject / rollback, oldest first."""
-    cursor = conn.execute(
-        sql.SQL(
-            "SELECT event_id, created_at, action, from_version, to_version, reason, run_id, actor, reviewer, review_comment "
-            "FROM {} ORDER BY created_at, event_id"
-        ).format(table(schema, "promotion_events"))
-    )
-    names = [column.name for column in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
-
-
 def list_versions(conn: psycopg.Connection, schema: str) -> list[dict]:
     """Registered versions with status, metrics and aliases, oldest first."""
     cursor = conn.execute(
@@ -352,7 +361,9 @@ def prune_versions(conn: psycopg.Connection, schema: str, keep: int) -> list[int
         lock_registry(conn, schema)
         protected = {champion_version(conn, schema), previous_version(conn, schema)}
         rows = conn.execute(
-            sql.SQL("SELECT version, artifact_uri FROM {} WHERE pruned_at IS NULL ORDER BY version DESC").format(versions)
+            sql.SQL("SELECT version, artifact_uri FROM {} WHERE pruned_at IS NULL ORDER BY version DESC").format(
+                versions
+            )
         ).fetchall()
         doomed = [(v, uri) for v, uri in rows[keep:] if v not in protected]
         if doomed:
@@ -376,4 +387,3 @@ def latest_unpromoted_version(conn: psycopg.Connection, schema: str) -> int | No
         (CHAMPION,),
     ).fetchone()
     return row[0] if row else None
-

@@ -60,7 +60,9 @@ def guardrail_failures(
     metric = policy.metric
     failures = []
     if training_rows < policy.min_training_rows:
-        failures.append(f"only {training_rows} training rows (retraining.min_training_rows = {policy.min_training_rows})")
+        failures.append(
+            f"only {training_rows} training rows (retraining.min_training_rows = {policy.min_training_rows})"
+        )
     value = candidate["metrics"].get(metric)
     if value is None:
         failures.append(f"{metric} is undefined on the holdout (one class only, or non-finite predictions)")

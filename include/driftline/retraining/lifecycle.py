@@ -116,7 +116,11 @@ def _evaluate_version(conn, config: DatasetConfig, version: int, holdout: pd.Dat
     if not np.all(np.isfinite(scores)):  # metrics are undefined; prediction_problems names the cause
         return {"version": version, "metrics": {}, "segments": {}}, scores
     labels = holdout[config.target].to_numpy()
-    return {"version": version, "metrics": evaluate(config, labels, scores), "segments": segment_metrics(config, holdout, scores)}, scores
+    return {
+        "version": version,
+        "metrics": evaluate(config, labels, scores),
+        "segments": segment_metrics(config, holdout, scores),
+    }, scores
 
 
 def _registered_manifest(conn, schema: str, version: int) -> dict:
@@ -139,7 +143,10 @@ def validate_candidate(config_path: str, candidate: dict, run_id: str | None = N
             conn, config, utc(candidate["window_start"]), utc(candidate["window_end"]), utc(candidate["labels_as_of"])
         )
         rows = labelled_rows(config, rows)
-        if data_checksum(rows[[config.entity_key, config.event_time, config.target, *config.feature_names]]) != candidate["data_checksum"]:
+        if (
+            data_checksum(rows[[config.entity_key, config.event_time, config.target, *config.feature_names]])
+            != candidate["data_checksum"]
+        ):
             raise RetrainingError(
                 f"the labelled rows of the window changed since candidate v{version} was trained; rerun retrain_model"
             )
@@ -186,8 +193,18 @@ def validate_candidate(config_path: str, candidate: dict, run_id: str | None = N
                 "holdout_reason, passed, failures, result, run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                 "RETURNING evaluation_id"
             ).format(db.table(schema, "model_evaluations")),
-            (version, champion_version, bounds["start"], bounds["end"], bounds["rows"], bounds["reason"],
-             not failures, Jsonb(failures), Jsonb(result), run_id),
+            (
+                version,
+                champion_version,
+                bounds["start"],
+                bounds["end"],
+                bounds["rows"],
+                bounds["reason"],
+                not failures,
+                Jsonb(failures),
+                Jsonb(result),
+                run_id,
+            ),
         ).fetchone()[0]
     log.info("validation of candidate v%s: %s", version, json.dumps(result))
     return result
@@ -237,15 +254,29 @@ def decide_promotion(
             if decision_record is None:
                 reason = f"{verdict}: all guardrails passed; trigger: {trigger_reason}"
                 outcome = registry.promote(
-                    conn, config.db_schema, version, reason, run_id, AUTOMATIC_ACTOR, {**auto, "reason": reason},
-                    expected, evaluation_id,
+                    conn,
+                    config.db_schema,
+                    version,
+                    reason,
+                    run_id,
+                    AUTOMATIC_ACTOR,
+                    {**auto, "reason": reason},
+                    expected,
+                    evaluation_id,
                 )
             elif decision_record["approved"]:
                 reviewer, comment = decision_record["reviewer"], decision_record["comment"]
                 reason = f"{verdict}: all guardrails passed; approved by {reviewer}: {comment or '(no comment)'}; trigger: {trigger_reason}"
                 outcome = registry.promote(
-                    conn, config.db_schema, version, reason, run_id, reviewer, {**decision_record, "reason": reason},
-                    expected, evaluation_id,
+                    conn,
+                    config.db_schema,
+                    version,
+                    reason,
+                    run_id,
+                    reviewer,
+                    {**decision_record, "reason": reason},
+                    expected,
+                    evaluation_id,
                 )
             else:
                 if decision_record["timed_out"]:
@@ -256,12 +287,26 @@ def decide_promotion(
                     actor = decision_record["reviewer"]
                 reason = f"{verdict}: all guardrails passed; {why}; trigger: {trigger_reason}"
                 outcome = registry.reject(
-                    conn, config.db_schema, version, reason, run_id, actor, {**decision_record, "reason": reason}, evaluation_id
+                    conn,
+                    config.db_schema,
+                    version,
+                    reason,
+                    run_id,
+                    actor,
+                    {**decision_record, "reason": reason},
+                    evaluation_id,
                 )
         else:
             reason = f"{verdict}: " + "; ".join(validation["failures"]) + f"; trigger: {trigger_reason}"
             outcome = registry.reject(
-                conn, config.db_schema, version, reason, run_id, AUTOMATIC_ACTOR, {**auto, "reason": reason}, evaluation_id
+                conn,
+                config.db_schema,
+                version,
+                reason,
+                run_id,
+                AUTOMATIC_ACTOR,
+                {**auto, "reason": reason},
+                evaluation_id,
             )
         if outcome is not None:
             decision = "promoted" if outcome.action == "promote" else "rejected"
@@ -271,7 +316,11 @@ def decide_promotion(
     if evaluation_id is not None:
         summary["evaluation_id"] = evaluation_id
     if decision_record is not None:
-        summary.update(reviewer=decision_record["reviewer"], comment=decision_record["comment"], timed_out=decision_record["timed_out"])
+        summary.update(
+            reviewer=decision_record["reviewer"],
+            comment=decision_record["comment"],
+            timed_out=decision_record["timed_out"],
+        )
     log.info("retrain_model decision: %s v%s -> champion v%s. %s", decision.upper(), version, now_champion, reason)
     return summary
 
@@ -347,26 +396,3 @@ def retrain(
     realized = update_realized_performance(config_path, labels_as_of)
     report("update_realized_performance", realized)
     return decision
-
-
-def shared_holdout_at_promotion(conn, schema: str) -> dict[int, dict]:
-    """{version: the evaluation its latest promotion was decided on (shared holdout metrics and bounds)}."""
-    rows = conn.execute(
-        sql.SQL(
-            "SELECT DISTINCT ON (e.to_version) e.to_version, m.evaluation_id, m.holdout_start, m.holdout_end, "
-            "m.holdout_rows, m.result FROM {} e JOIN {} m ON m.evaluation_id = e.evaluation_id "
-            "WHERE e.action = 'promote' ORDER BY e.to_version, e.event_id DESC"
-        ).format(db.table(schema, "promotion_events"), db.table(schema, "model_evaluations"))
-    ).fetchall()
-    return {
-        version: {
-            "evaluation_id": evaluation_id,
-            "start": start,
-            "end": end,
-            "rows": count,
-            "metrics": (result.get("candidate") or {}).get("metrics", {}),
-            "champion_version": result.get("champion_version"),
-            "champion_metrics": (result.get("champion") or {}).get("metrics", {}),
-        }
-        for version, evaluation_id, start, end, count, result in rows
-    }

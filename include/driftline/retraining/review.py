@@ -21,7 +21,9 @@ def _guardrail_lines(config: DatasetConfig, validation: dict) -> list[str]:
     lines.append("holdout predictions finite, in range and not constant")
     if champion:
         lines.append(f"{metric} beats the champion by more than retraining.min_improvement {policy.min_improvement}")
-        lines.append(f"no other metric and no segment worse than the champion by more than retraining.max_regression {policy.max_regression}")
+        lines.append(
+            f"no other metric and no segment worse than the champion by more than retraining.max_regression {policy.max_regression}"
+        )
     return lines
 
 
@@ -40,7 +42,10 @@ def approval_request(config_path: str, validation: dict) -> dict | None:
     if champion and champion["version"] == version:
         return None
     holdout = validation["holdout"]
-    rows = [f"| metric | candidate v{version} | " + (f"champion v{champion['version']} | candidate better by |" if champion else "")]
+    rows = [
+        f"| metric | candidate v{version} | "
+        + (f"champion v{champion['version']} | candidate better by |" if champion else "")
+    ]
     rows.append("|---|---|" + ("---|---|" if champion else ""))
     for name, value in sorted(validation["candidate"]["metrics"].items()):
         line = f"| {name}{' (primary)' if name == metric else ''} | {value:.4f} |"
@@ -49,11 +54,14 @@ def approval_request(config_path: str, validation: dict) -> dict | None:
         rows.append(line)
     segments = validation["candidate"].get("segments") or {}
     if segments and champion:
-        rows.append(f"\n{metric} per {config.retraining.segment} (segments with >= {config.retraining.min_segment_rows} holdout rows):\n")
+        rows.append(
+            f"\n{metric} per {config.retraining.segment} (segments with >= {config.retraining.min_segment_rows} holdout rows):\n"
+        )
         rows.append("| segment | candidate | champion |")
         rows.append("|---|---|---|")
         rows.extend(
-            f"| {name} | {value:.4f} | {champion['segments'].get(name, float('nan')):.4f} |" for name, value in sorted(segments.items())
+            f"| {name} | {value:.4f} | {champion['segments'].get(name, float('nan')):.4f} |"
+            for name, value in sorted(segments.items())
         )
     body = "\n".join(
         [
@@ -74,7 +82,9 @@ def approval_request(config_path: str, validation: dict) -> dict | None:
             f"{config.retraining.approval_timeout_hours:g} h rejects the candidate.",
         ]
     )
-    subject = f"{config.name}: promote candidate v{version}" + (f" over champion v{champion['version']}?" if champion else "?")
+    subject = f"{config.name}: promote candidate v{version}" + (
+        f" over champion v{champion['version']}?" if champion else "?"
+    )
     return {"subject": subject, "body": body}
 
 

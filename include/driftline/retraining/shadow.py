@@ -47,6 +47,8 @@ def score_shadow(config_path: str, interval_start: datetime, interval_end: datet
         conn.execute(
             sql.SQL("DELETE FROM {} WHERE interval_start = %s AND interval_end = %s").format(shadow), (start, end)
         )
-        db.copy_csv(conn, shadow, list(frame.columns), db.arrow_to_csv_bytes(pa.Table.from_pandas(frame, preserve_index=False)))
+        db.copy_csv(
+            conn, shadow, list(frame.columns), db.arrow_to_csv_bytes(pa.Table.from_pandas(frame, preserve_index=False))
+        )
         conn.commit()
     return {"shadow_version": version, "rows": int(len(frame))}

@@ -80,7 +80,9 @@ def compile_model(text: bytes, sha256: str):
             cached = _verified_cache(target, Path(tmp))
             if cached is not None:
                 model.compile(cache=str(cached), fblocksize=BLOCK_ROWS)
-                log.info("loaded compiled model %s from %s in %.2f s", sha256[:12], target, time.perf_counter() - started)
+                log.info(
+                    "loaded compiled model %s from %s in %.2f s", sha256[:12], target, time.perf_counter() - started
+                )
                 return model
             # lleaves writes the cache file in place; compile to a private name and rename, so a
             # concurrent task never loads half an object file.
@@ -119,8 +121,9 @@ def _verified_cache(target: Path, private_dir: Path) -> Path | None:
         copy = private_dir / target.name
         copy.write_bytes(data)
         return copy
-    log.warning("compiled model cache %s is unusable (%s: truncated or corrupt); removing it and compiling again",
-                target, why)
+    log.warning(
+        "compiled model cache %s is unusable (%s: truncated or corrupt); removing it and compiling again", target, why
+    )
     for path in (target, _checksum_path(target)):
         path.unlink(missing_ok=True)
     return None

@@ -22,7 +22,9 @@ def predict(booster, rows, config: DatasetConfig, categories: dict[str, list[str
     """Scores for typed rows (a pandas DataFrame): probability of the positive class (binary) or the value (regression)."""
     if len(rows) == 0:
         return np.empty(0, dtype="float64")
-    return np.asarray(booster.predict(model_frame(rows, config, categories), num_threads=_threads(config)), dtype="float64")
+    return np.asarray(
+        booster.predict(model_frame(rows, config, categories), num_threads=_threads(config)), dtype="float64"
+    )
 
 
 def _threads(config: DatasetConfig) -> int:
@@ -62,7 +64,7 @@ class Scorer:
         except CompileError as exc:
             log.warning(
                 "model version %s: compiled scoring unavailable (%s); scoring with LightGBM instead "
-                "(slower, same scores). Set [scoring] engine = \"lightgbm\" to silence this.",
+                '(slower, same scores). Set [scoring] engine = "lightgbm" to silence this.',
                 model.version,
                 exc,
             )
@@ -75,7 +77,9 @@ class Scorer:
         matrix = model_matrix(rows, self._config, self._categories)
         if self._compiled is None:
             return np.asarray(self._booster.predict(matrix, num_threads=_threads(self._config)), dtype="float64")
-        scores = np.asarray(self._compiled.predict(matrix, n_jobs=_threads(self._config) or os.cpu_count()), dtype="float64")
+        scores = np.asarray(
+            self._compiled.predict(matrix, n_jobs=_threads(self._config) or os.cpu_count()), dtype="float64"
+        )
         sample = np.unique(np.linspace(0, len(matrix) - 1, min(len(matrix), PARITY_SAMPLE_ROWS)).astype(np.int64))
         expected = np.asarray(self._booster.predict(matrix[sample], num_threads=1), dtype="float64")
         gap = float(np.max(np.abs(scores[sample] - expected), initial=0.0))

@@ -94,7 +94,9 @@ class Attribution:
         }
 
 
-def attribution_drift(features: list[str], reference_contributions: np.ndarray, current_contributions: np.ndarray) -> Attribution:
+def attribution_drift(
+    features: list[str], reference_contributions: np.ndarray, current_contributions: np.ndarray
+) -> Attribution:
     """Compare the global importance of a drift sample with the reference's."""
     reference = mean_abs_contribution(reference_contributions)
     current = mean_abs_contribution(current_contributions)
@@ -108,7 +110,9 @@ def attribution_drift(features: list[str], reference_contributions: np.ndarray, 
 ATTRIBUTION_ROWS = 1000
 
 
-def frame_contributions(booster, frame, config: DatasetConfig, categories: dict[str, list[str]], rows: int = ATTRIBUTION_ROWS) -> np.ndarray:
+def frame_contributions(
+    booster, frame, config: DatasetConfig, categories: dict[str, list[str]], rows: int = ATTRIBUTION_ROWS
+) -> np.ndarray:
     """Contributions of the first `rows` rows of a pandas frame of features (drift samples)."""
     from driftline.scoring.features import model_frame
 
@@ -182,7 +186,8 @@ class Explainer:
         return pa.table(
             {
                 "run_key": pa.array(np.full(len(row_of), keys["run_key"]), type=pa.int64()),
-                "partition": pa.nulls(len(row_of), pa.int32()) if keys.get("partition") is None
+                "partition": pa.nulls(len(row_of), pa.int32())
+                if keys.get("partition") is None
                 else pa.array(np.full(len(row_of), keys["partition"]), type=pa.int32()),
                 "entity_key": picked[self._config.entity_key].take(pa.array(row_of)),
                 "rank": pa.array((np.tile(np.arange(1, k + 1), n)[keep]), type=pa.int16()),

@@ -57,7 +57,9 @@ def _library() -> ctypes.CDLL:
             lib = ctypes.cdll.LoadLibrary(str(library_path()))
             lib.LGBM_GetLastError.restype = ctypes.c_char_p
             lib.LGBM_BoosterLoadModelFromString.argtypes = [
-                ctypes.c_char_p, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_void_p)
+                ctypes.c_char_p,
+                ctypes.POINTER(ctypes.c_int),
+                ctypes.POINTER(ctypes.c_void_p),
             ]
             lib.LGBM_BoosterGetNumFeature.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
             lib.LGBM_BoosterGetNumClasses.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]

@@ -38,8 +38,13 @@ def check_scores(scores: np.ndarray, config: DatasetConfig) -> None:
         raise OutputSanityError(
             f"{outside} of {len(scores)} scores outside [{low:g}, {high:g}] (min {scores.min():.6g}, max "
             f"{scores.max():.6g}); nothing was written for this interval",
-            {"scores": len(scores), "outside_range": outside, "min": float(scores.min()), "max": float(scores.max()),
-             "range": [low, high]},
+            {
+                "scores": len(scores),
+                "outside_range": outside,
+                "min": float(scores.min()),
+                "max": float(scores.max()),
+                "range": [low, high],
+            },
         )
 
 
@@ -66,7 +71,7 @@ class ScoreStats:
         if classes is not None:
             self.positives += int(np.count_nonzero(classes))
 
-    def merge(self, other: "ScoreStats") -> None:
+    def merge(self, other: ScoreStats) -> None:
         """Fold another interval part's stats into this one (the same pairwise formula as add)."""
         if other.rows == 0:
             return
@@ -128,7 +133,9 @@ def check_distribution(stats: ScoreStats, reference: dict | None, config: Datase
             skipped.append("majority rule skipped: the model manifest has no score reference")
         elif reference["majority_share"] > bound:
             # The model already predicts one class this often on its holdout: not a collapse signal.
-            skipped.append(f"majority rule skipped: the reference majority share {reference['majority_share']:.2%} exceeds it")
+            skipped.append(
+                f"majority rule skipped: the reference majority share {reference['majority_share']:.2%} exceeds it"
+            )
         elif current["majority_share"] > bound:
             problems.append(
                 f"{current['majority_share']:.2%} of rows get the same predicted class "

@@ -3,9 +3,9 @@ reported as malformed with its raw text, and reading resumes at the next line.""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -170,7 +170,7 @@ class _CsvReader:
         where = f"line {line}" + (f", byte {column + 1}" if column is not None else "")
         return InputError(
             f"{self.path}, {where}: bytes that are not valid {self.settings.encoding}. Re-export the file as "
-            f"{self.settings.encoding}, or set [source] encoding to the file's encoding (e.g. \"latin-1\"); "
+            f'{self.settings.encoding}, or set [source] encoding to the file\'s encoding (e.g. "latin-1"); '
             "nothing was written."
         )
 

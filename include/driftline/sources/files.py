@@ -42,7 +42,7 @@ _DATA_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".parquet", ".pq")
 
 
 def input_format(path: Path) -> str:
-    """"csv" or "parquet", from the file name."""
+    """ "csv" or "parquet", from the file name."""
     name = path.name.lower()
     if name.endswith((".csv", ".csv.gz", ".tsv")):
         return "csv"

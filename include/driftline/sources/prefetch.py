@@ -14,7 +14,9 @@ from driftline.errors import reading
 from driftline.sources import read_interval
 
 
-def read_ahead(source: str, config: DatasetConfig, start: datetime, end: datetime, files: list[Path] | None = None) -> "ReadAhead":
+def read_ahead(
+    source: str, config: DatasetConfig, start: datetime, end: datetime, files: list[Path] | None = None
+) -> ReadAhead:
     """The interval's input chunks, read on a worker thread up to two chunks ahead (a context
     manager: leaving it stops the reader)."""
     return ReadAhead(_named(read_interval(source, config, start, end, files=files), source), depth=2)
@@ -36,7 +38,9 @@ class ReadAhead:
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self.seconds = 0.0
-        self._thread = threading.Thread(target=self._produce, args=(iter(iterable),), name="driftline-read", daemon=True)
+        self._thread = threading.Thread(
+            target=self._produce, args=(iter(iterable),), name="driftline-read", daemon=True
+        )
         self._thread.start()
 
     def _put(self, item) -> bool:
@@ -68,7 +72,7 @@ class ReadAhead:
                 raise item.error
             yield item
 
-    def __enter__(self) -> "ReadAhead":
+    def __enter__(self) -> ReadAhead:
         return self
 
     def __exit__(self, *exc_info) -> None:

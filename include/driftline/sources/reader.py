@@ -3,10 +3,10 @@ history, labels) under the reading contract."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -46,8 +46,11 @@ def read_interval(
             outside = pc.or_(
                 pc.less(times, pa.scalar(interval_start, _UTC)), pc.greater_equal(times, pa.scalar(interval_end, _UTC))
             )
-            add_failures(chunk.failures, pc.fill_null(outside, False).to_numpy(zero_copy_only=False),
-                 f"outside_interval:{config.event_time}")
+            add_failures(
+                chunk.failures,
+                pc.fill_null(outside, False).to_numpy(zero_copy_only=False),
+                f"outside_interval:{config.event_time}",
+            )
             add_failures(chunk.failures, repeats(chunk.typed[config.entity_key]), f"duplicate_key:{config.entity_key}")
             yield chunk
 
@@ -66,7 +69,9 @@ def _read_file(path: Path, config: DatasetConfig, kinds: dict[str, str], require
     if not path.is_file():
         raise InputMissingError(f"input file not found: {path}")
     from_csv = input_format(path) == "csv"
-    batches = _batches(path, config.source, config.chunk_rows, lambda names: check_columns(path, names, config, required))
+    batches = _batches(
+        path, config.source, config.chunk_rows, lambda names: check_columns(path, names, config, required)
+    )
     row_number = 0
     seen_rows = False
     for batch in batches:
@@ -76,8 +81,13 @@ def _read_file(path: Path, config: DatasetConfig, kinds: dict[str, str], require
         failures: dict[int, list[str]] = {}
         typed = coerce(batch.table, failures, config.source, path, kinds, from_csv, batch.may_hold_nul)
         yield Chunk(
-            raw=batch.table, typed=typed, first_row_number=row_number, failures=failures, malformed=batch.malformed,
-            source=str(path), row_numbers=batch.row_numbers,
+            raw=batch.table,
+            typed=typed,
+            first_row_number=row_number,
+            failures=failures,
+            malformed=batch.malformed,
+            source=str(path),
+            row_numbers=batch.row_numbers,
         )
         row_number += batch.table.num_rows
     if not seen_rows:

@@ -142,8 +142,11 @@ def _as_float(column: pa.ChunkedArray, name: str, path: Path):
     are None when no cell has the problem. Missing cells stay null."""
     kind = column.type
     if pa.types.is_integer(kind):
-        big = pc.greater_equal(pc.abs(pc.cast(column, pa.float64(), safe=False)), float(EXACT_INTEGER_LIMIT)) \
-            if kind.bit_width == 64 else None
+        big = (
+            pc.greater_equal(pc.abs(pc.cast(column, pa.float64(), safe=False)), float(EXACT_INTEGER_LIMIT))
+            if kind.bit_width == 64
+            else None
+        )
         inexact = _mask(big)
         values = pc.cast(column, pa.float64(), safe=False)
         return (_null_where(values, inexact) if inexact is not None else values), None, inexact

@@ -69,8 +69,10 @@ def create_app():
         # The pages only read: a schema made by an older driftline is upgraded by the next
         # score_batch run or `driftline init-db`, never from here.
         config = page_config()
-        message = (f"Schema {config.db_schema} predates this version of driftline ({exc.diag.message_primary}). "
-                   "Run `driftline init-db`, or any score_batch run, to upgrade it.")
+        message = (
+            f"Schema {config.db_schema} predates this version of driftline ({exc.diag.message_primary}). "
+            "Run `driftline init-db`, or any score_batch run, to upgrade it."
+        )
         return page(request, "notice", "Database schema out of date", config, status_code=503, message=message)
 
     def interval_of(report: str) -> tuple[datetime, datetime]:

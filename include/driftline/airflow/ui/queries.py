@@ -113,7 +113,7 @@ def registry_overview(conn, schema: str) -> dict[str, Any]:
     history = list(reversed(registry.promotion_history(conn, schema)))
     shared, evaluations = {}, []
     if _exists(conn, schema, "model_evaluations"):
-        from driftline.retraining.lifecycle import shared_holdout_at_promotion
+        from driftline.registry import shared_holdout_at_promotion
 
         shared = shared_holdout_at_promotion(conn, schema)
         evaluations = _rows(
@@ -132,16 +132,22 @@ def registry_overview(conn, schema: str) -> dict[str, Any]:
                 "labels_as_of FROM {} ORDER BY interval_start DESC LIMIT 200"
             ).format(table(schema, "realized_performance")),
         )
-    return {"versions": versions, "history": history, "realized": realized, "shared": shared, "evaluations": evaluations,
-            "importance": champion_importance(conn, schema)}
+    return {
+        "versions": versions,
+        "history": history,
+        "realized": realized,
+        "shared": shared,
+        "evaluations": evaluations,
+        "importance": champion_importance(conn, schema),
+    }
 
 
 def champion_importance(conn, schema: str) -> dict[str, Any] | None:
     """The champion's global importance: LightGBM gain per feature, read from its verified model
     text (explain.gain_importance), largest first with its share; None without a loadable champion."""
     from driftline.errors import DriftlineError
-    from driftline.scoring.explain import gain_importance
     from driftline.registry import load_model
+    from driftline.scoring.explain import gain_importance
 
     try:
         model = load_model(conn, schema, scoring_only=True)
@@ -149,6 +155,8 @@ def champion_importance(conn, schema: str) -> dict[str, Any] | None:
         return None
     gains = gain_importance(model.text or b"")
     total = sum(gains.values()) or 1.0
-    features = [{"feature": name, "gain": gain, "share": gain / total}
-                for name, gain in sorted(gains.items(), key=lambda item: -item[1])]
+    features = [
+        {"feature": name, "gain": gain, "share": gain / total}
+        for name, gain in sorted(gains.items(), key=lambda item: -item[1])
+    ]
     return {"version": model.version, "features": features}

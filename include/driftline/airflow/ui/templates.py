@@ -111,7 +111,9 @@ def _templates():
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
     env.filters["when"] = lambda value: "" if value is None else f"{as_utc(value):%Y-%m-%d %H:%M} UTC"
-    env.filters["number"] = lambda value: "-" if value is None else (f"{value:.4g}" if isinstance(value, float) else value)
+    env.filters["number"] = lambda value: (
+        "-" if value is None else (f"{value:.4g}" if isinstance(value, float) else value)
+    )
     return env
 
 
