@@ -25,6 +25,7 @@ from driftline.config.sections import (
     retraining_policy,
     safeguards,
     source_settings,
+    sql_input,
 )
 
 
@@ -123,7 +124,7 @@ def load_config(path: str | os.PathLike) -> DatasetConfig:
         event_time=event_time,
         target=target,
         features=features,
-        input_uri=expect(path, "source.input", source["input"], str),
+        input_uri=source["input"] if isinstance(source["input"], str) else sql_input(path, source["input"]),
         labels_uri=expect(path, "source.labels", source["labels"], str),
         history_uri=expect(path, "source.history", source["history"], str),
         cron=cron,
