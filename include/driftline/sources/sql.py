@@ -125,9 +125,12 @@ def _query_error(exc: Exception, interval: SqlInterval) -> Exception:
     BadConfig naming the key; bad data (SQLSTATE 22/23) BadInput; the rest Transient. Only the
     first line of the server's message, cut before any quoted literal (a value), is kept."""
     sqlstate = getattr(exc, "sqlstate", None) or ""
-    message = redact(str(exc).split("\nQuery was:")[0])
+    first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    config_fault = sqlstate.startswith(_CONFIG_SQLSTATES)
+    # A class-42 message names the config's identifiers (table, column, operator), never a value: kept whole.
+    message = " ".join(first_line.split()) if config_fault else redact(first_line)
     what = f"{WHERE} ({interval}): the query failed: {message} (SQLSTATE {sqlstate or 'unknown'})"
-    if sqlstate.startswith(_CONFIG_SQLSTATES):
+    if config_fault:
         return ConfigError(f"{what}. Check the table, the column names and the grants of the connection's role.")
     if sqlstate.startswith(("22", "23")):
         return BadInput(f"{what}. The database refused a value while computing the query.")
