@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -12,7 +13,7 @@ from driftline.cli import main
 from driftline.config import ConfigError, SqlInput, SqlInterval, load_config
 from driftline.db import connection
 from driftline.sources.sql import render
-from tests.helpers import config_copy, write_text
+from tests.helpers import REPO, config_copy, write_text
 
 START, END = datetime(2026, 11, 1, tzinfo=timezone.utc), datetime(2026, 11, 2, tzinfo=timezone.utc)
 QUERY = "SELECT * FROM sales.events WHERE event_time >= %(interval_start)s AND event_time < %(interval_end)s"
@@ -118,3 +119,20 @@ def test_dry_run_prints_an_object_storage_url_as_rendered(tmp_path, capsys):
     path = config_copy(tmp_path, keys={"input": '"s3://landing/events/{interval_start:%Y-%m-%d}/"'})
     plan = _dry_run(capsys, path)
     assert plan["source"] == "object_storage" and plan["location"] == "s3://landing/events/2026-11-01/"
+
+
+def test_the_readme_source_examples_load(tmp_path):
+    """Each config of README "Where an interval's input comes from" is a valid [source] input."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Where an interval's input comes from") :]
+    section = section[: section.index("\n## ")]
+    examples = re.findall(r"```toml\n(.*?)```", section, flags=re.S)
+    inputs = [line for block in examples for line in block.splitlines() if line.startswith("input = ")]
+    assert len(inputs) >= 3
+    kinds = set()
+    for number, line in enumerate(inputs):
+        config = load_config(
+            config_copy(tmp_path, name=f"example_{number}.toml", keys={"input": line[len("input = ") :]})
+        )
+        kinds.add(type(config.input_location(START, END)).__name__)
+    assert kinds == {"str", "SqlInterval"}
