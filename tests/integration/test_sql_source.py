@@ -12,6 +12,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import psycopg
 import pyarrow as pa
 import pytest
@@ -273,3 +274,50 @@ def _csv_cell(cell: str | None) -> str:
     buffer = io.StringIO()
     csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="").writerow([cell])
     return buffer.getvalue()
+
+
+def test_history_and_labels_read_from_tables_equal_the_files(project, warehouse):
+    """[source] history / labels = { url, table }: the same frame as the Parquet file (typed the same way)."""
+    from driftline.labelled import read_table
+
+    config = load_config(project)
+    tables = {}
+    for key, uri in (("history", config.history_uri), ("labels", config.labels_uri)):
+        frame = pd.read_parquet(config.resolve_location(uri))
+        name = f"{key}_rows"
+        columns = sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(column), sql.SQL(_POSTGRES_TYPES[str(dtype)]))
+            for column, dtype in frame.dtypes.items()
+        )
+        with psycopg.connect(db_url(), autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE TABLE {} ({})").format(sql.Identifier(warehouse, name), columns))
+            with conn.cursor().copy(sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(warehouse, name))) as copy:
+                for row in frame.itertuples(index=False):
+                    copy.write_row([None if pd.isna(value) else value for value in row])
+        tables[key] = inline_table(url=db_url(), table=f"{warehouse}.{name}")
+    path = sql_config(project, "history_sql", f'"{config.input_uri}"')  # input stays the file
+    path.write_text(
+        path.read_text()
+        .replace(f'history = "{config.history_uri}"', f"history = {tables['history']}")
+        .replace(f'labels = "{config.labels_uri}"', f"labels = {tables['labels']}")
+    )
+    from_sql = load_config(path)
+    assert str(from_sql.history_uri) == f"sql:{db_url().split('?')[0]}/{warehouse}.history_rows"
+    for key in ("history_uri", "labels_uri"):
+        expected = read_table(config.resolve_location(getattr(config, key)), config)
+        got = read_table(getattr(from_sql, key), from_sql)
+        pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+        assert got.attrs["reading"] == expected.attrs["reading"]
+
+
+_POSTGRES_TYPES = {
+    "object": "text",
+    "float64": "double precision",
+    "int64": "bigint",
+    "int8": "smallint",
+    "int32": "integer",
+    "bool": "boolean",
+    "datetime64[ns, UTC]": "timestamptz",
+    "datetime64[us, UTC]": "timestamptz",
+    "datetime64[ms, UTC]": "timestamptz",
+}

@@ -127,12 +127,31 @@ def test_the_readme_source_examples_load(tmp_path):
     section = readme[readme.index("### Where an interval's input comes from") :]
     section = section[: section.index("\n## ")]
     examples = re.findall(r"```toml\n(.*?)```", section, flags=re.S)
-    inputs = [line for block in examples for line in block.splitlines() if line.startswith("input = ")]
-    assert len(inputs) >= 3
+    lines = [line for block in examples for line in block.splitlines() if re.match(r"(input|history|labels) = ", line)]
+    assert len(lines) >= 5
     kinds = set()
-    for number, line in enumerate(inputs):
-        config = load_config(
-            config_copy(tmp_path, name=f"example_{number}.toml", keys={"input": line[len("input = ") :]})
-        )
+    for number, line in enumerate(lines):
+        key, value = line.split(" = ", 1)
+        config = load_config(config_copy(tmp_path, name=f"example_{number}.toml", keys={key: value}))
         kinds.add(type(config.input_location(START, END)).__name__)
-    assert kinds == {"str", "SqlInterval"}
+        kinds.add(type(config.history_uri).__name__)
+        kinds.add(type(config.labels_uri).__name__)
+    assert kinds == {"str", "SqlInterval", "SqlInput"}
+
+
+def test_history_and_labels_tables_are_read_whole(tmp_path):
+    config = load_config(
+        config_copy(
+            tmp_path,
+            keys={
+                "history": '{ conn_id = "warehouse", table = "sales.history" }',
+                "labels": '{ url = "postgresql://h/db", query = "SELECT k, y, observed_at FROM sales.labels WHERE y LIKE \'%%x\'" }',
+            },
+        )
+    )
+    assert config.resolve_location(config.history_uri) is config.history_uri
+    assert render(config.history_uri) == 'SELECT * FROM "sales"."history"'
+    assert render(config.labels_uri) == "SELECT k, y, observed_at FROM sales.labels WHERE y LIKE '%x'"
+    assert str(config.labels_uri) == "sql:postgresql://h/db/query"
+    with pytest.raises(ConfigError, match="'source.history.query' is read whole and takes no placeholder"):
+        load_config(config_copy(tmp_path, name="b.toml", keys={"history": f'{{ conn_id = "w", query = "{QUERY}" }}'}))

@@ -125,8 +125,12 @@ def load_config(path: str | os.PathLike) -> DatasetConfig:
         target=target,
         features=features,
         input_uri=source["input"] if isinstance(source["input"], str) else sql_input(path, source["input"]),
-        labels_uri=expect(path, "source.labels", source["labels"], str),
-        history_uri=expect(path, "source.history", source["history"], str),
+        labels_uri=source["labels"]
+        if isinstance(source["labels"], str)
+        else sql_input(path, source["labels"], "labels"),
+        history_uri=source["history"]
+        if isinstance(source["history"], str)
+        else sql_input(path, source["history"], "history"),
         cron=cron,
         timezone=expect(path, "schedule.timezone", schedule.get("timezone", "UTC"), str),
         catchup=expect(path, "schedule.catchup", schedule.get("catchup", False), bool),

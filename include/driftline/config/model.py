@@ -188,6 +188,7 @@ class SqlInput:
     query: str | None = None
     table: str | None = None  # "schema.table" or "table"
     event_time: str | None = None  # the table's event-time column
+    key: str = "input"  # the [source] key it came from: input, history or labels (for messages)
 
     def __str__(self) -> str:
         """Where the rows come from, for run records and messages (never credentials or row data)."""
@@ -220,8 +221,8 @@ class DatasetConfig:
     target: str = field(metadata=toml("dataset", "target", required=True))
     features: tuple[Feature, ...] = field(metadata=toml("features", required=True))
     input_uri: str | SqlInput = field(metadata=toml("source", "input", required=True))
-    labels_uri: str = field(metadata=toml("source", "labels", required=True))
-    history_uri: str = field(metadata=toml("source", "history", required=True))
+    labels_uri: str | SqlInput = field(metadata=toml("source", "labels", required=True))
+    history_uri: str | SqlInput = field(metadata=toml("source", "history", required=True))
     cron: str = field(metadata=toml("schedule", "cron", required=True))
     timezone: str = field(metadata=toml("schedule", "timezone"))
     catchup: bool = field(metadata=toml("schedule", "catchup"))
@@ -292,7 +293,9 @@ class DatasetConfig:
             ) from exc
         return self.resolve_location(rendered)
 
-    def resolve_location(self, location: str) -> str:
+    def resolve_location(self, location: str | SqlInput) -> str | SqlInput:
+        if isinstance(location, SqlInput):
+            return location
         if "://" in location or os.path.isabs(location):
             return location
         return str(self.root / location)

@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from driftline.config import DatasetConfig, SourceSettings, SqlInterval
+from driftline.config import DatasetConfig, SourceSettings, SqlInput, SqlInterval
 from driftline.sources.chunk import MALFORMED_RECORD, Batch, Chunk, InputError, InputMissingError
 from driftline.sources.csv_records import csv_batches
 from driftline.sources.files import check_columns, input_files, input_format, local_path
@@ -147,13 +147,20 @@ class TableRead:
         return self.frame[keep].reset_index(drop=True)
 
 
-def read_table(location: str, config: DatasetConfig | None = None, required: list[str] | None = None) -> TableRead:
+def read_table(
+    location: str | SqlInput, config: DatasetConfig | None = None, required: list[str] | None = None
+) -> TableRead:
     """Read a whole (small) file or directory under the reading contract: the configured columns
     typed as for scoring (no interval or duplicate checks), other columns as auto (numbers when
     every cell is one, else text). Without a config: default reading options, every column auto.
     A header-only file is an empty table here (no labels yet is a state, not an error)."""
     settings = config.source if config is not None else SourceSettings()
     known = _interval_kinds(config) if config is not None else {}
+    if isinstance(location, SqlInput):
+        from driftline.sources.sql import sql_table
+
+        frame, failures = sql_table(location, settings, known, config, required)
+        return TableRead(frame, failures, [], len(frame))
     paths = input_files(location)
     if not paths:
         raise InputMissingError(f"input not found: {local_path(location)}")
