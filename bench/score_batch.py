@@ -296,8 +296,20 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def run_read(config_path: Path) -> dict:
+    """The reading contract alone (read_interval: typed chunks with their failures), nothing scored or written."""
+    from driftline.config import load_config
+    from driftline.sources import read_interval
+
+    config = load_config(config_path)
+    started = time.perf_counter()
+    rows = sum(chunk.typed.num_rows for chunk in read_interval(config.input_location(START, END), config, START, END))
+    return {"rows_in": rows, "seconds": time.perf_counter() - started}
+
+
 def child(kind: str, config_path: Path) -> None:
-    result = run_production(config_path) if kind == "production" else run_baseline(config_path)
+    runners = {"production": run_production, "baseline": run_baseline, "read": run_read}
+    result = runners[kind](config_path)
     result["peak_rss_mib"] = peak_rss_mib()
     print("RESULT " + json.dumps(result))
 
@@ -331,20 +343,21 @@ def report(kind: str, result: dict) -> None:
         print(f"  scored {result['rows_scored']:,}, quarantined {result['rows_quarantined']:,}")
 
 
-def print_sql_beside_file(file_runs: list[dict], sql_runs: list[dict]) -> None:
-    """Median throughput and read stage of the file and the SQL source, and the load they ran under."""
+def print_sql_beside_file(file_runs: list[dict], sql_runs: list[dict], reads: list[tuple[dict, dict]]) -> None:
+    """Median throughput of the file and the SQL source, end to end and reading alone, and the load they ran under."""
 
-    def median(runs: list[dict], key) -> float:
-        return sorted(key(run) for run in runs)[len(runs) // 2]
+    def median(values: list[float]) -> float:
+        return sorted(values)[len(values) // 2]
 
     print(f"\nsource beside source (medians of {len(file_runs)} runs each, interleaved):")
-    for name, runs in (("CSV file", file_runs), ("SQL table", sql_runs)):
+    for index, (name, runs) in enumerate((("CSV file", file_runs), ("SQL table", sql_runs))):
         rows = runs[0]["rows_in"]
-        total = median(runs, lambda run: run["seconds"])
-        read = median(runs, lambda run: run["stage_seconds"].get("read", 0.0))
+        total = median([run["seconds"] for run in runs])
+        read = median([pair[index]["seconds"] for pair in reads])
         print(
-            f"  {name:<10} {total:6.2f} s = {rows / total:>9,.0f} rows/s end to end; "
-            f"read {read:5.2f} s = {rows / read if read else 0:>10,.0f} rows/s"
+            f"  {name:<10} end to end {total:6.2f} s = {rows / total:>9,.0f} rows/s; "
+            f"reading alone (read_interval, typed chunks) {read:5.2f} s = {rows / read:>10,.0f} rows/s, "
+            f"peak RSS {median([pair[index]['peak_rss_mib'] for pair in reads]):,.0f} MiB"
         )
     print(f"  load average now: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
@@ -379,7 +392,7 @@ def main() -> None:
         default=[0.1, 1.0],
         help="[explain] top_fraction of each explained run (default: 0.1 1.0)",
     )
-    parser.add_argument("--child", choices=["production", "baseline"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["production", "baseline", "read"], help=argparse.SUPPRESS)
     parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -439,7 +452,10 @@ def main() -> None:
             f"rows/s (runs: {', '.join(f'{x:.2f}' for x in seconds)} s)"
         )
         if sql_runs:
-            print_sql_beside_file(runs, sql_runs)
+            reads = [
+                (spawn("read", config_path, env), spawn("read", sql_path, env)) for _ in range(max(1, args.repeat))
+            ]
+            print_sql_beside_file(runs, sql_runs, reads)
         if args.explain_top_k:
             # TreeSHAP per explained row, on the scoring thread (LightGBM's threads), its COPY queued
             # beside the predictions': the extra time over the plain median is the cost of [explain].

@@ -25,7 +25,7 @@ from driftline.config import ConfigError, load_config
 from driftline.db import connection
 from driftline.errors import BadConfig, Transient
 from driftline.sources import InputError, read_interval
-from tests.helpers import SMALL_PLAN, config_variant, db_url, fetch
+from tests.helpers import SMALL_PLAN, config_variant, db_url, fetch, interval_contents
 
 FIRST, SECOND = SMALL_PLAN.interval_bounds()
 ALL_ROWS = (  # keeps every row of the export, so rows outside the interval are quarantined as from the file
@@ -80,20 +80,9 @@ def inline_table(**items: str) -> str:
 
 
 def contents(config_path: Path, interval) -> dict:
-    predictions = fetch(
-        config_path,
-        "SELECT entity_key, score, predicted_class, model_version FROM {s}.predictions "
-        "WHERE interval_start = %s ORDER BY entity_key",
-        (interval[0],),
-    )
-    quarantine = fetch(
-        config_path,
-        "SELECT q.entity_key, q.reason_codes, q.raw_row FROM {s}.quarantine_rows q "
-        "JOIN {s}.scored_intervals i USING (interval_id) WHERE i.interval_start = %s "
-        "AND q.run_key = i.current_run_key ORDER BY q.row_number",
-        (interval[0],),
-    )
-    return {"predictions": predictions, "quarantine": quarantine}
+    """Predictions and quarantine rows (key, reasons, raw_row): a row's number differs (file line, result row)."""
+    published = interval_contents(config_path, interval)
+    return {"predictions": published["predictions"], "quarantine": [row[1:] for row in published["quarantine"]]}
 
 
 def test_query_reads_the_same_rows_as_the_csv_file_gives_the_same_predictions_and_quarantine(project, warehouse):
