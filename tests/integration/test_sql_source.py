@@ -310,3 +310,29 @@ _POSTGRES_TYPES = {
     "datetime64[us, UTC]": "timestamptz",
     "datetime64[ms, UTC]": "timestamptz",
 }
+
+
+def test_naive_timestamps_are_utc_whatever_the_sessions_time_zone(project, warehouse):
+    """A `timestamp` column is compared with the interval's bounds in UTC, as a naive file timestamp is read."""
+    config = load_config(project)
+    load_text_table(warehouse, "events", Path(config.input_location(*FIRST)))
+    naive = sql.Identifier(warehouse, "naive_events")
+    with psycopg.connect(db_url(), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE TABLE {} AS SELECT * FROM {} WHERE false").format(
+                naive, sql.Identifier(warehouse, "events")
+            )
+        )
+        conn.execute(sql.SQL("ALTER TABLE {} ALTER event_time TYPE timestamp USING NULL").format(naive))
+        conn.execute(
+            sql.SQL("INSERT INTO {} SELECT 'late', %s, '1', '1', '1', '1', '1', 'grocery', 'online'").format(naive),
+            (FIRST[0].replace(tzinfo=None) + pd.Timedelta(minutes=30),),
+        )
+    url = psycopg.conninfo.make_conninfo(db_url(), options="-c TimeZone=Asia/Kolkata")  # UTC+05:30
+    path = sql_config(
+        project, "naive", inline_table(url=url, table=f"{warehouse}.naive_events", event_time="event_time")
+    )
+    chunks = list(read_interval(load_config(path).input_location(*FIRST), load_config(path), *FIRST))
+    assert [chunk.typed["transaction_id"].to_pylist() for chunk in chunks] == [["late"]]
+    assert chunks[0].typed["event_time"].to_pylist()[0] == FIRST[0] + pd.Timedelta(minutes=30)
+    assert not chunks[0].failures

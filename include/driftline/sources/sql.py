@@ -119,6 +119,9 @@ def _record_chunks(source: SqlInput, query: str, chunk_rows: int, whole: bool = 
         pending: list[pa.RecordBatch] = []
         rows = 0
         try:
+            # Naive `timestamp` columns are UTC here as in files: the interval's timestamptz bounds
+            # must not be shifted into them by the server's or the role's own TimeZone setting.
+            cursor.execute("SET TimeZone = 'UTC'")
             cursor.execute(query)
             reader = cursor.fetch_record_batch()
             for batch in reader:
