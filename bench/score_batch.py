@@ -4,6 +4,7 @@
     python bench/score_batch.py --rows 10000000    # memory must stay flat as rows grow
     python bench/score_batch.py --skip-baseline    # production path only
     python bench/score_batch.py --format parquet   # the same rows as Parquet input
+    python bench/score_batch.py --source sql       # + the same rows read from a Postgres table, beside the file
     python bench/score_batch.py --repeat 5         # more production runs (the median counts)
     python bench/score_batch.py --explain-top-k 3 --explain-fraction 0.1 1.0
                                                    # + production runs with [explain] on, beside the plain path
@@ -17,6 +18,9 @@ each path in its own child process so peak RSS is measured per path:
   (b) baseline: pandas.read_csv -> booster.predict -> DataFrame.to_sql (the notebook way).
   (c) with --explain-top-k: the production path again with an [explain] section (top_k, and
       top_fraction = each --explain-fraction), so its cost is printed beside the plain path's.
+  (d) with --source sql: the production path again reading the same rows from a table in the same
+      Postgres ([source] input = { url, table, event_time }; typed columns, loaded once with COPY),
+      each run right after a file run, so both medians come from the same minutes of this machine.
 Postgres: $DRIFTLINE_DB_URL, else the embedded pgserver. Prints rows/s per stage and in total,
 the ratio to the baseline, and peak RSS. The compiled model ([scoring] engine = "compiled") is
 built once before the timed runs, into a cache private to this run, and its compile time printed:
@@ -240,6 +244,38 @@ def run_baseline(config_path: Path) -> dict:
     }
 
 
+SQL_SOURCE_SCHEMA = "driftline_bench_source"
+
+
+def load_sql_source(config_path: Path, url: str, features: int) -> tuple[Path, float]:
+    """The interval's CSV loaded once with COPY into a typed table, and a sibling config reading it; (path, seconds)."""
+    from driftline import db
+    from driftline.config import load_config
+
+    config = load_config(config_path)
+    numeric, categorical = feature_names(features)
+    columns = ["row_id text", "event_time timestamptz"]
+    columns += [f"{name} double precision" for name in numeric] + [f"{name} text" for name in categorical]
+    started = time.perf_counter()
+    with db.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {SQL_SOURCE_SCHEMA} CASCADE")
+        conn.execute(f"CREATE SCHEMA {SQL_SOURCE_SCHEMA}")
+        conn.execute(f"CREATE TABLE {SQL_SOURCE_SCHEMA}.events ({', '.join(columns)})")
+        with conn.cursor().copy(f"COPY {SQL_SOURCE_SCHEMA}.events FROM STDIN (FORMAT csv, HEADER true)") as copy:
+            with open(config.input_location(START, END), "rb") as source:
+                while block := source.read(1 << 20):
+                    copy.write(block)
+        conn.execute(f"VACUUM ANALYZE {SQL_SOURCE_SCHEMA}.events")
+    seconds = time.perf_counter() - started
+    path = config_path.with_name("bench_sql.toml")
+    table = f'{{ url = "{url}", table = "{SQL_SOURCE_SCHEMA}.events", event_time = "event_time" }}'
+    text = config_path.read_text()
+    path.write_text(
+        "\n".join(f"input = {table}" if line.startswith("input = ") else line for line in text.splitlines())
+    )
+    return path, seconds
+
+
 def explain_variant(config_path: Path, top_k: int, fraction: float) -> Path:
     """A sibling config (same project, data and model) with [explain] on."""
     path = config_path.with_name(f"bench_explain_{fraction:g}.toml")
@@ -260,8 +296,20 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def run_read(config_path: Path) -> dict:
+    """The reading contract alone (read_interval: typed chunks with their failures), nothing scored or written."""
+    from driftline.config import load_config
+    from driftline.sources import read_interval
+
+    config = load_config(config_path)
+    started = time.perf_counter()
+    rows = sum(chunk.typed.num_rows for chunk in read_interval(config.input_location(START, END), config, START, END))
+    return {"rows_in": rows, "seconds": time.perf_counter() - started}
+
+
 def child(kind: str, config_path: Path) -> None:
-    result = run_production(config_path) if kind == "production" else run_baseline(config_path)
+    runners = {"production": run_production, "baseline": run_baseline, "read": run_read}
+    result = runners[kind](config_path)
     result["peak_rss_mib"] = peak_rss_mib()
     print("RESULT " + json.dumps(result))
 
@@ -295,6 +343,25 @@ def report(kind: str, result: dict) -> None:
         print(f"  scored {result['rows_scored']:,}, quarantined {result['rows_quarantined']:,}")
 
 
+def print_sql_beside_file(file_runs: list[dict], sql_runs: list[dict], reads: list[tuple[dict, dict]]) -> None:
+    """Median throughput of the file and the SQL source, end to end and reading alone, and the load they ran under."""
+
+    def median(values: list[float]) -> float:
+        return sorted(values)[len(values) // 2]
+
+    print(f"\nsource beside source (medians of {len(file_runs)} runs each, interleaved):")
+    for index, (name, runs) in enumerate((("CSV file", file_runs), ("SQL table", sql_runs))):
+        rows = runs[0]["rows_in"]
+        total = median([run["seconds"] for run in runs])
+        read = median([pair[index]["seconds"] for pair in reads])
+        print(
+            f"  {name:<10} end to end {total:6.2f} s = {rows / total:>9,.0f} rows/s; "
+            f"reading alone (read_interval, typed chunks) {read:5.2f} s = {rows / read:>10,.0f} rows/s, "
+            f"peak RSS {median([pair[index]['peak_rss_mib'] for pair in reads]):,.0f} MiB"
+        )
+    print(f"  load average now: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -306,6 +373,12 @@ def main() -> None:
     )
     parser.add_argument("--skip-rerun", action="store_true", help="skip the rerun over the interval's existing rows")
     parser.add_argument("--format", choices=["csv", "parquet"], default="csv", help="input file format (default csv)")
+    parser.add_argument(
+        "--source",
+        choices=["file", "sql"],
+        default="file",
+        help="sql: also read the same rows from a Postgres table (loaded once with COPY), beside the file (default file)",
+    )
     parser.add_argument(
         "--explain-top-k",
         type=int,
@@ -319,7 +392,7 @@ def main() -> None:
         default=[0.1, 1.0],
         help="[explain] top_fraction of each explained run (default: 0.1 1.0)",
     )
-    parser.add_argument("--child", choices=["production", "baseline"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["production", "baseline", "read"], help=argparse.SUPPRESS)
     parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -354,19 +427,35 @@ def main() -> None:
         print(f"model: {engine} engine, compiled in {seconds:.1f} s (once per model version and machine, then cached)")
         print(f"load average before the runs: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
+        sql_path = None
+        if args.source == "sql":
+            sql_path, seconds = load_sql_source(config_path, url, args.features)
+            print(
+                f"sql source: {args.rows:,} rows loaded once with COPY into {SQL_SOURCE_SCHEMA}.events in {seconds:.1f} s"
+            )
+
         # Each run a fresh process (as every Airflow task is) scoring the interval into emptied
         # tables; this machine's speed drifts between runs, so the median of --repeat runs counts.
-        runs = []
+        runs, sql_runs = [], []
         for number in range(1, max(1, args.repeat) + 1):
             empty_interval(url)
             runs.append(spawn("production", config_path, env))
             report(f"production (score_batch path), run {number}", runs[-1])
+            if sql_path is not None:
+                empty_interval(url)
+                sql_runs.append(spawn("production", sql_path, env))
+                report(f"production reading the Postgres table (SQL source), run {number}", sql_runs[-1])
         production = sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]
         seconds = sorted(run["seconds"] for run in runs)
         print(
             f"\nproduction median: {production['seconds']:.2f} s = {production['rows_in'] / production['seconds']:,.0f} "
             f"rows/s (runs: {', '.join(f'{x:.2f}' for x in seconds)} s)"
         )
+        if sql_runs:
+            reads = [
+                (spawn("read", config_path, env), spawn("read", sql_path, env)) for _ in range(max(1, args.repeat))
+            ]
+            print_sql_beside_file(runs, sql_runs, reads)
         if args.explain_top_k:
             # TreeSHAP per explained row, on the scoring thread (LightGBM's threads), its COPY queued
             # beside the predictions': the extra time over the plain median is the cost of [explain].
@@ -399,6 +488,7 @@ def main() -> None:
             print(f"\nproduction (median) / baseline throughput: {ratio:.1f}x")
         with db.connect(url, autocommit=True) as conn:
             conn.execute("DROP SCHEMA IF EXISTS driftline_bench CASCADE")
+            conn.execute(f"DROP SCHEMA IF EXISTS {SQL_SOURCE_SCHEMA} CASCADE")
 
 
 if __name__ == "__main__":

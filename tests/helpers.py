@@ -162,6 +162,30 @@ def scalar(config, query, params=(), url: str | None = None):
     return value
 
 
+def interval_contents(config_path, interval) -> dict:
+    """The published predictions, quarantine rows (row_number, key, reasons, raw_row) and run summary of the interval."""
+    predictions = fetch(
+        config_path,
+        "SELECT entity_key, score, predicted_class, model_version FROM {s}.predictions "
+        "WHERE interval_start = %s ORDER BY entity_key",
+        (interval[0],),
+    )
+    quarantine = fetch(
+        config_path,
+        "SELECT q.row_number, q.entity_key, q.reason_codes, q.raw_row FROM {s}.quarantine_rows q "
+        "JOIN {s}.scored_intervals i USING (interval_id) WHERE i.interval_start = %s "
+        "AND q.run_key = i.current_run_key ORDER BY q.row_number",
+        (interval[0],),
+    )
+    summary = fetch(
+        config_path,
+        "SELECT rows_in, rows_scored, rows_quarantined, status FROM {s}.run_summary "
+        "WHERE published AND interval_start = %s",
+        (interval[0],),
+    )
+    return {"predictions": predictions, "quarantine": quarantine, "summary": summary}
+
+
 def create_database(server_url: str, name: str) -> str:
     """Create database name on the server of server_url; its URL."""
     import psycopg

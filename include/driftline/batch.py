@@ -78,7 +78,7 @@ def score_interval(
                 runs.interval_id(conn, config.db_schema, start, end),
                 runs.new_run_key(conn, config.db_schema),
                 run_id,
-                source,
+                str(source),
                 started_at,
                 model_version=model_version,
             )

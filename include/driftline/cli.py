@@ -90,7 +90,14 @@ def cmd_train(args) -> None:
 
 
 def cmd_score(args) -> None:
-    """Score one interval without Airflow (same code path as the score_batch task)."""
+    """Score one interval without Airflow (same code path as the score_batch task); --dry-run:
+    print what would be read, read nothing."""
+    if args.dry_run:
+        from driftline.sources.plan import interval_plan
+
+        config = load_config(_config_path(args))
+        print(json.dumps(interval_plan(config, _when(args.start), _when(args.end)), indent=2, ensure_ascii=False))
+        return
     from driftline.batch import score_interval
 
     summary = score_interval(_config_path(args), _when(args.start), _when(args.end), _run_id(args), args.model_version)
@@ -281,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--run-id", default=None, help="recorded with the attempt and its predictions (default cli__<UTC time>)"
     )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would be read for the interval (files, or the query and its parameters); read and write nothing",
+    )
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser(
@@ -385,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except Exception as exc:  # noqa: BLE001 - the CLI's one mapping of the error tree to exit codes
         error = errors.translate(exc)
-        if args.command in ALERTING_COMMANDS:
+        if args.command in ALERTING_COMMANDS and not getattr(args, "dry_run", False):
             alert_cli_failure(args, error)
         if not isinstance(error, errors.DriftlineError):
             raise  # a bug: the traceback is the report

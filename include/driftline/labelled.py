@@ -26,7 +26,7 @@ class LabelsError(BadInput):
     """The labels file lacks a column driftline joins on; the message names it."""
 
 
-def read_table(location: str, config: DatasetConfig | None = None) -> pd.DataFrame:
+def read_table(location, config: DatasetConfig | None = None) -> pd.DataFrame:
     """Read a whole (small) labelled table (CSV, CSV.gz or Parquet) under the reading contract of
     sources.read_table: the config's columns typed as for scoring, its [source] encoding and
     null_values applied. Rows that fail reading (malformed lines, unparseable cells) are left out and
@@ -36,8 +36,8 @@ def read_table(location: str, config: DatasetConfig | None = None) -> pd.DataFra
     from driftline.sources import InputMissingError, local_path
     from driftline.sources import read_table as read_whole_table
 
-    path = local_path(location)
-    if not path.exists():
+    path = location if not isinstance(location, str) else local_path(location)  # or a SqlInput: a query
+    if isinstance(location, str) and not path.exists():
         raise TrainingError(f"labelled data not found: {path}")
     try:
         read = read_whole_table(location, config)

@@ -50,7 +50,7 @@ def plan_partitions(
     config = load_config(config_path)
     start, end = utc(interval_start), utc(interval_end)
     source = config.input_location(start, end)
-    files = input_files(source)
+    files = input_files(source) if isinstance(source, str) else []  # a SQL source is one stream
     size = config.files_per_partition
     single = {"mode": "single", "files": len(files), "partitions": []}
     if not size or len(files) <= size:

@@ -16,7 +16,7 @@ from driftline.config import load_config
 from driftline.registry import champion_version
 from driftline.scoring.engine import COMPILED_TOLERANCE
 from driftline.scoring.features import model_frame
-from tests.helpers import SMALL_PLAN, db_url, fetch, load_dag
+from tests.helpers import SMALL_PLAN, db_url, fetch, interval_contents, load_dag
 
 FIRST, SECOND = SMALL_PLAN.interval_bounds()
 # The demo config scores its small intervals with LightGBM; the production default is compiled.
@@ -27,29 +27,6 @@ def run(dag, config_path: Path, interval: tuple[datetime, datetime], **conf):
     """A manual dag.test() run at logical date D covers [D - 1 day, D): pass the interval's end."""
     dag_run = dag.test(logical_date=interval[1], run_conf={"config": str(config_path), **conf})
     return str(dag_run.state)
-
-
-def interval_contents(config_path: Path, interval) -> dict:
-    predictions = fetch(
-        config_path,
-        "SELECT entity_key, score, predicted_class, model_version FROM {s}.predictions "
-        "WHERE interval_start = %s ORDER BY entity_key",
-        (interval[0],),
-    )
-    quarantine = fetch(
-        config_path,
-        "SELECT q.row_number, q.entity_key, q.reason_codes, q.raw_row FROM {s}.quarantine_rows q "
-        "JOIN {s}.scored_intervals i USING (interval_id) WHERE i.interval_start = %s "
-        "AND q.run_key = i.current_run_key ORDER BY q.row_number",
-        (interval[0],),
-    )
-    summary = fetch(
-        config_path,
-        "SELECT rows_in, rows_scored, rows_quarantined, status FROM {s}.run_summary "
-        "WHERE published AND interval_start = %s",
-        (interval[0],),
-    )
-    return {"predictions": predictions, "quarantine": quarantine, "summary": summary}
 
 
 def test_interval_scored_twice_is_identical_and_not_duplicated(score_batch_dag, project):

@@ -31,6 +31,8 @@ from driftline.config.model import (
     RetrainingPolicy,
     Safeguards,
     SourceSettings,
+    SqlInput,
+    SqlInterval,
 )
 
 __all__ = [
@@ -56,6 +58,8 @@ __all__ = [
     "RetrainingPolicy",
     "Safeguards",
     "SourceSettings",
+    "SqlInput",
+    "SqlInterval",
     "default_config_path",
     "load_config",
 ]

@@ -25,6 +25,7 @@ from driftline.config.sections import (
     retraining_policy,
     safeguards,
     source_settings,
+    sql_input,
 )
 
 
@@ -123,9 +124,13 @@ def load_config(path: str | os.PathLike) -> DatasetConfig:
         event_time=event_time,
         target=target,
         features=features,
-        input_uri=expect(path, "source.input", source["input"], str),
-        labels_uri=expect(path, "source.labels", source["labels"], str),
-        history_uri=expect(path, "source.history", source["history"], str),
+        input_uri=source["input"] if isinstance(source["input"], str) else sql_input(path, source["input"]),
+        labels_uri=source["labels"]
+        if isinstance(source["labels"], str)
+        else sql_input(path, source["labels"], "labels"),
+        history_uri=source["history"]
+        if isinstance(source["history"], str)
+        else sql_input(path, source["history"], "history"),
         cron=cron,
         timezone=expect(path, "schedule.timezone", schedule.get("timezone", "UTC"), str),
         catchup=expect(path, "schedule.catchup", schedule.get("catchup", False), bool),

@@ -179,6 +179,36 @@ class SourceSettings:
 
 
 @dataclass(frozen=True)
+class SqlInput:
+    """[source] input as a PostgreSQL query: `{ conn_id | url, query }` (the query takes
+    %(interval_start)s and %(interval_end)s) or `{ conn_id | url, table, event_time }`."""
+
+    conn_id: str | None = None  # an Airflow connection (credentials live there, never in the config)
+    url: str | None = None  # a postgresql:// URL without password (tests, the CLI without Airflow)
+    query: str | None = None
+    table: str | None = None  # "schema.table" or "table"
+    event_time: str | None = None  # the table's event-time column
+    key: str = "input"  # the [source] key it came from: input, history or labels (for messages)
+
+    def __str__(self) -> str:
+        """Where the rows come from, for run records and messages (never credentials or row data)."""
+        where = self.conn_id if self.conn_id else (self.url or "").split("?")[0]
+        return f"sql:{where}/{self.table or 'query'}"
+
+
+@dataclass(frozen=True)
+class SqlInterval:
+    """One data interval of a SqlInput: what read_interval reads for it."""
+
+    source: SqlInput
+    start: datetime
+    end: datetime
+
+    def __str__(self) -> str:
+        return str(self.source)
+
+
+@dataclass(frozen=True)
 class DatasetConfig:
     """One dataset's config file, validated (config/load.py builds it)."""
 
@@ -190,9 +220,9 @@ class DatasetConfig:
     event_time: str = field(metadata=toml("dataset", "event_time", required=True))
     target: str = field(metadata=toml("dataset", "target", required=True))
     features: tuple[Feature, ...] = field(metadata=toml("features", required=True))
-    input_uri: str = field(metadata=toml("source", "input", required=True))
-    labels_uri: str = field(metadata=toml("source", "labels", required=True))
-    history_uri: str = field(metadata=toml("source", "history", required=True))
+    input_uri: str | SqlInput = field(metadata=toml("source", "input", required=True))
+    labels_uri: str | SqlInput = field(metadata=toml("source", "labels", required=True))
+    history_uri: str | SqlInput = field(metadata=toml("source", "history", required=True))
     cron: str = field(metadata=toml("schedule", "cron", required=True))
     timezone: str = field(metadata=toml("schedule", "timezone"))
     catchup: bool = field(metadata=toml("schedule", "catchup"))
@@ -249,8 +279,11 @@ class DatasetConfig:
         """Columns every interval input must carry (key, event time, features)."""
         return [self.entity_key, self.event_time, *self.feature_names]
 
-    def input_location(self, interval_start: datetime, interval_end: datetime) -> str:
-        """The input URI for one data interval, relative paths resolved against the project root."""
+    def input_location(self, interval_start: datetime, interval_end: datetime) -> str | SqlInterval:
+        """The input URI for one data interval, relative paths resolved against the project root
+        (a SqlInterval when [source] input is a query or table)."""
+        if isinstance(self.input_uri, SqlInput):
+            return SqlInterval(self.input_uri, interval_start, interval_end)
         try:
             rendered = self.input_uri.format(interval_start=interval_start, interval_end=interval_end)
         except (KeyError, IndexError, ValueError) as exc:
@@ -260,7 +293,9 @@ class DatasetConfig:
             ) from exc
         return self.resolve_location(rendered)
 
-    def resolve_location(self, location: str) -> str:
+    def resolve_location(self, location: str | SqlInput) -> str | SqlInput:
+        if isinstance(location, SqlInput):
+            return location
         if "://" in location or os.path.isabs(location):
             return location
         return str(self.root / location)

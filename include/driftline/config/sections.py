@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from driftline.config.model import (
     RetrainingPolicy,
     Safeguards,
     SourceSettings,
+    SqlInput,
 )
 
 
@@ -121,6 +123,47 @@ def source_settings(path: Path, table: dict) -> SourceSettings:
         null_values=tuple(null_values),
         max_record_bytes=max_record_bytes,
     )
+
+
+def sql_input(path: Path, table: Any, key: str = "input") -> SqlInput:
+    """[source] input (or history, labels) as a table: a PostgreSQL query or table (sources/sql.py);
+    input selects one interval, history and labels are read whole."""
+    from driftline.secrets import has_password
+
+    where = f"source.{key}"
+    interval = key == "input"
+    expect(path, where, table, (str, dict))
+    check_keys(path, where, table, set(), {"conn_id", "url", "query", "table", "event_time"})
+    text = {name: expect(path, f"{where}.{name}", table[name], str) for name in table}
+    if ("conn_id" in text) == ("url" in text):
+        raise ConfigError(
+            f"{path}: '{where}' needs exactly one of 'conn_id' (an Airflow connection to the database) or 'url' "
+            "(postgresql://host/db, no password)"
+        )
+    if "url" in text and has_password(text["url"]):
+        raise ConfigError(
+            f"{path}: '{where}.url' contains a password; config files are committed, so use 'conn_id' (an Airflow "
+            "connection) instead"
+        )
+    if ("query" in text) == ("table" in text):
+        raise ConfigError(f"{path}: '{where}' needs exactly one of 'query' or 'table'")
+    placeholders = set(re.findall(r"%\((\w+)\)s", text.get("query", "")))
+    if "table" in text:
+        parts = text["table"].split(".")
+        if len(parts) > 2 or not all(p.strip() for p in parts):
+            raise ConfigError(f'{path}: \'{where}.table\' must be "table" or "schema.table", got {text["table"]!r}')
+        if interval and "event_time" not in text:
+            raise ConfigError(f"{path}: '{where}' with 'table' needs 'event_time' naming its event-time column")
+    elif "event_time" in text:
+        raise ConfigError(f"{path}: '{where}.event_time' goes with 'table'; a 'query' selects its rows itself")
+    elif interval and (not placeholders or placeholders - {"interval_start", "interval_end"}):
+        raise ConfigError(
+            f"{path}: '{where}.query' must select one interval with %(interval_start)s and %(interval_end)s "
+            f"(the only placeholders), got {sorted(placeholders) or 'none'}"
+        )
+    elif not interval and placeholders:
+        raise ConfigError(f"{path}: '{where}.query' is read whole and takes no placeholder, got {sorted(placeholders)}")
+    return SqlInput(**text, key=key)
 
 
 def retraining_policy(path: Path, table: dict, task: str, features: tuple[Feature, ...]) -> RetrainingPolicy:

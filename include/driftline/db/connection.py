@@ -42,6 +42,25 @@ def resolve_db_url(db_url: str | None, db_conn_id: str | None, root: Path) -> st
     return url
 
 
+def resolve_conn_url(conn_id: str, where: str) -> str:
+    """The URL of connection conn_id through the installed resolver (an Airflow connection); never
+    $DRIFTLINE_DB_URL or the embedded database, which are driftline's own. where: the config key."""
+    if _url_resolver is None:
+        raise BadConfig(
+            f"{where} conn_id = {conn_id!r} needs Airflow to look the connection up (run inside Airflow or "
+            "through the driftline CLI), or give a url"
+        )
+    try:
+        url = _url_resolver(conn_id)
+    except Exception as exc:  # noqa: BLE001 - Airflow's lookup errors (not found, backend down) are foreign
+        raise BadConfig(
+            f"{where} conn_id = {conn_id!r}: the connection cannot be looked up ({type(exc).__name__}); define it "
+            "in Airflow (UI, secrets backend or AIRFLOW_CONN_<ID>)"
+        ) from exc
+    register_password(url)
+    return url
+
+
 def connect(url: str, application_name: str = "driftline", **kwargs) -> psycopg.Connection:
     """A psycopg 3 connection; connection failures name the (masked) URL.
 

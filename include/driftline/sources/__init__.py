@@ -13,7 +13,8 @@ CSV, CSV.gz, Parquet) is parsed, typed and checked here, the same way for scorin
   raise InputError naming the file and the line or column.
 
 Modules: files (where the input is), csv_records and parquet (raw batches), types (typing cells),
-reader (read_interval, read_table), prefetch (reading ahead on a thread). The README section "How input is read" documents the contract for users.
+reader (read_interval, read_table), prefetch (reading ahead on a thread), sql (a PostgreSQL query or table
+as the input, history or labels: ADBC into Arrow, typed like Parquet), plan (`driftline score --dry-run`). The README section "How input is read" documents the contract for users.
 """
 
 from driftline.sources.chunk import (

@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from driftline.config import DatasetConfig, SourceSettings
+from driftline.config import DatasetConfig, SourceSettings, SqlInput, SqlInterval
 from driftline.sources.chunk import MALFORMED_RECORD, Batch, Chunk, InputError, InputMissingError
 from driftline.sources.csv_records import csv_batches
 from driftline.sources.files import check_columns, input_files, input_format, local_path
@@ -24,14 +24,43 @@ _UTC = pa.timestamp("us", tz="UTC")
 
 
 def read_interval(
-    location: str,
+    location: str | SqlInterval,
     config: DatasetConfig,
     interval_start: datetime,
     interval_end: datetime,
     files: list[Path] | None = None,
 ) -> Iterator[Chunk]:
-    """Yield typed chunks of the interval input (every file of it, or the given subset, in order);
-    raise InputError for table-level failures."""
+    """Yield typed chunks of the interval input (every file of it, or the given subset, in order;
+    or a SQL query's result); raise InputError for table-level failures."""
+    kinds = _interval_kinds(config)
+    if isinstance(location, SqlInterval):
+        from driftline.sources.sql import sql_chunks
+
+        chunks = sql_chunks(location, config, kinds)
+    else:
+        chunks = _file_chunks(location, config, interval_start, interval_end, kinds, files)
+    for chunk in chunks:
+        times = chunk.typed[config.event_time]
+        outside = pc.or_(
+            pc.less(times, pa.scalar(interval_start, _UTC)), pc.greater_equal(times, pa.scalar(interval_end, _UTC))
+        )
+        add_failures(
+            chunk.failures,
+            pc.fill_null(outside, False).to_numpy(zero_copy_only=False),
+            f"outside_interval:{config.event_time}",
+        )
+        add_failures(chunk.failures, repeats(chunk.typed[config.entity_key]), f"duplicate_key:{config.entity_key}")
+        yield chunk
+
+
+def _file_chunks(
+    location: str,
+    config: DatasetConfig,
+    interval_start: datetime,
+    interval_end: datetime,
+    kinds: dict[str, str],
+    files: list[Path] | None,
+) -> Iterator[Chunk]:
     paths = input_files(location) if files is None else files
     if not paths:
         raise InputMissingError(
@@ -39,20 +68,8 @@ def read_interval(
             f"for interval {interval_start:%Y-%m-%d %H:%M} .. {interval_end:%Y-%m-%d %H:%M}). "
             "Check that the upstream export for this interval has landed."
         )
-    kinds = _interval_kinds(config)
     for path in paths:
-        for chunk in _read_file(Path(path), config, kinds, config.input_columns):
-            times = chunk.typed[config.event_time]
-            outside = pc.or_(
-                pc.less(times, pa.scalar(interval_start, _UTC)), pc.greater_equal(times, pa.scalar(interval_end, _UTC))
-            )
-            add_failures(
-                chunk.failures,
-                pc.fill_null(outside, False).to_numpy(zero_copy_only=False),
-                f"outside_interval:{config.event_time}",
-            )
-            add_failures(chunk.failures, repeats(chunk.typed[config.entity_key]), f"duplicate_key:{config.entity_key}")
-            yield chunk
+        yield from _read_file(Path(path), config, kinds, config.input_columns)
 
 
 def _interval_kinds(config: DatasetConfig) -> dict[str, str]:
@@ -130,13 +147,20 @@ class TableRead:
         return self.frame[keep].reset_index(drop=True)
 
 
-def read_table(location: str, config: DatasetConfig | None = None, required: list[str] | None = None) -> TableRead:
+def read_table(
+    location: str | SqlInput, config: DatasetConfig | None = None, required: list[str] | None = None
+) -> TableRead:
     """Read a whole (small) file or directory under the reading contract: the configured columns
     typed as for scoring (no interval or duplicate checks), other columns as auto (numbers when
     every cell is one, else text). Without a config: default reading options, every column auto.
     A header-only file is an empty table here (no labels yet is a state, not an error)."""
     settings = config.source if config is not None else SourceSettings()
     known = _interval_kinds(config) if config is not None else {}
+    if isinstance(location, SqlInput):
+        from driftline.sources.sql import sql_table
+
+        frame, failures = sql_table(location, settings, known, config, required)
+        return TableRead(frame, failures, [], len(frame))
     paths = input_files(location)
     if not paths:
         raise InputMissingError(f"input not found: {local_path(location)}")
