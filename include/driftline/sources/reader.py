@@ -16,7 +16,8 @@ import pyarrow.compute as pc
 from driftline.config import DatasetConfig, SourceSettings
 from driftline.sources.chunk import MALFORMED_RECORD, Batch, Chunk, InputError, InputMissingError
 from driftline.sources.csv_records import csv_batches
-from driftline.sources.files import check_columns, input_files, input_format, local_path
+from driftline.sources.files import InputFile, as_input_file, check_columns, input_files, input_format, local_path
+from driftline.sources.objects import is_object_url
 from driftline.sources.parquet import parquet_batches
 from driftline.sources.types import add_failures, coerce, repeats
 
@@ -28,20 +29,21 @@ def read_interval(
     config: DatasetConfig,
     interval_start: datetime,
     interval_end: datetime,
-    files: list[Path] | None = None,
+    files: list[str | InputFile] | None = None,
 ) -> Iterator[Chunk]:
     """Yield typed chunks of the interval input (every file of it, or the given subset, in order);
     raise InputError for table-level failures."""
-    paths = input_files(location) if files is None else files
+    conn_id = config.source.storage_conn_id
+    paths = input_files(location, conn_id) if files is None else [as_input_file(f, conn_id) for f in files]
     if not paths:
         raise InputMissingError(
-            f"input not found: {local_path(location)} (rendered from [source] input in {config.path.name} "
+            f"input not found: {_where(location)} (rendered from [source] input in {config.path.name} "
             f"for interval {interval_start:%Y-%m-%d %H:%M} .. {interval_end:%Y-%m-%d %H:%M}). "
             "Check that the upstream export for this interval has landed."
         )
     kinds = _interval_kinds(config)
     for path in paths:
-        for chunk in _read_file(Path(path), config, kinds, config.input_columns):
+        for chunk in _read_file(path, config, kinds, config.input_columns):
             times = chunk.typed[config.event_time]
             outside = pc.or_(
                 pc.less(times, pa.scalar(interval_start, _UTC)), pc.greater_equal(times, pa.scalar(interval_end, _UTC))
@@ -55,6 +57,10 @@ def read_interval(
             yield chunk
 
 
+def _where(location: str) -> str:
+    return location if is_object_url(location) else str(local_path(location))
+
+
 def _interval_kinds(config: DatasetConfig) -> dict[str, str]:
     """Column -> kind (text, numeric, timestamp, auto) of the configured columns."""
     kinds = {config.entity_key: "text", config.event_time: "timestamp"}
@@ -63,10 +69,10 @@ def _interval_kinds(config: DatasetConfig) -> dict[str, str]:
     return kinds
 
 
-def _read_file(path: Path, config: DatasetConfig, kinds: dict[str, str], required: list[str]) -> Iterator[Chunk]:
+def _read_file(path: InputFile, config: DatasetConfig, kinds: dict[str, str], required: list[str]) -> Iterator[Chunk]:
     """Typed chunks of one file; kinds: the columns to type (others stay in `raw` only, except that
     whole-table reads ask for them as auto)."""
-    if not path.is_file():
+    if isinstance(path, Path) and not path.is_file():  # an object gone since listing fails when opened
         raise InputMissingError(f"input file not found: {path}")
     from_csv = input_format(path) == "csv"
     batches = _batches(
@@ -94,7 +100,7 @@ def _read_file(path: Path, config: DatasetConfig, kinds: dict[str, str], require
         raise InputError(f"{path}: input has no data rows (header only or empty). Nothing was written.")
 
 
-def _batches(path: Path, settings: SourceSettings, chunk_rows: int, check) -> Iterator[Batch]:
+def _batches(path: InputFile, settings: SourceSettings, chunk_rows: int, check) -> Iterator[Batch]:
     """Raw batches of one file; check(column names) runs once the header or schema is known."""
     if input_format(path) == "csv":
         return csv_batches(path, settings, chunk_rows, check)
@@ -137,16 +143,16 @@ def read_table(location: str, config: DatasetConfig | None = None, required: lis
     A header-only file is an empty table here (no labels yet is a state, not an error)."""
     settings = config.source if config is not None else SourceSettings()
     known = _interval_kinds(config) if config is not None else {}
-    paths = input_files(location)
+    paths = input_files(location, settings.storage_conn_id)
     if not paths:
-        raise InputMissingError(f"input not found: {local_path(location)}")
+        raise InputMissingError(f"input not found: {_where(location)}")
     frames, failures, malformed = [], {}, []
     offset = 0
-    for path in map(Path, paths):
+    for path in paths:
         # Typed once over the whole file, so an auto column gets one type for all its rows.
         header: list[str] = []
 
-        def check(names: list[str], path: Path = path, header: list[str] = header) -> None:
+        def check(names: list[str], path: InputFile = path, header: list[str] = header) -> None:
             header.extend(names)
             if required and config is not None:
                 check_columns(path, names, config, required)
