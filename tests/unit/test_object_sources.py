@@ -15,8 +15,7 @@ import pytest
 
 from driftline.config import ConfigError, load_config
 from driftline.errors import BadConfig, Transient
-from driftline.sources import InputMissingError, describe_input, input_files, read_interval, read_table
-from driftline.sources import objects
+from driftline.sources import InputMissingError, describe_input, input_files, objects, read_interval, read_table
 
 REPO = Path(__file__).resolve().parents[2]
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)

@@ -5,6 +5,7 @@ apache-airflow-providers-amazon[s3fs] for s3://). Registered by connections.inst
 from __future__ import annotations
 
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 from driftline.sources.objects import StorageError
 
@@ -15,12 +16,16 @@ class ObjectStoragePathStore:
     through ObjectStoragePath.open (Airflow records the object as the task's input lineage)."""
 
     def __init__(self, url: str, conn_id: str | None):
-        from airflow.sdk import ObjectStoragePath
+        from airflow.sdk import BaseHook, ObjectStoragePath
 
         self._conn_id = conn_id
         root = ObjectStoragePath(url, conn_id=conn_id)
         self._protocol = root.protocol
         try:
+            if conn_id:
+                # Looked up first: a provider may fall back to default credentials for a connection it
+                # cannot find (the AWS hook does), and a typo must not read with the worker's identity.
+                BaseHook.get_connection(conn_id)
             self._fs = root.fs
         except ValueError as exc:  # "No filesystem registered for scheme ..."
             raise StorageError(
@@ -31,7 +36,7 @@ class ObjectStoragePathStore:
             if type(exc).__name__ == "AirflowNotFoundException":
                 raise StorageError(
                     f"{url}: Airflow connection {conn_id!r} ([source] storage_conn_id) is not defined; create it "
-                    "in the Airflow UI (Admin > Connections) or as AIRFLOW_CONN_" + (conn_id or "").upper()
+                    f"in the Airflow UI (Admin > Connections) or as $AIRFLOW_CONN_{(conn_id or '').upper()}"
                 ) from None
             raise
 
@@ -59,6 +64,13 @@ class ObjectStoragePathStore:
         return ObjectStoragePath(url, conn_id=self._conn_id).open("rb")
 
 
+_stores: dict[tuple[str, str | None], ObjectStoragePathStore] = {}
+
+
 def object_store(url: str, conn_id: str | None) -> ObjectStoragePathStore:
-    """The store for url with connection conn_id (what install() registers with driftline.sources.objects)."""
-    return ObjectStoragePathStore(url, conn_id)
+    """The store for url's scheme with connection conn_id (what install() registers with
+    driftline.sources.objects); one per scheme and connection in a process, as Airflow caches its filesystems."""
+    key = (urlsplit(url).scheme, conn_id)
+    if key not in _stores:
+        _stores[key] = ObjectStoragePathStore(url, conn_id)
+    return _stores[key]
