@@ -154,7 +154,9 @@ def test_a_parquet_object_reads_like_the_local_parquet(s3, project, tmp_path):
     remote = load_config(_s3_config(project, "s3_parquet", f"s3://{BUCKET}/parquet/day.parquet"))
 
     def chunks(location, config):
-        return [(c.typed.to_pylist(), c.failures, c.row_numbers.tolist()) for c in read_interval(location, config, *FIRST)]
+        return [
+            (c.typed.to_pylist(), c.failures, c.row_numbers.tolist()) for c in read_interval(location, config, *FIRST)
+        ]
 
     assert chunks(f"s3://{BUCKET}/parquet/day.parquet", remote) == chunks(str(local), config)
 
@@ -185,3 +187,24 @@ def test_an_undefined_connection_is_bad_config(s3, project):
     remote = _s3_config(project, "s3_noconn", f"s3://{BUCKET}/input/{{interval_start:%Y-%m-%d}}.csv", conn_id="nope")
     with pytest.raises(BadConfig, match="'nope'"):
         _score(remote, FIRST)
+
+
+def test_a_prefix_scored_by_partitions_matches_the_single_task(s3, project):
+    """files_per_partition over objects: the plan carries object URLs, each partition reads its own."""
+    from driftline.partitions import plan_partitions, publish_partitions, score_partition
+
+    parts = split_input(project, SECOND, files=3)
+    for part in parts:
+        s3.put_object(Bucket=BUCKET, Key=f"mapped/{SECOND[0]:%Y-%m-%d}/{part.name}", Body=part.read_bytes())
+    url = f"s3://{BUCKET}/mapped/{{interval_start:%Y-%m-%d}}/"
+    remote = str(_s3_config(project, "s3_mapped", url, files_per_partition="2"))
+    _score(project, SECOND)
+    expected = _contents(project, SECOND, row_numbers=False)
+
+    plan = plan_partitions(remote, *SECOND, "it_mapped")
+    assert plan["mode"] == "partitioned" and [len(p["files"]) for p in plan["partitions"]] == [2, 1]
+    assert plan["partitions"][0]["files"][0] == f"s3://{BUCKET}/mapped/{SECOND[0]:%Y-%m-%d}/{parts[0].name}"
+    for partition in plan["partitions"]:
+        score_partition(remote, *SECOND, "it_mapped", partition)
+    publish_partitions(remote, *SECOND, "it_mapped", plan["run_key"])
+    assert _contents(remote, SECOND, row_numbers=False) == expected

@@ -90,9 +90,7 @@ def put(store, url: str, data: bytes) -> None:
 
 
 def summary(chunks):
-    return [
-        (c.raw.to_pylist(), c.typed.to_pylist(), c.failures, c.malformed, c.row_numbers.tolist()) for c in chunks
-    ]
+    return [(c.raw.to_pylist(), c.typed.to_pylist(), c.failures, c.malformed, c.row_numbers.tolist()) for c in chunks]
 
 
 def test_an_object_reads_like_the_local_file(store, config, tmp_path):
