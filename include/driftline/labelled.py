@@ -35,9 +35,10 @@ def read_table(location: str, config: DatasetConfig | None = None) -> pd.DataFra
     auto: numbers where every cell is one, else text."""
     from driftline.sources import InputMissingError, local_path
     from driftline.sources import read_table as read_whole_table
+    from driftline.sources.objects import is_object_url
 
-    path = local_path(location)
-    if not path.exists():
+    path = location if is_object_url(location) else local_path(location)  # an object URL: s3://...
+    if not is_object_url(location) and not path.exists():
         raise TrainingError(f"labelled data not found: {path}")
     try:
         read = read_whole_table(location, config)

@@ -192,3 +192,17 @@ def _gzip(text: str) -> bytes:
     import gzip
 
     return gzip.compress((text + "\n").encode())
+
+
+def test_history_and_labels_can_be_objects(store, config, tmp_path):
+    from driftline.labelled import TrainingError
+    from driftline.labelled import read_table as labelled_table
+
+    put(store, "memory://bucket/history.csv", TEXT.encode())
+    local = tmp_path / "history.csv"
+    local.write_text(TEXT)
+    remote = labelled_table("memory://bucket/history.csv", config)
+    assert remote.equals(labelled_table(str(local), config))
+    assert remote.attrs == labelled_table(str(local), config).attrs
+    with pytest.raises(TrainingError, match="labelled data not found: memory://bucket/nothing.csv"):
+        labelled_table("memory://bucket/nothing.csv", config)  # as for a missing local file
