@@ -35,9 +35,12 @@ def read_table(location, config: DatasetConfig | None = None) -> pd.DataFrame:
     auto: numbers where every cell is one, else text."""
     from driftline.sources import InputMissingError, local_path
     from driftline.sources import read_table as read_whole_table
+    from driftline.sources.objects import is_object_url
 
-    path = location if not isinstance(location, str) else local_path(location)  # or a SqlInput: a query
-    if isinstance(location, str) and not path.exists():
+    # A SqlInput (a query or table), an object URL (s3://...) or a local path.
+    local = isinstance(location, str) and not is_object_url(location)
+    path = local_path(location) if local else location
+    if local and not path.exists():
         raise TrainingError(f"labelled data not found: {path}")
     try:
         read = read_whole_table(location, config)

@@ -15,7 +15,6 @@ import logging
 import tempfile
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 from driftline import db
 from driftline.attempt import Attempt, Counts, choose_model, publish, record_failure
@@ -50,7 +49,8 @@ def plan_partitions(
     config = load_config(config_path)
     start, end = utc(interval_start), utc(interval_end)
     source = config.input_location(start, end)
-    files = input_files(source) if isinstance(source, str) else []  # a SQL source is one stream
+    # A SQL source is one stream: never partitioned.
+    files = input_files(source, config.source.storage_conn_id) if isinstance(source, str) else []
     size = config.files_per_partition
     single = {"mode": "single", "files": len(files), "partitions": []}
     if not size or len(files) <= size:
@@ -107,7 +107,7 @@ def score_partition(
     started_at = datetime.now(timezone.utc)
     source = config.input_location(start, end)
     with (
-        read_ahead(source, config, start, end, files=[Path(f) for f in files]) as chunks,
+        read_ahead(source, config, start, end, files=files) as chunks,
         db.connect(url, application_name=f"driftline score_partition {key}:{number}", autocommit=True) as conn,
     ):
         plan = runs.plan(conn, schema, key)

@@ -1,17 +1,21 @@
-"""Plug Airflow into the domain hooks: connection ids -> URLs, its secret masker, the alert channels."""
+"""Plug Airflow into the domain hooks: connection ids -> URLs, its secret masker, the alert channels, object
+storage through ObjectStoragePath."""
 
 from __future__ import annotations
 
 
 def install() -> None:
-    """Register the Airflow connection lookup, log masker and alert deliverer (idempotent; imports no Airflow yet)."""
+    """Register the Airflow connection lookup, log masker, alert deliverer and object store (idempotent;
+    imports no Airflow yet)."""
     from driftline import alerts, secrets
-    from driftline.airflow import channels
+    from driftline.airflow import channels, storage
     from driftline.db.connection import set_url_resolver
+    from driftline.sources.objects import set_store_resolver
 
     set_url_resolver(connection_url)
     secrets.set_secret_masker(mask_secret)
     alerts.set_deliverer(channels.deliver)
+    set_store_resolver(storage.object_store)
 
 
 def connection_url(conn_id: str) -> str:

@@ -176,6 +176,9 @@ class SourceSettings:
     encoding: str = "utf-8"  # text encoding of CSV files (ASCII-compatible: utf-8, latin-1, cp1252, ...)
     null_values: tuple[str, ...] = ()  # cell texts read as missing besides the empty cell (e.g. ["NA", "null"])
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES  # a longer CSV line is quarantined as malformed_record
+    # Airflow connection holding the credentials of an object storage input (s3://...); None: the
+    # worker's default credentials (instance role, environment)
+    storage_conn_id: str | None = None
 
 
 @dataclass(frozen=True)

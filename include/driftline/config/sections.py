@@ -122,6 +122,7 @@ def source_settings(path: Path, table: dict) -> SourceSettings:
         encoding="utf-8" if name in ("utf-8", "utf-8-sig") else name,
         null_values=tuple(null_values),
         max_record_bytes=max_record_bytes,
+        storage_conn_id=storage_conn_id(path, table),
     )
 
 
@@ -164,6 +165,25 @@ def sql_input(path: Path, table: Any, key: str = "input") -> SqlInput:
     elif not interval and placeholders:
         raise ConfigError(f"{path}: '{where}.query' is read whole and takes no placeholder, got {sorted(placeholders)}")
     return SqlInput(**text, key=key)
+
+
+def storage_conn_id(path: Path, table: dict) -> str | None:
+    """[source] storage_conn_id: the Airflow connection of object storage inputs. Credentials live in that
+    connection only: a URL with user info (s3://key:secret@bucket/..., s3://conn@bucket/...) is refused."""
+    from urllib.parse import urlsplit
+
+    conn_id = expect(path, "source.storage_conn_id", table.get("storage_conn_id"), (str, type(None)))
+    if conn_id is not None and not conn_id.strip():
+        raise ConfigError(f"{path}: 'source.storage_conn_id' is empty; name an Airflow connection or leave it out")
+    for key in ("input", "labels", "history"):
+        value = table.get(key)
+        if isinstance(value, str) and "://" in value and "@" in urlsplit(value).netloc:
+            raise ConfigError(
+                f"{path}: 'source.{key}' carries credentials or a connection in its URL (user info before '@'); "
+                "config files are committed: put the credentials in an Airflow connection and name it in "
+                "'source.storage_conn_id'"
+            )
+    return conn_id
 
 
 def retraining_policy(path: Path, table: dict, task: str, features: tuple[Feature, ...]) -> RetrainingPolicy:

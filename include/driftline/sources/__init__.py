@@ -12,9 +12,13 @@ CSV, CSV.gz, Parquet) is parsed, typed and checked here, the same way for scorin
   duplicate header names, a Parquet column of the wrong type, undecodable bytes, a truncated .gz)
   raise InputError naming the file and the line or column.
 
-Modules: files (where the input is), csv_records and parquet (raw batches), types (typing cells),
-reader (read_interval, read_table), prefetch (reading ahead on a thread), sql (a PostgreSQL query or table
-as the input, history or labels: ADBC into Arrow, typed like Parquet), plan (`driftline score --dry-run`). The README section "How input is read" documents the contract for users.
+Object storage (s3://..., any fsspec scheme; objects.py) reads under the same contract: an object,
+a prefix of objects or a glob, streamed in ranges, credentials from an Airflow connection.
+
+Modules: files (where the input is), objects (object storage), csv_records and parquet (raw batches), types
+(typing cells), reader (read_interval, read_table), prefetch (reading ahead on a thread), sql (a PostgreSQL
+query or table as the input, history or labels: ADBC into Arrow, typed like Parquet), plan
+(`driftline score --dry-run`). The README section "How input is read" documents the contract for users.
 """
 
 from driftline.sources.chunk import (
@@ -25,7 +29,7 @@ from driftline.sources.chunk import (
     InputError,
     InputMissingError,
 )
-from driftline.sources.files import check_columns, input_files, local_path
+from driftline.sources.files import check_columns, describe_input, input_files, local_path
 from driftline.sources.reader import TableRead, read_interval, read_table
 from driftline.sources.types import EXACT_INTEGER_LIMIT
 
@@ -39,6 +43,7 @@ __all__ = [
     "InputMissingError",
     "TableRead",
     "check_columns",
+    "describe_input",
     "input_files",
     "local_path",
     "read_interval",

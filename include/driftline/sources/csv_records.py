@@ -12,15 +12,15 @@ import pyarrow as pa
 
 from driftline.config import SourceSettings
 from driftline.sources.chunk import Batch, InputError
-from driftline.sources.files import check_unique_names
+from driftline.sources.files import InputFile, check_unique_names, open_stream
 
 _READ_BYTES = 1 << 20  # CSV bytes parsed per block (Arrow releases the GIL while parsing it)
 
 
-def csv_batches(path: Path, settings: SourceSettings, chunk_rows: int, check) -> Iterator[Batch]:
+def csv_batches(path: InputFile, settings: SourceSettings, chunk_rows: int, check) -> Iterator[Batch]:
     """Blocks of whole lines, parsed by Arrow and checked to hold one record per line, gathered into
-    batches of about scoring.chunk_rows rows."""
-    if path.stat().st_size == 0:
+    batches of about scoring.chunk_rows rows. An object is streamed, never downloaded whole."""
+    if isinstance(path, Path) and path.stat().st_size == 0:  # an empty object fails in header() alike
         raise InputError(f"{path}: input file is empty (no header, no rows). Nothing was written.")
     reader = _CsvReader(path, settings)
     check(reader.header(reader.blocks()))
@@ -63,7 +63,7 @@ def _gather(blocks: list[_Block], schema: pa.Schema) -> Batch:
 class _CsvReader:
     """Reads one CSV file as records: one per line, each checked to parse as exactly one row."""
 
-    def __init__(self, path: Path, settings: SourceSettings):
+    def __init__(self, path: InputFile, settings: SourceSettings):
         self.path = path
         self.settings = settings
         self.limit = settings.max_record_bytes
@@ -75,7 +75,7 @@ class _CsvReader:
 
     def _stream(self):
         compression = "gzip" if self.path.name.lower().endswith(".gz") else None
-        return pa.input_stream(str(self.path), compression=compression)
+        return open_stream(self.path, compression)
 
     def _read(self, stream, size: int, line: int) -> bytes:
         try:

@@ -1,14 +1,21 @@
-"""Where an input is and what it is: local paths, the files of an interval (file, directory or glob), their format,
-the header checks."""
+"""Where an input is and what it is: local paths or object URLs, the files of an interval (file, directory or
+glob; an object, a prefix or a glob), their format, the header checks."""
 
 from __future__ import annotations
 
 import difflib
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
+import pyarrow as pa
+
 from driftline.config import DatasetConfig
-from driftline.sources.chunk import InputError
+from driftline.sources.chunk import InputError, InputMissingError
+from driftline.sources.objects import ObjectFile, is_object_url, object_files
+
+# An input file: a local path, or an object in object storage (read through its Airflow connection).
+InputFile = Path | ObjectFile
 
 
 def local_path(location: str) -> Path:
@@ -21,27 +28,59 @@ def local_path(location: str) -> Path:
 _GLOB_CHARACTERS = set("*?[")
 
 
-def input_files(location: str) -> list[Path]:
+def input_files(location: str, storage_conn_id: str | None = None) -> list[InputFile]:
     """The files of one interval's input, sorted by name: the file itself, the data files of a
     directory (.csv, .csv.gz, .tsv, .parquet, .pq; hidden and _-prefixed files such as _SUCCESS
-    skipped), or the matches of a glob. Missing input gives an empty list."""
+    skipped), or the matches of a glob. An object URL (s3://...) is listed the same way in object
+    storage, a prefix standing for a directory, with the credentials of storage_conn_id. Missing
+    input gives an empty list."""
+    if is_object_url(location):
+        return list(object_files(location, storage_conn_id, is_data_name))
     path = local_path(location)
     if _GLOB_CHARACTERS & set(str(path)):
         anchor = Path(path.anchor or ".")
         return sorted(p for p in anchor.glob(str(path.relative_to(anchor))) if p.is_file())
     if path.is_dir():
-        return sorted(
-            p
-            for p in path.iterdir()
-            if p.is_file() and not p.name.startswith((".", "_")) and p.name.lower().endswith(_DATA_SUFFIXES)
-        )
+        return sorted(p for p in path.iterdir() if p.is_file() and is_data_name(p.name))
     return [path] if path.is_file() else []
 
 
 _DATA_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".parquet", ".pq")
 
 
-def input_format(path: Path) -> str:
+def is_data_name(name: str) -> bool:
+    """A data file of a directory or prefix: a known suffix, not hidden, not _-prefixed (_SUCCESS)."""
+    return not name.startswith((".", "_")) and name.lower().endswith(_DATA_SUFFIXES)
+
+
+def as_input_file(item: str | InputFile, storage_conn_id: str | None = None) -> InputFile:
+    """An input file from what a plan or a caller passed (its path or URL as text, or already one)."""
+    if isinstance(item, Path | ObjectFile):
+        return item
+    return ObjectFile(item, storage_conn_id) if is_object_url(item) else Path(item)
+
+
+def open_stream(file: InputFile, compression: str | None = None) -> pa.NativeFile:
+    """The file as an Arrow input stream: local files natively (reads release the GIL), objects
+    through their binary file, read in ranges."""
+    if isinstance(file, ObjectFile):
+        return pa.input_stream(file.open(), compression=compression)
+    return pa.input_stream(str(file), compression=compression)
+
+
+def describe_input(config: DatasetConfig, start: datetime, end: datetime) -> list[str]:
+    """What scoring the interval [start, end) would read, without reading it: the files or object URLs
+    (listing a prefix or glob; no object is opened), or the rendered location alone when nothing is
+    there yet. For `driftline score --dry-run`."""
+    location = config.input_location(start, end)
+    try:
+        found = input_files(location, config.source.storage_conn_id)
+    except InputMissingError:
+        found = []
+    return [str(item) for item in found] or [location]
+
+
+def input_format(path: InputFile) -> str:
     """ "csv" or "parquet", from the file name."""
     name = path.name.lower()
     if name.endswith((".csv", ".csv.gz", ".tsv")):
@@ -51,7 +90,9 @@ def input_format(path: Path) -> str:
     raise InputError(f"{path}: unknown input format; name the file .csv, .csv.gz or .parquet")
 
 
-def check_columns(path: Path, present: list[str], config: DatasetConfig, required: list[str] | None = None) -> None:
+def check_columns(
+    path: InputFile, present: list[str], config: DatasetConfig, required: list[str] | None = None
+) -> None:
     """Fail naming every missing column, with a likely rename or delimiter hint."""
     required = config.input_columns if required is None else required
     missing = [c for c in required if c not in present]
@@ -71,7 +112,7 @@ def check_columns(path: Path, present: list[str], config: DatasetConfig, require
     )
 
 
-def check_unique_names(path: Path, names: list[str], where: str) -> None:
+def check_unique_names(path: InputFile, names: list[str], where: str) -> None:
     """Refuse a header or schema naming a column twice."""
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:

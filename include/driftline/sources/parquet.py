@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from driftline.sources.chunk import Batch, InputError
-from driftline.sources.files import check_unique_names
+from driftline.sources.files import InputFile, check_unique_names
+from driftline.sources.objects import ObjectFile
 
 
-def parquet_batches(path: Path, chunk_rows: int, check) -> Iterator[Batch]:
+def parquet_batches(path: InputFile, chunk_rows: int, check) -> Iterator[Batch]:
+    """Record batches of one Parquet file; an object is read by ranges (footer, then row groups)."""
     import pyarrow.parquet as pq
 
+    source = path.open() if isinstance(path, ObjectFile) else path
     try:
-        parquet = pq.ParquetFile(path)
+        yield from _batches(pq, source, path, chunk_rows, check)
+    finally:
+        if source is not path:
+            source.close()
+
+
+def _batches(pq, source, path: InputFile, chunk_rows: int, check) -> Iterator[Batch]:
+    try:
+        parquet = pq.ParquetFile(source)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"{path}: not a readable Parquet file: {exc}") from exc
     names = parquet.schema_arrow.names

@@ -15,7 +15,7 @@ from driftline.sources import read_interval
 
 
 def read_ahead(
-    source: str, config: DatasetConfig, start: datetime, end: datetime, files: list[Path] | None = None
+    source: str, config: DatasetConfig, start: datetime, end: datetime, files: list[str | Path] | None = None
 ) -> ReadAhead:
     """The interval's input chunks, read on a worker thread up to two chunks ahead (a context
     manager: leaving it stops the reader)."""

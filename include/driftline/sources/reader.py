@@ -16,7 +16,8 @@ import pyarrow.compute as pc
 from driftline.config import DatasetConfig, SourceSettings, SqlInput, SqlInterval
 from driftline.sources.chunk import MALFORMED_RECORD, Batch, Chunk, InputError, InputMissingError
 from driftline.sources.csv_records import csv_batches
-from driftline.sources.files import check_columns, input_files, input_format, local_path
+from driftline.sources.files import InputFile, as_input_file, check_columns, input_files, input_format, local_path
+from driftline.sources.objects import is_object_url
 from driftline.sources.parquet import parquet_batches
 from driftline.sources.types import add_failures, coerce, repeats
 
@@ -28,7 +29,7 @@ def read_interval(
     config: DatasetConfig,
     interval_start: datetime,
     interval_end: datetime,
-    files: list[Path] | None = None,
+    files: list[str | InputFile] | None = None,
 ) -> Iterator[Chunk]:
     """Yield typed chunks of the interval input (every file of it, or the given subset, in order;
     or a SQL query's result); raise InputError for table-level failures."""
@@ -59,17 +60,22 @@ def _file_chunks(
     interval_start: datetime,
     interval_end: datetime,
     kinds: dict[str, str],
-    files: list[Path] | None,
+    files: list[str | InputFile] | None,
 ) -> Iterator[Chunk]:
-    paths = input_files(location) if files is None else files
+    conn_id = config.source.storage_conn_id
+    paths = input_files(location, conn_id) if files is None else [as_input_file(f, conn_id) for f in files]
     if not paths:
         raise InputMissingError(
-            f"input not found: {local_path(location)} (rendered from [source] input in {config.path.name} "
+            f"input not found: {_where(location)} (rendered from [source] input in {config.path.name} "
             f"for interval {interval_start:%Y-%m-%d %H:%M} .. {interval_end:%Y-%m-%d %H:%M}). "
             "Check that the upstream export for this interval has landed."
         )
     for path in paths:
-        yield from _read_file(Path(path), config, kinds, config.input_columns)
+        yield from _read_file(path, config, kinds, config.input_columns)
+
+
+def _where(location: str) -> str:
+    return location if is_object_url(location) else str(local_path(location))
 
 
 def _interval_kinds(config: DatasetConfig) -> dict[str, str]:
@@ -80,10 +86,10 @@ def _interval_kinds(config: DatasetConfig) -> dict[str, str]:
     return kinds
 
 
-def _read_file(path: Path, config: DatasetConfig, kinds: dict[str, str], required: list[str]) -> Iterator[Chunk]:
+def _read_file(path: InputFile, config: DatasetConfig, kinds: dict[str, str], required: list[str]) -> Iterator[Chunk]:
     """Typed chunks of one file; kinds: the columns to type (others stay in `raw` only, except that
     whole-table reads ask for them as auto)."""
-    if not path.is_file():
+    if isinstance(path, Path) and not path.is_file():  # an object gone since listing fails when opened
         raise InputMissingError(f"input file not found: {path}")
     from_csv = input_format(path) == "csv"
     batches = _batches(
@@ -111,7 +117,7 @@ def _read_file(path: Path, config: DatasetConfig, kinds: dict[str, str], require
         raise InputError(f"{path}: input has no data rows (header only or empty). Nothing was written.")
 
 
-def _batches(path: Path, settings: SourceSettings, chunk_rows: int, check) -> Iterator[Batch]:
+def _batches(path: InputFile, settings: SourceSettings, chunk_rows: int, check) -> Iterator[Batch]:
     """Raw batches of one file; check(column names) runs once the header or schema is known."""
     if input_format(path) == "csv":
         return csv_batches(path, settings, chunk_rows, check)
@@ -161,16 +167,16 @@ def read_table(
 
         frame, failures = sql_table(location, settings, known, config, required)
         return TableRead(frame, failures, [], len(frame))
-    paths = input_files(location)
+    paths = input_files(location, settings.storage_conn_id)
     if not paths:
-        raise InputMissingError(f"input not found: {local_path(location)}")
+        raise InputMissingError(f"input not found: {_where(location)}")
     frames, failures, malformed = [], {}, []
     offset = 0
-    for path in map(Path, paths):
+    for path in paths:
         # Typed once over the whole file, so an auto column gets one type for all its rows.
         header: list[str] = []
 
-        def check(names: list[str], path: Path = path, header: list[str] = header) -> None:
+        def check(names: list[str], path: InputFile = path, header: list[str] = header) -> None:
             header.extend(names)
             if required and config is not None:
                 check_columns(path, names, config, required)
