@@ -132,9 +132,9 @@ def test_a_prefix_of_several_objects_is_read_whole(s3, project):
     s3.put_object(Bucket=BUCKET, Key=f"parts/{SECOND[0]:%Y-%m-%d}/_SUCCESS", Body=b"")
     remote = _s3_config(project, "s3_prefix", f"s3://{BUCKET}/parts/{{interval_start:%Y-%m-%d}}/")
 
-    from driftline.sources import describe_input
+    from driftline.sources.plan import interval_plan
 
-    listed = describe_input(load_config(remote), *SECOND)
+    listed = interval_plan(load_config(remote), *SECOND)["files"]  # what `driftline score --dry-run` prints
     assert listed == [f"s3://{BUCKET}/parts/{SECOND[0]:%Y-%m-%d}/{part.name}" for part in parts]
 
     _score(project, SECOND)

@@ -29,7 +29,7 @@ from driftline.sources.chunk import (
     InputError,
     InputMissingError,
 )
-from driftline.sources.files import check_columns, describe_input, input_files, local_path
+from driftline.sources.files import check_columns, input_files, local_path
 from driftline.sources.reader import TableRead, read_interval, read_table
 from driftline.sources.types import EXACT_INTEGER_LIMIT
 
@@ -43,7 +43,6 @@ __all__ = [
     "InputMissingError",
     "TableRead",
     "check_columns",
-    "describe_input",
     "input_files",
     "local_path",
     "read_interval",

@@ -4,14 +4,13 @@ glob; an object, a prefix or a glob), their format, the header checks."""
 from __future__ import annotations
 
 import difflib
-from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pyarrow as pa
 
 from driftline.config import DatasetConfig
-from driftline.sources.chunk import InputError, InputMissingError
+from driftline.sources.chunk import InputError
 from driftline.sources.objects import ObjectFile, is_object_url, object_files
 
 # An input file: a local path, or an object in object storage (read through its Airflow connection).
@@ -66,18 +65,6 @@ def open_stream(file: InputFile, compression: str | None = None) -> pa.NativeFil
     if isinstance(file, ObjectFile):
         return pa.input_stream(file.open(), compression=compression)
     return pa.input_stream(str(file), compression=compression)
-
-
-def describe_input(config: DatasetConfig, start: datetime, end: datetime) -> list[str]:
-    """What scoring the interval [start, end) would read, without reading it: the files or object URLs
-    (listing a prefix or glob; no object is opened), or the rendered location alone when nothing is
-    there yet. For `driftline score --dry-run`."""
-    location = config.input_location(start, end)
-    try:
-        found = input_files(location, config.source.storage_conn_id)
-    except InputMissingError:
-        found = []
-    return [str(item) for item in found] or [location]
 
 
 def input_format(path: InputFile) -> str:

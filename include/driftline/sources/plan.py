@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import urlparse
 
 from driftline.config import DatasetConfig, SqlInterval
+from driftline.errors import DriftlineError, safe_message
 from driftline.sources.files import input_files, local_path
+from driftline.sources.objects import is_object_url
 
 
 def interval_plan(config: DatasetConfig, start: datetime, end: datetime) -> dict:
     """The interval's input as read_interval would read it: the files (template rendered, directory
-    listed, glob expanded), the object-storage URL, or the SQL query with its parameters bound.
+    listed, glob expanded), the objects under the URL, or the SQL query with its parameters bound.
     Reads no data and connects to no database."""
     location = config.input_location(start, end)
     plan = {"dataset": config.name, "interval_start": start.isoformat(), "interval_end": end.isoformat()}
@@ -26,13 +27,17 @@ def interval_plan(config: DatasetConfig, start: datetime, end: datetime) -> dict
             "query": render(location),
             "parameters": {"interval_start": start.isoformat(), "interval_end": end.isoformat()},
         }
-    if urlparse(location).scheme not in ("", "file"):
-        return {**plan, "source": "object_storage", "location": location}
-    files = input_files(location)
-    return {
+    remote = is_object_url(location)
+    plan = {
         **plan,
-        "source": "files",
-        "location": str(local_path(location)),
-        "files": [str(path) for path in files],
-        "landed": bool(files),
+        "source": "object_storage" if remote else "files",
+        "location": location if remote else str(local_path(location)),
     }
+    try:
+        # Lists the directory, prefix or glob (object storage through [source] storage_conn_id); opens nothing.
+        files = input_files(location, config.source.storage_conn_id)
+    except DriftlineError as exc:  # storage not reachable from here: still say what would be read
+        if not remote:
+            raise
+        return {**plan, "files": None, "not_listed": safe_message(exc)}
+    return {**plan, "files": [str(path) for path in files], "landed": bool(files)}
