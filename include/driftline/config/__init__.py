@@ -8,8 +8,8 @@ sections.py: the structured sections; load.py: load_config; deployment.py: every
 deployment (the configs folder, or $DRIFTLINE_CONFIG alone).
 """
 
-from driftline.config.deployment import Datasets, default_configs_dir, load_datasets
-from driftline.config.load import default_config_path, load_config
+from driftline.config.deployment import Datasets, load_datasets
+from driftline.config.load import default_config_path, default_configs_dir, load_config
 from driftline.config.model import (
     CATEGORICAL_DRIFT_METHODS,
     DEFAULT_MAX_RECORD_BYTES,

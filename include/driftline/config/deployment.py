@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from driftline.config.load import load_config
+from driftline.config.load import default_configs_dir, load_config
 from driftline.config.model import ConfigError, DatasetConfig
 
 # What two datasets of one deployment may not share, and why (the first file by name keeps it).
@@ -37,14 +37,6 @@ class Datasets:
     def get(self, name: str) -> tuple[str, DatasetConfig] | None:
         """(path, config) of the dataset called name, or None."""
         return next(((path, config) for path, config in self.loaded if config.name == name), None)
-
-
-def default_configs_dir() -> Path:
-    """The configs folder: $DRIFTLINE_CONFIGS, else config/ in this checkout."""
-    env = os.environ.get("DRIFTLINE_CONFIGS")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / "config"
 
 
 def config_paths() -> list[Path]:
