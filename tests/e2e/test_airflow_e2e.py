@@ -27,6 +27,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 # The DAG ids of the project's dataset (make_project copies the demo config: demo_transactions).
+PAGES = f"/driftline/{DEMO_DATASET}"  # the UI plugin's pages of that dataset
 SCORE_BATCH, MONITOR_DRIFT, RETRAIN_MODEL = (
     f"{DEMO_DATASET}__{role}" for role in ("score_batch", "monitor_drift", "retrain_model")
 )
@@ -299,35 +300,40 @@ def drift_report(airflow):
 
 def test_plugin_pages_require_airflow_auth(airflow, drift_report):
     pages = [
-        "/driftline/reports",
-        "/driftline/registry",
-        f"/driftline/reports/{drift_report['id']}",
-        f"/driftline/reports/{drift_report['id']}/details",
+        f"{PAGES}/reports",
+        f"{PAGES}/registry",
+        f"{PAGES}/reports/{drift_report['id']}",
+        f"{PAGES}/reports/{drift_report['id']}/details",
     ]
     for page in pages:
         assert airflow.http.get(page).status_code == 401, page
         assert airflow.http.get(page, headers={"Authorization": "Bearer not-a-token"}).status_code in (401, 403), page
 
-    reports = airflow.http.get("/driftline/reports", headers=airflow.auth)
+    reports = airflow.http.get(f"{PAGES}/reports", headers=airflow.auth)
     assert reports.status_code == 200
     assert drift_report["id"] in reports.text and f"{BACKFILL_INTERVALS[-1]:%Y-%m-%d} 00:00 UTC" in reports.text
     assert html_escape(drift_report["decision"]["reason"]) in reports.text
-    html = airflow.http.get(f"/driftline/reports/{drift_report['id']}", headers=airflow.auth)
+    html = airflow.http.get(f"{PAGES}/reports/{drift_report['id']}", headers=airflow.auth)
     assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
     assert "sandbox" in html.headers["content-security-policy"]
     assert Path(drift_report["summary"]["report_path"]).read_bytes() == html.content
-    details = airflow.http.get(f"/driftline/reports/{drift_report['id']}/details", headers=airflow.auth)
+    details = airflow.http.get(f"{PAGES}/reports/{drift_report['id']}/details", headers=airflow.auth)
     assert details.status_code == 200 and "amount" in details.text
     # The same driftline summary heads the page and the report file: the decision and why.
     assert "driftline drift summary" in details.text and "driftline drift summary" in html.text
     assert html_escape(drift_report["decision"]["reason"]) in details.text
-    registry = airflow.http.get("/driftline/registry", headers=airflow.auth)
+    registry = airflow.http.get(f"{PAGES}/registry", headers=airflow.auth)
     assert registry.status_code == 200 and "champion" in registry.text and "v1" in registry.text
     # The UI session cookie works as well (pages open inside the UI), and ids never reach the filesystem.
-    cookie = airflow.http.get("/driftline/registry", cookies={"_token": airflow.token})
+    cookie = airflow.http.get(f"{PAGES}/registry", cookies={"_token": airflow.token})
     assert cookie.status_code == 200
+    # The menu entries lead to the only dataset's pages; the plugin's root lists the datasets.
+    entry = airflow.http.get("/driftline/reports", headers=airflow.auth)
+    assert entry.status_code == 307 and entry.headers["location"].endswith(f"{PAGES}/reports")
+    index = airflow.http.get("/driftline/", headers=airflow.auth)
+    assert index.status_code == 200 and f"{DEMO_DATASET}__score_batch" in index.text
     for bad in ("..%2F..%2Fetc%2Fpasswd", "20261105T000000Z--20261199T000000Z", "20250101T000000Z--20250102T000000Z"):
-        assert airflow.http.get(f"/driftline/reports/{bad}", headers=airflow.auth).status_code == 404, bad
+        assert airflow.http.get(f"{PAGES}/reports/{bad}", headers=airflow.auth).status_code == 404, bad
     # The plugin is registered with its pages in the UI navigation.
     plugins = airflow.api("GET", "/plugins")["plugins"]
     views = {v["url_route"] for p in plugins if p["name"] == "driftline" for v in p["external_views"]}
@@ -360,7 +366,7 @@ def test_browser_screenshots(airflow, drift_report, tmp_path):
         )
         assert shown in reports, reports[:2000]
         report = browser.screenshot(
-            f"{airflow.base}/driftline/reports/{drift_report['id']}", out / "drift-report.png", settle_seconds=8
+            f"{airflow.base}{PAGES}/reports/{drift_report['id']}", out / "drift-report.png", settle_seconds=8
         )
         assert report.strip(), "the Evidently report rendered no text"
         registry = browser.screenshot(
