@@ -62,19 +62,3 @@ def prepare_database(params=None, dag_run=None, dag=None) -> str:
     from driftline.airflow.tasks import prepare_database as prepare
 
     return prepare(params["config"], dict(getattr(dag_run, "conf", None) or {}), list(dag.params))
-
-
-def check_dataset_configs() -> None:
-    """ConfigError naming every config of the deployment that does not load (one line each), or nothing.
-
-    dags/dataset_configs.py calls it at parse time so the error is an import error of that file alone.
-    """
-    from driftline.config import ConfigError
-
-    broken = load_datasets().broken
-    if broken:
-        lines = "\n".join(f"- {error}" for _, error in broken)
-        raise ConfigError(
-            f"{len(broken)} dataset config(s) did not load; their DAGs are not built, the other datasets' "
-            f"DAGs are:\n{lines}"
-        )

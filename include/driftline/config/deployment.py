@@ -34,6 +34,16 @@ class Datasets:
     def names(self) -> list[str]:
         return [config.name for _, config in self.loaded]
 
+    def error(self) -> ConfigError | None:
+        """One ConfigError naming every config that did not load (one line each, file and key), or None."""
+        if not self.broken:
+            return None
+        lines = "\n".join(f"- {error}" for _, error in self.broken)
+        return ConfigError(
+            f"{len(self.broken)} dataset config(s) did not load; their datasets are left out, the others are "
+            f"not:\n{lines}"
+        )
+
     def get(self, name: str) -> tuple[str, DatasetConfig] | None:
         """(path, config) of the dataset called name, or None."""
         return next(((path, config) for path, config in self.loaded if config.name == name), None)
