@@ -18,7 +18,7 @@ RUN pip wheel --no-cache-dir --no-deps --wheel-dir /build/wheels . \
 FROM ${AIRFLOW_IMAGE}
 
 ENV DRIFTLINE_HOME=/opt/driftline \
-    DRIFTLINE_CONFIG=/opt/driftline/config/demo.toml \
+    DRIFTLINE_CONFIGS=/opt/driftline/config \
     GX_ANALYTICS_ENABLED=False
 
 # The wheels are bind-mounted from the builder for this one step, so they never become a layer.

@@ -5,8 +5,12 @@ Wiring only: every task body is a local import and one call into driftline. Data
 score_batch publishes an interval (scheduled, manual or backfilled run), once per published
 interval: score_batch's predictions Asset event carries the interval as partition key and its
 bounds and counts as extra. By hand, trigger it with `interval_start` and `interval_end` (Params).
-Thresholds, sample size and the trigger policy come from [drift] in the dataset config
-($DRIFTLINE_CONFIG, default config/demo.toml).
+Thresholds, sample size and the trigger policy come from [drift] in the dataset config.
+
+One DAG per dataset, `<dataset>__monitor_drift`, for every config of the deployment (each *.toml of
+$DRIFTLINE_CONFIGS, default config/, or only $DRIFTLINE_CONFIG when set): it runs on that dataset's
+predictions Asset and triggers that dataset's `<dataset>__retrain_model`. A config that fails to load
+is skipped here and reported by dags/dataset_configs.py as an import error naming the file and key.
 """
 
 from __future__ import annotations
@@ -16,77 +20,85 @@ from airflow.sdk import DAG, Param, PartitionedAssetTimetable, task
 
 from driftline.airflow.dag_defaults import (
     config_param,
-    dataset_config,
+    dag_id,
+    dataset_configs,
     predictions_asset,
     prepare_database,
     task_defaults,
 )
+from driftline.config import DatasetConfig
 
-CONFIG_PATH, CONFIG = dataset_config()
-RETRAIN_DAG_ID = "retrain_model"
 
-with DAG(
-    dag_id="monitor_drift",
-    description=f"Evidently drift report, drift metrics and retrain decision for one interval of {CONFIG.name}",
-    # One run per partition key (= published interval), not one per batch of events.
-    schedule=PartitionedAssetTimetable(assets=predictions_asset(CONFIG)),
-    start_date=CONFIG.start_date,
-    catchup=False,
-    max_active_runs=1,  # decisions read the previous intervals' breaches: keep them in order
-    # No polling: a run starts only once its interval is published.
-    default_args=task_defaults(CONFIG_PATH, retries=1, delay_minutes=1),
-    params={
-        "config": config_param(CONFIG_PATH),
-        "interval_start": Param(
-            None,
-            type=["null", "string"],
-            description="manual runs: ISO start of a published interval (empty = from the asset event)",
-        ),
-        "interval_end": Param(None, type=["null", "string"], description="manual runs: ISO end of that interval"),
-    },
-    tags=["driftline", CONFIG.name],
-    doc_md=__doc__,
-) as dag:
+def monitor_drift(config_path: str, config: DatasetConfig) -> DAG:
+    """`<dataset>__monitor_drift` for one dataset config; it triggers the same dataset's retrain_model."""
+    retrain_dag_id = dag_id(config.name, "retrain_model")
+    with DAG(
+        dag_id=dag_id(config.name, "monitor_drift"),
+        description=f"Evidently drift report, drift metrics and retrain decision for one interval of {config.name}",
+        # One run per partition key (= published interval), not one per batch of events.
+        schedule=PartitionedAssetTimetable(assets=predictions_asset(config)),
+        start_date=config.start_date,
+        catchup=False,
+        max_active_runs=1,  # decisions read the previous intervals' breaches: keep them in order
+        # No polling: a run starts only once its interval is published.
+        default_args=task_defaults(config_path, retries=1, delay_minutes=1),
+        params={
+            "config": config_param(config_path),
+            "interval_start": Param(
+                None,
+                type=["null", "string"],
+                description="manual runs: ISO start of a published interval (empty = from the asset event)",
+            ),
+            "interval_end": Param(None, type=["null", "string"], description="manual runs: ISO end of that interval"),
+        },
+        tags=["driftline", config.name],
+        doc_md=__doc__,
+    ) as dag:
 
-    @task(retries=0)
-    def choose_interval(params=None, triggering_asset_events=None) -> dict:
-        from driftline.airflow.tasks import choose_interval
+        @task(retries=0)
+        def choose_interval(params=None, triggering_asset_events=None) -> dict:
+            from driftline.airflow.tasks import choose_interval
 
-        return choose_interval(params["interval_start"], params["interval_end"], triggering_asset_events)
+            return choose_interval(params["interval_start"], params["interval_end"], triggering_asset_events)
 
-    @task
-    def monitor_interval(interval: dict, run_id=None, params=None) -> dict:
-        from driftline.airflow.tasks import monitor_interval
+        @task
+        def monitor_interval(interval: dict, run_id=None, params=None) -> dict:
+            from driftline.airflow.tasks import monitor_interval
 
-        return monitor_interval(params["config"], interval["start"], interval["end"], run_id)
+            return monitor_interval(params["config"], interval["start"], interval["end"], run_id)
 
-    @task
-    def estimate_performance(interval: dict, run_id=None, params=None) -> dict:
-        from driftline.airflow.tasks import estimate_performance
+        @task
+        def estimate_performance(interval: dict, run_id=None, params=None) -> dict:
+            from driftline.airflow.tasks import estimate_performance
 
-        return estimate_performance(params["config"], interval["start"], interval["end"], run_id)
+            return estimate_performance(params["config"], interval["start"], interval["end"], run_id)
 
-    # none_failed: decides on drift alone when estimate_performance skipped (regression, no calibration).
-    @task(multiple_outputs=True, retries=0, trigger_rule="none_failed")
-    def decide_retrain(interval: dict, run_id=None, params=None, ti=None) -> dict:
-        from driftline.airflow.tasks import decide_retrain
+        # none_failed: decides on drift alone when estimate_performance skipped (regression, no calibration).
+        @task(multiple_outputs=True, retries=0, trigger_rule="none_failed")
+        def decide_retrain(interval: dict, run_id=None, params=None, ti=None) -> dict:
+            from driftline.airflow.tasks import decide_retrain
 
-        return decide_retrain(params["config"], interval["start"], interval["end"], run_id, ti, RETRAIN_DAG_ID)
+            return decide_retrain(params["config"], interval["start"], interval["end"], run_id, ti, retrain_dag_id)
 
-    @task.short_circuit
-    def check_trigger(trigger: bool) -> bool:
-        """Skip trigger_retrain unless the policy decided to retrain."""
-        return trigger
+        @task.short_circuit
+        def check_trigger(trigger: bool) -> bool:
+            """Skip trigger_retrain unless the policy decided to retrain."""
+            return trigger
 
-    interval = choose_interval()
-    decision = decide_retrain(interval)
-    trigger_retrain = TriggerDagRunOperator(
-        task_id="trigger_retrain",
-        trigger_dag_id=RETRAIN_DAG_ID,
-        trigger_run_id=decision["retrain_run_id"],
-        conf=decision["retrain_conf"],
-        skip_when_already_exists=True,  # one retrain per breaching interval, even when it is rerun
-        retries=0,
-    )
-    prepare_database() >> interval >> monitor_interval(interval) >> estimate_performance(interval) >> decision
-    check_trigger(decision["trigger"]) >> trigger_retrain
+        interval = choose_interval()
+        decision = decide_retrain(interval)
+        trigger_retrain = TriggerDagRunOperator(
+            task_id="trigger_retrain",
+            trigger_dag_id=retrain_dag_id,
+            trigger_run_id=decision["retrain_run_id"],
+            conf=decision["retrain_conf"],
+            skip_when_already_exists=True,  # one retrain per breaching interval, even when it is rerun
+            retries=0,
+        )
+        prepare_database() >> interval >> monitor_interval(interval) >> estimate_performance(interval) >> decision
+        check_trigger(decision["trigger"]) >> trigger_retrain
+    return dag
+
+
+# One DAG per dataset of the deployment (see the module docstring), by DAG id.
+dags = {dag.dag_id: dag for dag in (monitor_drift(path, config) for path, config in dataset_configs())}

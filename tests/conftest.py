@@ -32,6 +32,7 @@ os.environ.update(
 )
 os.environ.pop("DRIFTLINE_DB_URL", None)
 os.environ.pop("DRIFTLINE_CONFIG", None)
+os.environ.pop("DRIFTLINE_CONFIGS", None)
 os.environ.pop("DRIFTLINE_HOME", None)
 
 

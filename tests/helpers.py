@@ -208,11 +208,15 @@ def drop_database(server_url: str, name: str) -> None:
 # -- DAGs -------------------------------------------------------------------------------------------
 
 
-def load_dag(dag_id: str):
-    """The DAG of dags/<dag_id>.py, freshly loaded for dag.test() (its DAG-file code runs again)."""
-    from driftline.devtools.dag_runner import load_dag_file
+DEMO_DATASET = "demo_transactions"  # [dataset] name of the demo config and of every copy of it
 
-    return load_dag_file(REPO / "dags" / f"{dag_id}.py")
+
+def load_dag(role: str, dataset: str = DEMO_DATASET):
+    """The DAG `<dataset>__<role>` of dags/<role>.py, freshly loaded for dag.test() (its DAG-file code
+    runs again, building one DAG per config of $DRIFTLINE_CONFIG or the configs folder)."""
+    from driftline.devtools.dag_runner import load_dataset_dag
+
+    return load_dataset_dag(REPO / "dags", role, dataset)
 
 
 # -- files ------------------------------------------------------------------------------------------

@@ -130,6 +130,7 @@ def cmd_alerts(args) -> None:
 
 def cmd_monitor(args) -> None:
     """monitor_drift without Airflow: the same task functions, then (on a trigger) retrain."""
+    from driftline.airflow.dag_defaults import dag_id
     from driftline.airflow.tasks import retrain_conf
     from driftline.drift.decision import RetrainState, decide_retrain
     from driftline.drift.monitor import monitor_interval
@@ -143,7 +144,8 @@ def cmd_monitor(args) -> None:
         json.dumps({"estimate_performance": estimate_interval(config_path, start, end, run_id)}, indent=2, default=str)
     )
     # No Airflow here: no other retrain run can be active, and `driftline retrain` is the deployment.
-    state = RetrainState(dag_id="retrain_model", deployed=True, paused=False, running=0, queued=0)
+    retrain_dag = dag_id(load_config(config_path).name, "retrain_model")
+    state = RetrainState(dag_id=retrain_dag, deployed=True, paused=False, running=0, queued=0)
     decision = decide_retrain(config_path, start, end, run_id, state)
     shown = ("decision_id", "breach", "trigger", "reason", "retrain_run_id")
     print(json.dumps({"decide_retrain": {k: decision[k] for k in shown}}, indent=2, default=str))

@@ -21,11 +21,16 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.airflow_api import Airflow, free_port, group_alive, stop_group
-from tests.helpers import config_variant, drop_database, make_project, query_rows
+from tests.helpers import DEMO_DATASET, config_variant, drop_database, make_project, query_rows
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
+# The DAG ids of the project's dataset (make_project copies the demo config: demo_transactions).
+PAGES = f"/driftline/{DEMO_DATASET}"  # the UI plugin's pages of that dataset
+SCORE_BATCH, MONITOR_DRIFT, RETRAIN_MODEL = (
+    f"{DEMO_DATASET}__{role}" for role in ("score_batch", "monitor_drift", "retrain_model")
+)
 DAY = timedelta(days=1)
 FIRST = datetime(2026, 11, 1, tzinfo=timezone.utc)
 MANUAL_LOGICAL_DATE = FIRST + DAY  # a manual run scores the interval that ends at its logical date
@@ -129,7 +134,7 @@ def test_token_and_no_import_errors(airflow):
     # Without a token the public API refuses.
     assert airflow.http.get("/api/v2/dags").status_code == 401
     airflow.login()
-    dag_ids = {"score_batch", "monitor_drift", "retrain_model"}
+    dag_ids = {SCORE_BATCH, MONITOR_DRIFT, RETRAIN_MODEL}
     airflow.wait_for(
         "the dag-processor to parse the DAG files",
         lambda: dag_ids <= {d["dag_id"] for d in airflow.api("GET", "/dags", params={"limit": 100})["dags"]},
@@ -143,10 +148,10 @@ def test_token_and_no_import_errors(airflow):
 
 
 def test_trigger_score_batch_with_conf(airflow):
-    airflow.api("PATCH", "/dags/score_batch", json={"is_paused": False})
+    airflow.api("PATCH", f"/dags/{SCORE_BATCH}", json={"is_paused": False})
     run = airflow.api(
         "POST",
-        "/dags/score_batch/dagRuns",
+        f"/dags/{SCORE_BATCH}/dagRuns",
         expect=(200,),
         json={
             "dag_run_id": "e2e_manual",
@@ -155,7 +160,7 @@ def test_trigger_score_batch_with_conf(airflow):
         },
     )
     assert run["conf"]["config"] == str(airflow.config)
-    airflow.wait_run("score_batch", "e2e_manual", timeout=300)
+    airflow.wait_run(SCORE_BATCH, "e2e_manual", timeout=300)
     counts = _predictions_per_interval(airflow)
     assert 0 < counts[FIRST] <= ROWS_PER_INTERVAL
 
@@ -165,7 +170,7 @@ def _backfill(airflow: Airflow, reprocess: str) -> dict:
         "POST",
         "/backfills",
         json={
-            "dag_id": "score_batch",
+            "dag_id": SCORE_BATCH,
             "from_date": BACKFILL_FROM.isoformat(),
             "to_date": BACKFILL_TO.isoformat(),
             "max_active_runs": 3,
@@ -178,7 +183,7 @@ def _backfill(airflow: Airflow, reprocess: str) -> dict:
         lambda: (b := airflow.api("GET", f"/backfills/{backfill['id']}"))["completed_at"] and b,
         timeout=420,
     )
-    runs = airflow.api("GET", "/dags/score_batch/dagRuns", params={"run_type": "backfill", "limit": 100})["dag_runs"]
+    runs = airflow.api("GET", f"/dags/{SCORE_BATCH}/dagRuns", params={"run_type": "backfill", "limit": 100})["dag_runs"]
     mine = {r["data_interval_start"][:10]: r["state"] for r in runs}  # keyed by the interval each run scored
     return {"backfill": done, "runs": mine}
 
@@ -190,7 +195,7 @@ def test_backfill_three_intervals_twice_without_doubling(airflow):
 
     # monitor_drift runs on score_batch's predictions Asset: unpaused now, it monitors what the
     # backfills publish (a paused DAG is not queued, so the manual run above stays unmonitored).
-    airflow.api("PATCH", "/dags/monitor_drift", json={"is_paused": False})
+    airflow.api("PATCH", f"/dags/{MONITOR_DRIFT}", json={"is_paused": False})
     first = _backfill(airflow, "none")
     states = {day: state for day, state in first["runs"].items() if day >= f"{BACKFILL_FROM:%Y-%m-%d}"}
     assert states == {f"{d:%Y-%m-%d}": "success" for d in BACKFILL_INTERVALS}, first["runs"]
@@ -227,7 +232,7 @@ def test_backfilled_intervals_are_monitored_once_per_publication(airflow):
     keys = {_interval_key(start) for start in BACKFILL_INTERVALS}
 
     def monitor_runs():
-        runs = airflow.api("GET", "/dags/monitor_drift/dagRuns", params={"limit": 100})["dag_runs"]
+        runs = airflow.api("GET", f"/dags/{MONITOR_DRIFT}/dagRuns", params={"limit": 100})["dag_runs"]
         return [r for r in runs if r["partition_key"] in keys]
 
     def all_done():
@@ -239,7 +244,7 @@ def test_backfilled_intervals_are_monitored_once_per_publication(airflow):
     runs = airflow.wait_for("monitor_drift runs for both backfills", all_done, timeout=900, every=5)
     for run in runs:
         if run["state"] != "success":
-            airflow.wait_run("monitor_drift", run["dag_run_id"])  # fails with the failed tasks' logs
+            airflow.wait_run(MONITOR_DRIFT, run["dag_run_id"])  # fails with the failed tasks' logs
     assert sorted(r["partition_key"] for r in runs) == sorted([*keys, *keys]), [r["partition_key"] for r in runs]
     assert {r["run_type"] for r in runs} == {"asset_triggered"}
     # Each run monitored its own interval: the decisions name exactly the runs and intervals.
@@ -265,18 +270,18 @@ def test_backfilled_intervals_are_monitored_once_per_publication(airflow):
     assert sorted(start for start, _ in summary) == BACKFILL_INTERVALS and all(reason for _, reason in summary)
     # A retrain triggered on the paused retrain_model waits; later decisions say so instead of
     # counting it as "already active" in silence, and raise an alert.
-    waiting = airflow.api("GET", "/dags/retrain_model/dagRuns", params={"state": "queued"})["dag_runs"]
+    waiting = airflow.api("GET", f"/dags/{RETRAIN_MODEL}/dagRuns", params={"state": "queued"})["dag_runs"]
     if waiting:
         reasons = [reason for *_, reason in decisions]
-        assert any("retrain_model is paused: the run triggered on" in reason for reason in reasons), reasons
+        assert any(f"{RETRAIN_MODEL} is paused: the run triggered on" in reason for reason in reasons), reasons
         kinds = query_rows(
             airflow.db_url,
             sql.SQL("SELECT kind FROM {} WHERE kind = 'retrain_waiting'").format(table(airflow.schema, "alerts")),
         )
         assert kinds, "no retrain_waiting alert"
     for run in waiting:  # the review tests below need retrain_model to themselves
-        airflow.api("DELETE", f"/dags/retrain_model/dagRuns/{run['dag_run_id']}", expect=(204,))
-    airflow.api("PATCH", "/dags/monitor_drift", json={"is_paused": True})
+        airflow.api("DELETE", f"/dags/{RETRAIN_MODEL}/dagRuns/{run['dag_run_id']}", expect=(204,))
+    airflow.api("PATCH", f"/dags/{MONITOR_DRIFT}", json={"is_paused": True})
 
 
 @pytest.fixture(scope="module")
@@ -289,41 +294,46 @@ def drift_report(airflow):
 
     start = BACKFILL_INTERVALS[-1]
     summary = monitor_interval(str(airflow.config), start, start + DAY, "e2e_monitor")
-    decision = decide_retrain(str(airflow.config), start, start + DAY, "e2e_monitor", RetrainState("retrain_model"))
+    decision = decide_retrain(str(airflow.config), start, start + DAY, "e2e_monitor", RetrainState(RETRAIN_MODEL))
     return {"id": report_id(start, start + DAY), "summary": summary, "decision": decision}
 
 
 def test_plugin_pages_require_airflow_auth(airflow, drift_report):
     pages = [
-        "/driftline/reports",
-        "/driftline/registry",
-        f"/driftline/reports/{drift_report['id']}",
-        f"/driftline/reports/{drift_report['id']}/details",
+        f"{PAGES}/reports",
+        f"{PAGES}/registry",
+        f"{PAGES}/reports/{drift_report['id']}",
+        f"{PAGES}/reports/{drift_report['id']}/details",
     ]
     for page in pages:
         assert airflow.http.get(page).status_code == 401, page
         assert airflow.http.get(page, headers={"Authorization": "Bearer not-a-token"}).status_code in (401, 403), page
 
-    reports = airflow.http.get("/driftline/reports", headers=airflow.auth)
+    reports = airflow.http.get(f"{PAGES}/reports", headers=airflow.auth)
     assert reports.status_code == 200
     assert drift_report["id"] in reports.text and f"{BACKFILL_INTERVALS[-1]:%Y-%m-%d} 00:00 UTC" in reports.text
     assert html_escape(drift_report["decision"]["reason"]) in reports.text
-    html = airflow.http.get(f"/driftline/reports/{drift_report['id']}", headers=airflow.auth)
+    html = airflow.http.get(f"{PAGES}/reports/{drift_report['id']}", headers=airflow.auth)
     assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
     assert "sandbox" in html.headers["content-security-policy"]
     assert Path(drift_report["summary"]["report_path"]).read_bytes() == html.content
-    details = airflow.http.get(f"/driftline/reports/{drift_report['id']}/details", headers=airflow.auth)
+    details = airflow.http.get(f"{PAGES}/reports/{drift_report['id']}/details", headers=airflow.auth)
     assert details.status_code == 200 and "amount" in details.text
     # The same driftline summary heads the page and the report file: the decision and why.
     assert "driftline drift summary" in details.text and "driftline drift summary" in html.text
     assert html_escape(drift_report["decision"]["reason"]) in details.text
-    registry = airflow.http.get("/driftline/registry", headers=airflow.auth)
+    registry = airflow.http.get(f"{PAGES}/registry", headers=airflow.auth)
     assert registry.status_code == 200 and "champion" in registry.text and "v1" in registry.text
     # The UI session cookie works as well (pages open inside the UI), and ids never reach the filesystem.
-    cookie = airflow.http.get("/driftline/registry", cookies={"_token": airflow.token})
+    cookie = airflow.http.get(f"{PAGES}/registry", cookies={"_token": airflow.token})
     assert cookie.status_code == 200
+    # The menu entries lead to the only dataset's pages; the plugin's root lists the datasets.
+    entry = airflow.http.get("/driftline/reports", headers=airflow.auth)
+    assert entry.status_code == 307 and entry.headers["location"].endswith(f"{PAGES}/reports")
+    index = airflow.http.get("/driftline/", headers=airflow.auth)
+    assert index.status_code == 200 and f"{DEMO_DATASET}__score_batch" in index.text
     for bad in ("..%2F..%2Fetc%2Fpasswd", "20261105T000000Z--20261199T000000Z", "20250101T000000Z--20250102T000000Z"):
-        assert airflow.http.get(f"/driftline/reports/{bad}", headers=airflow.auth).status_code == 404, bad
+        assert airflow.http.get(f"{PAGES}/reports/{bad}", headers=airflow.auth).status_code == 404, bad
     # The plugin is registered with its pages in the UI navigation.
     plugins = airflow.api("GET", "/plugins")["plugins"]
     views = {v["url_route"] for p in plugins if p["name"] == "driftline" for v in p["external_views"]}
@@ -345,18 +355,18 @@ def test_browser_screenshots(airflow, drift_report, tmp_path):
     try:
         browser.set_cookie(airflow.base, "_token", airflow.token)
         grid = browser.screenshot(
-            f"{airflow.base}/dags/score_batch",
+            f"{airflow.base}/dags/{SCORE_BATCH}",
             out / "airflow-grid.png",
             settle_seconds=8,
             wait_for_text="score_interval",
         )
-        assert "score_batch" in grid
+        assert SCORE_BATCH in grid
         reports = browser.screenshot(
             f"{airflow.base}/plugin/driftline-reports", out / "drift-reports.png", settle_seconds=5, wait_for_text=shown
         )
         assert shown in reports, reports[:2000]
         report = browser.screenshot(
-            f"{airflow.base}/driftline/reports/{drift_report['id']}", out / "drift-report.png", settle_seconds=8
+            f"{airflow.base}{PAGES}/reports/{drift_report['id']}", out / "drift-report.png", settle_seconds=8
         )
         assert report.strip(), "the Evidently report rendered no text"
         registry = browser.screenshot(
@@ -395,7 +405,7 @@ def review_project(airflow):
         weak, _ = registry.register_champion(
             conn, config.db_schema, config.registry_dir, trained.model_text, trained.manifest, "weak e2e champion"
         )
-    airflow.api("PATCH", "/dags/retrain_model", json={"is_paused": False})
+    airflow.api("PATCH", f"/dags/{RETRAIN_MODEL}", json={"is_paused": False})
     return {"config": path, "schema": config.db_schema, "weak": weak}
 
 
@@ -403,14 +413,14 @@ def _start_review_run(airflow: Airflow, project: dict, run_id: str, reason: str)
     """Trigger retrain_model and wait until approve_promotion waits for a person; its required action."""
     airflow.api(
         "POST",
-        "/dags/retrain_model/dagRuns",
+        f"/dags/{RETRAIN_MODEL}/dagRuns",
         json={
             "dag_run_id": run_id,
             "logical_date": None,
             "conf": {"config": str(project["config"]), "reason": reason, "training_window_end": FIRST.isoformat()},
         },
     )
-    task = f"/dags/retrain_model/dagRuns/{run_id}/taskInstances/approve_promotion"
+    task = f"/dags/{RETRAIN_MODEL}/dagRuns/{run_id}/taskInstances/approve_promotion"
 
     def waiting():
         state = airflow.api("GET", task)["state"]
@@ -422,7 +432,7 @@ def _start_review_run(airflow: Airflow, project: dict, run_id: str, reason: str)
     # scheduler has processed the parked workload's exit can fail the task (executor-event race).
     time.sleep(10)
     assert airflow.api("GET", task)["state"] == "awaiting_input"
-    assert airflow.run_state("retrain_model", run_id) == "running"  # the run waits, the champion stays
+    assert airflow.run_state(RETRAIN_MODEL, run_id) == "running"  # the run waits, the champion stays
     return airflow.api("GET", f"{task}/-1/hitlDetails")
 
 
@@ -453,7 +463,7 @@ def _manifest(airflow: Airflow, project: dict, version: int) -> dict:
 
 
 def _task_states(airflow: Airflow, run_id: str) -> dict[str, str]:
-    tasks = airflow.api("GET", f"/dags/retrain_model/dagRuns/{run_id}/taskInstances")["task_instances"]
+    tasks = airflow.api("GET", f"/dags/{RETRAIN_MODEL}/dagRuns/{run_id}/taskInstances")["task_instances"]
     return {t["task_id"]: t["state"] for t in tasks}
 
 
@@ -472,12 +482,12 @@ def test_manual_promotion_waits_for_a_reviewer_who_rejects(airflow, review_proje
     bob = airflow.token_for("bob")
     answer = airflow.api(
         "PATCH",
-        "/dags/retrain_model/dagRuns/e2e_review_reject/taskInstances/approve_promotion/-1/hitlDetails",
+        f"/dags/{RETRAIN_MODEL}/dagRuns/e2e_review_reject/taskInstances/approve_promotion/-1/hitlDetails",
         token=bob,
         json={"chosen_options": ["Reject"], "params_input": {"comment": "segment mix looks off, not this week"}},
     )
     assert answer["responded_by"]["name"] == "bob"
-    airflow.wait_run("retrain_model", "e2e_review_reject", timeout=300)
+    airflow.wait_run(RETRAIN_MODEL, "e2e_review_reject", timeout=300)
     states = _task_states(airflow, "e2e_review_reject")
     assert states["approved"] == "skipped" and states["decide_promotion"] == "success"
 
@@ -503,7 +513,7 @@ def test_manual_promotion_waits_for_a_reviewer_who_rejects(airflow, review_proje
 def test_manual_promotion_without_an_answer_is_rejected_at_the_timeout(airflow, review_project):
     started = time.monotonic()
     _start_review_run(airflow, review_project, "e2e_review_timeout", "e2e: nobody answers")
-    airflow.wait_run("retrain_model", "e2e_review_timeout", timeout=APPROVAL_TIMEOUT_HOURS * 3600 + 240)
+    airflow.wait_run(RETRAIN_MODEL, "e2e_review_timeout", timeout=APPROVAL_TIMEOUT_HOURS * 3600 + 240)
     assert time.monotonic() - started >= APPROVAL_TIMEOUT_HOURS * 3600 * 0.9  # it waited for the deadline
     action, version, actor, reviewer, comment, reason, _ = _events(airflow, review_project)[-1]
     assert (action, version, actor, reviewer, comment) == (
@@ -525,11 +535,11 @@ def test_manual_promotion_approved_by_a_named_reviewer(airflow, review_project):
     alice = airflow.token_for("alice")
     airflow.api(
         "PATCH",
-        "/dags/retrain_model/dagRuns/e2e_review_approve/taskInstances/approve_promotion/-1/hitlDetails",
+        f"/dags/{RETRAIN_MODEL}/dagRuns/e2e_review_approve/taskInstances/approve_promotion/-1/hitlDetails",
         token=alice,
         json={"chosen_options": ["Approve"], "params_input": {"comment": "holdout and segments checked"}},
     )
-    airflow.wait_run("retrain_model", "e2e_review_approve", timeout=300)
+    airflow.wait_run(RETRAIN_MODEL, "e2e_review_approve", timeout=300)
     assert _task_states(airflow, "e2e_review_approve")["approved"] == "success"
     action, version, actor, reviewer, comment, reason, _ = _events(airflow, review_project)[-1]
     assert (action, version, actor, reviewer, comment) == (

@@ -20,11 +20,13 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.airflow_api import Airflow, free_port, group_alive, stop_group
-from tests.helpers import config_copy, drop_database, fetch, make_project, split_input
+from tests.helpers import DEMO_DATASET, config_copy, drop_database, fetch, make_project, split_input
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
+# The score_batch DAG of the project's dataset (make_project copies the demo config: demo_transactions).
+SCORE_BATCH = f"{DEMO_DATASET}__score_batch"
 DAY = timedelta(days=1)
 INTERVAL = (datetime(2026, 11, 1, tzinfo=timezone.utc), datetime(2026, 11, 2, tzinfo=timezone.utc))
 REDIS = os.environ.get("DRIFTLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -163,7 +165,7 @@ def _rows(cluster, config_path: Path) -> list[tuple]:
 
 
 def _mapped_states(cluster, run_id: str) -> dict[int, str]:
-    tis = cluster.api("GET", f"/dags/score_batch/dagRuns/{run_id}/taskInstances", params={"limit": 100})[
+    tis = cluster.api("GET", f"/dags/{SCORE_BATCH}/dagRuns/{run_id}/taskInstances", params={"limit": 100})[
         "task_instances"
     ]
     return {ti["map_index"]: ti["state"] for ti in tis if ti["task_id"] == "score_partition"}
@@ -172,7 +174,7 @@ def _mapped_states(cluster, run_id: str) -> dict[int, str]:
 def _wait_finished(cluster, run_id: str, timeout: float = 420) -> str:
     return cluster.wait_for(
         f"score_batch run {run_id}",
-        lambda: (state := cluster.run_state("score_batch", run_id)) in ("success", "failed") and state,
+        lambda: (state := cluster.run_state(SCORE_BATCH, run_id)) in ("success", "failed") and state,
         timeout,
     )
 
@@ -188,14 +190,14 @@ def test_partitions_run_on_two_celery_workers_and_rerun_alone(cluster):
     cluster.login()
     cluster.wait_for(
         "score_batch to be parsed",
-        lambda: cluster.http.get("/api/v2/dags/score_batch", headers=cluster.auth).status_code == 200,
+        lambda: cluster.http.get(f"/api/v2/dags/{SCORE_BATCH}", headers=cluster.auth).status_code == 200,
         240,
     )
-    cluster.api("PATCH", "/dags/score_batch", json={"is_paused": False})
+    cluster.api("PATCH", f"/dags/{SCORE_BATCH}", json={"is_paused": False})
     run_id = "celery_partitioned"
     cluster.api(
         "POST",
-        "/dags/score_batch/dagRuns",
+        f"/dags/{SCORE_BATCH}/dagRuns",
         json={"dag_run_id": run_id, "logical_date": INTERVAL[1].isoformat(), "conf": {"config": str(cluster.config)}},
     )
     assert _wait_finished(cluster, run_id) == "failed"
@@ -206,7 +208,7 @@ def test_partitions_run_on_two_celery_workers_and_rerun_alone(cluster):
     broken.write_text(content)
     cluster.api(
         "POST",
-        "/dags/score_batch/clearTaskInstances",
+        f"/dags/{SCORE_BATCH}/clearTaskInstances",
         json={
             "dry_run": False,
             "dag_run_id": run_id,
@@ -217,7 +219,7 @@ def test_partitions_run_on_two_celery_workers_and_rerun_alone(cluster):
         },
     )
     assert _wait_finished(cluster, run_id) == "success", cluster.log_tail()
-    states = cluster.api("GET", f"/dags/score_batch/dagRuns/{run_id}/taskInstances", params={"limit": 100})[
+    states = cluster.api("GET", f"/dags/{SCORE_BATCH}/dagRuns/{run_id}/taskInstances", params={"limit": 100})[
         "task_instances"
     ]
     by_task = {(ti["task_id"], ti["map_index"]): ti for ti in states}

@@ -81,15 +81,16 @@ RUN_DAGS = r"""
 import json, sys
 from datetime import datetime, timedelta
 from pathlib import Path
-from driftline.devtools.dag_runner import load_dag_file, run_dag_for_interval
+from driftline.config import load_config
+from driftline.devtools.dag_runner import load_dataset_dag, run_dag_for_interval
 from driftline.devtools.demo_steps import monitor_conf
 
 dags, config, start, end = Path(sys.argv[1]), sys.argv[2], datetime.fromisoformat(sys.argv[3]), datetime.fromisoformat(sys.argv[4])
-conf = {"config": config}
+conf, dataset = {"config": config}, load_config(config).name
 states = {
-    "score_batch": run_dag_for_interval(load_dag_file(dags / "score_batch.py"), end, conf).state,
-    "monitor_drift": load_dag_file(dags / "monitor_drift.py").test(run_conf=monitor_conf(config, start, end)).state,
-    "retrain_model": load_dag_file(dags / "retrain_model.py").test(run_conf={
+    "score_batch": run_dag_for_interval(load_dataset_dag(dags, "score_batch", dataset), end, conf).state,
+    "monitor_drift": load_dataset_dag(dags, "monitor_drift", dataset).test(run_conf=monitor_conf(config, start, end)).state,
+    "retrain_model": load_dataset_dag(dags, "retrain_model", dataset).test(run_conf={
         **conf, "reason": "governance test", "interval": {"start": start.isoformat(), "end": end.isoformat()},
         "labels_as_of": (end + timedelta(days=4)).isoformat()}).state,
 }
@@ -182,10 +183,11 @@ RUN_SCORE_BATCH = r"""
 import sys
 from datetime import datetime
 from pathlib import Path
-from driftline.devtools.dag_runner import load_dag_file, run_dag_for_interval
+from driftline.config import load_config
+from driftline.devtools.dag_runner import load_dataset_dag, run_dag_for_interval
 from driftline.devtools.demo_steps import monitor_conf
 
-dag = load_dag_file(Path(sys.argv[1]) / "score_batch.py")
+dag = load_dataset_dag(Path(sys.argv[1]), "score_batch", load_config(sys.argv[2]).name)
 print("DAG STATE", run_dag_for_interval(dag, datetime.fromisoformat(sys.argv[3]), {"config": sys.argv[2]}).state)
 """
 DUPLICATE_KEY = f"pii-dup-{TOKEN}"  # one key on two rows 1,500 rows apart: further apart than chunk_rows=1000

@@ -11,12 +11,13 @@ import pytest
 
 from driftline.config import load_config
 from driftline.devtools.demo_data import _inject_bad_rows, transactions
-from tests.helpers import REPO, SMALL_PLAN, fetch, load_dag, make_project
+from tests.helpers import DEMO_DATASET, REPO, SMALL_PLAN, fetch, load_dag, make_project
 
 UNDRIFTED = SMALL_PLAN.interval_bounds()[0]
 # A day far from the demo's own, with a strong shift in amounts, velocity and channel mix.
 DRIFTED = (datetime(2026, 11, 20, tzinfo=timezone.utc), datetime(2026, 11, 21, tzinfo=timezone.utc))
 RETRAIN_DEPLOYED = (REPO / "dags" / "retrain_model.py").exists()
+RETRAIN_DAG = f"{DEMO_DATASET}__retrain_model"  # what the dataset's monitor_drift passes as the retrain DAG
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +163,7 @@ def test_trigger_decision_with_retrain_deployed_and_cooldown(drift_project, moni
     from driftline.drift.decision import RetrainState, decide_retrain
 
     now = datetime.now(timezone.utc) + timedelta(days=30)  # past any cooldown from earlier tests
-    first = decide_retrain(str(drift_project), *DRIFTED, "test_trigger", RetrainState("retrain_model"), now=now)
+    first = decide_retrain(str(drift_project), *DRIFTED, "test_trigger", RetrainState(RETRAIN_DAG), now=now)
     assert first["trigger"] is True
     from driftline.airflow.tasks import retrain_conf
 
@@ -179,14 +180,14 @@ def test_trigger_decision_with_retrain_deployed_and_cooldown(drift_project, moni
         retrain_params.get_param(key).resolve(value)
 
     again = decide_retrain(
-        str(drift_project), *DRIFTED, "test_trigger_again", RetrainState("retrain_model"), now=now + timedelta(hours=1)
+        str(drift_project), *DRIFTED, "test_trigger_again", RetrainState(RETRAIN_DAG), now=now + timedelta(hours=1)
     )
     assert again["trigger"] is False and "cooldown" in again["reason"]
     running = decide_retrain(
         str(drift_project),
         *DRIFTED,
         "test_running",
-        RetrainState("retrain_model", running=1),
+        RetrainState(RETRAIN_DAG, running=1),
         now=now + timedelta(days=9),
     )
     assert running["trigger"] is False and "already active" in running["reason"]
@@ -206,20 +207,20 @@ def test_a_retrain_waiting_on_a_paused_dag_is_in_the_decision_and_an_alert(drift
 
     now = datetime.now(timezone.utc) + timedelta(days=60)  # past any cooldown from earlier tests
     decision = decide_retrain(
-        str(drift_project), *DRIFTED, "test_paused", RetrainState("retrain_model", paused=True, queued=1), now
+        str(drift_project), *DRIFTED, "test_paused", RetrainState(RETRAIN_DAG, paused=True, queued=1), now
     )
     assert decision["trigger"] is False
-    assert "retrain_model is paused: the run triggered on" in decision["reason"]
+    assert f"{RETRAIN_DAG} is paused: the run triggered on" in decision["reason"]
     ((message,),) = fetch(
         drift_project, "SELECT message FROM {s}.alerts WHERE kind = 'retrain_waiting' AND run_id = 'test_paused'"
     )
-    assert message.startswith("retrain_model is paused: the run triggered on")
+    assert message.startswith(f"{RETRAIN_DAG} is paused: the run triggered on")
 
 
-@pytest.mark.parametrize("dag_id, conf_key", [("score_batch", "modelversion"), ("monitor_drift", "intervalstart")])
-def test_unknown_conf_keys_fail_the_first_task_without_retries(drift_project, dag_id, conf_key):
-    when = {"logical_date": DRIFTED[1] + timedelta(days=3)} if dag_id == "score_batch" else {}
-    dag_run = load_dag(dag_id).test(run_conf={"config": str(drift_project), conf_key: 2}, **when)
+@pytest.mark.parametrize("role, conf_key", [("score_batch", "modelversion"), ("monitor_drift", "intervalstart")])
+def test_unknown_conf_keys_fail_the_first_task_without_retries(drift_project, role, conf_key):
+    when = {"logical_date": DRIFTED[1] + timedelta(days=3)} if role == "score_batch" else {}
+    dag_run = load_dag(role).test(run_conf={"config": str(drift_project), conf_key: 2}, **when)
     run_id = dag_run.run_id
     states = {ti.task_id: (str(ti.state), ti.try_number) for ti in dag_run.get_task_instances()}
     assert str(dag_run.state) == "failed"
@@ -273,13 +274,13 @@ def test_estimated_metric_floor_breaches_and_names_itself(drift_project, monitor
         str(strict),
         *UNDRIFTED,
         "test_estimated_floor",
-        RetrainState("retrain_model", running=1),
+        RetrainState(RETRAIN_DAG, running=1),
         now=datetime.now(timezone.utc) + timedelta(days=60),
     )
     assert decision["breach"] is True and decision["trigger"] is False
     assert "already active" in decision["reason"] and "below floor 0.99" in decision["reason"]
     assert "estimated auc" in decision["reason"]
-    lenient = decide_retrain(str(drift_project), *UNDRIFTED, "test_no_floor", RetrainState("retrain_model", running=1))
+    lenient = decide_retrain(str(drift_project), *UNDRIFTED, "test_no_floor", RetrainState(RETRAIN_DAG, running=1))
     assert lenient["breach"] is False and "estimated" not in lenient["reason"]
 
 

@@ -220,7 +220,7 @@ def test_missed_deadline_callback_writes_an_alert_for_scheduled_runs_only(projec
 
     path = variant(project)
     run = {
-        "dag_id": "score_batch",
+        "dag_id": "demo_transactions__score_batch",
         "dag_run_id": "scheduled__2026-11-01",
         "run_type": "scheduled",
         "state": "running",
@@ -255,8 +255,11 @@ def test_failed_task_alerts_once_through_the_airflow_notifier(project, score_bat
     assert "failed" in str(run.state)
     [(message, numbers, severity)] = alerts(path, "task_failure")
     assert severity == "critical" and numbers["try_number"] == 1
-    assert "score_batch.score_interval failed after 1 attempt(s)" in message and "input file is empty" in message
+    assert (
+        "demo_transactions__score_batch.score_interval failed after 1 attempt(s)" in message
+        and "input file is empty" in message
+    )
     ((dag_id, task_id, start),) = fetch(
         path, "SELECT dag_id, task_id, interval_start FROM {s}.alerts WHERE kind = 'task_failure'"
     )
-    assert (dag_id, task_id, start) == ("score_batch", "score_interval", INTERVAL[0])
+    assert (dag_id, task_id, start) == ("demo_transactions__score_batch", "score_interval", INTERVAL[0])

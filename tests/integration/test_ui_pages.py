@@ -6,6 +6,7 @@ and every response carries its Content-Security-Policy. Airflow's login guard is
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -16,9 +17,10 @@ from driftline.airflow.ui.app import create_app
 from driftline.airflow.ui.report_files import report_id
 from driftline.config import load_config
 from driftline.registry import register_champion
-from tests.helpers import config_copy
+from tests.helpers import config_copy, edit_config, write_config
 
 HOSTILE = '<script>alert("x")</script>'
+DATASET = "/demo_transactions"  # the pages of the demo config's copy
 START = datetime(2026, 11, 4, tzinfo=timezone.utc)
 REPORTED = (START, START + timedelta(days=1))  # its report file is inside the reports folder
 OUTSIDE = (START + timedelta(days=1), START + timedelta(days=2))  # its stored path points outside
@@ -55,8 +57,6 @@ def monitored(conn, schema: str, interval, report_path: str) -> None:
 @pytest.fixture
 def client(tmp_path, database_url, monkeypatch):
     """The plugin's app over a schema with two monitored intervals and a champion, without the login guard."""
-    from fastapi.testclient import TestClient
-
     schema = f"ui_{uuid.uuid4().hex[:8]}"
     path = config_copy(tmp_path, keys={"schema": f'"{schema}"'})
     config = load_config(path)
@@ -71,6 +71,15 @@ def client(tmp_path, database_url, monkeypatch):
         register_champion(conn, schema, config.registry_dir, "tree\nversion=v4\n", {"metrics": {"auc": 0.9}}, HOSTILE)
     monkeypatch.setenv("DRIFTLINE_CONFIG", str(path))
     monkeypatch.setenv("DRIFTLINE_DB_URL", database_url)
+    with guardless_client() as client:
+        yield client
+
+
+@contextmanager
+def guardless_client():
+    """The plugin's app (for the configs the environment names), without the login guard."""
+    from fastapi.testclient import TestClient
+
     app = create_app()
     assert app.router.dependencies, "the app has no app-wide guard to lift"
     for guard in app.router.dependencies:
@@ -89,24 +98,65 @@ def page(client, path: str) -> str:
 
 
 def test_every_page_escapes_what_it_shows(client):
-    reports = page(client, "/reports")
+    reports = page(client, f"{DATASET}/reports")
     assert reports.count("&lt;script&gt;") == 2 * 3  # per interval: prediction method, decision reason, run id
-    assert f'href="/reports/{report_id(*REPORTED)}/details"' in reports
+    assert f'href="{DATASET}/reports/{report_id(*REPORTED)}/details"' in reports
 
-    details = page(client, f"/reports/{report_id(*REPORTED)}/details")
+    details = page(client, f"{DATASET}/reports/{report_id(*REPORTED)}/details")
     assert "driftline drift summary" in details and "no retrain; breach: yes" in details
     assert "&lt;script&gt;" in details  # the feature name, in the summary and in the table
 
-    registry = page(client, "/registry")
+    registry = page(client, f"{DATASET}/registry")
     assert "v1" in registry and "&lt;script&gt;" in registry  # the promotion reason
 
 
 def test_report_files_are_served_only_from_inside_the_reports_folder(client):
-    served = client.get(f"/reports/{report_id(*REPORTED)}")
+    served = client.get(f"{DATASET}/reports/{report_id(*REPORTED)}")
     assert served.status_code == 200 and served.text == "<html><body>the evidently report</body></html>"
     assert served.headers["content-security-policy"].startswith("sandbox allow-scripts")  # an opaque origin
-    assert client.get(f"/reports/{report_id(*OUTSIDE)}").status_code == 404  # stored, but outside the folder
+    assert client.get(f"{DATASET}/reports/{report_id(*OUTSIDE)}").status_code == 404  # stored, outside the folder
     never_monitored = (START - timedelta(days=9), START - timedelta(days=8))
-    assert client.get(f"/reports/{report_id(*never_monitored)}").status_code == 404
-    assert client.get(f"/reports/{report_id(*never_monitored)}/details").status_code == 404
-    assert client.get("/reports/not-an-id").status_code == 404
+    assert client.get(f"{DATASET}/reports/{report_id(*never_monitored)}").status_code == 404
+    assert client.get(f"{DATASET}/reports/{report_id(*never_monitored)}/details").status_code == 404
+    assert client.get(f"{DATASET}/reports/not-an-id").status_code == 404
+    assert client.get(f"/other_dataset/reports/{report_id(*REPORTED)}").status_code == 404  # no such dataset
+
+
+def test_each_dataset_has_its_own_pages_and_a_broken_config_is_listed(tmp_path, database_url, monkeypatch):
+    """Two datasets and a broken config in one configs folder: the index lists all three, each
+    dataset's pages show its own schema only, and the broken one hides neither."""
+    second = (START + timedelta(days=2), START + timedelta(days=3))
+    datasets = {"demo_transactions": REPORTED, "second_dataset": second}
+    with db.connect(database_url, autocommit=True) as conn:
+        for name, interval in datasets.items():
+            schema = f"ui_{uuid.uuid4().hex[:8]}"
+            own = {"schema": f'"{schema}"', "registry_dir": f'"models/{name}"', "reports_dir": f'"reports/{name}"'}
+            config = load_config(config_copy(tmp_path, name=f"{name}.toml", keys={"name": f'"{name}"', **own}))
+            config.drift.reports_dir.mkdir(parents=True)
+            (config.drift.reports_dir / "r.html").write_text(f"<html><body>{name}</body></html>")
+            db.ensure_schema(conn, schema)
+            monitored(conn, schema, interval, str(config.drift.reports_dir / "r.html"))
+    demo = (tmp_path / "config" / "demo_transactions.toml").read_text()
+    broken = edit_config(demo, keys={"name": '"broken_dataset"', "quarantine_budget": "2"})
+    write_config(tmp_path, broken, name="zz_broken.toml")
+    monkeypatch.delenv("DRIFTLINE_CONFIG", raising=False)
+    monkeypatch.setenv("DRIFTLINE_CONFIGS", str(tmp_path / "config"))
+    monkeypatch.setenv("DRIFTLINE_DB_URL", database_url)
+    with guardless_client() as client:
+        check_two_datasets_and_a_broken_config(client, datasets)
+
+
+def check_two_datasets_and_a_broken_config(client, datasets: dict) -> None:
+    index = page(client, "/")
+    for name in datasets:
+        assert f'href="/{name}/reports"' in index and f'href="/{name}/registry"' in index
+        assert f"{name}__monitor_drift" in index
+    assert "zz_broken.toml" in index and "validation.quarantine_budget" in index
+    assert page(client, "/reports") == index  # several datasets: the menu entry lists them
+    for name, interval in datasets.items():
+        other = next(i for n, i in datasets.items() if n != name)
+        reports = page(client, f"/{name}/reports")
+        assert report_id(*interval) in reports and report_id(*other) not in reports
+        assert client.get(f"/{name}/reports/{report_id(*interval)}").text == f"<html><body>{name}</body></html>"
+        assert client.get(f"/{name}/reports/{report_id(*other)}").status_code == 404  # the other one's interval
+    assert client.get("/broken_dataset/reports").status_code == 404

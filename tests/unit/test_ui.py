@@ -97,13 +97,16 @@ def test_plugin_registers_the_pages_and_every_route_requires_an_airflow_login(mo
         "/",
         "/reports",
         "/registry",
-        "/reports/20261104T000000Z--20261105T000000Z",
-        "/reports/20261104T000000Z--20261105T000000Z/details",
-        "/reports/not-an-id",
+        "/demo_transactions/reports",
+        "/demo_transactions/registry",
+        "/demo_transactions/reports/20261104T000000Z--20261105T000000Z",
+        "/demo_transactions/reports/20261104T000000Z--20261105T000000Z/details",
+        "/demo_transactions/reports/not-an-id",
+        "/no_such_dataset/reports",
     ]
     for path in paths:
         assert client.get(path, follow_redirects=False).status_code == 401, path
-    assert client.get("/reports/..%2F..%2Fetc%2Fpasswd").status_code == 404  # matches no route at all
+    assert client.get("/demo_transactions/reports/..%2F..%2Fetc%2Fpasswd").status_code == 404  # matches no route
     for path in ("/docs", "/redoc", "/openapi.json"):
         assert client.get(path).status_code in (401, 404), path
 
@@ -112,9 +115,14 @@ def test_plugin_registers_the_pages_and_every_route_requires_an_airflow_login(mo
     for guard in app.router.dependencies:
         app.dependency_overrides[guard.dependency] = lambda: None
     try:
-        assert client.get("/", follow_redirects=False).status_code == 307
-        assert client.get("/reports/not-an-id/details").status_code == 404
+        index = client.get("/")  # the datasets: read from the configs, no database
+        assert index.status_code == 200 and "demo_transactions__score_batch" in index.text
+        # One dataset: the menu entries lead to its pages.
+        assert client.get("/reports", follow_redirects=False).headers["location"] == "/demo_transactions/reports"
+        assert client.get("/registry", follow_redirects=False).headers["location"] == "/demo_transactions/registry"
+        assert client.get("/demo_transactions/reports/not-an-id/details").status_code == 404
+        assert client.get("/no_such_dataset/reports").status_code == 404
         with pytest.raises(DatabaseError, match="cannot connect to PostgreSQL at postgresql://nobody@127.0.0.1:1/none"):
-            client.get("/reports")
+            client.get("/demo_transactions/reports")
     finally:
         app.dependency_overrides.clear()

@@ -1,6 +1,6 @@
-"""Pieces every driftline DAG file shares: the dataset config, its Param, retry policy, and the
-prepare_database task. Light on purpose (the TOML config and airflow.sdk only): DAG files import it
-at parse time.
+"""Pieces every driftline DAG file shares: the deployment's dataset configs, DAG ids, the config
+Param, retry policy, and the prepare_database task. Light on purpose (the TOML configs and airflow.sdk
+only): DAG files import it at parse time.
 """
 
 from __future__ import annotations
@@ -9,13 +9,25 @@ from datetime import timedelta
 
 from airflow.sdk import Asset, Param, task
 
-from driftline.config import DatasetConfig, default_config_path, load_config
+from driftline.config import DatasetConfig, load_datasets
 
 
-def dataset_config() -> tuple[str, DatasetConfig]:
-    """The config the DAGs are built from: $DRIFTLINE_CONFIG, else config/demo.toml."""
-    path = str(default_config_path())
-    return path, load_config(path)
+def dataset_configs() -> list[tuple[str, DatasetConfig]]:
+    """(path, config) of every dataset whose config loads: the DAG files build one DAG each.
+
+    A config that fails to load is left out here; dags/dataset_configs.py reports it as an import
+    error of its own, so it hides none of the other datasets' DAGs.
+    """
+    return load_datasets().loaded
+
+
+DAG_ROLES = ("score_batch", "monitor_drift", "retrain_model")  # the DAG files, each one DAG per dataset
+
+
+def dag_id(dataset: str, role: str) -> str:
+    """The id of one dataset's DAG: `<dataset>__<role>`, role being the DAG file's name
+    (score_batch, monitor_drift, retrain_model)."""
+    return f"{dataset}__{role}"
 
 
 def predictions_asset(config: DatasetConfig) -> Asset:

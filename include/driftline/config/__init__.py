@@ -4,10 +4,12 @@ Kept light on purpose: DAG files import this package at parse time, so it uses o
 library (tomllib, dataclasses). Every dataset specific (column names, paths, thresholds) lives in
 the config file; package code reads them from here and never names a dataset column.
 model.py: the dataclasses; checks.py: allowed keys (derived from them) and value checks;
-sections.py: the structured sections; load.py: load_config.
+sections.py: the structured sections; load.py: load_config; deployment.py: every config of a
+deployment (the configs folder, or $DRIFTLINE_CONFIG alone).
 """
 
-from driftline.config.load import default_config_path, load_config
+from driftline.config.deployment import Datasets, load_datasets
+from driftline.config.load import default_config_path, default_configs_dir, load_config
 from driftline.config.model import (
     CATEGORICAL_DRIFT_METHODS,
     DEFAULT_MAX_RECORD_BYTES,
@@ -51,6 +53,7 @@ __all__ = [
     "AlertSettings",
     "ConfigError",
     "DatasetConfig",
+    "Datasets",
     "DriftPolicy",
     "DriftSettings",
     "ExplainSettings",
@@ -61,5 +64,7 @@ __all__ = [
     "SqlInput",
     "SqlInterval",
     "default_config_path",
+    "default_configs_dir",
     "load_config",
+    "load_datasets",
 ]

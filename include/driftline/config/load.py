@@ -209,8 +209,17 @@ def _start_date(path: Path, value: Any) -> datetime:
 
 
 def default_config_path() -> Path:
-    """The config used when none is given: $DRIFTLINE_CONFIG, else config/demo.toml in this checkout."""
+    """The config a command uses when none is given: $DRIFTLINE_CONFIG, else demo.toml in the configs
+    folder ($DRIFTLINE_CONFIGS, else config/ in this checkout)."""
     env = os.environ.get("DRIFTLINE_CONFIG")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3] / "config" / "demo.toml"
+    return default_configs_dir() / "demo.toml"
+
+
+def default_configs_dir() -> Path:
+    """The configs folder of a deployment: $DRIFTLINE_CONFIGS, else config/ in this checkout."""
+    env = os.environ.get("DRIFTLINE_CONFIGS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3] / "config"

@@ -14,7 +14,7 @@ def run_demo(config_path: str, plan: DemoPlan) -> None:
     """Embedded Postgres, synthetic data, a champion, then score_batch, monitor_drift and retrain_model
     through Airflow (dag.test) for each interval of plan; SystemExit naming what did not succeed."""
     from driftline import db
-    from driftline.devtools.dag_runner import load_dag_file, run_dag_for_interval
+    from driftline.devtools.dag_runner import load_dataset_dag, run_dag_for_interval
     from driftline.devtools.demo_data import write_demo_data
     from driftline.devtools.demo_steps import run_demo_lifecycle, run_demo_monitoring
     from driftline.devtools.standalone import airflow_environment, migrate_airflow
@@ -43,7 +43,7 @@ def run_demo(config_path: str, plan: DemoPlan) -> None:
     env = airflow_environment(config.root)
     os.environ.update(env)
     migrate_airflow(env)
-    dag = load_dag_file(config.root / "dags" / "score_batch.py")
+    dag = load_dataset_dag(config.root / "dags", "score_batch", config.name)
     print("[4/6] running score_batch through Airflow (dag.test) for each interval:")
     failed = []
     for start, end in plan.interval_bounds():
@@ -56,7 +56,7 @@ def run_demo(config_path: str, plan: DemoPlan) -> None:
         raise SystemExit(f"score_batch did not succeed for: {', '.join(failed)}")
 
     print("\n[5/6] running monitor_drift through Airflow (dag.test) for each interval:")
-    failed = run_demo_monitoring(config_path, plan.interval_bounds(), config.root / "dags" / "monitor_drift.py")
+    failed = run_demo_monitoring(config_path, plan.interval_bounds(), config.root / "dags")
     if failed:
         raise SystemExit(f"monitor_drift did not succeed for: {', '.join(failed)}")
 

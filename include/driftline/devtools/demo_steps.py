@@ -16,23 +16,23 @@ from driftline.registry import shared_holdout_at_promotion
 from driftline.retraining.realized import realized_empty_reason
 from driftline.retraining.windows import connect
 
-RETRAIN_DAG_ID = "retrain_model"
-
 
 def monitor_conf(config_path: str, start: datetime, end: datetime) -> dict:
     """The conf of a manual monitor_drift run for one interval."""
     return {"config": config_path, "interval_start": utc(start).isoformat(), "interval_end": utc(end).isoformat()}
 
 
-def run_demo_monitoring(config_path: str, intervals: list[tuple[datetime, datetime]], dag_file: Path) -> list[str]:
-    """Run monitor_drift through Airflow (dag.test) for each interval and print what it found.
+def run_demo_monitoring(config_path: str, intervals: list[tuple[datetime, datetime]], dags_folder: Path) -> list[str]:
+    """Run the dataset's monitor_drift (of dags_folder) through Airflow (dag.test) for each interval and
+    print what it found.
 
     Returns the intervals whose run did not succeed.
     """
-    from driftline.devtools.dag_runner import load_dag_file
+    from driftline.airflow.dag_defaults import dag_id
+    from driftline.devtools.dag_runner import load_dataset_dag
 
     config = load_config(config_path)
-    dag = load_dag_file(dag_file)
+    dag = load_dataset_dag(dags_folder, "monitor_drift", config.name)
     failed = []
     for start, end in intervals:
         # What the predictions Asset event would say under a scheduler: a manual run names its interval.
@@ -70,7 +70,7 @@ def run_demo_monitoring(config_path: str, intervals: list[tuple[datetime, dateti
         )
     print("\ndecisions:")
     for start, *_, reason, _, retrain_run, _ in rows:
-        suffix = f"  -> {RETRAIN_DAG_ID} run {retrain_run}" if retrain_run else ""
+        suffix = f"  -> {dag_id(config.name, 'retrain_model')} run {retrain_run}" if retrain_run else ""
         print(f"  {start:%Y-%m-%d}: {reason}{suffix}")
         if drifted.get(start):
             print(f"              drifted features: {drifted[start]}")
@@ -121,7 +121,7 @@ def run_demo_lifecycle(config_path: str, plan, since: datetime | None = None) ->
     training window ends with the last interval and labels are read as observed three days later,
     when all of them have arrived.
     """
-    from driftline.devtools.dag_runner import load_dag_file
+    from driftline.devtools.dag_runner import load_dataset_dag
 
     config = load_config(config_path)
     last_end = plan.interval_bounds()[-1][1]
@@ -147,7 +147,7 @@ def run_demo_lifecycle(config_path: str, plan, since: datetime | None = None) ->
             }
             del conf["training_window_end"]  # the window ends with the breaching interval
         conf["labels_as_of"] = (last_end + timedelta(days=3)).isoformat()
-        dag_run = load_dag_file(config.root / "dags" / "retrain_model.py").test(run_conf=conf)
+        dag_run = load_dataset_dag(config.root / "dags", "retrain_model", config.name).test(run_conf=conf)
         state = str(dag_run.state)
         print(f"retrain_model ({conf['reason']}): {state}")
     print_lifecycle(config)

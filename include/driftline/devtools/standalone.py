@@ -142,8 +142,8 @@ def run_standalone(config_path: str, host: str, port: int, timeout: float) -> No
         if _wait_healthy(f"{address}/api/v2/monitor/health", process, timeout=timeout):
             print(
                 f"\ndriftline: Airflow UI at {address}  (log in as admin; the password is in {passwords})\n"
-                f"driftline: drift reports {address}{PLUGIN_PREFIX}/reports, "
-                f"model registry {address}{PLUGIN_PREFIX}/registry (also under Browse in the UI)\n",
+                f"driftline: drift reports {address}{PLUGIN_PREFIX}/{config.name}/reports, "
+                f"model registry {address}{PLUGIN_PREFIX}/{config.name}/registry (also under Browse in the UI)\n",
                 flush=True,
             )
         process.wait()

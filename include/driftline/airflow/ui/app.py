@@ -1,5 +1,10 @@
 """The FastAPI app that plugins/driftline_plugin.py mounts under URL_PREFIX: routes, auth, headers.
 
+One deployment serves several datasets (the configs the DAG files are built from): `/` lists them
+(and the configs that did not load, with their errors); `/<dataset>/reports` and
+`/<dataset>/registry` are one dataset's pages. `/reports` and `/registry` (the plugin's menu
+entries) go to the only dataset's page, or list the datasets when there are several.
+
 Every route, the report files included, sits behind Airflow's own auth (the `_token` cookie of a
 UI session or a bearer token from `POST /auth/token`): 401 without one, 403 when the user may not
 see plugins. Report files are served only by an id looked up in drift_intervals, and only from
@@ -19,6 +24,7 @@ from driftline.airflow.ui.queries import (
     drift_reports,
     drifted_columns,
     page_config,
+    page_datasets,
     registry_overview,
     report_summary,
     stored_report_path,
@@ -40,9 +46,10 @@ def create_app():
     from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
     from airflow.api_fastapi.core_api.security import requires_access_view
     from fastapi import Depends, FastAPI, HTTPException, Request
-    from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+    from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
     from driftline.airflow.connections import install
+    from driftline.airflow.dag_defaults import DAG_ROLES, dag_id
 
     install()  # a [database] conn_id resolves through Airflow's connections
 
@@ -55,11 +62,18 @@ def create_app():
     )
 
     def page(
-        request: Request, template: str, title: str, config: DatasetConfig, status_code: int = 200, **context: Any
+        request: Request,
+        template: str,
+        title: str,
+        config: DatasetConfig | None,
+        status_code: int = 200,
+        **context: Any,
     ) -> HTMLResponse:
-        # Links are absolute paths from the mount point (root_path also carries any [api] base_url path).
-        base = request.scope.get("root_path", "").rstrip("/")
-        body = render(template, title=title, config=config, base=base, **context)
+        # Links are absolute paths from the mount point (root_path also carries any [api] base_url path);
+        # home: the dataset's own pages.
+        base = base_of(request)
+        home = base if config is None else f"{base}/{config.name}"
+        body = render(template, title=title, config=config, base=base, home=home, **context)
         headers = {"Content-Security-Policy": PAGE_CSP, "X-Content-Type-Options": "nosniff"}
         return HTMLResponse(body, status_code=status_code, headers=headers)
 
@@ -68,12 +82,21 @@ def create_app():
     def outdated_schema(request: Request, exc: psycopg.Error) -> HTMLResponse:
         # The pages only read: a schema made by an older driftline is upgraded by the next
         # score_batch run or `driftline init-db`, never from here.
-        config = page_config()
+        config = dataset_config(request.path_params.get("dataset", ""))
         message = (
             f"Schema {config.db_schema} predates this version of driftline ({exc.diag.message_primary}). "
             "Run `driftline init-db`, or any score_batch run, to upgrade it."
         )
         return page(request, "notice", "Database schema out of date", config, status_code=503, message=message)
+
+    def dataset_config(dataset: str) -> DatasetConfig:
+        config = page_config(dataset)
+        if config is None:
+            raise HTTPException(status_code=404, detail="no such dataset")
+        return config
+
+    def base_of(request: Request) -> str:
+        return request.scope.get("root_path", "").rstrip("/")
 
     def interval_of(report: str) -> tuple[datetime, datetime]:
         bounds = parse_report_id(report)
@@ -83,21 +106,40 @@ def create_app():
 
     # Handlers are plain `def`: FastAPI runs them in its thread pool, so blocking psycopg calls never
     # stall the API server's event loop.
-    @app.get("/", include_in_schema=False)
-    def index(request: Request) -> RedirectResponse:
-        return RedirectResponse(request.scope.get("root_path", "").rstrip("/") + "/reports", status_code=307)
+    @app.get("/", response_class=HTMLResponse)
+    def index(request: Request) -> HTMLResponse:
+        datasets = page_datasets()
+        dag_ids = {name: [dag_id(name, role) for role in DAG_ROLES] for name in datasets.names()}
+        return page(
+            request, "datasets", "Datasets", None, loaded=datasets.loaded, broken=datasets.broken, dag_ids=dag_ids
+        )
 
-    @app.get("/reports", response_class=HTMLResponse)
-    def reports(request: Request) -> HTMLResponse:
-        config = page_config()
+    # The plugin's menu entries: the only dataset's page, or the list to pick one from.
+    def menu_entry(request: Request, name: str) -> Response:
+        names = page_datasets().names()
+        if len(names) != 1:
+            return index(request)
+        return RedirectResponse(f"{base_of(request)}/{names[0]}/{name}", status_code=307)
+
+    @app.get("/reports", include_in_schema=False)
+    def reports_entry(request: Request) -> Response:
+        return menu_entry(request, "reports")
+
+    @app.get("/registry", include_in_schema=False)
+    def registry_entry(request: Request) -> Response:
+        return menu_entry(request, "registry")
+
+    @app.get("/{dataset}/reports", response_class=HTMLResponse)
+    def reports(request: Request, dataset: str) -> HTMLResponse:
+        config = dataset_config(dataset)
         with connect(config) as conn:
             rows = drift_reports(conn, config.db_schema)
         return page(request, "reports", "Drift reports", config, rows=rows)
 
-    @app.get("/reports/{report}/details", response_class=HTMLResponse)
-    def report_details(request: Request, report: str) -> HTMLResponse:
+    @app.get("/{dataset}/reports/{report}/details", response_class=HTMLResponse)
+    def report_details(request: Request, dataset: str, report: str) -> HTMLResponse:
         start, end = interval_of(report)
-        config = page_config()
+        config = dataset_config(dataset)
         with connect(config) as conn:
             if stored_report_path(conn, config.db_schema, start, end) is None:
                 raise HTTPException(status_code=404, detail="no such report")
@@ -106,10 +148,10 @@ def create_app():
         title = f"Drift of {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC"
         return page(request, "details", title, config, report_id=report, features=features, summary=summary)
 
-    @app.get("/reports/{report}")
-    def report_file(report: str) -> FileResponse:
+    @app.get("/{dataset}/reports/{report}")
+    def report_file(dataset: str, report: str) -> FileResponse:
         start, end = interval_of(report)
-        config = page_config()
+        config = dataset_config(dataset)
         with connect(config) as conn:
             stored = stored_report_path(conn, config.db_schema, start, end)
         path = None if stored is None or config.drift is None else safe_report_file(stored, config.drift.reports_dir)
@@ -121,9 +163,9 @@ def create_app():
             headers={"Content-Security-Policy": REPORT_CSP, "X-Content-Type-Options": "nosniff"},
         )
 
-    @app.get("/registry", response_class=HTMLResponse)
-    def registry_page(request: Request) -> HTMLResponse:
-        config = page_config()
+    @app.get("/{dataset}/registry", response_class=HTMLResponse)
+    def registry_page(request: Request, dataset: str) -> HTMLResponse:
+        config = dataset_config(dataset)
         with connect(config) as conn:
             overview = registry_overview(conn, config.db_schema)
         metric_names = sorted({name for v in overview["versions"] for name in (v["metrics"] or {})})

@@ -1,4 +1,5 @@
-"""What the UI pages read: drift reports, drifted columns, the registry overview (read-only SQL)."""
+"""What the UI pages read: the deployment's datasets, drift reports, drifted columns, the registry
+overview (read-only SQL)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,19 @@ from datetime import datetime
 from typing import Any
 
 from driftline.airflow.ui.report_files import report_id
-from driftline.config import DatasetConfig, default_config_path, load_config
+from driftline.config import DatasetConfig, Datasets, load_datasets
 
 
-def page_config() -> DatasetConfig:
-    """The dataset config the pages show: $DRIFTLINE_CONFIG, else config/demo.toml."""
-    return load_config(default_config_path())
+def page_datasets() -> Datasets:
+    """The datasets the pages show: the same configs the DAG files build from ($DRIFTLINE_CONFIG, else
+    every *.toml of $DRIFTLINE_CONFIGS), read per request so a config dropped into the folder appears."""
+    return load_datasets()
+
+
+def page_config(dataset: str) -> DatasetConfig | None:
+    """The config of the dataset called `dataset`, or None when the deployment has none that loads."""
+    found = page_datasets().get(dataset)
+    return None if found is None else found[1]
 
 
 def connect(config: DatasetConfig):

@@ -16,8 +16,9 @@ _LAYOUT = """<!doctype html>
  th{background:#f7fafc} td.num{text-align:right;font-variant-numeric:tabular-nums}
  .yes{color:#c53030;font-weight:600} .no{color:#2f855a} .muted{color:#718096} .tag{background:#ebf8ff;border-radius:4px;padding:0 .3rem}
 </style></head><body>
-<nav><a href="{{ base }}/reports">Drift reports</a><a href="{{ base }}/registry">Model registry</a>
-<span class="muted">dataset {{ config.name }} · schema {{ config.db_schema }}</span></nav>
+<nav><a href="{{ base }}/">Datasets</a>{% if config %}
+<a href="{{ home }}/reports">Drift reports</a><a href="{{ home }}/registry">Model registry</a>
+<span class="muted">dataset {{ config.name }} · schema {{ config.db_schema }}</span>{% endif %}</nav>
 <h1>{{ title }}</h1>
 {% block body %}{% endblock %}
 </body></html>"""
@@ -37,12 +38,12 @@ _REPORTS = """{% extends "layout" %}{% block body %}
 <td>{% if r.trigger %}<span class="yes">retrain</span>{% if r.retrain_run_id %} <span class="muted">{{ r.retrain_run_id }}</span>{% endif %}{% else %}none{% endif %}
 <div class="muted">{{ r.reason or '' }}</div></td>
 <td class="muted">{{ r.run_id }}</td>
-<td><a href="{{ base }}/reports/{{ r.report_id }}/details">details</a> · <a href="{{ base }}/reports/{{ r.report_id }}" target="_blank" rel="noopener">open HTML</a></td>
+<td><a href="{{ home }}/reports/{{ r.report_id }}/details">details</a> · <a href="{{ home }}/reports/{{ r.report_id }}" target="_blank" rel="noopener">open HTML</a></td>
 </tr>{% endfor %}</table>{% endif %}
 {% endblock %}"""
 
 _DETAILS = """{% extends "layout" %}{% block body %}
-<p><a href="{{ base }}/reports">← all reports</a> · <a href="{{ base }}/reports/{{ report_id }}" target="_blank" rel="noopener">open the Evidently report</a></p>
+<p><a href="{{ home }}/reports">← all reports of {{ config.name }}</a> · <a href="{{ home }}/reports/{{ report_id }}" target="_blank" rel="noopener">open the Evidently report</a></p>
 {{ summary | safe }}{# report_summary.summary_html escapes every value itself #}
 <table><tr><th>column</th><th>type</th><th>method</th><th>statistic</th><th>threshold</th><th>flagged</th><th>effect size</th><th>counted</th></tr>
 {% for f in features %}<tr><td>{{ f.column_name }}</td><td>{{ f.column_type }}</td><td>{{ f.method }}</td>
@@ -97,6 +98,19 @@ interval in <code>drift_summary.attribution_ndcg</code>.</p>{% endif %}
 {% endif %}{% endblock %}"""
 
 
+_DATASETS = """{% extends "layout" %}{% block body %}
+{% if not loaded %}<p>No dataset config loads: see below, and the configs folder ($DRIFTLINE_CONFIGS).</p>{% else %}
+<table><tr><th>dataset</th><th>task</th><th>schema</th><th>schedule</th><th>pages</th><th>DAGs</th><th>config file</th></tr>
+{% for path, c in loaded %}<tr><td>{{ c.name }}</td><td>{{ c.task }}</td><td>{{ c.db_schema }}</td><td>{{ c.cron }} {{ c.timezone }}</td>
+<td><a href="{{ base }}/{{ c.name }}/reports">drift reports</a> · <a href="{{ base }}/{{ c.name }}/registry">model registry</a></td>
+<td class="muted">{{ dag_ids[c.name] | join(", ") }}</td>
+<td class="muted">{{ path }}</td></tr>{% endfor %}</table>{% endif %}
+{% if broken %}<h2>Configs that did not load</h2>
+<p class="muted">Their DAGs are not built (the Airflow UI shows the same errors as an import error of dags/dataset_configs.py); the other datasets run.</p>
+<table><tr><th>config file</th><th>error</th></tr>
+{% for path, error in broken %}<tr><td>{{ path }}</td><td class="yes">{{ error }}</td></tr>{% endfor %}</table>{% endif %}
+{% endblock %}"""
+
 _NOTICE = """{% extends "layout" %}{% block body %}<p>{{ message }}</p>{% endblock %}"""
 
 
@@ -106,7 +120,14 @@ def _templates():
 
     env = Environment(
         loader=DictLoader(
-            {"layout": _LAYOUT, "reports": _REPORTS, "details": _DETAILS, "registry": _REGISTRY, "notice": _NOTICE}
+            {
+                "layout": _LAYOUT,
+                "datasets": _DATASETS,
+                "reports": _REPORTS,
+                "details": _DETAILS,
+                "registry": _REGISTRY,
+                "notice": _NOTICE,
+            }
         ),
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
