@@ -246,7 +246,18 @@ def cmd_airflow(args) -> None:
     """`airflow standalone` for this project: its dags/ and plugins/, a project-local AIRFLOW_HOME and its Postgres."""
     from driftline.devtools.standalone import run_standalone
 
-    run_standalone(_config_path(args), args.host, args.port, args.timeout)
+    # No --config and no $DRIFTLINE_CONFIG, but $DRIFTLINE_CONFIGS: every dataset of that folder.
+    folder = os.environ.get("DRIFTLINE_CONFIGS") if not (args.config or os.environ.get("DRIFTLINE_CONFIG")) else None
+    if folder:
+        from driftline.config import load_datasets
+
+        datasets = load_datasets()
+        if not datasets.loaded:
+            raise datasets.error()
+        config_path = datasets.loaded[0][0]  # the project root, database and Airflow home of the first
+    else:
+        config_path = _config_path(args)
+    run_standalone(config_path, args.host, args.port, args.timeout, configs_dir=folder)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -98,15 +98,19 @@ def migrate_airflow(env: dict[str, str]) -> None:
     marker.touch()
 
 
-def run_standalone(config_path: str, host: str, port: int, timeout: float) -> None:
+def run_standalone(config_path: str, host: str, port: int, timeout: float, configs_dir: str | None = None) -> None:
     """`airflow standalone` for this project: its dags/ and plugins/, a project-local AIRFLOW_HOME and its
-    Postgres; returns when it stops (Ctrl-C, SIGTERM), SystemExit on a failure exit code."""
+    Postgres; returns when it stops (Ctrl-C, SIGTERM), SystemExit on a failure exit code. With configs_dir,
+    the DAGs and pages serve every dataset of that folder (config_path, one of them, gives the project)."""
     from driftline import db
     from driftline.config import load_config
 
     config = load_config(config_path)
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     env = {**os.environ, **airflow_standalone_environment(config.root, config_path, url, host, port)}
+    if configs_dir:
+        del env["DRIFTLINE_CONFIG"]  # it would win over the folder
+        env["DRIFTLINE_CONFIGS"] = configs_dir
     if os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
     elif not (os.environ.get("DRIFTLINE_DB_URL") or config.db_url or config.db_conn_id):
@@ -140,10 +144,15 @@ def run_standalone(config_path: str, host: str, port: int, timeout: float) -> No
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         if _wait_healthy(f"{address}/api/v2/monitor/health", process, timeout=timeout):
+            pages = (
+                f"every dataset of {configs_dir} at {address}{PLUGIN_PREFIX}/"
+                if configs_dir
+                else f"drift reports {address}{PLUGIN_PREFIX}/{config.name}/reports, "
+                f"model registry {address}{PLUGIN_PREFIX}/{config.name}/registry"
+            )
             print(
                 f"\ndriftline: Airflow UI at {address}  (log in as admin; the password is in {passwords})\n"
-                f"driftline: drift reports {address}{PLUGIN_PREFIX}/{config.name}/reports, "
-                f"model registry {address}{PLUGIN_PREFIX}/{config.name}/registry (also under Browse in the UI)\n",
+                f"driftline: {pages} (also under Browse in the UI)\n",
                 flush=True,
             )
         process.wait()
