@@ -168,3 +168,48 @@ def champion_importance(conn, schema: str) -> dict[str, Any] | None:
         for name, gain in sorted(gains.items(), key=lambda item: -item[1])
     ]
     return {"version": model.version, "features": features}
+
+
+def trend_rows(conn, config: DatasetConfig, limit: int = 120) -> dict[str, list[dict[str, Any]] | None]:
+    """The trend page's rows, oldest first, of the last `limit` intervals: drift per interval,
+    estimated vs realized performance per interval and metric, and per segment when the schema has
+    the segment_performance view (drift and performance empty without their views, segments None
+    without its view)."""
+    from psycopg import sql
+
+    from driftline.db import table
+
+    schema = config.db_schema
+    found: dict[str, list[dict[str, Any]] | None] = {"drift": [], "performance": [], "segments": None}
+    # The newest `limit` intervals, returned oldest first (the charts' x axis).
+    newest = "SELECT * FROM ({}) AS newest ORDER BY interval_start, interval_end"
+    if _exists(conn, schema, "drift_summary"):
+        query = sql.SQL(
+            "SELECT interval_start, interval_end, drifted_share, prediction_drift, breach, trigger "
+            "FROM {} ORDER BY interval_start DESC, interval_end DESC LIMIT %s"
+        ).format(table(schema, "drift_summary"))
+        found["drift"] = _rows(conn, sql.SQL(newest).format(query), (limit,))
+    bounds = "interval_start >= (SELECT min(interval_start) FROM (SELECT DISTINCT interval_start FROM {} ORDER BY 1 DESC LIMIT %s) AS recent)"
+    if _exists(conn, schema, "estimated_vs_realized"):
+        view = table(schema, "estimated_vs_realized")
+        found["performance"] = _rows(
+            conn,
+            sql.SQL(
+                "SELECT interval_start, interval_end, model_version, metric, estimate, band_low, band_high, realized, "
+                "realized_rows, rows FROM {} WHERE " + bounds + " ORDER BY interval_start, interval_end, metric"
+            ).format(view, view),
+            (limit,),
+        )
+    if _exists(conn, schema, "segment_performance"):
+        view = table(schema, "segment_performance")
+        found["segments"] = _rows(
+            conn,
+            sql.SQL(
+                "SELECT interval_start, interval_end, segment_column, segment_value, rows, prediction_mean, "
+                "drifted_features, metric, estimate, estimate_low, estimate_high, realized FROM {} WHERE "
+                + bounds
+                + " ORDER BY segment_column, segment_value, interval_start, interval_end, metric"
+            ).format(view, view),
+            (limit,),
+        )
+    return found
