@@ -7,6 +7,7 @@ the result is safe to insert into a page as is.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
@@ -57,7 +58,7 @@ class Chart:
     y_max: float | None = None
     width: int = 640
     height: int = 240
-    margin: tuple[int, int, int, int] = field(default=(28, 16, 44, 56))  # top, right, bottom, left
+    margin: tuple[int, int, int, int] = field(default=(28, 36, 44, 56))  # top, right, bottom, left
 
 
 def y_range(chart: Chart) -> tuple[float, float]:
@@ -129,8 +130,10 @@ def band_polygons(chart: Chart, band: Band, bounds: tuple[float, float]) -> list
     return shapes
 
 
-def _tick(value: float) -> str:
-    return f"{value:.3g}"
+def _tick(value: float, span: float = 1.0) -> str:
+    """A tick label with as many decimals as the axis span needs (0.1 rather than 0.0999)."""
+    decimals = max(0, 2 - math.floor(math.log10(span))) if span > 0 else 3
+    return f"{value:.{decimals}f}"
 
 
 def svg(chart: Chart) -> str:
@@ -152,7 +155,9 @@ def svg(chart: Chart) -> str:
         value = low + (high - low) * i / 4
         y = y_position(chart, value, bounds)
         out.append(f'<line x1="{x0 - 4}" y1="{y:.1f}" x2="{x1}" y2="{y:.1f}" stroke="#edf2f7"/>')
-        out.append(f'<text x="{x0 - 6}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{_tick(value)}</text>')
+        out.append(
+            f'<text x="{x0 - 6}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{_tick(value, high - low)}</text>'
+        )
     # At most about 8 x labels, so dates never overlap.
     step = max(1, -(-len(chart.x_labels) // 8))
     for slot, label in enumerate(chart.x_labels):
@@ -172,11 +177,11 @@ def svg(chart: Chart) -> str:
         y = y_position(chart, threshold.value, bounds)
         out.append(
             f'<line class="threshold" x1="{x0}" y1="{y:.1f}" x2="{x1}" y2="{y:.1f}" stroke="{escape(threshold.color)}" '
-            f'stroke-dasharray="6 4"><title>{escape(threshold.label)} {_tick(threshold.value)}</title></line>'
+            f'stroke-dasharray="6 4"><title>{escape(threshold.label)} {threshold.value:g}</title></line>'
         )
         out.append(
             f'<text x="{x1}" y="{y - 3:.1f}" font-size="10" text-anchor="end" fill="{escape(threshold.color)}">'
-            f"{escape(threshold.label)} {_tick(threshold.value)}</text>"
+            f"{escape(threshold.label)} {threshold.value:g}</text>"
         )
     for series in chart.series:
         dash = ' stroke-dasharray="4 3"' if series.dashed else ""
@@ -193,10 +198,12 @@ def svg(chart: Chart) -> str:
             out.append(
                 f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"><title>{escape(label)}</title></circle>'
             )
-    legend = [*((s.label, s.color) for s in chart.series), *((b.label, b.color) for b in chart.bands)]
+    legend = [*((s.label, s.color, 1.0) for s in chart.series), *((b.label, b.color, 0.3) for b in chart.bands)]
     x = left
-    for label, color in legend:
-        out.append(f'<rect x="{x}" y="{chart.height - 14}" width="10" height="10" fill="{escape(color)}"/>')
+    for label, color, opacity in legend:
+        out.append(
+            f'<rect x="{x}" y="{chart.height - 14}" width="10" height="10" fill="{escape(color)}" fill-opacity="{opacity}"/>'
+        )
         out.append(f'<text x="{x + 14}" y="{chart.height - 5}" font-size="10">{escape(label)}</text>')
         x += 24 + 6 * len(label)
     out.append("</svg>")
