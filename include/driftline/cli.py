@@ -394,7 +394,10 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(p)
     p.add_argument("--rows", type=int, default=20_000, help="rows per daily interval (default 20000)")
     p.add_argument(
-        "--intervals", type=int, default=3, help="daily intervals to generate, score and monitor (default 3)"
+        "--intervals",
+        type=int,
+        default=4,
+        help="daily intervals to generate, score and monitor (default 4; the fourth has a concept shift)",
     )
     p.set_defaults(func=cmd_demo)
     return parser
