@@ -237,9 +237,12 @@ def cmd_db_stop(args) -> None:
 
 def cmd_demo(args) -> None:
     from driftline.devtools.demo import run_demo
-    from driftline.devtools.demo_data import DemoPlan
+    from driftline.devtools.demo_data import DEMO_CONCEPT_SHIFT_FROM, DemoPlan
 
-    run_demo(_config_path(args), DemoPlan(rows_per_interval=args.rows, intervals=args.intervals))
+    run_demo(
+        _config_path(args),
+        DemoPlan(rows_per_interval=args.rows, intervals=args.intervals, concept_shift_from=DEMO_CONCEPT_SHIFT_FROM),
+    )
 
 
 def cmd_airflow(args) -> None:

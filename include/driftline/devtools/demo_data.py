@@ -22,6 +22,8 @@ CHANNEL_RISK = dict(zip(CHANNELS, [-0.5, 0.8, -0.2]))
 # Concept shift: the same transactions, another label rate. Fraud moves from jewelry and
 # electronics to grocery and fuel, and the amount stops mattering; no feature moves with it.
 SHIFTED_MERCHANT_RISK = dict(zip(MERCHANTS, [0.9, -0.6, 0.5, -0.4, 0.7, 0.4, -0.6]))
+# `driftline demo`'s fourth day (0-based 3) is the concept shift; with --intervals 3 or fewer there is none.
+DEMO_CONCEPT_SHIFT_FROM = 3
 
 
 @dataclass(frozen=True)
@@ -30,12 +32,13 @@ class DemoPlan:
     history_days: int = 31
     history_rows_per_day: int = 4_000
     first_interval: datetime = datetime(2026, 11, 1, tzinfo=timezone.utc)
-    intervals: int = 4
+    intervals: int = 3
     rows_per_interval: int = 20_000
     seed: int = 7
     # From this interval (0-based) on: no feature drift, but the label relationship changes (a
-    # concept shift the estimate cannot see and the realized metric catches). The demo's fourth day.
-    concept_shift_from: int = 3
+    # concept shift the estimate cannot see and the realized metric catches); None: never. `driftline
+    # demo` sets DEMO_CONCEPT_SHIFT_FROM; plans built elsewhere (tests) keep the drift-only days.
+    concept_shift_from: int | None = None
 
     def interval_bounds(self) -> list[tuple[datetime, datetime]]:
         day = timedelta(days=1)
@@ -109,7 +112,7 @@ def write_demo_data(config: DatasetConfig, plan: DemoPlan = DemoPlan()) -> dict[
 
     inputs, labels = [], []
     for number, (start, end) in enumerate(plan.interval_bounds()):
-        shifted = number >= plan.concept_shift_from
+        shifted = plan.concept_shift_from is not None and number >= plan.concept_shift_from
         drift = 0.0 if shifted else 0.25 * number
         day = transactions(rng, start, plan.rows_per_interval, f"{start:%Y%m%d}", drift, concept_shift=shifted)
         labels.append(
