@@ -133,13 +133,14 @@ def trend_page(found: dict[str, list[dict[str, Any]] | None], policy: DriftPolic
     """The trend page's context: its intervals, and the charts as SVG markup (escaped inside);
     found["segments"] is None when the schema has no segment_performance view (section left out)."""
     segments = found.get("segments")
-    slots = intervals_of(found["drift"] or [], found["performance"] or [], segments or [])
-    metrics = shown_metrics(found["performance"], policy)
+    drift, performance = found["drift"] or [], found["performance"] or []
+    slots = intervals_of(drift, performance, segments or [])
+    metrics = shown_metrics(performance, policy)
     segment_metric = metrics[0] if metrics else (policy.estimated_metric if policy else "auc")
     return {
         "intervals": len(slots),
-        "drift_charts": drift_charts(found["drift"], slots, policy) if found["drift"] else [],
-        "performance_charts": performance_charts(found["performance"] or [], slots, policy),
+        "drift_charts": drift_charts(drift, slots, policy) if drift else [],
+        "performance_charts": performance_charts(performance, slots, policy),
         "segment_metric": segment_metric,
         "segments": None if segments is None else segment_charts(segments, slots, segment_metric),
     }
