@@ -6,7 +6,7 @@ missing value is a gap at the right date rather than a shifted line.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -62,7 +62,7 @@ def performance_chart(
     title: str,
     rows: list[dict[str, Any]],
     slots: list[Interval],
-    thresholds: list[Threshold] = (),  # type: ignore[assignment]
+    thresholds: Sequence[Threshold] = (),
     low: str = "band_low",
     high: str = "band_high",
     size: tuple[int, int] = (640, 240),
