@@ -117,7 +117,8 @@ def print_estimates(config: DatasetConfig, intervals: list[tuple[datetime, datet
     if missed:
         print(
             f"  realized outside the band: {', '.join(missed)}. The estimate assumes the champion's calibration still\n"
-            "  holds; a realized value below the band is what a concept shift (same features, other labels) looks like."
+            "  holds: a miss by a hair is noise (about 1 in 20), one far outside says it no longer does, e.g. a concept\n"
+            "  shift (same features, other labels), which no estimate without labels can see."
         )
     print(
         f"SELECT interval_start, metric, estimate, band_low, band_high, realized, error, within_band "
