@@ -237,9 +237,12 @@ def cmd_db_stop(args) -> None:
 
 def cmd_demo(args) -> None:
     from driftline.devtools.demo import run_demo
-    from driftline.devtools.demo_data import DemoPlan
+    from driftline.devtools.demo_data import DEMO_CONCEPT_SHIFT_FROM, DemoPlan
 
-    run_demo(_config_path(args), DemoPlan(rows_per_interval=args.rows, intervals=args.intervals))
+    run_demo(
+        _config_path(args),
+        DemoPlan(rows_per_interval=args.rows, intervals=args.intervals, concept_shift_from=DEMO_CONCEPT_SHIFT_FROM),
+    )
 
 
 def cmd_airflow(args) -> None:
@@ -394,7 +397,10 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(p)
     p.add_argument("--rows", type=int, default=20_000, help="rows per daily interval (default 20000)")
     p.add_argument(
-        "--intervals", type=int, default=3, help="daily intervals to generate, score and monitor (default 3)"
+        "--intervals",
+        type=int,
+        default=4,
+        help="daily intervals to generate, score and monitor (default 4; the fourth has a concept shift)",
     )
     p.set_defaults(func=cmd_demo)
     return parser

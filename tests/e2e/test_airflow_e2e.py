@@ -302,6 +302,7 @@ def test_plugin_pages_require_airflow_auth(airflow, drift_report):
     pages = [
         f"{PAGES}/reports",
         f"{PAGES}/registry",
+        f"{PAGES}/trends",
         f"{PAGES}/reports/{drift_report['id']}",
         f"{PAGES}/reports/{drift_report['id']}/details",
     ]
@@ -324,6 +325,8 @@ def test_plugin_pages_require_airflow_auth(airflow, drift_report):
     assert html_escape(drift_report["decision"]["reason"]) in details.text
     registry = airflow.http.get(f"{PAGES}/registry", headers=airflow.auth)
     assert registry.status_code == 200 and "champion" in registry.text and "v1" in registry.text
+    trends = airflow.http.get(f"{PAGES}/trends", headers=airflow.auth)
+    assert trends.status_code == 200 and "<svg" in trends.text and "<script" not in trends.text
     # The UI session cookie works as well (pages open inside the UI), and ids never reach the filesystem.
     cookie = airflow.http.get(f"{PAGES}/registry", cookies={"_token": airflow.token})
     assert cookie.status_code == 200
@@ -376,9 +379,13 @@ def test_browser_screenshots(airflow, drift_report, tmp_path):
             wait_for_text="Promotion history",
         )
         assert "Promotion history" in registry
+        trends = browser.screenshot(
+            f"{airflow.base}{PAGES}/trends", out / "trends.png", settle_seconds=5, wait_for_text="Prediction drift"
+        )
+        assert "Estimated vs realized" in trends, trends[:2000]
     finally:
         browser.close()
-    for name in ("airflow-grid.png", "drift-reports.png", "drift-report.png", "model-registry.png"):
+    for name in ("airflow-grid.png", "drift-reports.png", "drift-report.png", "model-registry.png", "trends.png"):
         assert (out / name).stat().st_size > 10_000, name
 
 

@@ -5,6 +5,7 @@ and every response carries its Content-Security-Policy. Airflow's login guard is
 
 from __future__ import annotations
 
+import re
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -160,3 +161,57 @@ def check_two_datasets_and_a_broken_config(client, datasets: dict) -> None:
         assert client.get(f"/{name}/reports/{report_id(*interval)}").text == f"<html><body>{name}</body></html>"
         assert client.get(f"/{name}/reports/{report_id(*other)}").status_code == 404  # the other one's interval
     assert client.get("/broken_dataset/reports").status_code == 404
+
+
+def estimated(conn, schema: str, interval, auc: float, realized: float | None) -> None:
+    """The interval's estimated AUC as estimate_performance stores it, realized when labelled."""
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (interval_start, interval_end, model_version, run_id, metric, estimate, band_low, band_high, "
+            "rows, threshold, realized, realized_rows) VALUES (%s, %s, 1, %s, 'auc', %s, %s, %s, 100, 0.5, %s, %s)"
+        ).format(db.table(schema, "estimated_performance")),
+        (*interval, HOSTILE, auc, auc - 0.03, auc + 0.03, realized, None if realized is None else 90),
+    )
+
+
+def test_trend_page_draws_a_point_per_interval_and_escapes_segment_values(tmp_path, database_url, monkeypatch):
+    """Four monitored and estimated intervals, two of them labelled: one point per interval on each
+    drift chart, estimates and realized values on the AUC chart; the segment section appears only
+    with the segment_performance view, its hostile segment value escaped."""
+    schema = f"ui_{uuid.uuid4().hex[:8]}"
+    path = config_copy(tmp_path, keys={"schema": f'"{schema}"'})
+    days = [(START + timedelta(days=i), START + timedelta(days=i + 1)) for i in range(4)]
+    with db.connect(database_url, autocommit=True) as conn:
+        db.ensure_schema(conn, schema)
+        conn.execute(sql.SQL("DROP VIEW IF EXISTS {}").format(db.table(schema, "segment_performance")))
+        for i, day in enumerate(days):
+            monitored(conn, schema, day, "nowhere.html")
+            estimated(conn, schema, day, 0.8 - 0.02 * i, 0.79 - 0.05 * i if i < 2 else None)
+    monkeypatch.setenv("DRIFTLINE_CONFIG", str(path))
+    monkeypatch.setenv("DRIFTLINE_DB_URL", database_url)
+    with guardless_client() as client:
+        trends = page(client, f"{DATASET}/trends")
+        assert f'href="{DATASET}/trends"' in trends and f'href="/{DATASET.strip("/")}/trends"' in page(client, "/")
+        charts = re.findall(r"<svg.*?</svg>", trends, flags=re.S)
+        share, prediction, auc = charts
+        assert share.count('class="point"') == prediction.count('class="point"') == len(days)
+        assert share.count('class="threshold"') == prediction.count('class="threshold"') == 1
+        assert auc.count('class="point"') == len(days) + 2 and auc.count('class="band"') == 1
+        assert "2026-11-04" in share and "Per segment" not in trends
+
+        with db.connect(database_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL(
+                    "CREATE VIEW {} AS SELECT interval_start, interval_end, 'channel'::text AS segment_column, "
+                    "{}::text AS segment_value, rows, 0.1::float8 AS prediction_mean, 0 AS drifted_features, metric, "
+                    "estimate, band_low AS estimate_low, band_high AS estimate_high, realized FROM {}"
+                ).format(
+                    db.table(schema, "segment_performance"),
+                    sql.Literal(HOSTILE),  # DDL takes no bind parameters
+                    db.table(schema, "estimated_performance"),
+                )
+            )
+        trends = page(client, f"{DATASET}/trends")
+        assert "Per segment: auc" in trends and "channel = &lt;script&gt;" in trends
+        *_, segment = re.findall(r"<svg.*?</svg>", trends, flags=re.S)
+        assert segment.count('class="point"') == len(days) + 2

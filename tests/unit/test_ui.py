@@ -99,10 +99,12 @@ def test_plugin_registers_the_pages_and_every_route_requires_an_airflow_login(mo
         "/registry",
         "/demo_transactions/reports",
         "/demo_transactions/registry",
+        "/demo_transactions/trends",
         "/demo_transactions/reports/20261104T000000Z--20261105T000000Z",
         "/demo_transactions/reports/20261104T000000Z--20261105T000000Z/details",
         "/demo_transactions/reports/not-an-id",
         "/no_such_dataset/reports",
+        "/no_such_dataset/trends",
     ]
     for path in paths:
         assert client.get(path, follow_redirects=False).status_code == 401, path
@@ -122,6 +124,7 @@ def test_plugin_registers_the_pages_and_every_route_requires_an_airflow_login(mo
         assert client.get("/registry", follow_redirects=False).headers["location"] == "/demo_transactions/registry"
         assert client.get("/demo_transactions/reports/not-an-id/details").status_code == 404
         assert client.get("/no_such_dataset/reports").status_code == 404
+        assert client.get("/no_such_dataset/trends").status_code == 404
         with pytest.raises(DatabaseError, match="cannot connect to PostgreSQL at postgresql://nobody@127.0.0.1:1/none"):
             client.get("/demo_transactions/reports")
     finally:

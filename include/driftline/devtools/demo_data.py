@@ -19,6 +19,11 @@ MERCHANTS = ["grocery", "electronics", "travel", "restaurants", "fuel", "online_
 MERCHANT_RISK = dict(zip(MERCHANTS, [-0.6, 0.7, 0.5, -0.4, -0.3, 0.4, 1.1]))
 CHANNELS = ["card_present", "online", "contactless"]
 CHANNEL_RISK = dict(zip(CHANNELS, [-0.5, 0.8, -0.2]))
+# Concept shift: the same transactions, another label rate. Fraud moves from jewelry and
+# electronics to grocery and fuel, and the amount stops mattering; no feature moves with it.
+SHIFTED_MERCHANT_RISK = dict(zip(MERCHANTS, [0.9, -0.6, 0.5, -0.4, 0.7, 0.4, -0.6]))
+# `driftline demo`'s fourth day (0-based 3) is the concept shift; with --intervals 3 or fewer there is none.
+DEMO_CONCEPT_SHIFT_FROM = 3
 
 
 @dataclass(frozen=True)
@@ -30,14 +35,21 @@ class DemoPlan:
     intervals: int = 3
     rows_per_interval: int = 20_000
     seed: int = 7
+    # From this interval (0-based) on: no feature drift, but the label relationship changes (a
+    # concept shift the estimate cannot see and the realized metric catches); None: never. `driftline
+    # demo` sets DEMO_CONCEPT_SHIFT_FROM; plans built elsewhere (tests) keep the drift-only days.
+    concept_shift_from: int | None = None
 
     def interval_bounds(self) -> list[tuple[datetime, datetime]]:
         day = timedelta(days=1)
         return [(self.first_interval + i * day, self.first_interval + (i + 1) * day) for i in range(self.intervals)]
 
 
-def transactions(rng: np.random.Generator, start: datetime, rows: int, prefix: str, drift: float = 0.0) -> pd.DataFrame:
-    """One day of transactions; drift > 0 shifts amounts and channel mix (for drift monitoring)."""
+def transactions(
+    rng: np.random.Generator, start: datetime, rows: int, prefix: str, drift: float = 0.0, concept_shift: bool = False
+) -> pd.DataFrame:
+    """One day of transactions; drift > 0 shifts amounts and channel mix (for drift monitoring);
+    concept_shift labels the same kind of rows by another relationship (the random draws are the same)."""
     seconds = np.sort(rng.integers(0, 86_400, rows))
     frame = pd.DataFrame(
         {
@@ -54,14 +66,15 @@ def transactions(rng: np.random.Generator, start: datetime, rows: int, prefix: s
     )
     # Missing values where the config allows them.
     frame.loc[rng.random(rows) < 0.02, "distance_from_home_km"] = np.nan
+    merchant_risk = SHIFTED_MERCHANT_RISK if concept_shift else MERCHANT_RISK
     logit = (
         -4.2
-        + 0.55 * np.log1p(frame["amount"] / 40)
+        + (0.0 if concept_shift else 0.55) * np.log1p(frame["amount"] / 40)
         - 0.25 * np.log1p(frame["account_age_days"] / 30)
         + 0.12 * frame["transactions_last_24h"]
         + 0.35 * np.log1p(frame["distance_from_home_km"].fillna(0) / 20)
         + 0.5 * ((frame["hour_of_day"] < 5) | (frame["hour_of_day"] > 22))
-        + frame["merchant_category"].map(MERCHANT_RISK)
+        + frame["merchant_category"].map(merchant_risk)
         + frame["channel"].map(CHANNEL_RISK)
     )
     frame["is_fraud"] = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype("int8")
@@ -99,7 +112,9 @@ def write_demo_data(config: DatasetConfig, plan: DemoPlan = DemoPlan()) -> dict[
 
     inputs, labels = [], []
     for number, (start, end) in enumerate(plan.interval_bounds()):
-        day = transactions(rng, start, plan.rows_per_interval, f"{start:%Y%m%d}", drift=0.25 * number)
+        shifted = plan.concept_shift_from is not None and number >= plan.concept_shift_from
+        drift = 0.0 if shifted else 0.25 * number
+        day = transactions(rng, start, plan.rows_per_interval, f"{start:%Y%m%d}", drift, concept_shift=shifted)
         labels.append(
             pd.DataFrame(
                 {

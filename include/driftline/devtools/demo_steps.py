@@ -83,27 +83,42 @@ def run_demo_monitoring(config_path: str, intervals: list[tuple[datetime, dateti
     return failed
 
 
-def print_estimates(config: DatasetConfig, intervals: list[tuple[datetime, datetime]]) -> None:
-    """The demo's table: estimated AUC and accuracy (with their bands) beside the realized values."""
+def print_estimates(config: DatasetConfig, intervals: list[tuple[datetime, datetime]] | None = None) -> None:
+    """The demo's table: estimated AUC and accuracy (with their bands) beside the realized values and
+    the estimate's error, for the given intervals (None: every estimated one)."""
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
+    starts = None if intervals is None else [start for start, _ in intervals]
     with db.connect(url) as conn:
         rows = conn.execute(
             sql.SQL(
                 "SELECT interval_start, metric, estimate, band_low, band_high, realized, realized_rows, within_band "
-                "FROM {} WHERE metric IN ('auc', 'accuracy') AND interval_start = ANY(%s) ORDER BY interval_start, metric DESC"
+                "FROM {} WHERE metric IN ('auc', 'accuracy') AND (%s::timestamptz[] IS NULL OR interval_start = ANY(%s)) "
+                "ORDER BY interval_start, metric DESC"
             ).format(db.table(config.db_schema, "estimated_vs_realized")),
-            ([start for start, _ in intervals],),
+            (starts, starts),
         ).fetchall()
     print("\nestimated performance (CBPE, no labels needed) vs realized once labels arrived:")
-    print(f"{'interval':<12}{'metric':<10}{'estimate':>9}{'95% band':>17}{'realized':>10}{'labelled':>10}  in band")
+    print(
+        f"{'interval':<12}{'metric':<10}{'estimate':>9}{'95% band':>17}{'realized':>10}{'error':>9}{'labelled':>10}  in band"
+    )
     if not rows:
         print(f"  (empty) binary models registered with a calibration get an estimate (task {config.task!r})")
+    missed = []
     for start, metric, estimate, low, high, realized, labelled, inside in rows:
         shown = "-" if realized is None else f"{realized:.4f}"
+        error = "-" if realized is None else f"{estimate - realized:+.4f}"
         band = f"[{low:.4f}, {high:.4f}]"
         print(
-            f"{start:%Y-%m-%d}  {metric:<10}{estimate:>9.4f}{band:>17}{shown:>10}{labelled or 0:>10}  "
-            f"{'-' if inside is None else ('yes' if inside else 'no')}"
+            f"{start:%Y-%m-%d}  {metric:<10}{estimate:>9.4f}{band:>17}{shown:>10}{error:>9}{labelled or 0:>10}  "
+            f"{'-' if inside is None else ('yes' if inside else 'NO')}"
+        )
+        if inside is False:
+            missed.append(f"{start:%Y-%m-%d} {metric}")
+    if missed:
+        print(
+            f"  realized outside the band: {', '.join(missed)}. The estimate assumes the champion's calibration still\n"
+            "  holds: a miss by a hair is noise (about 1 in 20), one far outside says it no longer does, e.g. a concept\n"
+            "  shift (same features, other labels), which no estimate without labels can see."
         )
     print(
         f"SELECT interval_start, metric, estimate, band_low, band_high, realized, error, within_band "
@@ -232,3 +247,5 @@ def print_lifecycle(config: DatasetConfig) -> None:
     for start, version, predicted, labelled, metrics in realized:
         shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())) or "no labels yet"
         print(f"{start:%Y-%m-%d}  {'v' + str(version):>6}{predicted:>11}{labelled:>10}  {shown}")
+    if realized:
+        print_estimates(config)  # now that labels arrived: the estimate beside what it estimated

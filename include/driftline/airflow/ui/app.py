@@ -1,8 +1,8 @@
 """The FastAPI app that plugins/driftline_plugin.py mounts under URL_PREFIX: routes, auth, headers.
 
 One deployment serves several datasets (the configs the DAG files are built from): `/` lists them
-(and the configs that did not load, with their errors); `/<dataset>/reports` and
-`/<dataset>/registry` are one dataset's pages. `/reports` and `/registry` (the plugin's menu
+(and the configs that did not load, with their errors); `/<dataset>/reports`, `/<dataset>/trends`
+(inline SVG charts, trends.py) and `/<dataset>/registry` are one dataset's pages. `/reports` and `/registry` (the plugin's menu
 entries) go to the only dataset's page, or list the datasets when there are several.
 
 Every route, the report files included, sits behind Airflow's own auth (the `_token` cookie of a
@@ -28,9 +28,11 @@ from driftline.airflow.ui.queries import (
     registry_overview,
     report_summary,
     stored_report_path,
+    trend_rows,
 )
 from driftline.airflow.ui.report_files import parse_report_id, safe_report_file
 from driftline.airflow.ui.templates import render
+from driftline.airflow.ui.trends import trend_page
 from driftline.config import DatasetConfig
 
 URL_PREFIX = "/driftline"
@@ -162,6 +164,14 @@ def create_app():
             media_type="text/html",
             headers={"Content-Security-Policy": REPORT_CSP, "X-Content-Type-Options": "nosniff"},
         )
+
+    @app.get("/{dataset}/trends", response_class=HTMLResponse)
+    def trends(request: Request, dataset: str) -> HTMLResponse:
+        config = dataset_config(dataset)
+        with connect(config) as conn:
+            found = trend_rows(conn, config)
+        policy = None if config.drift is None else config.drift.trigger
+        return page(request, "trends", "Trends", config, **trend_page(found, policy))
 
     @app.get("/{dataset}/registry", response_class=HTMLResponse)
     def registry_page(request: Request, dataset: str) -> HTMLResponse:

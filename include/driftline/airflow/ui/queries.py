@@ -168,3 +168,41 @@ def champion_importance(conn, schema: str) -> dict[str, Any] | None:
         for name, gain in sorted(gains.items(), key=lambda item: -item[1])
     ]
     return {"version": model.version, "features": features}
+
+
+def trend_rows(conn, config: DatasetConfig, limit: int = 120) -> dict[str, list[dict[str, Any]] | None]:
+    """The trend page's rows, oldest first, of the last `limit` interval starts: drift per interval,
+    estimated vs realized performance per interval and metric, and per segment; None for a view the
+    schema does not have (segment_performance comes with segments)."""
+    columns = {
+        "drift": ("drift_summary", "drifted_share, prediction_drift, breach, trigger", ""),
+        "performance": (
+            "estimated_vs_realized",
+            "model_version, metric, estimate, band_low, band_high, realized, realized_rows, rows",
+            "metric",
+        ),
+        "segments": (
+            "segment_performance",
+            "segment_column, segment_value, rows, prediction_mean, drifted_features, metric, estimate, "
+            "estimate_low, estimate_high, realized",
+            "segment_column, segment_value, metric",
+        ),
+    }
+    return {key: _recent_rows(conn, config.db_schema, *spec, limit) for key, spec in columns.items()}
+
+
+def _recent_rows(conn, schema: str, view: str, columns: str, order: str, limit: int) -> list[dict[str, Any]] | None:
+    """`columns` of `view`'s rows whose interval starts are among its newest `limit`, oldest first."""
+    from psycopg import sql
+
+    from driftline.db import table
+
+    if not _exists(conn, schema, view):
+        return None
+    # columns and order are this module's constants, never input: composed as SQL text.
+    query = sql.SQL(
+        "SELECT interval_start, interval_end, " + columns + " FROM {view} WHERE interval_start >= "
+        "(SELECT min(interval_start) FROM (SELECT DISTINCT interval_start FROM {view} ORDER BY 1 DESC LIMIT %s) AS recent) "
+        "ORDER BY interval_start, interval_end" + (", " + order if order else "")
+    ).format(view=table(schema, view))
+    return _rows(conn, query, (limit,))

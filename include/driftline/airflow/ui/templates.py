@@ -14,10 +14,11 @@ _LAYOUT = """<!doctype html>
  nav a{margin-right:1rem} h1{font-size:1.3rem} h2{font-size:1.1rem;margin-top:1.6rem}
  table{border-collapse:collapse;font-size:.88rem} th,td{border-bottom:1px solid #e2e8f0;padding:.3rem .6rem;text-align:left;vertical-align:top}
  th{background:#f7fafc} td.num{text-align:right;font-variant-numeric:tabular-nums}
+ .charts{display:flex;flex-wrap:wrap;gap:.8rem} svg.chart{background:#fff;border:1px solid #e2e8f0} h3{font-size:1rem}
  .yes{color:#c53030;font-weight:600} .no{color:#2f855a} .muted{color:#718096} .tag{background:#ebf8ff;border-radius:4px;padding:0 .3rem}
 </style></head><body>
 <nav><a href="{{ base }}/">Datasets</a>{% if config %}
-<a href="{{ home }}/reports">Drift reports</a><a href="{{ home }}/registry">Model registry</a>
+<a href="{{ home }}/reports">Drift reports</a><a href="{{ home }}/trends">Trends</a><a href="{{ home }}/registry">Model registry</a>
 <span class="muted">dataset {{ config.name }} · schema {{ config.db_schema }}</span>{% endif %}</nav>
 <h1>{{ title }}</h1>
 {% block body %}{% endblock %}
@@ -102,7 +103,7 @@ _DATASETS = """{% extends "layout" %}{% block body %}
 {% if not loaded %}<p>No dataset config loads: see below, and the configs folder ($DRIFTLINE_CONFIGS).</p>{% else %}
 <table><tr><th>dataset</th><th>task</th><th>schema</th><th>schedule</th><th>pages</th><th>DAGs</th><th>config file</th></tr>
 {% for path, c in loaded %}<tr><td>{{ c.name }}</td><td>{{ c.task }}</td><td>{{ c.db_schema }}</td><td>{{ c.cron }} {{ c.timezone }}</td>
-<td><a href="{{ base }}/{{ c.name }}/reports">drift reports</a> · <a href="{{ base }}/{{ c.name }}/registry">model registry</a></td>
+<td><a href="{{ base }}/{{ c.name }}/reports">drift reports</a> · <a href="{{ base }}/{{ c.name }}/trends">trends</a> · <a href="{{ base }}/{{ c.name }}/registry">model registry</a></td>
 <td class="muted">{{ dag_ids[c.name] | join(", ") }}</td>
 <td class="muted">{{ path }}</td></tr>{% endfor %}</table>{% endif %}
 {% if broken %}<h2>Configs that did not load</h2>
@@ -110,6 +111,23 @@ _DATASETS = """{% extends "layout" %}{% block body %}
 <table><tr><th>config file</th><th>error</th></tr>
 {% for path, error in broken %}<tr><td>{{ path }}</td><td class="yes">{{ error }}</td></tr>{% endfor %}</table>{% endif %}
 {% endblock %}"""
+
+# The charts are SVG markup built by charts.svg, which escapes every text it places: `| safe` here.
+_TRENDS = """{% extends "layout" %}{% block body %}
+{% if not intervals %}<p>Nothing to chart yet: the trends appear when <code>monitor_drift</code> has run for an interval.</p>{% else %}
+<p class="muted">{{ intervals }} intervals, oldest first. Dashed lines: the trigger thresholds of <code>[drift.trigger]</code>.</p>
+<h2>Drift</h2>
+{% if drift_charts %}<div class="charts">{% for c in drift_charts %}{{ c | safe }}{% endfor %}</div>{% else %}<p class="muted">No monitored interval yet.</p>{% endif %}
+<h2>Estimated vs realized performance</h2>
+{% if performance_charts %}<div class="charts">{% for c in performance_charts %}{{ c | safe }}{% endfor %}</div>
+<p class="muted">The estimate (CBPE, from the scores alone) with its 95% band: where the realized metric of the same rows should
+fall when the champion's calibration still holds. The realized line appears as labels arrive. A realized value outside the
+band, or a widening gap, means the calibration no longer holds (concept shift, which no estimate without labels can see).</p>
+{% else %}<p class="muted">No estimate yet (binary models with a calibration, from <code>estimate_performance</code>).</p>{% endif %}
+{% if segments is not none %}<h2>Per segment: {{ segment_metric }}</h2>
+{% if not segments %}<p class="muted">No segment rows yet.</p>{% endif %}
+{% for s in segments %}<h3>{{ s.column }}</h3><div class="charts">{% for c in s.charts %}{{ c | safe }}{% endfor %}</div>{% endfor %}{% endif %}
+{% endif %}{% endblock %}"""
 
 _NOTICE = """{% extends "layout" %}{% block body %}<p>{{ message }}</p>{% endblock %}"""
 
@@ -126,6 +144,7 @@ def _templates():
                 "reports": _REPORTS,
                 "details": _DETAILS,
                 "registry": _REGISTRY,
+                "trends": _TRENDS,
                 "notice": _NOTICE,
             }
         ),
