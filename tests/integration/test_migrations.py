@@ -31,6 +31,10 @@ CATALOG = {
 }
 
 
+# Added by revisions after the pre-Alembic head (0004): not in what the code before Alembic built.
+AFTER_BASELINE = ("segment_values", "segment_intervals", "segment_estimates", "segment_performance")
+
+
 def catalog(conn: psycopg.Connection, schema: str) -> dict[str, list[tuple]]:
     """Every table, column, constraint, index and view of schema (but the version table), with the
     schema's name replaced so that two schemas compare."""
@@ -91,7 +95,11 @@ def test_the_baseline_revisions_build_what_the_code_before_alembic_built(conn):
     fresh, old = new_schema(), new_schema()
     db.ensure_schema(conn, fresh)
     pre_alembic_schema.ensure_schema(conn, old)
-    assert catalog(conn, old) == catalog(conn, fresh)
+    built = {
+        part: [row for row in rows if not str(row[0]).startswith(AFTER_BASELINE)]
+        for part, rows in catalog(conn, fresh).items()
+    }
+    assert catalog(conn, old) == built
 
 
 def test_upgrade_is_idempotent(conn):

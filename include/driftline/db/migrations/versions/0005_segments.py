@@ -2,6 +2,9 @@
 interval's rows / prediction mean / drifted features per segment value, the estimated and realized
 performance per segment, and the segment_performance reader view.
 
+Idempotent although it need not be (no deployment predates it): the migration tests replay every
+revision over a finished schema.
+
 Revision ID: 0005
 Revises: 0004
 """
@@ -18,14 +21,14 @@ def upgrade() -> None:
     execute(
         # Which values of a segment column are monitored on their own, fixed from the model's reference
         # (training) sample so they stay the same across intervals; every other value is "other".
-        """CREATE TABLE {s}.segment_values (
+        """CREATE TABLE IF NOT EXISTS {s}.segment_values (
                 model_version   integer NOT NULL,
                 segment_column  text NOT NULL,
                 segment_value   text NOT NULL,
                 rank            integer NOT NULL,
                 reference_rows  bigint NOT NULL,
                 PRIMARY KEY (model_version, segment_column, segment_value))""",
-        """CREATE TABLE {s}.segment_intervals (
+        """CREATE TABLE IF NOT EXISTS {s}.segment_intervals (
                 interval_start    timestamptz NOT NULL,
                 interval_end      timestamptz NOT NULL,
                 model_version     integer NOT NULL,
@@ -38,7 +41,7 @@ def upgrade() -> None:
                 drift_note        text,
                 monitored_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
                 PRIMARY KEY (interval_start, interval_end, segment_column, segment_value))""",
-        """CREATE TABLE {s}.segment_estimates (
+        """CREATE TABLE IF NOT EXISTS {s}.segment_estimates (
                 interval_start  timestamptz NOT NULL,
                 interval_end    timestamptz NOT NULL,
                 segment_column  text NOT NULL,
@@ -50,7 +53,7 @@ def upgrade() -> None:
                 realized        double precision,
                 realized_rows   bigint,
                 PRIMARY KEY (interval_start, interval_end, segment_column, segment_value, metric))""",
-        """CREATE VIEW {s}.segment_performance AS
+        """CREATE OR REPLACE VIEW {s}.segment_performance AS
                SELECT i.interval_start, i.interval_end, i.segment_column, i.segment_value, i.rows,
                       i.prediction_mean, i.drifted_features, e.metric, e.estimate, e.band_low AS estimate_low,
                       e.band_high AS estimate_high, e.realized, e.realized_rows, i.drift_note, i.model_version
