@@ -289,13 +289,19 @@ def test_realized_performance_fills_the_estimates_with_the_labels_it_sees(drift_
     from driftline.retraining.realized import update_realized_performance
 
     query = "SELECT realized_rows, realized IS NULL FROM {s}.estimated_performance WHERE interval_start = %s AND metric = 'auc'"
+    segments = (
+        "SELECT sum(realized_rows), bool_and(realized IS NULL) FROM {s}.segment_performance "
+        "WHERE interval_start = %s AND metric = 'accuracy'"
+    )
     update_realized_performance(str(drift_project), UNDRIFTED[0])  # before any label was observed
     assert fetch(drift_project, query, (UNDRIFTED[0],)) == [(0, True)]
+    assert fetch(drift_project, segments, (UNDRIFTED[0],)) == [(None, True)]
     update_realized_performance(str(drift_project), None)  # every label observed by now
     ((predicted,),) = fetch(
         drift_project, "SELECT count(*) FROM {s}.predictions WHERE interval_start = %s", (UNDRIFTED[0],)
     )
     assert fetch(drift_project, query, (UNDRIFTED[0],)) == [(predicted, False)]
+    assert fetch(drift_project, segments, (UNDRIFTED[0],)) == [(predicted, False)]  # the segments add up
 
 
 def test_attribution_drift_is_stored_per_interval(drift_project, monitored):

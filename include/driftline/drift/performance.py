@@ -81,7 +81,7 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
                         for e in estimates
                     ],
                 )
-        realized = record_realized(conn, config, start, end, labels_as_of)
+        realized = record_realized(conn, config, start, end, labels_as_of, segments=False)  # _segments did them
     summary = {
         "interval_start": start.isoformat(),
         "interval_end": end.isoformat(),
@@ -119,10 +119,13 @@ def _segments(conn, config, model, run_id, start, end, calibration, labels_as_of
     return monitor_segments(conn, config, context)
 
 
-def record_realized(conn, config, start: datetime, end: datetime, labels_as_of: datetime, labels=None) -> int:
+def record_realized(
+    conn, config, start: datetime, end: datetime, labels_as_of: datetime, labels=None, segments: bool = True
+) -> int:
     """Fill the interval's estimate rows with the metric measured on labels observed by labels_as_of
     (the estimate's error and whether the band held follow in the estimated_vs_realized view).
-    Returns the labelled rows used (0: none has arrived; the rows keep no realized value)."""
+    Returns the labelled rows used (0: none has arrived; the rows keep no realized value).
+    segments: also refill the [monitoring] segments' realized values (re-reads the interval's input)."""
     table = db.table(config.db_schema, "estimated_performance")
     exists = conn.execute(
         sql.SQL("SELECT threshold FROM {} WHERE interval_start = %s AND interval_end = %s LIMIT 1").format(table),
@@ -146,6 +149,10 @@ def record_realized(conn, config, start: datetime, end: datetime, labels_as_of: 
             ).format(table),
             (json.dumps(realized), len(joined), labels_as_of, start, end),
         )
+    if segments and config.monitoring.segments:
+        from driftline.drift.segments import record_segment_realized
+
+        record_segment_realized(conn, config, start, end, labels)
     return int(len(joined))
 
 

@@ -10,6 +10,7 @@ monitor_segments reads the interval, stores the rows and is called from estimate
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 import numpy as np
@@ -22,6 +23,7 @@ from driftline.config import DatasetConfig
 from driftline.estimation import METRICS, calibrate, estimate_binary, realized_binary
 
 OTHER = "other"
+log = logging.getLogger(__name__)
 
 
 def top_values(values: pd.Series, top_n: int) -> list[tuple[str, int]]:
@@ -234,3 +236,62 @@ def _performance(config: DatasetConfig, ctx: dict, column: str, value: str, curr
             )
         )
     return rows
+
+
+def record_segment_realized(conn, config: DatasetConfig, start: datetime, end: datetime, labels: pd.DataFrame) -> int:
+    """Refill the interval's realized values per segment from labels (update_realized_performance,
+    after estimate_performance wrote its segments). Re-reads the interval's input; when that is
+    gone, the segments keep their earlier values. Returns the labelled rows used."""
+    from driftline.errors import DriftlineError
+    from driftline.labelled import interval_predictions
+
+    if not config.monitoring.segments or config.task != "binary":
+        return 0
+    found = conn.execute(
+        sql.SQL("SELECT model_version FROM {} WHERE interval_start = %s AND interval_end = %s LIMIT 1").format(
+            db.table(config.db_schema, "segment_intervals")
+        ),
+        (start, end),
+    ).fetchone()
+    if found is None:
+        return 0
+    kept: dict[str, list[str]] = {column: [] for column in config.monitoring.segments}
+    for column, value in conn.execute(
+        sql.SQL("SELECT segment_column, segment_value FROM {} WHERE model_version = %s ORDER BY rank").format(
+            db.table(config.db_schema, "segment_values")
+        ),
+        (found[0],),
+    ).fetchall():
+        kept.setdefault(column, []).append(value)
+    try:
+        frame = interval_frame(config, start, end, interval_predictions(conn, config.db_schema, start, end))
+    except (DriftlineError, OSError) as exc:
+        log.warning("segments of [%s, %s) keep their realized values: input not readable (%s)", start, end, exc)
+        return 0
+    labelled = frame.merge(labels, on=config.entity_key, how="inner") if len(labels) else frame.iloc[:0]
+    context = {"start": start, "end": end, "calibration": None}
+    rows = []
+    for column in config.monitoring.segments:
+        segments = assign(labelled[column], kept[column]) if len(labelled) else pd.Series([], dtype=str)
+        for value in sorted(set(segments)):
+            chosen = labelled[segments.to_numpy() == value]
+            rows.extend(_performance(config, context, column, value, chosen, chosen))
+    table = db.table(config.db_schema, "segment_estimates")
+    with conn.transaction():
+        conn.execute(
+            sql.SQL(
+                "UPDATE {} SET realized = NULL, realized_rows = NULL WHERE interval_start = %s AND interval_end = %s"
+            ).format(table),
+            (start, end),
+        )
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                sql.SQL(
+                    "INSERT INTO {} (interval_start, interval_end, segment_column, segment_value, metric, estimate, "
+                    "band_low, band_high, realized, realized_rows) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (interval_start, interval_end, segment_column, segment_value, metric) DO UPDATE "
+                    "SET realized = EXCLUDED.realized, realized_rows = EXCLUDED.realized_rows"
+                ).format(table),
+                rows,
+            )
+    return int(len(labelled))
