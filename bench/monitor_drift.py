@@ -3,6 +3,7 @@
     python bench/monitor_drift.py                              # 1M-row interval; unsampled run on 200k rows
     python bench/monitor_drift.py --unsampled-rows 1000000     # the full unsampled comparison (minutes, GBs)
     python bench/monitor_drift.py --rows 200000 --skip-unsampled
+    python bench/monitor_drift.py --skip-unsampled                 # 1M rows: monitor_drift vs + estimation and segments
 
 Generates the demo dataset in a temporary project (labelled history, one drifted interval as CSV,
 a LightGBM model trained on the history), builds the reference sample once (as registration does;
@@ -14,6 +15,13 @@ not timed), then runs each variant in its own child process so peak RSS is measu
       up to that many interval rows with up to that many reference rows.
 Prints seconds per stage, rows/s over the rows read, peak RSS (resource.getrusage), and the
 Evidently import time on its own (paid once per task process).
+
+Then estimated performance beside it, in one child: (a) again, then what the estimate_performance
+step adds on the same interval: CBPE over every row's score (calibrate + estimate_binary with its
+bands) and [monitoring] segments (config/demo.toml's: re-read the interval, join the scores, totals,
+per-segment drift tests and CBPE; drift.segments.segment_rows). The interval's scores come from
+Postgres in production; here they are computed before the clock starts (reading 1M scores back is
+not in the figure, nor are the few inserts). BENCH_PROFILE=1 prints a profile of the segments part.
 """
 
 from __future__ import annotations
@@ -133,6 +141,83 @@ def child(config_path: str, sample_rows: int) -> dict:
     }
 
 
+def child_estimate(config_path: str) -> dict:
+    """monitor_drift's compare step, then estimation and segments on the same interval, timed apart."""
+    import numpy as np
+    import pandas as pd
+
+    from driftline.config import load_config
+    from driftline.drift.monitor import compare_interval
+    from driftline.drift.segments import segment_rows, top_values
+    from driftline.estimation import calibrate, estimate_binary
+    from driftline.scoring.engine import predict
+    from driftline.sources import read_interval
+
+    root = Path(config_path).parents[1]
+    config = load_config(config_path)
+    model = load_bench_model(root)
+    reference = pd.read_parquet(reference_file(root, config.drift.sample_rows))
+    keys, scores = [], []
+    for chunk in read_interval(
+        config.input_location(START, END), config, START, END
+    ):  # not timed: Postgres holds these
+        frame = chunk.typed.to_pandas()
+        keys.append(frame[config.entity_key].astype(str))
+        scores.append(predict(model.booster, frame, config, model.manifest["categories"]))
+    predictions = pd.DataFrame({"entity_key": pd.concat(keys, ignore_index=True), "score": np.concatenate(scores)})
+    import evidently.metrics  # noqa: F401 - not in the figure (paid once per task process)
+
+    t = time.perf_counter()
+    compare_interval(config, model, reference, START, END, set(), {})
+    compare = time.perf_counter() - t
+
+    calibration = model.manifest["calibration"]
+    t = time.perf_counter()
+    values = predictions["score"].to_numpy()
+    estimate_binary(
+        calibrate(calibration, values), values, config.threshold, calibration_sd=calibration.get("uncertainty")
+    )
+    estimate = time.perf_counter() - t
+
+    t = time.perf_counter()
+    kept = {c: [v for v, _ in top_values(reference[c], config.monitoring.top_n)] for c in config.monitoring.segments}
+    context = {"start": START, "end": END, "version": 1, "run_id": "bench", "predictions": predictions}
+    context |= {"reference": reference, "calibration": calibration, "labels": pd.DataFrame()}
+    if os.environ.get("BENCH_PROFILE"):
+        import cProfile
+        import pstats
+
+        profile = cProfile.Profile()
+        intervals, estimates = profile.runcall(segment_rows, config, context, kept)
+        pstats.Stats(profile, stream=sys.stderr).sort_stats("cumtime").print_stats(25)
+    else:
+        intervals, estimates = segment_rows(config, context, kept)
+    segments = time.perf_counter() - t
+    return {
+        "rows": len(predictions),
+        "compare": compare,
+        "estimate": estimate,
+        "segments": segments,
+        "segment_values": len(intervals),
+        "segment_estimates": len(estimates),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def show_estimate(result: dict) -> None:
+    base = result["compare"]
+    print(f"\nestimated performance on the same interval ({result['rows']:,} scored rows), one process:")
+    print(f"  monitor_drift compare (sampled, as above)   {base:7.2f} s")
+    for label, seconds in (("+ CBPE estimate (every row)", result["estimate"]), ("+ segments", result["segments"])):
+        print(f"  {label:<43} {seconds:7.2f} s  (+{100 * seconds / base:.1f}%)")
+    both = result["estimate"] + result["segments"]
+    print(
+        f"  {'with estimation and segments':<43} {base + both:7.2f} s  (+{100 * both / base:.1f}%; "
+        f"{result['segment_values']} segment values, {result['segment_estimates']} segment estimates; "
+        f"peak RSS {result['peak_rss_mib']:.0f} MiB)"
+    )
+
+
 def setup(root: Path, rows: int, history_days: int, chunk_rows: int, sample_sizes: list[int]) -> dict:
     """Data, model and the reference samples (built once per model version in production: not timed)."""
     from driftline.config import load_config
@@ -151,6 +236,8 @@ def run_child(*arguments: str) -> dict:
     # The parent stays small (no pandas, no data): Linux carries a parent's peak RSS into a child's
     # ru_maxrss across fork + exec, so a big parent would inflate every child's figure.
     out = subprocess.run([sys.executable, __file__, *arguments], capture_output=True, text=True, check=False)
+    if os.environ.get("BENCH_PROFILE"):
+        sys.stderr.write(out.stderr[-12000:])
     if out.returncode != 0:
         raise SystemExit(f"child {' '.join(arguments)} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -176,12 +263,17 @@ def main() -> None:
     parser.add_argument("--skip-unsampled", action="store_true")
     parser.add_argument("--history-days", type=int, default=10, help="days of 20k labelled rows (reference source)")
     parser.add_argument("--chunk-rows", type=int, default=200_000)
+    parser.add_argument("--skip-estimate", action="store_true", help="no estimation / segments comparison")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--child-estimate", help=argparse.SUPPRESS)
     parser.add_argument("--setup", help=argparse.SUPPRESS)
     parser.add_argument("--sample-rows", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.sample_rows)))
+        return
+    if args.child_estimate:
+        print(json.dumps(child_estimate(args.child_estimate)))
         return
     sample_sizes = [50_000] if args.skip_unsampled else [50_000, args.unsampled_rows]
     if args.setup:
@@ -211,6 +303,8 @@ def main() -> None:
         print(f"python {platform.python_version()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
         for label, sample_rows in zip(("sampled", "unsampled"), sample_sizes):
             show(label, run_child("--child", project["config"], "--sample-rows", str(sample_rows)))
+        if not args.skip_estimate:
+            show_estimate(run_child("--child-estimate", project["config"]))
         if not args.skip_unsampled and args.unsampled_rows < args.rows:
             print(
                 f"\nunsampled run capped at {args.unsampled_rows:,} rows per side (--unsampled-rows); "

@@ -67,6 +67,13 @@ def test_demo_twice_gives_the_same_tables(tmp_path, database_url):
         ).fetchone()
     assert explained[0] == explained[2] > 0 and explained[1] == 3  # each demo interval is one chunk
     assert "reasons: SELECT" in out.stdout and "attr_ndcg" in out.stdout
+    # [monitoring] segments are on in the demo: the README's segment_performance example has rows.
+    with psycopg.connect(database_url) as conn:
+        ((segment_rows, metric_rows),) = conn.execute(
+            "SELECT count(DISTINCT (interval_start, segment_value)), count(*) FILTER (WHERE metric = 'accuracy') "
+            "FROM driftline_demo.segment_performance"
+        ).fetchall()
+    assert segment_rows > 0 and metric_rows > 0
     run_documented_sql(database_url, out.stdout)
 
 

@@ -31,6 +31,10 @@ CATALOG = {
 }
 
 
+# Added by revisions after the pre-Alembic head (0004): not in what the code before Alembic built.
+AFTER_BASELINE = ("segment_values", "segment_intervals", "segment_estimates", "segment_performance")
+
+
 def catalog(conn: psycopg.Connection, schema: str) -> dict[str, list[tuple]]:
     """Every table, column, constraint, index and view of schema (but the version table), with the
     schema's name replaced so that two schemas compare."""
@@ -57,7 +61,7 @@ def new_schema() -> str:
 def test_fresh_schema_upgrades_to_head_with_the_version_table_inside_it(conn):
     schema = new_schema()
     db.ensure_schema(conn, schema)
-    assert schema_revision(conn, schema) == head_revision() == "0004"
+    assert schema_revision(conn, schema) == head_revision() == "0005"
     where = conn.execute(
         "SELECT table_schema FROM information_schema.tables WHERE table_name = %s", (VERSION_TABLE,)
     ).fetchall()
@@ -91,7 +95,11 @@ def test_the_baseline_revisions_build_what_the_code_before_alembic_built(conn):
     fresh, old = new_schema(), new_schema()
     db.ensure_schema(conn, fresh)
     pre_alembic_schema.ensure_schema(conn, old)
-    assert catalog(conn, old) == catalog(conn, fresh)
+    built = {
+        part: [row for row in rows if not str(row[0]).startswith(AFTER_BASELINE)]
+        for part, rows in catalog(conn, fresh).items()
+    }
+    assert catalog(conn, old) == built
 
 
 def test_upgrade_is_idempotent(conn):

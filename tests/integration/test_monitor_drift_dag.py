@@ -289,13 +289,19 @@ def test_realized_performance_fills_the_estimates_with_the_labels_it_sees(drift_
     from driftline.retraining.realized import update_realized_performance
 
     query = "SELECT realized_rows, realized IS NULL FROM {s}.estimated_performance WHERE interval_start = %s AND metric = 'auc'"
+    segments = (
+        "SELECT sum(realized_rows), bool_and(realized IS NULL) FROM {s}.segment_performance "
+        "WHERE interval_start = %s AND metric = 'accuracy'"
+    )
     update_realized_performance(str(drift_project), UNDRIFTED[0])  # before any label was observed
     assert fetch(drift_project, query, (UNDRIFTED[0],)) == [(0, True)]
+    assert fetch(drift_project, segments, (UNDRIFTED[0],)) == [(None, True)]
     update_realized_performance(str(drift_project), None)  # every label observed by now
     ((predicted,),) = fetch(
         drift_project, "SELECT count(*) FROM {s}.predictions WHERE interval_start = %s", (UNDRIFTED[0],)
     )
     assert fetch(drift_project, query, (UNDRIFTED[0],)) == [(predicted, False)]
+    assert fetch(drift_project, segments, (UNDRIFTED[0],)) == [(predicted, False)]  # the segments add up
 
 
 def test_attribution_drift_is_stored_per_interval(drift_project, monitored):
@@ -316,3 +322,43 @@ def test_attribution_drift_is_stored_per_interval(drift_project, monitored):
         assert max(attribution["reference"]) > 0
     # The same distribution ranks the features the same way (up to sampling noise at the top).
     assert float(rows[UNDRIFTED[0]][0]) >= 0.9
+
+
+def test_segments_add_up_to_the_interval_and_carry_estimates(drift_project, monitored):
+    """[monitoring] segments: per segment value rows and prediction mean add up to the interval's
+    published predictions; estimates for every segment, realized values where labels arrived."""
+    config = load_config(drift_project)
+    for interval in (UNDRIFTED, DRIFTED):
+        ((rows, mean),) = fetch(
+            drift_project,
+            "SELECT count(*), avg(score) FROM {s}.predictions WHERE interval_start = %s",
+            (interval[0],),
+        )
+        segments = fetch(
+            drift_project,
+            "SELECT segment_column, segment_value, rows, prediction_mean, drifted_features, drift_note "
+            "FROM {s}.segment_intervals WHERE interval_start = %s",
+            (interval[0],),
+        )
+        assert {column for column, *_ in segments} == set(config.monitoring.segments)
+        assert sum(r for _, _, r, *_ in segments) == rows
+        assert sum(r * m for _, _, r, m, *_ in segments) / rows == pytest.approx(mean)
+        kept = {v for (v,) in fetch(drift_project, "SELECT segment_value FROM {s}.segment_values")}
+        assert {value for _, value, *_ in segments} <= kept | {"other"}
+        assert len(kept) <= config.monitoring.top_n
+        for *_, drifted, note in segments:
+            assert (drifted is None) == (note is not None)
+    view = fetch(
+        drift_project,
+        "SELECT segment_value, metric, estimate, estimate_low, estimate_high, realized FROM {s}.segment_performance "
+        "WHERE interval_start = %s AND metric = 'accuracy'",
+        (UNDRIFTED[0],),
+    )
+    assert view and all(low <= estimate <= high for _, _, estimate, low, high, _ in view)
+    assert all(realized is not None for *_, realized in view)  # the undrifted day's labels have all arrived
+    drifted = fetch(
+        drift_project,
+        "SELECT count(*) FILTER (WHERE realized IS NOT NULL) FROM {s}.segment_performance WHERE interval_start = %s",
+        (DRIFTED[0],),
+    )
+    assert drifted == [(0,)]

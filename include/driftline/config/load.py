@@ -17,6 +17,7 @@ from driftline.config.model import (
     ConfigError,
     DatasetConfig,
 )
+from driftline.config.monitoring import monitoring_settings
 from driftline.config.sections import (
     alert_settings,
     drift_settings,
@@ -154,6 +155,7 @@ def load_config(path: str | os.PathLike) -> DatasetConfig:
         safeguards=safeguards(path, raw.get("safeguards", {}), task),
         alerts=alert_settings(path, raw.get("alerts", {})),
         explain=explain_settings(path, raw["explain"]) if "explain" in raw else None,
+        monitoring=monitoring_settings(path, raw.get("monitoring", {}), features),
         drift=drift_settings(path, root, raw["drift"], model["registry_dir"]),
         positive_label=positive_label,
         label_column=label_column,

@@ -121,6 +121,16 @@ class AlertSettings:
 
 
 @dataclass(frozen=True)
+class MonitoringSettings:
+    """[monitoring]: per-segment monitoring (segment_performance): each listed categorical feature is
+    split into its top_n values in the model's reference (training) sample plus "other"."""
+
+    segments: tuple[str, ...] = ()
+    top_n: int = 10
+    min_segment_rows: int = 100  # a segment's drift test needs this many rows on both sides (else NULL)
+
+
+@dataclass(frozen=True)
 class ExplainSettings:
     """[explain]: store the top-k TreeSHAP reasons of the rows people will look at (opt-in).
 
@@ -252,6 +262,7 @@ class DatasetConfig:
     alerts: AlertSettings = field(default_factory=AlertSettings, metadata=toml("alerts"))
     # None: no reasons are computed ([explain] absent)
     explain: ExplainSettings | None = field(default=None, metadata=toml("explain"))
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings, metadata=toml("monitoring"))
     # always set by load_config ([drift] is required)
     drift: DriftSettings | None = field(default=None, metadata=toml("drift"))
     # binary: the target value that means the positive class ("Yes"); None: the target is 0/1/bool.

@@ -21,6 +21,7 @@ from driftline.labelled import interval_predictions, read_labels
 from driftline.registry import load_model
 
 log = logging.getLogger(__name__)
+_REGRESSION = "estimated performance is for binary models (regression gets drift only)"
 
 
 def estimate_interval(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str) -> dict:
@@ -28,10 +29,8 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
     interval's previous estimate); realized values are filled in from labels that have arrived."""
     config = load_config(config_path)
     start, end = utc(interval_start), utc(interval_end)
-    if config.task != "binary":
-        return {
-            "skipped": f"task {config.task!r}: estimated performance is for binary models (regression gets drift only)"
-        }
+    if config.task != "binary" and not config.monitoring.segments:
+        return {"skipped": _REGRESSION}
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     with db.connect(url, autocommit=True) as conn:
         db.ensure_schema(conn, config.db_schema)
@@ -43,11 +42,16 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
             )
         _, _, version, _ = published[0]
         model = load_model(conn, config.db_schema, version, scoring_only=True)  # verifies the calibration's hash
-        calibration = model.manifest.get("calibration")
+        calibration = model.manifest.get("calibration") if config.task == "binary" else None
+        labels_as_of = datetime.now(timezone.utc)
+        segment_rows = _segments(conn, config, model, run_id, start, end, calibration, labels_as_of)
+        if config.task != "binary":
+            return {"skipped": _REGRESSION, "segment_rows": segment_rows}
         if calibration is None:
             return {
                 "skipped": f"model v{version} has no calibration (registered before estimation, or a "
-                "one-class holdout): retrain it"
+                "one-class holdout): retrain it",
+                "segment_rows": segment_rows,
             }
         scores = np.array(
             conn.execute(
@@ -77,8 +81,7 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
                         for e in estimates
                     ],
                 )
-        labels_as_of = datetime.now(timezone.utc)
-        realized = record_realized(conn, config, start, end, labels_as_of)
+        realized = record_realized(conn, config, start, end, labels_as_of, segments=False)  # _segments did them
     summary = {
         "interval_start": start.isoformat(),
         "interval_end": end.isoformat(),
@@ -88,15 +91,41 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
             e.metric: [round(e.value, 6), round(e.low, 6), round(e.high, 6)] for e in estimates if e.metric in METRICS
         },
         "realized_rows": realized,
+        "segment_rows": segment_rows,
     }
     log.info("estimated performance [%s, %s): %s", start.isoformat(), end.isoformat(), json.dumps(summary))
     return summary
 
 
-def record_realized(conn, config, start: datetime, end: datetime, labels_as_of: datetime, labels=None) -> int:
+def _segments(conn, config, model, run_id, start, end, calibration, labels_as_of) -> int:
+    """[monitoring] segments of the interval (drift.segments), replacing its previous segment rows."""
+    if not config.monitoring.segments:
+        return 0
+    import pandas as pd
+
+    from driftline.drift.reference import ensure_reference
+    from driftline.drift.segments import monitor_segments
+
+    context = {
+        "start": start,
+        "end": end,
+        "version": model.version,
+        "run_id": run_id,
+        "predictions": interval_predictions(conn, config.db_schema, start, end),
+        "reference": pd.read_parquet(ensure_reference(conn, config, model)),
+        "calibration": calibration,
+        "labels": read_labels(config, labels_as_of),
+    }
+    return monitor_segments(conn, config, context)
+
+
+def record_realized(
+    conn, config, start: datetime, end: datetime, labels_as_of: datetime, labels=None, segments: bool = True
+) -> int:
     """Fill the interval's estimate rows with the metric measured on labels observed by labels_as_of
     (the estimate's error and whether the band held follow in the estimated_vs_realized view).
-    Returns the labelled rows used (0: none has arrived; the rows keep no realized value)."""
+    Returns the labelled rows used (0: none has arrived; the rows keep no realized value).
+    segments: also refill the [monitoring] segments' realized values (re-reads the interval's input)."""
     table = db.table(config.db_schema, "estimated_performance")
     exists = conn.execute(
         sql.SQL("SELECT threshold FROM {} WHERE interval_start = %s AND interval_end = %s LIMIT 1").format(table),
@@ -120,6 +149,10 @@ def record_realized(conn, config, start: datetime, end: datetime, labels_as_of: 
             ).format(table),
             (json.dumps(realized), len(joined), labels_as_of, start, end),
         )
+    if segments and config.monitoring.segments:
+        from driftline.drift.segments import record_segment_realized
+
+        record_segment_realized(conn, config, start, end, labels)
     return int(len(joined))
 
 
