@@ -14,7 +14,7 @@ import pandas as pd
 
 from driftline.config import DatasetConfig, load_config
 from driftline.labelled import data_checksum, time_split, usable_rows
-from driftline.scoring.features import model_frame
+from driftline.scoring.features import FeatureBinding, model_frame
 from driftline.scoring.safeguards import score_reference
 
 log = logging.getLogger(__name__)
@@ -68,11 +68,12 @@ def train(config: DatasetConfig, history: pd.DataFrame) -> TrainedModel:
         for f in config.features
         if f.type == "categorical"
     }
-    train_x = model_frame(train_rows, config, categories)
+    binding = FeatureBinding.of_config(config, categories)
+    train_x = model_frame(train_rows, binding)
     params = {"seed": 42, "deterministic": True, "verbose": -1, **config.lightgbm_params}
     dataset = lgb.Dataset(train_x, label=train_rows[config.target].to_numpy(), free_raw_data=True)
     booster = lgb.train(params, dataset, num_boost_round=config.num_boost_round)
-    holdout_scores = booster.predict(model_frame(holdout_rows, config, categories))
+    holdout_scores = booster.predict(model_frame(holdout_rows, binding))
     metrics = evaluate(config, holdout_rows[config.target].to_numpy(), holdout_scores)
     calibration = None
     if config.task == "binary":
@@ -89,8 +90,7 @@ def train(config: DatasetConfig, history: pd.DataFrame) -> TrainedModel:
     manifest = {
         "dataset": config.name,
         "task": config.task,
-        "features": [{"name": f.name, "type": f.type} for f in config.features],
-        "categories": categories,
+        **binding.manifest_fields(),  # what scoring binds the config's columns to, by name
         "params": params,
         "num_boost_round": config.num_boost_round,
         "metrics": metrics,

@@ -112,7 +112,7 @@ def train_candidate(
 
 def _evaluate_version(conn, config: DatasetConfig, version: int, holdout: pd.DataFrame) -> tuple[dict, np.ndarray]:
     model = registry.load_model(conn, config.db_schema, version)
-    scores = predict(model.booster, holdout, config, model.manifest["categories"])
+    scores = predict(model, holdout, config)
     if not np.all(np.isfinite(scores)):  # metrics are undefined; prediction_problems names the cause
         return {"version": version, "metrics": {}, "segments": {}}, scores
     labels = holdout[config.target].to_numpy()
