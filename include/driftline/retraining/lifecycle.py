@@ -23,7 +23,7 @@ from psycopg.types.json import Jsonb
 from driftline import db, registry
 from driftline.config import DatasetConfig, load_config
 from driftline.intervals import utc
-from driftline.labelled import data_checksum, labelled_rows, time_split
+from driftline.labelled import data_checksum, holdout_split, labelled_rows
 from driftline.retraining.errors import RetrainingError
 from driftline.retraining.guardrails import guardrail_failures, segment_metrics
 from driftline.retraining.realized import update_realized_performance
@@ -38,6 +38,7 @@ from driftline.retraining.windows import (
     trigger_interval_end,
 )
 from driftline.scoring.engine import predict
+from driftline.scoring.features import FeatureMismatch
 from driftline.training import evaluate, train
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def train_candidate(
                 "event_time_from": start.isoformat(),
                 "event_time_before": end.isoformat(),
                 "labels_observed_by": as_of.isoformat(),
-                "split": f"oldest {1 - config.holdout_fraction:.0%} by event time trained on, newest {config.holdout_fraction:.0%} own holdout",
+                "split": trained.manifest["split"]["description"],
             },
         }
         version, created = registry.register_candidate(
@@ -150,7 +151,7 @@ def validate_candidate(config_path: str, candidate: dict, run_id: str | None = N
             raise RetrainingError(
                 f"the labelled rows of the window changed since candidate v{version} was trained; rerun retrain_model"
             )
-        training_rows, _ = time_split(config, rows)
+        training_rows, _, _ = holdout_split(config, rows)
         # The champion this evaluation is against: decide_promotion only promotes if it still is.
         champion_version = registry.champion_version(conn, schema)
         champion_manifest = None if champion_version is None else _registered_manifest(conn, schema, champion_version)
@@ -171,7 +172,7 @@ def validate_candidate(config_path: str, candidate: dict, run_id: str | None = N
             if champion_version is not None:
                 try:
                     champion, _ = _evaluate_version(conn, config, champion_version, holdout)
-                except registry.ModelLoadError as exc:
+                except (registry.ModelLoadError, FeatureMismatch) as exc:  # e.g. trained on other [features]
                     champion_error = str(exc)
             failures = guardrail_failures(config, len(training_rows), challenger, champion, scores)
             if champion_error:
