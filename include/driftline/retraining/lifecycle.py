@@ -25,7 +25,7 @@ from driftline.config import DatasetConfig, load_config
 from driftline.intervals import utc
 from driftline.labelled import data_checksum, holdout_split, labelled_rows
 from driftline.retraining.errors import RetrainingError
-from driftline.retraining.guardrails import guardrail_failures, segment_metrics
+from driftline.retraining.guardrails import guardrail_failures, segment_metrics, verdict_text
 from driftline.retraining.realized import update_realized_performance
 from driftline.retraining.review import approval_request, review_record
 from driftline.retraining.windows import (
@@ -211,19 +211,6 @@ def validate_candidate(config_path: str, candidate: dict, run_id: str | None = N
     return result
 
 
-def _verdict_text(validation: dict) -> str:
-    metric = validation["metric"]
-    candidate = validation["candidate"]
-    text = f"candidate v{validation['version']} {metric} {candidate['metrics'].get(metric, float('nan')):.4f}"
-    if validation["champion"]:
-        champion = validation["champion"]
-        text += f" vs champion v{champion['version']} {champion['metrics'].get(metric, float('nan')):.4f}"
-    holdout = validation["holdout"]
-    if not holdout["rows"]:
-        return text + " (no fair holdout rows)"
-    return text + f" on shared holdout {holdout['start'][:16]}..{holdout['end'][:16]} ({holdout['rows']} rows)"
-
-
 def decide_promotion(
     config_path: str, validation: dict, trigger_reason: str, run_id: str | None = None, review: dict | None = None
 ) -> dict:
@@ -235,7 +222,7 @@ def decide_promotion(
     """
     config = load_config(config_path)
     version = validation["version"]
-    verdict = _verdict_text(validation)
+    verdict = verdict_text(validation)
     decision_record = review_record(review, config.retraining.approval_timeout_hours)
     auto = {"mode": config.retraining.promotion, "reviewer": None, "comment": None}
     # The champion it was validated against: the promotion is a compare-and-swap on it (registry.promote).
