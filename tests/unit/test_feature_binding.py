@@ -74,7 +74,9 @@ def _changed(config, data):
     features = list(config.features)
     change = data.draw(st.sampled_from(["add", "drop", "retype"]))
     if change == "add":
-        name = data.draw(st.text("abcdefghij_", min_size=3, max_size=12).filter(lambda n: n not in config.feature_names))
+        name = data.draw(
+            st.text("abcdefghij_", min_size=3, max_size=12).filter(lambda n: n not in config.feature_names)
+        )
         kind = data.draw(st.sampled_from(["numeric", "categorical"]))
         features.insert(data.draw(st.integers(0, len(features))), Feature(name=name, type=kind))
         return change, name, _with_features(config, features)
@@ -109,9 +111,7 @@ def test_an_added_dropped_or_retyped_feature_is_refused_naming_both_sides(setup,
 
 def test_a_category_the_model_cannot_code_is_refused(setup):
     config, model, _, _ = setup
-    features = [
-        replace(f, categories=(*f.categories, "barter")) if f.name == "channel" else f for f in config.features
-    ]
+    features = [replace(f, categories=(*f.categories, "barter")) if f.name == "channel" else f for f in config.features]
     with pytest.raises(FeatureMismatch, match=r"'channel' allows 1 category the model has no code for \('barter'\)"):
         Scorer(model, _with_features(config, features))
 
