@@ -136,7 +136,6 @@ def _attribution_drift(config: DatasetConfig, model: LoadedModel, reference: pd.
     """Mean |TreeSHAP contribution| per feature on the reference and on the interval's sample, and
     the nDCG of the interval's importance order against the reference's (explain.attribution_drift)."""
     from driftline.scoring.explain import attribution_drift, frame_contributions
-
     from driftline.scoring.features import bind
 
     binding = bind(model, config)
