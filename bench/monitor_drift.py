@@ -163,7 +163,7 @@ def child_estimate(config_path: str) -> dict:
     ):  # not timed: Postgres holds these
         frame = chunk.typed.to_pandas()
         keys.append(frame[config.entity_key].astype(str))
-        scores.append(predict(model.booster, frame, config, model.manifest["categories"]))
+        scores.append(predict(model, frame, config))
     predictions = pd.DataFrame({"entity_key": pd.concat(keys, ignore_index=True), "score": np.concatenate(scores)})
     import evidently.metrics  # noqa: F401 - not in the figure (paid once per task process)
 

@@ -212,7 +212,7 @@ def run_baseline(config_path: Path) -> dict:
     from driftline import db
     from driftline.config import load_config
     from driftline.registry import load_model
-    from driftline.scoring.features import model_frame
+    from driftline.scoring.features import bind, model_frame
 
     config = load_config(config_path)
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
@@ -224,7 +224,7 @@ def run_baseline(config_path: Path) -> dict:
     frame = pd.read_parquet(location) if location.endswith(".parquet") else pd.read_csv(location)
     stages["read"] = time.perf_counter() - t
     t = time.perf_counter()
-    scores = model.booster.predict(model_frame(frame, config, model.manifest["categories"]))
+    scores = model.booster.predict(model_frame(frame, bind(model, config)))
     stages["predict"] = time.perf_counter() - t
     t = time.perf_counter()
     out = pd.DataFrame(

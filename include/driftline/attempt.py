@@ -17,6 +17,7 @@ from driftline.config import DatasetConfig
 from driftline.db import runs
 from driftline.errors import BadInput, safe_message
 from driftline.registry import ModelLoadError, fallback_versions, load_model, version_for_interval
+from driftline.scoring.features import FeatureMismatch, bind
 from driftline.scoring.safeguards import ScoreStats, check_distribution
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,10 @@ def choose_model(conn, attempt: Attempt, pinned: int | None):
     then-champion; the model_version Param pins one instead. When the wanted version cannot be
     loaded (artifact missing, sha256 mismatch, LightGBM refuses it) and safeguards.fallback is on,
     the most recent other champion that loads is used. A pinned version never falls back.
+
+    The model's features are bound to the config's here (scoring.features.bind), so a config that
+    does not match the model is refused before anything is read or planned; a fallback version
+    trained on other features is skipped like one that cannot be loaded.
     """
     config, schema = attempt.config, attempt.schema
     requested = pinned if pinned is not None else version_for_interval(conn, schema, attempt.end)
@@ -182,6 +187,8 @@ def choose_model(conn, attempt: Attempt, pinned: int | None):
             why = "the version is pinned by model_version" if pinned is not None else "safeguards.fallback is off"
             raise ModelLoadError(f"{first}; no fallback because {why}; nothing was written") from first
         model = _fall_back(conn, attempt, requested, first)
+    else:
+        bind(model, config)  # FeatureMismatch (BadConfig): the config is wrong, an older model would not help
     attempt.model_version = model.version
     return model
 
@@ -191,7 +198,8 @@ def _fall_back(conn, attempt: Attempt, requested: int | None, first: ModelLoadEr
     for version in fallback_versions(conn, attempt.schema, exclude=requested):
         try:
             model = load_model(conn, attempt.schema, version, scoring_only=True)
-        except ModelLoadError as exc:
+            bind(model, attempt.config)
+        except (ModelLoadError, FeatureMismatch) as exc:
             tried.append(f"v{version}: {exc}")
             continue
         reason = f"fell back to v{version}: " + " | ".join(tried)

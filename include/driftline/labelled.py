@@ -188,10 +188,57 @@ def labelled_rows(config: DatasetConfig, history: pd.DataFrame) -> pd.DataFrame:
     return usable_rows(config, history)[0]
 
 
-def time_split(config: DatasetConfig, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(older rows to fit on, newest holdout_fraction of rows to evaluate on) of labelled_rows output."""
-    cut = int(len(rows) * (1 - config.holdout_fraction))
-    return rows.iloc[:cut], rows.iloc[cut:]
+SPLIT_SEED = 42
+
+
+def holdout_split(config: DatasetConfig, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(rows to fit on, rows to evaluate on, how they were split) of labelled_rows output.
+
+    By event time when the rows have a time order at the split point: the newest holdout_fraction,
+    the cut moved to the nearest change of event time when rows share the time at it (the holdout
+    then stays within half to twice holdout_fraction, so no holdout row is as old as a training
+    row). Otherwise (e.g. an export whose rows all share one event time) a seeded split, stratified
+    by label for binary tasks, and the record says so and why.
+    """
+    fraction, n = config.holdout_fraction, len(rows)
+    times = rows[config.event_time].to_numpy()
+    target = int(n * (1 - fraction))
+    # Positions where the event time changes: a cut there has every training row older than every holdout row.
+    changes = np.flatnonzero(times[1:] != times[:-1]) + 1
+    allowed = changes[(n - changes >= max(1, fraction / 2 * n)) & (n - changes <= min(2 * fraction, 0.5) * n)]
+    if 0 < target < n and times[target - 1] != times[target]:
+        cut, moved = target, False
+    elif len(allowed):
+        cut, moved = int(allowed[np.argmin(np.abs(allowed - target))]), True
+    else:
+        return _seeded_split(config, rows)
+    description = f"oldest {cut / n:.0%} by event time trained on, newest {1 - cut / n:.0%} own holdout"
+    if moved:
+        description += f" (cut moved from {1 - fraction:.0%} to where the event time changes)"
+    return rows.iloc[:cut], rows.iloc[cut:], {"method": "event_time", "description": description}
+
+
+def _seeded_split(config: DatasetConfig, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    from sklearn.model_selection import train_test_split
+
+    labels = rows[config.target].to_numpy()
+    classes, counts = np.unique(labels, return_counts=True)
+    stratify = labels if config.task == "binary" and len(classes) == 2 and counts.min() >= 2 else None
+    train_at, holdout_at = train_test_split(
+        np.arange(len(rows)), test_size=config.holdout_fraction, random_state=SPLIT_SEED, stratify=stratify
+    )
+    reason = (
+        f"no time order at the split point: the rows share event times across the newest "
+        f"{config.holdout_fraction:.0%}, so a split by event time would be arbitrary"
+    )
+    how = "stratified by label" if stratify is not None else "not stratified (regression, or a class under 2 rows)"
+    log.warning("%s: %s; using a seeded random split (seed %d), %s", config.path.name, reason, SPLIT_SEED, how)
+    description = (
+        f"seeded random split (seed {SPLIT_SEED}, {how}): {1 - config.holdout_fraction:.0%} trained on, "
+        f"{config.holdout_fraction:.0%} own holdout, because there is {reason}"
+    )
+    record = {"method": "seeded_random", "stratified": stratify is not None, "seed": SPLIT_SEED, "reason": reason}
+    return rows.iloc[np.sort(train_at)], rows.iloc[np.sort(holdout_at)], {**record, "description": description}
 
 
 def read_labels(config: DatasetConfig, as_of: datetime) -> pd.DataFrame:

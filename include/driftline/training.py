@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from driftline.config import DatasetConfig, load_config
-from driftline.labelled import data_checksum, time_split, usable_rows
-from driftline.scoring.features import model_frame
+from driftline.labelled import data_checksum, holdout_split, usable_rows
+from driftline.scoring.features import FeatureBinding, model_frame
 from driftline.scoring.safeguards import score_reference
 
 log = logging.getLogger(__name__)
@@ -56,23 +56,25 @@ def evaluate(config: DatasetConfig, labels: np.ndarray, scores: np.ndarray) -> d
 
 
 def train(config: DatasetConfig, history: pd.DataFrame) -> TrainedModel:
-    """Fit on the older rows, evaluate on the newest holdout_fraction of them (by event time)."""
+    """Fit on the older rows, evaluate on the newest holdout_fraction of them (by event time; a seeded
+    split when the rows have no time order at the split point: labelled.holdout_split)."""
     import lightgbm as lgb
 
     required = [config.event_time, config.target, *config.feature_names]
     history, excluded = usable_rows(config, history)
-    train_rows, holdout_rows = time_split(config, history)
+    train_rows, holdout_rows, split = holdout_split(config, history)
 
     categories = {
         f.name: list(f.categories) if f.categories else sorted(train_rows[f.name].dropna().unique())
         for f in config.features
         if f.type == "categorical"
     }
-    train_x = model_frame(train_rows, config, categories)
+    binding = FeatureBinding.of_config(config, categories)
+    train_x = model_frame(train_rows, binding)
     params = {"seed": 42, "deterministic": True, "verbose": -1, **config.lightgbm_params}
     dataset = lgb.Dataset(train_x, label=train_rows[config.target].to_numpy(), free_raw_data=True)
     booster = lgb.train(params, dataset, num_boost_round=config.num_boost_round)
-    holdout_scores = booster.predict(model_frame(holdout_rows, config, categories))
+    holdout_scores = booster.predict(model_frame(holdout_rows, binding))
     metrics = evaluate(config, holdout_rows[config.target].to_numpy(), holdout_scores)
     calibration = None
     if config.task == "binary":
@@ -89,8 +91,7 @@ def train(config: DatasetConfig, history: pd.DataFrame) -> TrainedModel:
     manifest = {
         "dataset": config.name,
         "task": config.task,
-        "features": [{"name": f.name, "type": f.type} for f in config.features],
-        "categories": categories,
+        **binding.manifest_fields(),  # what scoring binds the config's columns to, by name
         "params": params,
         "num_boost_round": config.num_boost_round,
         "metrics": metrics,
@@ -105,6 +106,7 @@ def train(config: DatasetConfig, history: pd.DataFrame) -> TrainedModel:
             "holdout_end": holdout_rows[config.event_time].max().isoformat(),
         },
         "rows": {"train": int(len(train_rows)), "holdout": int(len(holdout_rows))},
+        "split": split,  # which split was used, and why
         # Rows of the labelled data left out, by reason code (column names, never values).
         "rows_excluded": excluded,
         "git_commit": _git_commit(config.root),
@@ -132,8 +134,7 @@ def train_champion(config_path: str, reason: str = "initial model from `driftlin
         **trained.manifest,
         "row_selection": {
             "source": "the whole [source] history file",
-            "split": f"oldest {1 - config.holdout_fraction:.0%} by event time trained on, newest "
-            f"{config.holdout_fraction:.0%} own holdout",
+            "split": trained.manifest["split"]["description"],
         },
     }
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)

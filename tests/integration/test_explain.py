@@ -11,7 +11,7 @@ import psycopg
 from driftline.batch import score_interval
 from driftline.config import load_config
 from driftline.registry import load_model
-from driftline.scoring.features import model_matrix
+from driftline.scoring.features import bind, model_matrix
 from tests.helpers import PARTS_INPUT, SMALL_PLAN, config_variant, db_url, fetch, split_input
 
 INTERVAL = SMALL_PLAN.interval_bounds()[0]
@@ -48,9 +48,7 @@ def test_reasons_of_the_top_rows_sum_to_their_raw_scores_and_a_rerun_replaces_th
             for f in config.features
         }
     )
-    expected_value = model.booster.predict(model_matrix(one, config, model.manifest["categories"]), pred_contrib=True)[
-        0, -1
-    ]
+    expected_value = model.booster.predict(model_matrix(one, bind(model, config)), pred_contrib=True)[0, -1]
     sums, scores = {}, {}
     for key, score, rank, feature, value, contribution in rows:
         sums[key] = sums.get(key, expected_value) + contribution

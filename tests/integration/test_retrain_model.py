@@ -242,7 +242,7 @@ def test_guardrail_checks_on_tiny_inputs(scored_project):
     broken = {"version": 3, "metrics": {}, "segments": {}}  # what _evaluate_version gives for NaN scores
     assert guardrail_failures(config, 10, broken, holder, np.array([np.nan, 0.5])) == [
         "only 10 training rows (retraining.min_training_rows = 1000)",
-        "auc is undefined on the holdout (one class only, or non-finite predictions)",
+        "auc is undefined: the holdout predictions are not all finite",
         "1 holdout predictions are NaN or infinite",
     ]
     holdout = pd.DataFrame({"merchant_category": ["x"] * 1200 + ["y"] * 10, config.target: [0, 1] * 605})

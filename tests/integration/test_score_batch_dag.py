@@ -15,7 +15,7 @@ import pytest
 from driftline.config import load_config
 from driftline.registry import champion_version
 from driftline.scoring.engine import COMPILED_TOLERANCE
-from driftline.scoring.features import model_frame
+from driftline.scoring.features import FeatureBinding, model_frame
 from tests.helpers import SMALL_PLAN, db_url, fetch, interval_contents, load_dag
 
 FIRST, SECOND = SMALL_PLAN.interval_bounds()
@@ -83,7 +83,7 @@ def test_online_scores_equal_offline_predict(score_batch_dag, project):
     frame = pd.read_csv(config.input_location(*FIRST), on_bad_lines="skip", dtype={"transaction_id": str})
     quarantined = {row[1] for row in interval_contents(project, FIRST)["quarantine"]}
     clean = frame[~frame["transaction_id"].isin(quarantined)].reset_index(drop=True)
-    offline = booster.predict(model_frame(clean, config, manifest_categories))
+    offline = booster.predict(model_frame(clean, FeatureBinding.of_config(config, manifest_categories)))
 
     stored = dict((key, score) for key, score, _, _ in interval_contents(project, FIRST)["predictions"])
     online = np.array([stored[key] for key in clean["transaction_id"]])

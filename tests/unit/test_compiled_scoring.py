@@ -13,7 +13,7 @@ import pytest
 from driftline.config import load_config
 from driftline.scoring.compiled import cache_dir
 from driftline.scoring.engine import COMPILED_TOLERANCE, Scorer
-from driftline.scoring.features import model_matrix
+from driftline.scoring.features import bind, model_matrix
 from tests.unit.models import awkward_rows, config_for, trained
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,7 +30,7 @@ def test_compiled_scores_equal_lightgbm_within_tolerance(tmp_path, task):
     assert config.scoring_engine == "compiled"
     model = trained(config)
     rows = awkward_rows(config)
-    expected = model.booster.predict(model_matrix(rows, config, model.manifest["categories"]))
+    expected = model.booster.predict(model_matrix(rows, bind(model, config)))
 
     scorer = Scorer(model, config)
     scores = scorer.predict(rows)
@@ -62,7 +62,7 @@ def test_a_damaged_cache_file_is_compiled_again_with_a_warning(tmp_path, caplog,
     config = config_for(tmp_path, "binary")
     model = trained(config)
     rows = awkward_rows(config)
-    expected = model.booster.predict(model_matrix(rows, config, model.manifest["categories"]))
+    expected = model.booster.predict(model_matrix(rows, bind(model, config)))
     Scorer(model, config)
     [object_file] = [p for p in (cache_dir() / "compiled").iterdir() if p.suffix == ".o"]
     data = object_file.read_bytes()
@@ -96,7 +96,7 @@ def test_model_lleaves_cannot_compile_is_scored_by_lightgbm_with_a_warning(tmp_p
         scorer = Scorer(model, config)
     assert scorer.engine == "lightgbm"
     assert "compiled scoring unavailable (linear trees" in caplog.text
-    expected = model.booster.predict(model_matrix(rows, config, model.manifest["categories"]))
+    expected = model.booster.predict(model_matrix(rows, bind(model, config)))
     np.testing.assert_array_equal(scorer.predict(rows), expected)
 
 

@@ -12,7 +12,7 @@ import pytest
 from driftline.config import ConfigError, ExplainSettings, load_config
 from driftline.registry import LoadedModel
 from driftline.scoring.explain import Explainer, gain_importance, ndcg, select_rows, top_reasons
-from driftline.scoring.features import model_matrix
+from driftline.scoring.features import bind, model_matrix
 from driftline.scoring.native_booster import NativeBooster
 from tests.helpers import config_copy
 from tests.unit.models import awkward_rows, config_for, trained
@@ -50,7 +50,7 @@ def test_ndcg_is_one_for_the_same_order_and_drops_when_the_top_feature_moves():
 def test_native_contributions_sum_to_the_raw_score_and_equal_lightgbm(tmp_path, task):
     config = config_for(tmp_path, task)
     model = trained(config)
-    matrix = model_matrix(awkward_rows(config), config, model.manifest["categories"])
+    matrix = model_matrix(awkward_rows(config), bind(model, config))
 
     native = NativeBooster(model.text).contributions(matrix, num_threads=2)
 
@@ -76,7 +76,7 @@ def test_explainer_rows_name_the_feature_the_category_and_sum_back(tmp_path):
     trained_model = trained(config)
     model = LoadedModel(1, NativeBooster(trained_model.text), trained_model.manifest)
     rows = awkward_rows(config)
-    scores = model.booster.predict(model_matrix(rows, config, model.manifest["categories"]))
+    scores = model.booster.predict(model_matrix(rows, bind(model, config)))
 
     table = Explainer(model, config).reasons(rows, scores, {"run_key": 7, "partition": None})
 
@@ -88,7 +88,7 @@ def test_explainer_rows_name_the_feature_the_category_and_sum_back(tmp_path):
     # Every feature of a row at top_k = all features: contributions + expected value = raw score.
     raw = {k: np.log(s / (1 - s)) for k, s in zip(rows[config.entity_key].to_pylist(), scores)}
     expected_value = trained_model.booster.predict(
-        model_matrix(rows.slice(0, 1), config, model.manifest["categories"]), pred_contrib=True
+        model_matrix(rows.slice(0, 1), bind(model, config)), pred_contrib=True
     )[0, -1]
     sums = frame.groupby("entity_key")["contribution"].sum() + expected_value
     np.testing.assert_allclose(sums.values, [raw[k] for k in sums.index], atol=1e-9)

@@ -8,7 +8,7 @@ import pandas as pd
 
 from driftline.config import load_config
 from driftline.registry import scoring_digest
-from driftline.retraining.windows import fair_holdout
+from driftline.retraining.windows import HOLDOUT_FLOOR, fair_holdout, required_holdout_rows
 
 from ..conftest import REPO
 
@@ -52,6 +52,20 @@ def test_too_few_unseen_rows_or_an_unknown_training_end_is_no_fair_holdout():
     assert failure.startswith("no fair holdout: 2 rows after the champion's training end") and bounds["rows"] == 2
     holdout, _, failure = fair_holdout(config, rows, 3, _at(2), 2, None)
     assert "records no training window" in failure and holdout.empty
+
+
+def test_the_holdout_minimum_scales_with_the_data():
+    config = _config(200)  # the default; holdout_fraction 0.2
+    assert required_holdout_rows(config, 569) == 57  # a 569-row dataset can be retrained
+    assert required_holdout_rows(config, 100_000) == 200  # big data keeps the configured minimum
+    assert required_holdout_rows(config, 100) == HOLDOUT_FLOOR  # never below the floor ...
+    assert required_holdout_rows(_config(10), 100) == 10  # ... unless configured lower
+    rows = _rows(config, list(range(569)))
+    holdout, _, failure = fair_holdout(config, rows, 2, _at(455), None, None)
+    assert failure is None and len(holdout) == 113
+    _, _, failure = fair_holdout(config, rows, 2, _at(530), None, None)
+    assert "38 rows after the candidate's training end" in failure and "57 needed" in failure
+    assert "scaled to the window's 569 labelled rows" in failure
 
 
 def test_scoring_hash_covers_order_of_features_and_categories_not_key_order():

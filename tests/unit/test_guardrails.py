@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 
 from driftline.config import RetrainingPolicy
-from driftline.retraining.guardrails import better_by, guardrail_failures, prediction_problems, segment_metrics
+from driftline.retraining.guardrails import (
+    better_by,
+    guardrail_failures,
+    prediction_problems,
+    segment_metrics,
+    verdict_text,
+)
 
 POLICY = RetrainingPolicy(
     min_training_rows=100, min_improvement=0.01, max_regression=0.02, segment="channel", min_segment_rows=3
@@ -66,9 +72,25 @@ def test_min_metric_is_a_floor_in_the_metric_direction():
 def test_an_undefined_primary_metric_stops_the_comparison_and_names_the_predictions():
     failures = guardrail_failures(BINARY, 500, _model(2, None), _model(1, 0.8), np.array([np.nan, 0.5]))
     assert failures == [
-        "auc is undefined on the holdout (one class only, or non-finite predictions)",
+        "auc is undefined: the holdout predictions are not all finite",
         "1 holdout predictions are NaN or infinite",
     ]
+
+
+def test_a_one_class_holdout_says_so_and_no_reason_says_nan():
+    failures = guardrail_failures(BINARY, 500, _model(2, None), _model(1, None), FINE)
+    assert failures == ["auc is undefined: the holdout has one class only (auc needs both)"]
+    validation = {
+        "version": 2,
+        "metric": "auc",
+        "candidate": _model(2, None),
+        "champion": _model(1, None),
+        "holdout": {"rows": 0},
+    }
+    verdict = verdict_text(validation)
+    assert "nan" not in verdict.lower() and "one class only" in verdict
+    assert verdict_text({**validation, "candidate": _model(2, 0.81)}).startswith("candidate v2 auc 0.8100 vs champion")
+    assert "not evaluated" in verdict_text({**validation, "candidate": {"version": 2, "metrics": {}, "segments": {}}})
 
 
 def test_the_champion_itself_is_not_a_candidate():

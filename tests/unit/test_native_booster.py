@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from driftline.scoring.features import model_matrix
+from driftline.scoring.features import bind, model_matrix
 from driftline.scoring.native_booster import NativeBooster, NativeBoosterError, library_path
 from tests.unit.models import awkward_rows, config_for, trained
 
@@ -19,7 +19,7 @@ from tests.unit.models import awkward_rows, config_for, trained
 def test_native_scores_are_lightgbm_scores_bit_for_bit(tmp_path, task):
     config = config_for(tmp_path, task)
     model = trained(config)
-    matrix = model_matrix(awkward_rows(config), config, model.manifest["categories"])
+    matrix = model_matrix(awkward_rows(config), bind(model, config))
 
     native = NativeBooster(model.text)
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from driftline.config import load_config
-from driftline.scoring.features import model_frame
+from driftline.scoring.features import FeatureBinding, model_frame
 from driftline.scoring.safeguards import predicted_class
 from driftline.validation import TableValidationError, Validator, build_suite
 
@@ -67,7 +67,9 @@ def test_table_level_expectation_failure_raises(config, tmp_path):
 
 
 def test_unseen_category_is_missing_for_the_model(config):
-    features = model_frame(frame(), config, {"merchant_category": ["grocery", "fuel"], "channel": ["online"]})
+    features = model_frame(
+        frame(), FeatureBinding.of_config(config, {"merchant_category": ["grocery", "fuel"], "channel": ["online"]})
+    )
     assert features["merchant_category"].isna().tolist() == [False, False, True, False]
     assert list(features.columns) == config.feature_names
 

@@ -85,7 +85,9 @@ class RetrainingPolicy:
     max_regression: float = 0.01
     segment: str | None = None
     min_segment_rows: int = 200
-    min_holdout_rows: int = 200  # fewer labelled rows unseen by both candidate and champion: rejected
+    # Fewer labelled rows unseen by both candidate and champion: rejected. Scaled to small data:
+    # min(this, max(30, holdout_fraction x window rows / 2)) (retraining.windows.required_holdout_rows).
+    min_holdout_rows: int = 200
     keep_versions: int = 5
     shadow: bool = False
     realized_lookback_days: int = 30

@@ -114,7 +114,7 @@ def compare_interval(
     # Arrow keeps freed read buffers in its own pool; hand them back so the report's allocations
     # reuse that memory instead of stacking on top of it (peak RSS = max of the stages, not the sum).
     pa.default_memory_pool().release_unused()
-    scores = predict(model.booster, current, config, model.manifest["categories"])
+    scores = predict(model, current, config)
     current = evidently_frame(current, config)
     current[SCORE_COLUMN] = scores
     stages["sample"] = time.perf_counter() - t
@@ -136,12 +136,13 @@ def _attribution_drift(config: DatasetConfig, model: LoadedModel, reference: pd.
     """Mean |TreeSHAP contribution| per feature on the reference and on the interval's sample, and
     the nDCG of the interval's importance order against the reference's (explain.attribution_drift)."""
     from driftline.scoring.explain import attribution_drift, frame_contributions
+    from driftline.scoring.features import bind
 
-    categories = model.manifest["categories"]
+    binding = bind(model, config)
     return attribution_drift(
-        config.feature_names,
-        frame_contributions(model.booster, reference, config, categories),
-        frame_contributions(model.booster, current, config, categories),
+        list(binding.names),
+        frame_contributions(model.booster, reference, config, binding),
+        frame_contributions(model.booster, current, config, binding),
     )
 
 

@@ -87,7 +87,7 @@ def build_reference(
     reference = evidently_frame(sample, config)
     for name in config.categorical_features:
         sample[name] = sample[name].astype("string")
-    reference[SCORE_COLUMN] = predict(model.booster, sample, config, model.manifest["categories"])
+    reference[SCORE_COLUMN] = predict(model, sample, config)
     return reference
 
 

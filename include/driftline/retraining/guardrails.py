@@ -65,7 +65,12 @@ def guardrail_failures(
         )
     value = candidate["metrics"].get(metric)
     if value is None:
-        failures.append(f"{metric} is undefined on the holdout (one class only, or non-finite predictions)")
+        undefined = (
+            "undefined: the holdout predictions are not all finite"
+            if not np.all(np.isfinite(candidate_scores))
+            else metric_text(candidate["metrics"], metric)
+        )
+        failures.append(f"{metric} is {undefined}")
         return failures + prediction_problems(config, candidate_scores)
     if policy.min_metric is not None and better_by(metric, value, policy.min_metric) < 0:
         failures.append(f"{metric} {value:.4f} does not reach retraining.min_metric {policy.min_metric}")
@@ -96,3 +101,28 @@ def guardrail_failures(
                 f"by more than retraining.max_regression {policy.max_regression}"
             )
     return failures
+
+
+def metric_text(metrics: dict, metric: str) -> str:
+    """A metric for a reason text: its value, or what is missing that leaves it undefined (never "nan")."""
+    value = metrics.get(metric)
+    if value is not None and np.isfinite(value):
+        return f"{value:.4f}"
+    if not metrics:
+        return "not evaluated (no fair holdout, or non-finite predictions)"
+    if metric == "auc":
+        return "undefined: the holdout has one class only (auc needs both)"
+    return "undefined on the holdout"
+
+
+def verdict_text(validation: dict) -> str:
+    """One line for the promotion event: both models' primary metric on the shared holdout."""
+    metric = validation["metric"]
+    text = f"candidate v{validation['version']} {metric} {metric_text(validation['candidate']['metrics'], metric)}"
+    champion = validation["champion"]
+    if champion:
+        text += f" vs champion v{champion['version']} {metric_text(champion['metrics'], metric)}"
+    holdout = validation["holdout"]
+    if not holdout["rows"]:
+        return text + " (no fair holdout rows)"
+    return text + f" on shared holdout {holdout['start'][:16]}..{holdout['end'][:16]} ({holdout['rows']} rows)"

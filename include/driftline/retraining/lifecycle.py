@@ -23,9 +23,9 @@ from psycopg.types.json import Jsonb
 from driftline import db, registry
 from driftline.config import DatasetConfig, load_config
 from driftline.intervals import utc
-from driftline.labelled import data_checksum, labelled_rows, time_split
+from driftline.labelled import data_checksum, holdout_split, labelled_rows
 from driftline.retraining.errors import RetrainingError
-from driftline.retraining.guardrails import guardrail_failures, segment_metrics
+from driftline.retraining.guardrails import guardrail_failures, segment_metrics, verdict_text
 from driftline.retraining.realized import update_realized_performance
 from driftline.retraining.review import approval_request, review_record
 from driftline.retraining.windows import (
@@ -38,6 +38,7 @@ from driftline.retraining.windows import (
     trigger_interval_end,
 )
 from driftline.scoring.engine import predict
+from driftline.scoring.features import FeatureMismatch
 from driftline.training import evaluate, train
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def train_candidate(
                 "event_time_from": start.isoformat(),
                 "event_time_before": end.isoformat(),
                 "labels_observed_by": as_of.isoformat(),
-                "split": f"oldest {1 - config.holdout_fraction:.0%} by event time trained on, newest {config.holdout_fraction:.0%} own holdout",
+                "split": trained.manifest["split"]["description"],
             },
         }
         version, created = registry.register_candidate(
@@ -112,7 +113,7 @@ def train_candidate(
 
 def _evaluate_version(conn, config: DatasetConfig, version: int, holdout: pd.DataFrame) -> tuple[dict, np.ndarray]:
     model = registry.load_model(conn, config.db_schema, version)
-    scores = predict(model.booster, holdout, config, model.manifest["categories"])
+    scores = predict(model, holdout, config)
     if not np.all(np.isfinite(scores)):  # metrics are undefined; prediction_problems names the cause
         return {"version": version, "metrics": {}, "segments": {}}, scores
     labels = holdout[config.target].to_numpy()
@@ -150,7 +151,7 @@ def validate_candidate(config_path: str, candidate: dict, run_id: str | None = N
             raise RetrainingError(
                 f"the labelled rows of the window changed since candidate v{version} was trained; rerun retrain_model"
             )
-        training_rows, _ = time_split(config, rows)
+        training_rows, _, _ = holdout_split(config, rows)
         # The champion this evaluation is against: decide_promotion only promotes if it still is.
         champion_version = registry.champion_version(conn, schema)
         champion_manifest = None if champion_version is None else _registered_manifest(conn, schema, champion_version)
@@ -171,7 +172,7 @@ def validate_candidate(config_path: str, candidate: dict, run_id: str | None = N
             if champion_version is not None:
                 try:
                     champion, _ = _evaluate_version(conn, config, champion_version, holdout)
-                except registry.ModelLoadError as exc:
+                except (registry.ModelLoadError, FeatureMismatch) as exc:  # e.g. trained on other [features]
                     champion_error = str(exc)
             failures = guardrail_failures(config, len(training_rows), challenger, champion, scores)
             if champion_error:
@@ -210,19 +211,6 @@ def validate_candidate(config_path: str, candidate: dict, run_id: str | None = N
     return result
 
 
-def _verdict_text(validation: dict) -> str:
-    metric = validation["metric"]
-    candidate = validation["candidate"]
-    text = f"candidate v{validation['version']} {metric} {candidate['metrics'].get(metric, float('nan')):.4f}"
-    if validation["champion"]:
-        champion = validation["champion"]
-        text += f" vs champion v{champion['version']} {champion['metrics'].get(metric, float('nan')):.4f}"
-    holdout = validation["holdout"]
-    if not holdout["rows"]:
-        return text + " (no fair holdout rows)"
-    return text + f" on shared holdout {holdout['start'][:16]}..{holdout['end'][:16]} ({holdout['rows']} rows)"
-
-
 def decide_promotion(
     config_path: str, validation: dict, trigger_reason: str, run_id: str | None = None, review: dict | None = None
 ) -> dict:
@@ -234,7 +222,7 @@ def decide_promotion(
     """
     config = load_config(config_path)
     version = validation["version"]
-    verdict = _verdict_text(validation)
+    verdict = verdict_text(validation)
     decision_record = review_record(review, config.retraining.approval_timeout_hours)
     auto = {"mode": config.retraining.promotion, "reviewer": None, "comment": None}
     # The champion it was validated against: the promotion is a compare-and-swap on it (registry.promote).

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from driftline.config import DatasetConfig, load_config
-from driftline.retraining.guardrails import better_by
+from driftline.retraining.guardrails import better_by, metric_text
 
 APPROVE = "Approve"  # the option of Airflow's ApprovalOperator that promotes
 
@@ -60,7 +60,7 @@ def approval_request(config_path: str, validation: dict) -> dict | None:
         rows.append("| segment | candidate | champion |")
         rows.append("|---|---|---|")
         rows.extend(
-            f"| {name} | {value:.4f} | {champion['segments'].get(name, float('nan')):.4f} |"
+            f"| {name} | {value:.4f} | {metric_text(champion['segments'], name)} |"
             for name, value in sorted(segments.items())
         )
     body = "\n".join(

@@ -29,7 +29,7 @@ def score_shadow(config_path: str, interval_start: datetime, interval_end: datet
             return {"skipped": "no candidate or rejected version newer than the champion"}
         model = registry.load_model(conn, config.db_schema, version)
         rows = scored_input_rows(conn, config, start, end)
-        scores = predict(model.booster, rows, config, model.manifest["categories"])
+        scores = predict(model, rows, config)
         classes = predicted_class(scores, config)
         frame = pd.DataFrame(
             {

@@ -4,6 +4,7 @@ fair holdout neither model trained on."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -116,6 +117,19 @@ def trained_until(manifest: dict | None) -> pd.Timestamp | None:
     return pd.Timestamp(end).tz_convert("UTC") if end else None
 
 
+# Below this many rows a holdout metric is noise: the scaled minimum never goes lower (unless
+# retraining.min_holdout_rows itself is lower).
+HOLDOUT_FLOOR = 30
+
+
+def required_holdout_rows(config: DatasetConfig, window_rows: int) -> int:
+    """The fair holdout's minimum size, scaled to the data: retraining.min_holdout_rows, or half the
+    holdout a window of window_rows labelled rows gives (holdout_fraction x rows / 2) when that is
+    smaller, but not below HOLDOUT_FLOOR rows. 569 rows at holdout_fraction 0.2: 57, not 200."""
+    scaled = max(HOLDOUT_FLOOR, math.ceil(config.holdout_fraction * window_rows / 2))
+    return min(config.retraining.min_holdout_rows, scaled)
+
+
 def fair_holdout(
     config: DatasetConfig,
     rows: pd.DataFrame,
@@ -159,11 +173,12 @@ def fair_holdout(
         "after": cut.isoformat(),
         "reason": why + ": neither model trained on them",
     }
-    minimum = config.retraining.min_holdout_rows
+    minimum = required_holdout_rows(config, len(rows))
     if len(holdout) < minimum:
         failure = (
             f"no fair holdout: {len(holdout)} rows after the {'champion' if whose.startswith('champion') else 'candidate'}'s "
-            f"training end ({whose} {cut:%Y-%m-%d %H:%M:%S}; retraining.min_holdout_rows = {minimum}); "
+            f"training end ({whose} {cut:%Y-%m-%d %H:%M:%S}); {minimum} needed (retraining.min_holdout_rows = "
+            f"{config.retraining.min_holdout_rows}, scaled to the window's {len(rows)} labelled rows); "
             "not compared on rows a model trained on. Retrain with a later window end once labels arrive"
         )
         return holdout, bounds, failure

@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from driftline.config import DatasetConfig
-from driftline.scoring.features import model_frame, model_matrix
+from driftline.scoring.features import FeatureBinding, bind, model_frame, model_matrix
 
 log = logging.getLogger(__name__)
 
@@ -18,13 +18,18 @@ COMPILED_TOLERANCE = 1e-9
 PARITY_SAMPLE_ROWS = 256
 
 
-def predict(booster, rows, config: DatasetConfig, categories: dict[str, list[str]]) -> np.ndarray:
-    """Scores for typed rows (a pandas DataFrame): probability of the positive class (binary) or the value (regression)."""
+def predict(model, rows, config: DatasetConfig) -> np.ndarray:
+    """Scores of a loaded model (registry.LoadedModel) for typed rows (a pandas DataFrame): probability
+    of the positive class (binary) or the value (regression). Columns bind to the model by name."""
+    binding = bind(model, config)
     if len(rows) == 0:
         return np.empty(0, dtype="float64")
-    return np.asarray(
-        booster.predict(model_frame(rows, config, categories), num_threads=_threads(config)), dtype="float64"
-    )
+    return predict_frame(model.booster, rows, config, binding)
+
+
+def predict_frame(booster, rows, config: DatasetConfig, binding: FeatureBinding) -> np.ndarray:
+    """Scores of a booster for typed rows (a pandas DataFrame), its inputs built from binding."""
+    return np.asarray(booster.predict(model_frame(rows, binding), num_threads=_threads(config)), dtype="float64")
 
 
 def _threads(config: DatasetConfig) -> int:
@@ -42,7 +47,7 @@ class Scorer:
 
     def __init__(self, model, config: DatasetConfig):
         self._booster = model.booster
-        self._categories = model.manifest["categories"]
+        self.binding = bind(model, config)  # refuses a config whose [features] the model was not trained on
         self._config = config
         self.model = model
         self.explainer = None  # set by the scoring attempt when [explain] is on
@@ -74,7 +79,7 @@ class Scorer:
         """Scores for typed Arrow rows."""
         if rows.num_rows == 0:
             return np.empty(0, dtype="float64")
-        matrix = model_matrix(rows, self._config, self._categories)
+        matrix = model_matrix(rows, self.binding)
         if self._compiled is None:
             return np.asarray(self._booster.predict(matrix, num_threads=_threads(self._config)), dtype="float64")
         scores = np.asarray(

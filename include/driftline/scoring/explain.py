@@ -110,13 +110,12 @@ def attribution_drift(
 ATTRIBUTION_ROWS = 1000
 
 
-def frame_contributions(
-    booster, frame, config: DatasetConfig, categories: dict[str, list[str]], rows: int = ATTRIBUTION_ROWS
-) -> np.ndarray:
-    """Contributions of the first `rows` rows of a pandas frame of features (drift samples)."""
+def frame_contributions(booster, frame, config: DatasetConfig, binding, rows: int = ATTRIBUTION_ROWS) -> np.ndarray:
+    """Contributions of the first `rows` rows of a pandas frame of features (drift samples), one
+    column per feature of binding (features.FeatureBinding, the model's order), then the expected value."""
     from driftline.scoring.features import model_frame
 
-    features = model_frame(frame.iloc[:rows], config, categories)
+    features = model_frame(frame.iloc[:rows], binding)
     threads = int(config.lightgbm_params.get("num_threads", 0))
     return np.asarray(booster.predict(features, pred_contrib=True, num_threads=threads), dtype="float64")
 
@@ -151,11 +150,13 @@ class Explainer:
     """Reason rows for the selected rows of one scored chunk (built once per scoring attempt)."""
 
     def __init__(self, model, config: DatasetConfig):
+        from driftline.scoring.features import bind
+
         self._booster = model.booster
-        self._categories = model.manifest["categories"]
+        self._binding = bind(model, config)
         self._config = config
         self._settings = config.explain
-        self._names = config.feature_names
+        self._names = list(self._binding.names)  # contributions come in the model's column order
         self._threads = int(config.lightgbm_params.get("num_threads", 0))
         self.rows = 0
 
@@ -173,7 +174,7 @@ class Explainer:
         if len(chosen) == 0:
             return None
         picked = rows.take(pa.array(chosen))
-        values = contributions(self._booster, model_matrix(picked, self._config, self._categories), self._threads)
+        values = contributions(self._booster, model_matrix(picked, self._binding), self._threads)
         order, signed = top_reasons(values, self._settings.top_k)
         n, k = order.shape
         keep = (signed != 0.0).ravel()  # a feature that moved nothing is not a reason
