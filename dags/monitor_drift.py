@@ -19,9 +19,9 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import DAG, Param, PartitionedAssetTimetable, task
 
 from driftline.airflow.dag_defaults import (
+    build_dags,
     config_param,
     dag_id,
-    dataset_configs,
     predictions_asset,
     prepare_database,
     task_defaults,
@@ -101,4 +101,4 @@ def monitor_drift(config_path: str, config: DatasetConfig) -> DAG:
 
 
 # One DAG per dataset of the deployment (see the module docstring), by DAG id.
-dags = {dag.dag_id: dag for dag in (monitor_drift(path, config) for path, config in dataset_configs())}
+dags = build_dags(monitor_drift)

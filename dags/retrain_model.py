@@ -24,7 +24,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Param, task
 
 from driftline.airflow.approval import REVIEW_XCOM_KEY, RecordedApprovalOperator
-from driftline.airflow.dag_defaults import config_param, dag_id, dataset_configs, prepare_database, task_defaults
+from driftline.airflow.dag_defaults import build_dags, config_param, dag_id, prepare_database, task_defaults
 from driftline.config import DatasetConfig
 
 DRIFT_FIGURES = {
@@ -178,4 +178,4 @@ def retrain_model(config_path: str, config: DatasetConfig) -> DAG:
 
 
 # One DAG per dataset of the deployment (see the module docstring), by DAG id.
-dags = {dag.dag_id: dag for dag in (retrain_model(path, config) for path, config in dataset_configs())}
+dags = build_dags(retrain_model)

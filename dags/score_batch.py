@@ -13,9 +13,9 @@ from __future__ import annotations
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
 from driftline.airflow.dag_defaults import (
+    build_dags,
     config_param,
     dag_id,
-    dataset_configs,
     predictions_asset,
     prepare_database,
     task_defaults,
@@ -123,4 +123,4 @@ def score_batch(config_path: str, config: DatasetConfig) -> DAG:
 
 
 # One DAG per dataset of the deployment (see the module docstring), by DAG id.
-dags = {dag.dag_id: dag for dag in (score_batch(path, config) for path, config in dataset_configs())}
+dags = build_dags(score_batch)

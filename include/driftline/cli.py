@@ -411,15 +411,23 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    install()  # Airflow connection ids in [database], the log masker, the alert channels
     try:
+        install()  # Airflow connection ids in [database], the log masker, the alert channels
         args.func(args)
     except Exception as exc:  # noqa: BLE001 - the CLI's one mapping of the error tree to exit codes
         error = errors.translate(exc)
         if args.command in ALERTING_COMMANDS and not getattr(args, "dry_run", False):
             alert_cli_failure(args, error)
         if not isinstance(error, errors.DriftlineError):
-            raise  # a bug: the traceback is the report
+            # A bug: one scrubbed line (its message may quote a row), the traceback only on request.
+            if os.environ.get("DRIFTLINE_DEBUG"):
+                raise
+            print(
+                f"driftline: unexpected error, please report it: {errors.safe_message(error)} "
+                "(set DRIFTLINE_DEBUG=1 for the traceback, row data removed)",
+                file=sys.stderr,
+            )
+            return 70  # EX_SOFTWARE
         # Expected failures carry a message that says what and what next: no traceback.
         if isinstance(error, errors.BadConfig):
             print(f"driftline: config error: {errors.safe_message(error)}", file=sys.stderr)

@@ -306,3 +306,49 @@ def test_monitor_drift_contract(dag_bag):
     assert type(dag.get_task("check_trigger")).__name__ == "_ShortCircuitDecoratedOperator"
     # A skipped estimate (regression, uncalibrated model) still lets the drift decision run.
     assert dag.get_task("decide_retrain").trigger_rule == "none_failed"
+
+
+@pytest.mark.parametrize(
+    "edit, encoding, message",
+    [
+        (lambda text: "# caf\xe9\n" + text, "latin-1", "not UTF-8 text"),
+        (lambda text: edit_config(text, keys={"timezone": '"Mars/Olympus"'}), "utf-8", "'schedule.timezone'"),
+        (lambda text: edit_config(text, keys={"cron": '"0 0 31 2 *"'}), "utf-8", "'schedule.cron'"),
+        (lambda text: edit_config(text, keys={"start_date": "9999-12-31"}), "utf-8", "'schedule.start_date'"),
+    ],
+    ids=["latin1_byte", "unknown_timezone", "cron_never_fires", "start_date_9999"],
+)
+def test_a_config_airflow_cannot_use_is_one_import_error_and_every_other_dag_serializes(
+    tmp_path, monkeypatch, edit, encoding, message
+):
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    configs = write_datasets(tmp_path, ["cards", "loans"])
+    bad = configs / "loans.toml"
+    bad.write_bytes(edit(bad.read_text()).encode(encoding))
+    bag = parse_dags(monkeypatch, configs)
+    [(error_file, text)] = bag.import_errors.items()
+    assert Path(error_file).name == "dataset_configs.py" and f"{bad.resolve()}: " in text and message in text
+    assert sorted(bag.dag_ids) == sorted(f"cards__{role}" for role in ROLES)
+    for dag in bag.dags.values():  # what the dag-processor does next: no serialization error either
+        DagSerialization.to_dict(dag)
+
+
+def test_a_dag_that_fails_to_build_for_one_config_leaves_the_others(tmp_path, monkeypatch):
+    from airflow.sdk import DAG
+
+    from driftline.airflow.dag_defaults import build_dags
+
+    write_datasets(tmp_path, ["cards", "loans"])
+    monkeypatch.delenv("DRIFTLINE_CONFIG", raising=False)
+    monkeypatch.setenv("DRIFTLINE_CONFIGS", str(tmp_path / "config"))
+
+    def factory(path, config):
+        with DAG(dag_id=f"{config.name}__probe", schedule=None) as dag:
+            if config.name == "loans":
+                raise ValueError("a check load_config lacks")
+        return dag
+
+    with pytest.warns(UserWarning, match="loans.toml: its DAG was not built"):
+        dags = build_dags(factory)
+    assert list(dags) == ["cards__probe"]

@@ -181,3 +181,18 @@ def test_parse_errors_that_quote_a_row_are_scrubbed_in_the_chain():
         tasks.run_step(_raises(wrapped))
     shown = "".join(traceback.format_exception(outcome.value))
     assert MARKER not in shown and "Expected 2 columns, got 3: <...>" in shown and "in.csv" in shown
+
+
+def test_the_cli_maps_an_unexpected_error_to_one_scrubbed_line(monkeypatch, capsys):
+    """Anything escaping a command (here from the setup before it) is one line and exit 70, no traceback."""
+    import driftline.airflow.connections as connections
+    from driftline import cli
+
+    def broken() -> None:
+        raise RuntimeError("setup failed")
+
+    monkeypatch.setattr(connections, "install", broken)
+    monkeypatch.delenv("DRIFTLINE_DEBUG", raising=False)
+    assert cli.main(["init-db"]) == 70
+    err = capsys.readouterr().err
+    assert err.startswith("driftline: unexpected error") and "RuntimeError" in err and "Traceback" not in err

@@ -3,6 +3,7 @@ every section parser uses. Unknown keys are errors, so a typo never silently fal
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 from dataclasses import MISSING, fields, is_dataclass
@@ -96,3 +97,33 @@ def column(path: Path, where: str, value: Any) -> str:
     if not value.strip():
         raise ConfigError(f"{path}: '{where}' must name a column")
     return value
+
+
+# A day short of a year: long enough for any wait or window driftline has, short enough that Airflow's
+# timedelta arithmetic (interval + hours, max 999,999,999 days) can never overflow.
+MAX_HOURS = 365 * 24
+MAX_DAYS = 100 * 365  # look-back windows in days: a century of data is past any real one
+
+
+def hours(path: Path, where: str, value: Any, minimum: float = 0.0, exclusive: bool = True) -> float:
+    """A duration in hours that Airflow turns into a timedelta: a finite number in (minimum, MAX_HOURS]."""
+    value = float(expect(path, where, value, (int, float)))
+    low_ok = value > minimum if exclusive else value >= minimum
+    if not (low_ok and value <= MAX_HOURS):
+        bound = ">" if exclusive else ">="
+        raise ConfigError(f"{path}: '{where}' must be {bound} {minimum:g} and <= {MAX_HOURS} hours, got {value}")
+    return value
+
+
+def plain_numbers(path: Path, table: dict, where: str = "") -> None:
+    """Refuse nan, inf and integers past 64 bits anywhere in the file: TOML allows them, no setting
+    means them, and they overflow the timedelta, numpy and LightGBM values they end up in."""
+    items = table.items() if isinstance(table, dict) else enumerate(table)
+    for key, value in items:
+        name = f"{where}.{key}" if where and isinstance(key, str) else (f"{where}[{key}]" if where else str(key))
+        if isinstance(value, (dict, list)):
+            plain_numbers(path, value, name)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{path}: '{name}' must be a finite number, got {value}")
+        elif isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+            raise ConfigError(f"{path}: '{name}' is outside the 64-bit integer range")

@@ -87,6 +87,12 @@ def load_datasets(paths: list[Path] | None = None) -> Datasets:
         except ConfigError as exc:
             datasets.broken.append((str(path), exc))
             continue
+        except Exception as exc:  # noqa: BLE001 - a check this loader misses still hides no other dataset
+            error = ConfigError(
+                f"{path}: config cannot be loaded ({type(exc).__name__}); check the file against the README"
+            )
+            datasets.broken.append((str(path), error))
+            continue
         owners.update({(key, value): str(path) for key, value in _owned(config).items()})
         datasets.loaded.append((str(path), config))
     return datasets

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import os
 import tomllib
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from driftline.config.checks import REQUIRED_SECTIONS, SECTIONS, check_keys, choice, column, expect, non_negative
+from driftline.config.checks import (
+    REQUIRED_SECTIONS,
+    SECTIONS,
+    check_keys,
+    choice,
+    column,
+    expect,
+    non_negative,
+    plain_numbers,
+)
 from driftline.config.model import (
     IDENTIFIER,
     SCORING_ENGINES,
@@ -18,6 +26,8 @@ from driftline.config.model import (
     DatasetConfig,
 )
 from driftline.config.monitoring import monitoring_settings
+from driftline.config.names import owned_name
+from driftline.config.schedule import schedule_settings
 from driftline.config.sections import (
     alert_settings,
     drift_settings,
@@ -29,17 +39,15 @@ from driftline.config.sections import (
     sql_input,
 )
 
+MAX_CONFIG_BYTES = 1_000_000  # read at every DAG parse: a few kB in practice
+
 
 def load_config(path: str | os.PathLike) -> DatasetConfig:
     """Load and validate one dataset config file."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    raw = _read_toml(path)
 
+    plain_numbers(path, raw)
     for section in raw:
         if section not in SECTIONS:
             raise ConfigError(f"{path}: unknown section '[{section}]' (allowed: {', '.join(SECTIONS)})")
@@ -97,13 +105,8 @@ def load_config(path: str | os.PathLike) -> DatasetConfig:
     scoring = raw.get("scoring", {})
     root = _project_root(path)
 
-    cron = expect(path, "schedule.cron", schedule["cron"], str)
-    if len(cron.split()) != 5:
-        raise ConfigError(f"{path}: 'schedule.cron' must be a 5-field cron expression, got {cron!r}")
-
-    schema = expect(path, "database.schema", database["schema"], str)
-    if not IDENTIFIER.match(schema):
-        raise ConfigError(f"{path}: 'database.schema' must be a lower_snake_case identifier, got {schema!r}")
+    timing = schedule_settings(path, schedule)
+    schema = owned_name(path, "database.schema", database["schema"])
 
     budget = float(expect(path, "validation.quarantine_budget", validation["quarantine_budget"], (int, float)))
     if not 0.0 <= budget <= 1.0:
@@ -132,10 +135,7 @@ def load_config(path: str | os.PathLike) -> DatasetConfig:
         history_uri=source["history"]
         if isinstance(source["history"], str)
         else sql_input(path, source["history"], "history"),
-        cron=cron,
-        timezone=expect(path, "schedule.timezone", schedule.get("timezone", "UTC"), str),
-        catchup=expect(path, "schedule.catchup", schedule.get("catchup", False), bool),
-        start_date=_start_date(path, schedule.get("start_date", "2024-01-01")),
+        **timing,
         db_url=_db_url(path, database.get("url")),
         db_conn_id=expect(path, "database.conn_id", database.get("conn_id"), (str, type(None))),
         db_schema=schema,
@@ -163,6 +163,31 @@ def load_config(path: str | os.PathLike) -> DatasetConfig:
     )
 
 
+def _read_toml(path: Path) -> dict:
+    """The file's TOML table; ConfigError naming the file for anything that stops it being one: missing,
+    unreadable, not UTF-8 (with the line of the first bad byte), not TOML."""
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
+    except OSError as exc:  # a folder, no permission
+        raise ConfigError(f"{path}: config file cannot be read ({exc.strerror or type(exc).__name__})") from exc
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes; a dataset config is a few kB of TOML")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}, line {line}); save the file as UTF-8") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except RecursionError as exc:  # arrays or inline tables nested thousands deep
+        raise ConfigError(f"{path}: not valid TOML: nested too deeply") from exc
+
+
 def _project_root(config_path: Path) -> Path:
     """Relative paths are resolved against the project root: the parent of the config folder."""
     env_root = os.environ.get("DRIFTLINE_HOME")
@@ -188,26 +213,7 @@ def _analyst_role(path: Path, value: Any) -> str | None:
     """[database] analyst_role: a role name only; its password (if any) comes from the environment."""
     if value is None:
         return None
-    expect(path, "database.analyst_role", value, str)
-    if not IDENTIFIER.match(value):
-        raise ConfigError(f"{path}: 'database.analyst_role' must be a lower_snake_case identifier, got {value!r}")
-    return value
-
-
-def _start_date(path: Path, value: Any) -> datetime:
-    """TOML dates arrive as date/datetime objects, strings are parsed as ISO 8601; naive means UTC."""
-    from datetime import date, timezone
-
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise ConfigError(f"{path}: 'schedule.start_date' is not an ISO date: {value!r}") from exc
-    elif isinstance(value, date) and not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)
-    if not isinstance(value, datetime):
-        raise ConfigError(f"{path}: 'schedule.start_date' must be a date, got {value!r}")
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return owned_name(path, "database.analyst_role", value)
 
 
 def default_config_path() -> Path:

@@ -7,6 +7,8 @@ from pathlib import Path
 from driftline.config.checks import expect
 from driftline.config.model import ConfigError, Feature, MonitoringSettings
 
+MAX_TOP_N = 1000  # segment values kept per feature; more is a 20 MB trends page, not monitoring
+
 
 def monitoring_settings(path: Path, table: dict, features: tuple[Feature, ...]) -> MonitoringSettings:
     """[monitoring] is optional: segments name categorical features (top_n values each, plus "other")."""
@@ -28,4 +30,9 @@ def monitoring_settings(path: Path, table: dict, features: tuple[Feature, ...]) 
         counts[key] = expect(path, f"monitoring.{key}", table.get(key, getattr(MonitoringSettings, key)), int)
         if isinstance(counts[key], bool) or counts[key] < 1:
             raise ConfigError(f"{path}: 'monitoring.{key}' must be a whole number >= 1, got {counts[key]!r}")
+    if counts["top_n"] > MAX_TOP_N:
+        raise ConfigError(
+            f"{path}: 'monitoring.top_n' must be <= {MAX_TOP_N}, got {counts['top_n']}: every value is a row of "
+            "segment_performance per interval and a line of the trends page"
+        )
     return MonitoringSettings(segments=tuple(segments), **counts)

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from driftline.config.checks import check_keys, choice, expect, settings_keys
+from driftline.config.checks import MAX_DAYS, check_keys, choice, expect, hours, settings_keys
 from driftline.config.model import (
     CATEGORICAL_DRIFT_METHODS,
     ESTIMATED_METRICS,
@@ -207,12 +207,15 @@ def retraining_policy(path: Path, table: dict, task: str, features: tuple[Featur
         shadow=get("shadow", bool),
         realized_lookback_days=get("realized_lookback_days", int),
         promotion=choice(path, "retraining.promotion", table.get("promotion", defaults.promotion), PROMOTION_MODES),
-        approval_timeout_hours=float(get("approval_timeout_hours", (int, float))),
+        approval_timeout_hours=hours(
+            path,
+            "retraining.approval_timeout_hours",
+            table.get("approval_timeout_hours", defaults.approval_timeout_hours),
+        ),
     )
-    if policy.approval_timeout_hours <= 0:
-        raise ConfigError(
-            f"{path}: 'retraining.approval_timeout_hours' must be positive, got {policy.approval_timeout_hours}"
-        )
+    for key in ("training_days", "realized_lookback_days"):  # timedelta(days=...) from interval ends
+        if getattr(policy, key) > MAX_DAYS:
+            raise ConfigError(f"{path}: 'retraining.{key}' must be <= {MAX_DAYS} days, got {getattr(policy, key)}")
     if policy.metric not in TASK_METRICS[task]:
         raise ConfigError(
             f"{path}: 'retraining.metric' must be one of {TASK_METRICS[task]} for task {task!r}, got {policy.metric!r}"
@@ -303,9 +306,7 @@ def alert_settings(path: Path, table: dict) -> AlertSettings:
         raise ConfigError(f"{path}: 'alerts.smtp_conn_id' is set but 'alerts.smtp_to' lists no recipient")
     deadline = table.get("scoring_deadline_hours")
     if deadline is not None:
-        deadline = float(expect(path, "alerts.scoring_deadline_hours", deadline, (int, float)))
-        if deadline <= 0:
-            raise ConfigError(f"{path}: 'alerts.scoring_deadline_hours' must be positive, got {deadline}")
+        deadline = hours(path, "alerts.scoring_deadline_hours", deadline)
     return AlertSettings(
         smtp_conn_id=smtp,
         smtp_to=tuple(to),
@@ -351,7 +352,7 @@ def drift_settings(path: Path, root: Path, drift: dict, registry_dir: str) -> Dr
         effect_size_floor=number("drift.trigger.effect_size_floor", trigger["effect_size_floor"], 0.0),
         breaches=count("drift.trigger.breaches", trigger["breaches"]),
         window=count("drift.trigger.window", trigger["window"]),
-        cooldown_hours=number("drift.trigger.cooldown_hours", trigger["cooldown_hours"], 0.0),
+        cooldown_hours=hours(path, "drift.trigger.cooldown_hours", trigger["cooldown_hours"], exclusive=False),
         estimated_metric=choice(
             path, "drift.trigger.estimated_metric", trigger.get("estimated_metric", "auc"), ESTIMATED_METRICS
         ),
