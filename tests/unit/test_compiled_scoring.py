@@ -84,7 +84,7 @@ def damage_cache(object_file: Path, damage: str, other: Path | None = None) -> N
         "garbage": os.urandom(len(data)),
         "empty": b"",
         "another model's object": other.read_bytes() if other else data,
-        "not in the registry": data,
+        "not in the registry": data[:100] + bytes([data[100] ^ 0xFF]) + data[101:],
     }[damage]
     object_file.write_bytes(damaged)
     object_file.with_name(object_file.name + ".sha256").write_text(hashlib.sha256(damaged).hexdigest() + "\n")
@@ -116,7 +116,10 @@ def test_a_cache_file_that_does_not_match_the_registry_is_compiled_again_and_rep
         scores = scorer.predict(rows)
     assert "was refused" in caplog.text and "compiled again" in caplog.text
     [notice] = scorer.notices
-    assert str(object_file) in notice and "registry" in notice
+    assert (
+        str(object_file) in notice
+        and ("no sha256 is recorded" if damage == "not in the registry" else "is not the") in notice
+    )
     assert scorer.engine == "compiled"
     assert np.max(np.abs(scores - expected)) <= COMPILED_TOLERANCE
     assert (
@@ -162,6 +165,20 @@ def test_an_unsafe_cache_folder_is_refused_with_a_clear_message(tmp_path, caplog
     rows = awkward_rows(config)
     expected = model.booster.predict(model_matrix(rows, config, model.manifest["categories"]))
     np.testing.assert_array_equal(scorer.predict(rows), expected)
+
+
+def test_an_identical_object_another_registry_built_is_rebuilt_without_a_notice(tmp_path, caplog):
+    """Two deployment schemas share the cache: an object no row of this registry vouches for is not
+    loaded, but rebuilt; when the rebuild is byte-identical nothing was wrong, so nothing is reported."""
+    config = config_for(tmp_path, "binary")
+    model = trained(config)
+    first = Hashes()
+    Scorer(model, config, first)
+    second = Hashes()
+    with caplog.at_level(logging.WARNING, logger="driftline.scoring.compiled"):
+        scorer = Scorer(model, config, second)
+    assert scorer.engine == "compiled" and scorer.notices == [] and caplog.text == ""
+    assert second == first
 
 
 def test_without_the_registry_the_cache_is_not_used(tmp_path):

@@ -108,7 +108,7 @@ def compile_model(text: bytes, sha256: str, hashes: ObjectHashes | None) -> Comp
                 return Compiled(model)
             key = cache_key(sha256)
             target = directory / key
-            cached, refused = _verified_cache(target, hashes.expected(key), Path(tmp))
+            cached, refused, found = _verified_cache(target, hashes.expected(key), Path(tmp))
             if cached is not None:
                 model.compile(cache=str(cached), fblocksize=BLOCK_ROWS)
                 log.info(
@@ -120,12 +120,18 @@ def compile_model(text: bytes, sha256: str, hashes: ObjectHashes | None) -> Comp
             partial = Path(tmp) / target.name
             model.compile(cache=str(partial), fblocksize=BLOCK_ROWS)
             data = partial.read_bytes()
-            hashes.record(key, sha256, hashlib.sha256(data).hexdigest())
+            built = hashlib.sha256(data).hexdigest()
+            hashes.record(key, sha256, built)
             _install(data, target)
         except CompileError:
             raise
         except Exception as exc:  # noqa: BLE001 - LLVM raises assorted errors; all mean "use LightGBM"
             raise CompileError(f"{type(exc).__name__}: {exc}") from exc
+    if refused and found == built:
+        # The same object, built by another deployment schema sharing this cache: nothing was wrong.
+        refused = None
+    if refused:
+        log.warning("%s", refused)
     log.info("compiled model %s in %.1f s (cached at %s)", sha256[:12], time.perf_counter() - started, target)
     return Compiled(model, refused)
 
@@ -150,7 +156,8 @@ def private_cache_folder() -> Path:
     elif info.st_mode & 0o022:
         problem = f"{directory} is writable by group or others (mode {stat.filemode(info.st_mode)})"
     elif root_info.st_uid not in (me, 0) or (root_info.st_mode & 0o022 and not root_info.st_mode & stat.S_ISVTX):
-        problem = f"its parent {root} can be written by another user (uid {root_info.st_uid}, mode {stat.filemode(root_info.st_mode)})"
+        mode = stat.filemode(root_info.st_mode)
+        problem = f"its parent {root} can be written by another user (uid {root_info.st_uid}, mode {mode})"
     if problem:
         raise UnsafeCacheError(
             f"refusing the compiled-model cache: {problem}. Remove it (it is rebuilt, mode 700) or set "
@@ -159,38 +166,41 @@ def private_cache_folder() -> Path:
     return directory
 
 
-def _verified_cache(target: Path, expected: str | None, private_dir: Path) -> tuple[Path | None, str | None]:
-    """(a private copy of the cached object, None) when its sha256 equals the registry's, else
-    (None, why it was refused) with the file removed: a truncated, corrupt or swapped object would
-    abort the process in LLVM. The copy means the file checked is the file loaded."""
+def _verified_cache(
+    target: Path, expected: str | None, private_dir: Path
+) -> tuple[Path | None, str | None, str | None]:
+    """(a private copy of the cached object, None, its sha256) when its sha256 equals the registry's,
+    else (None, why it was refused, its sha256 if read) with the file removed: a truncated, corrupt
+    or swapped object would abort the process in LLVM. The copy means the file checked is the file loaded."""
     from driftline.registry.artifacts import read_regular_file
 
     try:
         data = read_regular_file(target)
     except FileNotFoundError:
-        return None, None
+        return None, None, None
     except OSError as exc:
-        why = f"unreadable ({type(exc).__name__})"
+        actual, why = None, f"unreadable ({type(exc).__name__})"
     else:
         actual = hashlib.sha256(data).hexdigest()
         if expected is not None and actual == expected:
             copy = private_dir / target.name
             copy.write_bytes(data)
-            return copy, None
+            return copy, None, actual
         why = (
             "no sha256 is recorded for it in the registry"
             if expected is None
             else f"its sha256 {actual[:12]} is not the {expected[:12]} recorded in the registry when it was built"
         )
-    refused = f"compiled model cache {target} was refused ({why}: not built here, or truncated, corrupt or replaced); removed it and compiled again"
-    log.warning("%s", refused)
+    refused = (
+        f"compiled model cache {target} was refused ({why}: not built here, or truncated, corrupt or "
+        "replaced); removed it and compiled again"
+    )
     for path in (target, target.with_name(target.name + ".sha256")):  # .sha256: what earlier versions wrote
         try:
             path.unlink(missing_ok=True)
         except OSError:
             pass  # a folder in its place: installing the new object fails too, and LightGBM scores
-
-    return None, refused
+    return None, refused, actual
 
 
 def _install(data: bytes, target: Path) -> None:
