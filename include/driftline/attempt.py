@@ -16,7 +16,8 @@ from driftline.alerts import raise_alert
 from driftline.config import DatasetConfig
 from driftline.db import runs
 from driftline.errors import BadInput, safe_message
-from driftline.registry import ModelLoadError, fallback_versions, load_model, version_for_interval
+from driftline.registry import CompiledHashes, ModelLoadError, fallback_versions, load_model, version_for_interval
+from driftline.scoring.engine import Scorer
 from driftline.scoring.features import FeatureMismatch, bind
 from driftline.scoring.safeguards import ScoreStats, check_distribution
 
@@ -210,6 +211,15 @@ def _fall_back(conn, attempt: Attempt, requested: int | None, first: ModelLoadEr
     raise ModelLoadError(
         f"no kept model version could be loaded, nothing was written; tried {len(tried)}: " + " | ".join(tried)
     ) from first
+
+
+def make_scorer(conn, attempt: Attempt, model) -> Scorer:
+    """The attempt's Scorer, its compiled objects checked against the registry; each untrusted
+    artifact it refused (a cached object that does not match, an unsafe cache folder) is alerted."""
+    scorer = Scorer(model, attempt.config, CompiledHashes(conn, attempt.schema))
+    for notice in scorer.notices:
+        attempt.alert("untrusted_artifact", "warning", notice, {"model_version": model.version})
+    return scorer
 
 
 def check_budget(attempt: Attempt) -> None:

@@ -19,6 +19,7 @@ from driftline.attempt import (
     QuarantineBudgetExceeded,
     choose_model,
     delete_replaced_predictions,
+    make_scorer,
     publish,
     record,
     record_failure,
@@ -29,7 +30,6 @@ from driftline.config import load_config
 from driftline.db import runs
 from driftline.errors import BadInput
 from driftline.intervals import utc
-from driftline.scoring.engine import Scorer
 from driftline.scoring.safeguards import OutputSanityError
 from driftline.sources.prefetch import read_ahead
 from driftline.validation import Validator
@@ -102,7 +102,7 @@ def _score_and_publish(conn, attempt: Attempt, model, chunks) -> None:
     t = time.perf_counter()
     validator = Validator(attempt.config)
     stages["load_suite"] += time.perf_counter() - t
-    scorer = Scorer(model, attempt.config)
+    scorer = make_scorer(conn, attempt, model)
     stages["compile_model"] += scorer.compile_seconds
 
     # Quarantined rows are spilled to disk and written after the loop: they go in whether or not the

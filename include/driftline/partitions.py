@@ -17,14 +17,13 @@ import time
 from datetime import datetime, timezone
 
 from driftline import db
-from driftline.attempt import Attempt, Counts, choose_model, publish, record_failure
+from driftline.attempt import Attempt, Counts, choose_model, make_scorer, publish, record_failure
 from driftline.chunks import score_input
 from driftline.config import load_config
 from driftline.db import runs
 from driftline.errors import BadInput
 from driftline.intervals import utc
 from driftline.registry import load_model
-from driftline.scoring.engine import Scorer
 from driftline.scoring.safeguards import OutputSanityError, ScoreStats
 from driftline.sources import input_files
 from driftline.sources.prefetch import read_ahead
@@ -134,7 +133,7 @@ def score_partition(
         t = time.perf_counter()
         validator = Validator(config)
         stages["load_suite"] += time.perf_counter() - t
-        scorer = Scorer(model, config)  # compiled once per model version and machine, then cached
+        scorer = make_scorer(conn, attempt, model)  # compiled once per model version and machine, then cached
         stages["compile_model"] += scorer.compile_seconds
         with tempfile.TemporaryFile() as spill, conn.transaction():
             # A share lock on the plan row until this partition commits: publish_partitions takes it

@@ -11,7 +11,10 @@ the promotion is recorded as a reject and the rollback changes nothing (Rollback
 Artifacts are written to a hidden staging folder and renamed into place only after their row
 commits; a staging folder left by a crash is removed (or finished) by the next registration.
 
-artifacts.py: files, hashes, staging; versions.py: registration, loading, aliases, queries;
+Compiled-model objects (scoring/compiled.py) are hash-checked the same way: compiled_objects keeps
+the sha256 of each object when it is built, and a cache file that does not match is never loaded.
+
+artifacts.py: files, hashes, staging; compiled_objects.py: the compiled objects' hashes; versions.py: registration, loading, aliases, queries;
 decisions.py: promote / reject / rollback.
 """
 
@@ -25,6 +28,7 @@ from driftline.registry.artifacts import (
     sha256_bytes,
     write_artifact,
 )
+from driftline.registry.compiled_objects import CompiledHashes
 from driftline.registry.decisions import (
     UNCHECKED,
     Outcome,
@@ -61,6 +65,7 @@ __all__ = [
     "PREVIOUS",
     "SCORING_FIELDS",
     "UNCHECKED",
+    "CompiledHashes",
     "LoadedModel",
     "ModelLoadError",
     "Outcome",

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 from pathlib import Path
 
 from psycopg import sql
@@ -32,6 +33,44 @@ def artifact_path(uri: str) -> Path:
     from urllib.request import url2pathname
 
     return Path(url2pathname(urlparse(uri).path))
+
+
+def read_regular_file(path: Path) -> bytes:
+    """The bytes of path, which must be a regular file: a FIFO, device or directory put in an
+    artifact's place raises OSError instead of blocking or reading forever."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as file:
+        kind = os.fstat(fd).st_mode
+        if not stat.S_ISREG(kind):
+            raise OSError(f"{path} is not a regular file ({stat.filemode(kind)})")
+        return file.read()
+
+
+def read_artifact(path: Path) -> tuple[bytes, dict]:
+    """A version's model text (bytes) and manifest (a JSON object); ValueError saying what is wrong
+    when either is missing, unreadable, not a regular file, not UTF-8 JSON or not an object."""
+    try:
+        data = read_regular_file(path)
+    except OSError as exc:
+        raise ValueError(
+            f"artifact unreadable at {path} ({type(exc).__name__}: {exc.strerror or exc}); restore it from a backup"
+        ) from exc
+    manifest_path = path.parent / MANIFEST_FILE
+    try:
+        manifest = json.loads(read_regular_file(manifest_path).decode("utf-8"))
+    except OSError as exc:
+        why = f"unreadable ({type(exc).__name__}: {exc.strerror or exc})"
+    except UnicodeDecodeError:
+        why = "not UTF-8 text"
+    except ValueError as exc:  # json.JSONDecodeError: its position only, never the content
+        why = f"not valid JSON ({type(exc).__name__} at line {getattr(exc, 'lineno', '?')})"
+    else:
+        if isinstance(manifest, dict):
+            return data, manifest
+        why = f"a JSON {type(manifest).__name__}, not an object"
+    raise ValueError(
+        f"manifest {manifest_path} is {why}; restore it (the registry row keeps a copy: model_versions.manifest)"
+    )
 
 
 def sha256_bytes(data: bytes) -> str:

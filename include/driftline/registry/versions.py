@@ -25,6 +25,7 @@ from driftline.registry.artifacts import (
     STAGING_PREFIX,
     artifact_path,
     publish_staged,
+    read_artifact,
     scoring_digest,
     sha256_bytes,
     sweep_staging,
@@ -226,10 +227,9 @@ def load_model(
         )
     path = artifact_path(artifact_uri)
     try:
-        data = path.read_bytes()
-        manifest = json.loads((path.parent / MANIFEST_FILE).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ModelLoadError(f"model version {version}: artifact unreadable at {path}: {exc}") from exc
+        data, manifest = read_artifact(path)
+    except ValueError as exc:
+        raise ModelLoadError(f"model version {version}: {exc}; refusing to load it") from exc
     actual = sha256_bytes(data)
     if actual != expected or manifest.get("sha256") != expected:
         raise ModelLoadError(

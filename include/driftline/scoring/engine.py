@@ -43,9 +43,13 @@ class Scorer:
     scores on a sample of a chunk differ from LightGBM's by more than COMPILED_TOLERANCE, it logs
     a warning and scores with LightGBM from then on, so the scores written are always LightGBM's
     within the tolerance.
+
+    hashes: where compiled objects' sha256 are recorded (registry.CompiledHashes); without it the
+    compiled-model cache is not used. `notices` lists the untrusted artifacts refused on the way
+    (a cached object that did not match the registry, an unsafe cache folder): the caller alerts them.
     """
 
-    def __init__(self, model, config: DatasetConfig):
+    def __init__(self, model, config: DatasetConfig, hashes=None):
         self._booster = model.booster
         self.binding = bind(model, config)  # refuses a config whose [features] the model was not trained on
         self._config = config
@@ -54,19 +58,23 @@ class Scorer:
         self._compiled = None
         self.engine = "lightgbm"
         self.compile_seconds = 0.0
+        self.notices: list[str] = []
         if config.scoring_engine == "compiled":
-            self._compile(model)
+            self._compile(model, hashes)
 
-    def _compile(self, model) -> None:
-        from driftline.scoring.compiled import CompileError, compile_model
+    def _compile(self, model, hashes) -> None:
+        from driftline.scoring.compiled import CompileError, UnsafeCacheError, compile_model
 
         started = time.perf_counter()
         try:
             if model.text is None or model.sha256 is None:
                 raise CompileError("the model was not loaded through the registry (no verified text)")
-            self._compiled = compile_model(model.text, model.sha256)
-            self.engine = "compiled"
+            compiled = compile_model(model.text, model.sha256, hashes)
+            self._compiled, self.engine = compiled.model, "compiled"
+            self.notices += [compiled.refused] if compiled.refused else []
         except CompileError as exc:
+            if isinstance(exc, UnsafeCacheError):
+                self.notices.append(str(exc))
             log.warning(
                 "model version %s: compiled scoring unavailable (%s); scoring with LightGBM instead "
                 '(slower, same scores). Set [scoring] engine = "lightgbm" to silence this.',
