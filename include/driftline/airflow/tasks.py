@@ -219,11 +219,15 @@ def estimate_performance(config_path: str, interval_start: datetime, interval_en
 
 def decide_retrain(config_path: str, interval_start, interval_end, run_id: str, ti, retrain_dag_id: str) -> dict:
     """Apply the trigger policy to the state of retrain_dag_id (deployed, paused, running, queued);
-    on a trigger the result carries the conf of the retrain run (`retrain_conf`)."""
+    `retrains` lists the retrain runs to start (run id and conf), one per interval that now triggers."""
     from driftline.drift.decision import decide_retrain as decide
 
     decision = run_step(decide, config_path, interval_start, interval_end, run_id, retrain_state(ti, retrain_dag_id))
-    return {**decision, "retrain_conf": retrain_conf(config_path, decision)}
+    # One retrain run per triggering interval: this one and the later ones it re-evaluated (drift.order).
+    retrains = [
+        {"trigger_run_id": d["retrain_run_id"], "conf": retrain_conf(config_path, d)} for d in decision["retrains"]
+    ]
+    return {**decision, "retrains": retrains, "retrain_conf": retrain_conf(config_path, decision)}
 
 
 def retrain_state(ti, dag_id: str):
