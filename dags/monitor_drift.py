@@ -80,18 +80,22 @@ def monitor_drift(config_path: str, config: DatasetConfig) -> DAG:
 
             return decide_retrain(params["config"], interval["start"], interval["end"], run_id, ti, retrain_dag_id)
 
+        @task(retries=0)
+        def list_retrains(decision: dict) -> list[dict]:
+            """The retrain runs to start (an XCom key of decide_retrain cannot be mapped over)."""
+            return decision["retrains"]
+
         interval = choose_interval()
         decision = decide_retrain(interval)
         # One run per interval whose decision triggers (this one, or a later one it re-evaluated);
         # none mapped: skipped. The run id names the interval, so a rerun triggers nothing twice.
-        trigger_retrain = TriggerDagRunOperator.partial(
+        TriggerDagRunOperator.partial(
             task_id="trigger_retrain",
             trigger_dag_id=retrain_dag_id,
             skip_when_already_exists=True,
             retries=0,
-        ).expand_kwargs(decision["retrains"])
+        ).expand_kwargs(list_retrains(decision))
         prepare_database() >> interval >> monitor_interval(interval) >> estimate_performance(interval) >> decision
-        decision >> trigger_retrain
     return dag
 
 
