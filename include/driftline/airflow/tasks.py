@@ -72,6 +72,17 @@ def prepare_database(config_path: str, conf: dict | None = None, known: list[str
     return run_step(prepare, config_path)
 
 
+def require_interval(interval_start, interval_end) -> None:
+    """BadConfig at once (no retry) for a run without a data interval: a manual trigger with no logical date."""
+    from driftline.errors import BadConfig
+
+    if interval_start is None or interval_end is None:
+        raise BadConfig(
+            "this run has no data interval (triggered without a logical date): trigger score_batch with one, "
+            "e.g. `airflow dags trigger <dag_id> -l 2026-11-02T00:00:00+00:00` or a REST/UI trigger with logical_date"
+        )
+
+
 def score_interval(
     config_path: str,
     interval_start: datetime,
@@ -96,6 +107,7 @@ def plan_partitions(
     """The interval's partitions for score_partition to map over; none when it is scored in one task."""
     from driftline.partitions import plan_partitions as plan
 
+    run_step(require_interval, interval_start, interval_end)
     return run_step(plan, config_path, interval_start, interval_end, run_id, model_version)["partitions"]
 
 
