@@ -91,3 +91,19 @@ def test_cooldown_counts_in_data_time_and_a_run_that_retrains_nothing_is_no_anch
         True,
         True,
     ]  # April: 31 days after March
+
+
+def test_a_recorded_no_retrain_trigger_stays_no_anchor_when_later_runs_retrain():
+    """`driftline monitor --no-retrain` then `driftline monitor` on one database: February's recorded
+    trigger started nothing, so March (28 days on) is not in its cooldown; a recorded trigger that
+    started a retrain anchors the cooldown even when monitored under --no-retrain."""
+    rules = policy(1, 1, 30)
+    months = [datetime(2026, month, 1, tzinfo=timezone.utc) for month in (2, 3, 4)]
+    intervals = [Interval(end, True) for end in months]
+    not_started = plan(rules, intervals, recorded={months[0]: False})
+    assert [p.trigger for p in not_started.values()] == [True, True, True]
+    assert not_started[months[1]].last_retrain is None
+    assert not_started[months[2]].last_retrain == months[1]  # March's retrain ran: April is 31 days on
+    started = plan(rules, intervals, anchor=False, recorded={months[0]: True})
+    assert [p.trigger for p in started.values()] == [True, False, True]
+    assert started[months[1]].last_retrain == months[0]

@@ -64,20 +64,23 @@ def decide_retrain(
             ],
             _retrained(conn, config.db_schema),
             anchor=retrains,
+            recorded=(triggered := _triggered(conn, config.db_schema)),
         )
-        triggered = _triggered(conn, config.db_schema)
-        decided = [_decide_one(conn, config, run_id, retrain, now, planned[end], breaches[end])]
+        decided = [_decide_one(conn, config, run_id, retrain, now, planned[end], breaches[end], retrains)]
         for later, p in sorted(planned.items()):
             if later > end and p.trigger and later not in triggered:  # re-evaluated: it triggers now
-                decided.append(_decide_one(conn, config, run_id, retrain, now, p, breaches[later]))
+                decided.append(_decide_one(conn, config, run_id, retrain, now, p, breaches[later], retrains))
     for one in decided:
         _alert(config, run_id, one)
     first = decided[0]
     return {**first, "retrains": [d for d in decided if d["trigger"] and d["retrain_run_id"]]}
 
 
-def _decide_one(conn, config, run_id: str, retrain: RetrainState, now: datetime, planned, breach: tuple) -> dict:
-    """Decide one interval from its data-order plan, append the decision, refresh its report summary."""
+def _decide_one(
+    conn, config, run_id: str, retrain: RetrainState, now: datetime, planned, breach: tuple, retrains: bool
+) -> dict:
+    """Decide one interval from its data-order plan, append the decision, refresh its report summary.
+    A trigger under `--no-retrain` (retrains=False) is marked `"retrain_started": false` in its numbers."""
     policy, schema = config.drift.trigger, config.db_schema
     current = conn.execute(
         sql.SQL(
@@ -123,6 +126,8 @@ def _decide_one(conn, config, run_id: str, retrain: RetrainState, now: datetime,
         waiting_for=planned.waiting_for,
     )
     retrain_run_id = f"drift__{end.isoformat()}" if decision.trigger else None
+    if decision.trigger:
+        decision.numbers["retrain_started"] = retrains
     decision_id = conn.execute(
         sql.SQL(
             "INSERT INTO {} (interval_start, interval_end, run_id, breach, trigger, reason, numbers, retrain_run_id, "
@@ -189,12 +194,16 @@ def _known_ends(conn, schema: str) -> set[datetime]:
     return {utc(end) for (end,) in rows.fetchall()}
 
 
-def _triggered(conn, schema: str) -> set[datetime]:
-    """Ends of the intervals a decision already triggered a retrain for (one trigger per interval)."""
+def _triggered(conn, schema: str) -> dict[datetime, bool]:
+    """Ends of the intervals a decision already triggered (one trigger per interval), and whether one of
+    those triggers started a retrain (not `driftline monitor --no-retrain`)."""
     rows = conn.execute(
-        sql.SQL("SELECT DISTINCT interval_end FROM {} WHERE trigger").format(db.table(schema, "drift_decisions"))
+        sql.SQL(
+            "SELECT interval_end, bool_or(coalesce((numbers ->> 'retrain_started')::boolean, true)) FROM {} "
+            "WHERE trigger GROUP BY interval_end"
+        ).format(db.table(schema, "drift_decisions"))
     )
-    return {utc(end) for (end,) in rows.fetchall()}
+    return {utc(end): started for end, started in rows.fetchall()}
 
 
 def _retrained(conn, schema: str) -> list[datetime]:

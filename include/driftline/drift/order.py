@@ -44,17 +44,24 @@ class Planned:
 
 
 def plan(
-    policy: DriftPolicy, intervals: list[Interval], retrained: list[datetime] = (), anchor: bool = True
+    policy: DriftPolicy,
+    intervals: list[Interval],
+    retrained: list[datetime] = (),
+    anchor: bool = True,
+    recorded: dict[datetime, bool] | None = None,
 ) -> dict[datetime, Planned]:
     """The data-order decision of every monitored interval (by end).
 
     retrained: data times of retrains not started by these decisions (a promotion's training end);
-    anchor: whether the planned triggers start retrains that the cooldown counts from (False for
-    `driftline monitor --no-retrain`, which records the trigger but runs nothing).
+    anchor: whether a new planned trigger starts a retrain that the cooldown counts from (False for
+    `driftline monitor --no-retrain`, which records the trigger but runs nothing); recorded: the
+    intervals already triggered, by end, and whether that trigger started a retrain (it anchors the
+    cooldown either way it is planned now; one that started none never does).
     """
+    recorded = recorded or {}
     ordered = sorted(intervals, key=lambda i: i.end)
     cooldown = timedelta(hours=policy.cooldown_hours)
-    anchors = sorted(retrained)
+    anchors = sorted({*retrained, *(end for end, started in recorded.items() if started)})
     known: dict[datetime, bool] = {}  # end -> whether its trigger outcome can no longer change
     planned: dict[datetime, Planned] = {}
     for position, interval in enumerate(ordered):
@@ -76,7 +83,7 @@ def plan(
         known[interval.end] = not interval.breach or not unsure
         waiting = tuple(unsure) if candidate else ()
         trigger = candidate and not waiting
-        if trigger and anchor:
+        if trigger and recorded.get(interval.end, anchor):
             anchors.append(interval.end)
         planned[interval.end] = Planned(interval.end, flags, last, waiting, trigger)
     return planned
