@@ -79,7 +79,8 @@ def require_interval(interval_start, interval_end) -> None:
     if interval_start is None or interval_end is None:
         raise BadConfig(
             "this run has no data interval (triggered without a logical date): trigger score_batch with one, "
-            "e.g. `airflow dags trigger <dag_id> -l 2026-11-02T00:00:00+00:00` or a REST/UI trigger with logical_date"
+            "from the UI or `POST /api/v2/dags/<dag_id>/dagRuns` with logical_date, or "
+            "`airflow dags test <dag_id> 2026-11-02` (the CLI's `dags trigger -l` takes the interval from now)"
         )
 
 
