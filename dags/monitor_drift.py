@@ -39,7 +39,7 @@ def monitor_drift(config_path: str, config: DatasetConfig) -> DAG:
         schedule=PartitionedAssetTimetable(assets=predictions_asset(config)),
         start_date=config.start_date,
         catchup=False,
-        max_active_runs=1,  # decisions read the previous intervals' breaches: keep them in order
+        max_active_runs=1,  # one decision at a time; their order does not matter (drift.order)
         # No polling: a run starts only once its interval is published.
         default_args=task_defaults(config_path, retries=1, delay_minutes=1),
         params={
@@ -80,23 +80,22 @@ def monitor_drift(config_path: str, config: DatasetConfig) -> DAG:
 
             return decide_retrain(params["config"], interval["start"], interval["end"], run_id, ti, retrain_dag_id)
 
-        @task.short_circuit
-        def check_trigger(trigger: bool) -> bool:
-            """Skip trigger_retrain unless the policy decided to retrain."""
-            return trigger
+        @task(retries=0)
+        def list_retrains(decision: dict) -> list[dict]:
+            """The retrain runs to start (an XCom key of decide_retrain cannot be mapped over)."""
+            return decision["retrains"]
 
         interval = choose_interval()
         decision = decide_retrain(interval)
-        trigger_retrain = TriggerDagRunOperator(
+        # One run per interval whose decision triggers (this one, or a later one it re-evaluated);
+        # none mapped: skipped. The run id names the interval, so a rerun triggers nothing twice.
+        TriggerDagRunOperator.partial(
             task_id="trigger_retrain",
             trigger_dag_id=retrain_dag_id,
-            trigger_run_id=decision["retrain_run_id"],
-            conf=decision["retrain_conf"],
-            skip_when_already_exists=True,  # one retrain per breaching interval, even when it is rerun
+            skip_when_already_exists=True,
             retries=0,
-        )
+        ).expand_kwargs(list_retrains(decision))
         prepare_database() >> interval >> monitor_interval(interval) >> estimate_performance(interval) >> decision
-        check_trigger(decision["trigger"]) >> trigger_retrain
     return dag
 
 

@@ -146,28 +146,27 @@ def cmd_monitor(args) -> None:
     # No Airflow here: no other retrain run can be active, and `driftline retrain` is the deployment.
     retrain_dag = dag_id(load_config(config_path).name, "retrain_model")
     state = RetrainState(dag_id=retrain_dag, deployed=True, paused=False, running=0, queued=0)
-    decision = decide_retrain(config_path, start, end, run_id, state)
+    decision = decide_retrain(config_path, start, end, run_id, state, retrains=not args.no_retrain)
     shown = ("decision_id", "breach", "trigger", "reason", "retrain_run_id")
     print(json.dumps({"decide_retrain": {k: decision[k] for k in shown}}, indent=2, default=str))
-    if not decision["trigger"]:
-        return
-    conf = retrain_conf(config_path, decision)
-    if args.no_retrain:
-        print(
-            f"retrain triggered, not run (--no-retrain): driftline retrain --config {config_path} "
-            f"--interval-end {conf['interval']['end']} --reason {json.dumps(conf['reason'])}"
-        )
-        return
-    from driftline.retraining.lifecycle import retrain
+    for triggered in decision["retrains"]:  # this interval, or a later one this one re-evaluated
+        conf = retrain_conf(config_path, triggered)
+        if args.no_retrain:
+            print(
+                f"retrain triggered, not run (--no-retrain): driftline retrain --config {config_path} "
+                f"--interval-end {conf['interval']['end']} --reason {json.dumps(conf['reason'])}"
+            )
+            continue
+        from driftline.retraining.lifecycle import retrain
 
-    retrain(
-        config_path,
-        conf["reason"],
-        trigger_interval=conf["interval"],
-        labels_as_of=args.labels_as_of,
-        run_id=decision["retrain_run_id"],
-        report=_print_step,
-    )
+        retrain(
+            config_path,
+            conf["reason"],
+            trigger_interval=conf["interval"],
+            labels_as_of=args.labels_as_of,
+            run_id=triggered["retrain_run_id"],
+            report=_print_step,
+        )
 
 
 def _print_step(step: str, result) -> None:

@@ -127,7 +127,7 @@ def test_three_configs_make_nine_dags_each_wired_to_its_own_dataset(tmp_path, mo
         assert outlet == predictions_asset(config) and name in outlet.name
         monitor = bag.dags[f"{name}__monitor_drift"]
         assert monitor.timetable.asset_condition == predictions_asset(config)  # its own predictions only
-        assert monitor.get_task("trigger_retrain").trigger_dag_id == f"{name}__retrain_model"
+        assert monitor.get_task("trigger_retrain").partial_kwargs["trigger_dag_id"] == f"{name}__retrain_model"
 
 
 def test_a_broken_config_is_one_import_error_and_hides_no_other_dataset(tmp_path, monkeypatch):
@@ -284,7 +284,7 @@ def test_monitor_drift_contract(dag_bag):
         "monitor_interval",
         "estimate_performance",
         "decide_retrain",
-        "check_trigger",
+        "list_retrains",
         "trigger_retrain",
     ]
     # Data-aware: one run per interval score_batch publishes (the partition key of its Asset event).
@@ -293,17 +293,16 @@ def test_monitor_drift_contract(dag_bag):
 
     assert type(dag.timetable).__name__ == "PartitionedAssetTimetable"
     assert dag.timetable.asset_condition == predictions_asset(load_config(REPO / "config" / "demo.toml"))
-    assert dag.max_active_runs == 1  # k-of-n decisions read the previous intervals
+    assert dag.max_active_runs == 1  # one decision at a time (their order does not matter: drift.order)
     # No retry-polling: a run starts only once its interval is published.
     assert all(task.retries <= 1 for task in dag.tasks), {t.task_id: t.retries for t in dag.tasks}
     assert {"interval_start", "interval_end"} <= set(dag.params)  # manual runs name their interval
     trigger = dag.get_task("trigger_retrain")
-    assert type(trigger).__name__ == "TriggerDagRunOperator"
-    assert trigger.trigger_dag_id == f"{DEMO}__retrain_model"  # the same dataset's retrain DAG
-    assert trigger.skip_when_already_exists
-    # Runs only when check_trigger (a short circuit on the decision) lets it; conf comes from decide_retrain.
-    assert {t.task_id for t in trigger.upstream_list} == {"check_trigger", "decide_retrain"}
-    assert type(dag.get_task("check_trigger")).__name__ == "_ShortCircuitDecoratedOperator"
+    assert trigger.operator_class.__name__ == "TriggerDagRunOperator"
+    assert trigger.partial_kwargs["trigger_dag_id"] == f"{DEMO}__retrain_model"  # the same dataset's retrain DAG
+    assert trigger.partial_kwargs["skip_when_already_exists"]
+    # Mapped over the runs decide_retrain lists (this interval, later ones it re-evaluated); none: skipped.
+    assert {t.task_id for t in trigger.upstream_list} == {"list_retrains"}
     # A skipped estimate (regression, uncalibrated model) still lets the drift decision run.
     assert dag.get_task("decide_retrain").trigger_rule == "none_failed"
 

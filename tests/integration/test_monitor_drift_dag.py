@@ -11,13 +11,14 @@ import pytest
 
 from driftline.config import load_config
 from driftline.devtools.demo_data import _inject_bad_rows, transactions
-from tests.helpers import DEMO_DATASET, REPO, SMALL_PLAN, fetch, load_dag, make_project
+from tests.helpers import DEMO_DATASET, REPO, SMALL_PLAN, edit_config, fetch, load_dag, make_project
 
 UNDRIFTED = SMALL_PLAN.interval_bounds()[0]
 # A day far from the demo's own, with a strong shift in amounts, velocity and channel mix.
 DRIFTED = (datetime(2026, 11, 20, tzinfo=timezone.utc), datetime(2026, 11, 21, tzinfo=timezone.utc))
 RETRAIN_DEPLOYED = (REPO / "dags" / "retrain_model.py").exists()
 RETRAIN_DAG = f"{DEMO_DATASET}__retrain_model"  # what the dataset's monitor_drift passes as the retrain DAG
+_FLOOR = "estimated_metric_floor = 0.99\n"  # the undrifted day's estimated AUC is under it: a breach
 
 
 @pytest.fixture(scope="module")
@@ -179,10 +180,12 @@ def test_trigger_decision_with_retrain_deployed_and_cooldown(drift_project, moni
     for key, value in conf.items():
         retrain_params.get_param(key).resolve(value)
 
+    # Deciding the same interval again keeps its one trigger: the same run id, which the
+    # TriggerDagRunOperator (skip_when_already_exists) starts once.
     again = decide_retrain(
         str(drift_project), *DRIFTED, "test_trigger_again", RetrainState(RETRAIN_DAG), now=now + timedelta(hours=1)
     )
-    assert again["trigger"] is False and "cooldown" in again["reason"]
+    assert again["trigger"] is True and again["retrain_run_id"] == first["retrain_run_id"]
     running = decide_retrain(
         str(drift_project),
         *DRIFTED,
@@ -191,6 +194,22 @@ def test_trigger_decision_with_retrain_deployed_and_cooldown(drift_project, moni
         now=now + timedelta(days=9),
     )
     assert running["trigger"] is False and "already active" in running["reason"]
+
+
+def test_cooldown_counts_in_data_time_not_on_the_wall_clock(drift_project, monitored):
+    """A 30-day cooldown, and an estimate floor under which the undrifted day breaches too: its trigger
+    (data to 11-02) puts the drifted day (11-21) in cooldown however far the wall clock moves on."""
+    from driftline.drift.decision import RetrainState, decide_retrain
+
+    slow = drift_project.parent / "slow.toml"
+    # [drift.trigger] is the config's last table.
+    slow.write_text(edit_config(drift_project.read_text(), keys={"cooldown_hours": "720"}, append=_FLOOR))
+    first = decide_retrain(str(slow), *UNDRIFTED, "test_cooldown_first", RetrainState(RETRAIN_DAG))
+    assert first["trigger"] is True
+    for wall_clock in (datetime.now(timezone.utc), datetime.now(timezone.utc) + timedelta(days=400)):
+        later = decide_retrain(str(slow), *DRIFTED, "test_cooldown_later", RetrainState(RETRAIN_DAG), now=wall_clock)
+        assert later["trigger"] is False and "in cooldown" in later["reason"]
+        assert f"covered data up to {UNDRIFTED[1]:%Y-%m-%d %H:%M} UTC" in later["reason"]
 
 
 def test_interval_not_scored_fails_clearly(drift_project):

@@ -100,3 +100,12 @@ def test_unknown_conf_keys_are_refused_with_the_known_ones():
     with pytest.raises(BadConfig, match=r"unknown conf key 'modelversion'; known: config, model_version"):
         check_conf_keys({"config": "x", "modelversion": 2}, ["model_version", "config"])
     check_conf_keys({"model_version": 2}, ["model_version", "config"])  # a subset is fine
+
+
+def test_a_run_without_a_data_interval_is_bad_config_saying_how_to_trigger():
+    from driftline.airflow.tasks import require_interval
+    from driftline.errors import BadConfig
+
+    with pytest.raises(BadConfig, match="logical date"):
+        require_interval(None, None)
+    require_interval(datetime(2026, 11, 1, tzinfo=timezone.utc), datetime(2026, 11, 2, tzinfo=timezone.utc))

@@ -72,6 +72,18 @@ def prepare_database(config_path: str, conf: dict | None = None, known: list[str
     return run_step(prepare, config_path)
 
 
+def require_interval(interval_start, interval_end) -> None:
+    """BadConfig at once (no retry) for a run without a data interval: a manual trigger with no logical date."""
+    from driftline.errors import BadConfig
+
+    if interval_start is None or interval_end is None:
+        raise BadConfig(
+            "this run has no data interval (triggered without a logical date): trigger score_batch with one, "
+            "from the UI or `POST /api/v2/dags/<dag_id>/dagRuns` with logical_date, or "
+            "`airflow dags test <dag_id> 2026-11-02` (the CLI's `dags trigger -l` takes the interval from now)"
+        )
+
+
 def score_interval(
     config_path: str,
     interval_start: datetime,
@@ -96,6 +108,7 @@ def plan_partitions(
     """The interval's partitions for score_partition to map over; none when it is scored in one task."""
     from driftline.partitions import plan_partitions as plan
 
+    run_step(require_interval, interval_start, interval_end)
     return run_step(plan, config_path, interval_start, interval_end, run_id, model_version)["partitions"]
 
 
@@ -219,11 +232,15 @@ def estimate_performance(config_path: str, interval_start: datetime, interval_en
 
 def decide_retrain(config_path: str, interval_start, interval_end, run_id: str, ti, retrain_dag_id: str) -> dict:
     """Apply the trigger policy to the state of retrain_dag_id (deployed, paused, running, queued);
-    on a trigger the result carries the conf of the retrain run (`retrain_conf`)."""
+    `retrains` lists the retrain runs to start (run id and conf), one per interval that now triggers."""
     from driftline.drift.decision import decide_retrain as decide
 
     decision = run_step(decide, config_path, interval_start, interval_end, run_id, retrain_state(ti, retrain_dag_id))
-    return {**decision, "retrain_conf": retrain_conf(config_path, decision)}
+    # One retrain run per triggering interval: this one and the later ones it re-evaluated (drift.order).
+    retrains = [
+        {"trigger_run_id": d["retrain_run_id"], "conf": retrain_conf(config_path, d)} for d in decision["retrains"]
+    ]
+    return {**decision, "retrains": retrains, "retrain_conf": retrain_conf(config_path, decision)}
 
 
 def retrain_state(ti, dag_id: str):

@@ -14,12 +14,13 @@ from driftline import db
 from driftline.alerts import raise_alert
 from driftline.config import load_config
 from driftline.drift.errors import DriftError
-from driftline.drift.performance import recent_breaches
+from driftline.drift.order import Interval, plan
+from driftline.drift.performance import monitored_breaches
 from driftline.drift.policy import RetrainState, decide
 from driftline.drift.summary import refresh_report_summary
 from driftline.intervals import utc
 
-__all__ = ["RetrainState", "decide_retrain", "last_retrain"]
+__all__ = ["RetrainState", "decide_retrain"]
 
 log = logging.getLogger(__name__)
 
@@ -31,104 +32,121 @@ def decide_retrain(
     run_id: str,
     retrain: RetrainState,
     now: datetime | None = None,
+    retrains: bool = True,
 ) -> dict:
-    """Apply [drift.trigger] to the monitored interval, store the decision, return it.
+    """Apply [drift.trigger] to the monitored interval in data order, store the decision, return it.
 
-    retrain: the retrain DAG's state (deployed, paused, runs running and queued). A run waiting on a
-    paused or stuck retrain DAG is said in the reason and alerted. The result carries what the retrain
-    trigger needs: decision_id, breach, trigger, reason, retrain_run_id, interval, report_path,
-    drifted_share, prediction_drift, drifted_features, model_version.
+    The policy runs over the intervals in data order (drift.order.plan), so the order monitor_drift
+    runs in changes no trigger: the later monitored intervals this one can change are decided again
+    (a new decision row each; decisions are appended, never overwritten), and those that now trigger
+    are listed in `retrains` (trigger run id and conf), once per interval. retrain: the retrain DAG's
+    state (deployed, paused, runs running and queued); a run waiting on it is said and alerted.
+    retrains=False (`driftline monitor --no-retrain`): a trigger is recorded but starts no retrain,
+    so no cooldown counts from it. The result carries decision_id, breach, trigger, reason,
+    retrain_run_id, interval, report_path, drifted_share, prediction_drift, drifted_features,
+    model_version and retrains.
     """
     config = load_config(config_path)
-    policy = config.drift.trigger
     start, end = utc(interval_start), utc(interval_end)
-    now = now or datetime.now(timezone.utc)
-    schema = config.db_schema
+    now = now or datetime.now(timezone.utc)  # wall clock only for how long a retrain run has been queued
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     with db.connect(url, autocommit=True) as conn:
-        current = conn.execute(
-            sql.SQL(
-                "SELECT model_version, drifted_share, prediction_drift, breach, counted_features, features, report_path "
-                "FROM {} WHERE interval_start = %s AND interval_end = %s"
-            ).format(db.table(schema, "drift_intervals")),
-            (start, end),
-        ).fetchone()
-        if current is None:
+        breaches = monitored_breaches(conn, config.db_schema, config.drift.trigger)
+        if end not in breaches:
             raise DriftError(
                 f"interval [{start.isoformat()}, {end.isoformat()}) has not been monitored; run monitor_interval first"
             )
-        version, share, prediction, breach, counted, features, report = current
-        # A breach is drift or an estimated-metric breach ([drift.trigger] estimated_metric_*), per interval.
-        history = recent_breaches(conn, schema, policy, end)
-        recent = [drifted or why is not None for drifted, why, _ in history]
-        estimated_why, estimate = (history[0][1], history[0][2]) if history else (None, None)
-        breach = breach or estimated_why is not None
-        drifted = [
-            name
-            for (name,) in conn.execute(
-                sql.SQL(
-                    "SELECT column_name FROM {} WHERE interval_start = %s AND interval_end = %s AND counted "
-                    "ORDER BY column_name"
-                ).format(db.table(schema, "drift_features")),
-                (start, end),
-            ).fetchall()
-        ]
-        numbers = {
-            "drifted_share": share,
-            "prediction_drift": prediction,
-            "counted_features": counted,
-            "features": features,
-            "drifted_features": drifted,
-            "model_version": version,
-            "estimated_metric": policy.estimated_metric,
-            "estimated": estimate,
-            "estimated_breach": estimated_why,
-        }
-        decision = decide(
-            policy, breach, recent, last_retrain(conn, schema), now, retrain, numbers, _last_trigger(conn, schema)
+        planned = plan(
+            config.drift.trigger,
+            [
+                Interval(e, None if e not in breaches else breaches[e][0] or breaches[e][1] is not None)
+                for e in _known_ends(conn, config.db_schema) | set(breaches)
+            ],
+            _retrained(conn, config.db_schema),
+            anchor=retrains,
+            recorded=(triggered := _triggered(conn, config.db_schema)),
         )
-        retrain_run_id = f"drift__{end.isoformat()}" if decision.trigger else None
-        decision_id = conn.execute(
+        decided = [_decide_one(conn, config, run_id, retrain, now, planned[end], breaches[end], retrains)]
+        for later, p in sorted(planned.items()):
+            if later > end and p.trigger and later not in triggered:  # re-evaluated: it triggers now
+                decided.append(_decide_one(conn, config, run_id, retrain, now, p, breaches[later], retrains))
+    for one in decided:
+        _alert(config, run_id, one)
+    first = decided[0]
+    return {**first, "retrains": [d for d in decided if d["trigger"] and d["retrain_run_id"]]}
+
+
+def _decide_one(
+    conn, config, run_id: str, retrain: RetrainState, now: datetime, planned, breach: tuple, retrains: bool
+) -> dict:
+    """Decide one interval from its data-order plan, append the decision, refresh its report summary.
+    A trigger under `--no-retrain` (retrains=False) is marked `"retrain_started": false` in its numbers."""
+    policy, schema = config.drift.trigger, config.db_schema
+    current = conn.execute(
+        sql.SQL(
+            "SELECT interval_start, model_version, drifted_share, prediction_drift, breach, counted_features, "
+            "features, report_path FROM {} WHERE interval_end = %s ORDER BY interval_start LIMIT 1"
+        ).format(db.table(schema, "drift_intervals")),
+        (planned.end,),
+    ).fetchone()
+    start, end = utc(current[0]), planned.end
+    version, share, prediction, drift_breach, counted, features, report = current[1:]
+    drifted, estimated_why, estimate = breach
+    drifted_features = [
+        name
+        for (name,) in conn.execute(
             sql.SQL(
-                "INSERT INTO {} (interval_start, interval_end, run_id, breach, trigger, reason, numbers, retrain_run_id, "
-                "decided_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING decision_id"
-            ).format(db.table(schema, "drift_decisions")),
-            (
-                start,
-                end,
-                run_id,
-                decision.breach,
-                decision.trigger,
-                decision.reason,
-                Jsonb(decision.numbers),
-                retrain_run_id,
-                now,
-            ),
-        ).fetchone()[0]
-        refresh_report_summary(conn, config, start, end)  # the report now says what was decided
+                "SELECT column_name FROM {} WHERE interval_start = %s AND interval_end = %s AND counted "
+                "ORDER BY column_name"
+            ).format(db.table(schema, "drift_features")),
+            (start, end),
+        ).fetchall()
+    ]
+    numbers = {
+        "drifted_share": share,
+        "prediction_drift": prediction,
+        "counted_features": counted,
+        "features": features,
+        "drifted_features": drifted_features,
+        "model_version": version,
+        "estimated_metric": policy.estimated_metric,
+        "estimated": estimate,
+        "estimated_breach": estimated_why,
+    }
+    decision = decide(
+        policy,
+        drift_breach or estimated_why is not None,
+        list(planned.window),
+        planned.last_retrain,
+        now,
+        retrain,
+        numbers,
+        _last_trigger(conn, schema),
+        at=end,
+        waiting_for=planned.waiting_for,
+    )
+    retrain_run_id = f"drift__{end.isoformat()}" if decision.trigger else None
+    if decision.trigger:
+        decision.numbers["retrain_started"] = retrains
+    decision_id = conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (interval_start, interval_end, run_id, breach, trigger, reason, numbers, retrain_run_id, "
+            "decided_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING decision_id"
+        ).format(db.table(schema, "drift_decisions")),
+        (
+            start,
+            end,
+            run_id,
+            decision.breach,
+            decision.trigger,
+            decision.reason,
+            Jsonb(decision.numbers),
+            retrain_run_id,
+            now,
+        ),
+    ).fetchone()[0]
+    refresh_report_summary(conn, config, start, end)  # the report now says what was decided
     log.info("drift decision %s for [%s, %s): %s", decision_id, start.isoformat(), end.isoformat(), decision.reason)
-    if decision.breach:
-        raise_alert(
-            config,
-            "drift_breach",
-            "warning",
-            f"drift breach (decision {decision_id}): {decision.reason}; report {Path(report).name}",
-            {**decision.numbers, "trigger": decision.trigger, "decision_id": decision_id},
-            run_id=run_id,
-            interval_start=start,
-            interval_end=end,
-        )
-    if decision.numbers.get("retrain_waiting"):
-        raise_alert(
-            config,
-            "retrain_waiting",
-            "warning",
-            f"{decision.numbers['retrain_waiting']} (decision {decision_id})",
-            {k: decision.numbers[k] for k in ("queued_retrain_runs", "retrain_paused", "active_retrain_runs")},
-            run_id=run_id,
-            interval_start=start,
-            interval_end=end,
-        )
     return {
         "decision_id": decision_id,
         "breach": decision.breach,
@@ -137,8 +155,66 @@ def decide_retrain(
         "retrain_run_id": retrain_run_id,
         "interval": {"start": start.isoformat(), "end": end.isoformat()},
         "report_path": report,
+        "numbers": decision.numbers,
         **{k: decision.numbers[k] for k in ("drifted_share", "prediction_drift", "drifted_features", "model_version")},
     }
+
+
+def _alert(config, run_id: str, decision: dict) -> None:
+    """A breach alert, and a retrain_waiting alert when a retrain run waits on its DAG."""
+    numbers, decision_id = decision.pop("numbers"), decision["decision_id"]
+    start, end = (utc(decision["interval"][k]) for k in ("start", "end"))
+    if decision["breach"]:
+        raise_alert(
+            config,
+            "drift_breach",
+            "warning",
+            f"drift breach (decision {decision_id}): {decision['reason']}; report {Path(decision['report_path']).name}",
+            {**numbers, "trigger": decision["trigger"], "decision_id": decision_id},
+            run_id=run_id,
+            interval_start=start,
+            interval_end=end,
+        )
+    if numbers.get("retrain_waiting"):
+        raise_alert(
+            config,
+            "retrain_waiting",
+            "warning",
+            f"{numbers['retrain_waiting']} (decision {decision_id})",
+            {k: numbers[k] for k in ("queued_retrain_runs", "retrain_paused", "active_retrain_runs")},
+            run_id=run_id,
+            interval_start=start,
+            interval_end=end,
+        )
+
+
+def _known_ends(conn, schema: str) -> set[datetime]:
+    """Ends of the intervals score_batch has started on (monitored or not yet)."""
+    rows = conn.execute(sql.SQL("SELECT interval_end FROM {}").format(db.table(schema, "scored_intervals")))
+    return {utc(end) for (end,) in rows.fetchall()}
+
+
+def _triggered(conn, schema: str) -> dict[datetime, bool]:
+    """Ends of the intervals a decision already triggered (one trigger per interval), and whether one of
+    those triggers started a retrain (not `driftline monitor --no-retrain`)."""
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT interval_end, bool_or(coalesce((numbers ->> 'retrain_started')::boolean, true)) FROM {} "
+            "WHERE trigger GROUP BY interval_end"
+        ).format(db.table(schema, "drift_decisions"))
+    )
+    return {utc(end): started for end, started in rows.fetchall()}
+
+
+def _retrained(conn, schema: str) -> list[datetime]:
+    """Data times of champion changes not started by a drift trigger: the promoted model's training end."""
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT (m.manifest -> 'training_window' ->> 'end')::timestamptz FROM {p} p "
+            "JOIN {m} m ON m.version = p.to_version WHERE p.action = 'promote' AND p.from_version IS NOT NULL"
+        ).format(p=db.table(schema, "promotion_events"), m=db.table(schema, "model_versions"))
+    ).fetchall()
+    return [utc(end) for (end,) in rows if end is not None]
 
 
 def _last_trigger(conn, schema: str) -> tuple[datetime, str] | None:
@@ -149,15 +225,3 @@ def _last_trigger(conn, schema: str) -> tuple[datetime, str] | None:
         ).format(db.table(schema, "drift_decisions")),
     ).fetchone()
     return (row[0], row[1]) if row else None
-
-
-def last_retrain(conn, schema: str) -> datetime | None:
-    """When a retrain last started or changed the champion: the later of our last trigger and the last
-    promotion from an earlier champion (the first registration is not a retrain)."""
-    row = conn.execute(
-        sql.SQL(
-            "SELECT greatest((SELECT max(decided_at) FROM {d} WHERE trigger), "
-            "(SELECT max(created_at) FROM {p} WHERE action = 'promote' AND from_version IS NOT NULL))"
-        ).format(d=db.table(schema, "drift_decisions"), p=db.table(schema, "promotion_events")),
-    ).fetchone()
-    return row[0]

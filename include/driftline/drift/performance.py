@@ -156,29 +156,28 @@ def record_realized(
     return int(len(joined))
 
 
-def recent_breaches(conn, schema: str, policy, end: datetime) -> list[tuple[bool, str | None, float | None]]:
-    """(drift breach, estimated-metric breach reason or None, estimate) of the last `policy.window`
-    monitored intervals up to end, newest first. The reference for estimated_metric_drop is the
-    holdout value in the registry row of the model that scored the interval."""
+def monitored_breaches(conn, schema: str, policy) -> dict[datetime, tuple[bool, str | None, float | None]]:
+    """(drift breach, estimated-metric breach reason or None, estimate) of every monitored interval,
+    by interval end. The reference for estimated_metric_drop is the holdout value in the registry row
+    of the model that scored the interval."""
     metric = policy.estimated_metric
     rows = conn.execute(
         sql.SQL(
-            "SELECT d.breach, e.estimate, (m.manifest -> 'calibration' -> 'reference' ->> %s)::float8 "
+            "SELECT d.interval_end, d.breach, e.estimate, (m.manifest -> 'calibration' -> 'reference' ->> %s)::float8 "
             "FROM {d} d LEFT JOIN {e} e ON e.interval_start = d.interval_start AND e.interval_end = d.interval_end "
-            "AND e.metric = %s LEFT JOIN {m} m ON m.version = e.model_version "
-            "WHERE d.interval_end <= %s ORDER BY d.interval_end DESC LIMIT %s"
+            "AND e.metric = %s LEFT JOIN {m} m ON m.version = e.model_version"
         ).format(
             d=db.table(schema, "drift_intervals"),
             e=db.table(schema, "estimated_performance"),
             m=db.table(schema, "model_versions"),
         ),
-        (metric, metric, end, policy.window),
+        (metric, metric),
     ).fetchall()
-    return [
-        (
+    return {
+        utc(end): (
             bool(breach),
             estimated_breach(metric, estimate, reference, policy.estimated_metric_floor, policy.estimated_metric_drop),
             estimate,
         )
-        for breach, estimate, reference in rows
-    ]
+        for end, breach, estimate, reference in rows
+    }

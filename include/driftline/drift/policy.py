@@ -93,14 +93,20 @@ def decide(
     retrain: RetrainState,
     numbers: dict | None = None,
     last_trigger: tuple[datetime, str] | None = None,
+    at: datetime | None = None,
+    waiting_for: tuple[datetime, ...] = (),
 ) -> Decision:
     """Whether this interval starts a retrain, and why.
 
-    recent_breaches: breach flags of the last `policy.window` monitored intervals, newest first,
-    this one included. retrain: the retrain DAG's state; last_trigger: (when, run id) of our newest
-    trigger. Rules in order: breach now, k of the last n, no retrain running, no retrain queued
-    (unless it waits on a paused DAG, said as such, or is older than STALE_QUEUED_RETRAIN), cooldown
-    since the last retrain, retrain DAG deployed. A paused retrain DAG is named in the reason
+    recent_breaches: breach flags of the last `policy.window` intervals in data order, newest first,
+    this one included (drift.order.plan). last_retrain_at and at are data times: the cooldown runs
+    from the data the last retrain covered to this interval's end (`at`; `now` when not given), never
+    on the wall clock. waiting_for: earlier intervals not monitored yet that could still change a
+    trigger (drift.order): the trigger is held until they are. retrain: the retrain DAG's state;
+    last_trigger: (when, run id) of our newest trigger (wall clock: how long a run has been queued).
+    Rules in order: breach now, k of the last n, cooldown since the last retrain, held for earlier
+    intervals, no retrain running, no retrain queued (unless it waits on a paused DAG, said as such,
+    or is older than STALE_QUEUED_RETRAIN), retrain DAG deployed. A paused retrain DAG is named in the reason
     (`numbers["retrain_waiting"]`), never swallowed.
     """
     dag_id = retrain.dag_id
@@ -127,6 +133,26 @@ def decide(
             f"{policy.breaches} required ({what})",
             numbers,
         )
+    at = at or now
+    if last_retrain_at is not None and at - last_retrain_at < timedelta(hours=policy.cooldown_hours):
+        until = last_retrain_at + timedelta(hours=policy.cooldown_hours)
+        return Decision(
+            True,
+            False,
+            f"breach, but in cooldown: the last retrain covered data up to {last_retrain_at:%Y-%m-%d %H:%M} UTC, "
+            f"no trigger for an interval ending before {until:%Y-%m-%d %H:%M} UTC ({what})",
+            numbers,
+        )
+    if waiting_for:
+        numbers["waiting_for_intervals"] = [end.isoformat() for end in waiting_for]
+        return Decision(
+            True,
+            False,
+            f"breach persisted, but held: {len(waiting_for)} earlier interval(s) ending "
+            f"{', '.join(f'{end:%Y-%m-%d %H:%M}' for end in waiting_for)} UTC not monitored yet could change it; "
+            f"decided again when they are ({what})",
+            numbers,
+        )
     if retrain.running > 0:
         return Decision(True, False, f"breach, but a {dag_id} run is already active ({what})", numbers)
     waiting = _waiting_text(retrain, last_trigger, now)
@@ -137,15 +163,6 @@ def decide(
     stale = last_trigger is not None and now - last_trigger[0] >= STALE_QUEUED_RETRAIN
     if retrain.queued > 0 and not stale:
         return Decision(True, False, f"breach, but {waiting} (queued, not yet running) ({what})", numbers)
-    if last_retrain_at is not None and now - last_retrain_at < timedelta(hours=policy.cooldown_hours):
-        until = last_retrain_at + timedelta(hours=policy.cooldown_hours)
-        return Decision(
-            True,
-            False,
-            f"breach, but in cooldown: last retrain {last_retrain_at:%Y-%m-%d %H:%M} UTC, "
-            f"no trigger before {until:%Y-%m-%d %H:%M} UTC ({what})",
-            numbers,
-        )
     if not retrain.deployed:
         return Decision(
             True, False, f"breach persisted, but DAG {dag_id} is not deployed: decision recorded ({what})", numbers
