@@ -73,3 +73,10 @@ def monkeypatch_module():
     """monkeypatch for module-scoped fixtures."""
     with pytest.MonkeyPatch.context() as patch:
         yield patch
+
+
+# hypothesis keeps no example database: tests write nothing into the repo (nor into the working directory).
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("driftline", database=None)
+_hypothesis_settings.load_profile("driftline")
