@@ -61,7 +61,7 @@ def new_schema() -> str:
 def test_fresh_schema_upgrades_to_head_with_the_version_table_inside_it(conn):
     schema = new_schema()
     db.ensure_schema(conn, schema)
-    assert schema_revision(conn, schema) == head_revision() == "0005"
+    assert schema_revision(conn, schema) == head_revision() == "0006"
     where = conn.execute(
         "SELECT table_schema FROM information_schema.tables WHERE table_name = %s", (VERSION_TABLE,)
     ).fetchall()
