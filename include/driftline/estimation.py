@@ -26,6 +26,11 @@ METRICS = ("auc", "accuracy", "precision", "recall", "f1")
 COUNTS = ("tp", "fp", "fn", "tn")
 BAND_Z = 1.959964  # 95% two-sided
 SIMULATIONS = 4000
+# Alert thresholds from the data, as NannyML's defaults: the realized metric over CHUNKS consecutive
+# chunks of the reference (here the holdout, in time order), mean +- STD_MULTIPLIER standard deviations
+# (StandardDeviationThreshold(std_lower_multiplier=3, std_upper_multiplier=3), DefaultChunker: 10 chunks).
+CHUNKS = 10
+STD_MULTIPLIER = 3.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,37 @@ def calibration_uncertainty(
         for e in estimate_binary(calibrate(refitted, scores), scores, threshold, simulations=0):
             draws.setdefault(e.metric, []).append(e.value / len(scores) if e.metric in COUNTS else e.value)
     return {metric: float(np.std(values)) for metric, values in draws.items() if len(values) > 1}
+
+
+def chunk_spread(labels: np.ndarray, scores: np.ndarray, threshold: float, chunk_rows: int | None = None) -> dict:
+    """Mean and standard deviation of each realized metric over consecutive chunks of the holdout
+    (rows in time order; chunk_rows default: a tenth of them, a last partial chunk left out), as
+    JSON-ready {metric: {mean, std, chunks, chunk_rows}}; a metric defined in fewer than 2 chunks is
+    left out. Stored in the manifest at registration: alert_band turns it into thresholds."""
+    labels, scores = np.asarray(labels, dtype="float64"), np.asarray(scores, dtype="float64")
+    size = int(chunk_rows or len(scores) // CHUNKS)
+    if size < 1:
+        return {}
+    values: dict[str, list[float]] = {}
+    for start in range(0, len(scores) - size + 1, size):
+        realized = realized_binary(labels[start : start + size], scores[start : start + size], threshold)
+        for metric in METRICS:
+            if metric in realized:
+                values.setdefault(metric, []).append(realized[metric])
+    return {
+        metric: {"mean": float(np.mean(v)), "std": float(np.std(v)), "chunks": len(v), "chunk_rows": size}
+        for metric, v in values.items()
+        if len(v) >= 2
+    }
+
+
+def alert_band(spread: dict | None, multiplier: float = STD_MULTIPLIER) -> tuple[float, float] | None:
+    """(low, high) alert thresholds of one metric from its chunk_spread entry: mean +- multiplier
+    standard deviations, clipped to [0, 1]; None without a spread or with multiplier 0 (off)."""
+    if not spread or multiplier <= 0:
+        return None
+    half = multiplier * spread["std"]
+    return max(0.0, spread["mean"] - half), min(1.0, spread["mean"] + half)
 
 
 def calibrate(calibration: dict, scores: np.ndarray) -> np.ndarray:
@@ -209,11 +245,20 @@ def realized_binary(labels: np.ndarray, scores: np.ndarray, threshold: float) ->
 
 
 def estimated_breach(
-    metric: str, estimate: float | None, reference: float | None, floor: float | None, drop: float | None
+    metric: str,
+    estimate: float | None,
+    reference: float | None,
+    floor: float | None,
+    drop: float | None,
+    band: tuple[float, float] | None = None,
 ) -> str | None:
-    """Why an interval's estimated metric is a breach ([drift.trigger] estimated_metric_floor / _drop), or None."""
+    """Why an interval's estimated metric is a breach, or None: below the data's alert band (alert_band,
+    [drift.trigger] estimated_metric_std), below estimated_metric_floor, or estimated_metric_drop under
+    the holdout value. Above the band is no breach: the metric improved (NannyML alerts on both sides)."""
     if estimate is None:
         return None
+    if band is not None and estimate < band[0]:
+        return f"estimated {metric} {estimate:.3f} below the holdout's alert band [{band[0]:.3f}, {band[1]:.3f}]"
     if floor is not None and estimate < floor:
         return f"estimated {metric} {estimate:.3f} below floor {floor:g}"
     if drop is not None and reference is not None and reference - estimate >= drop:

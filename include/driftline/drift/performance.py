@@ -15,7 +15,7 @@ from driftline import db
 from driftline.config import load_config
 from driftline.db.runs import published_intervals
 from driftline.drift.errors import IntervalNotScoredError
-from driftline.estimation import METRICS, calibrate, estimate_binary, estimated_breach, realized_binary
+from driftline.estimation import METRICS, alert_band, calibrate, estimate_binary, estimated_breach, realized_binary
 from driftline.intervals import utc
 from driftline.labelled import interval_predictions, read_labels
 from driftline.registry import load_model
@@ -159,11 +159,13 @@ def record_realized(
 def recent_breaches(conn, schema: str, policy, end: datetime) -> list[tuple[bool, str | None, float | None]]:
     """(drift breach, estimated-metric breach reason or None, estimate) of the last `policy.window`
     monitored intervals up to end, newest first. The reference for estimated_metric_drop is the
-    holdout value in the registry row of the model that scored the interval."""
+    holdout value, and the alert band comes from the holdout's chunk spread, in the registry row of
+    the model that scored the interval (computed once, at registration)."""
     metric = policy.estimated_metric
     rows = conn.execute(
         sql.SQL(
-            "SELECT d.breach, e.estimate, (m.manifest -> 'calibration' -> 'reference' ->> %s)::float8 "
+            "SELECT d.breach, e.estimate, (m.manifest -> 'calibration' -> 'reference' ->> %s)::float8, "
+            "m.manifest -> 'calibration' -> 'thresholds' -> %s "
             "FROM {d} d LEFT JOIN {e} e ON e.interval_start = d.interval_start AND e.interval_end = d.interval_end "
             "AND e.metric = %s LEFT JOIN {m} m ON m.version = e.model_version "
             "WHERE d.interval_end <= %s ORDER BY d.interval_end DESC LIMIT %s"
@@ -172,13 +174,20 @@ def recent_breaches(conn, schema: str, policy, end: datetime) -> list[tuple[bool
             e=db.table(schema, "estimated_performance"),
             m=db.table(schema, "model_versions"),
         ),
-        (metric, metric, end, policy.window),
+        (metric, metric, metric, end, policy.window),
     ).fetchall()
     return [
         (
             bool(breach),
-            estimated_breach(metric, estimate, reference, policy.estimated_metric_floor, policy.estimated_metric_drop),
+            estimated_breach(
+                metric,
+                estimate,
+                reference,
+                policy.estimated_metric_floor,
+                policy.estimated_metric_drop,
+                alert_band(spread, policy.estimated_metric_std),
+            ),
             estimate,
         )
-        for breach, estimate, reference in rows
+        for breach, estimate, reference, spread in rows
     ]
