@@ -84,3 +84,29 @@ def test_above_the_band_is_no_breach_and_the_reason_names_the_band():
     assert estimated_breach("auc", 0.75, None, None, None, (0.80, 0.90)) == (
         "estimated auc 0.750 below the holdout's alert band [0.800, 0.900]"
     )
+
+
+def test_registration_calibrates_and_derives_thresholds_on_holdout_rows_only():
+    """The calibration and the alert band come from the holdout's scores, never the training rows'
+    (in-sample scores are too good: an estimate calibrated on them would be silently biased up)."""
+    from datetime import datetime, timedelta, timezone
+
+    import pandas as pd
+
+    from driftline.config import load_config
+    from driftline.devtools.demo_data import transactions
+    from driftline.training import train
+    from tests.helpers import DEMO_CONFIG
+
+    config = load_config(DEMO_CONFIG)
+    start = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    history = pd.concat(
+        [transactions(np.random.default_rng(day), start + timedelta(days=day), 800, f"d{day}") for day in range(8)],
+        ignore_index=True,
+    )
+    manifest = train(config, history).manifest
+    calibration = manifest["calibration"]
+    assert calibration["holdout_rows"] == manifest["rows"]["holdout"] < len(history)
+    spread = calibration["thresholds"]["accuracy"]
+    assert spread["chunks"] == 10 and spread["chunk_rows"] == manifest["rows"]["holdout"] // 10
+    assert calibration["reference"]["accuracy"] == pytest.approx(spread["mean"], abs=3 * spread["std"] + 1e-9)
