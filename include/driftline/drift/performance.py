@@ -65,6 +65,9 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
         estimates = estimate_binary(
             calibrate(calibration, scores), scores, config.threshold, calibration_sd=calibration.get("uncertainty")
         )
+        # The alert band from the data (estimation.chunk_spread at registration), per metric.
+        spreads = calibration.get("thresholds") or {}
+        bands = {m: alert_band(spreads.get(m), config.drift.trigger.estimated_metric_std) for m in METRICS}
         table = db.table(config.db_schema, "estimated_performance")
         with conn.transaction():
             conn.execute(
@@ -74,10 +77,12 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
                 cursor.executemany(
                     sql.SQL(
                         "INSERT INTO {} (interval_start, interval_end, model_version, run_id, metric, estimate, band_low, "
-                        "band_high, rows, threshold) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                        "band_high, rows, threshold, alert_low, alert_high) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                     ).format(table),
                     [
                         (start, end, version, run_id, e.metric, e.value, e.low, e.high, len(scores), config.threshold)
+                        + (bands.get(e.metric) or (None, None))
                         for e in estimates
                     ],
                 )
