@@ -95,6 +95,7 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
         "estimates": {
             e.metric: [round(e.value, 6), round(e.low, 6), round(e.high, 6)] for e in estimates if e.metric in METRICS
         },
+        "alert_bands": {m: [round(band[0], 6), round(band[1], 6)] for m, band in bands.items() if band},
         "realized_rows": realized,
         "segment_rows": segment_rows,
     }
