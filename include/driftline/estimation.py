@@ -9,8 +9,9 @@ recall and F1 follow, and the expected ROC curve (positives and negatives counte
 rows in descending score order) gives the expected AUC. The band is where the realized metric of
 the same rows falls 95% of the time if labels really are drawn from the calibrated scores: TP and
 FN are sums of independent Bernoulli(p_i) (normal approximation, simulated), the AUC's from the
-Hanley-McNeil standard error. It does not cover calibration error, and nothing estimated without
-labels can see a concept shift (the same features now meaning another label rate).
+Hanley-McNeil standard error, widened by the calibration's own error (calibration_uncertainty, a
+bootstrap of the holdout). Nothing estimated without labels can see a concept shift (the same
+features now meaning another label rate). Alert thresholds come from the data (chunk_spread).
 
 Pure math on arrays (numpy; no database): drift.performance stores the estimates per interval and
 fills in the realized values as labels arrive. Regression gets drift only (see the README).
@@ -26,6 +27,11 @@ METRICS = ("auc", "accuracy", "precision", "recall", "f1")
 COUNTS = ("tp", "fp", "fn", "tn")
 BAND_Z = 1.959964  # 95% two-sided
 SIMULATIONS = 4000
+# Alert thresholds from the data, as NannyML's defaults: the realized metric over CHUNKS consecutive
+# chunks of the reference (here the holdout, in time order), mean +- STD_MULTIPLIER standard deviations
+# (StandardDeviationThreshold(std_lower_multiplier=3, std_upper_multiplier=3), DefaultChunker: 10 chunks).
+CHUNKS = 10
+STD_MULTIPLIER = 3.0
 
 
 @dataclass(frozen=True)
@@ -42,16 +48,21 @@ class Estimate:
 def fit_calibration(scores: np.ndarray, labels: np.ndarray) -> dict | None:
     """Isotonic map from score to P(label = 1) fitted on holdout rows, as JSON-ready knots; None when
     the holdout holds one class only (nothing to calibrate against)."""
-    from sklearn.isotonic import IsotonicRegression
+    # sklearn's isotonic_regression on the tie-averaged points, as IsotonicRegression.fit does, minus
+    # its input validation, which cost 2/3 of calibration_uncertainty's 50 refits.
+    from sklearn.isotonic import isotonic_regression
 
     scores, labels = np.asarray(scores, dtype="float64"), np.asarray(labels, dtype="float64")
     if len(scores) == 0 or len(np.unique(labels)) < 2:
         return None
-    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, labels)
+    x, tie, weight = np.unique(scores, return_inverse=True, return_counts=True)
+    y = isotonic_regression(np.bincount(tie, weights=labels) / weight, sample_weight=weight, y_min=0.0, y_max=1.0)
+    keep = np.ones(len(x), dtype=bool)  # knots inside a flat stretch change nothing in the interpolation
+    keep[1:-1] = (y[1:-1] != y[:-2]) | (y[1:-1] != y[2:])
     return {
         "method": "isotonic",
-        "x": [float(v) for v in iso.X_thresholds_],
-        "y": [float(v) for v in iso.y_thresholds_],
+        "x": [float(v) for v in x[keep]],
+        "y": [float(v) for v in y[keep]],
         "holdout_rows": int(len(scores)),
     }
 
@@ -59,21 +70,57 @@ def fit_calibration(scores: np.ndarray, labels: np.ndarray) -> dict | None:
 def calibration_uncertainty(
     scores: np.ndarray, labels: np.ndarray, threshold: float, resamples: int = 50, seed: int = 42
 ) -> dict[str, float]:
-    """Standard deviation of each estimate (metrics; counts as shares of the rows) that comes from the
-    calibration itself: the map refitted on bootstrap resamples of the holdout, the holdout's scores
-    estimated with each. estimate_binary adds it to the sampling band, so the band also covers a
-    holdout that happened to be lucky or unlucky."""
+    """Error of each estimate (metrics; counts as shares of the rows) that comes from the calibration
+    itself, as a root mean square: the bootstrap's analogue of the calibration error. The holdout
+    stands for the population: the map is refitted on resamples of it, the holdout's scores estimated
+    with each, and each estimate compared with the holdout's *realized* metric. So the error of an
+    isotonic map fitted in-sample on few rows (too confident, estimates too high) is counted, not only
+    its spread. estimate_binary adds it to the sampling band: small holdouts get wide bands."""
     scores, labels = np.asarray(scores, dtype="float64"), np.asarray(labels, dtype="float64")
+    realized = realized_binary(labels, scores, threshold)
     rng = np.random.default_rng(seed)
-    draws: dict[str, list[float]] = {}
+    errors: dict[str, list[float]] = {}
     for _ in range(resamples):
         pick = rng.integers(0, len(scores), len(scores))
         refitted = fit_calibration(scores[pick], labels[pick])
         if refitted is None:
             continue
         for e in estimate_binary(calibrate(refitted, scores), scores, threshold, simulations=0):
-            draws.setdefault(e.metric, []).append(e.value / len(scores) if e.metric in COUNTS else e.value)
-    return {metric: float(np.std(values)) for metric, values in draws.items() if len(values) > 1}
+            if e.metric in realized:
+                share = len(scores) if e.metric in COUNTS else 1.0
+                errors.setdefault(e.metric, []).append((e.value - realized[e.metric]) / share)
+    return {metric: float(np.sqrt(np.mean(np.square(v)))) for metric, v in errors.items() if len(v) > 1}
+
+
+def chunk_spread(labels: np.ndarray, scores: np.ndarray, threshold: float, chunk_rows: int | None = None) -> dict:
+    """Mean and standard deviation of each realized metric over consecutive chunks of the holdout
+    (rows in time order; chunk_rows default: a tenth of them, a last partial chunk left out), as
+    JSON-ready {metric: {mean, std, chunks, chunk_rows}}; a metric defined in fewer than 2 chunks is
+    left out. Stored in the manifest at registration: alert_band turns it into thresholds."""
+    labels, scores = np.asarray(labels, dtype="float64"), np.asarray(scores, dtype="float64")
+    size = int(chunk_rows or len(scores) // CHUNKS)
+    if size < 1:
+        return {}
+    values: dict[str, list[float]] = {}
+    for start in range(0, len(scores) - size + 1, size):
+        realized = realized_binary(labels[start : start + size], scores[start : start + size], threshold)
+        for metric in METRICS:
+            if metric in realized:
+                values.setdefault(metric, []).append(realized[metric])
+    return {
+        metric: {"mean": float(np.mean(v)), "std": float(np.std(v)), "chunks": len(v), "chunk_rows": size}
+        for metric, v in values.items()
+        if len(v) >= 2
+    }
+
+
+def alert_band(spread: dict | None, multiplier: float = STD_MULTIPLIER) -> tuple[float, float] | None:
+    """(low, high) alert thresholds of one metric from its chunk_spread entry: mean +- multiplier
+    standard deviations, clipped to [0, 1]; None without a spread or with multiplier 0 (off)."""
+    if not spread or multiplier <= 0:
+        return None
+    half = multiplier * spread["std"]
+    return max(0.0, spread["mean"] - half), min(1.0, spread["mean"] + half)
 
 
 def calibrate(calibration: dict, scores: np.ndarray) -> np.ndarray:
@@ -209,11 +256,20 @@ def realized_binary(labels: np.ndarray, scores: np.ndarray, threshold: float) ->
 
 
 def estimated_breach(
-    metric: str, estimate: float | None, reference: float | None, floor: float | None, drop: float | None
+    metric: str,
+    estimate: float | None,
+    reference: float | None,
+    floor: float | None,
+    drop: float | None,
+    band: tuple[float, float] | None = None,
 ) -> str | None:
-    """Why an interval's estimated metric is a breach ([drift.trigger] estimated_metric_floor / _drop), or None."""
+    """Why an interval's estimated metric is a breach, or None: below the data's alert band (alert_band,
+    [drift.trigger] estimated_metric_std), below estimated_metric_floor, or estimated_metric_drop under
+    the holdout value. Above the band is no breach: the metric improved (NannyML alerts on both sides)."""
     if estimate is None:
         return None
+    if band is not None and estimate < band[0]:
+        return f"estimated {metric} {estimate:.3f} below the holdout's alert band [{band[0]:.3f}, {band[1]:.3f}]"
     if floor is not None and estimate < floor:
         return f"estimated {metric} {estimate:.3f} below floor {floor:g}"
     if drop is not None and reference is not None and reference - estimate >= drop:

@@ -78,7 +78,7 @@ def train(config: DatasetConfig, history: pd.DataFrame) -> TrainedModel:
     metrics = evaluate(config, holdout_rows[config.target].to_numpy(), holdout_scores)
     calibration = None
     if config.task == "binary":
-        from driftline.estimation import calibration_uncertainty, fit_calibration, realized_binary
+        from driftline.estimation import calibration_uncertainty, chunk_spread, fit_calibration, realized_binary
 
         # Estimated performance (drift.performance) reads scores through this map; the holdout's own
         # metrics at the threshold are what estimated_metric_drop compares with.
@@ -87,6 +87,9 @@ def train(config: DatasetConfig, history: pd.DataFrame) -> TrainedModel:
             holdout_labels = holdout_rows[config.target].to_numpy()
             calibration["reference"] = realized_binary(holdout_labels, holdout_scores, config.threshold)
             calibration["uncertainty"] = calibration_uncertainty(holdout_scores, holdout_labels, config.threshold)
+            # The alert band's raw numbers: each metric's spread over ten time-ordered chunks of the holdout.
+            in_time = np.argsort(holdout_rows[config.event_time].to_numpy(), kind="stable")
+            calibration["thresholds"] = chunk_spread(holdout_labels[in_time], holdout_scores[in_time], config.threshold)
 
     manifest = {
         "dataset": config.name,

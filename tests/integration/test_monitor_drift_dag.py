@@ -303,6 +303,52 @@ def test_estimated_metric_floor_breaches_and_names_itself(drift_project, monitor
     assert lenient["breach"] is False and "estimated" not in lenient["reason"]
 
 
+def test_the_alert_band_from_the_holdout_is_stored_and_breaches_the_decision(drift_project, monitored):
+    """Each estimate carries the band learnt from the holdout's chunks (performance_alerts); the decision
+    reads the band of the model that scored the interval, and an estimate below it breaches by name."""
+    import json
+
+    from psycopg.types.json import Jsonb
+
+    from driftline.drift.decision import RetrainState, decide_retrain
+
+    rows = fetch(
+        drift_project,
+        "SELECT metric, estimate, alert_low, alert_high, estimate_alert, model_version FROM {s}.performance_alerts "
+        "WHERE interval_start = %s",
+        (UNDRIFTED[0],),
+    )
+    assert {"auc", "accuracy"} <= {row[0] for row in rows}
+    for _, estimate, low, high, alert, _ in rows:
+        assert 0 <= low <= high <= 1 and alert == (estimate < low or estimate > high)
+    version = rows[0][5]
+    ((manifest,),) = fetch(drift_project, "SELECT manifest FROM {s}.model_versions WHERE version = %s", (version,))
+    assert manifest["calibration"]["thresholds"]["auc"]["chunks"] == 10
+    # A holdout whose AUC chunks all sat at 0.99: this interval's estimate is far below the band.
+    tight = json.dumps({"mean": 0.99, "std": 0.001, "chunks": 10, "chunk_rows": 100})
+    fetch(
+        drift_project,
+        "UPDATE {s}.model_versions SET manifest = jsonb_set(manifest, %s::text[], %s::jsonb) "
+        "WHERE version = %s RETURNING version",
+        (["calibration", "thresholds", "auc"], tight, version),
+    )
+    try:
+        decision = decide_retrain(
+            str(drift_project), *UNDRIFTED, "test_alert_band", RetrainState(RETRAIN_DAG, running=1)
+        )
+        off = drift_project.parent / "band_off.toml"
+        off.write_text(drift_project.read_text() + "estimated_metric_std = 0\n")  # [drift.trigger] is last
+        quiet = decide_retrain(str(off), *UNDRIFTED, "test_alert_band_off", RetrainState(RETRAIN_DAG, running=1))
+    finally:
+        fetch(
+            drift_project,
+            "UPDATE {s}.model_versions SET manifest = %s WHERE version = %s RETURNING version",
+            (Jsonb(manifest), version),
+        )
+    assert decision["breach"] is True and "below the holdout's alert band [0.987, 0.993]" in decision["reason"]
+    assert quiet["breach"] is False and "alert band" not in quiet["reason"]
+
+
 def test_realized_performance_fills_the_estimates_with_the_labels_it_sees(drift_project, monitored):
     """update_realized_performance (score_batch, retrain_model, `driftline realized`) records the estimate's error."""
     from driftline.retraining.realized import update_realized_performance

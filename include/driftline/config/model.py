@@ -160,6 +160,9 @@ class DriftPolicy:
     estimated_metric: str = "auc"
     estimated_metric_floor: float | None = None
     estimated_metric_drop: float | None = None
+    # ... or below the alert band from the data: mean - this many standard deviations of the metric over
+    # ten chunks of the holdout (estimation.chunk_spread, stored at registration); 0 turns it off.
+    estimated_metric_std: float = 3.0
 
 
 @dataclass(frozen=True)

@@ -358,6 +358,9 @@ def drift_settings(path: Path, root: Path, drift: dict, registry_dir: str) -> Dr
         ),
         estimated_metric_floor=optional("estimated_metric_floor"),
         estimated_metric_drop=optional("estimated_metric_drop"),
+        estimated_metric_std=number(
+            "drift.trigger.estimated_metric_std", trigger.get("estimated_metric_std", 3.0), 0.0
+        ),
     )
     if policy.breaches > policy.window:
         raise ConfigError(

@@ -25,6 +25,7 @@ ANALYST_VIEWS = (
     "run_stage_health",
     "drift_summary",
     "estimated_vs_realized",
+    "performance_alerts",
     "segment_performance",
     "prediction_reasons",
 )

@@ -15,7 +15,7 @@ from driftline import db
 from driftline.config import load_config
 from driftline.db.runs import published_intervals
 from driftline.drift.errors import IntervalNotScoredError
-from driftline.estimation import METRICS, calibrate, estimate_binary, estimated_breach, realized_binary
+from driftline.estimation import METRICS, alert_band, calibrate, estimate_binary, estimated_breach, realized_binary
 from driftline.intervals import utc
 from driftline.labelled import interval_predictions, read_labels
 from driftline.registry import load_model
@@ -65,6 +65,9 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
         estimates = estimate_binary(
             calibrate(calibration, scores), scores, config.threshold, calibration_sd=calibration.get("uncertainty")
         )
+        # The alert band from the data (estimation.chunk_spread at registration), per metric.
+        spreads = calibration.get("thresholds") or {}
+        bands = {m: alert_band(spreads.get(m), config.drift.trigger.estimated_metric_std) for m in METRICS}
         table = db.table(config.db_schema, "estimated_performance")
         with conn.transaction():
             conn.execute(
@@ -74,10 +77,12 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
                 cursor.executemany(
                     sql.SQL(
                         "INSERT INTO {} (interval_start, interval_end, model_version, run_id, metric, estimate, band_low, "
-                        "band_high, rows, threshold) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                        "band_high, rows, threshold, alert_low, alert_high) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                     ).format(table),
                     [
                         (start, end, version, run_id, e.metric, e.value, e.low, e.high, len(scores), config.threshold)
+                        + (bands.get(e.metric) or (None, None))
                         for e in estimates
                     ],
                 )
@@ -90,6 +95,7 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
         "estimates": {
             e.metric: [round(e.value, 6), round(e.low, 6), round(e.high, 6)] for e in estimates if e.metric in METRICS
         },
+        "alert_bands": {m: [round(band[0], 6), round(band[1], 6)] for m, band in bands.items() if band},
         "realized_rows": realized,
         "segment_rows": segment_rows,
     }
@@ -158,12 +164,14 @@ def record_realized(
 
 def monitored_breaches(conn, schema: str, policy) -> dict[datetime, tuple[bool, str | None, float | None]]:
     """(drift breach, estimated-metric breach reason or None, estimate) of every monitored interval,
-    by interval end. The reference for estimated_metric_drop is the holdout value in the registry row
-    of the model that scored the interval."""
+    by interval end. The reference for estimated_metric_drop is the holdout value, and the alert band
+    comes from the holdout's chunk spread, in the registry row of the model that scored the interval
+    (computed once, at registration)."""
     metric = policy.estimated_metric
     rows = conn.execute(
         sql.SQL(
-            "SELECT d.interval_end, d.breach, e.estimate, (m.manifest -> 'calibration' -> 'reference' ->> %s)::float8 "
+            "SELECT d.interval_end, d.breach, e.estimate, (m.manifest -> 'calibration' -> 'reference' ->> %s)::float8, "
+            "m.manifest -> 'calibration' -> 'thresholds' -> %s "
             "FROM {d} d LEFT JOIN {e} e ON e.interval_start = d.interval_start AND e.interval_end = d.interval_end "
             "AND e.metric = %s LEFT JOIN {m} m ON m.version = e.model_version"
         ).format(
@@ -171,13 +179,20 @@ def monitored_breaches(conn, schema: str, policy) -> dict[datetime, tuple[bool, 
             e=db.table(schema, "estimated_performance"),
             m=db.table(schema, "model_versions"),
         ),
-        (metric, metric),
+        (metric, metric, metric),
     ).fetchall()
     return {
         utc(end): (
             bool(breach),
-            estimated_breach(metric, estimate, reference, policy.estimated_metric_floor, policy.estimated_metric_drop),
+            estimated_breach(
+                metric,
+                estimate,
+                reference,
+                policy.estimated_metric_floor,
+                policy.estimated_metric_drop,
+                alert_band(spread, policy.estimated_metric_std),
+            ),
             estimate,
         )
-        for end, breach, estimate, reference in rows
+        for end, breach, estimate, reference, spread in rows
     }

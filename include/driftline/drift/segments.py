@@ -1,7 +1,8 @@
 """Per-segment monitoring ([monitoring] segments): for each listed categorical feature, its top_n
 values in the model's reference sample (fixed per model version, stored in segment_values) plus
-"other"; per interval and segment value the rows, prediction mean, drifted features (KS / chi-square
-at the [drift] thresholds on seeded samples, only where both sides have min_segment_rows), the CBPE
+the remainder bucket (stored as segment_value "other" with segment_other true, so a real value
+"other" stays its own segment); per interval and segment value the rows, prediction mean, drifted features (KS / chi-square
+on seeded samples, only where both sides have min_segment_rows), the CBPE
 estimate (binary, calibrated models) and the realized value from labels that have arrived.
 
 The pure parts (top_values, assign, segment_totals, drifted_count) take frames and arrays;
@@ -22,7 +23,10 @@ from driftline import db
 from driftline.config import DatasetConfig
 from driftline.estimation import METRICS, calibrate, estimate_binary, realized_binary
 
-OTHER = "other"
+OTHER = "other"  # the remainder's stored label; segment_other (true) tells it from a real "other"
+# Evidently's default threshold of the two p-value tests the segments run: used when [drift] leaves
+# numeric_threshold / categorical_threshold out, or sets them for another method (their scale then differs).
+P_VALUE_THRESHOLD = 0.05
 log = logging.getLogger(__name__)
 
 
@@ -30,27 +34,53 @@ def top_values(values: pd.Series, top_n: int) -> list[tuple[str, int]]:
     """The top_n most frequent values (as text, ties broken by value) with their counts."""
     counts = values.dropna().astype(str).value_counts()
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    return [(str(v), int(n)) for v, n in ordered[:top_n] if str(v) != OTHER]
+    return [(str(v), int(n)) for v, n in ordered[:top_n]]
 
 
 def assign(values: pd.Series, kept: list[str]) -> pd.Series:
-    """Each row's segment value: itself when kept, else "other" (missing values included)."""
+    """Each row's segment value: itself (as text) when kept, else None, the remainder bucket (missing
+    values included). None is no text, so no real value can fall into the remainder by its name."""
     text = values.astype("string")
-    return text.where(text.isin(kept), OTHER).astype(str)
+    return pd.Series(np.where(text.isin(kept).to_numpy(dtype=bool), text.astype(object), None), index=values.index)
+
+
+def in_segment(segments: pd.Series, value: str | None) -> np.ndarray:
+    """Rows of one segment value (None: the remainder bucket)."""
+    return segments.isna().to_numpy() if value is None else (segments == value).to_numpy(dtype=bool)
 
 
 def segment_totals(segments: pd.Series, scores: np.ndarray) -> pd.DataFrame:
-    """Rows and prediction mean per segment value (index: segment value)."""
+    """Rows and prediction mean per segment value (index: segment value, None for the remainder, last)."""
     frame = pd.DataFrame({"segment": segments.to_numpy(), "score": np.asarray(scores, dtype="float64")})
-    grouped = frame.groupby("segment", sort=True)["score"]
-    return pd.DataFrame({"rows": grouped.size(), "prediction_mean": grouped.mean()})
+    grouped = frame.groupby("segment", sort=True, dropna=False)["score"]
+    totals = pd.DataFrame({"rows": grouped.size(), "prediction_mean": grouped.mean()})
+    totals.index = [None if pd.isna(value) else value for value in totals.index]
+    return totals
+
+
+def stored(value: str | None) -> tuple[str, bool]:
+    """(segment_value, segment_other) of a segment value as the tables hold it."""
+    return (OTHER, True) if value is None else (value, False)
+
+
+def p_value_thresholds(config: DatasetConfig) -> tuple[float, float]:
+    """(numeric, categorical) p-value thresholds of the segments' KS and chi-square tests: [drift]'s
+    when set for those very methods, else P_VALUE_THRESHOLD."""
+    drift = config.drift
+    numeric = drift.numeric_threshold if drift.numeric_method == "ks" else None
+    categorical = drift.categorical_threshold if drift.categorical_method == "chisquare" else None
+    return (
+        P_VALUE_THRESHOLD if numeric is None else numeric,
+        P_VALUE_THRESHOLD if categorical is None else categorical,
+    )
 
 
 def drifted_count(config: DatasetConfig, current: pd.DataFrame, reference: pd.DataFrame, skip: str) -> int:
-    """Features (all but the segment column) whose two-sample test rejects at the [drift] thresholds:
+    """Features (all but the segment column) whose two-sample test rejects at p_value_thresholds:
     Kolmogorov-Smirnov for numeric, chi-square on the value counts for categorical."""
     from scipy.stats import chi2_contingency, ks_2samp
 
+    numeric_threshold, categorical_threshold = p_value_thresholds(config)
     drifted = 0
     for feature in config.features:
         if feature.name == skip:
@@ -61,7 +91,7 @@ def drifted_count(config: DatasetConfig, current: pd.DataFrame, reference: pd.Da
         if feature.type == "numeric":
             # asymp: the exact p-value (the default below 10k rows) costs ~0.25 s a column with ties
             p = ks_2samp(cur.astype("float64"), ref.astype("float64"), method="asymp").pvalue
-            drifted += bool(p < config.drift.numeric_threshold)
+            drifted += bool(p < numeric_threshold)
         else:
             table = pd.crosstab(
                 np.r_[np.zeros(len(cur)), np.ones(len(ref))], np.r_[cur.astype(str), ref.astype(str)]
@@ -69,7 +99,7 @@ def drifted_count(config: DatasetConfig, current: pd.DataFrame, reference: pd.Da
             if table.shape[1] < 2:
                 continue
             p = chi2_contingency(table).pvalue
-            drifted += bool(p < config.drift.categorical_threshold)
+            drifted += bool(p < categorical_threshold)
     return drifted
 
 
@@ -136,15 +166,17 @@ def monitor_segments(conn, config: DatasetConfig, ctx: dict) -> int:
             cursor.executemany(
                 sql.SQL(
                     "INSERT INTO {} (interval_start, interval_end, model_version, run_id, segment_column, segment_value, "
-                    "rows, prediction_mean, drifted_features, drift_note) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                    "segment_other, rows, prediction_mean, drifted_features, drift_note) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 ).format(db.table(config.db_schema, "segment_intervals")),
                 intervals,
             )
             if estimates:
                 cursor.executemany(
                     sql.SQL(
-                        "INSERT INTO {} (interval_start, interval_end, segment_column, segment_value, metric, estimate, "
-                        "band_low, band_high, realized, realized_rows) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                        "INSERT INTO {} (interval_start, interval_end, segment_column, segment_value, segment_other, "
+                        "metric, estimate, band_low, band_high, realized, realized_rows) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                     ).format(db.table(config.db_schema, "segment_estimates")),
                     estimates,
                 )
@@ -166,8 +198,8 @@ def segment_rows(config: DatasetConfig, ctx: dict, kept: dict[str, list[str]]) -
         label_segments = assign(labelled[column], kept[column]) if len(labelled) else pd.Series([], dtype=str)
         totals = segment_totals(segments, frame["score"].to_numpy())
         for value, row in totals.iterrows():
-            current = frame[segments.to_numpy() == value]
-            ref = reference[ref_segments.to_numpy() == value]
+            current = frame[in_segment(segments, value)]
+            ref = reference[in_segment(ref_segments, value)]
             if len(current) >= settings.min_segment_rows and len(ref) >= settings.min_segment_rows:
                 sample = current.sample(min(len(current), config.drift.sample_rows), random_state=config.drift.seed)
                 drifted, note = drifted_count(config, sample, ref, column), None
@@ -184,7 +216,7 @@ def segment_rows(config: DatasetConfig, ctx: dict, kept: dict[str, list[str]]) -
                     version,
                     ctx["run_id"],
                     column,
-                    value,
+                    *stored(value),
                     int(row["rows"]),
                     row["prediction_mean"],
                     drifted,
@@ -192,12 +224,12 @@ def segment_rows(config: DatasetConfig, ctx: dict, kept: dict[str, list[str]]) -
                 )
             )
             estimates.extend(
-                _performance(config, ctx, column, value, current, labelled[label_segments.to_numpy() == value])
+                _performance(config, ctx, column, value, current, labelled[in_segment(label_segments, value)])
             )
     return intervals, estimates
 
 
-def _performance(config: DatasetConfig, ctx: dict, column: str, value: str, current, labelled) -> list[tuple]:
+def _performance(config: DatasetConfig, ctx: dict, column: str, value: str | None, current, labelled) -> list[tuple]:
     """(…, metric, estimate, low, high, realized, realized_rows) rows of one segment value (binary)."""
     if config.task != "binary":
         return []
@@ -226,7 +258,7 @@ def _performance(config: DatasetConfig, ctx: dict, column: str, value: str, curr
                 ctx["start"],
                 ctx["end"],
                 column,
-                value,
+                *stored(value),
                 metric,
                 None if e is None else e.value,
                 None if e is None else e.low,
@@ -273,8 +305,8 @@ def record_segment_realized(conn, config: DatasetConfig, start: datetime, end: d
     rows = []
     for column in config.monitoring.segments:
         segments = assign(labelled[column], kept[column]) if len(labelled) else pd.Series([], dtype=str)
-        for value in sorted(set(segments)):
-            chosen = labelled[segments.to_numpy() == value]
+        for value in segment_totals(segments, np.zeros(len(segments))).index:
+            chosen = labelled[in_segment(segments, value)]
             rows.extend(_performance(config, context, column, value, chosen, chosen))
     table = db.table(config.db_schema, "segment_estimates")
     with conn.transaction():
@@ -287,9 +319,10 @@ def record_segment_realized(conn, config: DatasetConfig, start: datetime, end: d
         with conn.cursor() as cursor:
             cursor.executemany(
                 sql.SQL(
-                    "INSERT INTO {} (interval_start, interval_end, segment_column, segment_value, metric, estimate, "
-                    "band_low, band_high, realized, realized_rows) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                    "ON CONFLICT (interval_start, interval_end, segment_column, segment_value, metric) DO UPDATE "
+                    "INSERT INTO {} (interval_start, interval_end, segment_column, segment_value, segment_other, "
+                    "metric, estimate, band_low, band_high, realized, realized_rows) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT "
+                    "(interval_start, interval_end, segment_column, segment_value, segment_other, metric) DO UPDATE "
                     "SET realized = EXCLUDED.realized, realized_rows = EXCLUDED.realized_rows"
                 ).format(table),
                 rows,

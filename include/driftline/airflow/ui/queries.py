@@ -183,9 +183,9 @@ def trend_rows(conn, config: DatasetConfig, limit: int = 120) -> dict[str, list[
         ),
         "segments": (
             "segment_performance",
-            "segment_column, segment_value, rows, prediction_mean, drifted_features, metric, estimate, "
-            "estimate_low, estimate_high, realized",
-            "segment_column, segment_value, metric",
+            "segment_column, segment_value, segment_other, rows, prediction_mean, drifted_features, metric, "
+            "estimate, estimate_low, estimate_high, realized",
+            "segment_column, segment_value, segment_other, metric",
         ),
     }
     return {key: _recent_rows(conn, config.db_schema, *spec, limit) for key, spec in columns.items()}

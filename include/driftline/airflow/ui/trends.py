@@ -106,16 +106,18 @@ def performance_charts(rows: list[dict[str, Any]], slots: list[Interval], policy
 def segment_charts(rows: list[dict[str, Any]], slots: list[Interval], metric: str) -> list[dict[str, Any]]:
     """Small multiples: per segment column, one small chart per segment value of `metric`
     (estimate with band, realized), on the page's shared x axis."""
-    columns: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    # Keyed by (segment_other, value): the remainder bucket never merges with a real value "other".
+    columns: dict[str, dict[tuple[bool, str], list[dict[str, Any]]]] = {}
     for row in rows:
         if row["metric"] == metric:
-            columns.setdefault(row["segment_column"], {}).setdefault(str(row["segment_value"]), []).append(row)
+            key = (bool(row.get("segment_other")), str(row["segment_value"]))
+            columns.setdefault(row["segment_column"], {}).setdefault(key, []).append(row)
     return [
         {
             "column": column,
             "charts": [
                 performance_chart(
-                    f"{column} = {value}",
+                    f"{column}: other values" if value[0] else f"{column} = {value[1]}",
                     values[value],
                     slots,
                     low="estimate_low",

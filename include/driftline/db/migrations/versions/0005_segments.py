@@ -53,12 +53,18 @@ def upgrade() -> None:
                 realized        double precision,
                 realized_rows   bigint,
                 PRIMARY KEY (interval_start, interval_end, segment_column, segment_value, metric))""",
-        """CREATE OR REPLACE VIEW {s}.segment_performance AS
+        # Created only where missing: 0006 gives the view another column, which a replay must not drop.
+        """DO $$ BEGIN
+           IF NOT EXISTS (SELECT 1 FROM information_schema.views WHERE table_schema = {name}
+                          AND table_name = 'segment_performance') THEN
+           CREATE VIEW {s}.segment_performance AS
                SELECT i.interval_start, i.interval_end, i.segment_column, i.segment_value, i.rows,
                       i.prediction_mean, i.drifted_features, e.metric, e.estimate, e.band_low AS estimate_low,
                       e.band_high AS estimate_high, e.realized, e.realized_rows, i.drift_note, i.model_version
                FROM {s}.segment_intervals i
-               LEFT JOIN {s}.segment_estimates e USING (interval_start, interval_end, segment_column, segment_value)""",
+               LEFT JOIN {s}.segment_estimates e USING (interval_start, interval_end, segment_column, segment_value);
+           END IF;
+        END $$""",
     )
 
 
