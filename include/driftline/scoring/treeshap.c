@@ -22,6 +22,7 @@
  * magnitudes become 0.0) and for missing_type Zero. */
 static const double ZERO_THRESHOLD = (double)1e-35f;
 
+
 static int find_in_bitset(const uint32_t *bits, int32_t n, int pos) {
     int i = pos / 32;
     if (i >= n) return 0;
@@ -48,14 +49,26 @@ static int goes_left(double x, int8_t decision_type, double threshold, const uin
     return x <= threshold;
 }
 
-/* out: nrow x (ncol + 1), accumulated into (the caller zeroes it). Returns 0, or -1 when out of memory. */
+/* Rows evaluated side by side: every per-point loop runs over them, so it vectorises. */
+#define LANES 8
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+/* AVX2 where the CPU has it, chosen when the library loads; the same .so runs on any x86-64. */
+#define VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define VECTOR_CLONES
+#endif
+
+/* out: nrow x (ncol + 1), accumulated into (the caller zeroes it). Returns 0, or -1 when out of memory.
+ * Each tree is walked depth first over a block of LANES rows; the work space is one level per depth. */
+VECTOR_CLONES
 int driftline_linear_treeshap(
     const double *X, int64_t nrow, int32_t ncol, int32_t ntrees,
     const int32_t *tree_start,  /* ntrees + 1: first node of each tree */
     const int32_t *tree_points, /* per tree: Gauss points */
     const int32_t *tree_point_start, /* per tree: offset into ys / ws */
     const double *ys, const double *ws,
-    const int32_t *parent,      /* per node, local to its tree; -1 for the root */
+    const int32_t *depth,       /* per node: edges from the root */
     const int32_t *ancestor,    /* nearest ancestor node whose incoming edge splits on the same feature, or -1 */
     const int8_t *is_left,      /* the node is its parent's left child */
     const double *b,            /* combined cover fraction of the node's feature down to this node */
@@ -63,87 +76,105 @@ int driftline_linear_treeshap(
     const int32_t *split_feature, /* internal nodes: the feature split on; leaves: -1 */
     const int8_t *decision_type, const double *threshold,
     const int32_t *cat_start, const int32_t *cat_len, const uint32_t *cat_bits,
-    int32_t max_nodes, int32_t max_points,
+    const int32_t *tree_table_start, /* per tree: offset into inv_f0 / inv_f1 (node x point) */
+    const double *inv_f0, const double *inv_f1, /* 1 / (b y) and 1 / (1 - y + b y) per node and point */
+    const int8_t *has_deeper,   /* a node some deeper edge on the same feature names as its ancestor */
+    int32_t max_depth, int32_t max_points,
     double *out)
 {
-    size_t cells = (size_t)max_nodes * (size_t)max_points;
-    double *P = malloc(sizeof(double) * cells);
-    double *S = malloc(sizeof(double) * cells);
-    double *Sub = malloc(sizeof(double) * cells);
-    int8_t *a = malloc((size_t)max_nodes);
-    int8_t *left = malloc((size_t)max_nodes);
-    if (!P || !S || !Sub || !a || !left) {
-        free(P); free(S); free(Sub); free(a); free(left);
+    const size_t levels = (size_t)max_depth + 1, level = (size_t)max_points * LANES;
+    double *P = malloc(sizeof(double) * levels * level);
+    double *S = malloc(sizeof(double) * levels * level);
+    double *Sub = malloc(sizeof(double) * levels * level);
+    double *A = malloc(sizeof(double) * levels * LANES); /* combined a (0 or 1) of each level's node */
+    int8_t *go_left = malloc(levels * LANES);
+    int32_t *path = malloc(sizeof(int32_t) * levels);
+    if (!P || !S || !Sub || !A || !go_left || !path) {
+        free(P); free(S); free(Sub); free(A); free(go_left); free(path);
         return -1;
     }
-    for (int64_t r = 0; r < nrow; ++r) {
-        const double *x = X + r * ncol;
-        double *phi = out + r * (ncol + 1);
+    for (int64_t first = 0; first < nrow; first += LANES) {
+        const int m = nrow - first < LANES ? (int)(nrow - first) : LANES;
+        const double *xs[LANES];
+        for (int r = 0; r < LANES; ++r) xs[r] = X + (first + (r < m ? r : m - 1)) * ncol; /* pad with the last row */
         for (int32_t t = 0; t < ntrees; ++t) {
             const int32_t base = tree_start[t], n = tree_start[t + 1] - base, q = tree_points[t];
             if (n < 2) continue; /* a single leaf: only the expected value */
             const double *y = ys + tree_point_start[t], *w = ws + tree_point_start[t];
-            const int32_t *par = parent + base, *anc = ancestor + base, *feat = split_feature + base;
-            const double *bb = b + base;
-            /* Down: the product of the path's factors at each node, and where the row goes. */
-            for (int32_t i = 0; i < n; ++i) {
-                double *Pi = P + (size_t)i * q;
-                if (i == 0) {
-                    a[0] = 1;
-                    for (int k = 0; k < q; ++k) Pi[k] = 1.0;
+            const double *i0 = inv_f0 + tree_table_start[t], *i1 = inv_f1 + tree_table_start[t];
+            int top = -1;
+            for (int32_t i = 0; i <= n; ++i) {
+                const int d = i < n ? depth[base + i] : 1;
+                /* Up: every node on the path at this depth or deeper is complete. */
+                for (; top >= d && top >= 1; --top) {
+                    const int32_t node = base + path[top], u = ancestor[node];
+                    const double bi = b[node], *Ad = A + (size_t)top * LANES;
+                    double *Sd = S + top * level, *Subd = Sub + top * level, *Sp = S + (top - 1) * level;
+                    const double *inv0 = i0 + (size_t)path[top] * q, *inv1 = i1 + (size_t)path[top] * q;
+                    double acc[LANES] = {0};
+                    if (has_deeper[node])
+                        for (int k = 0; k < q; ++k)
+                            for (int r = 0; r < LANES; ++r)
+                                acc[r] += w[k] * (Sd[k * LANES + r] - Subd[k * LANES + r]) * (Ad[r] != 0.0 ? inv1[k] : inv0[k]);
+                    else
+                        for (int k = 0; k < q; ++k)
+                            for (int r = 0; r < LANES; ++r)
+                                acc[r] += w[k] * Sd[k * LANES + r] * (Ad[r] != 0.0 ? inv1[k] : inv0[k]);
+                    const int32_t f = split_feature[base + path[top - 1]];
+                    for (int r = 0; r < m; ++r) out[(first + r) * (ncol + 1) + f] += (Ad[r] - bi) * acc[r];
+                    if (u >= 0) {
+                        double *Subu = Sub + (size_t)depth[base + u] * level;
+                        for (size_t c = 0; c < (size_t)q * LANES; ++c) Subu[c] += Sd[c];
+                    }
+                    for (size_t c = 0; c < (size_t)q * LANES; ++c) Sp[c] += Sd[c];
+                }
+                if (i == n) break;
+                /* Down: node i at depth d, below the path's node at d - 1. */
+                const int32_t node = base + i;
+                double *Pd = P + d * level, *Sd = S + d * level, *Ad = A + (size_t)d * LANES;
+                path[d] = i;
+                top = d;
+                if (d == 0) {
+                    for (int r = 0; r < LANES; ++r) Ad[r] = 1.0;
+                    for (size_t c = 0; c < (size_t)q * LANES; ++c) Pd[c] = 1.0;
                 } else {
-                    const int32_t p = par[i], u = anc[i];
-                    const int8_t edge = is_left[base + i] == left[p];
-                    const double *Pp = P + (size_t)p * q;
-                    const double bi = bb[i];
+                    const int32_t u = ancestor[node];
+                    const double bi = b[node], *Pp = P + (d - 1) * level;
+                    const int8_t *left = go_left + (size_t)(d - 1) * LANES;
                     if (u < 0) {
-                        a[i] = edge;
-                        if (edge) for (int k = 0; k < q; ++k) Pi[k] = Pp[k] * (1.0 - y[k] + bi * y[k]);
-                        else for (int k = 0; k < q; ++k) Pi[k] = Pp[k] * (bi * y[k]);
-                    } else { /* the feature again: its factor so far replaced by the combined one */
-                        const double bu = bb[u];
-                        const int8_t au = a[u];
-                        a[i] = au & edge;
+                        for (int r = 0; r < LANES; ++r) Ad[r] = left[r] == is_left[node] ? 1.0 : 0.0;
                         for (int k = 0; k < q; ++k) {
-                            const double old = au ? 1.0 - y[k] + bu * y[k] : bu * y[k];
-                            const double now = a[i] ? 1.0 - y[k] + bi * y[k] : bi * y[k];
-                            Pi[k] = Pp[k] * now / old;
+                            const double f1 = 1.0 - y[k] + bi * y[k], f0 = bi * y[k];
+                            for (int r = 0; r < LANES; ++r) Pd[k * LANES + r] = Pp[k * LANES + r] * (Ad[r] != 0.0 ? f1 : f0);
+                        }
+                    } else { /* the feature again: its factor so far replaced by the combined one */
+                        const double *Au = A + (size_t)depth[base + u] * LANES;
+                        for (int r = 0; r < LANES; ++r) Ad[r] = left[r] == is_left[node] ? Au[r] : 0.0;
+                        for (int k = 0; k < q; ++k) {
+                            const double f1 = 1.0 - y[k] + bi * y[k], f0 = bi * y[k];
+                            const double u1 = i1[(size_t)u * q + k], u0 = i0[(size_t)u * q + k];
+                            for (int r = 0; r < LANES; ++r)
+                                Pd[k * LANES + r] = Pp[k * LANES + r] * (Ad[r] != 0.0 ? f1 : f0) * (Au[r] != 0.0 ? u1 : u0);
                         }
                     }
                 }
-                double *Si = S + (size_t)i * q, *Subi = Sub + (size_t)i * q;
-                if (feat[i] >= 0) {
-                    const int32_t node = base + i;
-                    left[i] = (int8_t)goes_left(
-                        fabs(x[feat[i]]) <= ZERO_THRESHOLD ? 0.0 : x[feat[i]], decision_type[node], threshold[node],
-                        cat_bits + cat_start[node], cat_len[node]);
-                    memset(Si, 0, sizeof(double) * q);
+                if (split_feature[node] >= 0) {
+                    const int32_t f = split_feature[node];
+                    for (int r = 0; r < LANES; ++r) {
+                        const double x = xs[r][f];
+                        go_left[(size_t)d * LANES + r] = (int8_t)goes_left(
+                            fabs(x) <= ZERO_THRESHOLD ? 0.0 : x, decision_type[node], threshold[node],
+                            cat_bits + cat_start[node], cat_len[node]);
+                    }
+                    memset(Sd, 0, sizeof(double) * q * LANES);
                 } else {
-                    const double v = leaf_value[base + i];
-                    for (int k = 0; k < q; ++k) Si[k] = v * Pi[k];
+                    const double v = leaf_value[node];
+                    for (size_t c = 0; c < (size_t)q * LANES; ++c) Sd[c] = v * Pd[c];
                 }
-                memset(Subi, 0, sizeof(double) * q);
-            }
-            /* Up: children before parents; each edge adds its feature's share. */
-            for (int32_t i = n - 1; i > 0; --i) {
-                const int32_t p = par[i], u = anc[i];
-                const double *Si = S + (size_t)i * q, *Subi = Sub + (size_t)i * q;
-                const double bi = bb[i], coef = (double)a[i] - bi;
-                if (coef != 0.0) {
-                    double acc = 0.0;
-                    if (a[i]) for (int k = 0; k < q; ++k) acc += w[k] * (Si[k] - Subi[k]) / (1.0 - y[k] + bi * y[k]);
-                    else for (int k = 0; k < q; ++k) acc += w[k] * (Si[k] - Subi[k]) / (bi * y[k]);
-                    phi[feat[p]] += coef * acc;
-                }
-                double *Sp = S + (size_t)p * q;
-                if (u >= 0) {
-                    double *Subu = Sub + (size_t)u * q;
-                    for (int k = 0; k < q; ++k) Subu[k] += Si[k];
-                }
-                for (int k = 0; k < q; ++k) Sp[k] += Si[k];
+                if (has_deeper[node]) memset(Sub + d * level, 0, sizeof(double) * q * LANES);
             }
         }
     }
-    free(P); free(S); free(Sub); free(a); free(left);
+    free(P); free(S); free(Sub); free(A); free(go_left); free(path);
     return 0;
 }

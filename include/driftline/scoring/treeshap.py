@@ -41,7 +41,7 @@ class _Forest:
     tree_point_start: np.ndarray
     ys: np.ndarray
     ws: np.ndarray
-    parent: np.ndarray
+    depth: np.ndarray
     ancestor: np.ndarray
     is_left: np.ndarray
     b: np.ndarray
@@ -52,7 +52,11 @@ class _Forest:
     cat_start: np.ndarray
     cat_len: np.ndarray
     cat_bits: np.ndarray
-    max_nodes: int
+    tree_table_start: np.ndarray
+    inv_f0: np.ndarray
+    inv_f1: np.ndarray
+    has_deeper: np.ndarray
+    max_depth: int
     max_points: int
 
 
@@ -140,10 +144,11 @@ def _gauss(points: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _flatten(trees: list[dict]) -> _Forest:
-    columns: dict[str, list] = {name: [] for name in ("parent", "ancestor", "is_left", "b", "leaf_value")}
+    columns: dict[str, list] = {name: [] for name in ("depth", "ancestor", "is_left", "b", "leaf_value")}
     columns |= {name: [] for name in ("split_feature", "decision_type", "threshold", "cat_start", "cat_len")}
     tree_start, tree_points, tree_point_start, ys, ws, cat_bits = [0], [], [], [], [], []
-    max_nodes = max_points = 1
+    tree_table_start, inv_f0, inv_f1, has_deeper = [], [], [], []
+    max_depth = max_points = 1
     for tree in trees:
         nodes = _preorder(tree)
         depth = max(node["depth"] for node in nodes)
@@ -166,9 +171,17 @@ def _flatten(trees: list[dict]) -> _Forest:
                 columns["cat_start"].append(0)
                 columns["cat_len"].append(0)
         cat_bits.extend(bits.tolist())
+        # Reciprocals of each node's factor at the Gauss points, for a = 0 (b y) and a = 1 (1 - y + b y).
+        b = np.array([node["b"] for node in nodes])[:, None]
+        tree_table_start.append(sum(len(part) for part in inv_f0))
+        inv_f0.append((1.0 / (b * y)).ravel())
+        inv_f1.append((1.0 / (1.0 - y + b * y)).ravel())
+        deeper = np.zeros(len(nodes), dtype=np.int8)
+        deeper[[node["ancestor"] for node in nodes if node["ancestor"] >= 0]] = 1
+        has_deeper.append(deeper)
         tree_start.append(tree_start[-1] + len(nodes))
-        max_nodes, max_points = max(max_nodes, len(nodes)), max(max_points, points)
-    dtypes = {"parent": np.int32, "ancestor": np.int32, "is_left": np.int8, "split_feature": np.int32}
+        max_depth, max_points = max(max_depth, depth), max(max_points, points)
+    dtypes = {"depth": np.int32, "ancestor": np.int32, "is_left": np.int8, "split_feature": np.int32}
     dtypes |= {"decision_type": np.int8, "cat_start": np.int32, "cat_len": np.int32}
     arrays = {name: np.ascontiguousarray(values, dtype=dtypes.get(name, np.float64)) for name, values in columns.items()}
     return _Forest(
@@ -178,7 +191,11 @@ def _flatten(trees: list[dict]) -> _Forest:
         ys=np.array(ys, dtype=np.float64),
         ws=np.array(ws, dtype=np.float64),
         cat_bits=np.array(cat_bits or [0], dtype=np.uint32),
-        max_nodes=max_nodes,
+        tree_table_start=np.array(tree_table_start, dtype=np.int32),
+        inv_f0=np.concatenate(inv_f0),
+        inv_f1=np.concatenate(inv_f1),
+        has_deeper=np.concatenate(has_deeper),
+        max_depth=max_depth,
         max_points=max_points,
         **arrays,
     )
@@ -236,7 +253,7 @@ def _node(parent, ancestor, is_left, b, depth, value, internal, tree) -> dict:
 def _signature(lib: ctypes.CDLL):
     function = lib.driftline_linear_treeshap
     pointer = ctypes.c_void_p
-    function.argtypes = [pointer, ctypes.c_int64, ctypes.c_int32, ctypes.c_int32, *[pointer] * 16]
+    function.argtypes = [pointer, ctypes.c_int64, ctypes.c_int32, ctypes.c_int32, *[pointer] * 20]
     function.argtypes += (ctypes.c_int32, ctypes.c_int32, pointer)
     function.restype = ctypes.c_int
     return function
@@ -277,12 +294,13 @@ class LinearTreeShap:
 
     def _run(self, data: np.ndarray, out: np.ndarray) -> None:
         f = self._forest
-        arrays = [f.tree_start, f.tree_points, f.tree_point_start, f.ys, f.ws, f.parent, f.ancestor, f.is_left]
+        arrays = [f.tree_start, f.tree_points, f.tree_point_start, f.ys, f.ws, f.depth, f.ancestor, f.is_left]
         arrays += [f.b, f.leaf_value, f.split_feature, f.decision_type, f.threshold, f.cat_start, f.cat_len, f.cat_bits]
+        arrays += [f.tree_table_start, f.inv_f0, f.inv_f1, f.has_deeper]
         pointers = [array.ctypes.data for array in arrays]
         status = self._function(
             data.ctypes.data, len(data), self._features, len(f.tree_points), *pointers,
-            f.max_nodes, f.max_points, out.ctypes.data,
+            f.max_depth, f.max_points, out.ctypes.data,
         )  # fmt: skip
         if status != 0:
             raise MemoryError("Linear TreeSHAP could not allocate its work space")
