@@ -135,13 +135,13 @@ def compare_interval(
 def _attribution_drift(config: DatasetConfig, model: LoadedModel, reference: pd.DataFrame, current: pd.DataFrame):
     """Mean |TreeSHAP contribution| per feature on the reference and on the interval's sample, and
     the nDCG of the interval's importance order against the reference's (explain.attribution_drift)."""
-    from driftline.scoring.explain import attribution_drift, frame_contributions
+    from driftline.scoring.explain import Contributions, attribution_drift, frame_contributions
 
-    categories = model.manifest["categories"]
+    categories, explain = model.manifest["categories"], Contributions(model)
     return attribution_drift(
         config.feature_names,
-        frame_contributions(model.booster, reference, config, categories),
-        frame_contributions(model.booster, current, config, categories),
+        frame_contributions(explain, reference, config, categories),
+        frame_contributions(explain, current, config, categories),
     )
 
 

@@ -10,6 +10,7 @@ The trees are read from the model text (what the registry verified), so no light
 from __future__ import annotations
 
 import ctypes
+import logging
 import math
 import threading
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from driftline.errors import BadModel
+
+log = logging.getLogger(__name__)
 
 # Rows per C call when several threads share the work (ctypes releases the GIL during the call).
 _ROWS_PER_PART = 256
@@ -262,8 +265,9 @@ def _signature(lib: ctypes.CDLL):
 class LinearTreeShap:
     """A parsed model that computes pred_contrib's contributions with Linear TreeSHAP."""
 
-    def __init__(self, model_text: bytes | str, library: ctypes.CDLL):
-        self._features, self._expected, trees = parse(model_text)
+    def __init__(self, model: bytes | str | tuple, library: ctypes.CDLL):
+        """model: the model text, or what parse() returned for it."""
+        self._features, self._expected, trees = model if isinstance(model, tuple) else parse(model)
         self._forest = _flatten(trees)
         self._function = _signature(library)
 
@@ -304,3 +308,19 @@ class LinearTreeShap:
         )  # fmt: skip
         if status != 0:
             raise MemoryError("Linear TreeSHAP could not allocate its work space")
+
+
+def for_model(model_text: bytes | str | None) -> LinearTreeShap | None:
+    """Linear TreeSHAP for this model, or None where LightGBM's pred_contrib must do (no model text,
+    a model outside what this covers, no C compiler: logged once). Raises LinearTreesRefused."""
+    if model_text is None:
+        return None
+    try:
+        parsed = parse(model_text)
+    except UnsupportedModel as exc:
+        log.info("Linear TreeSHAP does not cover this model (%s); using LightGBM's pred_contrib", exc)
+        return None
+    from driftline.scoring import native_build
+
+    library = native_build.load("treeshap.c")
+    return None if library is None else LinearTreeShap(parsed, library)
