@@ -39,8 +39,7 @@ def cpu(function, *args) -> tuple[float, object]:
 
 
 def demo_model(workdir: Path):
-    """(model text, config, typed Arrow rows of an interval) for the demo config."""
-    import pyarrow as pa
+    """(model text, config, categories, day) of the demo config, trained on 50k demo rows."""
 
     from driftline.config import load_config
     from driftline.devtools.demo_data import transactions
@@ -109,7 +108,7 @@ def compare(name: str, text: str, interval, to_matrix, repeat: int, top_k: int) 
             runs = []
             for _ in range(repeat):
                 seconds, _ = cpu(
-                    lambda method=method: top_reasons(method(to_matrix(interval, chosen), 1), top_k),
+                    lambda method=method, chosen=chosen: top_reasons(method(to_matrix(interval, chosen), 1), top_k),
                 )
                 runs.append(seconds)
             line += f"  {label} +{statistics.median(runs) / plain_seconds:6.1%}"
@@ -137,7 +136,9 @@ def main() -> None:
         rows = pa.Table.from_pandas(frame, preserve_index=False)
         built = time.perf_counter()
         for_model(text)
-        print(f"trained the demo model in {built - started:.1f} s; built Linear TreeSHAP in {time.perf_counter() - built:.1f} s")
+        print(
+            f"trained the demo model in {built - started:.1f} s; built Linear TreeSHAP in {time.perf_counter() - built:.1f} s"
+        )
         compare(
             "demo model (demo config: 200 trees x 31 leaves)",
             text,

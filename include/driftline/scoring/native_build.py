@@ -80,9 +80,7 @@ def _build_and_load(source: Path) -> ctypes.CDLL | None:
             if verified is not None:
                 return ctypes.CDLL(str(verified))
         built = Path(tmp) / f"{source.stem}.so"
-        subprocess.run(
-            [cc, *FLAGS, "-o", str(built), str(source), "-lm"], capture_output=True, timeout=300, check=True
-        )
+        subprocess.run([cc, *FLAGS, "-o", str(built), str(source), "-lm"], capture_output=True, timeout=300, check=True)
         library = ctypes.CDLL(str(built))  # loaded before anything else can touch the file
         if directory is not None:
             _install(built, target)

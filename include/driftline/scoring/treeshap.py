@@ -155,7 +155,9 @@ def _flatten(trees: list[dict]) -> _Forest:
     for tree in trees:
         nodes = _preorder(tree)
         depth = max(node["depth"] for node in nodes)
-        points = max(1, math.ceil(depth / 2))  # exact for the polynomial's degree < depth
+        # Exact for the integrand's degree: below the most distinct features on any path (a
+        # feature split on again adds no degree), often well under the depth.
+        points = max(1, math.ceil(max(node["unique"] for node in nodes) / 2))
         y, w = _gauss(points)
         tree_point_start.append(len(ys))
         ys.extend(y.tolist())
@@ -186,7 +188,9 @@ def _flatten(trees: list[dict]) -> _Forest:
         max_depth, max_points = max(max_depth, depth), max(max_points, points)
     dtypes = {"depth": np.int32, "ancestor": np.int32, "is_left": np.int8, "split_feature": np.int32}
     dtypes |= {"decision_type": np.int8, "cat_start": np.int32, "cat_len": np.int32}
-    arrays = {name: np.ascontiguousarray(values, dtype=dtypes.get(name, np.float64)) for name, values in columns.items()}
+    arrays = {
+        name: np.ascontiguousarray(values, dtype=dtypes.get(name, np.float64)) for name, values in columns.items()
+    }
     return _Forest(
         tree_start=np.array(tree_start, dtype=np.int32),
         tree_points=np.array(tree_points, dtype=np.int32),
@@ -208,7 +212,7 @@ def _preorder(tree: dict) -> list[dict]:
     """The tree's nodes root first, each with its parent (position in this list), the nearest
     ancestor whose incoming edge splits on the same feature, and the combined cover fraction b."""
     if tree["num_leaves"] == 1:
-        return [_node(-1, -1, 0, 1.0, 0, float(tree["leaf_value"][0]), None, tree)]
+        return [_node(-1, -1, 0, 1.0, 0, float(tree["leaf_value"][0]), None, tree) | {"unique": 0}]
     out: list[dict] = []
     # (LightGBM node id: >= 0 internal, ~leaf for a leaf, parent position, is_left, depth)
     stack = [(0, -1, 0, 0)]
@@ -231,6 +235,7 @@ def _preorder(tree: dict) -> list[dict]:
         value = float(tree["leaf_value"][~node_id]) if node_id < 0 else 0.0
         out.append(_node(parent, ancestor, is_left, b, depth, value, node_id if node_id >= 0 else None, tree))
         out[-1]["id"] = node_id
+        out[-1]["unique"] = 0 if parent < 0 else out[parent]["unique"] + (ancestor < 0)  # distinct features above
         if node_id >= 0:
             position = len(out) - 1
             stack.append((int(tree["right_child"][node_id]), position, 0, depth + 1))
