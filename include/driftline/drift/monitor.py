@@ -135,14 +135,14 @@ def compare_interval(
 def _attribution_drift(config: DatasetConfig, model: LoadedModel, reference: pd.DataFrame, current: pd.DataFrame):
     """Mean |TreeSHAP contribution| per feature on the reference and on the interval's sample, and
     the nDCG of the interval's importance order against the reference's (explain.attribution_drift)."""
-    from driftline.scoring.explain import attribution_drift, frame_contributions
+    from driftline.scoring.explain import Contributions, attribution_drift, frame_contributions
     from driftline.scoring.features import bind
 
-    binding = bind(model, config)
+    binding, explain = bind(model, config), Contributions(model)
     return attribution_drift(
         list(binding.names),
-        frame_contributions(model.booster, reference, config, binding),
-        frame_contributions(model.booster, current, config, binding),
+        frame_contributions(explain, reference, config, binding),
+        frame_contributions(explain, current, config, binding),
     )
 
 
