@@ -43,6 +43,13 @@ def score_batch(config_path: str, config: DatasetConfig) -> DAG:
                 minimum=1,
                 description="Pin a registered model version; empty = champion",
             ),
+            # Rescoring a past interval (README, manual runs): both or neither, one interval of the schedule.
+            "interval_start": Param(
+                None, type=["null", "string"], description="ISO start of the interval to score; empty = the run's"
+            ),
+            "interval_end": Param(
+                None, type=["null", "string"], description="ISO end of that interval; empty = the run's"
+            ),
         },
         deadline=scoring_deadline(config),  # [alerts] scoring_deadline_hours; None: no deadline
         tags=["driftline", config.name],
@@ -51,37 +58,37 @@ def score_batch(config_path: str, config: DatasetConfig) -> DAG:
 
         @task
         def plan_partitions(data_interval_start=None, data_interval_end=None, run_id=None, params=None) -> list[dict]:
-            from driftline.airflow.tasks import plan_partitions
+            from driftline.airflow.tasks import plan_partitions, scored_interval
 
-            return plan_partitions(
-                params["config"], data_interval_start, data_interval_end, run_id, params["model_version"]
-            )
+            interval = scored_interval(params, data_interval_start, data_interval_end)
+            return plan_partitions(params["config"], *interval, run_id, params["model_version"])
 
         @task
         def score_interval(
             partitions: list[dict], data_interval_start=None, data_interval_end=None, run_id=None, params=None
         ) -> dict:
-            from driftline.airflow.tasks import score_interval
+            from driftline.airflow.tasks import score_interval, scored_interval
 
-            return score_interval(
-                params["config"], data_interval_start, data_interval_end, run_id, params["model_version"], partitions
-            )
+            interval = scored_interval(params, data_interval_start, data_interval_end)
+            return score_interval(params["config"], *interval, run_id, params["model_version"], partitions)
 
         @task(map_index_template="{{ task.op_kwargs['partition']['partition'] }}")
         def score_partition(
             partition: dict, data_interval_start=None, data_interval_end=None, run_id=None, params=None
         ) -> dict:
-            from driftline.airflow.tasks import score_partition
+            from driftline.airflow.tasks import score_partition, scored_interval
 
-            return score_partition(params["config"], data_interval_start, data_interval_end, run_id, partition)
+            interval = scored_interval(params, data_interval_start, data_interval_end)
+            return score_partition(params["config"], *interval, run_id, partition)
 
         @task(retries=1)
         def publish_partitions(
             partitions: list[dict], data_interval_start=None, data_interval_end=None, run_id=None, params=None
         ) -> dict:
-            from driftline.airflow.tasks import publish_partitions
+            from driftline.airflow.tasks import publish_partitions, scored_interval
 
-            return publish_partitions(params["config"], data_interval_start, data_interval_end, run_id, partitions)
+            interval = scored_interval(params, data_interval_start, data_interval_end)
+            return publish_partitions(params["config"], *interval, run_id, partitions)
 
         # After either path (the single task, or the partitions swapped in; the other one is skipped):
         # check the stored interval adds up and announce it to monitor_drift (the Asset event).
@@ -89,9 +96,10 @@ def score_batch(config_path: str, config: DatasetConfig) -> DAG:
         def announce_predictions(
             data_interval_start=None, data_interval_end=None, params=None, outlet_events=None
         ) -> dict:
-            from driftline.airflow.tasks import announce_predictions
+            from driftline.airflow.tasks import announce_predictions, scored_interval
 
-            summary = announce_predictions(params["config"], data_interval_start, data_interval_end)
+            interval = scored_interval(params, data_interval_start, data_interval_end)
+            summary = announce_predictions(params["config"], *interval)
             # One event per published interval: the bounds and counts as extra, the interval as partition
             # key, so monitor_drift gets one run per interval however many are published at once.
             outlet_events[predictions].extra = summary
@@ -100,9 +108,10 @@ def score_batch(config_path: str, config: DatasetConfig) -> DAG:
 
         @task(retries=0)
         def score_shadow(data_interval_start=None, data_interval_end=None, run_id=None, params=None) -> dict:
-            from driftline.airflow.tasks import score_shadow
+            from driftline.airflow.tasks import score_shadow, scored_interval
 
-            return score_shadow(params["config"], data_interval_start, data_interval_end, run_id)
+            interval = scored_interval(params, data_interval_start, data_interval_end)
+            return score_shadow(params["config"], *interval, run_id)
 
         @task
         def update_realized_performance(params=None) -> list[dict]:

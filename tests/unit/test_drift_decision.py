@@ -45,9 +45,11 @@ def test_the_state_is_recorded_in_the_numbers():
 def test_a_paused_dag_with_nothing_queued_still_triggers_and_says_the_run_will_wait():
     decision = _decide(RetrainState("retrain_model", paused=True))
     assert decision.trigger
-    assert decision.reason.endswith(
-        "note: retrain_model is paused: the run triggered now will wait until it is unpaused"
+    assert decision.numbers["retrain_waiting"] == (
+        "retrain_model is paused: the run triggered now will wait until it is unpaused"
     )
+    # Transient state stays out of the reason, which is carried to the promotion and stored for good.
+    assert "paused" not in decision.reason and "wait" not in decision.reason
 
 
 def test_a_queued_run_blocks_until_it_is_stale():

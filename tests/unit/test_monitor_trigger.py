@@ -80,13 +80,15 @@ def test_a_fresh_queued_run_on_a_running_dag_waits_but_a_stuck_one_no_longer_blo
         POLICY, True, PERSISTENT, None, NOW, RetrainState("retrain_model", queued=1), NUMBERS, last_trigger=stuck
     )
     assert decision.trigger is True
-    assert "stuck" in decision.reason and "drift__b" in decision.numbers["retrain_waiting"]
+    assert "stuck" in decision.numbers["retrain_waiting"] and "drift__b" in decision.numbers["retrain_waiting"]
+    assert "stuck" not in decision.reason  # the reason goes to the promotion: no transient state in it
 
 
 def test_a_trigger_on_a_paused_retrain_model_says_the_run_will_wait():
     decision = decide(POLICY, True, PERSISTENT, None, NOW, RetrainState("retrain_model", paused=True), NUMBERS)
     assert decision.trigger is True
-    assert "retrain_model is paused" in decision.reason and decision.numbers["retrain_waiting"]
+    assert "retrain_model is paused" in decision.numbers["retrain_waiting"]
+    assert "paused" not in decision.reason  # carried to the promotion: says the data, not the DAG's state
 
 
 def test_nothing_queued_and_unpaused_says_nothing_about_waiting():

@@ -84,6 +84,20 @@ def require_interval(interval_start, interval_end) -> None:
         )
 
 
+def scored_interval(params: dict, data_interval_start, data_interval_end) -> tuple:
+    """(start, end) a score_batch run scores: its Params `interval_start` / `interval_end` when set (a
+    manual rescore of a past interval, checked against the config's schedule), else its data interval."""
+    from driftline.config import load_config
+    from driftline.intervals import requested_interval
+
+    def choose():
+        config = load_config(params["config"])
+        asked = params.get("interval_start"), params.get("interval_end")
+        return requested_interval(config.cron, config.timezone, *asked) or (data_interval_start, data_interval_end)
+
+    return run_step(choose)
+
+
 def score_interval(
     config_path: str,
     interval_start: datetime,

@@ -29,6 +29,7 @@ def run_demo_monitoring(config_path: str, intervals: list[tuple[datetime, dateti
     Returns the intervals whose run did not succeed.
     """
     from driftline.airflow.dag_defaults import dag_id
+    from driftline.airflow.runs import drop_queued_runs
     from driftline.devtools.dag_runner import load_dataset_dag
 
     config = load_config(config_path)
@@ -37,6 +38,9 @@ def run_demo_monitoring(config_path: str, intervals: list[tuple[datetime, dateti
     for start, end in intervals:
         # What the predictions Asset event would say under a scheduler: a manual run names its interval.
         run = dag.test(run_conf=monitor_conf(config_path, start, end))
+        # No scheduler runs the retrain run its trigger queued (run_demo_lifecycle runs retrain_model
+        # itself): drop it, or every later demo of this Airflow home would wait on it.
+        drop_queued_runs(dag_id(config.name, "retrain_model"), _retrain_run_ids(config, run.run_id))
         state = str(getattr(run, "state", "unknown"))
         if "success" not in state:
             failed.append(f"{start:%Y-%m-%d}: {state}")
@@ -81,6 +85,19 @@ def run_demo_monitoring(config_path: str, intervals: list[tuple[datetime, dateti
         print(f"\nreport:  {rows[-1][9]}  (open it in a browser)")
     print_estimates(config, intervals)
     return failed
+
+
+def _retrain_run_ids(config: DatasetConfig, run_id: str) -> list[str]:
+    """The retrain run ids monitor_drift's run run_id asked for."""
+    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
+    with db.connect(url) as conn:
+        rows = conn.execute(
+            sql.SQL("SELECT retrain_run_id FROM {} WHERE run_id = %s AND retrain_run_id IS NOT NULL").format(
+                db.table(config.db_schema, "drift_decisions")
+            ),
+            (run_id,),
+        ).fetchall()
+    return [retrain_run_id for (retrain_run_id,) in rows]
 
 
 def print_estimates(config: DatasetConfig, intervals: list[tuple[datetime, datetime]] | None = None) -> None:

@@ -170,12 +170,10 @@ def decide(
     if retrain.paused and not retrain.queued:
         waiting = f"{dag_id} is paused: the run triggered now will wait until it is unpaused"
         numbers["retrain_waiting"] = waiting
-    note = f"; note: {waiting}" if waiting else ""
+    # The reason is carried to the retrain run and its promotion, and stored for good: it names the data
+    # only. A paused or stuck DAG is transient state: numbers["retrain_waiting"] and its alert say it.
     return Decision(
-        True,
-        True,
-        f"retrain: breach in {persisted} of the last {policy.window} intervals ({what}){note}",
-        numbers,
+        True, True, f"retrain: breach in {persisted} of the last {policy.window} intervals ({what})", numbers
     )
 
 
