@@ -23,6 +23,7 @@ query or table as the input, history or labels: ADBC into Arrow, typed like Parq
 
 from driftline.sources.chunk import (
     MALFORMED_RECORD,
+    OUT_OF_RANGE,
     PRECISION_LOSS,
     UNSTORABLE_CHARACTER,
     Chunk,
@@ -36,6 +37,7 @@ from driftline.sources.types import EXACT_INTEGER_LIMIT
 __all__ = [
     "EXACT_INTEGER_LIMIT",
     "MALFORMED_RECORD",
+    "OUT_OF_RANGE",
     "PRECISION_LOSS",
     "UNSTORABLE_CHARACTER",
     "Chunk",
