@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from driftline.config import SourceSettings
 from driftline.sources.chunk import Batch, InputError
+from driftline.sources.csv_spans import odd_quote_lines, spans
 from driftline.sources.files import InputFile, check_unique_names, open_stream
 
 _READ_BYTES = 1 << 20  # CSV bytes parsed per block (Arrow releases the GIL while parsing it)
@@ -214,37 +215,90 @@ class _CsvReader:
         return table, invalid
 
     def parsed(self) -> Iterator[_Block]:
-        """The file's blocks after the header, parsed and checked."""
+        """The file's blocks after the header, parsed and checked; a quoted field still open at a block's
+        end is carried into the next block (at most max_record_bytes of it)."""
         import itertools
 
         pending = [self._pending] if self._pending else []
+        carry, carry_line = b"", 0
         for kind, data, line in itertools.chain(pending, self._blocks):  # lazily: never the whole file
             if kind == "oversize":
+                if carry:
+                    yield self._parse_block(carry, carry_line, eof=True)[0]
+                    carry = b""
                 text = self._prefix_text(data, line)
                 yield _Block(self.schema.empty_table(), np.empty(0, np.int64), [(line, text)], "\x00" in text)
                 continue
-            yield self._parse_block(data, line)
+            data = self._to_utf8(data, line)
+            if carry:
+                data, line = carry + data, carry_line
+            block, carry, carry_line = self._parse_block(data, line, eof=False)
+            yield block
+        if carry:
+            yield self._parse_block(carry, carry_line, eof=True)[0]
 
-    def _parse_block(self, data: bytes, first_line: int) -> _Block:
-        data = self._to_utf8(data, first_line)
+    def _parse_block(self, data: bytes, first_line: int, eof: bool) -> tuple[_Block, bytes, int]:
+        """(the block's rows, the bytes of a record still open at its end, that record's line number)."""
         nul = b"\x00" in data
         count = _newlines(data)
-        # Fast path: with no carriage return other than CRLF's, nothing makes Arrow return more rows
-        # than lines; an empty line, a malformed line or a quote left open (it swallows the lines
-        # after it, the sentinel included) make it return fewer or report invalid rows. So one row
-        # per line plus the sentinel, nothing invalid, means every line is exactly one record.
+        odd = odd_quote_lines(data)
+        # Fast path: with no carriage return other than CRLF's and no line holding an odd number of
+        # quotes (none opens a field spanning lines), nothing makes Arrow return more rows than lines; an
+        # empty line, a malformed line or a quote left open make it return fewer or report invalid rows.
+        # So one row per line plus the sentinel, nothing invalid, means every line is exactly one record.
         simple = b"\r" not in data or data.count(b"\r") == data.count(b"\r\n")
-        if simple:
+        if simple and odd is None:
             table, invalid = self._parse(data, first_line, threads=True)
             if not invalid and table.num_rows == count + 1:
-                return _Block(table.slice(0, count), np.arange(first_line, first_line + count, dtype=np.int64), [], nul)
-        records = [(first_line + i, raw) for i, raw in enumerate(data.split(b"\n")[:-1]) if raw not in (b"", b"\r")]
+                block = _Block(
+                    table.slice(0, count), np.arange(first_line, first_line + count, dtype=np.int64), [], nul
+                )
+                return block, b"", 0
+        raw_lines = data.split(b"\n")[:-1]
+        found, carried = spans(raw_lines, odd if odd is not None else np.zeros(count, bool), self.limit, eof)
         tables: list[pa.Table] = []
         lines: list[int] = []
         malformed: list[tuple[int, str]] = []
+        records: list[tuple[int, bytes]] = []  # single lines, resolved together
+        for span in found:
+            if span.first == span.last and not span.broken:
+                if raw_lines[span.first] not in (b"", b"\r"):
+                    records.append((first_line + span.first, raw_lines[span.first]))
+                continue
+            self._resolve(records, tables, lines, malformed)
+            records = []
+            number, raw = first_line + span.first, b"\n".join(raw_lines[span.first : span.last + 1])
+            row = None if span.broken else self._one_record(raw, number)
+            if row is None:
+                malformed.append((number, self._text(number, raw)))
+            else:
+                tables.append(row)
+                lines.append(number)
         self._resolve(records, tables, lines, malformed)
         table = pa.concat_tables(tables) if tables else self.schema.empty_table()
-        return _Block(table, np.asarray(lines, dtype=np.int64), malformed, nul)
+        rest = b"".join(line + b"\n" for line in raw_lines[carried:])
+        return _Block(table, np.asarray(lines, dtype=np.int64), malformed, nul), rest, first_line + carried
+
+    def _one_record(self, raw: bytes, number: int) -> pa.Table | None:
+        """A record whose quoted field spans lines as one row, or None if it is not exactly one row."""
+        import pyarrow.csv as pacsv
+
+        options = pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=lambda row: "skip")
+        try:
+            table = pacsv.read_csv(
+                pa.BufferReader(raw + b"\n"),
+                read_options=pacsv.ReadOptions(column_names=self.names, use_threads=False),
+                parse_options=options,
+                convert_options=pacsv.ConvertOptions(
+                    column_types={name: pa.string() for name in self.names},
+                    null_values=["", *self.settings.null_values],
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=True,
+                ),
+            )
+        except pa.ArrowInvalid:
+            return None
+        return table if table.num_rows == 1 else None
 
     def _parse(self, data: bytes, first_line: int, threads: bool):
         try:
@@ -282,7 +336,7 @@ class _CsvReader:
 
     @staticmethod
     def _text(line: int, raw: bytes) -> str:
-        return raw.decode("utf-8").rstrip("\r")  # checked to be UTF-8 by _to_utf8
+        return raw.decode("utf-8").rstrip("\r")  # checked to be UTF-8 by _to_utf8; the lines of a span joined by \n
 
     def _prefix_text(self, data: bytes, line: int) -> str:
         """The kept start of an oversize line; a character cut in two at its end is dropped."""
