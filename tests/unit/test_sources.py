@@ -544,3 +544,16 @@ def test_rfc4180_records_spanning_lines_are_read_whole_or_quarantined_whole(conf
             assert line in malformed
         assert all(not (k or "").endswith('"') for k, _ in rows.values())  # never a continuation's corrupted key
         line += record.count("\n") + 1
+
+
+def test_a_key_with_a_line_break_is_one_record_and_a_broken_one_never_scores_a_piece(config, tmp_path):
+    """The issue's case: the first line used to be quarantined and the continuation scored under the key `cd"`."""
+    good = GOOD.replace("t1", '"ab\r\ncd ""q"""')
+    broken = GOOD.replace("t1", '"ef\ngh"') + ",extra"  # a field too many: one malformed record, both lines
+    long = GOOD.replace("t1", '"ij\n' + "x" * 300 + '\nkl"')  # over max_record_bytes = 256
+    path = csv(tmp_path, HEADER, good, broken, long, GOOD.replace("t1", "t9"))
+    chunk = one_chunk(with_source(config, max_record_bytes=256), path)
+    assert chunk.typed["transaction_id"].to_pylist() == ['ab\r\ncd "q"', "t9"]
+    assert chunk.row_numbers.tolist() == [2, 9]
+    assert chunk.malformed[0] == (4, broken)
+    assert [line for line, _ in chunk.malformed] == [4, 6, 7, 8]  # the long one: never a row, never under `kl"`

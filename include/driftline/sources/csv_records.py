@@ -190,7 +190,9 @@ class _CsvReader:
 
     # Parsing -----------------------------------------------------------------------------------
 
-    def _arrow(self, data: bytes, threads: bool) -> tuple[pa.Table, list[tuple[int | None, str]]]:
+    def _arrow(
+        self, data: bytes, threads: bool, newlines: bool = False
+    ) -> tuple[pa.Table, list[tuple[int | None, str]]]:
         """Parse data (+ a sentinel line) as rows of text; returns (table incl. sentinel, invalid rows)."""
         import pyarrow.csv as pacsv
 
@@ -203,7 +205,7 @@ class _CsvReader:
         table = pacsv.read_csv(
             pa.BufferReader(data + self._sentinel),
             read_options=pacsv.ReadOptions(column_names=self.names, block_size=1 << 20, use_threads=threads),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=keep),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=keep, newlines_in_values=newlines),
             # Every cell as text: typing happens per cell in types.coerce, so one bad cell quarantines one row.
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in self.names},
@@ -256,6 +258,21 @@ class _CsvReader:
                 return block, b"", 0
         raw_lines = data.split(b"\n")[:-1]
         found, carried = spans(raw_lines, odd if odd is not None else np.zeros(count, bool), self.limit, eof)
+        rest = b"".join(line + b"\n" for line in raw_lines[carried:])
+        if simple and odd is not None and not any(span.broken for span in found):
+            # Every field spanning lines closed: one parse of the block, trusted when Arrow finds exactly
+            # the records the scan found (no carriage return can split one, so equal counts = same records).
+            starts = [
+                first_line + s.first for s in found if s.first != s.last or raw_lines[s.first] not in (b"", b"\r")
+            ]
+            body = data[: len(data) - len(rest)]
+            table, invalid = self._parse(body, first_line, threads=True, newlines=True)
+            if not invalid and table.num_rows == len(starts) + 1:
+                return (
+                    _Block(table.slice(0, len(starts)), np.asarray(starts, np.int64), [], nul),
+                    rest,
+                    first_line + carried,
+                )
         tables: list[pa.Table] = []
         lines: list[int] = []
         malformed: list[tuple[int, str]] = []
@@ -276,7 +293,6 @@ class _CsvReader:
                 lines.append(number)
         self._resolve(records, tables, lines, malformed)
         table = pa.concat_tables(tables) if tables else self.schema.empty_table()
-        rest = b"".join(line + b"\n" for line in raw_lines[carried:])
         return _Block(table, np.asarray(lines, dtype=np.int64), malformed, nul), rest, first_line + carried
 
     def _one_record(self, raw: bytes, number: int) -> pa.Table | None:
@@ -300,9 +316,9 @@ class _CsvReader:
             return None
         return table if table.num_rows == 1 else None
 
-    def _parse(self, data: bytes, first_line: int, threads: bool):
+    def _parse(self, data: bytes, first_line: int, threads: bool, newlines: bool = False):
         try:
-            return self._arrow(data, threads)
+            return self._arrow(data, threads, newlines)
         except pa.ArrowInvalid as exc:
             last = first_line + data.count(b"\n") - 1
             # Arrow's message can quote the row: only its type goes into the error (errors carry no row data).
