@@ -181,3 +181,39 @@ def test_parse_errors_that_quote_a_row_are_scrubbed_in_the_chain():
         tasks.run_step(_raises(wrapped))
     shown = "".join(traceback.format_exception(outcome.value))
     assert MARKER not in shown and "Expected 2 columns, got 3: <...>" in shown and "in.csv" in shown
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "kind"),
+    [
+        ("0A000", BadConfig),  # cross-database references are not implemented
+        ("28P01", BadConfig),  # password authentication failed
+        ("28000", BadConfig),  # invalid authorization (role, pg_hba)
+        ("3D000", BadConfig),  # the database does not exist
+        ("3F000", BadConfig),  # no such schema
+        ("42P01", BadConfig),  # undefined table (pg_temp.x, pg_toast.x)
+        ("42703", BadConfig),  # undefined column
+        ("42501", BadConfig),  # permission denied
+        ("42601", BadConfig),  # syntax error
+        ("25006", BadConfig),  # a write in a read-only transaction
+        ("22P02", BadInput),
+        ("22012", BadInput),
+        ("23505", BadInput),
+        ("08006", Transient),
+        ("40001", Transient),
+        ("40P01", Transient),
+        ("53300", Transient),
+        ("55P03", Transient),
+        ("57P01", Transient),
+        ("25P02", Transient),
+        ("", Transient),
+        (None, Transient),
+    ],
+)
+def test_sqlstates_map_to_the_branch_a_retry_can_or_cannot_fix(sqlstate, kind):
+    import psycopg
+
+    assert errors.sqlstate_kind(sqlstate) is kind
+    if sqlstate:  # and a psycopg error carrying it is translated the same way
+        mapped = errors.translate(psycopg.errors.lookup(sqlstate)("boom 'value'"))
+        assert isinstance(mapped, kind) and "value" not in str(mapped)
