@@ -17,6 +17,7 @@ from driftline.chunks import raw_json
 from driftline.config import load_config
 from driftline.sources import read_interval
 from driftline.sources.chunk import python_rows
+from tests.unit.test_sources import demo_columns
 
 REPO = Path(__file__).resolve().parents[2]
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -32,20 +33,8 @@ def config():
 
 
 def columns(rows: int, **overrides) -> dict:
-    base = {
-        "transaction_id": [f"t{i}" for i in range(rows)],
-        "event_time": pa.array([INSIDE_US] * rows, pa.timestamp("us", tz="UTC")),
-        "amount": [12.5] * rows,
-        "account_age_days": [100] * rows,
-        "transactions_last_24h": [1] * rows,
-        "distance_from_home_km": [2.5] * rows,
-        "hour_of_day": [10] * rows,
-        "merchant_category": ["grocery"] * rows,
-        "channel": ["online"] * rows,
-        "note": pa.array([INSIDE_US] * rows, pa.timestamp("us")),  # not configured: raw only
-    }
-    base.update(overrides)
-    return base
+    """The demo's columns, plus `note`: a timestamp column the config does not name (kept raw only)."""
+    return demo_columns(rows, **{"note": pa.array([INSIDE_US] * rows, pa.timestamp("us")), **overrides})
 
 
 def read_parquet(config, folder: Path, table: dict):

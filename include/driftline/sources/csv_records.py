@@ -297,24 +297,11 @@ class _CsvReader:
 
     def _one_record(self, raw: bytes, number: int) -> pa.Table | None:
         """A record whose quoted field spans lines as one row, or None if it is not exactly one row."""
-        import pyarrow.csv as pacsv
-
-        options = pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=lambda row: "skip")
         try:
-            table = pacsv.read_csv(
-                pa.BufferReader(raw + b"\n"),
-                read_options=pacsv.ReadOptions(column_names=self.names, use_threads=False),
-                parse_options=options,
-                convert_options=pacsv.ConvertOptions(
-                    column_types={name: pa.string() for name in self.names},
-                    null_values=["", *self.settings.null_values],
-                    strings_can_be_null=True,
-                    quoted_strings_can_be_null=True,
-                ),
-            )
+            table, invalid = self._arrow(raw + b"\n", threads=False, newlines=True)
         except pa.ArrowInvalid:
             return None
-        return table if table.num_rows == 1 else None
+        return table.slice(0, 1) if not invalid and table.num_rows == 2 else None  # the row and the sentinel
 
     def _parse(self, data: bytes, first_line: int, threads: bool, newlines: bool = False):
         try:
