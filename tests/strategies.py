@@ -71,3 +71,28 @@ def messy_csv(draw):
             fields[7] = "x" * 300
         records.append((kind, ",".join(fields), key, category))
     return encoding, newline, null_values, chunk_rows, records
+
+
+_SPAN_TEXT = st.lists(st.sampled_from([*'ab7 ,"é\n', "\r\n"]), max_size=8).map("".join)
+
+
+@st.composite
+def rfc_csv(draw):
+    """A CSV file of RFC 4180 records (keys and categories with line breaks, CRLF, quotes, delimiters),
+    some broken whole: (newline, chunk_rows, max_record_bytes, records); a record is (kind, text, key,
+    category) with kind good | extra_field (a multi-line record with a field too many) | open (a quote
+    that never closes, on the file's last record)."""
+    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    records = []
+    for index in range(draw(st.integers(1, 25))):
+        kind = draw(st.sampled_from(["good"] * 6 + ["extra_field"]))
+        key = draw(_SPAN_TEXT) + f"#{index}"
+        category = draw(_SPAN_TEXT)
+        fields = ['"' + key.replace('"', '""') + '"', "2026-11-01T10:00:00Z", "12.5", "100", "1", "2.5", "10"]
+        fields += ['"' + category.replace('"', '""') + '"', "online"]
+        if kind == "extra_field":
+            fields.insert(draw(st.integers(1, len(fields))), "7")
+        records.append((kind, ",".join(fields), key, category))
+    if draw(st.booleans()):
+        records.append(("open", 'k,2026-11-01T10:00:00Z,"12.5,100,1', None, None))
+    return newline, draw(st.sampled_from([3, 100_000])), draw(st.sampled_from([160, 256, 1 << 20])), records

@@ -19,6 +19,7 @@ from driftline.db.runs import QUARANTINE_COLUMNS
 from driftline.scoring.engine import Scorer
 from driftline.scoring.safeguards import check_scores, predicted_class
 from driftline.sources import MALFORMED_RECORD, Chunk, InputError
+from driftline.sources.chunk import python_rows
 from driftline.validation import Validator
 
 
@@ -167,7 +168,7 @@ def spill_quarantine(
     rows = []
     if failures:
         positions = np.flatnonzero(bad)
-        raw = chunk.raw.take(pa.array(positions)).to_pylist()
+        raw = python_rows(chunk.raw.take(pa.array(positions)))
         for position, raw_row in zip(positions, raw):
             codes = sorted(set(failures[int(position)]))
             rows.append((chunk.row_number(int(position)), raw_row.get(config.entity_key), codes, raw_row))

@@ -58,9 +58,28 @@ def retryable(exc: BaseException) -> bool:
 
 # -- foreign exceptions -> the tree --------------------------------------------------------------
 
-# Postgres error classes whose cause is the data (22: data exception, 23: integrity violation);
-# every other database error is treated as trouble that passes (connection, shutdown, locks).
+# Postgres error classes whose cause is the data (22: data exception, 23: integrity violation).
 _DATA_SQLSTATE_CLASSES = ("22", "23")
+# SQLSTATEs (classes or codes) whose cause is the configuration, so a retry cannot help: 0A feature not
+# supported (a cross-database reference), 28 authentication failed, 3D the database does not exist,
+# 3F no such schema, 42 syntax error or access rule violation (undefined table or column, permission
+# denied), 25006 a write in a read-only transaction, 2BP01 dependent objects, 0L/0P invalid grantor/role.
+# Everything else (08 connection, 40 deadlock or serialization, 53 resources, 55 locks, 57 shutdown)
+# is trouble that passes.
+_CONFIG_SQLSTATES = ("0A", "0L", "0P", "28", "3D", "3F", "42", "25006", "2BP01")
+
+
+def sqlstate_kind(sqlstate: str | None) -> type[DriftlineError]:
+    """The branch of the tree a PostgreSQL SQLSTATE belongs to: BadInput (the data), BadConfig (the
+    config's query, table, database or credentials), else Transient (unknown or passing trouble)."""
+    sqlstate = sqlstate or ""
+    if sqlstate[:2] in _DATA_SQLSTATE_CLASSES:
+        return BadInput
+    if sqlstate and sqlstate.startswith(_CONFIG_SQLSTATES):
+        return BadConfig
+    return Transient
+
+
 _ROW_TAIL = re.compile(r"(Expected \d+ columns, got \d+):.*")  # pyarrow appends the raw row
 
 
@@ -159,8 +178,13 @@ def _map_foreign(exc: BaseException, prefix: str) -> DriftlineError | None:
     if _is_psycopg(exc):
         text = describe_database_error(exc)
         sqlstate = getattr(exc, "sqlstate", None) or ""
-        if sqlstate[:2] in _DATA_SQLSTATE_CLASSES:
+        kind = sqlstate_kind(sqlstate)
+        if kind is BadInput:
             return BadInput(f"{prefix}the database refused the data: {text}. Fix the input (the row is not logged).")
+        if kind is BadConfig:
+            return BadConfig(
+                f"{prefix}the database refused the request: {text}. Fix the configuration; a retry cannot help."
+            )
         return Transient(f"{prefix}database trouble: {text}; the step is retried")
     if isinstance(exc, UnicodeDecodeError):
         return BadInput(

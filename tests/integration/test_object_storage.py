@@ -208,3 +208,31 @@ def test_a_prefix_scored_by_partitions_matches_the_single_task(s3, project):
         score_partition(remote, *SECOND, "it_mapped", partition)
     publish_partitions(remote, *SECOND, "it_mapped", plan["run_key"])
     assert _contents(remote, SECOND, row_numbers=False) == expected
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a#b.csv", "a?b.csv", "a b.csv", "a%20b.csv", "a+b&c=d;e.csv", "ñandú é€.csv", "a[1].csv", "a@b:c.csv"],
+)
+def test_keys_with_url_special_characters_are_read_as_objects_and_in_prefixes(s3, project, name):
+    """`#`, `?`, `%`, spaces, unicode: key characters, never a URL fragment, query, escape or glob."""
+    from driftline.sources import read_interval
+
+    config = load_config(project)
+    body = Path(config.input_location(*FIRST)).read_bytes()
+    folder = f"special/{uuid.uuid4().hex[:8]}"
+    s3.put_object(Bucket=BUCKET, Key=f"{folder}/{name}", Body=body)
+    s3.put_object(Bucket=BUCKET, Key=f"{folder}/decoy-{name}", Body=b"not,the,file\n")  # a glob would match it
+    expected = sum(chunk.typed.num_rows for chunk in read_interval(str(config.input_location(*FIRST)), config, *FIRST))
+    for url in (f"s3://{BUCKET}/{folder}/{name}", f"s3://{BUCKET}/{folder}/"):
+        remote = load_config(_s3_config(project, f"special_{uuid.uuid4().hex[:6]}", url.replace("{", "{{")))
+        if url.endswith("/"):  # the prefix: both objects, the decoy fails on its columns
+            from driftline.sources import input_files
+
+            assert [f.url for f in input_files(url, "lake_s3")] == [
+                f"s3://{BUCKET}/{folder}/{n}" for n in sorted([name, f"decoy-{name}"])
+            ]
+            continue
+        chunks = list(read_interval(remote.input_location(*FIRST), remote, *FIRST))
+        assert sum(chunk.typed.num_rows for chunk in chunks) == expected
+        assert {chunk.source for chunk in chunks} == {url}

@@ -524,3 +524,30 @@ def test_messy_csvs_through_the_scoring_path_account_for_every_line(project):
                 assert by_line[number][1] == ["malformed_record"] and by_line[number][2] == {"line": line}
 
     check()
+
+
+def test_keys_with_line_breaks_are_scored_whole_and_a_broken_one_quarantined_whole(project):
+    """Issue 27: a quoted key holding a line break (legal CSV) used to quarantine its first line and score
+    the continuation under a corrupted key; 20,000 of them counted 20,000 fragments as scored."""
+    config = load_config(project)
+    start = datetime(2027, 6, 3, tzinfo=timezone.utc)
+    end = start + timedelta(days=1)
+    frame = clean_rows(start, rows=3000)
+    frame["transaction_id"] = [f"k{i}\r\nline two" if i % 3 == 0 else f"k{i}" for i in range(len(frame))]
+    text = frame_csv(frame)  # pandas quotes the keys with line breaks (RFC 4180)
+    broken = '"broken\nkey",' + text.split("\n")[2].split(",", 1)[1] + ",extra"  # a field too many
+    write_text(Path(config.input_location(start, end)), text.rstrip("\n") + "\n" + broken + "\n")
+
+    summary = score_interval(str(project), start, end, run_id="multiline_keys")
+    assert (summary["rows_in"], summary["rows_scored"], summary["rows_quarantined"]) == (3001, 3000, 1)
+    scored = {
+        key for (key,) in fetch(config, "SELECT entity_key FROM {s}.predictions WHERE interval_start = %s", (start,))
+    }
+    assert scored == set(frame["transaction_id"])
+    ((raw,),) = fetch(
+        config,
+        "SELECT q.raw_row FROM {s}.quarantine_rows q JOIN {s}.scored_intervals i USING (interval_id) "
+        "WHERE i.interval_start = %s AND q.run_key = i.current_run_key",
+        (start,),
+    )
+    assert raw == {"line": broken}

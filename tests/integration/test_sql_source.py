@@ -170,15 +170,144 @@ def test_an_empty_interval_publishes_zero_rows(project, warehouse):
             Transient,
             "cannot connect",
         ),
+        # Retrying cannot fix these: the config's query, database or credentials are wrong.
+        (
+            '{{ url = "{url}", query = "SELECT * FROM otherdb.{wh}.events WHERE %(interval_start)s < %(interval_end)s" }}',
+            BadConfig,
+            "SQLSTATE 0A000",
+        ),
+        ('{{ url = "{nodb}", table = "{wh}.events", event_time = "event_time" }}', BadConfig, "cannot connect"),
+        ('{{ url = "{norole}", table = "{wh}.events", event_time = "event_time" }}', BadConfig, "cannot connect"),
+        ('{{ url = "{url}", table = "pg_toast.events", event_time = "event_time" }}', BadConfig, "SQLSTATE 42"),
+        ('{{ url = "{url}", table = "pg_temp.events", event_time = "event_time" }}', BadConfig, "SQLSTATE 42"),
+        ('{{ url = "{url}", table = "pg_catalog.events", event_time = "event_time" }}', BadConfig, "SQLSTATE 42"),
+        (
+            '{{ url = "{url}", query = "SELEC * FROM {wh}.events WHERE %(interval_start)s < %(interval_end)s" }}',
+            BadConfig,
+            "SQLSTATE 42601",
+        ),
+        (
+            # Zero rows, and not one required column: the result's schema says so, not its (absent) rows.
+            '{{ url = "{url}", query = "SELECT 1 AS x WHERE %(interval_start)s > %(interval_end)s" }}',
+            BadConfig,
+            r"lacks column\(s\) \['transaction_id'",
+        ),
     ],
-    ids=["missing table", "missing column", "query without the configured columns", "unreachable server"],
+    ids=[
+        "missing table",
+        "missing column",
+        "query without the configured columns",
+        "unreachable server",
+        "cross-database reference",
+        "no such database",
+        "no such role",
+        "pg_toast",
+        "pg_temp",
+        "pg_catalog",
+        "syntax error",
+        "zero rows without the columns",
+    ],
 )
 def test_a_source_that_cannot_be_read_fails_naming_the_key(project, warehouse, source, error, message):
     config = load_config(project)
     load_text_table(warehouse, "events", Path(config.input_location(*FIRST)))
-    path = sql_config(project, f"bad_{uuid.uuid4().hex[:6]}", source.format(url=db_url(), wh=warehouse))
-    with pytest.raises(error, match=message):
+    from psycopg.conninfo import make_conninfo
+
+    urls = {
+        "nodb": make_conninfo(db_url(), dbname=f"no_such_db_{uuid.uuid4().hex[:6]}"),
+        "norole": make_conninfo(db_url(), user="no_such_role"),
+    }
+    path = sql_config(project, f"bad_{uuid.uuid4().hex[:6]}", source.format(url=db_url(), wh=warehouse, **urls))
+    with pytest.raises(error, match=message) as raised:
         list(read_interval(load_config(path).input_location(*FIRST), load_config(path), *FIRST))
+    assert type(raised.value) is not Transient or error is Transient
+
+
+def test_the_query_runs_read_only_a_delete_in_a_cte_never_executes(project, warehouse):
+    """A trigger that bumps a sequence (which no rollback undoes) proves the DELETE never ran."""
+    config = load_config(project)
+    load_text_table(warehouse, "victims", Path(config.input_location(*FIRST)))
+    with psycopg.connect(db_url(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SEQUENCE {}").format(sql.Identifier(warehouse, "deletes")))
+        conn.execute(
+            sql.SQL(
+                "CREATE FUNCTION {f}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM nextval({seq}); "
+                "RETURN OLD; END $$"
+            ).format(f=sql.Identifier(warehouse, "record_delete"), seq=sql.Literal(f"{warehouse}.deletes"))
+        )
+        conn.execute(
+            sql.SQL("CREATE TRIGGER record BEFORE DELETE ON {t} FOR EACH ROW EXECUTE FUNCTION {f}()").format(
+                t=sql.Identifier(warehouse, "victims"), f=sql.Identifier(warehouse, "record_delete")
+            )
+        )
+    query = (
+        f"WITH gone AS (DELETE FROM {warehouse}.victims RETURNING *) SELECT * FROM gone "
+        "WHERE %(interval_start)s < %(interval_end)s"
+    )
+    path = sql_config(project, "delete_cte", inline_table(url=db_url(), query=query))
+    with pytest.raises(BadConfig, match="SQLSTATE 25006"):
+        list(read_interval(load_config(path).input_location(*FIRST), load_config(path), *FIRST))
+    (deleted,) = fetch(path, f"SELECT is_called FROM {warehouse}.deletes")[0]
+    assert deleted is False
+
+
+def test_an_error_while_rows_stream_is_mapped_and_scrubbed(project, warehouse, capsys):
+    """A cast that fails on row 90,000 (after batches were read): BadInput, no value in the message, and
+    the CLI prints no traceback."""
+    from driftline.errors import BadInput
+
+    secret = "x_secret_value_90000"
+    query = (
+        "SELECT g::text AS transaction_id, %(interval_start)s::timestamptz AS event_time, "
+        f"(CASE WHEN g = 90000 THEN '{secret}' ELSE '1' END)::float8 AS amount, 100 AS account_age_days, "
+        "1 AS transactions_last_24h, 2.5 AS distance_from_home_km, 10 AS hour_of_day, "
+        "'grocery' AS merchant_category, 'online' AS channel "
+        "FROM generate_series(1, 100000) AS g WHERE %(interval_start)s < %(interval_end)s"
+    )
+    path = sql_config(project, "stream_error", inline_table(url=db_url(), query=query))
+    with pytest.raises(BadInput) as raised:
+        list(read_interval(load_config(path).input_location(*FIRST), load_config(path), *FIRST))
+    assert secret not in str(raised.value) and "while its rows were read" in str(raised.value)
+    from driftline.cli import main
+
+    assert main(["score", "--config", str(path), "--start", FIRST[0].isoformat(), "--end", FIRST[1].isoformat()]) != 0
+    printed = capsys.readouterr()
+    assert secret not in printed.out + printed.err and "Traceback" not in printed.err
+
+
+def test_infinity_and_far_timestamps_are_one_quarantined_row_each(project, warehouse):
+    table = sql.Identifier(warehouse, "extremes")
+    with psycopg.connect(db_url(), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE {} AS SELECT 'k' || g AS transaction_id, %s::timestamptz AS event_time, "
+                "12.5::numeric AS amount, 100 AS account_age_days, 1 AS transactions_last_24h, "
+                "2.5::float8 AS distance_from_home_km, 10 AS hour_of_day, 'grocery' AS merchant_category, "
+                "'online' AS channel, now()::date AS noted FROM generate_series(1, 200) AS g"
+            ).format(table),
+            (FIRST[0],),
+        )
+        for key, column, value in [
+            ("k1", "event_time", "infinity"),
+            ("k2", "event_time", "-infinity"),
+            ("k3", "event_time", "10000-01-01"),
+            ("k4", "amount", "NaN"),
+            ("k5", "noted", "infinity"),
+        ]:
+            conn.execute(
+                sql.SQL("UPDATE {} SET {} = {} WHERE transaction_id = %s").format(
+                    table, sql.Identifier(column), sql.Literal(value)
+                ),
+                (key,),
+            )
+        conn.execute(sql.SQL("UPDATE {} SET transaction_id = 'k6' WHERE transaction_id = 'k5'").format(table))
+    query = f"SELECT * FROM {warehouse}.extremes WHERE %(interval_start)s < %(interval_end)s ORDER BY noted"
+    path = sql_config(project, "extremes", inline_table(url=db_url(), query=query))
+    summary = score_interval(str(path), *FIRST, run_id="extremes")
+    assert (summary["rows_in"], summary["rows_quarantined"]) == (200, 5)
+    reasons = Counter(code for row in contents(path, FIRST)["quarantine"] for code in row[1])
+    assert reasons["out_of_range:event_time"] == 3 and reasons["not_a_number:amount"] == 1
+    assert reasons["duplicate_key:transaction_id"] == 1  # the row holding date 'infinity' elsewhere: stored
 
 
 def test_a_query_with_a_stray_percent_is_a_config_error(project):

@@ -196,3 +196,39 @@ def test_the_cli_maps_an_unexpected_error_to_one_scrubbed_line(monkeypatch, caps
     assert cli.main(["init-db"]) == 70
     err = capsys.readouterr().err
     assert err.startswith("driftline: unexpected error") and "RuntimeError" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "kind"),
+    [
+        ("0A000", BadConfig),  # cross-database references are not implemented
+        ("28P01", BadConfig),  # password authentication failed
+        ("28000", BadConfig),  # invalid authorization (role, pg_hba)
+        ("3D000", BadConfig),  # the database does not exist
+        ("3F000", BadConfig),  # no such schema
+        ("42P01", BadConfig),  # undefined table (pg_temp.x, pg_toast.x)
+        ("42703", BadConfig),  # undefined column
+        ("42501", BadConfig),  # permission denied
+        ("42601", BadConfig),  # syntax error
+        ("25006", BadConfig),  # a write in a read-only transaction
+        ("22P02", BadInput),
+        ("22012", BadInput),
+        ("23505", BadInput),
+        ("08006", Transient),
+        ("40001", Transient),
+        ("40P01", Transient),
+        ("53300", Transient),
+        ("55P03", Transient),
+        ("57P01", Transient),
+        ("25P02", Transient),
+        ("", Transient),
+        (None, Transient),
+    ],
+)
+def test_sqlstates_map_to_the_branch_a_retry_can_or_cannot_fix(sqlstate, kind):
+    import psycopg
+
+    assert errors.sqlstate_kind(sqlstate) is kind
+    if sqlstate:  # and a psycopg error carrying it is translated the same way
+        mapped = errors.translate(psycopg.errors.lookup(sqlstate)("boom 'value'"))
+        assert isinstance(mapped, kind) and "value" not in str(mapped)

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from driftline.config import load_config
 from driftline.sources import InputError, InputMissingError, read_interval, read_table
-from tests.strategies import NULL_LIKE, messy_csv
+from tests.strategies import NULL_LIKE, messy_csv, rfc_csv
 
 REPO = Path(__file__).resolve().parents[2]
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -493,3 +493,67 @@ def test_invalid_utf8_in_a_malformed_line_is_an_encoding_error_too(config, tmp_p
     path.write_bytes(f"{HEADER}\n{GOOD}\n".encode() + b"t2,\xff\xfe,broken\n")
     with pytest.raises(InputError, match="line 3, byte 4: bytes that are not valid utf-8"):
         read(config, path)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    phases=[Phase.explicit, Phase.generate, Phase.shrink],
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(case=rfc_csv())
+def test_rfc4180_records_spanning_lines_are_read_whole_or_quarantined_whole(config, case):
+    """Quoted fields holding line breaks (\\n, \\r\\n), quotes and delimiters, across read blocks: every good
+    record is one row with its key and category exactly as written, at its first line (Python's csv module
+    is the reference); a broken one is one malformed record holding all its lines; rows_in = records."""
+    import csv as pycsv
+    import io
+    import tempfile
+
+    newline, chunk_rows, limit, records = case
+    configured = dataclasses.replace(with_source(config, max_record_bytes=limit), chunk_rows=chunk_rows)
+    text = newline.join([HEADER, *(record for _, record, _, _ in records)]) + newline
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "input.csv"
+        path.write_bytes(text.encode())
+        chunks = read(configured, path)
+    rows, malformed = {}, {}
+    for chunk in chunks:
+        keys, categories = chunk.typed["transaction_id"].to_pylist(), chunk.typed["merchant_category"].to_pylist()
+        for position, line in enumerate(chunk.row_numbers.tolist()):
+            assert line not in rows
+            rows[line] = (keys[position], categories[position])
+        malformed.update(dict(chunk.malformed))
+    assert len(rows) + len(malformed) == len(records)  # rows_in: records as a person counts them
+
+    reference = pycsv.reader(io.StringIO(newline.join([HEADER, *(r for k, r, _, _ in records if k == "good")])))
+    next(reference)
+    line = 2
+    for kind, record, key, category in records:
+        size = len(record.encode()) + len(newline)
+        if kind == "good" and size <= limit:
+            assert rows.get(line) == (key, category or None), "a record was split, lost or rewritten"
+            assert next(reference)[0] == key
+        elif kind == "good":  # over max_record_bytes: never scored, nor any piece of it under a wrong key
+            assert line in malformed and all(k != key for k, _ in rows.values())
+            next(reference)
+        elif kind == "extra_field" and size <= limit:
+            assert malformed.get(line) == record  # whole: every line of it, as written
+        else:
+            assert line in malformed
+        assert all(not (k or "").endswith('"') for k, _ in rows.values())  # never a continuation's corrupted key
+        line += record.count("\n") + 1
+
+
+def test_a_key_with_a_line_break_is_one_record_and_a_broken_one_never_scores_a_piece(config, tmp_path):
+    """The issue's case: the first line used to be quarantined and the continuation scored under the key `cd"`."""
+    good = GOOD.replace("t1", '"ab\r\ncd ""q"""')
+    broken = GOOD.replace("t1", '"ef\ngh"') + ",extra"  # a field too many: one malformed record, both lines
+    long = GOOD.replace("t1", '"ij\n' + "x" * 300 + '\nkl"')  # over max_record_bytes = 256
+    path = csv(tmp_path, HEADER, good, broken, long, GOOD.replace("t1", "t9"))
+    chunk = one_chunk(with_source(config, max_record_bytes=256), path)
+    assert chunk.typed["transaction_id"].to_pylist() == ['ab\r\ncd "q"', "t9"]
+    assert chunk.row_numbers.tolist() == [2, 9]
+    assert chunk.malformed[0] == (4, broken)
+    assert [line for line, _ in chunk.malformed] == [4, 6, 7, 8]  # the long one: never a row, never under `kl"`

@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from driftline.errors import BadInput, NotReady
 
 MALFORMED_RECORD = "malformed_record"
 UNSTORABLE_CHARACTER = "unstorable_character"  # NUL: Postgres text and jsonb cannot hold it
 PRECISION_LOSS = "precision_loss"
+OUT_OF_RANGE = "out_of_range"  # a timestamp past year 9999 or 'infinity', a number beyond float64
 
 
 class InputError(BadInput):
@@ -60,3 +62,22 @@ class Batch:
     row_numbers: np.ndarray | None
     malformed: list[tuple[int, str]]
     may_hold_nul: bool
+
+
+def python_rows(table: pa.Table) -> list[dict]:
+    """The rows as Python values; a value Python cannot hold (a timestamp past year 9999, PostgreSQL's
+    'infinity') as Arrow's text of it, so quarantining the row that holds it never crashes."""
+    columns = {}
+    for name, column in zip(table.column_names, table.columns):
+        try:
+            columns[name] = column.to_pylist()
+        except (OverflowError, ValueError):
+            columns[name] = [_python_value(value) for value in column]
+    return [dict(zip(columns, values)) for values in zip(*columns.values())] if columns else [{}] * table.num_rows
+
+
+def _python_value(scalar: pa.Scalar):
+    try:
+        return scalar.as_py()
+    except (OverflowError, ValueError):
+        return pc.cast(scalar, pa.string()).as_py()

@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from driftline.config import SourceSettings
 from driftline.sources.chunk import Batch, InputError
+from driftline.sources.csv_spans import odd_quote_lines, spans
 from driftline.sources.files import InputFile, check_unique_names, open_stream
 
 _READ_BYTES = 1 << 20  # CSV bytes parsed per block (Arrow releases the GIL while parsing it)
@@ -189,7 +190,9 @@ class _CsvReader:
 
     # Parsing -----------------------------------------------------------------------------------
 
-    def _arrow(self, data: bytes, threads: bool) -> tuple[pa.Table, list[tuple[int | None, str]]]:
+    def _arrow(
+        self, data: bytes, threads: bool, newlines: bool = False
+    ) -> tuple[pa.Table, list[tuple[int | None, str]]]:
         """Parse data (+ a sentinel line) as rows of text; returns (table incl. sentinel, invalid rows)."""
         import pyarrow.csv as pacsv
 
@@ -202,7 +205,7 @@ class _CsvReader:
         table = pacsv.read_csv(
             pa.BufferReader(data + self._sentinel),
             read_options=pacsv.ReadOptions(column_names=self.names, block_size=1 << 20, use_threads=threads),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=keep),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=keep, newlines_in_values=newlines),
             # Every cell as text: typing happens per cell in types.coerce, so one bad cell quarantines one row.
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in self.names},
@@ -214,41 +217,95 @@ class _CsvReader:
         return table, invalid
 
     def parsed(self) -> Iterator[_Block]:
-        """The file's blocks after the header, parsed and checked."""
+        """The file's blocks after the header, parsed and checked; a quoted field still open at a block's
+        end is carried into the next block (at most max_record_bytes of it)."""
         import itertools
 
         pending = [self._pending] if self._pending else []
+        carry, carry_line = b"", 0
         for kind, data, line in itertools.chain(pending, self._blocks):  # lazily: never the whole file
             if kind == "oversize":
+                if carry:
+                    yield self._parse_block(carry, carry_line, eof=True)[0]
+                    carry = b""
                 text = self._prefix_text(data, line)
                 yield _Block(self.schema.empty_table(), np.empty(0, np.int64), [(line, text)], "\x00" in text)
                 continue
-            yield self._parse_block(data, line)
+            data = self._to_utf8(data, line)
+            if carry:
+                data, line = carry + data, carry_line
+            block, carry, carry_line = self._parse_block(data, line, eof=False)
+            yield block
+        if carry:
+            yield self._parse_block(carry, carry_line, eof=True)[0]
 
-    def _parse_block(self, data: bytes, first_line: int) -> _Block:
-        data = self._to_utf8(data, first_line)
+    def _parse_block(self, data: bytes, first_line: int, eof: bool) -> tuple[_Block, bytes, int]:
+        """(the block's rows, the bytes of a record still open at its end, that record's line number)."""
         nul = b"\x00" in data
         count = _newlines(data)
-        # Fast path: with no carriage return other than CRLF's, nothing makes Arrow return more rows
-        # than lines; an empty line, a malformed line or a quote left open (it swallows the lines
-        # after it, the sentinel included) make it return fewer or report invalid rows. So one row
-        # per line plus the sentinel, nothing invalid, means every line is exactly one record.
+        odd = odd_quote_lines(data)
+        # Fast path: with no carriage return other than CRLF's and no line holding an odd number of
+        # quotes (none opens a field spanning lines), nothing makes Arrow return more rows than lines; an
+        # empty line, a malformed line or a quote left open make it return fewer or report invalid rows.
+        # So one row per line plus the sentinel, nothing invalid, means every line is exactly one record.
         simple = b"\r" not in data or data.count(b"\r") == data.count(b"\r\n")
-        if simple:
+        if simple and odd is None:
             table, invalid = self._parse(data, first_line, threads=True)
             if not invalid and table.num_rows == count + 1:
-                return _Block(table.slice(0, count), np.arange(first_line, first_line + count, dtype=np.int64), [], nul)
-        records = [(first_line + i, raw) for i, raw in enumerate(data.split(b"\n")[:-1]) if raw not in (b"", b"\r")]
+                block = _Block(
+                    table.slice(0, count), np.arange(first_line, first_line + count, dtype=np.int64), [], nul
+                )
+                return block, b"", 0
+        raw_lines = data.split(b"\n")[:-1]
+        found, carried = spans(raw_lines, odd if odd is not None else np.zeros(count, bool), self.limit, eof)
+        rest = b"".join(line + b"\n" for line in raw_lines[carried:])
+        if simple and odd is not None and not any(span.broken for span in found):
+            # Every field spanning lines closed: one parse of the block, trusted when Arrow finds exactly
+            # the records the scan found (no carriage return can split one, so equal counts = same records).
+            starts = [
+                first_line + s.first for s in found if s.first != s.last or raw_lines[s.first] not in (b"", b"\r")
+            ]
+            body = data[: len(data) - len(rest)]
+            table, invalid = self._parse(body, first_line, threads=True, newlines=True)
+            if not invalid and table.num_rows == len(starts) + 1:
+                return (
+                    _Block(table.slice(0, len(starts)), np.asarray(starts, np.int64), [], nul),
+                    rest,
+                    first_line + carried,
+                )
         tables: list[pa.Table] = []
         lines: list[int] = []
         malformed: list[tuple[int, str]] = []
+        records: list[tuple[int, bytes]] = []  # single lines, resolved together
+        for span in found:
+            if span.first == span.last and not span.broken:
+                if raw_lines[span.first] not in (b"", b"\r"):
+                    records.append((first_line + span.first, raw_lines[span.first]))
+                continue
+            self._resolve(records, tables, lines, malformed)
+            records = []
+            number, raw = first_line + span.first, b"\n".join(raw_lines[span.first : span.last + 1])
+            row = None if span.broken else self._one_record(raw, number)
+            if row is None:
+                malformed.append((number, self._text(number, raw)))
+            else:
+                tables.append(row)
+                lines.append(number)
         self._resolve(records, tables, lines, malformed)
         table = pa.concat_tables(tables) if tables else self.schema.empty_table()
-        return _Block(table, np.asarray(lines, dtype=np.int64), malformed, nul)
+        return _Block(table, np.asarray(lines, dtype=np.int64), malformed, nul), rest, first_line + carried
 
-    def _parse(self, data: bytes, first_line: int, threads: bool):
+    def _one_record(self, raw: bytes, number: int) -> pa.Table | None:
+        """A record whose quoted field spans lines as one row, or None if it is not exactly one row."""
         try:
-            return self._arrow(data, threads)
+            table, invalid = self._arrow(raw + b"\n", threads=False, newlines=True)
+        except pa.ArrowInvalid:
+            return None
+        return table.slice(0, 1) if not invalid and table.num_rows == 2 else None  # the row and the sentinel
+
+    def _parse(self, data: bytes, first_line: int, threads: bool, newlines: bool = False):
+        try:
+            return self._arrow(data, threads, newlines)
         except pa.ArrowInvalid as exc:
             last = first_line + data.count(b"\n") - 1
             # Arrow's message can quote the row: only its type goes into the error (errors carry no row data).
@@ -282,7 +339,7 @@ class _CsvReader:
 
     @staticmethod
     def _text(line: int, raw: bytes) -> str:
-        return raw.decode("utf-8").rstrip("\r")  # checked to be UTF-8 by _to_utf8
+        return raw.decode("utf-8").rstrip("\r")  # checked to be UTF-8 by _to_utf8; the lines of a span joined by \n
 
     def _prefix_text(self, data: bytes, line: int) -> str:
         """The kept start of an oversize line; a character cut in two at its end is dropped."""

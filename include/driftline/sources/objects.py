@@ -54,6 +54,12 @@ def is_object_url(location: str) -> bool:
     return len(scheme) > 1 and scheme != "file"  # one letter: a Windows drive, not a scheme
 
 
+def object_key(url: str) -> str:
+    """The key part of scheme://bucket/key, every character of it: an object key may hold `#`, `?` and
+    `%`, which a URL parser would take for a fragment, a query or an escape."""
+    return url.partition("://")[2].partition("/")[2]
+
+
 def credentials_in_url(location: str) -> bool:
     """Whether the URL carries user info (s3://key:secret@bucket or conn@bucket): not allowed in a config."""
     return "@" in urlsplit(location).netloc
@@ -68,7 +74,7 @@ class ObjectFile:
 
     @property
     def name(self) -> str:
-        return posixpath.basename(urlsplit(self.url).path.rstrip("/"))
+        return posixpath.basename(object_key(self.url).rstrip("/"))
 
     def __str__(self) -> str:
         return self.url
@@ -87,18 +93,19 @@ def object_files(location: str, conn_id: str | None, keep: Callable[[str], bool]
     prefix whose name passes keep (data files, not _SUCCESS), or the matches of a glob. Missing: []."""
     store = _store(location, conn_id)
     with storage_errors(location, conn_id):
-        if _GLOB_CHARACTERS & set(urlsplit(location).path):
+        try:
+            found = store.info(location)  # first: a key may itself hold `?` or `[` (an object, not a glob)
+        except FileNotFoundError:
+            found = None
+        if found is None and _GLOB_CHARACTERS & set(object_key(location)):
             urls = store.glob(location)
+        elif found is None:
+            return []
+        elif found.get("type") == "directory":
+            entries = store.ls(location)
+            urls = [e["name"] for e in entries if e.get("type") == "file" and keep(posixpath.basename(e["name"]))]
         else:
-            try:
-                found = store.info(location)
-            except FileNotFoundError:
-                return []
-            if found.get("type") == "directory":
-                entries = store.ls(location)
-                urls = [e["name"] for e in entries if e.get("type") == "file" and keep(posixpath.basename(e["name"]))]
-            else:
-                urls = [found["name"]]
+            urls = [found["name"]]
     return [ObjectFile(url, conn_id) for url in sorted(urls)]
 
 

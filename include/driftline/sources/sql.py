@@ -11,15 +11,26 @@ import pandas as pd
 import pyarrow as pa
 
 from driftline.config import ConfigError, DatasetConfig, SourceSettings, SqlInput, SqlInterval
-from driftline.errors import BadInput, Transient, redact
+from driftline.errors import BadConfig, BadInput, Transient, redact, sqlstate_kind
 from driftline.sources.chunk import Chunk
 from driftline.sources.types import coerce
 
 # psycopg's placeholder syntax in a query: %% is a literal %, %(name)s a named parameter.
 _TOKEN = re.compile(r"%%|%\((\w+)\)s|%|\{|\}")
-# SQLSTATE classes that mean the config's query or table is wrong (42: syntax error or access rule
-# violation: undefined table or column, permission denied), not the data or the server.
-_CONFIG_SQLSTATES = ("42",)
+# What a server's FATAL at connect says when the database, the role or the password is wrong.
+_REFUSED = ("does not exist", "authentication failed", "pg_hba.conf", "permission denied", "not permitted to log in")
+# A server error raised while rows stream reaches ADBC without its SQLSTATE (a plain OSError): these
+# words mark the ones a retry can fix; any other is the data (a cast or a division that fails on a row).
+_PASSING = (
+    "canceling statement",
+    "terminating connection",
+    "server closed",
+    "deadlock",
+    "could not serialize",
+    "out of memory",
+    "connection",
+    "timeout",
+)
 
 
 def render(location: SqlInterval | SqlInput) -> str:
@@ -74,11 +85,13 @@ def sql_chunks(interval: SqlInterval, config: DatasetConfig, kinds: dict[str, st
     result is never held whole). No rows: nothing is yielded (an empty interval)."""
     described = str(interval)
     first = 0
-    for table in _record_chunks(interval.source, render(interval), config.chunk_rows):
+
+    def check(schema: pa.Schema) -> None:  # from the result's schema: a zero-row result is checked too
+        _check_columns(schema.names, config.input_columns, config, f"[source] input ({described})")
+
+    for table in _record_chunks(interval.source, render(interval), config.chunk_rows, check=check):
         if table.num_rows == 0:
             continue
-        if first == 0:
-            _check_columns(table.column_names, config.input_columns, config, f"[source] input ({described})")
         failures: dict[int, list[str]] = {}
         typed = coerce(table, failures, config.source, described, kinds, from_csv=False, may_hold_nul=False)
         yield Chunk(raw=table, typed=typed, first_row_number=first, failures=failures, source=described)
@@ -99,9 +112,13 @@ def sql_table(
     return typed.to_pandas(), failures
 
 
-def _record_chunks(source: SqlInput, query: str, chunk_rows: int, whole: bool = False) -> Iterator[pa.Table]:
+def _record_chunks(
+    source: SqlInput, query: str, chunk_rows: int, whole: bool = False, check=None
+) -> Iterator[pa.Table]:
     """The result as tables of exactly chunk_rows rows (the last one fewer), extension types
-    (numeric, uuid, ...) as their storage (text); whole: one table, empty if no rows."""
+    (numeric, uuid, ...) as their storage (text); whole: one table, empty if no rows. check(schema)
+    runs once the result's schema is known, before any row. The query runs in a READ ONLY
+    transaction (never committed): a data-modifying CTE or function it calls fails instead of writing."""
     import adbc_driver_manager
     import adbc_driver_postgresql.dbapi as adbc
 
@@ -112,18 +129,23 @@ def _record_chunks(source: SqlInput, query: str, chunk_rows: int, whole: bool = 
     try:
         connection = adbc.connect(url)
     except adbc_driver_manager.Error as exc:
-        raise DatabaseError(
-            f"{_key(source)}: cannot connect to PostgreSQL at {mask_url(url)}: {redact(scrub(str(exc), url))}"
-        ) from None
+        kind = _connect_fault(str(exc))
+        what = f"{_key(source)}: cannot connect to PostgreSQL at {mask_url(url)}: {redact(scrub(str(exc), url))}"
+        if kind is BadConfig:  # no such database, role or password refused: a retry cannot help
+            raise ConfigError(f"{what}. Check the database name and the credentials of the connection.") from None
+        raise DatabaseError(what) from None
     with connection, connection.cursor() as cursor:
         pending: list[pa.RecordBatch] = []
         rows = 0
         try:
+            cursor.execute("SET TRANSACTION READ ONLY")  # first: it must precede any query of the transaction
             # Naive `timestamp` columns are UTC here as in files: the interval's timestamptz bounds
             # must not be shifted into them by the server's or the role's own TimeZone setting.
             cursor.execute("SET TimeZone = 'UTC'")
             cursor.execute(query)
             reader = cursor.fetch_record_batch()
+            if check is not None:
+                check(_storage(reader.schema.empty_table()).schema)
             for batch in reader:
                 pending.append(batch)
                 rows += batch.num_rows
@@ -134,6 +156,8 @@ def _record_chunks(source: SqlInput, query: str, chunk_rows: int, whole: bool = 
                     pending, rows = rest.to_batches(), rest.num_rows
         except adbc_driver_manager.Error as exc:
             raise _query_error(exc, source) from None
+        except OSError as exc:  # raised while rows stream (a server-side cast failing on a row): no SQLSTATE
+            raise _stream_error(exc, source) from None
         if rows or whole:
             yield _storage(pa.Table.from_batches(pending, schema=reader.schema))
 
@@ -158,15 +182,38 @@ def _query_error(exc: Exception, interval: SqlInput) -> Exception:
     first line of the server's message, cut before any quoted literal (a value), is kept."""
     sqlstate = getattr(exc, "sqlstate", None) or ""
     first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    config_fault = sqlstate.startswith(_CONFIG_SQLSTATES)
+    config_fault = sqlstate_kind(sqlstate) is BadConfig
     # A class-42 message names the config's identifiers (table, column, operator), never a value: kept whole.
     message = " ".join(first_line.split()) if config_fault else redact(first_line)
     what = f"{_key(interval)} ({interval}): the query failed: {message} (SQLSTATE {sqlstate or 'unknown'})"
     if config_fault:
-        return ConfigError(f"{what}. Check the table, the column names and the grants of the connection's role.")
-    if sqlstate.startswith(("22", "23")):
+        return ConfigError(
+            f"{what}. Check the query (it runs read-only, in the connection's own database), the table, "
+            "the column names and the grants of the connection's role."
+        )
+    if sqlstate_kind(sqlstate) is BadInput:
         return BadInput(f"{what}. The database refused a value while computing the query.")
     return Transient(f"{what}; the step is retried")
+
+
+def _stream_error(exc: OSError, source: SqlInput) -> Exception:
+    """A server error raised after the first rows: ADBC gives no SQLSTATE, so the message decides
+    between passing trouble (Transient) and the data (BadInput); values are cut from it."""
+    text = " ".join(str(exc).split())
+    message = redact(text.split("ERROR:", 1)[-1].strip() or type(exc).__name__)
+    what = f"{_key(source)} ({source}): the query failed while its rows were read: {message}"
+    if "ERROR:" not in text or any(word in text.lower() for word in _PASSING):
+        return Transient(f"{what}; the step is retried")
+    return BadInput(f"{what}. The database refused a value while computing the query (the row is not logged).")
+
+
+def _connect_fault(text: str) -> type:
+    """Why a connection failed: libpq reports the server's refusal as text without a SQLSTATE; a missing
+    database (3D000), role or password (28P01/28000) or pg_hba rule is the config's, the rest passes."""
+    refusal = text.split("FATAL:", 1)[1].lower() if "FATAL:" in text else ""
+    if any(word in refusal for word in _REFUSED) or "no password supplied" in text:
+        return BadConfig
+    return Transient
 
 
 def _check_columns(present: list[str], required: list[str], config: DatasetConfig, described: str) -> None:

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from driftline.config import SourceSettings
-from driftline.sources.chunk import PRECISION_LOSS, UNSTORABLE_CHARACTER, InputError
+from driftline.sources.chunk import OUT_OF_RANGE, PRECISION_LOSS, UNSTORABLE_CHARACTER, InputError
 
 # A decimal or scientific number, or the spellings of infinity that float parsers accept. NaN is
 # deliberately not a number here: "nan" text is not_a_number unless [source] null_values lists it.
@@ -21,6 +21,12 @@ _BLANK = r"^\s+$"
 # float64 holds every integer below 2**53 exactly; from there on integers would be silently rounded.
 EXACT_INTEGER_LIMIT = 2**53
 _UTC = pa.timestamp("us", tz="UTC")
+# Python's datetime holds 0001-01-01 .. 9999-12-31 (microseconds from the epoch, UTC); Arrow and
+# PostgreSQL hold more (year 294276, 'infinity'). A value outside is a row reason, never a crash later.
+_FIRST_US = -62_135_596_800 * 10**6
+_LAST_US = 253_402_300_800 * 10**6 - 1
+_PER_US = {"s": 10**6, "ms": 10**3, "us": 1}
+_SPELLED_INFINITY = r"^\s*[-+]?inf(inity)?\s*$"
 
 
 def add_failures(failures: dict[int, list[str]], mask: np.ndarray | None, reason: str) -> None:
@@ -54,17 +60,37 @@ def coerce(
         if kind == "text":
             columns[name] = _as_text(column, name, path)
         elif kind == "numeric":
-            values, bad, inexact = _as_float(column, name, path)
+            values, bad, inexact, outside = _as_float(column, name, path)
             add_failures(failures, bad, f"not_a_number:{name}")
             add_failures(failures, inexact, f"{PRECISION_LOSS}:{name}")
+            add_failures(failures, outside, f"{OUT_OF_RANGE}:{name}")
             columns[name] = values
         elif kind == "timestamp":
-            values, bad = _as_timestamp(column, name, path)
+            values, bad, outside = _as_timestamp(column, name, path)
             add_failures(failures, bad, f"unparseable_timestamp:{name}")
+            add_failures(failures, outside, f"{OUT_OF_RANGE}:{name}")
             columns[name] = values
         else:
-            columns[name] = _as_auto(column)
+            outside = outside_python_range(column)
+            add_failures(failures, outside, f"{OUT_OF_RANGE}:{name}")
+            columns[name] = _as_auto(column if outside is None else _null_where(column, outside))
     return pa.table(columns)
+
+
+def outside_python_range(column: pa.ChunkedArray) -> np.ndarray | None:
+    """Mask of the timestamps and dates Python's datetime cannot hold (before year 1, after 9999:
+    PostgreSQL's 'infinity', a far-future sentinel); None when there are none or the type has no such values."""
+    kind = column.type
+    if pa.types.is_timestamp(kind) and kind.unit in _PER_US:
+        per_us = _PER_US[kind.unit]
+        first, last, ints = -(-_FIRST_US // per_us), _LAST_US // per_us, pc.cast(column, pa.int64())
+    elif pa.types.is_date32(kind):
+        first, last, ints = _FIRST_US // 86_400_000_000, _LAST_US // 86_400_000_000, pc.cast(column, pa.int32())
+    elif pa.types.is_date64(kind):
+        first, last, ints = -(-_FIRST_US // 1000), _LAST_US // 1000, pc.cast(column, pa.int64())
+    else:
+        return None  # nanosecond timestamps span 1677..2262: always inside
+    return _mask(pc.or_(pc.less(ints, first), pc.greater(ints, last)))
 
 
 def _value_type(kind: pa.DataType) -> pa.DataType:
@@ -138,8 +164,9 @@ def _as_auto(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def _as_float(column: pa.ChunkedArray, name: str, path: Path):
-    """(float64 values, mask of cells that are not numbers, mask of integers beyond 2**53); masks
-    are None when no cell has the problem. Missing cells stay null."""
+    """(float64 values, mask of cells that are not numbers, mask of integers beyond 2**53, mask of
+    finite values beyond float64's range); masks are None when no cell has the problem. Missing and
+    failed cells are null."""
     kind = column.type
     if pa.types.is_integer(kind):
         big = (
@@ -149,15 +176,17 @@ def _as_float(column: pa.ChunkedArray, name: str, path: Path):
         )
         inexact = _mask(big)
         values = pc.cast(column, pa.float64(), safe=False)
-        return (_null_where(values, inexact) if inexact is not None else values), None, inexact
+        return (_null_where(values, inexact) if inexact is not None else values), None, inexact, None
     if pa.types.is_floating(kind):
         values = pc.cast(column, pa.float64())
         nan = pc.is_nan(values)
         if pc.any(nan).as_py():  # a float NaN in a typed file is how many writers store missing
             values = pc.if_else(nan, pa.scalar(None, pa.float64()), values)
-        return values, None, None
+        return values, None, None, None
     if pa.types.is_decimal(kind):
-        return pc.cast(column, pa.float64(), safe=False), None, None  # the nearest float64
+        values = pc.cast(column, pa.float64(), safe=False)  # the nearest float64; beyond 1.8e308: inf
+        outside = _mask(pc.is_inf(values))
+        return (values if outside is None else _null_where(values, outside)), None, None, outside
     if not _is_text(kind):
         raise _type_error(path, name, kind, "numeric (integer, float or decimal)")
     column = _as_plain_text(column)
@@ -183,12 +212,21 @@ def _as_float(column: pa.ChunkedArray, name: str, path: Path):
         bad = nan.to_numpy(zero_copy_only=False) | (bad if bad is not None else False)
         values = pc.if_else(nan, pa.scalar(None, pa.float64()), values)
     inexact = None
-    big = pc.fill_null(pc.greater_equal(pc.abs(values), float(EXACT_INTEGER_LIMIT)), False)
+    big = pc.fill_null(
+        pc.and_(pc.greater_equal(pc.abs(values), float(EXACT_INTEGER_LIMIT)), pc.is_finite(values)), False
+    )
     if pc.any(big).as_py():
         inexact = _mask(pc.and_(big, pc.fill_null(pc.match_substring_regex(column, _INTEGER), False)))
         if inexact is not None:
             values = _null_where(values, inexact)
-    return values, bad, inexact
+    outside = None
+    if pc.any(pc.fill_null(pc.is_inf(values), False)).as_py():
+        # "inf" is a number (the suite's bounds reject it); "1e400" is a finite number float64 cannot hold.
+        spelled = pc.fill_null(pc.match_substring_regex(column, _SPELLED_INFINITY, ignore_case=True), False)
+        outside = _mask(pc.and_(pc.is_inf(values), pc.invert(spelled)))
+        if outside is not None:
+            values = _null_where(values, outside)
+    return values, bad, inexact, outside
 
 
 def _mask(condition) -> np.ndarray | None:
@@ -202,35 +240,30 @@ def _null_where(values: pa.ChunkedArray, mask: np.ndarray) -> pa.ChunkedArray:
     return pc.if_else(pa.array(mask), pa.scalar(None, values.type), values)
 
 
-def _as_timestamp(column: pa.ChunkedArray, name: str, path: Path) -> tuple[pa.ChunkedArray, np.ndarray | None]:
-    """UTC timestamps in microseconds (finer digits truncated; null where missing or unparseable)
-    and a mask of unparseable cells."""
+def _as_timestamp(column: pa.ChunkedArray, name: str, path: Path):
+    """(UTC timestamps in microseconds, finer digits truncated, null where missing or failed; mask of
+    unparseable cells; mask of values outside Python's datetime range)."""
     kind = column.type
-    if pa.types.is_timestamp(kind):
-        if kind.unit == "ns":  # ns -> us cannot overflow; safe=False truncates the sub-microsecond digits
-            return pc.cast(column, pa.timestamp("ns", tz="UTC")).cast(_UTC, safe=False), None
-        try:
-            return pc.cast(column, _UTC), None  # naive timestamps are taken as UTC
-        except pa.ArrowInvalid as exc:
-            raise InputError(
-                f"{path}: column '{name}' ({kind}) holds timestamps outside the range of microsecond timestamps"
-            ) from exc
-    if pa.types.is_date(kind):
-        return pc.cast(column, _UTC), None  # midnight UTC
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        outside = outside_python_range(column)
+        if outside is not None:  # nulled first: the cast to microseconds could overflow on them
+            column = _null_where(column, outside)
+        if pa.types.is_timestamp(kind) and kind.unit == "ns":  # safe=False truncates sub-microsecond digits
+            return pc.cast(column, pa.timestamp("ns", tz="UTC")).cast(_UTC, safe=False), None, outside
+        return pc.cast(column, _UTC), None, outside  # naive timestamps are UTC, dates midnight UTC
     if not _is_text(kind):
         raise _type_error(path, name, kind, "a timestamp (timestamp, date or ISO 8601 text)")
     column = _as_plain_text(column)
-    try:
-        return pc.cast(column, _UTC), None  # fast path: ISO 8601 throughout, at most microseconds
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
-    try:
-        return pc.cast(column, pa.timestamp("ns", tz="UTC")).cast(_UTC, safe=False), None  # nanosecond digits
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
+    for unit in ("us", "ns"):  # fast paths: ISO 8601 throughout, with at most micro- or nanosecond digits
+        try:
+            values = pc.cast(column, pa.timestamp(unit, tz="UTC")).cast(_UTC, safe=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        outside = outside_python_range(values)
+        return (values if outside is None else _null_where(values, outside)), None, outside
     text = column.to_pandas()
     series = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
     # Missing values are the suite's business (not-null expectation); only unparseable text is flagged here.
     bad = (series.isna() & text.notna()).to_numpy()
     parsed = pa.array(series, type=pa.timestamp(series.dt.unit, tz="UTC")).cast(_UTC, safe=False)
-    return pa.chunked_array([parsed]), bad
+    return pa.chunked_array([parsed]), bad, None  # pandas parses years 1677..2262 only: never outside
