@@ -30,7 +30,7 @@ class LinearTreesRefused(BadModel):
     leaf constants (pred_contrib, and this) does not explain."""
 
 
-class UnsupportedModel(ValueError):
+class UnsupportedModel(BadModel):
     """A model this implementation does not cover (multiclass, averaged output, empty counts): the
     caller uses LightGBM's pred_contrib instead."""
 
