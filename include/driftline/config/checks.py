@@ -9,6 +9,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from pydantic import AfterValidator
+
 from driftline.config.errors import ConfigError
 
 # A day short of a year: long enough for any wait or window driftline has, short enough that Airflow's
@@ -176,7 +178,7 @@ def sql_input(source: Any) -> None:
     if source.table is not None:
         parts = source.table.split(".")
         if len(parts) > 2 or not all(p.strip() for p in parts):
-            raise Whole(f"'{where}.table' must be \"table\" or \"schema.table\", got {source.table[:80]!r}")
+            raise Whole(f'\'{where}.table\' must be "table" or "schema.table", got {source.table[:80]!r}')
         if interval and source.event_time is None:
             raise Whole(f"'{where}' with 'table' needs 'event_time' naming its event-time column")
     elif source.event_time is not None:
@@ -190,39 +192,17 @@ def sql_input(source: Any) -> None:
         raise Whole(f"'{where}.query' is read whole and takes no placeholder, got {sorted(placeholders)}")
 
 
-def across_sections(file: Any) -> None:
-    """The checks of a ConfigFile that read more than one section."""
-    from driftline.config.model import TASK_METRICS
+def within(low: float, high: float, low_open: bool = False) -> Any:
+    """A validator of a number in [low, high] ((low, high] when low_open), saying so when it is not."""
 
-    dataset, task = file.dataset, file.dataset.task
-    if dataset.positive_label is not None and task != "binary":
-        raise Whole(f"'dataset.positive_label' applies to binary targets; dataset.task is {task!r}")
-    if file.label_column in (dataset.entity_key, "observed_at"):
-        raise Whole(
-            f"'source.label_column' is {file.label_column!r}, which the labels file uses for the "
-            "entity key or observed_at; name the column that holds the label"
-        )
-    names = [dataset.entity_key, dataset.event_time, dataset.target, *file.features]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise Whole(
-            f"column(s) {duplicates} used twice across dataset.entity_key/event_time/target and [features]"
-        )
-    policy = file.retraining
-    if policy.metric not in TASK_METRICS[task]:
-        raise Whole(
-            f"'retraining.metric' must be one of {TASK_METRICS[task]} for task {task!r}, got {policy.metric!r}"
-        )
-    types = {name: feature.type for name, feature in file.features.items()}
-    categorical = [name for name, kind in types.items() if kind == "categorical"]
-    if policy.segment is not None and policy.segment not in categorical:
-        raise Whole(f"'retraining.segment' must name a categorical feature {categorical}, got {policy.segment!r}")
-    if file.safeguards.score_range is not None and task == "binary":
-        raise Whole("'safeguards.score_range' applies to regression; binary scores are always [0, 1]")
-    for name in file.monitoring.segments:
-        if name not in types:
-            raise Whole(
-                f"'monitoring.segments' lists {name!r}, which is not a feature (features: {', '.join(types)})"
+    def check(value: float) -> float:
+        if value < low or value > high or (low_open and value == low):
+            what = (
+                "a fraction in [0, 1]"
+                if (low, high, low_open) == (0, 1, False)
+                else f"in {'(' if low_open else '['}{low:g}, {high:g}]"
             )
-        if types[name] != "categorical":
-            raise Whole(f"'monitoring.segments' lists {name!r}, a {types[name]} feature: segments must be categorical")
+            raise ValueError(f"must be {what}, got {value}")
+        return value
+
+    return AfterValidator(check)

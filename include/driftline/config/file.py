@@ -212,9 +212,39 @@ class ConfigFile:
 
     @model_validator(mode="after")
     def _across_sections(self) -> ConfigFile:
-        checks.across_sections(self)
+        _across_sections(self)
         return self
 
     @property
     def label_column(self) -> str:
         return self.source.label_column or self.dataset.target
+
+
+def _across_sections(file: Any) -> None:
+    """The checks of a ConfigFile that read more than one section."""
+    dataset, task = file.dataset, file.dataset.task
+    if dataset.positive_label is not None and task != "binary":
+        raise Whole(f"'dataset.positive_label' applies to binary targets; dataset.task is {task!r}")
+    if file.label_column in (dataset.entity_key, "observed_at"):
+        raise Whole(
+            f"'source.label_column' is {file.label_column!r}, which the labels file uses for the "
+            "entity key or observed_at; name the column that holds the label"
+        )
+    names = [dataset.entity_key, dataset.event_time, dataset.target, *file.features]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise Whole(f"column(s) {duplicates} used twice across dataset.entity_key/event_time/target and [features]")
+    policy = file.retraining
+    if policy.metric not in TASK_METRICS[task]:
+        raise Whole(f"'retraining.metric' must be one of {TASK_METRICS[task]} for task {task!r}, got {policy.metric!r}")
+    types = {name: feature.type for name, feature in file.features.items()}
+    categorical = [name for name, kind in types.items() if kind == "categorical"]
+    if policy.segment is not None and policy.segment not in categorical:
+        raise Whole(f"'retraining.segment' must name a categorical feature {categorical}, got {policy.segment!r}")
+    if file.safeguards.score_range is not None and task == "binary":
+        raise Whole("'safeguards.score_range' applies to regression; binary scores are always [0, 1]")
+    for name in file.monitoring.segments:
+        if name not in types:
+            raise Whole(f"'monitoring.segments' lists {name!r}, which is not a feature (features: {', '.join(types)})")
+        if types[name] != "categorical":
+            raise Whole(f"'monitoring.segments' lists {name!r}, a {types[name]} feature: segments must be categorical")

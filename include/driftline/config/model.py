@@ -65,11 +65,10 @@ METRIC_DIRECTIONS = {"auc": "higher", "accuracy": "higher", "log_loss": "lower",
 TASK_METRICS = {"binary": ("auc", "log_loss", "accuracy"), "regression": ("rmse", "mae")}
 
 
-
 # Unknown keys are errors, so a typo never silently falls back to a default.
 SETTINGS = ConfigDict(extra="forbid")
 Number = StrictFloat  # an int or a float, never a bool
-Fraction = Annotated[StrictFloat, Field(ge=0.0, le=1.0)]
+Fraction = Annotated[StrictFloat, checks.within(0, 1)]
 Count = Annotated[StrictInt, Field(ge=1)]
 Hours = Annotated[StrictFloat, Field(gt=0.0, le=MAX_HOURS)]  # Airflow turns these into timedeltas
 Days = Annotated[StrictInt, Field(ge=1, le=MAX_DAYS)]
@@ -80,9 +79,7 @@ ConnId = Annotated[StrictStr | None, AfterValidator(checks.not_blank)]
 class Feature:
     """One [features] column (the sub-table's name); the other fields are the keys of its sub-table."""
 
-    name: Annotated[StrictStr, AfterValidator(checks.model_feature_name)] = Field(
-        json_schema_extra={"key": False}
-    )
+    name: Annotated[StrictStr, AfterValidator(checks.model_feature_name)] = Field(json_schema_extra={"key": False})
     type: Literal["numeric", "categorical"] = Field(description="numeric | categorical")
     nullable: StrictBool = Field(True, description="missing values are valid")
     min: StrictInt | StrictFloat | None = Field(None, description="numeric: smallest valid value (driftline suite)")
@@ -108,10 +105,16 @@ class RetrainingPolicy:
 
     training_days: Days = Field(30, description="training window: days before the trigger's interval end")
     min_training_rows: Count = Field(1000, description="fewer labelled rows in the window: candidate rejected")
-    metric: StrictStr = Field("auc", description="primary metric: auc | log_loss | accuracy; rmse | mae (regression, default rmse)")
+    metric: StrictStr = Field(
+        "auc", description="primary metric: auc | log_loss | accuracy; rmse | mae (regression, default rmse)"
+    )
     min_metric: Number | None = Field(None, description="floor of the candidate's holdout metric (none: no floor)")
-    min_improvement: Annotated[StrictFloat, Field(ge=0.0)] = Field(0.0, description="promote only when better by more than this")
-    max_regression: Annotated[StrictFloat, Field(ge=0.0)] = Field(0.01, description="no other metric or segment worse by more")
+    min_improvement: Annotated[StrictFloat, Field(ge=0.0)] = Field(
+        0.0, description="promote only when better by more than this"
+    )
+    max_regression: Annotated[StrictFloat, Field(ge=0.0)] = Field(
+        0.01, description="no other metric or segment worse by more"
+    )
     segment: StrictStr | None = Field(None, description="categorical feature checked per segment")
     min_segment_rows: Count = Field(200, description="segments with fewer holdout rows are not checked")
     # Fewer labelled rows unseen by both candidate and champion: rejected. Scaled to small data:
@@ -155,7 +158,9 @@ class AlertSettings:
         (), description="e-mail recipients"
     )
     slack_webhook_conn_id: ConnId = Field(None, description="Airflow Slack incoming-webhook connection")
-    scoring_deadline_hours: Hours | None = Field(None, description="DeadlineAlert: interval not scored this long after its end")
+    scoring_deadline_hours: Hours | None = Field(
+        None, description="DeadlineAlert: interval not scored this long after its end"
+    )
 
     @model_validator(mode="after")
     def _recipients(self) -> AlertSettings:
@@ -176,7 +181,9 @@ class MonitoringSettings:
 
     segments: tuple[StrictStr, ...] = Field((), description="categorical features monitored per segment")
     # every value is a row of segment_performance per interval and a line of the trends page
-    top_n: Annotated[StrictInt, Field(ge=1, le=MAX_TOP_N)] = Field(10, description="values kept per feature, the rest is other")
+    top_n: Annotated[StrictInt, Field(ge=1, le=MAX_TOP_N)] = Field(
+        10, description="values kept per feature, the rest is other"
+    )
     min_segment_rows: Count = Field(100, description="a segment's drift test needs this many rows on both sides")
 
     @field_validator("segments")
@@ -197,7 +204,7 @@ class ExplainSettings:
 
     top_k: Count = Field(3, description="reasons stored per explained row")
     min_score: Number | None = Field(None, description="explain rows scoring at least this")
-    top_fraction: Annotated[StrictFloat, Field(gt=0.0, le=1.0)] | None = Field(
+    top_fraction: Annotated[StrictFloat, checks.within(0, 1, low_open=True)] | None = Field(
         None, description="explain the highest-scoring fraction of each chunk (1.0: every row)"
     )
 
@@ -236,7 +243,9 @@ class DriftPolicy:
     estimated_metric_drop: Fraction | None = Field(None, description="breach when this far below the holdout value")
     # ... or below the alert band from the data: mean - this many standard deviations of the metric over
     # ten chunks of the holdout (estimation.chunk_spread, stored at registration); 0 turns it off.
-    estimated_metric_std: NonNegative = Field(3.0, description="breach below mean - this many std of the holdout chunks (0: off)")
+    estimated_metric_std: NonNegative = Field(
+        3.0, description="breach below mean - this many std of the holdout chunks (0: off)"
+    )
 
     @model_validator(mode="after")
     def _breaches_fit_window(self) -> DriftPolicy:
@@ -268,13 +277,19 @@ class DriftSettings:
         description="reference samples of each model version",
     )
     trigger: DriftPolicy = Field(description="[drift.trigger]: when drift is a breach and starts retraining")
-    sample_rows: Annotated[StrictInt, Field(ge=100)] = Field(50_000, description="rows sampled from interval and training data")
+    sample_rows: Annotated[StrictInt, Field(ge=100)] = Field(
+        50_000, description="rows sampled from interval and training data"
+    )
     seed: StrictInt = Field(42, description="sampling seed")
     numeric_method: Literal[NUMERIC_DRIFT_METHODS] = Field("ks", description="Evidently method for numeric columns")  # type: ignore[valid-type]
-    categorical_method: Literal[CATEGORICAL_DRIFT_METHODS] = Field("chisquare", description="... for categorical columns")  # type: ignore[valid-type]
+    categorical_method: Literal[CATEGORICAL_DRIFT_METHODS] = Field(
+        "chisquare", description="... for categorical columns"
+    )  # type: ignore[valid-type]
     numeric_threshold: NonNegative | None = Field(None, description="none: Evidently's default for the method")
     categorical_threshold: NonNegative | None = Field(None, description="none: Evidently's default for the method")
-    prediction_method: Literal[PREDICTION_DRIFT_METHODS] = Field("wasserstein", description="distance method on the model score")  # type: ignore[valid-type]
+    prediction_method: Literal[PREDICTION_DRIFT_METHODS] = Field(
+        "wasserstein", description="distance method on the model score"
+    )  # type: ignore[valid-type]
 
 
 @dataclass(frozen=True, config=SETTINGS)
