@@ -19,7 +19,7 @@ from pydantic import (
 )
 from pydantic.dataclasses import dataclass
 
-from driftline.config import checks
+import driftline.config.checks as checks
 from driftline.config.checks import Whole
 from driftline.config.model import (
     SETTINGS,

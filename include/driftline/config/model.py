@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic.dataclasses import dataclass
 
-from driftline.config import checks
+import driftline.config.checks as checks
 from driftline.config.checks import MAX_DAYS, MAX_HOURS, MAX_TOP_N, Whole
 from driftline.config.errors import ConfigError
 
