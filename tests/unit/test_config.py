@@ -173,7 +173,7 @@ def test_lightgbm_really_refuses_what_the_config_refuses():
     import numpy as np
     import pandas as pd
 
-    from driftline.config.sections import _LIGHTGBM_REFUSED
+    from driftline.config.checks import LIGHTGBM_REFUSED as _LIGHTGBM_REFUSED
 
     rng = np.random.default_rng(0)
     for character in sorted(_LIGHTGBM_REFUSED):

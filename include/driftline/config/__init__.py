@@ -1,14 +1,17 @@
 """Typed, validated dataset config loaded from one TOML file per dataset.
 
-Kept light on purpose: DAG files import this package at parse time, so it uses only the standard
-library (tomllib, dataclasses). Every dataset specific (column names, paths, thresholds) lives in
+DAG files import this package at parse time; it uses the standard library and pydantic v2, which
+airflow.sdk imports there anyway. Every dataset specific (column names, paths, thresholds) lives in
 the config file; package code reads them from here and never names a dataset column.
-model.py: the dataclasses; checks.py: allowed keys (derived from them) and value checks;
-sections.py: the structured sections; load.py: load_config; deployment.py: every config of a
-deployment (the configs folder, or $DRIFTLINE_CONFIG alone).
+model.py: the settings tables (pydantic dataclasses); file.py: the file's sections and the checks
+across them; checks.py: value checks; messages.py: pydantic errors as ConfigError (file and key);
+dataset.py: DatasetConfig, the flat view; load.py: load_config; reference.py: the key reference;
+deployment.py: every config of a deployment (the configs folder, or $DRIFTLINE_CONFIG alone).
 """
 
+from driftline.config.dataset import DatasetConfig
 from driftline.config.deployment import Datasets, load_datasets
+from driftline.config.errors import ConfigError
 from driftline.config.load import default_config_path, default_configs_dir, load_config
 from driftline.config.model import (
     CATEGORICAL_DRIFT_METHODS,
@@ -24,12 +27,11 @@ from driftline.config.model import (
     TASK_TYPES,
     VALIDATION_ENGINES,
     AlertSettings,
-    ConfigError,
-    DatasetConfig,
     DriftPolicy,
     DriftSettings,
     ExplainSettings,
     Feature,
+    MonitoringSettings,
     RetrainingPolicy,
     Safeguards,
     SourceSettings,
@@ -58,6 +60,7 @@ __all__ = [
     "DriftSettings",
     "ExplainSettings",
     "Feature",
+    "MonitoringSettings",
     "RetrainingPolicy",
     "Safeguards",
     "SourceSettings",

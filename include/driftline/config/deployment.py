@@ -11,8 +11,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from driftline.config.dataset import DatasetConfig
+from driftline.config.errors import ConfigError
 from driftline.config.load import default_configs_dir, load_config
-from driftline.config.model import ConfigError, DatasetConfig
 
 # What two datasets of one deployment may not share, and why (the first file by name keeps it).
 _OWN = {

@@ -7,11 +7,7 @@ keyword needs quoting in every query a person types against it.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-from driftline.config.checks import expect
-from driftline.config.model import IDENTIFIER, ConfigError
+from driftline.config.checks import IDENTIFIER
 
 SYSTEM_SCHEMAS = frozenset({"public", "information_schema"})
 
@@ -29,17 +25,16 @@ RESERVED_KEYWORDS = frozenset(
 )
 
 
-def owned_name(path: Path, where: str, value: Any) -> str:
+def owned_name(value: str) -> str:
     """A schema or role name driftline creates: lower_snake_case, at most 63 bytes, not PostgreSQL's own
     (public, information_schema, pg_*) and not a reserved SQL keyword."""
-    expect(path, where, value, str)
     if not IDENTIFIER.match(value):
-        raise ConfigError(f"{path}: '{where}' must be a lower_snake_case identifier of at most 63 characters")
+        raise ValueError("must be a lower_snake_case identifier of at most 63 characters")
     if value in SYSTEM_SCHEMAS or value.startswith("pg_"):
-        raise ConfigError(
-            f"{path}: '{where}' = {value!r} is PostgreSQL's own (public, information_schema, pg_*); "
+        raise ValueError(
+            f"= {value!r} is PostgreSQL's own (public, information_schema, pg_*); "
             "name one for this dataset, e.g. 'driftline_<dataset>'"
         )
     if value in RESERVED_KEYWORDS:
-        raise ConfigError(f"{path}: '{where}' = {value!r} is a reserved SQL keyword; choose another name")
+        raise ValueError(f"= {value!r} is a reserved SQL keyword; choose another name")
     return value
