@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 
 from driftline.pipelines import PIPELINES
-from tests.dags.test_dag_integrity import DEMO, dag_bag  # noqa: F401 - the fixture
+from tests.dags.test_dag_integrity import DEMO, dag_bag  # noqa: F401, F811 - the fixture
 
 AFTER_SKIP_RULES = {"none_failed", "none_failed_min_one_success"}
 
 
 @pytest.mark.parametrize("role", sorted(PIPELINES))
-def test_each_dag_runs_its_declared_steps_in_their_order(dag_bag, role):
+def test_each_dag_runs_its_declared_steps_in_their_order(dag_bag, role):  # noqa: F811
     pipeline, dag = PIPELINES[role], dag_bag.dags[f"{DEMO}__{role}"]
     declared = {step.name: set(step.after) for step in pipeline.steps}
     wired = {task.task_id: set(task.upstream_task_ids) for task in dag.tasks}
