@@ -98,10 +98,11 @@ def cmd_score(args) -> None:
         config = load_config(_config_path(args))
         print(json.dumps(interval_plan(config, _when(args.start), _when(args.end)), indent=2, ensure_ascii=False))
         return
-    from driftline.batch import score_interval
+    from driftline.pipelines import run_score_batch
 
-    summary = score_interval(_config_path(args), _when(args.start), _when(args.end), _run_id(args), args.model_version)
-    print(json.dumps(summary, indent=2, ensure_ascii=False))
+    run_score_batch(
+        _config_path(args), _when(args.start), _when(args.end), _run_id(args), args.model_version, _print_step
+    )
 
 
 def cmd_alerts(args) -> None:
@@ -129,44 +130,31 @@ def cmd_alerts(args) -> None:
 
 
 def cmd_monitor(args) -> None:
-    """monitor_drift without Airflow: the same task functions, then (on a trigger) retrain."""
-    from driftline.airflow.dag_defaults import dag_id
-    from driftline.airflow.tasks import retrain_conf
-    from driftline.drift.decision import RetrainState, decide_retrain
-    from driftline.drift.monitor import monitor_interval
-    from driftline.drift.performance import estimate_interval
+    """monitor_drift without Airflow: its steps in its order (driftline.pipelines), then retrain on a trigger."""
+    from driftline.pipelines import run_monitor_drift
 
     config_path, run_id = _config_path(args), _run_id(args)
-    start, end = _when(args.start), _when(args.end)
-    summary = monitor_interval(config_path, start, end, run_id)
-    print(json.dumps({"monitor_interval": summary}, indent=2, default=str))
-    print(
-        json.dumps({"estimate_performance": estimate_interval(config_path, start, end, run_id)}, indent=2, default=str)
-    )
-    # No Airflow here: no other retrain run can be active, and `driftline retrain` is the deployment.
-    retrain_dag = dag_id(load_config(config_path).name, "retrain_model")
-    state = RetrainState(dag_id=retrain_dag, deployed=True, paused=False, running=0, queued=0)
-    decision = decide_retrain(config_path, start, end, run_id, state, retrains=not args.no_retrain)
-    shown = ("decision_id", "breach", "trigger", "reason", "retrain_run_id")
-    print(json.dumps({"decide_retrain": {k: decision[k] for k in shown}}, indent=2, default=str))
-    for triggered in decision["retrains"]:  # this interval, or a later one this one re-evaluated
-        conf = retrain_conf(config_path, triggered)
-        if args.no_retrain:
-            print(
-                f"retrain triggered, not run (--no-retrain): driftline retrain --config {config_path} "
-                f"--interval-end {conf['interval']['end']} --reason {json.dumps(conf['reason'])}"
-            )
-            continue
-        from driftline.retraining.lifecycle import retrain
 
-        retrain(
-            config_path,
-            conf["reason"],
-            trigger_interval=conf["interval"],
-            labels_as_of=args.labels_as_of,
-            run_id=triggered["retrain_run_id"],
-            report=_print_step,
+    def retrain(triggered: dict) -> None:
+        reason = f"monitor_drift: {triggered['reason']}"
+        _retrain(
+            config_path, reason, (None, None), args.labels_as_of, triggered["interval"], triggered["retrain_run_id"]
         )
+
+    start, end = _when(args.start), _when(args.end)
+    results = run_monitor_drift(config_path, start, end, run_id, None if args.no_retrain else retrain, _print_step)
+    for triggered in results.get("list_retrains", []) if args.no_retrain else []:
+        print(
+            f"retrain triggered, not run (--no-retrain): driftline retrain --config {config_path} "
+            f"--interval-end {triggered['interval']['end']} --reason {json.dumps('monitor_drift: ' + triggered['reason'])}"
+        )
+
+
+def _retrain(config_path: str, reason: str, window, labels_as_of, trigger_interval, run_id: str) -> None:
+    from driftline.pipelines import run_retrain_model
+
+    actor = f"cli:{os.environ.get('USER') or 'cli'}"
+    run_retrain_model(config_path, reason, window, labels_as_of, trigger_interval, run_id, actor, _print_step)
 
 
 def _print_step(step: str, result) -> None:
@@ -174,20 +162,10 @@ def _print_step(step: str, result) -> None:
 
 
 def cmd_retrain(args) -> None:
-    """retrain_model's retrain branch without Airflow: train, validate, decide, retention, realized."""
-    from driftline.retraining.lifecycle import retrain
-
+    """retrain_model's retrain branch without Airflow: its steps in its order (driftline.pipelines)."""
     trigger_interval = {"end": args.interval_end} if args.interval_end else None
-    retrain(
-        _config_path(args),
-        args.reason,
-        args.window_start,
-        args.window_end,
-        args.labels_as_of,
-        trigger_interval,
-        _run_id(args),
-        report=_print_step,
-    )
+    window = (args.window_start, args.window_end)
+    _retrain(_config_path(args), args.reason, window, args.labels_as_of, trigger_interval, _run_id(args))
 
 
 def cmd_realized(args) -> None:

@@ -5,7 +5,8 @@
     ├── BadConfig   the dataset config or a file it names cannot be used       } a task_failure alert
     ├── BadModel    the model artifact or what it outputs cannot be trusted    }
     ├── NotReady    the input has not landed yet (or upstream has not run)     } retried
-    └── Transient   the database is down, busy or restarting                   } retried
+    ├── Transient   the database is down, busy or restarting                   } retried
+    └── Skipped     not a failure: this step has nothing to do for this run    } a skipped task
 
 Only the branch decides what happens next (`retryable`); the Airflow adapter (tasks.py) and the CLI
 map it to outcomes in one place each. Messages carry file, column, expectation and what to do next,
@@ -46,6 +47,12 @@ class NotReady(DriftlineError):
 
 class Transient(DriftlineError):
     """Trouble that passes (database unreachable, restarting, locked): retry later."""
+
+
+class Skipped(DriftlineError):
+    """Not a failure: the step has nothing to do for this run (no candidate to shadow-score, a model
+    without calibration, an interval scored by the other path). The message says why; the adapter
+    shows it as a skipped task, the CLI prints it and goes on."""
 
 
 RETRYABLE = (NotReady, Transient)

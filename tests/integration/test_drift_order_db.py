@@ -92,7 +92,12 @@ def backfills(draw):
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=backfills())
 def test_any_monitoring_order_triggers_the_retrains_of_data_order(configs, case):
-    from driftline.drift.decision import RetrainState, decide_retrain
+    from driftline.airflow.tasks import retrain_run_id
+    from driftline.drift.decision import RetrainState
+    from driftline.drift.decision import decide_retrain as decide
+
+    def decide_retrain(*args, **kwargs):
+        return decide(*args, **kwargs, retrain_run_id=retrain_run_id)
 
     rules, flags, order = case
     config = configs[rules]

@@ -161,7 +161,12 @@ def test_reference_is_built_once_per_model_version(drift_project, monitored):
 
 def test_trigger_decision_with_retrain_deployed_and_cooldown(drift_project, monitored):
     """The policy path that starts retrain_model, then the cooldown that follows it (no Airflow needed)."""
-    from driftline.drift.decision import RetrainState, decide_retrain
+    from driftline.airflow.tasks import retrain_run_id
+    from driftline.drift.decision import RetrainState
+    from driftline.drift.decision import decide_retrain as decide
+
+    def decide_retrain(*args, **kwargs):
+        return decide(*args, **kwargs, retrain_run_id=retrain_run_id)
 
     now = datetime.now(timezone.utc) + timedelta(days=30)  # past any cooldown from earlier tests
     first = decide_retrain(str(drift_project), *DRIFTED, "test_trigger", RetrainState(RETRAIN_DAG), now=now)
@@ -199,7 +204,12 @@ def test_trigger_decision_with_retrain_deployed_and_cooldown(drift_project, moni
 def test_cooldown_counts_in_data_time_not_on_the_wall_clock(drift_project, monitored):
     """A 30-day cooldown, and an estimate floor under which the undrifted day breaches too: its trigger
     (data to 11-02) puts the drifted day (11-21) in cooldown however far the wall clock moves on."""
-    from driftline.drift.decision import RetrainState, decide_retrain
+    from driftline.airflow.tasks import retrain_run_id
+    from driftline.drift.decision import RetrainState
+    from driftline.drift.decision import decide_retrain as decide
+
+    def decide_retrain(*args, **kwargs):
+        return decide(*args, **kwargs, retrain_run_id=retrain_run_id)
 
     slow = drift_project.parent / "slow.toml"
     # [drift.trigger] is the config's last table.
@@ -222,7 +232,12 @@ def test_interval_not_scored_fails_clearly(drift_project):
 
 
 def test_a_retrain_waiting_on_a_paused_dag_is_in_the_decision_and_an_alert(drift_project, monitored):
-    from driftline.drift.decision import RetrainState, decide_retrain
+    from driftline.airflow.tasks import retrain_run_id
+    from driftline.drift.decision import RetrainState
+    from driftline.drift.decision import decide_retrain as decide
+
+    def decide_retrain(*args, **kwargs):
+        return decide(*args, **kwargs, retrain_run_id=retrain_run_id)
 
     now = datetime.now(timezone.utc) + timedelta(days=60)  # past any cooldown from earlier tests
     decision = decide_retrain(
@@ -284,7 +299,12 @@ def test_estimated_performance_is_stored_per_interval_and_compared_when_labels_a
 
 def test_estimated_metric_floor_breaches_and_names_itself(drift_project, monitored):
     """[drift.trigger] estimated_metric_floor: an undrifted interval whose estimated AUC is under the floor breaches."""
-    from driftline.drift.decision import RetrainState, decide_retrain
+    from driftline.airflow.tasks import retrain_run_id
+    from driftline.drift.decision import RetrainState
+    from driftline.drift.decision import decide_retrain as decide
+
+    def decide_retrain(*args, **kwargs):
+        return decide(*args, **kwargs, retrain_run_id=retrain_run_id)
 
     strict = drift_project.parent / "strict.toml"
     strict.write_text(drift_project.read_text() + "estimated_metric_floor = 0.99\n")  # [drift.trigger] is last
@@ -310,7 +330,12 @@ def test_the_alert_band_from_the_holdout_is_stored_and_breaches_the_decision(dri
 
     from psycopg.types.json import Jsonb
 
-    from driftline.drift.decision import RetrainState, decide_retrain
+    from driftline.airflow.tasks import retrain_run_id
+    from driftline.drift.decision import RetrainState
+    from driftline.drift.decision import decide_retrain as decide
+
+    def decide_retrain(*args, **kwargs):
+        return decide(*args, **kwargs, retrain_run_id=retrain_run_id)
 
     rows = fetch(
         drift_project,

@@ -14,9 +14,12 @@ import pytest
 from psycopg import sql
 
 from driftline import db, registry
+from driftline.airflow.approval import review_answer
+from driftline.airflow.tasks import AUTOMATIC_ACTOR as ACTOR
 from driftline.batch import score_interval
 from driftline.cli import main as cli_main
 from driftline.config import load_config
+from driftline.errors import Skipped
 from driftline.retraining.errors import RetrainingError
 from driftline.retraining.guardrails import guardrail_failures, prediction_problems, segment_metrics
 from driftline.retraining.lifecycle import decide_promotion, rollback_champion, train_candidate, validate_candidate
@@ -306,7 +309,8 @@ def test_shadow_scores_the_rejected_candidate_beside_the_champion(scored_project
     path = new_schema(scored_project, shadow="true")
     register_weak_champion(path)
     score_both_intervals(path)
-    assert score_shadow(str(path), *FIRST, run_id="shadow")["skipped"].startswith("no candidate")
+    with pytest.raises(Skipped, match="^no candidate"):
+        score_shadow(str(path), *FIRST, run_id="shadow")
     schema = load_config(path).db_schema
     stump = config_variant(
         path, schema, f"{schema}_stump", shadow="true", num_boost_round="1", num_leaves="2", min_metric="0.999"
@@ -326,17 +330,19 @@ def test_shadow_scores_the_rejected_candidate_beside_the_champion(scored_project
     assert compared[0][:2] == (published, 1) == (result["rows"], 1)
     assert compared[0][2] > 0  # a different model: its scores differ from the champion's
     off = config_variant(path, schema, f"{schema}_off", shadow="false")
-    assert "off" in score_shadow(str(off), *FIRST, run_id="shadow")["skipped"]
+    with pytest.raises(Skipped, match="off"):
+        score_shadow(str(off), *FIRST, run_id="shadow")
 
 
 def _review(option: str, user: str | None, comment: str = "") -> dict:
-    """What approve_promotion pushes as XCom `review` for an answer, or for the timeout default (no responder)."""
-    return {
+    """What approve_promotion pushes as XCom `review` for an answer, or for the timeout default (no responder),
+    read by the adapter into the plain answer decide_promotion takes."""
+    return review_answer({
         "chosen_options": [option],
         "params_input": {"comment": comment},
         "responded_at": datetime.now(timezone.utc).isoformat(),
         "responded_by_user": {"id": user, "name": user} if user else None,
-    }
+    })
 
 
 def test_manual_promotion_records_who_decided_in_events_and_manifest(scored_project):
@@ -368,17 +374,17 @@ def test_manual_promotion_records_who_decided_in_events_and_manifest(scored_proj
 
     # Manual mode never promotes without an answer.
     with pytest.raises(RetrainingError, match="no approval was recorded"):
-        decide_promotion(str(path), validation, "drift breach", "run_0", None)
+        decide_promotion(str(path), validation, "drift breach", "run_0", None, actor=ACTOR)
     assert champion(path) == weak
 
-    timed_out = decide_promotion(str(path), validation, "drift breach", "run_1", _review("Reject", None))
+    timed_out = decide_promotion(str(path), validation, "drift breach", "run_1", _review("Reject", None), actor=ACTOR)
     assert timed_out["decision"] == "rejected" and timed_out["timed_out"] and champion(path) == weak
     rejected = decide_promotion(
-        str(path), validation, "drift breach", "run_2", _review("Reject", "bob", "holdout too recent to trust")
+        str(path), validation, "drift breach", "run_2", _review("Reject", "bob", "holdout too recent to trust"), actor=ACTOR
     )
     assert rejected["decision"] == "rejected" and rejected["reviewer"] == "bob" and champion(path) == weak
     approved = decide_promotion(
-        str(path), validation, "drift breach", "run_3", _review("Approve", "alice", "checked the segments, ship it")
+        str(path), validation, "drift breach", "run_3", _review("Approve", "alice", "checked the segments, ship it"), actor=ACTOR
     )
     assert approved["decision"] == "promoted" and champion(path) == version
 

@@ -8,11 +8,32 @@ Light on purpose (the provider module only): DAG files import it at parse time.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 
 REVIEW_XCOM_KEY = "review"
+APPROVE = "Approve"  # the ApprovalOperator option that promotes
+
+
+def review_answer(review: dict | None) -> dict | None:
+    """The XCom `review` as the plain answer decide_promotion takes: approved, reviewer (None when the
+    timeout default answered), reviewer_id, comment, responded_at (ISO), timed_out. None: nobody was asked."""
+    if review is None:
+        return None
+    user = review.get("responded_by_user")
+    responded_at = review.get("responded_at")
+    comment = ((review.get("params_input") or {}).get("comment") or "").strip()
+    return {
+        "approved": list(review.get("chosen_options") or []) == [APPROVE],
+        # No responder: the scheduler applied the default (Reject) when the response timeout passed.
+        "timed_out": user is None,
+        "reviewer": user["name"] if user else None,
+        "reviewer_id": user["id"] if user else None,
+        "comment": comment or None,
+        "responded_at": responded_at.isoformat() if isinstance(responded_at, datetime) else responded_at,
+    }
 
 
 class RecordedApprovalOperator(ApprovalOperator):

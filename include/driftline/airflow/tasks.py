@@ -1,34 +1,46 @@
 """What the DAG files call: one function per task, and the one place driftline errors become
 Airflow outcomes.
 
-`run_step` maps the error tree (errors.py) to Airflow: BadInput / BadConfig / BadModel (and any
-other DriftlineError) fail the task at once with AirflowFailException, so no retry is wasted on a
+`run_step` maps the error tree (errors.py) to Airflow: Skipped (the step has nothing to do for this
+run) skips the task with its reason; BadInput / BadConfig / BadModel (and any other DriftlineError)
+fail the task at once with AirflowFailException, so no retry is wasted on a
 file or a config that will not change, and the failure notifier raises a task_failure alert;
 NotReady / Transient raise unchanged, so Airflow retries them. A foreign exception is first
 translated into the tree (errors.translate); one that means nothing known (a bug) is raised as it
 is and retried. Every error is scrubbed of row data before Airflow logs it. Alerts raised inside a
-step name the running task (alerts.ORIGIN).
+step name the running task (alerts.ORIGIN). The step functions and their order are declared in
+driftline/pipelines.py (the CLI runs the same list).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
-from driftline.airflow.connections import install
 
-install()  # Airflow connection ids, the log masker and the alert channels, for every step below
+@cache
+def _install() -> None:
+    """Airflow connection ids, the log masker and the alert channels: once, at the first step (not at import)."""
+    from driftline.airflow.connections import install
+
+    install()
 
 
 def run_step(function, *args, **kwargs):
-    """Run one domain step and map its failure to the Airflow outcome (see the module docstring)."""
+    """Run one domain step and map its outcome to Airflow's (see the module docstring)."""
     from driftline import alerts, errors
 
+    _install()
     with alerts.raised_from(task_origin()):
         try:
             return function(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - every failure goes through the one mapping
             error = errors.translate(exc)
     # Raised outside the except block, so Python chains nothing implicitly.
+    if isinstance(error, errors.Skipped):
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(errors.safe_message(error)) from error
     if isinstance(error, errors.RETRYABLE) or not isinstance(error, errors.DriftlineError):
         raise error
     from airflow.sdk.exceptions import AirflowFailException
@@ -107,13 +119,9 @@ def score_interval(
     partitions: list[dict],
 ) -> dict:
     """The single-task path; skipped (visible in the UI) when the interval is scored by partitions."""
-    from airflow.sdk.exceptions import AirflowSkipException
+    from driftline.pipelines import score_whole
 
-    from driftline.batch import score_interval as score
-
-    if partitions:
-        raise AirflowSkipException(f"scored by {len(partitions)} partitions (run_key {partitions[0]['run_key']})")
-    return run_step(score, config_path, interval_start, interval_end, run_id, model_version)
+    return run_step(score_whole, config_path, interval_start, interval_end, run_id, model_version, partitions)
 
 
 def plan_partitions(
@@ -138,13 +146,9 @@ def publish_partitions(
     config_path: str, interval_start: datetime, interval_end: datetime, run_id: str, partitions: list[dict]
 ) -> dict:
     """Swap the partitions in (normally skipped with score_partition when there are none)."""
-    from airflow.sdk.exceptions import AirflowSkipException
+    from driftline.pipelines import publish_parts
 
-    from driftline.partitions import publish_partitions as publish
-
-    if not partitions:
-        raise AirflowSkipException("scored in one task by score_interval")
-    return run_step(publish, config_path, interval_start, interval_end, run_id, partitions[0]["run_key"])
+    return run_step(publish_parts, config_path, interval_start, interval_end, run_id, partitions)
 
 
 def announce_predictions(config_path: str, interval_start: datetime, interval_end: datetime) -> dict:
@@ -173,10 +177,16 @@ def approval_request(config_path: str, validation: dict) -> dict | None:
     return run_step(step, config_path, validation)
 
 
+# The actor promotion_events records for a decision no person took (the value existing rows carry).
+AUTOMATIC_ACTOR = "retrain_model"
+
+
 def decide_promotion(config_path: str, validation: dict, reason: str, run_id: str, review: dict | None = None) -> dict:
+    """review: approve_promotion's XCom `review` (None when nobody was asked), read here into plain values."""
+    from driftline.airflow.approval import review_answer
     from driftline.retraining.lifecycle import decide_promotion as step
 
-    return run_step(step, config_path, validation, reason, run_id, review)
+    return run_step(step, config_path, validation, reason, run_id, review_answer(review), actor=AUTOMATIC_ACTOR)
 
 
 def rollback_champion(
@@ -203,14 +213,9 @@ def update_realized_performance(config_path: str, labels_as_of) -> list[dict]:
 
 def score_shadow(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str) -> dict:
     """Shadow-score the interval with the pending candidate; skipped (visible in the UI) when there is none."""
-    from airflow.sdk.exceptions import AirflowSkipException
-
     from driftline.retraining.shadow import score_shadow as shadow
 
-    result = run_step(shadow, config_path, interval_start, interval_end, run_id)
-    if "shadow_version" not in result:
-        raise AirflowSkipException(result["skipped"])
-    return result
+    return run_step(shadow, config_path, interval_start, interval_end, run_id)
 
 
 def monitor_interval(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str) -> dict:
@@ -234,14 +239,9 @@ def choose_interval(start: str | None, end: str | None, triggering_asset_events)
 
 def estimate_performance(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str) -> dict:
     """monitor_drift's estimate step (CBPE); skipped (visible in the UI) for regression or an uncalibrated model."""
-    from airflow.sdk.exceptions import AirflowSkipException
-
     from driftline.drift.performance import estimate_interval
 
-    result = run_step(estimate_interval, config_path, interval_start, interval_end, run_id)
-    if "skipped" in result:
-        raise AirflowSkipException(result["skipped"])
-    return result
+    return run_step(estimate_interval, config_path, interval_start, interval_end, run_id)
 
 
 def decide_retrain(config_path: str, interval_start, interval_end, run_id: str, ti, retrain_dag_id: str) -> dict:
@@ -249,12 +249,19 @@ def decide_retrain(config_path: str, interval_start, interval_end, run_id: str, 
     `retrains` lists the retrain runs to start (run id and conf), one per interval that now triggers."""
     from driftline.drift.decision import decide_retrain as decide
 
-    decision = run_step(decide, config_path, interval_start, interval_end, run_id, retrain_state(ti, retrain_dag_id))
+    state = retrain_state(ti, retrain_dag_id)
+    decision = run_step(decide, config_path, interval_start, interval_end, run_id, state, retrain_run_id=retrain_run_id)
     # One retrain run per triggering interval: this one and the later ones it re-evaluated (drift.order).
     retrains = [
         {"trigger_run_id": d["retrain_run_id"], "conf": retrain_conf(config_path, d)} for d in decision["retrains"]
     ]
     return {**decision, "retrains": retrains, "retrain_conf": retrain_conf(config_path, decision)}
+
+
+def retrain_run_id(interval_end: datetime) -> str:
+    """The retrain_model run id a decision to retrain for the interval ending interval_end asks for: it
+    names the interval, so a rerun of monitor_drift triggers nothing twice."""
+    return f"drift__{interval_end.isoformat()}"
 
 
 def retrain_state(ti, dag_id: str):
@@ -279,9 +286,16 @@ def retrain_conf(config_path: str, decision: dict) -> dict:
     """What retrain_model receives as dag_run.conf (visible on the triggered run in the UI)."""
     return {
         "config": config_path,
-        "reason": f"monitor_drift: {decision['reason']}",
+        "reason": retrain_reason(decision),
         "interval": decision["interval"],
         "decision_id": decision["decision_id"],
         "report_path": decision["report_path"],
         **{k: decision[k] for k in ("drifted_share", "prediction_drift", "drifted_features", "model_version")},
     }
+
+
+def retrain_reason(decision: dict) -> str:
+    """The reason a retrain started by a drift decision records."""
+    from driftline.pipelines import MONITOR_DRIFT
+
+    return f"{MONITOR_DRIFT.name}: {decision['reason']}"

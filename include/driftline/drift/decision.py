@@ -4,6 +4,7 @@ DAG's state, append the decision to drift_decisions, and alert on a breach or a 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -33,6 +34,8 @@ def decide_retrain(
     retrain: RetrainState,
     now: datetime | None = None,
     retrains: bool = True,
+    *,
+    retrain_run_id: Callable[[datetime], str],
 ) -> dict:
     """Apply [drift.trigger] to the monitored interval in data order, store the decision, return it.
 
@@ -44,7 +47,8 @@ def decide_retrain(
     retrains=False (`driftline monitor --no-retrain`): a trigger is recorded but starts no retrain,
     so no cooldown counts from it. The result carries decision_id, breach, trigger, reason,
     retrain_run_id, interval, report_path, drifted_share, prediction_drift, drifted_features,
-    model_version and retrains.
+    model_version and retrains. retrain_run_id(interval end): the id of the retrain run a trigger for
+    that interval asks for (the orchestrator names its runs).
     """
     config = load_config(config_path)
     start, end = utc(interval_start), utc(interval_end)
@@ -66,10 +70,14 @@ def decide_retrain(
             anchor=retrains,
             recorded=(triggered := _triggered(conn, config.db_schema)),
         )
-        decided = [_decide_one(conn, config, run_id, retrain, now, planned[end], breaches[end], retrains)]
+
+        def one(p, breach):
+            return _decide_one(conn, config, run_id, retrain, now, p, breach, retrains, retrain_run_id)
+
+        decided = [one(planned[end], breaches[end])]
         for later, p in sorted(planned.items()):
             if later > end and p.trigger and later not in triggered:  # re-evaluated: it triggers now
-                decided.append(_decide_one(conn, config, run_id, retrain, now, p, breaches[later], retrains))
+                decided.append(one(p, breaches[later]))
     for one in decided:
         _alert(config, run_id, one)
     first = decided[0]
@@ -77,7 +85,7 @@ def decide_retrain(
 
 
 def _decide_one(
-    conn, config, run_id: str, retrain: RetrainState, now: datetime, planned, breach: tuple, retrains: bool
+    conn, config, run_id: str, retrain: RetrainState, now: datetime, planned, breach: tuple, retrains: bool, name_run
 ) -> dict:
     """Decide one interval from its data-order plan, append the decision, refresh its report summary.
     A trigger under `--no-retrain` (retrains=False) is marked `"retrain_started": false` in its numbers."""
@@ -125,7 +133,7 @@ def _decide_one(
         at=end,
         waiting_for=planned.waiting_for,
     )
-    retrain_run_id = f"drift__{end.isoformat()}" if decision.trigger else None
+    retrain_run_id = name_run(end) if decision.trigger else None
     if decision.trigger:
         decision.numbers["retrain_started"] = retrains
     decision_id = conn.execute(

@@ -15,6 +15,7 @@ from driftline import db
 from driftline.config import load_config
 from driftline.db.runs import published_intervals
 from driftline.drift.errors import IntervalNotScoredError
+from driftline.errors import Skipped
 from driftline.estimation import METRICS, alert_band, calibrate, estimate_binary, estimated_breach, realized_binary
 from driftline.intervals import utc
 from driftline.labelled import interval_predictions, read_labels
@@ -26,11 +27,12 @@ _REGRESSION = "estimated performance is for binary models (regression gets drift
 
 def estimate_interval(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str) -> dict:
     """Estimate the published interval's performance from its scores and store it (replacing the
-    interval's previous estimate); realized values are filled in from labels that have arrived."""
+    interval's previous estimate); realized values are filled in from labels that have arrived.
+    errors.Skipped for a regression model (segments only) or a model without calibration."""
     config = load_config(config_path)
     start, end = utc(interval_start), utc(interval_end)
     if config.task != "binary" and not config.monitoring.segments:
-        return {"skipped": _REGRESSION}
+        raise Skipped(_REGRESSION)
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     with db.connect(url, autocommit=True) as conn:
         db.ensure_schema(conn, config.db_schema)
@@ -45,14 +47,15 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
         calibration = model.manifest.get("calibration") if config.task == "binary" else None
         labels_as_of = datetime.now(timezone.utc)
         segment_rows = _segments(conn, config, model, run_id, start, end, calibration, labels_as_of)
+        why = None
         if config.task != "binary":
-            return {"skipped": _REGRESSION, "segment_rows": segment_rows}
-        if calibration is None:
-            return {
-                "skipped": f"model v{version} has no calibration (registered before estimation, or a "
-                "one-class holdout): retrain it",
-                "segment_rows": segment_rows,
-            }
+            why = _REGRESSION
+        elif calibration is None:
+            why = f"model v{version} has no calibration (registered before estimation, or a one-class holdout): retrain it"
+        if why:
+            skipped = Skipped(why)
+            skipped.numbers = {"segment_rows": segment_rows}  # the segments were estimated and stored all the same
+            raise skipped
         scores = np.array(
             conn.execute(
                 sql.SQL("SELECT score FROM {} WHERE interval_start = %s AND interval_end = %s").format(

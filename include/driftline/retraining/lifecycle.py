@@ -26,8 +26,6 @@ from driftline.intervals import utc
 from driftline.labelled import data_checksum, holdout_split, labelled_rows
 from driftline.retraining.errors import RetrainingError
 from driftline.retraining.guardrails import guardrail_failures, segment_metrics, verdict_text
-from driftline.retraining.realized import update_realized_performance
-from driftline.retraining.review import approval_request, review_record
 from driftline.retraining.windows import (
     connect,
     fair_holdout,
@@ -42,9 +40,6 @@ from driftline.scoring.features import FeatureMismatch
 from driftline.training import evaluate, train
 
 log = logging.getLogger(__name__)
-
-# The actor promotion_events records for a decision no person took (the value existing rows carry).
-AUTOMATIC_ACTOR = "retrain_model"
 
 
 def train_candidate(
@@ -212,18 +207,27 @@ def validate_candidate(config_path: str, candidate: dict, run_id: str | None = N
 
 
 def decide_promotion(
-    config_path: str, validation: dict, trigger_reason: str, run_id: str | None = None, review: dict | None = None
+    config_path: str,
+    validation: dict,
+    trigger_reason: str,
+    run_id: str | None = None,
+    review: dict | None = None,
+    *,
+    actor: str,
 ) -> dict:
     """Promote the candidate if it passed (and, with promotion = "manual", a person approved it), else
     record it as rejected; returns the run's summary. The promotion is a compare-and-swap: if the
     champion is no longer validation["champion_version"], it is recorded as a reject saying so.
 
-    review: the ApprovalOperator's result when a person was asked (approval_request), else None.
+    review: the reviewer's answer when a person was asked (approval_request): approved (bool), reviewer
+    (None: nobody answered in time), reviewer_id, comment, responded_at, timed_out; else None.
+    actor: who promotion_events names for a decision no person took (the orchestrator's pipeline).
     """
     config = load_config(config_path)
     version = validation["version"]
     verdict = verdict_text(validation)
-    decision_record = review_record(review, config.retraining.approval_timeout_hours)
+    timeout_hours = config.retraining.approval_timeout_hours
+    decision_record = None if review is None else {"mode": "manual", **review, "timeout_hours": timeout_hours}
     auto = {"mode": config.retraining.promotion, "reviewer": None, "comment": None}
     # The champion it was validated against: the promotion is a compare-and-swap on it (registry.promote).
     expected = validation["champion_version"]
@@ -247,7 +251,7 @@ def decide_promotion(
                     version,
                     reason,
                     run_id,
-                    AUTOMATIC_ACTOR,
+                    actor,
                     {**auto, "reason": reason},
                     expected,
                     evaluation_id,
@@ -269,10 +273,10 @@ def decide_promotion(
             else:
                 if decision_record["timed_out"]:
                     why = f"no answer within {config.retraining.approval_timeout_hours:g} h (retraining.approval_timeout_hours): rejected"
-                    actor = AUTOMATIC_ACTOR
+                    who = actor
                 else:
                     why = f"rejected by {decision_record['reviewer']}: {decision_record['comment'] or '(no comment)'}"
-                    actor = decision_record["reviewer"]
+                    who = decision_record["reviewer"]
                 reason = f"{verdict}: all guardrails passed; {why}; trigger: {trigger_reason}"
                 outcome = registry.reject(
                     conn,
@@ -280,7 +284,7 @@ def decide_promotion(
                     version,
                     reason,
                     run_id,
-                    actor,
+                    who,
                     {**decision_record, "reason": reason},
                     evaluation_id,
                 )
@@ -292,7 +296,7 @@ def decide_promotion(
                 version,
                 reason,
                 run_id,
-                AUTOMATIC_ACTOR,
+                actor,
                 {**auto, "reason": reason},
                 evaluation_id,
             )
@@ -348,39 +352,3 @@ def apply_retention(config_path: str) -> dict:
     with connect(config) as conn:
         pruned = registry.prune_versions(conn, config.db_schema, config.retraining.keep_versions)
     return {"pruned_versions": pruned, "keep_versions": config.retraining.keep_versions}
-
-
-def retrain(
-    config_path: str,
-    reason: str,
-    window_start: datetime | str | None = None,
-    window_end: datetime | str | None = None,
-    labels_as_of: datetime | str | None = None,
-    trigger_interval: Any = None,
-    run_id: str | None = None,
-    report=print,
-) -> dict:
-    """retrain_model's retrain branch in one process (`driftline retrain`): the same functions in the
-    same order, writing the same tables; report(step, result) sees each step's result (its XCom).
-
-    With retraining.promotion = "manual" a candidate that passed stops before the decision: the
-    approval is Airflow's (approve_promotion); the candidate and its evaluation stay recorded.
-    """
-    run_id = run_id or f"cli__{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
-    candidate = train_candidate(config_path, reason, window_start, window_end, labels_as_of, trigger_interval)
-    report("train_candidate", candidate)
-    validation = validate_candidate(config_path, candidate, run_id)
-    report("validate_candidate", validation)
-    request = approval_request(config_path, validation)
-    if request is not None:
-        raise RetrainingError(
-            f"retraining.promotion is manual: candidate v{validation['version']} passed every guardrail "
-            f"(evaluation {validation['evaluation_id']}) and needs a reviewer's approval, which only retrain_model's "
-            "approve_promotion task in Airflow records; trigger retrain_model there"
-        )
-    decision = decide_promotion(config_path, validation, reason, run_id)
-    report("decide_promotion", decision)
-    report("apply_retention", apply_retention(config_path))
-    realized = update_realized_performance(config_path, labels_as_of)
-    report("update_realized_performance", realized)
-    return decision

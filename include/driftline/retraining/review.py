@@ -1,14 +1,11 @@
 """With retraining.promotion = "manual": what the reviewer is asked about a candidate that passed
-every guardrail, and their answer (Airflow's approval result) as a decision record."""
+every guardrail. Their answer arrives as plain values (approved, reviewer, comment): the adapter
+reads it from the approval gate (driftline.airflow.approval.review_answer)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from driftline.config import DatasetConfig, load_config
 from driftline.retraining.guardrails import better_by, metric_text
-
-APPROVE = "Approve"  # the option of Airflow's ApprovalOperator that promotes
 
 
 def _guardrail_lines(config: DatasetConfig, validation: dict) -> list[str]:
@@ -86,23 +83,3 @@ def approval_request(config_path: str, validation: dict) -> dict | None:
         f" over champion v{champion['version']}?" if champion else "?"
     )
     return {"subject": subject, "body": body}
-
-
-def review_record(review: dict | None, timeout_hours: float) -> dict | None:
-    """The ApprovalOperator's result (XCom) as a decision record: who, what, their comment, when."""
-    if review is None:
-        return None
-    user = review.get("responded_by_user")
-    responded_at = review.get("responded_at")
-    comment = ((review.get("params_input") or {}).get("comment") or "").strip()
-    return {
-        "mode": "manual",
-        "approved": list(review.get("chosen_options") or []) == [APPROVE],
-        # No responder: the scheduler applied the default (Reject) when the response timeout passed.
-        "timed_out": user is None,
-        "reviewer": user["name"] if user else None,
-        "reviewer_id": user["id"] if user else None,
-        "comment": comment or None,
-        "responded_at": responded_at.isoformat() if isinstance(responded_at, datetime) else responded_at,
-        "timeout_hours": timeout_hours,
-    }

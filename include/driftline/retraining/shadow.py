@@ -11,6 +11,7 @@ from psycopg import sql
 
 from driftline import db, registry
 from driftline.config import load_config
+from driftline.errors import Skipped
 from driftline.intervals import utc
 from driftline.retraining.windows import connect, scored_input_rows
 from driftline.scoring.engine import predict
@@ -18,15 +19,16 @@ from driftline.scoring.safeguards import predicted_class
 
 
 def score_shadow(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str) -> dict:
-    """With retraining.shadow on, score the interval's scored rows with the latest unpromoted candidate."""
+    """With retraining.shadow on, score the interval's scored rows with the latest unpromoted candidate;
+    errors.Skipped when shadow scoring is off or no candidate is pending."""
     config = load_config(config_path)
     if not config.retraining.shadow:
-        return {"skipped": "shadow scoring is off (retraining.shadow = false)"}
+        raise Skipped("shadow scoring is off (retraining.shadow = false)")
     start, end = utc(interval_start), utc(interval_end)
     with connect(config, autocommit=False) as conn:
         version = registry.latest_unpromoted_version(conn, config.db_schema)
         if version is None:
-            return {"skipped": "no candidate or rejected version newer than the champion"}
+            raise Skipped("no candidate or rejected version newer than the champion")
         model = registry.load_model(conn, config.db_schema, version)
         rows = scored_input_rows(conn, config, start, end)
         scores = predict(model, rows, config)
