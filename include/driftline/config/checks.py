@@ -21,8 +21,9 @@ MAX_TOP_N = 1000  # segment values kept per feature; more is a 20 MB trends page
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-class Whole(ValueError):
-    """A check's message that names its keys itself ("'a.b' cannot exceed 'a.c'")."""
+class Whole(ConfigError, ValueError):
+    """A check's message that names its keys itself ("'a.b' cannot exceed 'a.c'"). A ValueError too:
+    pydantic turns only ValueError/AssertionError raised in a validator into a validation error."""
 
 
 def column(value: str) -> str:
