@@ -203,7 +203,7 @@ def test_trend_page_draws_a_point_per_interval_and_escapes_segment_values(tmp_pa
             conn.execute(
                 sql.SQL(
                     "CREATE VIEW {} AS SELECT interval_start, interval_end, 'channel'::text AS segment_column, "
-                    "{}::text AS segment_value, rows, 0.1::float8 AS prediction_mean, 0 AS drifted_features, metric, "
+                    "{}::text AS segment_value, false AS segment_other, rows, 0.1::float8 AS prediction_mean, 0 AS drifted_features, metric, "
                     "estimate, band_low AS estimate_low, band_high AS estimate_high, realized FROM {}"
                 ).format(
                     db.table(schema, "segment_performance"),
