@@ -20,7 +20,7 @@ from driftline.scoring.engine import COMPILED_TOLERANCE, Scorer
 from driftline.scoring.features import bind, model_matrix
 from tests.unit.models import awkward_rows
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)

@@ -44,5 +44,5 @@ def test_db_config_and_secrets_do_not_import_airflow():
         "import sys, driftline.db, driftline.db.schema, driftline.secrets, driftline.config, driftline.registry;"
         "sys.exit('airflow' in sys.modules)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[2])
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[3])
     assert result.returncode == 0, result.stderr or "airflow was imported"
