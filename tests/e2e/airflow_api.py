@@ -23,13 +23,14 @@ def free_port() -> int:
 
 def group_alive(pgid: int) -> bool:
     """A live (non-zombie) process in group pgid."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    import psutil
+
+    for proc in psutil.process_iter():
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
+                return True
+        except (psutil.Error, ProcessLookupError):  # gone (or not ours to read) since the listing
             continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
     return False
 
 

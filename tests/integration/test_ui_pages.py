@@ -1,7 +1,7 @@
 """The UI pages as the plugin's app serves them, from a real schema that holds hostile values: every
 value shown is escaped, report files are served only by id and only from inside the reports folder,
 and every response carries its Content-Security-Policy. Airflow's login guard is lifted here (its
-401 is checked in tests/unit/test_ui.py); everything else is the real app, config and database."""
+401 is checked in tests/unit/airflow/ui/test_app.py); everything else is the real app, config and database."""
 
 from __future__ import annotations
 

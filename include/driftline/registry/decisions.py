@@ -233,7 +233,7 @@ def promotion_history(conn: psycopg.Connection, schema: str) -> list[dict]:
             "FROM {} ORDER BY created_at, event_id"
         ).format(table(schema, "promotion_events"))
     )
-    names = [column.name for column in cursor.description]
+    names = [column.name for column in cursor.description or ()]  # a SELECT always has one
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 

@@ -345,7 +345,7 @@ def list_versions(conn: psycopg.Connection, schema: str) -> list[dict]:
             "FROM {} v LEFT JOIN {} a ON a.version = v.version GROUP BY v.version ORDER BY v.version"
         ).format(table(schema, "model_versions"), table(schema, "model_aliases"))
     )
-    names = [column.name for column in cursor.description]
+    names = [column.name for column in cursor.description or ()]  # a SELECT always has one
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 

@@ -6,7 +6,7 @@ dask wrappers; measured with `python -X importtime`), and on the scoring path it
 first chunk being read and the first score. The scoring path uses the booster only to check the
 model loads, to verify a sample of every compiled chunk, and as the fallback engine, all through
 `LGBM_BoosterPredictForMat`, the same C call `lightgbm.Booster.predict` makes for a NumPy matrix
-(so the scores are identical; tests/unit/test_native_booster.py compares them). The library file is
+(so the scores are identical; tests/unit/scoring/test_native_booster.py compares them). The library file is
 the one inside the installed lightgbm package; nothing is imported from the package itself.
 Anything else (training, pandas frames, drift, shadow scoring) uses `lightgbm.Booster`.
 """

@@ -2,7 +2,7 @@
 
 The same contributions as LightGBM's `pred_contrib` (TreeSHAP, O(trees x leaves x depth^2) per
 row) in O(trees x leaves x depth) (Yu, Ma, Wang 2022): one column per feature, then the expected
-value, on the raw score (log-odds for binary). tests/unit/test_treeshap.py holds it equal to
+value, on the raw score (log-odds for binary). tests/unit/scoring/test_treeshap.py holds it equal to
 pred_contrib to 1e-12 on random models (categorical splits, missing values, NaN, +-inf, zero).
 The trees are read from the model text (what the registry verified), so no lightgbm import.
 """

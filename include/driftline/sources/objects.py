@@ -16,7 +16,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Literal, Protocol
 from urllib.parse import urlsplit
 
 from driftline.errors import BadConfig, Transient
@@ -178,7 +178,7 @@ class storage_errors:
     def __enter__(self) -> storage_errors:
         return self
 
-    def __exit__(self, kind, exc, traceback) -> bool:
+    def __exit__(self, kind, exc, traceback) -> Literal[False]:  # never swallows: maps or passes on
         if exc is None or isinstance(exc, BadConfig | InputError | Transient):
             return False
         mapped = translate_storage_error(exc, self.url, self.conn_id)

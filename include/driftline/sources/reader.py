@@ -170,7 +170,8 @@ def read_table(
     paths = input_files(location, settings.storage_conn_id)
     if not paths:
         raise InputMissingError(f"input not found: {_where(location)}")
-    frames, failures, malformed = [], {}, []
+    frames, failures = [], {}
+    malformed: list[tuple[str, int, str]] = []
     offset = 0
     for path in paths:
         # Typed once over the whole file, so an auto column gets one type for all its rows.

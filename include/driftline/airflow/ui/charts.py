@@ -95,7 +95,8 @@ def _point(x: float, y: float) -> str:
 
 def polylines(chart: Chart, series: Series, bounds: tuple[float, float]) -> list[str]:
     """The series' line as polylines' points attributes, broken where a value is missing."""
-    runs, current = [], []
+    runs: list[list[str]] = []
+    current: list[str] = []
     for slot, value in enumerate(series.values):
         if value is None:
             if current:
@@ -110,7 +111,8 @@ def polylines(chart: Chart, series: Series, bounds: tuple[float, float]) -> list
 
 def band_polygons(chart: Chart, band: Band, bounds: tuple[float, float]) -> list[str]:
     """The band as polygons' points attributes (along the highs, back along the lows), one per run of slots."""
-    polygons, run = [], []
+    polygons: list[list[tuple[float, float, float]]] = []
+    run: list[tuple[float, float, float]] = []
     for slot, (low, high) in enumerate(zip(band.lows, band.highs, strict=True)):
         if low is None or high is None:
             polygons.append(run)

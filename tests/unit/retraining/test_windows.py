@@ -9,8 +9,7 @@ import pandas as pd
 from driftline.config import load_config
 from driftline.registry import scoring_digest
 from driftline.retraining.windows import HOLDOUT_FLOOR, fair_holdout, required_holdout_rows
-
-from ..conftest import REPO
+from tests.helpers import REPO
 
 
 def _config(min_holdout_rows: int):

@@ -17,9 +17,9 @@ from driftline.chunks import raw_json
 from driftline.config import load_config
 from driftline.sources import read_interval
 from driftline.sources.chunk import python_rows
-from tests.unit.test_sources import demo_columns
+from tests.unit.sources.test_reader import demo_columns
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)
 END = datetime(2026, 11, 2, tzinfo=timezone.utc)
 INSIDE_US = 1_793_527_200_000_000  # 2026-11-01T10:00:00Z

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from driftline import secrets
+from driftline import db, secrets
 from driftline.db import connection
 from driftline.errors import BadConfig
 
@@ -44,5 +44,24 @@ def test_db_config_and_secrets_do_not_import_airflow():
         "import sys, driftline.db, driftline.db.schema, driftline.secrets, driftline.config, driftline.registry;"
         "sys.exit('airflow' in sys.modules)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[2])
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[3])
     assert result.returncode == 0, result.stderr or "airflow was imported"
+
+
+# Connection strings are masked wherever they are shown: no database needed (connecting to port 1 fails).
+
+
+def test_unreachable_database_names_the_masked_url():
+    with pytest.raises(db.DatabaseError) as error:
+        db.connect("postgresql://analyst:s3cret@127.0.0.1:1/nowhere")
+    assert "analyst:***@127.0.0.1:1" in str(error.value) and "s3cret" not in str(error.value)
+
+
+def test_passwords_are_masked_in_every_connection_string_form():
+    assert db.mask_url("postgresql://a:s3cret@h/db") == "postgresql://a:***@h/db"
+    assert (
+        db.mask_url("postgresql://a@h/db?password=s3cret&sslmode=require")
+        == "postgresql://a@h/db?password=***&sslmode=require"
+    )
+    assert "s3cret" not in db.mask_url("host=h password=s3cret dbname=x")
+    assert db.mask_url("postgresql://postgres:@/postgres?host=/tmp/x") == "postgresql://postgres:@/postgres?host=/tmp/x"

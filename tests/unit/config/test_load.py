@@ -8,7 +8,7 @@ import pytest
 from driftline.config import ConfigError, load_config
 from tests.helpers import DEMO_CONFIG, config_copy, write_config
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DEMO = DEMO_CONFIG.read_text()
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from driftline.airflow.ui.report_files import parse_report_id, report_id, safe_report_file
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 START = datetime(2026, 11, 4, tzinfo=timezone.utc)
 
 

@@ -15,7 +15,7 @@ from driftline.scoring.explain import Explainer, gain_importance, ndcg, select_r
 from driftline.scoring.features import bind, model_matrix
 from driftline.scoring.native_booster import NativeBooster
 from tests.helpers import config_copy
-from tests.unit.models import awkward_rows, config_for, trained
+from tests.unit.models import awkward_rows
 
 
 def test_select_rows_by_min_score_or_top_fraction():
@@ -47,9 +47,8 @@ def test_ndcg_is_one_for_the_same_order_and_drops_when_the_top_feature_moves():
 
 
 @pytest.mark.parametrize("task", ["binary", "regression"])
-def test_native_contributions_sum_to_the_raw_score_and_equal_lightgbm(tmp_path, task):
-    config = config_for(tmp_path, task)
-    model = trained(config)
+def test_native_contributions_sum_to_the_raw_score_and_equal_lightgbm(task, trained_model):
+    config, model = trained_model(task)
     matrix = model_matrix(awkward_rows(config), bind(model, config))
 
     native = NativeBooster(model.text).contributions(matrix, num_threads=2)
@@ -61,8 +60,8 @@ def test_native_contributions_sum_to_the_raw_score_and_equal_lightgbm(tmp_path, 
         np.testing.assert_allclose(1 / (1 + np.exp(-native.sum(axis=1))), model.booster.predict(matrix), atol=1e-12)
 
 
-def test_gain_importance_read_from_the_model_text_equals_lightgbm(tmp_path):
-    model = trained(config_for(tmp_path, "binary"))
+def test_gain_importance_read_from_the_model_text_equals_lightgbm(trained_model):
+    _, model = trained_model("binary")
     expected = dict(zip(model.booster.feature_name(), model.booster.feature_importance("gain")))
     got = gain_importance(model.text)
     assert list(got) == list(expected)
@@ -70,11 +69,10 @@ def test_gain_importance_read_from_the_model_text_equals_lightgbm(tmp_path):
     assert gain_importance(b"not a model") == {}
 
 
-def test_explainer_rows_name_the_feature_the_category_and_sum_back(tmp_path):
-    config = config_for(tmp_path, "binary")
+def test_explainer_rows_name_the_feature_the_category_and_sum_back(trained_model):
+    config, lgb_model = trained_model("binary")
     config = dataclasses.replace(config, explain=ExplainSettings(top_k=len(config.features), top_fraction=0.1))
-    trained_model = trained(config)
-    model = LoadedModel(1, NativeBooster(trained_model.text), trained_model.manifest)
+    model = LoadedModel(1, NativeBooster(lgb_model.text), lgb_model.manifest)
     rows = awkward_rows(config)
     scores = model.booster.predict(model_matrix(rows, bind(model, config)))
 
@@ -87,9 +85,9 @@ def test_explainer_rows_name_the_feature_the_category_and_sum_back(tmp_path):
     assert set(frame["entity_key"]) == set(rows[config.entity_key].take(pa.array(chosen)).to_pylist())
     # Every feature of a row at top_k = all features: contributions + expected value = raw score.
     raw = {k: np.log(s / (1 - s)) for k, s in zip(rows[config.entity_key].to_pylist(), scores)}
-    expected_value = trained_model.booster.predict(
-        model_matrix(rows.slice(0, 1), bind(model, config)), pred_contrib=True
-    )[0, -1]
+    expected_value = lgb_model.booster.predict(model_matrix(rows.slice(0, 1), bind(model, config)), pred_contrib=True)[
+        0, -1
+    ]
     sums = frame.groupby("entity_key")["contribution"].sum() + expected_value
     np.testing.assert_allclose(sums.values, [raw[k] for k in sums.index], atol=1e-9)
     ranks = frame.groupby("entity_key")["contribution"].apply(lambda c: list(np.abs(c)))

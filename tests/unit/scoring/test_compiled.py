@@ -5,6 +5,7 @@ equals the one recorded in the registry when it was built (here: a dict standing
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -17,9 +18,9 @@ from driftline.config import load_config
 from driftline.scoring.compiled import cache_dir
 from driftline.scoring.engine import COMPILED_TOLERANCE, Scorer
 from driftline.scoring.features import bind, model_matrix
-from tests.unit.models import awkward_rows, config_for, trained
+from tests.unit.models import awkward_rows
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)
@@ -38,10 +39,9 @@ class Hashes(dict):
 
 
 @pytest.mark.parametrize("task", ["binary", "regression"])
-def test_compiled_scores_equal_lightgbm_within_tolerance(tmp_path, task):
-    config = config_for(tmp_path, task)
+def test_compiled_scores_equal_lightgbm_within_tolerance(task, trained_model):
+    config, model = trained_model(task)
     assert config.scoring_engine == "compiled"
-    model = trained(config)
     rows = awkward_rows(config)
     expected = model.booster.predict(model_matrix(rows, bind(model, config)))
 
@@ -55,9 +55,8 @@ def test_compiled_scores_equal_lightgbm_within_tolerance(tmp_path, task):
     assert len(np.unique(np.round(scores, 12))) > 100
 
 
-def test_compiled_model_is_cached_per_model_and_reused(tmp_path):
-    config = config_for(tmp_path, "binary")
-    model = trained(config)
+def test_compiled_model_is_cached_per_model_and_reused(trained_model):
+    config, model = trained_model("binary")
     rows = awkward_rows(config)
     hashes = Hashes()
     first = Scorer(model, config, hashes).predict(rows)
@@ -91,18 +90,17 @@ def damage_cache(object_file: Path, damage: str, other: Path | None = None) -> N
 
 
 @pytest.mark.parametrize("damage", DAMAGES)
-def test_a_cache_file_that_does_not_match_the_registry_is_compiled_again_and_reported(tmp_path, caplog, damage):
+def test_a_cache_file_that_does_not_match_the_registry_is_compiled_again_and_reported(caplog, damage, trained_model):
     """LLVM aborts the process on a bad object file: the cache is verified against the registry's
     hash (never the sidecar) before it is loaded."""
-    config = config_for(tmp_path, "binary")
-    model = trained(config)
+    config, model = trained_model("binary")
     rows = awkward_rows(config)
     expected = model.booster.predict(model_matrix(rows, bind(model, config)))
     hashes = Hashes()
     other = None
     if damage == "another model's object":
-        regression = config_for(tmp_path / "other", "regression")
-        Scorer(trained(regression), regression, hashes)
+        regression, regression_model = trained_model("regression")
+        Scorer(regression_model, regression, hashes)
         [other] = [p for p in (cache_dir() / "compiled").iterdir()]
     Scorer(model, config, hashes)
     [object_file] = [p for p in (cache_dir() / "compiled").iterdir() if p.name.startswith(model.sha256)]
@@ -138,9 +136,8 @@ def test_a_cache_file_that_does_not_match_the_registry_is_compiled_again_and_rep
 @pytest.mark.parametrize(
     "unsafe", ["world-writable", "group-writable", "another user's", "a symlink", "parent world-writable"]
 )
-def test_an_unsafe_cache_folder_is_refused_with_a_clear_message(tmp_path, caplog, unsafe):
-    config = config_for(tmp_path, "binary")
-    model = trained(config)
+def test_an_unsafe_cache_folder_is_refused_with_a_clear_message(tmp_path, caplog, unsafe, trained_model):
+    config, model = trained_model("binary")
     folder = cache_dir() / "compiled"
     folder.parent.mkdir(parents=True)
     if unsafe == "a symlink":
@@ -167,11 +164,10 @@ def test_an_unsafe_cache_folder_is_refused_with_a_clear_message(tmp_path, caplog
     np.testing.assert_array_equal(scorer.predict(rows), expected)
 
 
-def test_an_identical_object_another_registry_built_is_rebuilt_without_a_notice(tmp_path, caplog):
+def test_an_identical_object_another_registry_built_is_rebuilt_without_a_notice(caplog, trained_model):
     """Two deployment schemas share the cache: an object no row of this registry vouches for is not
     loaded, but rebuilt; when the rebuild is byte-identical nothing was wrong, so nothing is reported."""
-    config = config_for(tmp_path, "binary")
-    model = trained(config)
+    config, model = trained_model("binary")
     first = Hashes()
     Scorer(model, config, first)
     second = Hashes()
@@ -181,15 +177,14 @@ def test_an_identical_object_another_registry_built_is_rebuilt_without_a_notice(
     assert second == first
 
 
-def test_without_the_registry_the_cache_is_not_used(tmp_path):
-    config = config_for(tmp_path, "binary")
-    scorer = Scorer(trained(config), config)
+def test_without_the_registry_the_cache_is_not_used(trained_model):
+    config, model = trained_model("binary")
+    scorer = Scorer(model, config)
     assert scorer.engine == "compiled" and not (cache_dir() / "compiled").exists()
 
 
-def test_model_lleaves_cannot_compile_is_scored_by_lightgbm_with_a_warning(tmp_path, caplog):
-    config = config_for(tmp_path, "regression", linear_tree="true")
-    model = trained(config)
+def test_model_lleaves_cannot_compile_is_scored_by_lightgbm_with_a_warning(caplog, trained_model):
+    config, model = trained_model("regression", linear_tree="true")
     rows = awkward_rows(config)
     with caplog.at_level(logging.WARNING, logger="driftline.scoring"):
         scorer = Scorer(model, config)
@@ -199,9 +194,9 @@ def test_model_lleaves_cannot_compile_is_scored_by_lightgbm_with_a_warning(tmp_p
     np.testing.assert_array_equal(scorer.predict(rows), expected)
 
 
-def test_lightgbm_engine_never_compiles(tmp_path):
-    config = load_config(REPO / "config" / "demo.toml")
-    assert config.scoring_engine == "lightgbm"
-    model = trained(config)
+def test_lightgbm_engine_never_compiles(trained_model):
+    assert load_config(REPO / "config" / "demo.toml").scoring_engine == "lightgbm"
+    config, model = trained_model("binary")
+    config = dataclasses.replace(config, scoring_engine="lightgbm")
     scorer = Scorer(model, config)
     assert scorer.engine == "lightgbm" and not (cache_dir() / "compiled").exists()

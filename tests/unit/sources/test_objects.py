@@ -17,7 +17,7 @@ from driftline.config import ConfigError, load_config
 from driftline.errors import BadConfig, Transient
 from driftline.sources import InputMissingError, input_files, objects, read_interval, read_table
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)
 END = datetime(2026, 11, 2, tzinfo=timezone.utc)
 HEADER = "transaction_id,event_time,amount,account_age_days,transactions_last_24h,distance_from_home_km,hour_of_day,merchant_category,channel"

@@ -1,9 +1,9 @@
-"""The output checks (scoring.safeguards) on a few scores each: no Postgres, no model."""
+"""The output checks (scoring.safeguards) on a few scores each: no Postgres, no model (their config:
+tests/unit/config/test_safeguards_alerts.py)."""
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,8 +18,9 @@ from driftline.scoring.safeguards import (
     predicted_class,
     score_reference,
 )
+from tests.helpers import DEMO_CONFIG
 
-DEMO = load_config(Path(__file__).resolve().parents[2] / "config" / "demo.toml")
+DEMO = load_config(DEMO_CONFIG)
 
 
 def config(task: str = "binary", threshold: float = 0.5, **safeguards):
@@ -64,6 +65,8 @@ def test_regression_scores_are_checked_against_the_configured_range_only():
     check_scores(np.array([-50.0, 1e6]), config(task="regression"))  # no range: any finite value
     with pytest.raises(OutputSanityError, match=r"1 of 2 scores outside \[0, 100\]"):
         check_scores(np.array([5.0, 101.0]), config(task="regression", score_range=(0.0, 100.0)))
+    with pytest.raises(OutputSanityError, match=r"outside \[0, 100\]"):
+        check_scores(np.array([-1.0, 5.0]), config(task="regression", score_range=(0.0, 100.0)))
 
 
 # --- predicted_class and ScoreStats -----------------------------------------------------------------
@@ -83,6 +86,18 @@ def test_stats_merged_from_parts_equal_stats_of_the_whole():
     assert merged.rows == whole.rows == 5 and merged.positives == whole.positives == 2
     assert merged.mean == pytest.approx(whole.mean) and merged.std == pytest.approx(whole.std)
     assert merged.summary(cfg)["majority_share"] == pytest.approx(0.6)
+
+
+def test_stats_added_chunk_by_chunk_equal_numpy_on_the_whole():
+    rng = np.random.default_rng(7)
+    scores = rng.beta(2, 5, 10_001)
+    result = ScoreStats()
+    for chunk in np.array_split(scores, 7):
+        result.add(chunk, (chunk >= 0.5).astype("int16"))
+    assert result.rows == len(scores)
+    assert result.mean == pytest.approx(scores.mean(), rel=1e-12)
+    assert result.std == pytest.approx(scores.std(), rel=1e-10)
+    assert result.positives == int((scores >= 0.5).sum())
 
 
 # --- check_distribution: collapse against the model's reference ------------------------------------
@@ -132,3 +147,23 @@ def test_majority_rule_is_skipped_when_the_model_already_predicts_one_class_that
 def test_the_majority_rule_does_not_apply_to_regression():
     cfg = config(task="regression", min_score_std_ratio=None, max_majority_share=0.9)
     assert check_distribution(stats([3.0, 3.0, 3.0], cfg), {"std": 1.0}, cfg) == "passed"
+
+
+def test_collapse_message_names_the_ratio_against_the_reference_of_the_holdout_scores():
+    cfg = config()
+    reference = score_reference(cfg, np.linspace(0, 1, 1000))
+    collapsed = stats(list(np.full(1000, 0.3) + np.linspace(0, 0.01, 1000)), cfg)
+    with pytest.raises(
+        OutputSanityError, match=r"score standard deviation 0.0\d+ is \d+\.\d% of the model's reference"
+    ) as raised:
+        check_distribution(collapsed, reference, cfg)
+    assert raised.value.numbers["reference"]["std"] == pytest.approx(np.linspace(0, 1, 1000).std())
+    assert check_distribution(stats(list(np.linspace(0.1, 0.9, 1000)), cfg), reference, cfg) == "passed"
+
+
+def test_majority_share_of_the_reference_comes_from_its_scores():
+    cfg = config(min_score_std_ratio=None, max_majority_share=0.95)
+    all_low = stats(list(np.linspace(0.0, 0.45, 1000)), cfg)
+    with pytest.raises(OutputSanityError, match=r"100.00% of rows get the same predicted class"):
+        check_distribution(all_low, score_reference(cfg, np.linspace(0, 1, 1000)), cfg)
+    assert "majority rule skipped" in check_distribution(all_low, score_reference(cfg, np.linspace(0, 0.4, 1000)), cfg)

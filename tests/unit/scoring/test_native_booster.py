@@ -12,13 +12,12 @@ import pytest
 
 from driftline.scoring.features import bind, model_matrix
 from driftline.scoring.native_booster import NativeBooster, NativeBoosterError, library_path
-from tests.unit.models import awkward_rows, config_for, trained
+from tests.unit.models import awkward_rows
 
 
 @pytest.mark.parametrize("task", ["binary", "regression"])
-def test_native_scores_are_lightgbm_scores_bit_for_bit(tmp_path, task):
-    config = config_for(tmp_path, task)
-    model = trained(config)
+def test_native_scores_are_lightgbm_scores_bit_for_bit(task, trained_model):
+    config, model = trained_model(task)
     matrix = model_matrix(awkward_rows(config), bind(model, config))
 
     native = NativeBooster(model.text)
@@ -32,17 +31,17 @@ def test_native_scores_are_lightgbm_scores_bit_for_bit(tmp_path, task):
     np.testing.assert_array_equal(native.predict(wide), model.booster.predict(matrix))
 
 
-def test_native_booster_refuses_what_lightgbm_refuses(tmp_path):
+def test_native_booster_refuses_what_lightgbm_refuses(trained_model):
     with pytest.raises(NativeBoosterError, match="(?i)model|tree|format"):
         NativeBooster(b"this is not a LightGBM model\n")
-    model = trained(config_for(tmp_path, "binary"))
+    _, model = trained_model("binary")
     native = NativeBooster(model.text)
     with pytest.raises(ValueError, match=r"expected a 2-D matrix with \d+ columns"):
         native.predict(np.zeros((3, native.num_feature() + 1)))
 
 
-def test_scoring_path_does_not_import_lightgbm_or_sklearn(tmp_path):
-    model = trained(config_for(tmp_path, "binary"))
+def test_scoring_path_does_not_import_lightgbm_or_sklearn(tmp_path, trained_model):
+    _, model = trained_model("binary")
     path = tmp_path / "model.txt"
     path.write_bytes(model.text)
     probe = (

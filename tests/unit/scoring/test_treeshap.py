@@ -19,7 +19,7 @@ from driftline.scoring import native_build
 from driftline.scoring.explain import Contributions, Explainer, frame_contributions
 from driftline.scoring.features import bind, model_frame, model_matrix
 from driftline.scoring.treeshap import LinearTreeShap, LinearTreesRefused, UnsupportedModel, parse
-from tests.unit.models import awkward_rows, config_for, trained
+from tests.unit.models import awkward_rows
 
 
 @pytest.fixture(scope="module")
@@ -145,9 +145,8 @@ def test_without_a_compiler_reasons_fall_back_to_pred_contrib(private_cache, tmp
 
 
 @pytest.mark.parametrize("task", ["binary", "regression"])
-def test_reasons_and_attribution_drift_are_pred_contribs_values(library, tmp_path, task):
-    config = config_for(tmp_path, task, max_cat_to_onehot=1)
-    model = trained(config)
+def test_reasons_and_attribution_drift_are_pred_contribs_values(library, task, trained_model):
+    config, model = trained_model(task, max_cat_to_onehot=1)
     rows = awkward_rows(config)
     binding = bind(model, config)
     explain = Contributions(model)
@@ -160,14 +159,13 @@ def test_reasons_and_attribution_drift_are_pred_contribs_values(library, tmp_pat
     np.testing.assert_allclose(explain(matrix, 2), model.booster.predict(matrix, pred_contrib=True), atol=1e-12)
 
 
-def test_explainer_rows_are_the_same_with_either_treeshap(library, tmp_path):
+def test_explainer_rows_are_the_same_with_either_treeshap(library, trained_model):
     import dataclasses
 
     from driftline.config import ExplainSettings
 
-    config = config_for(tmp_path, "binary")
+    config, model = trained_model("binary")
     config = dataclasses.replace(config, explain=ExplainSettings(top_k=4, top_fraction=0.2))
-    model = trained(config)
     rows = awkward_rows(config)
     scores = model.booster.predict(model_matrix(rows, bind(model, config)))
     linear, fallback = Explainer(model, config), Explainer(model, config)

@@ -16,7 +16,7 @@ from driftline.config import load_config
 from driftline.sources import InputError, InputMissingError, read_interval, read_table
 from tests.strategies import NULL_LIKE, messy_csv, rfc_csv
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)
 END = datetime(2026, 11, 2, tzinfo=timezone.utc)
 HEADER = "transaction_id,event_time,amount,account_age_days,transactions_last_24h,distance_from_home_km,hour_of_day,merchant_category,channel"

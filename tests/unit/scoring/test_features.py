@@ -19,20 +19,19 @@ from driftline.scoring.compiled import CACHE_ENV
 from driftline.scoring.engine import Scorer, predict
 from driftline.scoring.explain import Explainer
 from driftline.scoring.features import FeatureMismatch, bind, model_binding
-from tests.unit.models import awkward_rows, config_for, trained
+from tests.unit.models import awkward_rows
 
 ENGINES = ("compiled", "lightgbm")
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, trained_model):
     """(compiled-engine config, its trained model, awkward rows, their scores in the config's own order
     by engine: the compiled engine's agree with LightGBM's within COMPILED_TOLERANCE, not bit for bit)."""
     saved = os.environ.get(CACHE_ENV)
     os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("cache"))
-    config = config_for(tmp_path_factory.mktemp("config"), "binary")
-    model = trained(config)
+    config, model = trained_model("binary")
     rows = awkward_rows(config)
     baseline = {engine: Scorer(model, replace(config, scoring_engine=engine)).predict(rows) for engine in ENGINES}
     yield config, model, rows, baseline
