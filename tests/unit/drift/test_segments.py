@@ -107,7 +107,7 @@ def test_bad_segments_name_key_and_file(tmp_path, segments, message):
 
 def test_top_n_must_be_positive(tmp_path):
     path = config_copy(tmp_path, [("top_n = 5", "top_n = 0")])
-    with pytest.raises(ConfigError, match="'monitoring.top_n' must be a whole number >= 1"):
+    with pytest.raises(ConfigError, match="'monitoring.top_n' must be at least 1, got 0"):
         load_config(path)
 
 
