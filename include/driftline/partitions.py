@@ -55,7 +55,7 @@ def plan_partitions(
     with ScoringRun.open(config, start, end, run_id, source, task, lock=False, ensure_schema=True) as run:
         run.interval_id = runs.interval_id(run.conn, run.schema, start, end)
         # The key is drawn after the model is chosen, as before: a plan that cannot load a model takes none.
-        run.choose_model(model_version)
+        model = run.choose_model(model_version)
         run.key = runs.new_run_key(run.conn, run.schema)
         runs.insert_plan(
             run.conn,
@@ -64,7 +64,7 @@ def plan_partitions(
             run.interval_id,
             run_id,
             groups,
-            run.model_version,
+            model.version,
             run.requested_version,
             run.fallback_reason,
         )
