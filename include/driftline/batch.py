@@ -2,6 +2,7 @@
 
 The interval is replaced in one transaction (delete + COPY), chunk by chunk, so memory does not
 grow with the interval and readers see either the previous contents or the new ones, never a mix.
+The path to the COPY: airflow/tasks.score_interval -> batch.score_interval -> run.ScoringRun.write.
 """
 
 from __future__ import annotations
@@ -9,30 +10,16 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-import time
 from datetime import datetime, timezone
 
 from driftline import db
-from driftline.attempt import (
-    Attempt,
-    Counts,
-    QuarantineBudgetExceeded,
-    choose_model,
-    delete_replaced_predictions,
-    make_scorer,
-    publish,
-    record,
-    record_failure,
-    write_quarantine,
-)
-from driftline.chunks import score_input
+from driftline.attempt import QuarantineBudgetExceeded
 from driftline.config import load_config
 from driftline.db import runs
 from driftline.errors import BadInput
 from driftline.intervals import utc
-from driftline.scoring.safeguards import OutputSanityError
+from driftline.run import ScoringRun
 from driftline.sources.prefetch import read_ahead
-from driftline.validation import Validator
 
 log = logging.getLogger(__name__)
 
@@ -59,75 +46,41 @@ def score_interval(
     """Score one data interval end to end and replace it in Postgres; returns the run summary."""
     config = load_config(config_path)
     start, end = utc(interval_start), utc(interval_end)
-    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     started_at = datetime.now(timezone.utc)
     source = config.input_location(start, end)
     # Reading starts first: the first chunks are parsed (Arrow releases the GIL) while the task
     # connects, takes the interval lock and loads and verifies the model.
     with (
         read_ahead(source, config, start, end) as chunks,
-        db.connect(url, application_name=f"driftline score_interval {run_id}", autocommit=True) as conn,
+        ScoringRun.open(
+            config,
+            start,
+            end,
+            run_id,
+            str(source),
+            f"score_interval {run_id}",
+            lock=True,
+            ensure_schema=True,
+            started_at=started_at,
+        ) as run,
     ):
-        db.ensure_schema(conn, config.db_schema)
-        label = f"[{start.isoformat()}, {end.isoformat()})"
-        with db.interval_lock(conn, config.db_schema, label):
-            attempt = Attempt(
-                config,
-                start,
-                end,
-                runs.interval_id(conn, config.db_schema, start, end),
-                runs.new_run_key(conn, config.db_schema),
-                run_id,
-                str(source),
-                started_at,
-                model_version=model_version,
-            )
+        run.claim()
+        scorer, validator = run.scorer(run.choose_model(model_version))
+        # Quarantined rows are spilled to disk and written after the loop: they go in whether or not
+        # the budget holds, while the predictions only go in when it does.
+        with tempfile.TemporaryFile() as spill:
             try:
-                model = choose_model(conn, attempt, model_version)
-                attempt.counts = Counts()
-                _score_and_publish(conn, attempt, model, chunks)
-            except QuarantineBudgetExceeded:
+                with run.conn.transaction():
+                    run.write(scorer, validator, chunks, spill)  # the COPY
+                    run.publish(scorer.model.manifest.get("score_reference"), spill)
+            except QuarantineBudgetExceeded as exc:
+                # The interval keeps its previous predictions; the quarantine and the failed run are kept.
+                with run.conn.transaction():
+                    run.write_quarantine(spill, published=False)
+                    run.record("failed", str(exc))
                 raise
-            except Exception as exc:
-                record_failure(conn, attempt, exc)
-                if isinstance(exc, OutputSanityError):
-                    exc.alert_id = attempt.alert("output_sanity", "critical", str(exc), exc.numbers)
-                raise
-    log.info("scored interval %s: %s", label, json.dumps(attempt.summary(), ensure_ascii=False))
-    return attempt.summary()
-
-
-def _score_and_publish(conn, attempt: Attempt, model, chunks) -> None:
-    stages = attempt.counts.stage_seconds
-    t = time.perf_counter()
-    validator = Validator(attempt.config)
-    stages["load_suite"] += time.perf_counter() - t
-    scorer = make_scorer(conn, attempt, model)
-    stages["compile_model"] += scorer.compile_seconds
-
-    # Quarantined rows are spilled to disk and written after the loop: they go in whether or not the
-    # budget holds, while the predictions only go in when it does.
-    with tempfile.TemporaryFile() as spill:
-        try:
-            with conn.transaction():
-                # The replaced attempt's rows are deleted on the writer thread while the first chunk
-                # is read and scored (its connection is idle until then); a rollback restores them.
-                score_input(
-                    conn,
-                    attempt,
-                    scorer,
-                    validator,
-                    spill,
-                    chunks,
-                    before_writes=lambda: delete_replaced_predictions(conn, attempt),
-                )
-                publish(conn, attempt, model.manifest.get("score_reference"), spill)
-        except QuarantineBudgetExceeded as exc:
-            # The interval keeps its previous predictions; the quarantine and the failed run are kept.
-            with conn.transaction():
-                write_quarantine(conn, attempt, spill, published=False)
-                record(conn, attempt, "failed", str(exc))
-            raise
+    log.info("scored interval %s: %s", run.label, json.dumps(run.summary(), ensure_ascii=False))
+    return run.summary()
 
 
 class IntervalCheckError(BadInput):

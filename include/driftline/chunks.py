@@ -1,80 +1,36 @@
-"""Score an attempt's input chunks: validate -> predict -> COPY the predictions, quarantined rows spilled as CSV."""
+"""One chunk of a scoring run: validate -> predict -> prediction rows (run.ScoringRun.write COPYs
+them), quarantined rows spilled as CSV."""
 
 from __future__ import annotations
 
 import base64
 import json
 import time
-from collections.abc import Callable, Iterable
-from typing import IO
+from typing import IO, NamedTuple
 
 import numpy as np
-import psycopg
 import pyarrow as pa
 
 from driftline import db
-from driftline.attempt import Attempt, Counts, Destination
+from driftline.attempt import Counts, Destination
 from driftline.config import DatasetConfig
 from driftline.db.runs import QUARANTINE_COLUMNS
 from driftline.scoring.engine import Scorer
 from driftline.scoring.safeguards import check_scores, predicted_class
-from driftline.sources import MALFORMED_RECORD, Chunk, InputError
+from driftline.sources import MALFORMED_RECORD, Chunk
 from driftline.sources.chunk import python_rows
 from driftline.validation import Validator
 
 
-def score_input(
-    conn,
-    attempt: Attempt,
-    scorer: Scorer,
-    validator: Validator,
-    spill: IO[bytes],
-    chunks: Iterable[Chunk],
-    before_writes: Callable[[], None] | None = None,
-) -> None:
-    """Validate -> predict -> COPY the chunks into the attempt's destination, inside the caller's
-    transaction; quarantined rows go to spill (before_writes: run on the writer's connection ahead of
-    the first COPY). chunks: a read-ahead reader (its `seconds` is the reading time)."""
-    config, counts, destination = attempt.config, attempt.counts, attempt.destination
-    stages = counts.stage_seconds
-    target = db.table(config.db_schema, destination.table)
-    if config.explain is not None:  # [explain] on: reasons are queued on the COPY thread after each chunk
-        from driftline.scoring.explain import Explainer
+class ScoredChunk(NamedTuple):
+    """One chunk scored: the prediction rows to COPY, and the valid rows and their scores (for [explain])."""
 
-        scorer.explainer = Explainer(scorer.model, config)
-    try:
-        with db.BackgroundCopy(conn, target, destination.columns, order_by="entity_key") as writer:
-            if before_writes is not None:
-                writer.run(before_writes)
-            t = time.perf_counter()
-            for chunk in chunks:
-                stages["wait_for_input"] += time.perf_counter() - t
-                _score_chunk(config, scorer, validator, chunk, attempt.source_uri, counts, destination, spill, writer)
-                t = time.perf_counter()
-            t = time.perf_counter()
-        stages["read"] += chunks.seconds  # overlapped with the stages above
-    except psycopg.errors.UniqueViolation as exc:
-        # Repeats inside one chunk are quarantined; this is a repeat further apart than that.
-        if destination.partition is not None:
-            raise InputError(
-                f"{attempt.source_uri}: an entity key of partition {destination.partition} appears again in "
-                f"another partition of the plan, or more than scoring.chunk_rows={config.chunk_rows} rows apart "
-                "in its files; nothing was written for this partition. Deduplicate the export (the key itself "
-                "is not logged)."
-            ) from exc
-        raise InputError(
-            f"{attempt.source_uri}: an entity key appears more than once, more than "
-            f"scoring.chunk_rows={config.chunk_rows} rows apart; nothing was written. Deduplicate the "
-            "export (the key itself is not logged), or raise chunk_rows."
-        ) from exc
-    stages["wait_for_writes"] += time.perf_counter() - t
-    counts.scoring_engine = scorer.engine  # after the loop: a parity mismatch switches engines
-    stages["write_predictions"] += writer.seconds  # overlapped with the stages above
-    if scorer.explainer is not None:
-        counts.rows_explained = scorer.explainer.rows
+    predictions: pa.Table
+    good: pa.Table
+    scores: np.ndarray
 
 
-def _score_chunk(
+def score_chunk(
     config: DatasetConfig,
     scorer: Scorer,
     validator: Validator,
@@ -83,8 +39,9 @@ def _score_chunk(
     counts: Counts,
     destination: Destination,
     spill: IO[bytes],
-    writer,
-) -> None:
+) -> ScoredChunk:
+    """Validate and predict one chunk: its valid rows become prediction rows for destination, its
+    quarantined rows are appended to spill; counts are updated."""
     stages = counts.stage_seconds
     rows = chunk.typed
     t = time.perf_counter()
@@ -109,45 +66,21 @@ def _score_chunk(
     constants = {
         name: pa.array(np.full(good.num_rows, value), type=kind) for name, (value, kind) in destination.keys.items()
     }
-    writer.submit(
-        pa.table(
-            {
-                **constants,
-                "entity_key": good[config.entity_key],
-                "score": pa.array(scores, type=pa.float64()),
-                "predicted_class": _class_column(classes, len(scores)),
-            }
-        )
+    predictions = pa.table(
+        {
+            **constants,
+            "entity_key": good[config.entity_key],
+            "score": pa.array(scores, type=pa.float64()),
+            "predicted_class": _class_column(classes, len(scores)),
+        }
     )
-
-    if scorer.explainer is not None:
-        _queue_reasons(config, scorer.explainer, good, scores, destination, writer, stages)
 
     t = time.perf_counter()
     spill_quarantine(config, chunk, failures, bad, destination, spill, counts)
     stages["quarantine"] += time.perf_counter() - t
     counts.rows_in += rows.num_rows + len(chunk.malformed)
     counts.rows_scored += good.num_rows
-
-
-def _queue_reasons(config: DatasetConfig, explainer, good, scores, destination: Destination, writer, stages) -> None:
-    """TreeSHAP reasons of the chunk's selected rows (LightGBM's threads), COPYed on the writer
-    thread in order with the predictions, inside the same transaction."""
-    from driftline.scoring.explain import REASON_COLUMNS
-
-    t = time.perf_counter()
-    reasons = explainer.reasons(good, scores, {"run_key": destination.key, "partition": destination.partition})
-    stages["explain"] += time.perf_counter() - t
-    if reasons is None:
-        return
-    target = db.table(config.db_schema, "prediction_reason_rows")
-
-    def write(conn=writer.connection) -> None:
-        started = time.perf_counter()
-        db.copy_csv(conn, target, REASON_COLUMNS, db.arrow_to_csv_bytes(reasons))
-        stages["write_reasons"] += time.perf_counter() - started
-
-    writer.run(write)
+    return ScoredChunk(predictions, good, scores)
 
 
 def _class_column(classes: np.ndarray | None, rows: int) -> pa.Array:

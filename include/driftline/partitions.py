@@ -13,21 +13,17 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-import time
 from datetime import datetime, timezone
 
-from driftline import db
-from driftline.attempt import Attempt, Counts, choose_model, make_scorer, publish, record_failure
-from driftline.chunks import score_input
 from driftline.config import load_config
 from driftline.db import runs
 from driftline.errors import BadInput
 from driftline.intervals import utc
 from driftline.registry import load_model
-from driftline.scoring.safeguards import OutputSanityError, ScoreStats
+from driftline.run import ScoringRun
+from driftline.scoring.safeguards import ScoreStats
 from driftline.sources import input_files
 from driftline.sources.prefetch import read_ahead
-from driftline.validation import Validator
 
 log = logging.getLogger(__name__)
 
@@ -55,25 +51,22 @@ def plan_partitions(
     if not size or len(files) <= size:
         return single
     groups = [[str(f) for f in files[i : i + size]] for i in range(0, len(files), size)]
-    schema = config.db_schema
-    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
-    with db.connect(url, application_name=f"driftline plan_partitions {run_id}", autocommit=True) as conn:
-        db.ensure_schema(conn, schema)
-        interval_id = runs.interval_id(conn, schema, start, end)
+    task = f"plan_partitions {run_id}"
+    with ScoringRun.open(config, start, end, run_id, source, task, lock=False, ensure_schema=True) as run:
+        run.interval_id = runs.interval_id(run.conn, run.schema, start, end)
         # The key is drawn after the model is chosen, as before: a plan that cannot load a model takes none.
-        attempt = Attempt(config, start, end, interval_id, 0, run_id, source, datetime.now(timezone.utc))
-        choose_model(conn, attempt, model_version)
-        attempt.key = runs.new_run_key(conn, schema)
+        model = run.choose_model(model_version)
+        run.key = runs.new_run_key(run.conn, run.schema)
         runs.insert_plan(
-            conn,
-            schema,
-            attempt.key,
-            interval_id,
+            run.conn,
+            run.schema,
+            run.key,
+            run.interval_id,
             run_id,
             groups,
-            attempt.model_version,
-            attempt.requested_version,
-            attempt.fallback_reason,
+            model.version,
+            run.requested_version,
+            run.fallback_reason,
         )
     log.info(
         "interval [%s, %s): %d files in %d partitions (run_key %s, model v%s)",
@@ -81,15 +74,15 @@ def plan_partitions(
         end.isoformat(),
         len(files),
         len(groups),
-        attempt.key,
-        attempt.model_version,
+        run.key,
+        run.model_version,
     )
     return {
         "mode": "partitioned",
         "files": len(files),
-        "run_key": attempt.key,
-        "model_version": attempt.model_version,
-        "partitions": [{"run_key": attempt.key, "partition": i, "files": group} for i, group in enumerate(groups)],
+        "run_key": run.key,
+        "model_version": run.model_version,
+        "partitions": [{"run_key": run.key, "partition": i, "files": group} for i, group in enumerate(groups)],
     }
 
 
@@ -100,68 +93,49 @@ def score_partition(
     publish_partitions), replacing any earlier attempt of the same partition."""
     config = load_config(config_path)
     start, end = utc(interval_start), utc(interval_end)
-    schema = config.db_schema
     key, number, files = int(partition["run_key"]), int(partition["partition"]), partition["files"]
-    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     started_at = datetime.now(timezone.utc)
     source = config.input_location(start, end)
+    task = f"score_partition {key}:{number}"
     with (
         read_ahead(source, config, start, end, files=files) as chunks,
-        db.connect(url, application_name=f"driftline score_partition {key}:{number}", autocommit=True) as conn,
+        ScoringRun.open(config, start, end, run_id, source, task, lock=False, started_at=started_at) as run,
     ):
-        plan = runs.plan(conn, schema, key)
+        plan = runs.plan(run.conn, run.schema, key)
         if plan is None:
             raise PartitionError(f"partition plan {key} not found (already published or superseded)")
-        interval_id, version = plan[0], plan[2]
-        model = load_model(
-            conn, schema, version, scoring_only=True
-        )  # the plan chose (and could load) it: no fallback here
-        attempt = Attempt(
-            config,
-            start,
-            end,
-            interval_id,
-            key,
-            run_id,
-            source,
-            started_at,
-            model_version=model.version,
-            partition=number,
-            counts=Counts(),
-        )
-        stages = attempt.counts.stage_seconds
-        t = time.perf_counter()
-        validator = Validator(config)
-        stages["load_suite"] += time.perf_counter() - t
-        scorer = make_scorer(conn, attempt, model)  # compiled once per model version and machine, then cached
-        stages["compile_model"] += scorer.compile_seconds
-        with tempfile.TemporaryFile() as spill, conn.transaction():
+        run.interval_id, run.key, run.partition = plan[0], key, number
+        # The plan chose (and could load) the model: no fallback here.
+        model = load_model(run.conn, run.schema, plan[2], scoring_only=True)
+        run.model_version = model.version
+        scorer, validator = run.scorer(model)
+        with tempfile.TemporaryFile() as spill, run.conn.transaction():
             # A share lock on the plan row until this partition commits: publish_partitions takes it
             # exclusively, so it never counts a partition that is still writing (a zombie try of an
             # already retried partition included), and a partition starting after the publish
             # commits sees it (checked here, under the lock) and refuses.
-            runs.lock_plan(conn, schema, key, exclusive=False)
-            _refuse_published_plan(conn, schema, interval_id, key)
-            runs.restart_partition(conn, schema, key, number)
-            score_input(conn, attempt, scorer, validator, spill, chunks)
+            runs.lock_plan(run.conn, run.schema, key, exclusive=False)
+            _refuse_published_plan(run)
+            runs.restart_partition(run.conn, run.schema, key, number)
+            run.write(scorer, validator, chunks, spill)  # the COPY
             spill.seek(0)
-            db.copy_csv(conn, db.table(schema, "quarantine_rows"), runs.QUARANTINE_COLUMNS, spill)
-            counts = attempt.counts
+            runs.copy_quarantine(run.conn, run.schema, spill)
+            counts = run.counts
             runs.insert_partition_run(
-                conn,
-                schema,
+                run.conn,
+                run.schema,
                 run_key=key,
                 partition=number,
                 run_id=run_id,
                 rows_in=counts.rows_in,
                 rows_scored=counts.rows_scored,
                 rows_quarantined=counts.rows_quarantined,
-                stage_seconds={k: round(v, 4) for k, v in stages.items()},
+                stage_seconds={k: round(v, 4) for k, v in counts.stage_seconds.items()},
                 score_state=counts.stats.state(),
                 reasons=dict(counts.reasons),
-                started_at=started_at,
+                started_at=run.started_at,
             )
-    summary = {**attempt.summary(), "partition": number, "files": len(files)}
+    summary = {**run.summary(), "partition": number, "files": len(files)}
     log.info("scored partition %s of run_key %s: %s", number, key, json.dumps(summary, ensure_ascii=False))
     return summary
 
@@ -173,58 +147,39 @@ def publish_partitions(
     (quarantine budget, score distribution), then replace the interval with the staged rows."""
     config = load_config(config_path)
     start, end = utc(interval_start), utc(interval_end)
-    schema = config.db_schema
-    url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
-    label = f"[{start.isoformat()}, {end.isoformat()})"
-    with db.connect(url, application_name=f"driftline publish_partitions {run_id}", autocommit=True) as conn:
-        with db.interval_lock(conn, schema, label):
-            interval_id, partitions, version, requested, fallback_reason, files, planned_at = runs.plan(
-                conn, schema, run_key
-            )
-            published = runs.published_run(conn, schema, interval_id, run_key)
-            if published is not None:
-                # A retry of a publish that committed (the task died before reporting success).
-                published = {**published, "already_published": True}
-                log.info("plan %s is already published: %s", run_key, json.dumps(published, default=str))
-                return published
-            attempt = Attempt(
-                config,
-                start,
-                end,
-                interval_id,
-                run_key,
-                run_id,
-                config.input_location(start, end),
-                planned_at,
-                model_version=version,
-                requested_version=requested,
-                fallback_reason=fallback_reason,
-                partitions=partitions,
-                counts=Counts(),
-            )
-            try:
-                with conn.transaction():
-                    # Waits for every partition still writing (each holds a share lock on the plan
-                    # row), then counts and swaps in the same transaction: nothing changes in between.
-                    runs.lock_plan(conn, schema, run_key, exclusive=True)
-                    _gather_partitions(conn, attempt)
-                    publish(conn, attempt, runs.score_reference(conn, schema, version))
-            except Exception as exc:
-                record_failure(conn, attempt, exc)
-                if isinstance(exc, OutputSanityError):
-                    exc.alert_id = attempt.alert("output_sanity", "critical", str(exc), exc.numbers)
-                raise
-    summary = {**attempt.summary(), "partitions": partitions, "files": sum(len(group) for group in files)}
-    log.info("published interval %s from %d partitions: %s", label, partitions, json.dumps(summary, ensure_ascii=False))
+    source = config.input_location(start, end)
+    with ScoringRun.open(config, start, end, run_id, source, f"publish_partitions {run_id}", lock=True) as run:
+        interval_id, partitions, version, requested, fallback_reason, files, planned_at = runs.plan(
+            run.conn, run.schema, run_key
+        )
+        published = runs.published_run(run.conn, run.schema, interval_id, run_key)
+        if published is not None:
+            # A retry of a publish that committed (the task died before reporting success).
+            published = {**published, "already_published": True}
+            log.info("plan %s is already published: %s", run_key, json.dumps(published, default=str))
+            return published
+        run.interval_id, run.key, run.started_at, run.partitions = interval_id, run_key, planned_at, partitions
+        run.model_version, run.requested_version, run.fallback_reason = version, requested, fallback_reason
+        run.counting = True
+        with run.conn.transaction():
+            # Waits for every partition still writing (each holds a share lock on the plan row), then
+            # counts and swaps in the same transaction: nothing changes in between.
+            runs.lock_plan(run.conn, run.schema, run_key, exclusive=True)
+            _gather_partitions(run)
+            run.publish(runs.score_reference(run.conn, run.schema, version))
+    summary = {**run.summary(), "partitions": partitions, "files": sum(len(group) for group in files)}
+    log.info(
+        "published interval %s from %d partitions: %s", run.label, partitions, json.dumps(summary, ensure_ascii=False)
+    )
     return summary
 
 
-def _gather_partitions(conn, attempt: Attempt) -> None:
-    """Sum the partitions' counts, timings and score stats into the attempt; refuse a plan that is
+def _gather_partitions(run: ScoringRun) -> None:
+    """Sum the partitions' counts, timings and score stats into the run; refuse a plan that is
     incomplete, superseded, or whose stored rows do not match its counts."""
-    schema, key, partitions, counts = attempt.schema, attempt.key, attempt.partitions, attempt.counts
-    _refuse_published_plan(conn, schema, attempt.interval_id, key)
-    rows = runs.partition_runs(conn, schema, key)
+    key, partitions, counts = run.key, run.partitions or 0, run.counts
+    _refuse_published_plan(run)
+    rows = runs.partition_runs(run.conn, run.schema, key)
     missing = sorted(set(range(partitions)) - {row[0] for row in rows})
     if missing:
         raise PartitionError(
@@ -232,7 +187,7 @@ def _gather_partitions(conn, attempt: Attempt) -> None:
         )
     for _, rows_in, scored, quarantined, stages, state, reasons in rows:
         counts.merge(rows_in, scored, quarantined, stages, reasons, ScoreStats(**state))
-    staged, quarantined = runs.staged_counts(conn, schema, key)
+    staged, quarantined = runs.staged_counts(run.conn, run.schema, key)
     if staged != counts.rows_scored or quarantined != counts.rows_quarantined:
         raise PartitionError(
             f"plan {key} does not add up: partitions report {counts.rows_scored} scored and "
@@ -240,14 +195,16 @@ def _gather_partitions(conn, attempt: Attempt) -> None:
         )
 
 
-def _refuse_published_plan(conn, schema: str, interval_id: int, key: int) -> None:
+def _refuse_published_plan(run: ScoringRun) -> None:
     """A plan is scored and published once: after publishing its rows are the interval's published
     rows (a partition retried then would change them), and a later attempt's publication must not be
     overwritten by an older plan."""
-    current = runs.current_run_key(conn, schema, interval_id)
-    if current is not None and current >= key:
-        what = "was already published" if current == key else f"is superseded by a later attempt (run_key {current})"
+    current = runs.current_run_key(run.conn, run.schema, run.interval_id)
+    if current is not None and current >= run.key:
+        what = (
+            "was already published" if current == run.key else f"is superseded by a later attempt (run_key {current})"
+        )
         raise PartitionError(
-            f"partition plan {key} {what}; to rescore the interval, clear the whole score_batch run "
+            f"partition plan {run.key} {what}; to rescore the interval, clear the whole score_batch run "
             "(plan_partitions and everything downstream), not one partition"
         )

@@ -99,7 +99,12 @@ def replace_quarantine(
             (interval_id, run_key, interval_id),
         )
     if rows is not None:
-        copy_csv(conn, quarantine, QUARANTINE_COLUMNS, rows)
+        copy_quarantine(conn, schema, rows)
+
+
+def copy_quarantine(conn, schema: str, rows: IO[bytes]) -> None:
+    """COPY quarantine rows (CSV in QUARANTINE_COLUMNS order, as spilled while scoring)."""
+    copy_csv(conn, table(schema, "quarantine_rows"), QUARANTINE_COLUMNS, rows)
 
 
 def insert_run(conn, schema: str, **columns) -> None:
@@ -161,6 +166,28 @@ def published_counts(conn, schema: str, start: datetime, end: datetime) -> tuple
         ),
         (start, end),
     ).fetchone()
+
+
+def published_interval(conn, schema: str, start: datetime, end: datetime) -> tuple[int, int, set[str]] | None:
+    """(model version, rows scored, quarantined entity keys) of the interval's published scoring run, or None."""
+    row = conn.execute(
+        sql.SQL(
+            "SELECT model_version, rows_scored FROM {} WHERE published AND status = 'succeeded' "
+            "AND interval_start = %s AND interval_end = %s"
+        ).format(table(schema, "run_summary")),
+        (start, end),
+    ).fetchone()
+    if row is None:
+        return None
+    keys = conn.execute(
+        sql.SQL(
+            "SELECT DISTINCT q.entity_key FROM {} q JOIN {} i USING (interval_id) "
+            "WHERE i.interval_start = %s AND i.interval_end = %s AND q.entity_key IS NOT NULL "
+            "AND q.run_key = i.current_run_key"
+        ).format(table(schema, "quarantine_rows"), table(schema, "scored_intervals")),
+        (start, end),
+    ).fetchall()
+    return row[0], row[1], {key for (key,) in keys}
 
 
 def published_intervals(conn, schema: str, start: datetime | None = None, end: datetime | None = None) -> list[tuple]:

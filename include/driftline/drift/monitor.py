@@ -20,6 +20,7 @@ from psycopg.types.json import Jsonb
 
 from driftline import db
 from driftline.config import DatasetConfig, load_config
+from driftline.db.runs import published_interval
 from driftline.drift.errors import DriftError, IntervalNotScoredError
 from driftline.drift.policy import FeatureResult, is_breach
 from driftline.drift.reference import ensure_reference
@@ -148,27 +149,13 @@ def _attribution_drift(config: DatasetConfig, model: LoadedModel, reference: pd.
 
 def _published_interval(conn, config: DatasetConfig, start: datetime, end: datetime) -> tuple[int, int, set[str]]:
     """(model version, rows scored, quarantined entity keys) of the interval's published scoring run."""
-    row = conn.execute(
-        sql.SQL(
-            "SELECT model_version, rows_scored FROM {} WHERE published AND status = 'succeeded' "
-            "AND interval_start = %s AND interval_end = %s"
-        ).format(db.table(config.db_schema, "run_summary")),
-        (start, end),
-    ).fetchone()
+    row = published_interval(conn, config.db_schema, start, end)
     if row is None:
         raise IntervalNotScoredError(
             f"interval [{start.isoformat()}, {end.isoformat()}) has no published predictions in "
             f"{config.db_schema}.run_summary: score_batch has not scored it (yet). Run score_batch for it first."
         )
-    keys = conn.execute(
-        sql.SQL(
-            "SELECT DISTINCT q.entity_key FROM {} q JOIN {} i USING (interval_id) "
-            "WHERE i.interval_start = %s AND i.interval_end = %s AND q.entity_key IS NOT NULL "
-            "AND q.run_key = i.current_run_key"
-        ).format(db.table(config.db_schema, "quarantine_rows"), db.table(config.db_schema, "scored_intervals")),
-        (start, end),
-    ).fetchall()
-    return row[0], row[1], {key for (key,) in keys}
+    return row
 
 
 def store_results(conn, config: DatasetConfig, summary: dict, features: list[FeatureResult]) -> None:
