@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import overload
 
 from driftline.errors import BadInput
+
+
+@overload
+def utc(moment: datetime) -> datetime: ...
+@overload
+def utc(moment: datetime | str | None) -> datetime | None: ...
 
 
 def utc(moment: datetime | str | None) -> datetime | None:

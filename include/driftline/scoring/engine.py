@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ log = logging.getLogger(__name__)
 # Compiled scores must equal LightGBM's within this; checked on a sample of every chunk.
 COMPILED_TOLERANCE = 1e-9
 PARITY_SAMPLE_ROWS = 256
+
+if TYPE_CHECKING:
+    from driftline.scoring.explain import Explainer
 
 
 def predict(model, rows, config: DatasetConfig) -> np.ndarray:
@@ -54,7 +58,7 @@ class Scorer:
         self.binding = bind(model, config)  # refuses a config whose [features] the model was not trained on
         self._config = config
         self.model = model
-        self.explainer = None  # set by the scoring attempt when [explain] is on
+        self.explainer: Explainer | None = None  # set by the scoring run when [explain] is on
         self._compiled = None
         self.engine = "lightgbm"
         self.compile_seconds = 0.0
