@@ -223,8 +223,9 @@ def cmd_demo(args) -> None:
 
 
 def cmd_airflow(args) -> None:
-    """`airflow standalone` for this project: its dags/ and plugins/, a project-local AIRFLOW_HOME and its Postgres."""
-    from driftline.devtools.standalone import run_standalone
+    """`airflow standalone` for this project: its dags/ and plugins/, a project-local AIRFLOW_HOME and its
+    Postgres; `driftline airflow env`: the exports that make the `airflow` CLI reach that instance."""
+    from driftline.devtools.standalone import cli_environment, instance_environment, run_standalone
 
     # No --config and no $DRIFTLINE_CONFIG, but $DRIFTLINE_CONFIGS: every dataset of that folder.
     folder = os.environ.get("DRIFTLINE_CONFIGS") if not (args.config or os.environ.get("DRIFTLINE_CONFIG")) else None
@@ -237,6 +238,9 @@ def cmd_airflow(args) -> None:
         config_path = datasets.loaded[0][0]  # the project root, database and Airflow home of the first
     else:
         config_path = _config_path(args)
+    if args.action == "env":
+        print(cli_environment(instance_environment(config_path, args.host, args.port, folder)[0]), end="")
+        return
     run_standalone(config_path, args.host, args.port, args.timeout, configs_dir=folder)
 
 
@@ -358,8 +362,20 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(p)
     p.set_defaults(func=cmd_db_stop)
 
-    p = sub.add_parser("airflow", help="run Airflow (standalone) with this project's DAGs, UI plugin and database")
+    p = sub.add_parser(
+        "airflow",
+        help="run Airflow (standalone) with this project's DAGs, UI plugin and database; "
+        "`airflow env`: print the exports that make the `airflow` CLI reach it",
+    )
     _config_arg(p)
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=("run", "env"),
+        default="run",
+        help="run (default): start Airflow; env: print `export ...` lines for the `airflow` CLI of that instance "
+        '(eval "$(driftline airflow env)"; `driftline airflow` also writes them to AIRFLOW_HOME/driftline-airflow.env)',
+    )
     p.add_argument("--host", default="127.0.0.1", help="address the API server listens on (0.0.0.0: all)")
     p.add_argument(
         "--port",
