@@ -247,6 +247,12 @@ def cmd_airflow(args) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The `driftline` argument parser: one subcommand per cmd_* function."""
     parser = argparse.ArgumentParser(prog="driftline", description=__doc__)
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also third-party warnings and INFO log lines, and each alert's numbers (or set DRIFTLINE_DEBUG=1)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("init-db", help="create the schema, tables and views (idempotent)")
@@ -400,12 +406,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from driftline.airflow.connections import install
+    from driftline.console import command_output
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    with command_output(args.verbose or bool(os.environ.get("DRIFTLINE_DEBUG"))) as quiet_again:
+        return _run(args, quiet_again)
+
+
+def _run(args, quiet_again) -> int:
+    """args.func(args), its failure mapped to a message and an exit code."""
+    from driftline.airflow.connections import install
+
     try:
         install()  # Airflow connection ids in [database], the log masker, the alert channels
+        quiet_again()  # Airflow's import configured logging its way
         args.func(args)
     except Exception as exc:  # noqa: BLE001 - the CLI's one mapping of the error tree to exit codes
         error = errors.translate(exc)
