@@ -23,6 +23,8 @@ from driftline.config import AlertSettings, DatasetConfig
 from driftline.errors import safe_message
 
 log = logging.getLogger("driftline.alerts")
+# The numbers in the alert's log line: task logs keep them; a command's stderr only with -v (driftline.console).
+LOG_NUMBERS = True
 
 SEVERITIES = ("info", "warning", "critical")
 _LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR}
@@ -104,13 +106,13 @@ def raise_alert(
     where = f" [{interval_start.isoformat()}, {interval_end.isoformat()})" if interval_start and interval_end else ""
     log.log(
         _LOG_LEVELS[severity],
-        "ALERT %s (%s) %s%s: %s numbers=%s",
+        "ALERT %s (%s) %s%s: %s %s",
         kind,
         severity,
         config.name,
         where,
         message,
-        json.dumps(numbers, default=str, sort_keys=True),
+        f"numbers={json.dumps(numbers, default=str, sort_keys=True)}" if LOG_NUMBERS else "(details: driftline alerts)",
     )
     subject = f"[driftline {severity}] {config.name}: {kind}{where}"
     body = f"{message}\n\nnumbers: {json.dumps(numbers, default=str, indent=2, sort_keys=True)}"

@@ -223,8 +223,9 @@ def cmd_demo(args) -> None:
 
 
 def cmd_airflow(args) -> None:
-    """`airflow standalone` for this project: its dags/ and plugins/, a project-local AIRFLOW_HOME and its Postgres."""
-    from driftline.devtools.standalone import run_standalone
+    """`airflow standalone` for this project: its dags/ and plugins/, a project-local AIRFLOW_HOME and its
+    Postgres; `driftline airflow env`: the exports that make the `airflow` CLI reach that instance."""
+    from driftline.devtools.standalone import cli_environment, instance_environment, run_standalone
 
     # No --config and no $DRIFTLINE_CONFIG, but $DRIFTLINE_CONFIGS: every dataset of that folder.
     folder = os.environ.get("DRIFTLINE_CONFIGS") if not (args.config or os.environ.get("DRIFTLINE_CONFIG")) else None
@@ -237,12 +238,21 @@ def cmd_airflow(args) -> None:
         config_path = datasets.loaded[0][0]  # the project root, database and Airflow home of the first
     else:
         config_path = _config_path(args)
+    if args.action == "env":
+        print(cli_environment(instance_environment(config_path, args.host, args.port, folder)[0]), end="")
+        return
     run_standalone(config_path, args.host, args.port, args.timeout, configs_dir=folder)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The `driftline` argument parser: one subcommand per cmd_* function."""
     parser = argparse.ArgumentParser(prog="driftline", description=__doc__)
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also third-party warnings and INFO log lines, and each alert's numbers (or set DRIFTLINE_DEBUG=1)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("init-db", help="create the schema, tables and views (idempotent)")
@@ -358,8 +368,20 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(p)
     p.set_defaults(func=cmd_db_stop)
 
-    p = sub.add_parser("airflow", help="run Airflow (standalone) with this project's DAGs, UI plugin and database")
+    p = sub.add_parser(
+        "airflow",
+        help="run Airflow (standalone) with this project's DAGs, UI plugin and database; "
+        "`airflow env`: print the exports that make the `airflow` CLI reach it",
+    )
     _config_arg(p)
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=("run", "env"),
+        default="run",
+        help="run (default): start Airflow; env: print `export ...` lines for the `airflow` CLI of that instance "
+        '(eval "$(driftline airflow env)"; `driftline airflow` also writes them to AIRFLOW_HOME/driftline-airflow.env)',
+    )
     p.add_argument("--host", default="127.0.0.1", help="address the API server listens on (0.0.0.0: all)")
     p.add_argument(
         "--port",
@@ -384,12 +406,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from driftline.airflow.connections import install
+    from driftline.console import command_output
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    with command_output(args.verbose or bool(os.environ.get("DRIFTLINE_DEBUG"))) as quiet_again:
+        return _run(args, quiet_again)
+
+
+def _run(args, quiet_again) -> int:
+    """args.func(args), its failure mapped to a message and an exit code."""
+    from driftline.airflow.connections import install
+
     try:
         install()  # Airflow connection ids in [database], the log masker, the alert channels
+        quiet_again()  # Airflow's import configured logging its way
         args.func(args)
     except Exception as exc:  # noqa: BLE001 - the CLI's one mapping of the error tree to exit codes
         error = errors.translate(exc)

@@ -59,6 +59,8 @@ class Airflow:
         self.home = root / ".driftline" / "airflow"
         self.http = httpx.Client(base_url=base, timeout=60)
         self.token: str | None = None
+        self.port = int(base.rsplit(":", 1)[1])
+        self.started_env: dict[str, str] = {}  # the AIRFLOW*/DRIFTLINE_* variables it was started with
 
     def log_tail(self, chars: int = 6000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""

@@ -116,6 +116,7 @@ def airflow(tmp_path_factory, database_url, monkeypatch_module):
             start_new_session=True,  # one process group: teardown stops all of Airflow by its id
         )
     instance = Airflow(f"http://localhost:{port}", root, config_path, schema, database_url, log)
+    instance.started_env = {k: v for k, v in env.items() if k.startswith(("AIRFLOW", "DRIFTLINE_"))}
     try:
         started = time.monotonic()
         instance.wait_healthy(
@@ -165,19 +166,22 @@ def test_trigger_score_batch_with_conf(airflow):
     assert 0 < counts[FIRST] <= ROWS_PER_INTERVAL
 
 
-def _backfill(airflow: Airflow, reprocess: str) -> dict:
-    backfill = airflow.api(
-        "POST",
-        "/backfills",
-        json={
-            "dag_id": SCORE_BATCH,
-            "from_date": BACKFILL_FROM.isoformat(),
-            "to_date": BACKFILL_TO.isoformat(),
-            "max_active_runs": 3,
-            "reprocess_behavior": reprocess,
-            "dag_run_conf": {"config": str(airflow.config)},
-        },
-    )
+def _backfill(airflow: Airflow, reprocess: str, through_cli: bool = False) -> dict:
+    if through_cli:
+        backfill = _backfill_through_cli(airflow, reprocess)
+    else:
+        backfill = airflow.api(
+            "POST",
+            "/backfills",
+            json={
+                "dag_id": SCORE_BATCH,
+                "from_date": BACKFILL_FROM.isoformat(),
+                "to_date": BACKFILL_TO.isoformat(),
+                "max_active_runs": 3,
+                "reprocess_behavior": reprocess,
+                "dag_run_conf": {"config": str(airflow.config)},
+            },
+        )
     done = airflow.wait_for(
         f"backfill {backfill['id']} to complete",
         lambda: (b := airflow.api("GET", f"/backfills/{backfill['id']}"))["completed_at"] and b,
@@ -188,6 +192,59 @@ def _backfill(airflow: Airflow, reprocess: str) -> dict:
     return {"backfill": done, "runs": mine}
 
 
+def _backfill_through_cli(airflow: Airflow, reprocess: str) -> dict:
+    """`airflow backfill create` as README says: in a shell that sourced the env file `driftline airflow`
+    wrote, from an environment with nothing of Airflow's or driftline's in it; the backfill it created."""
+    from driftline.devtools.standalone import ENV_FILE
+
+    env_file = airflow.home / ENV_FILE
+    assert env_file.exists(), "driftline airflow wrote no env file"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "DRIFTLINE_"))}
+    # `driftline airflow env` prints the same lines (given the environment the instance was started with).
+    printed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "driftline.cli",
+            "airflow",
+            "env",
+            "--config",
+            str(airflow.config),
+            "--port",
+            str(airflow.port),
+        ],
+        env={**clean, **airflow.started_env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert printed == env_file.read_text()
+    before = {b["id"] for b in airflow.api("GET", "/backfills", params={"dag_id": SCORE_BATCH})["backfills"]}
+    command = [
+        sys.executable, "-m", "airflow", "backfill", "create", "--dag-id", SCORE_BATCH,
+        "--from-date", BACKFILL_FROM.isoformat(), "--to-date", BACKFILL_TO.isoformat(),
+        "--max-active-runs", "3", "--reprocess-behavior", reprocess,
+        "--dag-run-conf", json.dumps({"config": str(airflow.config)}),
+    ]  # fmt: skip
+    import shlex
+
+    result = subprocess.run(
+        ["bash", "-c", f". {shlex.quote(str(env_file))}\n{shlex.join(command)}"],
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    created = [
+        b
+        for b in airflow.api("GET", "/backfills", params={"dag_id": SCORE_BATCH})["backfills"]
+        if b["id"] not in before
+    ]
+    assert len(created) == 1, (created, result.stdout[-2000:])  # in the instance's metadata, not a SQLite beside it
+    return created[0]
+
+
 def test_backfill_three_intervals_twice_without_doubling(airflow):
     from psycopg import sql
 
@@ -196,7 +253,7 @@ def test_backfill_three_intervals_twice_without_doubling(airflow):
     # monitor_drift runs on score_batch's predictions Asset: unpaused now, it monitors what the
     # backfills publish (a paused DAG is not queued, so the manual run above stays unmonitored).
     airflow.api("PATCH", f"/dags/{MONITOR_DRIFT}", json={"is_paused": False})
-    first = _backfill(airflow, "none")
+    first = _backfill(airflow, "none", through_cli=True)  # the `airflow` CLI, through the env file
     states = {day: state for day, state in first["runs"].items() if day >= f"{BACKFILL_FROM:%Y-%m-%d}"}
     assert states == {f"{d:%Y-%m-%d}": "success" for d in BACKFILL_INTERVALS}, first["runs"]
     counts = _predictions_per_interval(airflow)

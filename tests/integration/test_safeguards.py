@@ -226,10 +226,14 @@ def test_missed_deadline_callback_writes_an_alert_for_scheduled_runs_only(projec
         "state": "running",
         "data_interval_start": "2026-11-01T00:00:00Z",
         "data_interval_end": "2026-11-02T00:00:00Z",
+        "queued_at": "2026-11-02T00:00:04Z",
     }
     context = {"dag_run": run, "deadline": {"id": "x", "deadline_time": "2026-11-02T06:00:00Z"}}
     assert record_missed_deadline(str(path), 6, context) is not None
     assert record_missed_deadline(str(path), 6, {**context, "dag_run": {**run, "run_type": "backfill"}}) is None
+    # The first unpause (catchup = false) creates the run after its deadline had passed: no alert.
+    unpaused = {**run, "dag_run_id": "scheduled__2026-11-01b", "queued_at": "2026-11-02T14:00:00Z"}
+    assert record_missed_deadline(str(path), 6, {**context, "dag_run": unpaused}) is None
     [(message, numbers, severity)] = alerts(path, "deadline_missed")
     assert severity == "critical" and "not scored within 6 h" in message and numbers["deadline_hours"] == 6
     ((start, end),) = fetch(path, "SELECT interval_start, interval_end FROM {s}.alerts WHERE kind = 'deadline_missed'")

@@ -115,6 +115,18 @@ def record_missed_deadline(config_path: str, deadline_hours: float, context: dic
             dag_run.get("dag_run_id"),
         )
         return None
+    from driftline.freshness import born_late
+
+    created = _timestamp(dag_run.get("queued_at") or dag_run.get("start_date"))
+    if born_late(created, _timestamp(deadline.get("deadline_time"))):
+        # Created after its deadline had passed (a first unpause with catchup = false): not a missed
+        # promise. Its input is still waited for (driftline.freshness); a run that never lands fails and alerts.
+        log.info(
+            "run %s was created after its deadline %s; not an alert",
+            dag_run.get("dag_run_id"),
+            deadline.get("deadline_time"),
+        )
+        return None
     start, end = _timestamp(dag_run.get("data_interval_start")), _timestamp(dag_run.get("data_interval_end"))
     with raised_from(Origin(dag_run.get("dag_id"), None, dag_run.get("dag_run_id"))):
         return raise_alert(

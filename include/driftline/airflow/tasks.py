@@ -41,11 +41,40 @@ def run_step(function, *args, **kwargs):
         from airflow.sdk.exceptions import AirflowSkipException
 
         raise AirflowSkipException(errors.safe_message(error)) from error
+    if isinstance(error, errors.NotReady) and (later := _look_again()) is not None:
+        from airflow.sdk.exceptions import AirflowRescheduleException
+
+        # Input not landed before the interval is due (driftline.freshness): wait, no retry spent, no alert.
+        raise AirflowRescheduleException(later) from error
     if isinstance(error, errors.RETRYABLE) or not isinstance(error, errors.DriftlineError):
         raise error
     from airflow.sdk.exceptions import AirflowFailException
 
     raise AirflowFailException(errors.safe_message(error)) from error  # the notifier reads alert_id/numbers
+
+
+def _look_again() -> datetime | None:
+    """For a scheduled run of a config with [alerts] scoring_deadline_hours: when to look for the input
+    again (rescheduled), None once the interval is due (driftline.freshness) or for any other run."""
+    from datetime import timezone
+
+    from airflow.sdk import get_current_context
+
+    from driftline import freshness
+    from driftline.config import load_config
+
+    try:
+        context = get_current_context()
+    except RuntimeError:  # no task is running (a step called directly)
+        return None
+    dag_run = context.get("dag_run")
+    run_type = getattr(getattr(dag_run, "run_type", None), "value", getattr(dag_run, "run_type", None))
+    end = context.get("data_interval_end")
+    if run_type != "scheduled" or end is None:
+        return None  # a backfill, manual or asset-triggered run retries and fails as it always did
+    hours = load_config(context["params"]["config"]).alerts.scoring_deadline_hours
+    until = freshness.wait_until(end, getattr(dag_run, "start_date", None), hours)
+    return freshness.next_look(datetime.now(timezone.utc), until)
 
 
 def task_origin():

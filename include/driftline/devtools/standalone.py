@@ -98,10 +98,31 @@ def migrate_airflow(env: dict[str, str]) -> None:
     marker.touch()
 
 
-def run_standalone(config_path: str, host: str, port: int, timeout: float, configs_dir: str | None = None) -> None:
-    """`airflow standalone` for this project: its dags/ and plugins/, a project-local AIRFLOW_HOME and its
-    Postgres; returns when it stops (Ctrl-C, SIGTERM), SystemExit on a failure exit code. With configs_dir,
-    the DAGs and pages serve every dataset of that folder (config_path, one of them, gives the project)."""
+ENV_FILE = "driftline-airflow.env"  # in AIRFLOW_HOME: `. <it>`, then the `airflow` CLI reaches this instance
+# What the `airflow` CLI needs to reach the running instance (its metadata database, DAGs, plugins, API)
+# and what its commands hand to driftline code; not its process tuning (workers, log level, PATH).
+CLI_KEYS = (
+    "AIRFLOW_HOME",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+    "AIRFLOW__CORE__DAGS_FOLDER",
+    "AIRFLOW__CORE__PLUGINS_FOLDER",
+    "AIRFLOW__CORE__LOAD_EXAMPLES",
+    "AIRFLOW__CORE__UNIT_TEST_MODE",
+    "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+    "AIRFLOW__API__HOST",
+    "AIRFLOW__API__PORT",
+    "DRIFTLINE_CONFIG",
+    "DRIFTLINE_CONFIGS",
+    "DRIFTLINE_DB_URL",
+)
+
+
+def instance_environment(
+    config_path: str, host: str, port: int, configs_dir: str | None = None, announce: bool = False
+) -> tuple[dict[str, str], object]:
+    """(environment, config) of `driftline airflow` for this project: airflow_standalone_environment() with
+    the metadata database chosen (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN as set, else a database `airflow`
+    on the embedded Postgres, else SQLite), over os.environ. announce: say so on stderr when it is SQLite."""
     from driftline import db
     from driftline.config import load_config
 
@@ -117,12 +138,42 @@ def run_standalone(config_path: str, host: str, port: int, timeout: float, confi
         # SQLite metadata refuses backfills while the scheduler writes ("database is locked"): with the
         # embedded Postgres, keep Airflow's metadata in a database of its own there.
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = airflow_metadata_database(url, "airflow")
-    else:
+    elif announce:
         print(
             "driftline: Airflow metadata in SQLite; for backfills set AIRFLOW__DATABASE__SQL_ALCHEMY_CONN "
             "to a PostgreSQL database",
             file=sys.stderr,
         )
+    return env, config
+
+
+def cli_environment(env: dict[str, str]) -> str:
+    """The export lines to source (`. FILE`, or eval) so that `airflow ...` reaches this instance."""
+    import shlex
+
+    return "".join(f"export {key}={shlex.quote(env[key])}\n" for key in CLI_KEYS if key in env)
+
+
+def write_cli_environment(env: dict[str, str]) -> Path:
+    """Write cli_environment() to AIRFLOW_HOME/driftline-airflow.env, readable by the user only (it may
+    carry database passwords); returns its path."""
+    path = Path(env["AIRFLOW_HOME"]) / ENV_FILE
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)  # before the secrets go in
+    path.write_text(cli_environment(env))
+    return path
+
+
+def run_standalone(config_path: str, host: str, port: int, timeout: float, configs_dir: str | None = None) -> None:
+    """`airflow standalone` for this project: its dags/ and plugins/, a project-local AIRFLOW_HOME and its
+    Postgres; returns when it stops (Ctrl-C, SIGTERM), SystemExit on a failure exit code. With configs_dir,
+    the DAGs and pages serve every dataset of that folder (config_path, one of them, gives the project).
+    Writes AIRFLOW_HOME/driftline-airflow.env: sourced, the `airflow` CLI talks to this instance."""
+    from driftline import db
+
+    env, config = instance_environment(config_path, host, port, configs_dir, announce=True)
+    url = env["DRIFTLINE_DB_URL"]
+    env_file = write_cli_environment(env)
     address = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"
     passwords = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
     if passwords.exists():
@@ -152,7 +203,8 @@ def run_standalone(config_path: str, host: str, port: int, timeout: float, confi
             )
             print(
                 f"\ndriftline: Airflow UI at {address}  (log in as admin; the password is in {passwords})\n"
-                f"driftline: {pages} (also under Browse in the UI)\n",
+                f"driftline: {pages} (also under Browse in the UI)\n"
+                f"driftline: the `airflow` CLI of this instance: . {env_file}\n",
                 flush=True,
             )
         process.wait()
