@@ -8,9 +8,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 LOG_SERVER_OFFSET = 713  # 8080 + 713 = 8793, Airflow's default worker log server port
 PLUGIN_PREFIX = "/driftline"  # driftline.airflow.ui.app.URL_PREFIX, without importing the UI here
+
+if TYPE_CHECKING:
+    from driftline.config import DatasetConfig
 
 
 def airflow_environment(root: Path) -> dict[str, str]:
@@ -119,7 +123,7 @@ CLI_KEYS = (
 
 def instance_environment(
     config_path: str, host: str, port: int, configs_dir: str | None = None, announce: bool = False
-) -> tuple[dict[str, str], object]:
+) -> tuple[dict[str, str], DatasetConfig]:
     """(environment, config) of `driftline airflow` for this project: airflow_standalone_environment() with
     the metadata database chosen (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN as set, else a database `airflow`
     on the embedded Postgres, else SQLite), over os.environ. announce: say so on stderr when it is SQLite."""
