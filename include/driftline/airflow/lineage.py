@@ -55,12 +55,12 @@ def build_event(config, summary: dict, plan: dict, db_url: str, run_id: str, job
 
     from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
     from openlineage.client.facet_v2 import (
+        RunFacet,
         data_quality_metrics_input_dataset,
         output_statistics_output_dataset,
-        run_facet,
     )
 
-    facet = run_facet.RunFacet
+    facet = RunFacet
     namespace, database = postgres_namespace(db_url)
     rows_in, quarantined = summary["rows_in"], summary["rows_quarantined"]
     inputs = [
