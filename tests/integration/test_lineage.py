@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from urllib.parse import urlparse
 
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from driftline.config import load_config
+from driftline.sources.plan import interval_plan
 from tests.helpers import SMALL_PLAN, fetch
 
 pytest.importorskip("airflow.providers.openlineage")
@@ -41,11 +42,19 @@ def test_score_batch_run_emits_inputs_predictions_and_counts(
     )
     assert rows_quarantined > 0 and event["run"]["facets"]["driftline_model"]["modelVersion"] == 1
     config = load_config(project)
-    url = urlparse(database_url)
+    server = conninfo_to_dict(database_url)  # the fixture's URL is key=value conninfo
     (output,) = event["outputs"]
-    assert output["namespace"] == f"postgres://{url.hostname}:{url.port or 5432}"
-    assert output["name"] == f"{url.path.lstrip('/')}.{config.db_schema}.predictions"
+    assert output["namespace"] == f"postgres://{server['host']}:{server.get('port', 5432)}"
+    assert output["name"] == f"{server['dbname']}.{config.db_schema}.predictions"
     assert output["outputFacets"]["outputStatistics"]["rowCount"] == rows_scored
-    assert event["inputs"] and all(i["namespace"] == "file" for i in event["inputs"])
-    assert all(i["inputFacets"]["dataQualityMetrics"]["rowCount"] == rows_in for i in event["inputs"])
-    assert event["job"]["name"].endswith("score_batch.announce_predictions")
+    plan = interval_plan(config, *FIRST)
+    assert [(i["namespace"], i["name"]) for i in event["inputs"]] == [("file", path) for path in plan["files"]]
+    (only_input,) = event["inputs"]  # the demo's interval is one file: its row count is the interval's
+    assert only_input["inputFacets"]["dataQualityMetrics"]["rowCount"] == rows_in
+    assert (event["job"]["namespace"], event["job"]["name"]) == (
+        "driftline-test",
+        f"{score_batch_dag.dag_id}.announce_predictions",
+    )
+    # Merged into the task's own run: the provider's events of announce_predictions carry the same run id.
+    provider = [e for e in events if e["job"]["name"] == event["job"]["name"] and e is not event]
+    assert provider and all(e["run"]["runId"] == event["run"]["runId"] for e in provider)

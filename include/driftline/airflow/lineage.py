@@ -20,10 +20,16 @@ PRODUCER = "https://github.com/driftline/driftline"
 
 
 def postgres_namespace(url: str) -> tuple[str, str]:
-    """(namespace, database) of a postgresql:// URL, per the OpenLineage naming spec (no credentials)."""
-    parsed = urlparse(url)
-    host = parsed.hostname or "localhost"
-    return f"postgres://{host}:{parsed.port or 5432}", (parsed.path.lstrip("/") or "postgres")
+    """(namespace, database) of a PostgreSQL URL or key=value conninfo, per the OpenLineage naming
+    spec: postgres://host:port, no credentials. A socket directory names the local server."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(url)
+    host = str(params.get("host") or "").split(",")[0]  # a multi-host URL: its first host
+    host = "localhost" if not host or host.startswith("/") else host
+    port = str(params.get("port") or "").split(",")[0] or "5432"
+    host = f"[{host}]" if ":" in host else host  # IPv6
+    return f"postgres://{host}:{port}", str(params.get("dbname") or params.get("user") or "postgres")
 
 
 def input_datasets(plan: dict, resolve_url=None) -> list[tuple[str, str]]:
@@ -52,28 +58,25 @@ def input_datasets(plan: dict, resolve_url=None) -> list[tuple[str, str]]:
 def build_event(config, summary: dict, plan: dict, db_url: str, run_id: str, job: tuple[str, str]):
     """The COMPLETE RunEvent of one published interval: inputs -> schema.predictions with the counts."""
     from datetime import datetime, timezone
+    from typing import cast
 
     from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
     from openlineage.client.facet_v2 import (
         RunFacet,
         data_quality_metrics_input_dataset,
+        job_type_job,
         output_statistics_output_dataset,
     )
 
-    facet = RunFacet
     namespace, database = postgres_namespace(db_url)
     rows_in, quarantined = summary["rows_in"], summary["rows_quarantined"]
+    datasets = input_datasets(plan)
+    # rows_in is the interval's total: it is one input's row count only when there is one input.
+    quality = data_quality_metrics_input_dataset.DataQualityMetricsInputDatasetFacet(
+        rowCount=rows_in if len(datasets) == 1 else None, columnMetrics={}
+    )
     inputs = [
-        InputDataset(
-            namespace=ns,
-            name=name,
-            inputFacets={
-                "dataQualityMetrics": data_quality_metrics_input_dataset.DataQualityMetricsInputDatasetFacet(
-                    rowCount=rows_in, columnMetrics={}
-                )
-            },
-        )
-        for ns, name in input_datasets(plan)
+        InputDataset(namespace=ns, name=name, inputFacets={"dataQualityMetrics": quality}) for ns, name in datasets
     ]
     output = OutputDataset(
         namespace=namespace,
@@ -84,20 +87,28 @@ def build_event(config, summary: dict, plan: dict, db_url: str, run_id: str, job
             )
         },
     )
+
     # Custom run facets (no schema of their own): RunFacet with extra properties, as the spec allows.
+    # attrs drops the leading underscore of the private field `_producer`: its keyword is `producer`.
+    def custom(**properties) -> RunFacet:
+        return cast(RunFacet, RunFacet(producer=PRODUCER).with_additional_properties(**properties))
+
     run_facets = {
-        "driftline_model": facet(_producer=PRODUCER).with_additional_properties(
-            dataset=config.name, modelVersion=summary.get("model_version")
-        ),
-        "driftline_counts": facet(_producer=PRODUCER).with_additional_properties(
-            rowsIn=rows_in, rowsScored=summary["rows_scored"], rowsQuarantined=quarantined
-        ),
+        "driftline_model": custom(dataset=config.name, modelVersion=summary.get("model_version")),
+        "driftline_counts": custom(rowsIn=rows_in, rowsScored=summary["rows_scored"], rowsQuarantined=quarantined),
     }
     return RunEvent(
         eventType=RunState.COMPLETE,
         eventTime=datetime.now(timezone.utc).isoformat(),
         run=Run(runId=run_id, facets=run_facets),
-        job=Job(namespace=job[0], name=job[1]),
+        # The job type the provider gives a task's events, so this event does not change the job.
+        job=Job(
+            namespace=job[0],
+            name=job[1],
+            facets={
+                "jobType": job_type_job.JobTypeJobFacet(processingType="BATCH", integration="AIRFLOW", jobType="TASK")
+            },
+        ),
         inputs=inputs,
         outputs=[output],
         producer=PRODUCER,
@@ -109,6 +120,7 @@ def emit_interval(config_path: str, summary: dict) -> bool:
     (provider not installed, OpenLineage disabled, no task running, or the emission failed)."""
     try:
         from airflow.providers.openlineage import conf
+        from airflow.providers.openlineage.plugins import macros
         from airflow.providers.openlineage.plugins.adapter import OpenLineageAdapter
         from airflow.sdk import get_current_context
     except ImportError:
@@ -119,7 +131,7 @@ def emit_interval(config_path: str, summary: dict) -> bool:
         from datetime import datetime
 
         from driftline import db
-        from driftline.config import load_config
+        from driftline.config import SqlInput, load_config
         from driftline.sources.plan import interval_plan
 
         context = get_current_context()
@@ -127,24 +139,22 @@ def emit_interval(config_path: str, summary: dict) -> bool:
         config = load_config(config_path)
         start, end = (datetime.fromisoformat(summary[k]) for k in ("interval_start", "interval_end"))
         plan = interval_plan(config, start, end)
-        if plan["source"] == "sql" and "conn_id" in plan["connection"]:
-            from airflow.sdk import Connection
+        if isinstance(config.input_uri, SqlInput):
+            from driftline.sources.sql import source_url
 
-            plan["connection"] = {"url": Connection.get(plan["connection"]["conn_id"]).get_uri()}
-        if plan["source"] == "sql":
-            plan["table"] = getattr(config.input_uri, "table", None)
+            # The URL scoring read from (a conn_id through the lookup run_step installed), and its table.
+            plan["connection"] = {"url": source_url(config.input_uri)}
+            plan["table"] = config.input_uri.table
         db_url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
-        # The provider's run id of this task instance: the consumer merges this event into its run.
-        run_id = OpenLineageAdapter.build_task_instance_run_id(
-            dag_id=ti.dag_id,
-            task_id=ti.task_id,
-            try_number=ti.try_number,
-            logical_date=context.get("logical_date") or context["dag_run"].run_after,
-            map_index=ti.map_index,
-        )
-        event = build_event(config, summary, plan, db_url, run_id, (conf.namespace(), f"{ti.dag_id}.{ti.task_id}"))
+        # The provider's own run id and job name of this task instance (its public macros, so they
+        # follow its rules, run_after included): the consumer merges this event into the task's run.
+        job = (macros.lineage_job_namespace(), macros.lineage_job_name(ti))
+        event = build_event(config, summary, plan, db_url, macros.lineage_run_id(ti), job)
         OpenLineageAdapter().get_or_create_openlineage_client().emit(event)
         return True
     except Exception as exc:  # noqa: BLE001 - lineage is best effort, never a failed run
-        log.warning("OpenLineage event for %s not emitted: %s", summary.get("interval_start"), type(exc).__name__)
+        from driftline.errors import safe_message
+
+        # The scrubbed message (no row data, no traceback): the type name alone hid which call failed.
+        log.warning("OpenLineage event for %s not emitted: %s", summary.get("interval_start"), safe_message(exc))
         return False
