@@ -104,11 +104,53 @@ def test_every_page_escapes_what_it_shows(client):
     assert f'href="{DATASET}/reports/{report_id(*REPORTED)}/details"' in reports
 
     details = page(client, f"{DATASET}/reports/{report_id(*REPORTED)}/details")
-    assert "driftline drift summary" in details and "no retrain; breach: yes" in details
-    assert "&lt;script&gt;" in details  # the feature name, in the summary and in the table
+    assert "No retrain (breach)" in details and "breach not persistent &lt;script&gt;" in details
+    assert "&lt;script&gt;" in details  # the feature name, in the one feature table
 
     registry = page(client, f"{DATASET}/registry")
     assert "v1" in registry and "&lt;script&gt;" in registry  # the promotion reason
+
+
+def test_details_page_states_the_decision_first_then_the_evidence_and_one_feature_table(client):
+    details = page(client, f"{DATASET}/reports/{report_id(*REPORTED)}/details")
+    body = details[details.index("<h1>") :]
+    decision, evidence, features = (body.index(mark) for mark in ('id="decision"', 'id="evidence"', 'id="features"'))
+    assert decision < evidence < features  # the conclusion first
+    assert body.index("Decision: ") < body.index("<table")  # nothing tabular ahead of it
+    assert (
+        body.count("<table") == 2 and body.count("&lt;script&gt;") == 3
+    )  # reason, prediction method, the feature once
+    assert "0.2857" in body and "0.0010" in body and "0.0500" in body  # one format: fixed decimals
+    assert not re.search(r"\d[eE][+-]?\d", re.sub(r"<[^>]*>", " ", body))  # never scientific notation
+
+
+def test_registry_page_shows_a_passed_candidate_waiting_for_approval(tmp_path, database_url, monkeypatch):
+    from driftline.registry import register_candidate
+
+    schema = f"ui_{uuid.uuid4().hex[:8]}"
+    path = config_copy(tmp_path, [('promotion = "auto"', 'promotion = "manual"')], keys={"schema": f'"{schema}"'})
+    config = load_config(path)
+    with db.connect(database_url, autocommit=True) as conn:
+        db.ensure_schema(conn, schema)
+        register_champion(conn, schema, config.registry_dir, "tree\nversion=v4\n", {"metrics": {"auc": 0.9}}, "first")
+        candidate, _ = register_candidate(conn, schema, config.registry_dir, "tree\nversion=v4\n\n", {"metrics": {}})
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (candidate_version, champion_version, holdout_rows, holdout_reason, passed, failures, "
+                "result, run_id) VALUES (%s, 1, 12345, 'rows neither trained on', true, '[]', '{{}}', 'retrain_1')"
+            ).format(db.table(schema, "model_evaluations")),
+            (candidate,),
+        )
+    monkeypatch.setenv("DRIFTLINE_CONFIG", str(path))
+    monkeypatch.setenv("DRIFTLINE_DB_URL", database_url)
+    with guardless_client() as client:
+        registry = page(client, f"{DATASET}/registry")
+    body = registry[registry.index("<h1>") :]
+    waiting = f"Candidate v{candidate} passed, waiting for approval"
+    assert waiting in body and body.index(waiting) < body.index("<table")  # the conclusion first
+    assert "approve_promotion" in body and "retrain_1" in body
+    assert ">passed<" not in body  # never a bare "passed" for a candidate that has no decision yet
+    assert "12,345 rows" in body  # counts with thousands separators
 
 
 def test_report_files_are_served_only_from_inside_the_reports_folder(client):

@@ -182,9 +182,12 @@ def publish_partitions(
 
 def announce_predictions(config_path: str, interval_start: datetime, interval_end: datetime) -> dict:
     """Check the stored interval adds up; the returned summary becomes the Asset event's extra."""
+    from driftline.airflow.lineage import emit_interval
     from driftline.batch import check_interval
 
-    return run_step(check_interval, config_path, interval_start, interval_end)
+    summary = run_step(check_interval, config_path, interval_start, interval_end)
+    emit_interval(config_path, summary)  # OpenLineage (extra `lineage`): inputs -> predictions with counts
+    return summary
 
 
 def train_candidate(config_path: str, reason: str, window_start, window_end, labels_as_of, trigger_interval) -> dict:

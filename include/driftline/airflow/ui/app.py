@@ -19,6 +19,7 @@ types are imported inside create_app().
 from datetime import datetime
 from typing import Any
 
+from driftline.airflow.ui.conclusions import evaluation_states, waiting_candidates
 from driftline.airflow.ui.queries import (
     connect,
     drift_reports,
@@ -145,10 +146,14 @@ def create_app():
         with connect(config) as conn:
             if stored_report_path(conn, config.db_schema, start, end) is None:
                 raise HTTPException(status_code=404, detail="no such report")
-            features = drifted_columns(conn, config.db_schema, start, end)
             summary = report_summary(conn, config, start, end)
+            # One feature table: the summary's rows, or the stored ones of an interval without a summary.
+            features = summary["feature_results"] if summary else drifted_columns(conn, config.db_schema, start, end)
         title = f"Drift of {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC"
-        return page(request, "details", title, config, report_id=report, features=features, summary=summary)
+        policy = None if config.drift is None else config.drift.trigger
+        return page(
+            request, "details", title, config, report_id=report, features=features, summary=summary, policy=policy
+        )
 
     @app.get("/{dataset}/reports/{report}")
     def report_file(dataset: str, report: str) -> FileResponse:
@@ -179,6 +184,8 @@ def create_app():
         with connect(config) as conn:
             overview = registry_overview(conn, config.db_schema)
         metric_names = sorted({name for v in overview["versions"] for name in (v["metrics"] or {})})
-        return page(request, "registry", "Model registry", config, metric_names=metric_names, **overview)
+        evaluations = evaluation_states(overview["versions"], overview["evaluations"], config.retraining.promotion)
+        context = {**overview, "evaluations": evaluations, "waiting": waiting_candidates(evaluations)}
+        return page(request, "registry", "Model registry", config, metric_names=metric_names, **context)
 
     return app

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 
+from driftline.airflow.ui.numbers import metric
+
 # Okabe-Ito colours: told apart with the common colour-vision deficiencies.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 
@@ -138,6 +140,20 @@ def _tick(value: float, span: float = 1.0) -> str:
     return f"{value:.{decimals}f}"
 
 
+TITLE_FONT_PX = 13
+TITLE_X = 6
+# A bold sans-serif letter averages ~0.6 em and capitals ~0.7 em: 0.8 em per character keeps a title
+# of capitals inside the chart too (only a run of W/M would be wider).
+TITLE_CHAR_PX = 0.8 * TITLE_FONT_PX
+
+
+def fitted_title(chart: Chart) -> str:
+    """The title cut to the chart's width, ending in "…" when cut (the whole title is the hover text)."""
+    room = max(1, int((chart.width - 2 * TITLE_X) // TITLE_CHAR_PX))
+    title = " ".join(chart.title.split())
+    return title if len(title) <= room else title[: room - 1].rstrip() + "…"
+
+
 def svg(chart: Chart) -> str:
     """The chart as one <svg> element: axes with ticks, bands, thresholds, lines with a point per value, legend."""
     bounds = y_range(chart)
@@ -148,7 +164,9 @@ def svg(chart: Chart) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{chart.width}" height="{chart.height}" '
         f'viewBox="0 0 {chart.width} {chart.height}" role="img" aria-label="{escape(chart.title)}">',
         f"<title>{escape(chart.title)}</title>",
-        f'<text x="{left}" y="16" font-size="13" font-weight="600">{escape(chart.title)}</text>',
+        # The visible title fits the chart (cut with an ellipsis); the whole one shows on hover.
+        f'<text class="chart-title" x="{TITLE_X}" y="16" font-size="{TITLE_FONT_PX}" font-weight="600">'
+        f"<title>{escape(chart.title)}</title>{escape(fitted_title(chart))}</text>",
         f'<line class="axis" x1="{x0}" y1="{y_bottom}" x2="{x1}" y2="{y_bottom}" stroke="#4a5568"/>',
         f'<line class="axis" x1="{x0}" y1="{y_top}" x2="{x0}" y2="{y_bottom}" stroke="#4a5568"/>',
     ]
@@ -179,11 +197,11 @@ def svg(chart: Chart) -> str:
         y = y_position(chart, threshold.value, bounds)
         out.append(
             f'<line class="threshold" x1="{x0}" y1="{y:.1f}" x2="{x1}" y2="{y:.1f}" stroke="{escape(threshold.color)}" '
-            f'stroke-dasharray="6 4"><title>{escape(threshold.label)} {threshold.value:g}</title></line>'
+            f'stroke-dasharray="6 4"><title>{escape(threshold.label)} {metric(threshold.value)}</title></line>'
         )
         out.append(
             f'<text x="{x1}" y="{y - 3:.1f}" font-size="10" text-anchor="end" fill="{escape(threshold.color)}">'
-            f"{escape(threshold.label)} {threshold.value:g}</text>"
+            f"{escape(threshold.label)} {metric(threshold.value)}</text>"
         )
     for series in chart.series:
         dash = ' stroke-dasharray="4 3"' if series.dashed else ""
@@ -196,7 +214,7 @@ def svg(chart: Chart) -> str:
             if value is None:
                 continue
             x, y = x_position(chart, slot), y_position(chart, value, bounds)
-            label = f"{series.label} {chart.x_labels[slot]}: {value:.4g}"
+            label = f"{series.label} {chart.x_labels[slot]}: {metric(value)}"
             out.append(
                 f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"><title>{escape(label)}</title></circle>'
             )

@@ -83,12 +83,12 @@ def drifted_columns(conn, schema: str, start: datetime, end: datetime) -> list[d
     )
 
 
-def report_summary(conn, config: DatasetConfig, start: datetime, end: datetime) -> str:
-    """The driftline summary that heads the interval's HTML report (escaped HTML), or "" without one."""
-    from driftline.drift.summary import load_summary, summary_html
+def report_summary(conn, config: DatasetConfig, start: datetime, end: datetime) -> dict[str, Any] | None:
+    """The stored results of one monitored interval with its latest decision (drift.summary.load_summary),
+    or None without one."""
+    from driftline.drift.summary import load_summary
 
-    summary = None if config.drift is None else load_summary(conn, config.db_schema, start, end)
-    return "" if summary is None else summary_html(config.name, summary, config.drift.trigger)
+    return None if config.drift is None else load_summary(conn, config.db_schema, start, end)
 
 
 def stored_report_path(conn, schema: str, start: datetime, end: datetime) -> str | None:
