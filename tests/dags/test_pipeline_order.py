@@ -31,15 +31,15 @@ def test_the_cli_runs_every_declared_step_and_skips_like_airflow():
     from driftline.errors import Skipped
     from driftline.pipelines import Pipeline, Step, run
 
-    pipeline = Pipeline(
-        "p", (Step("a"), Step("b", ("a",)), Step("c", ("b",)), Step("d", ("a", "b"), after_skip=True))
-    )
+    pipeline = Pipeline("p", (Step("a"), Step("b", ("a",)), Step("c", ("b",)), Step("d", ("a", "b"), after_skip=True)))
 
     def skip(results):
         raise Skipped("nothing to do")
 
     seen = []
-    results = run(pipeline, {"a": lambda r: 1, "b": skip, "c": lambda r: 3, "d": lambda r: 4}, lambda *s: seen.append(s))
+    results = run(
+        pipeline, {"a": lambda r: 1, "b": skip, "c": lambda r: 3, "d": lambda r: 4}, lambda *s: seen.append(s)
+    )
     assert results == {"a": 1, "d": 4}
     assert [name for name, _ in seen] == ["a", "b", "c", "d"] and seen[1][1] == {"skipped": "nothing to do"}
     with pytest.raises(ValueError):

@@ -108,7 +108,11 @@ def score_both_intervals(config_path: Path) -> None:
 def retrain(config_path: Path, reason: str = "test") -> tuple[dict, dict, dict]:
     candidate = train_candidate(str(config_path), reason, None, WINDOW_END, ALL_LABELS)
     validation = validate_candidate(str(config_path), candidate)
-    return candidate, validation, decide_promotion(str(config_path), validation, reason, "test_run", actor="retrain_model")
+    return (
+        candidate,
+        validation,
+        decide_promotion(str(config_path), validation, reason, "test_run", actor="retrain_model"),
+    )
 
 
 def champion(config_path: Path) -> int | None:

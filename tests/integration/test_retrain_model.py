@@ -337,12 +337,14 @@ def test_shadow_scores_the_rejected_candidate_beside_the_champion(scored_project
 def _review(option: str, user: str | None, comment: str = "") -> dict:
     """What approve_promotion pushes as XCom `review` for an answer, or for the timeout default (no responder),
     read by the adapter into the plain answer decide_promotion takes."""
-    return review_answer({
-        "chosen_options": [option],
-        "params_input": {"comment": comment},
-        "responded_at": datetime.now(timezone.utc).isoformat(),
-        "responded_by_user": {"id": user, "name": user} if user else None,
-    })
+    return review_answer(
+        {
+            "chosen_options": [option],
+            "params_input": {"comment": comment},
+            "responded_at": datetime.now(timezone.utc).isoformat(),
+            "responded_by_user": {"id": user, "name": user} if user else None,
+        }
+    )
 
 
 def test_manual_promotion_records_who_decided_in_events_and_manifest(scored_project):
@@ -380,11 +382,21 @@ def test_manual_promotion_records_who_decided_in_events_and_manifest(scored_proj
     timed_out = decide_promotion(str(path), validation, "drift breach", "run_1", _review("Reject", None), actor=ACTOR)
     assert timed_out["decision"] == "rejected" and timed_out["timed_out"] and champion(path) == weak
     rejected = decide_promotion(
-        str(path), validation, "drift breach", "run_2", _review("Reject", "bob", "holdout too recent to trust"), actor=ACTOR
+        str(path),
+        validation,
+        "drift breach",
+        "run_2",
+        _review("Reject", "bob", "holdout too recent to trust"),
+        actor=ACTOR,
     )
     assert rejected["decision"] == "rejected" and rejected["reviewer"] == "bob" and champion(path) == weak
     approved = decide_promotion(
-        str(path), validation, "drift breach", "run_3", _review("Approve", "alice", "checked the segments, ship it"), actor=ACTOR
+        str(path),
+        validation,
+        "drift breach",
+        "run_3",
+        _review("Approve", "alice", "checked the segments, ship it"),
+        actor=ACTOR,
     )
     assert approved["decision"] == "promoted" and champion(path) == version
 
