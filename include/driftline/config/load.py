@@ -25,6 +25,7 @@ from driftline.config.model import (
     ConfigError,
     DatasetConfig,
 )
+from driftline.config.handoff import handoff_settings
 from driftline.config.monitoring import monitoring_settings
 from driftline.config.names import owned_name
 from driftline.config.schedule import schedule_settings
@@ -160,6 +161,7 @@ def load_config(path: str | os.PathLike) -> DatasetConfig:
         positive_label=positive_label,
         label_column=label_column,
         source=source_settings(path, source),
+        handoff=handoff_settings(path, raw.get("handoff", {})),
     )
 
 

@@ -146,6 +146,18 @@ class ExplainSettings:
 
 
 @dataclass(frozen=True)
+class HandoffSettings:
+    """[handoff]: how `driftline import-model` accepts a model trained elsewhere (config/handoff.py)."""
+
+    trusted_types: tuple[str, ...] = ()  # skops types trusted beyond driftline's own list (models/files.py)
+    pickle_sha256: tuple[str, ...] = ()  # pickle/joblib files accepted, by sha256; every other pickle is refused
+    parity_tolerance: float = 1e-6  # max |driftline's score - the notebook's| on any row of the parity sample
+    mlflow_tracking_uri: str | None = None  # else $MLFLOW_TRACKING_URI
+    mlflow_register_as: str | None = None  # retrained candidates are written back under this registered name
+    mlflow_alias: str = "champion"  # moved to the promoted version when driftline promotes
+
+
+@dataclass(frozen=True)
 class DriftPolicy:
     """When drift is a breach, and when a breach starts retrain_model ([drift.trigger])."""
 
@@ -275,6 +287,7 @@ class DatasetConfig:
     source: SourceSettings = field(default_factory=SourceSettings, metadata=toml("source"))
     # the labels file's label column; None: named like the target
     label_column: str | None = field(default=None, metadata=toml("source", "label_column"))
+    handoff: HandoffSettings = field(default_factory=HandoffSettings, metadata=toml("handoff"))
 
     @property
     def labels_target_column(self) -> str:
