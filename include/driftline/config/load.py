@@ -17,6 +17,7 @@ from driftline.config.checks import (
     non_negative,
     plain_numbers,
 )
+from driftline.config.handoff import handoff_settings
 from driftline.config.model import (
     IDENTIFIER,
     SCORING_ENGINES,
@@ -25,7 +26,6 @@ from driftline.config.model import (
     ConfigError,
     DatasetConfig,
 )
-from driftline.config.handoff import handoff_settings
 from driftline.config.monitoring import monitoring_settings
 from driftline.config.names import owned_name
 from driftline.config.schedule import schedule_settings

@@ -24,6 +24,7 @@ from driftline import db, registry
 from driftline.config import DatasetConfig, load_config
 from driftline.intervals import utc
 from driftline.labelled import data_checksum, holdout_split, labelled_rows
+from driftline.models.recipe import train_like_champion
 from driftline.retraining.errors import RetrainingError
 from driftline.retraining.guardrails import guardrail_failures, segment_metrics, verdict_text
 from driftline.retraining.realized import update_realized_performance
@@ -39,7 +40,7 @@ from driftline.retraining.windows import (
 )
 from driftline.scoring.engine import predict
 from driftline.scoring.features import FeatureMismatch
-from driftline.training import evaluate, train
+from driftline.training import evaluate
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def train_candidate(
                 f"(window end: {anchor}; labels observed by {as_of:%Y-%m-%d %H:%M}); widen the training window "
                 "or wait for labels"
             )
-        trained = train(config, rows)
+        trained = train_like_champion(conn, config, rows)  # the champion's recipe (imported models keep theirs)
         manifest = {
             **trained.manifest,
             "retraining": {
@@ -99,7 +100,7 @@ def train_candidate(
     summary = {
         "version": version,
         "new_version": created,
-        "sha256": registry.sha256_bytes(trained.model_text.encode("utf-8")),
+        "sha256": registry.sha256_bytes(registry.artifact_bytes(trained.model_text)),
         "window_start": start.isoformat(),
         "window_end": end.isoformat(),
         "labels_as_of": as_of.isoformat(),
