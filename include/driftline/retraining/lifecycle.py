@@ -1,12 +1,9 @@
-"""retrain_model's lifecycle: train a candidate on the labelled window, validate it against the
-champion on the fair shared holdout, decide its promotion, roll back, prune; and `retrain`, the same
-steps in one process.
-
-The candidate is registered before it is judged, but the champion alias only moves when every
-guardrail passes; a losing candidate is kept as `rejected` with its reasons. Each evaluation is its
-own row in model_evaluations; the promotion is a compare-and-swap against the champion it was
-validated with.
-"""
+"""retrain_model's lifecycle: train a candidate on the labelled window (the champion's recipe),
+validate it against the champion on the fair shared holdout, decide its promotion, roll back, prune;
+and `retrain`, the same steps in one process. The candidate is registered before it is judged, but
+the champion alias only moves when every guardrail passes; a losing candidate is kept as `rejected`
+with its reasons. Each evaluation is its own row in model_evaluations; the promotion is a
+compare-and-swap against the champion it was validated with."""
 
 from __future__ import annotations
 
@@ -24,6 +21,7 @@ from driftline import db, registry
 from driftline.config import DatasetConfig, load_config
 from driftline.intervals import utc
 from driftline.labelled import data_checksum, holdout_split, labelled_rows
+from driftline.models.mlflow_source import move_alias
 from driftline.models.recipe import train_like_champion
 from driftline.retraining.errors import RetrainingError
 from driftline.retraining.guardrails import guardrail_failures, segment_metrics, verdict_text
@@ -301,6 +299,8 @@ def decide_promotion(
             decision = "promoted" if outcome.action == "promote" else "rejected"
             reason = outcome.reason
         now_champion = registry.champion_version(conn, config.db_schema)
+        if decision == "promoted":  # [handoff] mlflow_register_as: the MLflow alias follows the champion
+            move_alias(config, _registered_manifest(conn, config.db_schema, now_champion)["sha256"])
     summary = {"decision": decision, "candidate_version": version, "champion_version": now_champion, "reason": reason}
     if evaluation_id is not None:
         summary["evaluation_id"] = evaluation_id
