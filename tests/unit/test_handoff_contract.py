@@ -1,0 +1,101 @@
+"""The feature contract at import: names, order and categorical levels, with both sides named."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from driftline.errors import BadConfig
+from driftline.models.contract import ContractError, check_contract
+from driftline.models.sklearn_model import SklearnModel, explainable_parts
+from tests.helpers import config_copy
+from tests.unit.handoff_models import (
+    CATEGORICAL,
+    FEATURES,
+    NUMERIC,
+    booster,
+    column_keeping_pipeline,
+    onehot_pipeline,
+    rows,
+)
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    from driftline.config import load_config
+
+    return load_config(config_copy(tmp_path_factory.mktemp("contract")))
+
+
+def test_a_pipeline_fitted_on_the_config_features_passes_with_its_encoder_levels(config):
+    categories = check_contract(onehot_pipeline(rows()), "sklearn", config)
+    assert set(categories) == set(CATEGORICAL)
+    assert set(categories["channel"]) == {"card_present", "online", "contactless"}
+
+
+def test_missing_and_reordered_features_name_both_sides(config):
+    frame = rows()
+    from lightgbm import LGBMClassifier
+
+    numeric_only = LGBMClassifier(n_estimators=5, verbose=-1).fit(frame[NUMERIC], frame["is_fraud"])
+    with pytest.raises(ContractError, match=r"only in the config: \['merchant_category', 'channel'\]"):
+        check_contract(numeric_only, "sklearn", config)
+    reordered = FEATURES[::-1]
+    model = column_keeping_pipeline(frame).fit(frame[reordered], frame["is_fraud"])
+    with pytest.raises(ContractError, match="same names, different order"):
+        check_contract(model, "sklearn", config)
+
+
+def test_levels_the_config_lists_must_be_the_models(config, tmp_path):
+    from driftline.config import load_config
+
+    narrowed = load_config(
+        config_copy(
+            tmp_path, [('categories = ["card_present", "online", "contactless"]', 'categories = ["online", "atm"]')]
+        )
+    )
+    with pytest.raises(
+        ContractError, match=r"(?i)only in the config .*\['atm'\]; only in the model: \['card_present', 'contactless'\]"
+    ):
+        check_contract(onehot_pipeline(rows()), "sklearn", narrowed)
+
+
+def test_a_booster_binds_its_pandas_categories_in_code_order(config):
+    model = booster(rows())
+    categories = check_contract(model, "lightgbm", config)
+    assert categories["merchant_category"] == list(model.pandas_categorical[0])
+    with pytest.raises(ContractError, match=r"the model treats none as categorical, the config .* declares"):
+        check_contract(booster(rows(), categorical=False), "lightgbm", config)
+
+
+def test_a_matrix_fitted_model_has_no_names_to_bind(config):
+    from sklearn.linear_model import LogisticRegression
+
+    frame = rows()
+    model = LogisticRegression().fit(frame[FEATURES[:5]].fillna(0).to_numpy(), frame["is_fraud"])
+    with pytest.raises(ContractError, match="fitted on a matrix"):
+        check_contract(model, "sklearn", config)
+
+
+def test_reasons_exist_for_column_keeping_pipelines_and_sum_to_the_raw_score(config):
+    frame = rows()
+    model = SklearnModel(column_keeping_pipeline(frame), "binary")
+    values = model.contributions(frame.head(20), config)
+    assert values.shape == (20, len(FEATURES) + 1)
+    probabilities = model.score(frame.head(20), config)
+    np.testing.assert_allclose(1 / (1 + np.exp(-values.sum(axis=1))), probabilities, rtol=1e-9)
+
+
+def test_reasons_for_a_one_hot_pipeline_are_a_config_error_saying_why(config):
+    with pytest.raises(BadConfig, match="does not keep one column per input"):
+        explainable_parts(onehot_pipeline(rows()), config)
+
+
+def test_a_regressor_scores_its_values_and_a_binary_dataset_needs_probabilities(config):
+    from sklearn.linear_model import LinearRegression
+
+    frame = rows()
+    regressor = LinearRegression().fit(frame[FEATURES[:5]].fillna(0), frame["amount"])
+    with pytest.raises(Exception, match="predict_proba"):
+        SklearnModel(regressor, "binary")
+    assert SklearnModel(regressor, "regression").estimator is regressor
