@@ -7,11 +7,12 @@ older rows, predict the newest ones, and save three files for `driftline import-
                                 or with --kind lightgbm a raw Booster saved with Booster.save_model
     sample.csv                  the rows the notebook predicted (input columns, no label)
     predictions.csv             the notebook's own predictions for them: transaction_id, score
+    trained_until.txt           the newest event time it trained on (validation's fair holdout starts after)
 
 The pipeline has a derived feature (log of the amount, beside the raw amount) and a one-hot encoder
 for the categorical columns, around LightGBM. Usage (see README "Bring your own model"):
 
-    python examples/notebook_handoff.py --history data/demo_transactions/history.parquet --out handoff/
+    python examples/notebook_handoff.py --history data/demo_transactions/history.parquet --out handoff
 """
 
 from __future__ import annotations
@@ -82,11 +83,13 @@ def train_and_save(history: pd.DataFrame, out: Path, kind: str = "sklearn") -> d
         booster.save_model(str(model_path))
     newest.drop(columns=[TARGET]).to_csv(out / "sample.csv", index=False)
     pd.DataFrame({KEY: newest[KEY], "score": scores}).to_csv(out / "predictions.csv", index=False, float_format="%.17g")
+    trained_until = pd.Timestamp(train[TIME].max()).isoformat()
+    (out / "trained_until.txt").write_text(trained_until + "\n")  # import-model --trained-until
     return {
         "model": str(model_path),
         "sample": str(out / "sample.csv"),
         "predictions": str(out / "predictions.csv"),
-        "trained_until": pd.Timestamp(train[TIME].max()).isoformat(),
+        "trained_until": trained_until,
     }
 
 

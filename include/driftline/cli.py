@@ -339,6 +339,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--event-time", required=True)
     p.add_argument("--target", required=True)
     p.add_argument("--task", choices=("binary", "regression"), default="binary")
+    p.add_argument(
+        "--input",
+        default=None,
+        help="[source] input template (default data/<name>/input/{interval_start:%%Y-%%m-%%d}.csv)",
+    )
+    p.add_argument("--labels", default=None, help="[source] labels (default data/<name>/labels.parquet)")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_init_config)
 

@@ -240,3 +240,40 @@ def test_explain_with_a_one_hot_pipeline_is_a_config_error_at_import(project, no
         do_import(config, notebooks["sklearn"])
     assert registered(config) == 0
     assert issubclass(ContractError, BadModel)
+
+
+def readme_handoff_commands() -> list[str]:
+    """The bash block of README "Bring your own model", one command a line."""
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Bring your own model", 1)[1].split("\n## ", 1)[0]
+    [block] = re.findall(r"```bash\n(.*?)```", section, re.S)
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_the_readme_hand_off_runs_as_documented(project, tmp_path, database_url):
+    """Notebook -> init-config -> suite -> import-model -> score, exactly the README's commands, in a
+    copy of the demo project; the published predictions come from the imported version."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    root = tmp_path / "demo"
+    shutil.copytree(project.parent.parent / "data", root / "data")
+    bin_dir = Path(sys.executable).parent
+    repo = Path(__file__).resolve().parents[2]
+    shutil.copytree(repo / "examples", root / "examples")
+    env = {
+        **os.environ,
+        "DRIFTLINE_HOME": str(root),
+        "DRIFTLINE_DB_URL": database_url,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+    }
+    for command in readme_handoff_commands():
+        done = subprocess.run(["bash", "-c", command], cwd=root, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, f"{command}\n{done.stderr[-3000:]}"
+    config = root / "config" / "fraud_handoff.toml"
+    assert scalar(config, "SELECT count(*) FROM {s}.model_versions WHERE status = 'champion'") == 1
+    assert scalar(config, "SELECT count(*) FROM {s}.predictions WHERE model_version = 1") > 0
