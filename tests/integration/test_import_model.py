@@ -77,6 +77,28 @@ def assert_parity_recorded(config: Path, version: int) -> None:
     assert passed and rows == result["rows_compared"] > 0 and result["rows_differ"] == 0
 
 
+def tamper_trusted_types_and_see_it_refused(config: Path, version: int) -> None:
+    """The trusted types are in the scoring hash: a manifest that trusts one more type is refused."""
+    import json
+    import os
+
+    from driftline import db, registry
+
+    uri = scalar(config, "SELECT artifact_uri FROM {s}.model_versions WHERE version = %s", (version,))
+    path = registry.artifact_path(uri).parent / "manifest.json"
+    original = path.read_text()
+    manifest = json.loads(original)
+    path.write_text(json.dumps({**manifest, "trusted_types": [*manifest["trusted_types"], "os.system"]}))
+    try:
+        with (
+            db.connect(os.environ["DRIFTLINE_DB_URL"]) as conn,
+            pytest.raises(registry.ModelLoadError, match="scoring hash"),
+        ):
+            registry.load_model(conn, load_config(config).db_schema, version)
+    finally:
+        path.write_text(original)
+
+
 def registered(config: Path) -> int:
     """Versions in the schema's registry (0 when the refused import never even created the schema)."""
     exists = scalar(config, "SELECT to_regclass(%s) IS NOT NULL", (f"{load_config(config).db_schema}.model_versions",))
@@ -92,6 +114,8 @@ def test_a_sklearn_pipeline_goes_from_notebook_to_published_predictions_and_retr
     manifest = scalar(config, "SELECT manifest FROM {s}.model_versions WHERE version = 1")
     assert manifest["kind"] == "sklearn" and "lightgbm.sklearn.LGBMClassifier" in manifest["trusted_types"]
     assert manifest["feature_contract"]["features"][0] == "amount" and manifest["libraries"]["skops"]
+
+    tamper_trusted_types_and_see_it_refused(config, 1)
 
     candidate = train_candidate(str(config), "test", None, WINDOW_END, ALL_LABELS)
     retrained = scalar(config, "SELECT manifest FROM {s}.model_versions WHERE version = %s", (candidate["version"],))

@@ -72,3 +72,29 @@ def test_unreadable_files_are_refused_with_the_path(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(UntrustedModel, match="model.bin"):
         read_model_file(path)
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ('pickle_sha256 = ["abc"]', "64 characters"),
+        ("parity_tolerance = 1.5", r"\[0, 1\)"),
+        ('trusted_types = ["not a type"]', "full type names"),
+        ('mlflow_alias = "bad alias"', "alias name"),
+        ("unknown = 1", "unknown key 'handoff.unknown'"),
+    ],
+)
+def test_bad_handoff_settings_are_config_errors_naming_the_key(tmp_path, body, says):
+    from driftline.config import ConfigError, load_config
+    from tests.helpers import config_copy
+
+    with pytest.raises(ConfigError, match=says):
+        load_config(config_copy(tmp_path, append=f"\n[handoff]\n{body}\n"))
+
+
+def test_handoff_settings_default_to_refusing_pickles_and_a_tight_tolerance(tmp_path):
+    from driftline.config import load_config
+    from tests.helpers import config_copy
+
+    settings = load_config(config_copy(tmp_path)).handoff
+    assert settings.pickle_sha256 == () and settings.trusted_types == () and settings.parity_tolerance == 1e-6
