@@ -12,22 +12,22 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _TYPE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 
 
+def _entries(path: Path, table: dict, key: str, pattern: re.Pattern, what: str) -> list[str]:
+    values = expect(path, f"handoff.{key}", table.get(key, []), list)
+    for value in values:
+        if not isinstance(value, str) or not pattern.match(value):
+            raise ConfigError(f"{path}: 'handoff.{key}' entries are {what}, got {value!r}")
+    return values
+
+
 def handoff_settings(path: Path, table: dict) -> HandoffSettings:
     """[handoff] is optional; every value is checked here so import-model never meets a bad one."""
-    trusted = expect(path, "handoff.trusted_types", table.get("trusted_types", []), list)
-    for name in trusted:
-        if not isinstance(name, str) or not _TYPE_NAME.match(name):
-            raise ConfigError(
-                f"{path}: 'handoff.trusted_types' entries are full type names such as "
-                f"'mypackage.features.AddRatio', got {name!r}"
-            )
-    pinned = expect(path, "handoff.pickle_sha256", table.get("pickle_sha256", []), list)
-    for digest in pinned:
-        if not isinstance(digest, str) or not _SHA256.match(digest):
-            raise ConfigError(
-                f"{path}: 'handoff.pickle_sha256' entries are lower-case hex sha256 digests (64 characters, "
-                f"`sha256sum model.pkl`), got {digest!r}"
-            )
+    trusted = _entries(
+        path, table, "trusted_types", _TYPE_NAME, "full type names such as 'mypackage.features.AddRatio'"
+    )
+    pinned = _entries(
+        path, table, "pickle_sha256", _SHA256, "lower-case hex sha256 digests (64 characters, `sha256sum model.pkl`)"
+    )
     tolerance = float(
         expect(
             path,
