@@ -325,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trained-until", required=True, help="newest event time the model trained on (ISO 8601)")
     p.add_argument("--sample", default=None, help="input rows the predictions are for (default: [source] history)")
     p.add_argument("--reason", default=None, help="recorded with the registration")
-    p.add_argument("--run-id", default=None)
+    p.add_argument("--run-id", default=None, help="recorded with the registration and its evaluations")
     p.set_defaults(func=cmd_import_model)
 
     p = sub.add_parser("init-config", help="write a starting dataset config from a model and a history file")
@@ -335,17 +335,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--history", required=True, help="labelled history file (CSV/Parquet): types and categories")
     p.add_argument("--output", required=True, help="config file to write (TOML)")
     p.add_argument("--name", required=True, help="dataset name (also the database schema)")
-    p.add_argument("--entity-key", required=True)
-    p.add_argument("--event-time", required=True)
-    p.add_argument("--target", required=True)
-    p.add_argument("--task", choices=("binary", "regression"), default="binary")
+    p.add_argument("--entity-key", required=True, help="column that identifies a row")
+    p.add_argument("--event-time", required=True, help="column with the event time")
+    p.add_argument("--target", required=True, help="column with the label")
+    p.add_argument("--task", choices=("binary", "regression"), default="binary", help="binary (default) or regression")
     p.add_argument(
         "--input",
         default=None,
         help="[source] input template (default data/<name>/input/{interval_start:%%Y-%%m-%%d}.csv)",
     )
     p.add_argument("--labels", default=None, help="[source] labels (default data/<name>/labels.parquet)")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
     p.set_defaults(func=cmd_init_config)
 
     p = sub.add_parser("score", help="score one interval without Airflow")
