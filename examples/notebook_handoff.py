@@ -55,15 +55,17 @@ def split(history: pd.DataFrame, fraction: float = 0.8) -> tuple[pd.DataFrame, p
     return history.iloc[:cut], history.iloc[cut:]
 
 
-def train_and_save(history: pd.DataFrame, out: Path, kind: str = "sklearn") -> dict:
-    """Train, predict the newest rows, save model + sample + predictions; returns what import-model needs."""
+def train_and_save(history: pd.DataFrame, out: Path, kind: str = "sklearn", pipeline=None) -> dict:
+    """Train, predict the newest rows, save model + sample + predictions; returns what import-model needs.
+
+    pipeline: another (unfitted) scikit-learn estimator to train instead of sklearn_pipeline()."""
     train, newest = split(history)
     out.mkdir(parents=True, exist_ok=True)
     y = train[TARGET].astype(int)
     if kind == "sklearn":
         import skops.io as sio
 
-        model = sklearn_pipeline().fit(train[FEATURES], y)
+        model = (pipeline if pipeline is not None else sklearn_pipeline()).fit(train[FEATURES], y)
         scores = model.predict_proba(newest[FEATURES])[:, 1]
         model_path = out / "model.skops"
         sio.dump(model, model_path)

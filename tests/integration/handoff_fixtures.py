@@ -29,12 +29,12 @@ def notebook():
     return module
 
 
-def run_notebook(config_path: Path, out: Path, kind: str) -> dict:
+def run_notebook(config_path: Path, out: Path, kind: str, pipeline=None) -> dict:
     from driftline.config import load_config
 
     config = load_config(config_path)
     history = pd.read_parquet(config.resolve_location(config.history_uri))
-    return notebook().train_and_save(history, out, kind)
+    return notebook().train_and_save(history, out, kind, pipeline)
 
 
 def _mlflow_executable() -> Path:

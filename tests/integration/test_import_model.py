@@ -12,6 +12,7 @@ import pytest
 
 from driftline.batch import score_interval
 from driftline.config import load_config
+from driftline.drift.monitor import monitor_interval
 from driftline.errors import BadConfig, BadModel
 from driftline.models.contract import ContractError
 from driftline.models.files import UntrustedModel
@@ -116,11 +117,27 @@ def test_a_sklearn_pipeline_goes_from_notebook_to_published_predictions_and_retr
     assert manifest["feature_contract"]["features"][0] == "amount" and manifest["libraries"]["skops"]
 
     tamper_trusted_types_and_see_it_refused(config, 1)
+    drift = monitor_interval(str(config), *FIRST, run_id="handoff")
+    assert drift["model_version"] == 1 and drift["attribution"] is None  # one-hot: no per-feature contributions
 
     candidate = train_candidate(str(config), "test", None, WINDOW_END, ALL_LABELS)
     retrained = scalar(config, "SELECT manifest FROM {s}.model_versions WHERE version = %s", (candidate["version"],))
     assert retrained["kind"] == "sklearn" and retrained["recipe"]["steps"] == manifest["recipe"]["steps"]
     assert retrained["recipe"]["from_version"] == 1
+
+
+def test_a_column_keeping_pipeline_gets_reasons_on_its_inputs(project, tmp_path):
+    from sklearn.base import clone
+
+    from tests.unit.handoff_models import FEATURES, column_keeping_pipeline, rows
+
+    unfitted = clone(column_keeping_pipeline(rows()))
+    saved = run_notebook(project, tmp_path / "ordinal", "sklearn", unfitted)
+    config = config_variant(project, f"im_{uuid.uuid4().hex[:8]}")  # the demo's [explain] on
+    assert do_import(config, saved)["decision"] == "champion"
+    assert_published(config, 1)
+    reasons = fetch(config, "SELECT DISTINCT feature FROM {s}.prediction_reasons")
+    assert reasons and {feature for (feature,) in reasons} <= set(FEATURES)
 
 
 def test_a_raw_booster_keeps_its_parameters_through_import_and_retrain(project, notebooks):

@@ -249,7 +249,10 @@ def load_model(
     if manifest.get("kind", "lightgbm") != "lightgbm":  # imported: scikit-learn (skops) or a pinned pickle
         from driftline.models.loaded import imported_model
 
-        booster = imported_model(data, manifest, f"model version {version}: {path}")
+        try:
+            booster = imported_model(data, manifest, f"model version {version}: {path}")
+        except BadModel as exc:  # unloadable here (a library missing, a type gone): score_batch falls back
+            raise ModelLoadError(str(exc)) from exc
     else:
         booster = _booster(data, scoring_only, f"model version {version}: LightGBM cannot read {path}")
     return LoadedModel(version=version, booster=booster, manifest=manifest, sha256=actual, text=data)
