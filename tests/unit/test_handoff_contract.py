@@ -99,3 +99,27 @@ def test_a_regressor_scores_its_values_and_a_binary_dataset_needs_probabilities(
     with pytest.raises(Exception, match="predict_proba"):
         SklearnModel(regressor, "binary")
     assert SklearnModel(regressor, "regression").estimator is regressor
+
+
+def test_a_bare_lightgbm_estimator_scores_its_categoricals_as_in_the_notebook(config):
+    from lightgbm import LGBMClassifier
+
+    frame = rows()
+    typed = frame[FEATURES].astype({name: "category" for name in CATEGORICAL})
+    model = LGBMClassifier(n_estimators=10, verbose=-1).fit(typed, frame["is_fraud"])
+    np.testing.assert_array_equal(SklearnModel(model, "binary").score(frame, config), model.predict_proba(typed)[:, 1])
+
+
+def test_a_model_that_fails_on_rows_says_so_without_their_values(config):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = rows()
+    strict = make_pipeline(OneHotEncoder(handle_unknown="error"), LogisticRegression()).fit(
+        frame[FEATURES].fillna(0), frame["is_fraud"]
+    )
+    unseen = frame.head(3).assign(channel="never-seen-value")
+    with pytest.raises(Exception, match="message is withheld") as failed:
+        SklearnModel(strict, "binary").score(unseen, config)
+    assert "never-seen-value" not in str(failed.value)
