@@ -45,7 +45,7 @@ def import_pipeline(config_path: Path, root: Path) -> dict:
     from sklearn.preprocessing import OneHotEncoder
 
     from driftline.config import load_config
-    from driftline.models.importer import import_model
+    from driftline.handoff.importer import import_model
 
     config = load_config(config_path)
     history = pd.read_parquet(config.resolve_location(config.history_uri))

@@ -91,7 +91,7 @@ def cmd_train(args) -> None:
 
 def cmd_import_model(args) -> None:
     """Register a model trained elsewhere, after its feature contract and parity with the notebook hold."""
-    from driftline.models.importer import import_model
+    from driftline.handoff.importer import import_model
 
     summary = import_model(
         _config_path(args), args.model, args.predictions, args.trained_until, args.sample, args.reason, args.run_id
@@ -101,7 +101,7 @@ def cmd_import_model(args) -> None:
 
 def cmd_init_config(args) -> None:
     """Write a starting dataset config from a model and a history file."""
-    from driftline.models.starter import write_starting_config
+    from driftline.handoff.starter import write_starting_config
 
     path = write_starting_config(args.model, args.history, args.output, args, overwrite=args.overwrite)
     print(f"wrote {path}: review every key (types, categories, schedule, paths), then commit it")

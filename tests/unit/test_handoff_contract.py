@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from driftline.errors import BadConfig
-from driftline.models.contract import ContractError, check_contract
-from driftline.models.sklearn_model import SklearnModel, explainable_parts
+from driftline.handoff.contract import ContractError, check_contract
+from driftline.handoff.sklearn_model import SklearnModel, explainable_parts
 from tests.helpers import config_copy
 from tests.unit.handoff_models import (
     CATEGORICAL,
@@ -33,17 +33,30 @@ def test_a_pipeline_fitted_on_the_config_features_passes_with_its_encoder_levels
     assert set(categories["channel"]) == {"card_present", "online", "contactless"}
 
 
-def test_missing_and_reordered_features_name_both_sides(config):
-    frame = rows()
+def test_missing_features_name_both_sides(config):
     from lightgbm import LGBMClassifier
 
+    frame = rows()
     numeric_only = LGBMClassifier(n_estimators=5, verbose=-1).fit(frame[NUMERIC], frame["is_fraud"])
     with pytest.raises(ContractError, match=r"only in the config: \['merchant_category', 'channel'\]"):
         check_contract(numeric_only, "sklearn", config)
+
+
+def test_features_bind_by_name_whatever_order_the_notebook_used(config):
+    frame = rows()
     reordered = FEATURES[::-1]
     model = column_keeping_pipeline(frame).fit(frame[reordered], frame["is_fraud"])
-    with pytest.raises(ContractError, match="same names, different order"):
-        check_contract(model, "sklearn", config)
+    check_contract(model, "sklearn", config)
+    scored = SklearnModel(model, "binary")
+    np.testing.assert_array_equal(scored.score(frame, config), model.predict_proba(frame[reordered])[:, 1])
+    values = scored.contributions(frame.head(5), config, FEATURES)  # in the order asked for, bias last
+    raw = model[-1].booster_.predict(model[:-1].transform(frame[reordered].head(5)), pred_contrib=True)
+    produced = [name.split("__", 1)[-1] for name in model[:-1].get_feature_names_out()]
+    for position, name in enumerate(FEATURES):
+        np.testing.assert_array_equal(values[:, position], raw[:, produced.index(name)])
+    np.testing.assert_allclose(
+        values.sum(axis=1), model[-1].booster_.predict(model[:-1].transform(frame[reordered].head(5)), raw_score=True)
+    )
 
 
 def test_levels_the_config_lists_must_be_the_models(config, tmp_path):

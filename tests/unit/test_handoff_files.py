@@ -7,7 +7,7 @@ import pickle
 
 import pytest
 
-from driftline.models.files import UntrustedModel, read_model_file
+from driftline.handoff.files import UntrustedModel, read_model_file
 from tests.unit.handoff_models import booster, onehot_pipeline, rows
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from driftline.models.parity import compare
+from driftline.handoff.parity import compare
 
 TOLERANCE = 1e-6
 

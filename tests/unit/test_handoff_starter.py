@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import pytest
 
 from driftline.config import load_config
-from driftline.models.contract import check_contract
-from driftline.models.files import read_model_file
-from driftline.models.starter import write_starting_config
+from driftline.handoff.contract import check_contract
+from driftline.handoff.files import read_model_file
+from driftline.handoff.starter import write_starting_config
 from tests.unit.handoff_models import CATEGORICAL, FEATURES, booster, onehot_pipeline, rows
 
 

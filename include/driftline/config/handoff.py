@@ -1,4 +1,4 @@
-"""[handoff]: what `driftline import-model` trusts in a model trained elsewhere (models/)."""
+"""[handoff]: what `driftline import-model` trusts in a model trained elsewhere (driftline.handoff)."""
 
 from __future__ import annotations
 

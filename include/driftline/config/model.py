@@ -149,7 +149,7 @@ class ExplainSettings:
 class HandoffSettings:
     """[handoff]: how `driftline import-model` accepts a model trained elsewhere (config/handoff.py)."""
 
-    trusted_types: tuple[str, ...] = ()  # skops types trusted beyond driftline's own list (models/files.py)
+    trusted_types: tuple[str, ...] = ()  # skops types trusted beyond driftline's own list (handoff/files.py)
     pickle_sha256: tuple[str, ...] = ()  # pickle/joblib files accepted, by sha256; every other pickle is refused
     parity_tolerance: float = 1e-6  # max |driftline's score - the notebook's| on any row of the parity sample
     mlflow_tracking_uri: str | None = None  # else $MLFLOW_TRACKING_URI

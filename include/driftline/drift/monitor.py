@@ -141,7 +141,7 @@ def _attribution_drift(config: DatasetConfig, model: LoadedModel, reference: pd.
 
     if getattr(model.booster, "kind", None) == "sklearn":
         from driftline.errors import BadConfig
-        from driftline.models.sklearn_model import explainable_parts
+        from driftline.handoff.sklearn_model import explainable_parts
 
         try:
             explainable_parts(model.booster.estimator, config)

@@ -93,8 +93,8 @@ def artifact_bytes(model: str | bytes) -> bytes:
 
 
 def artifact_file(manifest: dict) -> str:
-    """model.txt (LightGBM), or the file of an imported kind (models.ARTIFACT_FILES)."""
-    from driftline.models.files import ARTIFACT_FILES
+    """model.txt (LightGBM), or the file of an imported kind (handoff.ARTIFACT_FILES)."""
+    from driftline.handoff.files import ARTIFACT_FILES
 
     return ARTIFACT_FILES.get(manifest.get("kind", "lightgbm"), MODEL_FILE)
 

@@ -1,9 +1,12 @@
-"""retrain_model's lifecycle: train a candidate on the labelled window (the champion's recipe),
-validate it against the champion on the fair shared holdout, decide its promotion, roll back, prune;
-and `retrain`, the same steps in one process. The candidate is registered before it is judged, but
-the champion alias only moves when every guardrail passes; a losing candidate is kept as `rejected`
-with its reasons. Each evaluation is its own row in model_evaluations; the promotion is a
-compare-and-swap against the champion it was validated with."""
+"""retrain_model's lifecycle: train a candidate on the labelled window, validate it against the
+champion on the fair shared holdout, decide its promotion, roll back, prune; and `retrain`, the same
+steps in one process.
+
+The candidate is registered before it is judged, but the champion alias only moves when every
+guardrail passes; a losing candidate is kept as `rejected` with its reasons. Each evaluation is its
+own row in model_evaluations; the promotion is a compare-and-swap against the champion it was
+validated with.
+"""
 
 from __future__ import annotations
 
@@ -19,10 +22,10 @@ from psycopg.types.json import Jsonb
 
 from driftline import db, registry
 from driftline.config import DatasetConfig, load_config
+from driftline.handoff.mlflow_source import move_alias
+from driftline.handoff.recipe import train_like_champion
 from driftline.intervals import utc
 from driftline.labelled import data_checksum, holdout_split, labelled_rows
-from driftline.models.mlflow_source import move_alias
-from driftline.models.recipe import train_like_champion
 from driftline.retraining.errors import RetrainingError
 from driftline.retraining.guardrails import guardrail_failures, segment_metrics, verdict_text
 from driftline.retraining.realized import update_realized_performance

@@ -157,7 +157,7 @@ def frame_contributions(model, frame, config: DatasetConfig, binding, rows: int 
 
     explain = model if isinstance(model, Contributions) else Contributions(model)
     if explain.sklearn is not None:  # imported pipeline: reasons on its inputs, or BadConfig
-        return explain.sklearn.contributions(frame.iloc[:rows], config)
+        return explain.sklearn.contributions(frame.iloc[:rows], config, binding.names)
     features = frame_matrix(model_frame(frame.iloc[:rows], binding))
     return explain(features, int(config.lightgbm_params.get("num_threads", 0)))
 
@@ -195,7 +195,7 @@ class Explainer:
         self._threads = int(config.lightgbm_params.get("num_threads", 0))
         self.rows = 0
         if self._contributions.sklearn is not None:
-            from driftline.models.sklearn_model import explainable_parts
+            from driftline.handoff.sklearn_model import explainable_parts
 
             explainable_parts(model.booster.estimator, config)  # BadConfig now, before anything is scored
 
@@ -214,7 +214,7 @@ class Explainer:
             return None
         picked = rows.take(pa.array(chosen))
         if self._contributions.sklearn is not None:
-            values = self._contributions.sklearn.contributions(picked, self._config)
+            values = self._contributions.sklearn.contributions(picked, self._config, self._binding.names)
         else:
             values = self._contributions(model_matrix(picked, self._binding), self._threads)
         order, signed = top_reasons(values, self._settings.top_k)
