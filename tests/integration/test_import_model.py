@@ -41,10 +41,11 @@ def notebooks(project, tmp_path_factory) -> dict[str, dict]:
     return {kind: run_notebook(project, out / kind, kind) for kind in ("sklearn", "lightgbm")}
 
 
-def schema(project: Path, handoff: str = "") -> Path:
-    """A fresh schema and registry over the project's data, without [explain], with this [handoff] body."""
+def schema(project: Path, handoff: str = "", **keys: str) -> Path:
+    """A fresh schema and registry over the project's data, without [explain], with this [handoff] body
+    and keys ({key: TOML value})."""
     name = f"im_{uuid.uuid4().hex[:8]}"
-    keys = {"schema": f'"{name}"', "registry_dir": f'"models/{name}"'}
+    keys = {"schema": f'"{name}"', "registry_dir": f'"models/{name}"', **keys}
     append = f"\n[handoff]\n{handoff}" if handoff else ""
     return config_copy(
         project.parent.parent, base=project, name=f"{name}.toml", keys=keys, sections=NO_EXPLAIN, append=append
@@ -61,11 +62,12 @@ def do_import(config: Path, saved: dict, source: str | None = None, predictions:
     )
 
 
-def assert_published(config: Path, version: int) -> None:
+def assert_published(config: Path, version: int) -> dict:
     summary = score_interval(str(config), *FIRST, run_id="handoff")
     assert summary["model_version"] == version and summary["rows_scored"] > 0
     published = scalar(config, "SELECT count(*) FROM {s}.predictions WHERE model_version = %s", (version,))
     assert published == summary["rows_scored"]
+    return summary
 
 
 def assert_parity_recorded(config: Path, version: int) -> None:
@@ -140,12 +142,12 @@ def test_a_column_keeping_pipeline_gets_reasons_on_its_inputs(project, tmp_path)
     assert reasons and {feature for (feature,) in reasons} <= set(FEATURES)
 
 
-def test_a_raw_booster_keeps_its_parameters_through_import_and_retrain(project, notebooks):
-    config = schema(project)
-    summary = do_import(config, notebooks["lightgbm"])
+def test_a_raw_booster_keeps_its_parameters_and_the_compiled_path_through_import_and_retrain(project, notebooks):
+    config = schema(project, engine='"compiled"')
+    summary = do_import(config, notebooks["lightgbm"])  # parity through the compiled engine too
     assert summary["decision"] == "champion"
     assert_parity_recorded(config, summary["version"])
-    assert_published(config, summary["version"])
+    assert assert_published(config, summary["version"])["scoring_engine"] == "compiled"
     candidate = train_candidate(str(config), "test", None, WINDOW_END, ALL_LABELS)
     retrained = scalar(config, "SELECT manifest FROM {s}.model_versions WHERE version = %s", (candidate["version"],))
     assert retrained["num_boost_round"] == 80 and retrained["params"]["num_leaves"] == 15
