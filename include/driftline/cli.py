@@ -94,7 +94,14 @@ def cmd_import_model(args) -> None:
     from driftline.handoff.importer import import_model
 
     summary = import_model(
-        _config_path(args), args.model, args.predictions, args.trained_until, args.sample, args.reason, args.run_id
+        _config_path(args),
+        args.model,
+        args.predictions,
+        args.trained_until,
+        args.sample,
+        args.reason,
+        args.run_id,
+        actor=f"cli:{os.environ.get('USER') or 'cli'}",
     )
     print(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
 

@@ -49,18 +49,21 @@ class HandoffSettings:
 
     trusted_types: Annotated[
         tuple[StrictStr, ...], _entries(_TYPE_NAME, "full type names such as 'mypackage.features.AddRatio'")
-    ] = Field((), description="skops types trusted beyond driftline's own list (handoff/files.py)")
+    ] = Field(default=(), description="skops types trusted beyond driftline's own list (handoff/files.py)")
     pickle_sha256: Annotated[
         tuple[StrictStr, ...],
         _entries(_SHA256, "lower-case hex sha256 digests (64 characters, `sha256sum model.pkl`)"),
-    ] = Field((), description="pickle/joblib files accepted, by sha256; every other pickle is refused")
+    ] = Field(default=(), description="pickle/joblib files accepted, by sha256; every other pickle is refused")
     parity_tolerance: Annotated[StrictFloat, AfterValidator(_tolerance)] = Field(
-        1e-6, description="max |driftline's score - the notebook's| on any row of the parity sample"
+        default=1e-6, description="max |driftline's score - the notebook's| on any row of the parity sample"
     )
-    mlflow_tracking_uri: Optional = Field(None, description="MLflow tracking server (none: $MLFLOW_TRACKING_URI)")
+    mlflow_tracking_uri: Optional = Field(
+        default=None, description="MLflow tracking server (none: $MLFLOW_TRACKING_URI)"
+    )
     mlflow_register_as: Optional = Field(
-        None, description="registered model name retrained candidates are written back under (none: no write-back)"
+        default=None,
+        description="registered model name retrained candidates are written back under (none: no write-back)",
     )
     mlflow_alias: Annotated[StrictStr, AfterValidator(_alias)] = Field(
-        "champion", description="MLflow alias moved to the version driftline promotes"
+        default="champion", description="MLflow alias moved to the version driftline promotes"
     )

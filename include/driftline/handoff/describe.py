@@ -7,6 +7,7 @@ from __future__ import annotations
 import platform
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -56,7 +57,7 @@ def imported_manifest(
     from driftline.handoff.contract import model_features
 
     names, types = model_features(model_file.model, model_file.kind), {f.name: f.type for f in config.features}
-    manifest = {
+    manifest: dict[str, Any] = {
         "dataset": config.name,
         "task": config.task,
         "kind": model_file.kind,

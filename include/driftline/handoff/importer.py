@@ -80,8 +80,11 @@ def import_model(
     sample: str | None = None,
     reason: str | None = None,
     run_id: str | None = None,
+    *,
+    actor: str = "import-model",
 ) -> dict:
-    """Check, prove and register an externally trained model; returns what happened (version, parity, decision)."""
+    """Check, prove and register an externally trained model; returns what happened (version, parity, decision).
+    actor: who imports it, recorded with a promotion decision (`driftline import-model`: cli:<user>)."""
     from driftline.scoring.engine import predict
 
     config = load_config(config_path)
@@ -95,6 +98,11 @@ def import_model(
     manifest = imported_manifest(config, model_file, categories, until, origin)
     model = scoring_model(model_file, manifest)
     location = sample or config.resolve_location(config.history_uri)
+    if not isinstance(location, str):  # the sample is read like an interval file, by score_batch's reader
+        raise BadInput(
+            f"{config.path}: [source] history is a SQL table, and the parity sample is read from a file; pass "
+            "--sample with the file of input rows the notebook's predictions are for"
+        )
     keys, scores = score_sample(config, model, location)
     parity = compare(keys, scores, read_predictions(predictions, config), config.handoff.parity_tolerance)
     if not parity.passed:
@@ -112,7 +120,7 @@ def import_model(
     }
     run_id = run_id or f"import__{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
     reason = reason or f"imported from {origin['source']} (parity proven on {parity.rows_compared} rows)"
-    return register_imported(config_path, config, model_file, manifest, parity.summary(), reason, run_id)
+    return register_imported(config_path, config, model_file, manifest, parity.summary(), reason, run_id, actor)
 
 
 def register_imported(
@@ -123,6 +131,7 @@ def register_imported(
     parity: dict,
     reason: str,
     run_id: str,
+    actor: str,
 ) -> dict:
     """Champion when the registry has none, else a candidate through validation and the promotion decision."""
     from driftline.drift.reference import ensure_reference
@@ -147,7 +156,7 @@ def register_imported(
         candidate = candidate_window(conn, config, version, manifest)
     from driftline.handoff.promotion import judge_candidate
 
-    decision = judge_candidate(config_path, candidate, reason, run_id)
+    decision = judge_candidate(config_path, candidate, reason, run_id, actor)
     return {
         "version": version,
         "new_version": created,

@@ -1,23 +1,34 @@
-"""An imported candidate judged exactly like a retrained one: validate_candidate (fair shared
-holdout, guardrails, appended to model_evaluations), then the approval rule and decide_promotion."""
+"""An imported candidate judged exactly like a retrained one: the declared retrain_model steps
+(pipelines.RETRAIN_MODEL) from validate_candidate on (fair shared holdout, guardrails, appended to
+model_evaluations; the approval rule; decide_promotion; retention; realized performance)."""
 
 from __future__ import annotations
 
+from typing import Any
 
-def judge_candidate(config_path: str, candidate: dict, reason: str, run_id: str) -> dict:
-    """The validation and decision of an imported candidate; with retraining.promotion = "manual" a
-    candidate that passed waits for a reviewer (decision "awaiting_approval")."""
-    from driftline.retraining.lifecycle import decide_promotion, validate_candidate
-    from driftline.retraining.review import approval_request
 
-    validation = validate_candidate(config_path, candidate, run_id)
-    if approval_request(config_path, validation) is not None:
+def judge_candidate(config_path: str, candidate: dict, reason: str, run_id: str, actor: str) -> dict:
+    """The validation and decision of an imported, registered candidate; with retraining.promotion =
+    "manual" a candidate that passed waits for a reviewer (decision "awaiting_approval")."""
+    from driftline.pipelines import run_retrain_model
+    from driftline.retraining.errors import RetrainingError
+
+    results: dict[str, Any] = {}
+
+    def keep(step: str, result: Any) -> None:
+        results[step] = result
+
+    try:
+        run_retrain_model(config_path, reason, (None, None), None, None, run_id, actor, keep, candidate=candidate)
+    except RetrainingError:
+        if results.get("request_approval") is None:  # not the reviewer's stop: a real failure
+            raise
         return {
             "decision": "awaiting_approval",
-            "evaluation_id": validation["evaluation_id"],
+            "evaluation_id": results["validate_candidate"]["evaluation_id"],
             "reason": "retraining.promotion is manual: the candidate passed every guardrail and waits for a reviewer",
         }
-    decision = decide_promotion(config_path, validation, reason, run_id)
+    validation, decision = results["validate_candidate"], results["decide_promotion"]
     return {
         "decision": decision["decision"],
         "champion_version": decision["champion_version"],

@@ -55,9 +55,9 @@ def train_like_champion(conn, config: DatasetConfig, rows: pd.DataFrame) -> Trai
     """The candidate of the champion's recipe (driftline's own training when it has none recorded)."""
     version = registry.champion_version(conn, config.db_schema)
     champion = None if version is None else registry.load_model(conn, config.db_schema, version)
-    recipe = (champion.manifest.get("recipe") if champion else None) or None
-    if recipe is None:
+    if version is None or champion is None or not champion.manifest.get("recipe"):
         return train(config, rows)
+    recipe = champion.manifest["recipe"]
     kind = champion.manifest.get("kind", "lightgbm")
     if kind == "lightgbm":
         params = {k: v for k, v in recipe["params"].items() if k not in _NOT_RECIPE}
@@ -123,6 +123,7 @@ def _write_back(config: DatasetConfig, model, kind: str, manifest: dict, data: b
         import lightgbm as lgb
 
         data, model = model.encode("utf-8"), lgb.Booster(model_str=model)
+    assert data is not None, "an imported scikit-learn model is written back with its bytes"
     manifest["mlflow_version"] = write_back(
         config, model, kind, manifest.get("trusted_types", ()), registry.sha256_bytes(data)
     )

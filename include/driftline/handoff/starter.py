@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -36,8 +37,9 @@ def feature_tables(model, kind: str, history: pd.DataFrame) -> list[tuple[str, d
         learned = levels.get(name)
         text = column is not None and not pd.api.types.is_numeric_dtype(column)
         if (learned and any(isinstance(v, str) for v in learned)) or text or (kind == "lightgbm" and name in levels):
-            values = [str(v) for v in learned] if learned else sorted(map(str, column.dropna().unique()))
-            keys = {"type": "categorical"}
+            seen = column.dropna().unique() if column is not None else []
+            values = [str(v) for v in learned] if learned else sorted(map(str, seen))
+            keys: dict[str, Any] = {"type": "categorical"}
             if len(values) <= _MAX_LEVELS:
                 keys["categories"] = values
         else:

@@ -60,7 +60,7 @@ def register_champion(
     conn: psycopg.Connection,
     schema: str,
     registry_dir: Path,
-    model_text: str,
+    model_text: str | bytes,
     manifest: dict,
     reason: str,
     run_id: str | None = None,
@@ -81,7 +81,7 @@ def register_champion(
 
 
 def register_candidate(
-    conn: psycopg.Connection, schema: str, registry_dir: Path, model_text: str, manifest: dict
+    conn: psycopg.Connection, schema: str, registry_dir: Path, model_text: str | bytes, manifest: dict
 ) -> tuple[int, bool]:
     """Register a model without touching the aliases; returns (version, created).
 
@@ -95,7 +95,7 @@ def register_candidate(
 
 
 def _insert_version(
-    conn, schema: str, registry_dir: Path, model_text: str, manifest: dict
+    conn, schema: str, registry_dir: Path, model_text: str | bytes, manifest: dict
 ) -> tuple[int, bool, tuple[Path, Path] | None]:
     """Inside the caller's transaction: find the artifact by sha256, or write it to a staging folder
     and insert it as a candidate. Returns (version, created, (staging, final) folders or None); the

@@ -306,7 +306,8 @@ def decide_promotion(
             decision = "promoted" if outcome.action == "promote" else "rejected"
             reason = outcome.reason
         now_champion = registry.champion_version(conn, config.db_schema)
-        if decision == "promoted":  # [handoff] mlflow_register_as: the MLflow alias follows the champion
+        # [handoff] mlflow_register_as: the MLflow alias follows the champion
+        if decision == "promoted" and now_champion is not None:
             move_alias(config, _registered_manifest(conn, config.db_schema, now_champion)["sha256"])
     summary = {"decision": decision, "candidate_version": version, "champion_version": now_champion, "reason": reason}
     if evaluation_id is not None:
