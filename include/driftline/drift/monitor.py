@@ -138,9 +138,9 @@ def _attribution_drift(config: DatasetConfig, model: LoadedModel, reference: pd.
     """Mean |TreeSHAP contribution| per feature on the reference and on the interval's sample, and
     the nDCG of the interval's importance order against the reference's (explain.attribution_drift)."""
     from driftline.scoring.explain import Contributions, attribution_drift, frame_contributions
-    from driftline.scoring.features import bind
+    from driftline.scoring.features import bind, own_pipeline
 
-    if getattr(model.booster, "kind", None) == "sklearn":
+    if own_pipeline(model) is not None:
         from driftline.errors import BadConfig
         from driftline.handoff.sklearn_model import explainable_parts
 

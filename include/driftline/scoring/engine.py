@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from driftline.config import DatasetConfig
-from driftline.scoring.features import FeatureBinding, bind, model_frame, model_matrix
+from driftline.scoring.features import FeatureBinding, bind, model_frame, model_matrix, own_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def predict(model, rows, config: DatasetConfig) -> np.ndarray:
     binding = bind(model, config)
     if len(rows) == 0:
         return np.empty(0, dtype="float64")
-    if getattr(model.booster, "kind", None) == "sklearn":  # imported: its pipeline, on the columns by name
+    if own_pipeline(model) is not None:  # imported: its pipeline, on the bound columns by name
         return model.booster.score(rows, config)
     return predict_frame(model.booster, rows, config, binding)
 
@@ -65,7 +65,7 @@ class Scorer:
         self.engine = "lightgbm"
         self.compile_seconds = 0.0
         self.notices: list[str] = []
-        if getattr(model.booster, "kind", None) == "sklearn":  # imported scikit-learn model: its own pipeline
+        if own_pipeline(model) is not None:  # imported scikit-learn model: its own pipeline
             self.engine = "sklearn"
         elif config.scoring_engine == "compiled":
             self._compile(model, hashes)

@@ -121,8 +121,10 @@ class Contributions:
         from driftline.scoring.treeshap import for_model
 
         self._booster = model.booster
-        # An imported scikit-learn model (models.sklearn_model) explains its own inputs, by name.
-        self.sklearn = model.booster if getattr(model.booster, "kind", None) == "sklearn" else None
+        from driftline.scoring.features import own_pipeline
+
+        # An imported scikit-learn model (handoff.sklearn_model) explains its own inputs, by name.
+        self.sklearn = own_pipeline(model)
         self.linear = None if self.sklearn is not None else for_model(model.text)
 
     def __call__(self, matrix: np.ndarray, num_threads: int = 0) -> np.ndarray:
