@@ -89,6 +89,31 @@ def cmd_train(args) -> None:
     print(json.dumps(train_champion(_config_path(args)), indent=2, ensure_ascii=False))
 
 
+def cmd_import_model(args) -> None:
+    """Register a model trained elsewhere, after its feature contract and parity with the notebook hold."""
+    from driftline.handoff.importer import import_model
+
+    summary = import_model(
+        _config_path(args),
+        args.model,
+        args.predictions,
+        args.trained_until,
+        args.sample,
+        args.reason,
+        args.run_id,
+        actor=f"cli:{os.environ.get('USER') or 'cli'}",
+    )
+    print(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
+
+
+def cmd_init_config(args) -> None:
+    """Write a starting dataset config from a model and a history file."""
+    from driftline.handoff.starter import write_starting_config
+
+    path = write_starting_config(args.model, args.history, args.output, args, overwrite=args.overwrite)
+    print(f"wrote {path}: review every key (types, categories, schedule, paths), then commit it")
+
+
 def cmd_score(args) -> None:
     """Score one interval without Airflow (same code path as the score_batch task); --dry-run:
     print what would be read, read nothing."""
@@ -281,6 +306,43 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(p)
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser(
+        "import-model", help="register a model trained elsewhere (LightGBM file, skops, MLflow) after a parity check"
+    )
+    _config_arg(p)
+    p.add_argument(
+        "model",
+        help="model file (LightGBM text, .skops) or MLflow URI (models:/name/1, models:/name@alias, runs:/id/path)",
+    )
+    p.add_argument(
+        "--predictions", required=True, help="the notebook's predictions for the sample: CSV/Parquet with key, score"
+    )
+    p.add_argument("--trained-until", required=True, help="newest event time the model trained on (ISO 8601)")
+    p.add_argument("--sample", default=None, help="input rows the predictions are for (default: [source] history)")
+    p.add_argument("--reason", default=None, help="recorded with the registration")
+    p.add_argument("--run-id", default=None, help="recorded with the registration and its evaluations")
+    p.set_defaults(func=cmd_import_model)
+
+    p = sub.add_parser("init-config", help="write a starting dataset config from a model and a history file")
+    p.add_argument(
+        "--model", required=True, help="model file (LightGBM text or .skops) whose features the config lists"
+    )
+    p.add_argument("--history", required=True, help="labelled history file (CSV/Parquet): types and categories")
+    p.add_argument("--output", required=True, help="config file to write (TOML)")
+    p.add_argument("--name", required=True, help="dataset name (also the database schema)")
+    p.add_argument("--entity-key", required=True, help="column that identifies a row")
+    p.add_argument("--event-time", required=True, help="column with the event time")
+    p.add_argument("--target", required=True, help="column with the label")
+    p.add_argument("--task", choices=("binary", "regression"), default="binary", help="binary (default) or regression")
+    p.add_argument(
+        "--input",
+        default=None,
+        help="[source] input template (default data/<name>/input/{interval_start:%%Y-%%m-%%d}.csv)",
+    )
+    p.add_argument("--labels", default=None, help="[source] labels (default data/<name>/labels.parquet)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    p.set_defaults(func=cmd_init_config)
+
     p = sub.add_parser("score", help="score one interval without Airflow")
     _config_arg(p)
     p.add_argument("--start", required=True, help="interval start, ISO 8601 (UTC if no offset)")
@@ -446,7 +508,7 @@ def _run(args, quiet_again) -> int:
 
 
 # The commands that run a pipeline step: their failures alert like the task's would (`driftline alerts`).
-ALERTING_COMMANDS = ("train", "score", "monitor", "retrain", "realized", "rollback", "demo")
+ALERTING_COMMANDS = ("train", "import-model", "score", "monitor", "retrain", "realized", "rollback", "demo")
 
 
 def alert_cli_failure(args, error: BaseException) -> int | None:

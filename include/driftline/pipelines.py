@@ -251,10 +251,12 @@ def run_retrain_model(
     run_id: str,
     actor: str,
     report: Report,
+    candidate: dict | None = None,
 ) -> dict:
     """retrain_model's retrain branch in this process (`driftline retrain`). No person can be asked
     here: with retraining.promotion = "manual" a candidate that passed stops at approve_promotion
-    (RetrainingError); the candidate and its evaluation stay recorded."""
+    (RetrainingError); the candidate and its evaluation stay recorded. candidate: one already
+    registered (`driftline import-model`), which train_candidate hands on instead of training."""
     from driftline.batch import prepare_database
     from driftline.errors import Skipped
     from driftline.retraining import lifecycle
@@ -280,8 +282,8 @@ def run_retrain_model(
         {
             "prepare_database": lambda r: prepare_database(config_path),
             "choose_action": lambda r: "train_candidate",
-            "train_candidate": lambda r: lifecycle.train_candidate(
-                config_path, reason, *window, labels_as_of, trigger_interval
+            "train_candidate": lambda r: (
+                candidate or lifecycle.train_candidate(config_path, reason, *window, labels_as_of, trigger_interval)
             ),
             "validate_candidate": lambda r: lifecycle.validate_candidate(config_path, r["train_candidate"], run_id),
             "request_approval": lambda r: approval_request(config_path, r["validate_candidate"]),

@@ -60,7 +60,6 @@ def train(config: DatasetConfig, history: pd.DataFrame) -> TrainedModel:
     split when the rows have no time order at the split point: labelled.holdout_split)."""
     import lightgbm as lgb
 
-    required = [config.event_time, config.target, *config.feature_names]
     history, excluded = usable_rows(config, history)
     train_rows, holdout_rows, split = holdout_split(config, history)
 
@@ -75,6 +74,29 @@ def train(config: DatasetConfig, history: pd.DataFrame) -> TrainedModel:
     dataset = lgb.Dataset(train_x, label=train_rows[config.target].to_numpy(), free_raw_data=True)
     booster = lgb.train(params, dataset, num_boost_round=config.num_boost_round)
     holdout_scores = booster.predict(model_frame(holdout_rows, binding))
+    manifest = {
+        "dataset": config.name,
+        "task": config.task,
+        **binding.manifest_fields(),  # what scoring binds the config's columns to, by name
+        "params": params,
+        "num_boost_round": config.num_boost_round,
+        **describe_fit(config, history, train_rows, holdout_rows, holdout_scores, excluded, split),
+    }
+    return TrainedModel(model_text=booster.model_to_string(), manifest=manifest)
+
+
+def describe_fit(
+    config: DatasetConfig,
+    history: pd.DataFrame,
+    train_rows: pd.DataFrame,
+    holdout_rows: pd.DataFrame,
+    holdout_scores: np.ndarray,
+    excluded: dict,
+    split: dict,
+) -> dict:
+    """The manifest fields of any fit on a holdout split (driftline's LightGBM, or an imported model's
+    recipe): holdout metrics, score reference, calibration, data checksum, windows, libraries."""
+    required = [config.event_time, config.target, *config.feature_names]
     metrics = evaluate(config, holdout_rows[config.target].to_numpy(), holdout_scores)
     calibration = None
     if config.task == "binary":
@@ -91,12 +113,7 @@ def train(config: DatasetConfig, history: pd.DataFrame) -> TrainedModel:
             in_time = np.argsort(holdout_rows[config.event_time].to_numpy(), kind="stable")
             calibration["thresholds"] = chunk_spread(holdout_labels[in_time], holdout_scores[in_time], config.threshold)
 
-    manifest = {
-        "dataset": config.name,
-        "task": config.task,
-        **binding.manifest_fields(),  # what scoring binds the config's columns to, by name
-        "params": params,
-        "num_boost_round": config.num_boost_round,
+    return {
         "metrics": metrics,
         # The holdout's score distribution: score_batch's collapse check compares each interval with it.
         "score_reference": score_reference(config, holdout_scores),
@@ -118,7 +135,6 @@ def train(config: DatasetConfig, history: pd.DataFrame) -> TrainedModel:
             **{name: package_version(name) for name in ("lightgbm", "pandas", "numpy", "scikit-learn")},
         },
     }
-    return TrainedModel(model_text=booster.model_to_string(), manifest=manifest)
 
 
 def train_champion(config_path: str, reason: str = "initial model from `driftline train`") -> dict:

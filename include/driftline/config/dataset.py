@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from driftline.config.errors import ConfigError
+from driftline.config.handoff import HandoffSettings
 from driftline.config.model import (
     AlertSettings,
     DriftSettings,
@@ -80,6 +81,8 @@ class DatasetConfig:
     source: SourceSettings = field(metadata=toml("source", "settings"))
     # the labels file's label column; None: named like the target
     label_column: str | None = field(metadata=toml("source", "label_column"))
+    # [handoff]: what `driftline import-model` trusts (config/handoff.py)
+    handoff: HandoffSettings = field(metadata=toml("handoff"))
 
     @property
     def labels_target_column(self) -> str:

@@ -21,6 +21,7 @@ from pydantic.dataclasses import dataclass
 
 import driftline.config.checks as checks
 from driftline.config.checks import Whole
+from driftline.config.handoff import HandoffSettings
 from driftline.config.model import (
     SETTINGS,
     TASK_METRICS,
@@ -188,6 +189,7 @@ class ConfigFile:
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     explain: ExplainSettings | None = Field(None, description="none: no reasons are computed")
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    handoff: HandoffSettings = Field(default_factory=HandoffSettings)
 
     @model_validator(mode="before")
     @classmethod

@@ -85,11 +85,12 @@ def monitor_interval(config_path: str, interval_start: datetime, interval_end: d
             "breach": is_breach(config.drift.trigger, share, prediction.statistic),
             "report_path": str(report),
             "stage_seconds": {k: round(v, 3) for k, v in stages.items()},
-            "attribution": attribution["result"].summary(),
+            "attribution": attribution["result"].summary() if attribution["result"] else None,
         }
         with conn.transaction():  # readers see the interval's drift with its attribution drift, never without
             store_results(conn, config, summary, features)
-            _store_attribution(conn, config, summary, attribution["result"])
+            if attribution["result"]:  # None: an imported model whose contributions cannot be named by feature
+                _store_attribution(conn, config, summary, attribution["result"])
         refresh_report_summary(conn, config, start, end)
     log.info("monitored interval [%s, %s): %s", start.isoformat(), end.isoformat(), json.dumps(summary))
     return summary
@@ -137,8 +138,16 @@ def _attribution_drift(config: DatasetConfig, model: LoadedModel, reference: pd.
     """Mean |TreeSHAP contribution| per feature on the reference and on the interval's sample, and
     the nDCG of the interval's importance order against the reference's (explain.attribution_drift)."""
     from driftline.scoring.explain import Contributions, attribution_drift, frame_contributions
-    from driftline.scoring.features import bind
+    from driftline.scoring.features import bind, own_pipeline
 
+    if own_pipeline(model) is not None:
+        from driftline.errors import BadConfig
+        from driftline.handoff.sklearn_model import explainable_parts
+
+        try:
+            explainable_parts(model.booster.estimator, config)
+        except BadConfig:
+            return None  # no per-feature contributions (not LightGBM, or encoders): no attribution drift
     binding, explain = bind(model, config), Contributions(model)
     return attribution_drift(
         list(binding.names),

@@ -23,7 +23,7 @@ MANIFEST_FILE = "manifest.json"
 SCORING_FIELDS = ("task", "features", "categories", "score_reference", "sha256")
 # Covered when present (versions registered before they existed keep their hash): the estimated
 # performance reads the calibration map.
-OPTIONAL_SCORING_FIELDS = ("calibration",)
+OPTIONAL_SCORING_FIELDS = ("calibration", "kind", "trusted_types", "positive_label")
 STAGING_PREFIX = ".staging-"
 
 
@@ -87,16 +87,29 @@ def scoring_digest(manifest: dict) -> str:
     return sha256_bytes(json.dumps(relevant, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
 
-def write_artifact(directory: Path, model_text: str, manifest: dict) -> tuple[Path, dict]:
-    """Write model.txt and manifest.json (with the model's sha256 and the scoring hash) into directory."""
+def artifact_bytes(model: str | bytes) -> bytes:
+    """LightGBM text as UTF-8; an imported model's bytes (skops, pinned pickle) as they are."""
+    return model if isinstance(model, bytes) else model.encode("utf-8")
+
+
+def artifact_file(manifest: dict) -> str:
+    """model.txt (LightGBM), or the file of an imported kind (handoff.ARTIFACT_FILES)."""
+    from driftline.handoff.files import ARTIFACT_FILES
+
+    return ARTIFACT_FILES.get(manifest.get("kind", "lightgbm"), MODEL_FILE)
+
+
+def write_artifact(directory: Path, model_text: str | bytes, manifest: dict) -> tuple[Path, dict]:
+    """Write the model file and manifest.json (with the model's sha256 and the scoring hash) into directory."""
     directory.mkdir(parents=True, exist_ok=True)
-    data = model_text.encode("utf-8")
+    data = artifact_bytes(model_text)
     digest = sha256_bytes(data)
-    (directory / MODEL_FILE).write_bytes(data)
-    manifest = {**manifest, "artifact": MODEL_FILE, "sha256": digest}
+    name = artifact_file(manifest)
+    (directory / name).write_bytes(data)
+    manifest = {**manifest, "artifact": name, "sha256": digest}
     manifest["scoring_sha256"] = scoring_digest(manifest)
     (directory / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return directory / MODEL_FILE, manifest
+    return directory / name, manifest
 
 
 def publish_staged(staged: tuple[Path, Path] | None) -> None:

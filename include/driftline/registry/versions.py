@@ -19,10 +19,11 @@ from driftline.db import table
 from driftline.errors import BadInput, BadModel
 from driftline.registry.artifacts import (
     MANIFEST_FILE,
-    MODEL_FILE,
     OPTIONAL_SCORING_FIELDS,
     SCORING_FIELDS,
     STAGING_PREFIX,
+    artifact_bytes,
+    artifact_file,
     artifact_path,
     publish_staged,
     read_artifact,
@@ -59,7 +60,7 @@ def register_champion(
     conn: psycopg.Connection,
     schema: str,
     registry_dir: Path,
-    model_text: str,
+    model_text: str | bytes,
     manifest: dict,
     reason: str,
     run_id: str | None = None,
@@ -80,7 +81,7 @@ def register_champion(
 
 
 def register_candidate(
-    conn: psycopg.Connection, schema: str, registry_dir: Path, model_text: str, manifest: dict
+    conn: psycopg.Connection, schema: str, registry_dir: Path, model_text: str | bytes, manifest: dict
 ) -> tuple[int, bool]:
     """Register a model without touching the aliases; returns (version, created).
 
@@ -94,13 +95,13 @@ def register_candidate(
 
 
 def _insert_version(
-    conn, schema: str, registry_dir: Path, model_text: str, manifest: dict
+    conn, schema: str, registry_dir: Path, model_text: str | bytes, manifest: dict
 ) -> tuple[int, bool, tuple[Path, Path] | None]:
     """Inside the caller's transaction: find the artifact by sha256, or write it to a staging folder
     and insert it as a candidate. Returns (version, created, (staging, final) folders or None); the
     caller renames staging to final after commit (publish_staged), so a crash before the commit
     leaves no folder that claims the version number."""
-    digest = sha256_bytes(model_text.encode("utf-8"))
+    digest = sha256_bytes(artifact_bytes(model_text))
     lock_registry(conn, schema)  # two trainers cannot take the same version number
     versions = table(schema, "model_versions")
     sweep_staging(conn, schema, registry_dir)
@@ -122,7 +123,7 @@ def _insert_version(
         ).format(versions),
         (
             version,
-            (final.resolve() / MODEL_FILE).as_uri(),
+            (final.resolve() / artifact_file(manifest)).as_uri(),
             digest,
             manifest["scoring_sha256"],
             Jsonb(manifest),
@@ -245,7 +246,15 @@ def load_model(
             f"{expected_scoring[:12]}, manifest {actual_scoring[:12]}): the fields scoring depends on "
             f"({', '.join(SCORING_FIELDS + OPTIONAL_SCORING_FIELDS)}) were changed; refusing to load a tampered manifest"
         )
-    booster = _booster(data, scoring_only, f"model version {version}: LightGBM cannot read {path}")
+    if manifest.get("kind", "lightgbm") != "lightgbm":  # imported: scikit-learn (skops) or a pinned pickle
+        from driftline.handoff.loaded import imported_model
+
+        try:
+            booster = imported_model(data, manifest, f"model version {version}: {path}")
+        except BadModel as exc:  # unloadable here (a library missing, a type gone): score_batch falls back
+            raise ModelLoadError(str(exc)) from exc
+    else:
+        booster = _booster(data, scoring_only, f"model version {version}: LightGBM cannot read {path}")
     return LoadedModel(version=version, booster=booster, manifest=manifest, sha256=actual, text=data)
 
 

@@ -22,6 +22,8 @@ from psycopg.types.json import Jsonb
 
 from driftline import db, registry
 from driftline.config import DatasetConfig, load_config
+from driftline.handoff.mlflow_source import move_alias
+from driftline.handoff.recipe import train_like_champion
 from driftline.intervals import utc
 from driftline.labelled import data_checksum, holdout_split, labelled_rows
 from driftline.retraining.errors import RetrainingError
@@ -37,7 +39,7 @@ from driftline.retraining.windows import (
 )
 from driftline.scoring.engine import predict
 from driftline.scoring.features import FeatureMismatch
-from driftline.training import evaluate, train
+from driftline.training import evaluate
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,7 @@ def train_candidate(
                 f"(window end: {anchor}; labels observed by {as_of:%Y-%m-%d %H:%M}); widen the training window "
                 "or wait for labels"
             )
-        trained = train(config, rows)
+        trained = train_like_champion(conn, config, rows)  # the champion's recipe (imported models keep theirs)
         manifest = {
             **trained.manifest,
             "retraining": {
@@ -94,7 +96,7 @@ def train_candidate(
     summary = {
         "version": version,
         "new_version": created,
-        "sha256": registry.sha256_bytes(trained.model_text.encode("utf-8")),
+        "sha256": registry.sha256_bytes(registry.artifact_bytes(trained.model_text)),
         "window_start": start.isoformat(),
         "window_end": end.isoformat(),
         "labels_as_of": as_of.isoformat(),
@@ -304,6 +306,9 @@ def decide_promotion(
             decision = "promoted" if outcome.action == "promote" else "rejected"
             reason = outcome.reason
         now_champion = registry.champion_version(conn, config.db_schema)
+        # [handoff] mlflow_register_as: the MLflow alias follows the champion
+        if decision == "promoted" and now_champion is not None:
+            move_alias(config, _registered_manifest(conn, config.db_schema, now_champion)["sha256"])
     summary = {"decision": decision, "candidate_version": version, "champion_version": now_champion, "reason": reason}
     if evaluation_id is not None:
         summary["evaluation_id"] = evaluation_id

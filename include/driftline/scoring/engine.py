@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from driftline.config import DatasetConfig
-from driftline.scoring.features import FeatureBinding, bind, model_frame, model_matrix
+from driftline.scoring.features import FeatureBinding, bind, model_frame, model_matrix, own_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,8 @@ def predict(model, rows, config: DatasetConfig) -> np.ndarray:
     binding = bind(model, config)
     if len(rows) == 0:
         return np.empty(0, dtype="float64")
+    if own_pipeline(model) is not None:  # imported: its pipeline, on the bound columns by name
+        return model.booster.score(rows, config)
     return predict_frame(model.booster, rows, config, binding)
 
 
@@ -63,7 +65,9 @@ class Scorer:
         self.engine = "lightgbm"
         self.compile_seconds = 0.0
         self.notices: list[str] = []
-        if config.scoring_engine == "compiled":
+        if own_pipeline(model) is not None:  # imported scikit-learn model: its own pipeline
+            self.engine = "sklearn"
+        elif config.scoring_engine == "compiled":
             self._compile(model, hashes)
 
     def _compile(self, model, hashes) -> None:
@@ -91,6 +95,8 @@ class Scorer:
         """Scores for typed Arrow rows."""
         if rows.num_rows == 0:
             return np.empty(0, dtype="float64")
+        if self.engine == "sklearn":
+            return self._booster.score(rows, self._config)
         matrix = model_matrix(rows, self.binding)
         if self._compiled is None:
             return np.asarray(self._booster.predict(matrix, num_threads=_threads(self._config)), dtype="float64")

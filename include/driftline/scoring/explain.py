@@ -121,7 +121,11 @@ class Contributions:
         from driftline.scoring.treeshap import for_model
 
         self._booster = model.booster
-        self.linear = for_model(model.text)
+        from driftline.scoring.features import own_pipeline
+
+        # An imported scikit-learn model (handoff.sklearn_model) explains its own inputs, by name.
+        self.sklearn = own_pipeline(model)
+        self.linear = None if self.sklearn is not None else for_model(model.text)
 
     def __call__(self, matrix: np.ndarray, num_threads: int = 0) -> np.ndarray:
         """rows x (features + 1), the expected value last; num_threads 0: every core."""
@@ -154,6 +158,8 @@ def frame_contributions(model, frame, config: DatasetConfig, binding, rows: int 
     from driftline.scoring.features import model_frame
 
     explain = model if isinstance(model, Contributions) else Contributions(model)
+    if explain.sklearn is not None:  # imported pipeline: reasons on its inputs, or BadConfig
+        return explain.sklearn.contributions(frame.iloc[:rows], config, binding.names)
     features = frame_matrix(model_frame(frame.iloc[:rows], binding))
     return explain(features, int(config.lightgbm_params.get("num_threads", 0)))
 
@@ -190,6 +196,10 @@ class Explainer:
         self._names = list(self._binding.names)  # contributions come in the model's column order
         self._threads = int(config.lightgbm_params.get("num_threads", 0))
         self.rows = 0
+        if self._contributions.sklearn is not None:
+            from driftline.handoff.sklearn_model import explainable_parts
+
+            explainable_parts(model.booster.estimator, config)  # BadConfig now, before anything is scored
 
     def reasons(self, rows, scores: np.ndarray, keys: dict):
         """An Arrow table of REASON_COLUMNS for the rows to explain, or None when there are none.
@@ -205,7 +215,10 @@ class Explainer:
         if len(chosen) == 0:
             return None
         picked = rows.take(pa.array(chosen))
-        values = self._contributions(model_matrix(picked, self._binding), self._threads)
+        if self._contributions.sklearn is not None:
+            values = self._contributions.sklearn.contributions(picked, self._config, self._binding.names)
+        else:
+            values = self._contributions(model_matrix(picked, self._binding), self._threads)
         order, signed = top_reasons(values, self._settings.top_k)
         n, k = order.shape
         keep = (signed != 0.0).ravel()  # a feature that moved nothing is not a reason

@@ -118,6 +118,12 @@ def model_binding(manifest: dict, model_text: bytes | None, version) -> FeatureB
     return FeatureBinding(names, types, {n: list(categories[n]) for n in cat_names})
 
 
+def own_pipeline(model):
+    """The imported scikit-learn model (handoff.SklearnModel) of a loaded model, which scores its own
+    pipeline on the bound columns by name; None for a LightGBM booster, scored on the binding's matrix."""
+    return model.booster if getattr(model.booster, "kind", None) == "sklearn" else None
+
+
 def bind(model, config: DatasetConfig) -> FeatureBinding:
     """The binding of a loaded model (registry.LoadedModel), checked against config's [features].
 
