@@ -193,8 +193,9 @@ def _backfill(airflow: Airflow, reprocess: str, through_cli: bool = False) -> di
 
 
 def _backfill_through_cli(airflow: Airflow, reprocess: str) -> dict:
-    """`airflow backfill create` as README says: in a shell that sourced the env file `driftline airflow`
-    wrote, from an environment with nothing of Airflow's or driftline's in it; the backfill it created."""
+    """`airflow backfill create` as the docs show (get-started, operate/airflow): in a shell that sourced the
+    env file `driftline airflow` wrote, from an environment with nothing of Airflow's or driftline's in it;
+    the backfill it created."""
     from driftline.devtools.standalone import ENV_FILE
 
     env_file = airflow.home / ENV_FILE

@@ -78,7 +78,7 @@ def test_demo_twice_gives_the_same_tables(tmp_path, database_url):
 
 
 def sql_statements(text: str) -> list[str]:
-    """Every statement of the README's ```sql blocks, or every `SELECT ...;` the demo printed."""
+    """Every statement of a page's ```sql blocks, or every `SELECT ...;` the demo printed."""
     if "```sql" in text:
         blocks = re.findall(r"```sql\n(.*?)```", text, flags=re.S)
         body = "\n".join(line for block in blocks for line in block.splitlines() if not line.lstrip().startswith("--"))
@@ -87,8 +87,9 @@ def sql_statements(text: str) -> list[str]:
 
 
 def run_documented_sql(database_url: str, demo_stdout: str) -> None:
-    """Each SQL statement a newcomer is shown (README and the demo's own output) runs as written."""
-    readme = sql_statements((REPO / "README.md").read_text(encoding="utf-8"))
+    """Each SQL statement a newcomer is shown (README, the docs pages and the demo's own output) runs as written."""
+    pages = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+    readme = [s for page in pages for s in sql_statements(page.read_text(encoding="utf-8"))]
     printed = sql_statements(demo_stdout[demo_stdout.index("connect:") :])
     assert len(readme) >= 10 and len(printed) >= 4, (len(readme), len(printed))
     failures = []

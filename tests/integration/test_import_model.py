@@ -286,12 +286,11 @@ def test_explain_with_a_one_hot_pipeline_is_a_config_error_at_import(project, no
 
 
 def readme_handoff_commands() -> list[str]:
-    """The bash block of README "Bring your own model", one command a line."""
+    """The first bash block of the docs page "Bring your own model", one command a line."""
     import re
 
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    section = text.split("## Bring your own model", 1)[1].split("\n## ", 1)[0]
-    [block] = re.findall(r"```bash\n(.*?)```", section, re.S)
+    text = (Path(__file__).resolve().parents[2] / "docs" / "bring-your-own-model.md").read_text(encoding="utf-8")
+    block = re.findall(r"```bash\n(.*?)```", text, re.S)[0]
     return [line for line in block.splitlines() if line.strip()]
 
 

@@ -21,7 +21,8 @@ def key_rows(cls: type = ConfigFile, section: str = "") -> Iterator[tuple[str, s
         table = f"{section}.{name}" if section else name
         nested = settings_class(spec.annotation)
         if nested is not None:
-            if "str" in str(spec.annotation):  # a [source] location: a path template or a SQL table
+            # a [source] location: a path template or a SQL table ([features] is a dict keyed by str: not one)
+            if "str" in str(spec.annotation) and typing.get_origin(spec.annotation) is not dict:
                 yield section, table, "str or table", _default(spec), spec.description or ""
             if typing.get_origin(spec.annotation) is dict:  # [features]: one sub-table per column
                 yield from key_rows(nested, f"{table}.<column>")

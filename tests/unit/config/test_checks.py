@@ -56,3 +56,4 @@ def test_the_key_reference_is_a_markdown_table_from_the_models():
     assert "| `retraining.keep_versions` | int | `5` |" in table
     assert "`<model.registry_dir>/reference`" in table
     assert len(lines) > 80
+    assert "| `features` |" not in table  # one table per column, listed as features.<column>.*, not a str

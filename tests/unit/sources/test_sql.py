@@ -122,10 +122,11 @@ def test_dry_run_prints_an_object_storage_url_as_rendered(tmp_path, capsys):
 
 
 def test_the_readme_source_examples_load(tmp_path):
-    """Each config of README "Where an interval's input comes from" is a valid [source] input."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("### Where an interval's input comes from") :]
-    section = section[: section.index("\n## ")]
+    """Each config of the docs' "Where an interval's input comes from" is a valid [source] input."""
+    readme = (REPO / "docs" / "configure" / "dataset.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Where an interval's input comes from") :]
+    end = section.find("\n## ", 1)  # the next section, if any
+    section = section if end < 0 else section[:end]
     examples = re.findall(r"```toml\n(.*?)```", section, flags=re.S)
     lines = [line for block in examples for line in block.splitlines() if re.match(r"(input|history|labels) = ", line)]
     assert len(lines) >= 5
