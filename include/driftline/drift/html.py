@@ -51,9 +51,14 @@ def render_report(config_path: str, interval_start: datetime, interval_end: date
         )
     t = time.perf_counter()
     from driftline.drift.report import run_report, save_html
+    from driftline.drift.summary import refresh_report_summary
 
     save_html(run_report(config, reference, pd.read_parquet(sample)), report)
     seconds = time.perf_counter() - t
+    # driftline's summary on top, with the decision when decide_retrain has taken it (else
+    # decide_retrain, finishing later, puts it there: both read the stored state).
+    with db.connect(url, autocommit=True) as conn:
+        refresh_report_summary(conn, config, start, end)
     log.info("rendered the drift report of [%s, %s) in %.1f s: %s", start.isoformat(), end.isoformat(), seconds, report)
     return {"report_path": str(report), "seconds": round(seconds, 3)}
 
