@@ -34,7 +34,7 @@ def monitor_drift(config_path: str, config: DatasetConfig) -> DAG:
     retrain_dag_id = dag_id(config.name, "retrain_model")
     with DAG(
         dag_id=dag_id(config.name, "monitor_drift"),
-        description=f"Evidently drift report, drift metrics and retrain decision for one interval of {config.name}",
+        description=f"Drift metrics, retrain decision and Evidently drift report for one interval of {config.name}",
         # One run per partition key (= published interval), not one per batch of events.
         schedule=PartitionedAssetTimetable(assets=predictions_asset(config)),
         start_date=config.start_date,
@@ -73,6 +73,13 @@ def monitor_drift(config_path: str, config: DatasetConfig) -> DAG:
 
             return estimate_performance(params["config"], interval["start"], interval["end"], run_id)
 
+        # Beside the decision, never upstream of it: a slow or failed report delays no retrain decision.
+        @task
+        def render_report(interval: dict, params=None) -> dict:
+            from driftline.airflow.tasks import render_report
+
+            return render_report(params["config"], interval["start"], interval["end"])
+
         # none_failed: decides on drift alone when estimate_performance skipped (regression, no calibration).
         @task(multiple_outputs=True, retries=0, trigger_rule="none_failed")
         def decide_retrain(interval: dict, run_id=None, params=None, ti=None) -> dict:
@@ -95,7 +102,9 @@ def monitor_drift(config_path: str, config: DatasetConfig) -> DAG:
             skip_when_already_exists=True,
             retries=0,
         ).expand_kwargs(list_retrains(decision))
-        prepare_database() >> interval >> monitor_interval(interval) >> estimate_performance(interval) >> decision
+        monitored = monitor_interval(interval)
+        prepare_database() >> interval >> monitored >> estimate_performance(interval) >> decision
+        monitored >> render_report(interval)
     return dag
 
 

@@ -76,6 +76,8 @@ MONITOR_DRIFT = Pipeline(
         ),
         Step("list_retrains", ("decide_retrain",)),
         Step("trigger_retrain", ("list_retrains",)),  # starts retrain_model once per triggering interval
+        # The Evidently HTML report, beside the decision: nothing waits for it (drift.html).
+        Step("render_report", ("choose_interval", "monitor_interval"), "driftline.drift.html:render_report"),
     ),
 )
 
@@ -220,6 +222,7 @@ def run_monitor_drift(
 
     from driftline.batch import prepare_database
     from driftline.drift.decision import decide_retrain
+    from driftline.drift.html import render_report
     from driftline.drift.monitor import monitor_interval
     from driftline.drift.performance import estimate_interval
     from driftline.drift.policy import RetrainState, interval_to_monitor
@@ -237,6 +240,7 @@ def run_monitor_drift(
             ),
             "list_retrains": lambda r: r["decide_retrain"]["retrains"],
             "trigger_retrain": lambda r: [retrain(d) for d in r["list_retrains"]] if retrain else [],
+            "render_report": lambda r: render_report(config_path, start, end),
         },
         report,
     )

@@ -278,7 +278,7 @@ def test_retrain_model_contract(dag_bag):
 
 def test_monitor_drift_contract(dag_bag):
     dag = dag_bag.dags[f"{DEMO}__monitor_drift"]
-    assert [t.task_id for t in dag.topological_sort()] == [
+    assert [t.task_id for t in dag.topological_sort() if t.task_id != "render_report"] == [
         "prepare_database",
         "choose_interval",
         "monitor_interval",
@@ -287,6 +287,9 @@ def test_monitor_drift_contract(dag_bag):
         "list_retrains",
         "trigger_retrain",
     ]
+    # The HTML report runs beside the decision: after the comparison, upstream of nothing.
+    render = dag.get_task("render_report")
+    assert render.upstream_task_ids == {"choose_interval", "monitor_interval"} and not render.downstream_task_ids
     # Data-aware: one run per interval score_batch publishes (the partition key of its Asset event).
     from driftline.airflow.dag_defaults import predictions_asset
     from driftline.config import load_config

@@ -251,10 +251,17 @@ def score_shadow(config_path: str, interval_start: datetime, interval_end: datet
 
 
 def monitor_interval(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str) -> dict:
-    """monitor_drift's report step: sample, compare with the reference, store metrics and HTML."""
+    """monitor_drift's compare step: sample, compare with the reference, store the metrics (HTML: render_report)."""
     from driftline.drift.monitor import monitor_interval as monitor
 
     return run_step(monitor, config_path, interval_start, interval_end, run_id)
+
+
+def render_report(config_path: str, interval_start: datetime, interval_end: datetime) -> dict:
+    """monitor_drift's HTML step: the Evidently report of the monitored interval (no decision waits on it)."""
+    from driftline.drift.html import render_report as render
+
+    return run_step(render, config_path, interval_start, interval_end)
 
 
 def choose_interval(start: str | None, end: str | None, triggering_asset_events) -> dict:

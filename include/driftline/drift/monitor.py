@@ -1,9 +1,12 @@
 """monitor_drift's compare step for one interval: sample what score_batch scored, compare it with the
-model's reference (Evidently, attribution drift), store the results and the HTML report.
+model's reference (drift statistics from the samples, attribution drift) and store the results.
 
 Each interval is sampled while it streams from its input file (the rows score_batch scored, never
-the whole interval in memory); its per-feature results, summary and report replace that interval's
-previous ones in one transaction.
+the whole interval in memory); its per-feature results and summary replace that interval's previous
+ones in one transaction. The sample is kept for the Evidently HTML report, which the render_report
+task draws afterwards (drift.html), so no decision waits for Evidently. No `import lightgbm`: the
+model is the native booster and the attributions Linear TreeSHAP's, the reference's computed once
+per model version (drift.reference.reference_importance).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import logging
 import time
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from psycopg import sql
@@ -22,17 +26,11 @@ from driftline import db
 from driftline.config import DatasetConfig, load_config
 from driftline.db.runs import published_interval
 from driftline.drift.errors import DriftError, IntervalNotScoredError
+from driftline.drift.html import sample_path
 from driftline.drift.policy import FeatureResult, is_breach
-from driftline.drift.reference import ensure_reference
-from driftline.drift.report import (
-    SCORE_COLUMN,
-    drift_results,
-    evidently_frame,
-    report_path,
-    run_report,
-    sample_interval,
-    save_html,
-)
+from driftline.drift.reference import ensure_reference, reference_importance
+from driftline.drift.report import evidently_frame, report_path, sample_interval
+from driftline.drift.statistics import SCORE_COLUMN, drift_results
 from driftline.drift.summary import refresh_report_summary
 from driftline.intervals import utc
 from driftline.registry import LoadedModel, load_model
@@ -51,18 +49,20 @@ def monitor_interval(config_path: str, interval_start: datetime, interval_end: d
         db.ensure_schema(conn, config.db_schema)
         version, rows_scored, quarantined = _published_interval(conn, config, start, end)
         t = time.perf_counter()
-        model = load_model(conn, config.db_schema, version)
-        reference = pd.read_parquet(ensure_reference(conn, config, model))
+        model = load_model(conn, config.db_schema, version, scoring_only=True)  # no lightgbm import
+        reference_file = ensure_reference(conn, config, model)
+        reference = pd.read_parquet(reference_file)
         stages["reference"] = time.perf_counter() - t
 
-        attribution: dict = {}
-        snapshot, features, prediction, current_rows, rows_seen = compare_interval(
+        attribution: dict = {"reference_file": reference_file}
+        current, features, prediction, rows_seen = compare_interval(
             config, model, reference, start, end, quarantined, stages, attribution
         )
+        current_rows = len(current)
         t = time.perf_counter()
         report = report_path(config, start, end)
-        save_html(snapshot, report)
-        stages["html"] = time.perf_counter() - t
+        save_sample(current, sample_path(report))  # render_report draws the HTML from it
+        stages["keep_sample"] = time.perf_counter() - t
 
         counted = [f for f in features if f.counted]
         share = len(counted) / len(features)
@@ -105,10 +105,11 @@ def compare_interval(
     quarantined: set[str],
     stages: dict[str, float],
     attribution: dict | None = None,
-) -> tuple[object, list[FeatureResult], FeatureResult, int, int]:
-    """Sample the interval, score the sample, run Evidently: (snapshot, features, prediction, sampled, read).
+) -> tuple[pd.DataFrame, list[FeatureResult], FeatureResult, int]:
+    """Sample the interval, score the sample, test each column: (sample, features, prediction, rows read).
 
-    attribution: a dict to receive the attribution drift (explain.Attribution under "result")."""
+    attribution: a dict to receive the attribution drift (explain.Attribution under "result"); with
+    "reference_file" (the stored reference sample) the reference's importance is the cached one."""
     t = time.perf_counter()
     current, rows_seen = sample_interval(config, start, end, quarantined)
     if current is None or len(current) == 0:
@@ -122,22 +123,25 @@ def compare_interval(
     stages["sample"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    result = _attribution_drift(config, model, reference, current)
+    reference_file = (attribution or {}).get("reference_file")
+    result = _attribution_drift(config, model, reference, current, reference_file)
     if attribution is not None:
         attribution["result"] = result
     stages["attribution"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    snapshot = run_report(config, reference, current)
-    features, prediction = drift_results(config, snapshot, reference, current)
-    stages["report"] = time.perf_counter() - t
-    return snapshot, features, prediction, len(current), rows_seen
+    features, prediction = drift_results(config, reference, current)
+    stages["statistics"] = time.perf_counter() - t
+    return current, features, prediction, rows_seen
 
 
-def _attribution_drift(config: DatasetConfig, model: LoadedModel, reference: pd.DataFrame, current: pd.DataFrame):
+def _attribution_drift(
+    config: DatasetConfig, model: LoadedModel, reference: pd.DataFrame, current: pd.DataFrame, reference_file=None
+):
     """Mean |TreeSHAP contribution| per feature on the reference and on the interval's sample, and
-    the nDCG of the interval's importance order against the reference's (explain.attribution_drift)."""
-    from driftline.scoring.explain import Contributions, attribution_drift, frame_contributions
+    the nDCG of the interval's importance order against the reference's (explain.ndcg); None for an
+    imported pipeline without per-feature contributions."""
+    from driftline.scoring.explain import Attribution, Contributions, frame_contributions, mean_abs_contribution, ndcg
     from driftline.scoring.features import bind, own_pipeline
 
     if own_pipeline(model) is not None:
@@ -149,11 +153,22 @@ def _attribution_drift(config: DatasetConfig, model: LoadedModel, reference: pd.
         except BadConfig:
             return None  # no per-feature contributions (not LightGBM, or encoders): no attribution drift
     binding, explain = bind(model, config), Contributions(model)
-    return attribution_drift(
-        list(binding.names),
-        frame_contributions(explain, reference, config, binding),
-        frame_contributions(explain, current, config, binding),
-    )
+    if reference_file is not None:
+        ref = np.asarray(reference_importance(config, model, reference_file, reference))
+    else:
+        ref = mean_abs_contribution(frame_contributions(explain, reference, config, binding))
+    cur = mean_abs_contribution(frame_contributions(explain, current, config, binding))
+    return Attribution(list(binding.names), ref.tolist(), cur.tolist(), ndcg(ref, cur))
+
+
+def save_sample(sample: pd.DataFrame, path) -> None:
+    """The interval's drift sample as Parquet, written atomically (render_report reads it)."""
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    sample.to_parquet(partial, index=False)
+    os.replace(partial, path)
 
 
 def _published_interval(conn, config: DatasetConfig, start: datetime, end: datetime) -> tuple[int, int, set[str]]:

@@ -114,3 +114,30 @@ def _file_sha256(path: Path) -> str:
         while block := handle.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
+
+
+def reference_importance(config: DatasetConfig, model: LoadedModel, path: Path, reference: pd.DataFrame) -> list[float]:
+    """Mean |TreeSHAP contribution| per feature (the model's order) on the reference sample at path,
+    computed once per model version: kept beside the sample, keyed by the model's and the sample's
+    sha256 and used only while both still match (a retrained model or a rebuilt sample recomputes it)."""
+    import json
+
+    from driftline.scoring.explain import Contributions, frame_contributions, mean_abs_contribution
+    from driftline.scoring.features import bind
+
+    binding = bind(model, config)
+    key = {"model_sha256": model.sha256, "reference_sha256": _file_sha256(path), "features": list(binding.names)}
+    cache = path.with_suffix(".attribution.json")
+    if model.sha256 and cache.is_file():
+        try:
+            stored = json.loads(cache.read_text())
+        except (OSError, ValueError):
+            stored = {}
+        if all(stored.get(k) == v for k, v in key.items()) and len(stored.get("importance", [])) == len(binding.names):
+            return [float(v) for v in stored["importance"]]
+    importance = mean_abs_contribution(frame_contributions(Contributions(model), reference, config, binding)).tolist()
+    if model.sha256:
+        partial = cache.with_suffix(".json.partial")
+        partial.write_text(json.dumps({**key, "importance": importance}))
+        os.replace(partial, cache)
+    return importance

@@ -1,5 +1,6 @@
-"""monitor_drift's comparison: seeded samples, the Evidently report (per-feature and prediction
-drift, data quality), the per-feature results read from it, and the report's HTML file.
+"""monitor_drift's samples and its Evidently report: seeded samples of the interval, the report
+(per-feature and prediction drift, data quality) and its HTML file, rendered by the render_report
+task (drift.html) off the decision's path: the decision reads drift.statistics.
 
 Evidently takes seconds to import: it is imported inside the functions that need it.
 """
@@ -18,11 +19,8 @@ import pyarrow.compute as pc
 
 from driftline.config import DatasetConfig
 from driftline.drift.errors import DriftError
-from driftline.drift.policy import FeatureResult, counts_as_drift, effect_size
+from driftline.drift.statistics import SCORE_COLUMN, column_methods
 from driftline.sources import read_interval
-
-# The model's score travels beside the features in both samples, under this column name.
-SCORE_COLUMN = "model_score"
 
 
 def sample_tables(tables: Iterable[pa.Table], rows: int, seed: int) -> tuple[pa.Table | None, int]:
@@ -103,7 +101,7 @@ def run_report(config: DatasetConfig, reference: pd.DataFrame, current: pd.DataF
         raise DriftError(f"{config.path}: a feature is named {SCORE_COLUMN!r}, the column drift reports use for scores")
     metrics = [
         ValueDrift(column=name, method=method, threshold=threshold)
-        for name, _, method, threshold in _column_methods(config)
+        for name, _, method, threshold in column_methods(config)
     ]
     metrics.append(
         ValueDrift(column=SCORE_COLUMN, method=settings.prediction_method, threshold=settings.trigger.prediction_drift)
@@ -118,72 +116,6 @@ def run_report(config: DatasetConfig, reference: pd.DataFrame, current: pd.DataF
         current_data=Dataset.from_pandas(current, data_definition=definition),
         reference_data=Dataset.from_pandas(reference, data_definition=definition),
     )
-
-
-def _column_methods(config: DatasetConfig) -> list[tuple[str, str, str, float | None]]:
-    settings = config.drift
-    return [
-        (f.name, f.type, settings.numeric_method, settings.numeric_threshold)
-        if f.type == "numeric"
-        else (f.name, f.type, settings.categorical_method, settings.categorical_threshold)
-        for f in config.features
-    ]
-
-
-def drift_results(
-    config, snapshot, reference: pd.DataFrame, current: pd.DataFrame
-) -> tuple[list[FeatureResult], FeatureResult]:
-    """Per-feature results and the prediction drift, read from the snapshot plus our effect sizes."""
-    content = snapshot.dict()
-    statistics, thresholds, verdicts = {}, {}, {}
-    for metric in content["metrics"]:
-        params = metric.get("config", {})
-        if params.get("type") == "evidently:metric_v2:ValueDrift":
-            statistics[params["column"]] = metric["value"]
-            thresholds[params["column"]] = params.get("threshold")
-    for test in content.get("tests", []):
-        params = test.get("metric_config", {}).get("params", {})
-        if params.get("type") == "evidently:metric_v2:ValueDrift":
-            verdicts[params["column"]] = test["status"] == "FAIL"
-    floor = config.drift.trigger.effect_size_floor
-    features = []
-    for name, column_type, method, _ in _column_methods(config):
-        drifted = verdicts.get(name)
-        if drifted is None:
-            raise DriftError(f"Evidently returned no drift verdict for column {name!r}")
-        effect = effect_size(reference[name], current[name], column_type)
-        features.append(
-            FeatureResult(
-                name,
-                column_type,
-                method,
-                _finite(statistics.get(name)),
-                _finite(thresholds.get(name)),
-                drifted,
-                effect,
-                counts_as_drift(drifted, effect, floor),
-            )
-        )
-    settings = config.drift
-    statistic = _finite(statistics.get(SCORE_COLUMN))
-    prediction = FeatureResult(
-        SCORE_COLUMN,
-        "numeric",
-        settings.prediction_method,
-        0.0 if statistic is None else statistic,
-        settings.trigger.prediction_drift,
-        bool(verdicts.get(SCORE_COLUMN)),
-        statistic,
-        bool(verdicts.get(SCORE_COLUMN)),
-    )
-    return features, prediction
-
-
-def _finite(value) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if np.isfinite(value) else None
 
 
 def report_path(config: DatasetConfig, start: datetime, end: datetime) -> Path:

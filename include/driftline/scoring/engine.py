@@ -34,8 +34,16 @@ def predict(model, rows, config: DatasetConfig) -> np.ndarray:
 
 
 def predict_frame(booster, rows, config: DatasetConfig, binding: FeatureBinding) -> np.ndarray:
-    """Scores of a booster for typed rows (a pandas DataFrame), its inputs built from binding."""
-    return np.asarray(booster.predict(model_frame(rows, binding), num_threads=_threads(config)), dtype="float64")
+    """Scores of a booster for typed rows (a pandas DataFrame), its inputs built from binding. A
+    NativeBooster (load_model(scoring_only=True)) takes the float64 matrix LightGBM would build."""
+    from driftline.scoring.native_booster import NativeBooster
+
+    frame = model_frame(rows, binding)
+    if isinstance(booster, NativeBooster):
+        from driftline.scoring.explain import frame_matrix
+
+        return np.asarray(booster.predict(frame_matrix(frame), num_threads=_threads(config)), dtype="float64")
+    return np.asarray(booster.predict(frame, num_threads=_threads(config)), dtype="float64")
 
 
 def _threads(config: DatasetConfig) -> int:

@@ -54,3 +54,16 @@ def test_scoring_path_does_not_import_lightgbm_or_sklearn(tmp_path, trained_mode
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert library_path().is_file()
+
+
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_engine_predict_on_a_frame_is_the_same_with_the_native_booster(task, trained_model):
+    """monitor_drift scores its pandas samples with the native booster (no lightgbm import)."""
+    import dataclasses
+
+    from driftline.scoring.engine import predict
+
+    config, model = trained_model(task)
+    frame = awkward_rows(config).to_pandas()
+    native = dataclasses.replace(model, booster=NativeBooster(model.text))
+    np.testing.assert_array_equal(predict(native, frame, config), predict(model, frame, config))
