@@ -87,11 +87,11 @@ class Scorer:
             )
         self.compile_seconds = time.perf_counter() - started
 
-    def predict(self, rows) -> np.ndarray:
-        """Scores for typed Arrow rows."""
-        if rows.num_rows == 0:
+    def predict(self, rows, selection: np.ndarray | None = None) -> np.ndarray:
+        """Scores for typed Arrow rows: those at the positions in selection (int64), or all."""
+        if (rows.num_rows if selection is None else len(selection)) == 0:
             return np.empty(0, dtype="float64")
-        matrix = model_matrix(rows, self.binding)
+        matrix = model_matrix(rows, self.binding, selection)
         if self._compiled is None:
             return np.asarray(self._booster.predict(matrix, num_threads=_threads(self._config)), dtype="float64")
         scores = np.asarray(
