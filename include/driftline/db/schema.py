@@ -74,8 +74,9 @@ def schema_revision(conn: psycopg.Connection, schema: str) -> str | None:
     version table without version_num); one SELECT of the version table, no table lock beyond the read."""
     query = sql.SQL("SELECT version_num FROM {}").format(table(schema, VERSION_TABLE))
     try:
-        # Inside a caller's transaction a failed SELECT must not abort it: a savepoint there.
-        with nullcontext() if conn.autocommit else conn.transaction():
+        # Inside a transaction a failed SELECT must not abort it: a savepoint there.
+        idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        with nullcontext() if conn.autocommit and idle else conn.transaction():
             row = conn.execute(query).fetchone()
     except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn, psycopg.errors.InvalidSchemaName):
         return None
