@@ -55,11 +55,14 @@ def fill(columns: list[pa.Array], rows: int, selection: np.ndarray | None) -> np
     return matrix
 
 
+_typed: list[ctypes.CDLL] = []  # the library once its function's argument types are set
+
+
 def _library() -> ctypes.CDLL | None:
     from driftline.scoring import native_build
 
     library = native_build.load("matrix.c")
-    if library is not None and not getattr(library, "_driftline_typed", False):
+    if library is not None and library not in _typed:
         function = library.driftline_fill_matrix
         function.restype = ctypes.c_int
         function.argtypes = [
@@ -72,5 +75,5 @@ def _library() -> ctypes.CDLL | None:
             ctypes.POINTER(ctypes.c_int64),
             ctypes.POINTER(ctypes.c_double),
         ]
-        library._driftline_typed = True
+        _typed.append(library)
     return library
