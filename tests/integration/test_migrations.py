@@ -127,3 +127,27 @@ def test_upgrade_is_idempotent(conn):
     db.ensure_schema(conn, schema)
     assert catalog(conn, schema) == before
     assert schema_revision(conn, schema) == head_revision()
+
+
+def test_a_schema_at_head_is_checked_with_one_select_and_no_alembic(conn, database_url):
+    import subprocess
+    import sys
+
+    schema = new_schema()
+    db.ensure_schema(conn, schema)
+    code = (
+        "import sys, psycopg; from driftline import db\n"
+        f"with psycopg.connect({database_url!r}, autocommit=True) as conn: db.ensure_schema(conn, {schema!r})\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'alembic'], 'alembic imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_reading_the_revision_of_a_missing_schema_keeps_the_callers_transaction(database_url):
+    with psycopg.connect(database_url) as conn:  # not autocommit: a transaction is open
+        conn.execute("SELECT 1")
+        assert schema_revision(conn, new_schema()) is None
+        assert conn.execute("SELECT 2").fetchone() == (2,)  # not aborted
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        assert schema_revision(conn, new_schema()) is None

@@ -99,13 +99,16 @@ class Scorer:
             )
         self.compile_seconds = time.perf_counter() - started
 
-    def predict(self, rows) -> np.ndarray:
-        """Scores for typed Arrow rows."""
-        if rows.num_rows == 0:
+    def predict(self, rows, selection: np.ndarray | None = None) -> np.ndarray:
+        """Scores for typed Arrow rows: those at the positions in selection (int64), or all."""
+        if (rows.num_rows if selection is None else len(selection)) == 0:
             return np.empty(0, dtype="float64")
         if self.engine == "sklearn":
-            return self._booster.score(rows, self._config)
-        matrix = model_matrix(rows, self.binding)
+            import pyarrow as pa
+
+            chosen = rows if selection is None else rows.take(pa.array(selection))
+            return self._booster.score(chosen, self._config)
+        matrix = model_matrix(rows, self.binding, selection)
         if self._compiled is None:
             return np.asarray(self._booster.predict(matrix, num_threads=_threads(self._config)), dtype="float64")
         scores = np.asarray(

@@ -180,26 +180,53 @@ def model_frame(frame: pd.DataFrame, binding: FeatureBinding) -> pd.DataFrame:
 _BLOCK_ROWS = 4096
 
 
-def model_matrix(table, binding: FeatureBinding) -> np.ndarray:
+def model_matrix(table, binding: FeatureBinding, rows: np.ndarray | None = None) -> np.ndarray:
     """The float64 matrix LightGBM builds from model_frame(), built straight from Arrow columns.
 
     Categoricals become their index in the training categories (missing or unseen -> NaN), which is
     what LightGBM does internally with a pandas categorical, so the scores are bit-identical.
+    rows: the positions of the table's rows to take (int64, in the order wanted); None takes all.
+    Built in one native pass (native_matrix.py); the NumPy path where no C compiler is found.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from driftline.scoring import native_matrix
+
+    selection = None if rows is None else np.ascontiguousarray(rows, dtype=np.int64)
+    count = table.num_rows if selection is None else len(selection)
+    if selection is not None and count and (selection.min() < 0 or selection.max() >= table.num_rows):
+        raise IndexError(f"model_matrix: row positions outside the table's {table.num_rows} rows")
     columns = []
     for name, kind in zip(binding.names, binding.types):
         column = table[name]
         if kind == "categorical":
             column = pc.index_in(column, value_set=pa.array(binding.categories[name], type=pa.string()))
-        columns.append(pc.fill_null(pc.cast(column, pa.float64()), float("nan")).to_numpy(zero_copy_only=False))
+        elif column.type != pa.float64():
+            column = pc.cast(column, pa.float64())
+        if isinstance(column, pa.ChunkedArray):
+            # One chunk (the readers' usual case) is passed as it is; several are joined (a copy).
+            column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+        columns.append(column)
+    matrix = native_matrix.fill(columns, count, selection) if count else None
+    if matrix is not None:
+        return matrix
+    return _numpy_matrix(columns, count, selection)
+
+
+def _numpy_matrix(columns: list, count: int, selection: np.ndarray | None) -> np.ndarray:
+    """model_matrix without the native pass (no C compiler): the same values, more copies."""
+    import pyarrow.compute as pc
+
+    arrays = []
+    for column in columns:
+        values = pc.fill_null(column.cast("float64"), float("nan")).to_numpy(zero_copy_only=False)
+        arrays.append(values if selection is None else values[selection])
     # Filled in blocks of rows so each block of the row-major matrix stays in cache while every
     # column is written into it (3x faster than writing whole strided columns).
-    matrix = np.empty((table.num_rows, len(columns)), dtype="float64")
-    for first in range(0, table.num_rows, _BLOCK_ROWS):
+    matrix = np.empty((count, len(arrays)), dtype="float64")
+    for first in range(0, count, _BLOCK_ROWS):
         block = matrix[first : first + _BLOCK_ROWS]
-        for position, values in enumerate(columns):
+        for position, values in enumerate(arrays):
             block[:, position] = values[first : first + _BLOCK_ROWS]
     return matrix
