@@ -1,5 +1,8 @@
 """retrain_model: train a candidate, validate it against the champion, promote or reject; or roll back.
 
+With conf `candidate_version` (a registered candidate nobody judged yet, e.g. one `driftline
+import-model` left awaiting approval) train_candidate trains nothing and hands that version on.
+
 Wiring only: every task body is a local import and one call into driftline. Not scheduled: it runs
 when monitor_drift triggers it (conf: reason, interval and its drift figures, which stay visible in
 the run's conf) or by hand (Params below). The decision and its reasons are the `decide_promotion`
@@ -72,6 +75,13 @@ def retrain_model(config_path: str, config: DatasetConfig) -> DAG:
                 type=["null", "string"],
                 description="ISO date; empty = the trigger interval's end, else the newest labelled event",
             ),
+            "candidate_version": Param(
+                None,
+                type=["null", "integer"],
+                minimum=1,
+                description="retrain only: judge this registered, not yet judged candidate (e.g. from "
+                "`driftline import-model`) instead of training one; empty = train a new candidate",
+            ),
             "labels_as_of": Param(
                 None, type=["null", "string"], description="ISO time; labels observed by then (empty = now)"
             ),
@@ -105,6 +115,7 @@ def retrain_model(config_path: str, config: DatasetConfig) -> DAG:
                 params["training_window_end"],
                 params["labels_as_of"],
                 params["interval"],
+                params["candidate_version"],
             )
 
         @task

@@ -104,6 +104,11 @@ def cmd_import_model(args) -> None:
         actor=f"cli:{os.environ.get('USER') or 'cli'}",
     )
     print(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
+    if "approve_with" in summary:  # manual promotion: only Airflow's approve_promotion asks a reviewer
+        print(
+            f"candidate v{summary['version']} awaits approval; to ask a reviewer: {summary['approve_with']}",
+            file=sys.stderr,
+        )
 
 
 def cmd_init_config(args) -> None:

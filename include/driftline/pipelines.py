@@ -86,6 +86,7 @@ RETRAIN_MODEL = Pipeline(
     (
         Step("prepare_database", calls="driftline.batch:prepare_database"),
         Step("choose_action", ("prepare_database",)),  # retrain, or roll back
+        # Conf candidate_version: train nothing, hand on that registered candidate (retraining.pending).
         Step("train_candidate", ("choose_action",), "driftline.retraining.lifecycle:train_candidate"),
         Step("validate_candidate", ("train_candidate",), "driftline.retraining.lifecycle:validate_candidate"),
         Step("request_approval", ("validate_candidate",), "driftline.retraining.review:approval_request"),
@@ -114,6 +115,13 @@ RETRAIN_MODEL = Pipeline(
 )
 
 PIPELINES = {pipeline.name: pipeline for pipeline in (SCORE_BATCH, MONITOR_DRIFT, RETRAIN_MODEL)}
+
+
+def dag_id(dataset: str, role: str) -> str:
+    """The id of one dataset's DAG: `<dataset>__<role>`, role being the DAG file's name
+    (score_batch, monitor_drift, retrain_model)."""
+    return f"{dataset}__{role}"
+
 
 Report = Callable[[str, Any], None]
 

@@ -319,3 +319,51 @@ def test_the_readme_hand_off_runs_as_documented(project, tmp_path, database_url)
     config = root / "config" / "fraud_handoff.toml"
     assert scalar(config, "SELECT count(*) FROM {s}.model_versions WHERE status = 'champion'") == 1
     assert scalar(config, "SELECT count(*) FROM {s}.predictions WHERE model_version = 1") > 0
+
+
+def test_an_imported_candidate_awaiting_approval_is_judged_by_retrain_model_without_training(
+    project, notebooks, retrain_dag
+):
+    # Loose guardrails: the second import must pass them and wait for a reviewer, not be rejected.
+    manual = schema(project, promotion='"manual"', max_regression="1.0", min_metric="0.0")
+    do_import(manual, notebooks["sklearn"])
+    second = do_import(manual, notebooks["lightgbm"])  # beats the sklearn champion on the shared holdout
+    assert second["decision"] == "awaiting_approval" and second["version"] == 2
+    dag = f"{load_config(manual).name}__retrain_model"
+    assert second["approve_with"] == (
+        f'airflow dags trigger {dag} --conf \'{{"reason": "approve imported candidate v2", "candidate_version": 2}}\''
+    )
+    # dag.test cannot answer approve_promotion: the same schema under auto promotion stands in for the reviewer.
+    auto = config_copy(
+        project.parent.parent, base=manual, name=f"{manual.stem}_auto.toml", keys={"promotion": '"auto"'}
+    )
+    run = retrain_dag.test(run_conf={"config": str(auto), "reason": "approve imported v2", "candidate_version": 2})
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert str(run.state) == "success" and states["decide_promotion"].endswith("success")
+    assert registered(manual) == 2  # judged, not retrained: no new version
+    [(status,)] = fetch(manual, "SELECT status FROM {s}.model_versions WHERE version = 2")
+    assert status == "champion"  # it passed at import; retrain_model's decision (auto here) promotes it
+    [(action, reason)] = fetch(manual, "SELECT action, reason FROM {s}.promotion_events WHERE to_version = 2")
+    assert action == "promote" and "approve imported v2" in reason
+    evaluations = fetch(manual, "SELECT holdout_reason FROM {s}.model_evaluations WHERE candidate_version = 2")
+    assert len(evaluations) == 3  # parity, the import's validation, then retrain_model's own
+
+    # A version that is not a pending candidate (judged now, the first champion, unknown) fails at once.
+    for version in (2, 1, 99):
+        run = retrain_dag.test(run_conf={"config": str(auto), "reason": "again", "candidate_version": version})
+        [train] = [ti for ti in run.get_task_instances() if ti.task_id == "train_candidate"]
+        assert str(train.state).endswith("failed") and train.try_number == 1, version
+        states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+        assert not states["validate_candidate"].endswith("success")
+    assert registered(manual) == 2
+    assert len(fetch(manual, "SELECT 1 FROM {s}.model_evaluations WHERE candidate_version = 2")) == 3
+
+
+def test_a_version_that_is_not_a_pending_candidate_is_a_config_error_naming_it(project, notebooks):
+    from driftline.retraining.pending import pending_candidate
+
+    config = schema(project)
+    do_import(config, notebooks["lightgbm"])
+    for version, state in ((1, "champion"), (7, "not registered")):
+        with pytest.raises(BadConfig, match=rf"candidate_version {version}: the version is {state} in schema"):
+            pending_candidate(str(config), version)

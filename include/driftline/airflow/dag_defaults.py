@@ -12,6 +12,7 @@ from datetime import timedelta
 from airflow.sdk import Asset, Param, task
 
 from driftline.config import ConfigError, DatasetConfig, Datasets, load_datasets
+from driftline.pipelines import dag_id  # noqa: F401 - the DAG files and tasks import it from here
 
 
 def deployment() -> Datasets:
@@ -76,12 +77,6 @@ def build_dags(factory: Callable[[str, DatasetConfig], object]) -> dict[str, obj
 
 
 DAG_ROLES = ("score_batch", "monitor_drift", "retrain_model")  # the DAG files, each one DAG per dataset
-
-
-def dag_id(dataset: str, role: str) -> str:
-    """The id of one dataset's DAG: `<dataset>__<role>`, role being the DAG file's name
-    (score_batch, monitor_drift, retrain_model)."""
-    return f"{dataset}__{role}"
 
 
 def predictions_asset(config: DatasetConfig) -> Asset:

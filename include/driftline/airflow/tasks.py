@@ -190,9 +190,22 @@ def announce_predictions(config_path: str, interval_start: datetime, interval_en
     return summary
 
 
-def train_candidate(config_path: str, reason: str, window_start, window_end, labels_as_of, trigger_interval) -> dict:
+def train_candidate(
+    config_path: str,
+    reason: str,
+    window_start,
+    window_end,
+    labels_as_of,
+    trigger_interval,
+    candidate_version: int | None = None,
+) -> dict:
+    """Train a new candidate; with candidate_version (one registered and not yet judged, e.g. imported),
+    train nothing and hand that one on (BadConfig at once when it is not a pending candidate)."""
     from driftline.retraining.lifecycle import train_candidate as step
+    from driftline.retraining.pending import pending_candidate
 
+    if candidate_version is not None:
+        return run_step(pending_candidate, config_path, candidate_version, labels_as_of)
     return run_step(step, config_path, reason, window_start, window_end, labels_as_of, trigger_interval)
 
 

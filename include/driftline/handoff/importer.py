@@ -135,6 +135,7 @@ def register_imported(
 ) -> dict:
     """Champion when the registry has none, else a candidate through validation and the promotion decision."""
     from driftline.drift.reference import ensure_reference
+    from driftline.retraining.pending import candidate_window
     from driftline.retraining.windows import connect
 
     schema = config.db_schema
@@ -185,27 +186,3 @@ def record_parity(conn, schema: str, version: int, champion: int | None, parity:
             run_id,
         ),
     ).fetchone()[0]
-
-
-def candidate_window(conn, config: DatasetConfig, version: int, manifest: dict) -> dict:
-    """What validate_candidate needs of an imported candidate: the labelled window it is judged on
-    (the retraining window before the newest labelled event) and that window's data checksum."""
-    from driftline.labelled import data_checksum, labelled_rows
-    from driftline.retraining.errors import RetrainingError
-    from driftline.retraining.windows import labelled_window, newest_labelled_event, resolve_window
-
-    as_of = datetime.now(timezone.utc)
-    end = newest_labelled_event(conn, config, as_of)
-    if end is None:
-        raise RetrainingError(f"candidate v{version} is registered but there are no labelled rows to validate it on")
-    start, end = resolve_window(config, None, end)
-    rows = labelled_rows(config, labelled_window(conn, config, start, end, as_of))
-    columns = [config.entity_key, config.event_time, config.target, *config.feature_names]
-    return {
-        "version": version,
-        "window_start": start.isoformat(),
-        "window_end": end.isoformat(),
-        "labels_as_of": as_of.isoformat(),
-        "data_checksum": data_checksum(rows[columns]),
-        "holdout_metrics": manifest.get("metrics", {}),
-    }

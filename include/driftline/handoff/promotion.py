@@ -27,6 +27,7 @@ def judge_candidate(config_path: str, candidate: dict, reason: str, run_id: str,
             "decision": "awaiting_approval",
             "evaluation_id": results["validate_candidate"]["evaluation_id"],
             "reason": "retraining.promotion is manual: the candidate passed every guardrail and waits for a reviewer",
+            "approve_with": approval_command(config_path, candidate["version"]),
         }
     validation, decision = results["validate_candidate"], results["decide_promotion"]
     return {
@@ -35,3 +36,17 @@ def judge_candidate(config_path: str, candidate: dict, reason: str, run_id: str,
         "evaluation_id": validation["evaluation_id"],
         "reason": decision["reason"],
     }
+
+
+def approval_command(config_path: str, version: int) -> str:
+    """The command that asks a reviewer about candidate `version` in Airflow: retrain_model judges it
+    again (conf candidate_version, no training) and waits at approve_promotion (Required actions)."""
+    import json
+    import shlex
+
+    from driftline.config import load_config
+    from driftline.pipelines import RETRAIN_MODEL, dag_id
+
+    conf = {"reason": f"approve imported candidate v{version}", "candidate_version": version}
+    name = dag_id(load_config(config_path).name, RETRAIN_MODEL.name)
+    return f"airflow dags trigger {name} --conf {shlex.quote(json.dumps(conf))}"
