@@ -371,13 +371,23 @@ def test_backfilled_intervals_are_monitored_once_per_publication(airflow):
 def drift_report(airflow):
     """monitor_drift's report and decision for the last backfilled interval, in this process (the
     functions its tasks call): the pages under test only read what they store."""
+    from driftline.airflow.tasks import retrain_run_id
     from driftline.airflow.ui.report_files import report_id
     from driftline.drift.decision import RetrainState, decide_retrain
+    from driftline.drift.html import render_report
     from driftline.drift.monitor import monitor_interval
 
     start = BACKFILL_INTERVALS[-1]
     summary = monitor_interval(str(airflow.config), start, start + DAY, "e2e_monitor")
-    decision = decide_retrain(str(airflow.config), start, start + DAY, "e2e_monitor", RetrainState(RETRAIN_MODEL))
+    render_report(str(airflow.config), start, start + DAY)  # monitor_drift's render_report task
+    decision = decide_retrain(
+        str(airflow.config),
+        start,
+        start + DAY,
+        "e2e_monitor",
+        RetrainState(RETRAIN_MODEL),
+        retrain_run_id=retrain_run_id,
+    )
     return {"id": report_id(start, start + DAY), "summary": summary, "decision": decision}
 
 
