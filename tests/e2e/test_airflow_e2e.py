@@ -413,8 +413,8 @@ def test_plugin_pages_require_airflow_auth(airflow, drift_report):
     assert Path(drift_report["summary"]["report_path"]).read_bytes() == html.content
     details = airflow.http.get(f"{PAGES}/reports/{drift_report['id']}/details", headers=airflow.auth)
     assert details.status_code == 200 and "amount" in details.text
-    # The same driftline summary heads the page and the report file: the decision and why.
-    assert "driftline drift summary" in details.text and "driftline drift summary" in html.text
+    # The decision and why head both: the details page states it first, the report file carries driftline's summary.
+    assert 'id="decision"' in details.text and "Decision:" in details.text and "driftline drift summary" in html.text
     assert html_escape(drift_report["decision"]["reason"]) in details.text
     registry = airflow.http.get(f"{PAGES}/registry", headers=airflow.auth)
     assert registry.status_code == 200 and "champion" in registry.text and "v1" in registry.text
