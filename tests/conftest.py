@@ -80,3 +80,7 @@ from hypothesis import settings as _hypothesis_settings  # noqa: E402
 
 _hypothesis_settings.register_profile("driftline", database=None)
 _hypothesis_settings.load_profile("driftline")
+# and its caches (unicode tables, constants) go to a temporary folder, not ./.hypothesis
+from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
+
+set_hypothesis_home_dir(tempfile.mkdtemp(prefix="driftline-hypothesis-"))
