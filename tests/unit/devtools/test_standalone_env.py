@@ -8,7 +8,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from driftline.devtools.standalone import CLI_KEYS, cli_environment, instance_environment, write_cli_environment
@@ -22,9 +22,8 @@ def _sourced(script: str, keys) -> dict[str, str]:
         ["bash", "-c", f'{script}\nfor k in {" ".join(keys)}; do printf "%s=%s\\0" "$k" "${{!k}}"; done'],
         env={"PATH": os.environ["PATH"]},
         capture_output=True,
-        text=True,
         check=True,
-    ).stdout
+    ).stdout.decode()  # bytes: text=True would turn a '\r' in a value into '\n' (universal newlines)
     return dict(item.split("=", 1) for item in out.split("\0") if item)
 
 
@@ -70,6 +69,8 @@ def test_the_airflow_cli_reads_the_instance_metadata_database_through_it(tmp_pat
 
 
 @settings(max_examples=25, deadline=None)
+@example("\r")
+@example("a\r\nb")
 @given(st.text(st.characters(codec="utf-8", exclude_characters="\0"), max_size=40))
 def test_any_value_survives_sourcing(value: str):
     env = {key: f"{value}{index}" for index, key in enumerate(CLI_KEYS)}
