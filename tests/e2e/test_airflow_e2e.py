@@ -40,7 +40,8 @@ BACKFILL_FROM, BACKFILL_TO = FIRST + 2 * DAY, FIRST + 4 * DAY
 BACKFILL_INTERVALS = [BACKFILL_FROM + i * DAY for i in range(3)]
 ROWS_PER_INTERVAL = 2_000
 APPROVAL_TIMEOUT_HOURS = 0.02  # 72 s: the approve_promotion response timeout of this Airflow's DAG
-REVIEWERS = ("alice", "bob")  # simple auth manager users with role "user": enough to answer a required action
+REVIEWERS = ("alice", "bob")
+LINEAGE_NAMESPACE = "driftline-e2e"  # simple auth manager users with role "user": enough to answer a required action
 
 
 def _predictions_per_interval(airflow: Airflow) -> dict[datetime, int]:
@@ -92,6 +93,8 @@ def airflow(tmp_path_factory, database_url, monkeypatch_module):
 
     metadata_db = f"{conninfo_to_dict(database_url)['dbname']}_airflow"
     port = free_port()
+    lineage_log = root / "lineage" / "events.jsonl"
+    lineage_log.parent.mkdir()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "DRIFTLINE_"))}
     env.update(
         {
@@ -104,6 +107,12 @@ def airflow(tmp_path_factory, database_url, monkeypatch_module):
             # How often the scheduler resolves timed-out required actions (default 15 s).
             "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "5",
             "PYTHONUNBUFFERED": "1",
+            # OpenLineage through the client's file transport (JSON lines, appended by every worker): the
+            # backfill test reads score_batch's events from it (docs/operate/lineage.md).
+            "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+                {"type": "file", "log_file_path": str(lineage_log), "append": True}
+            ),
+            "AIRFLOW__OPENLINEAGE__NAMESPACE": LINEAGE_NAMESPACE,
         }
     )
     log = root / "airflow.log"
@@ -274,6 +283,64 @@ def test_backfill_three_intervals_twice_without_doubling(airflow):
         )
     )
     assert all(attempts[d] == 2 for d in BACKFILL_INTERVALS), attempts  # the rerun really ran
+    _assert_backfill_lineage(airflow)
+
+
+def _assert_backfill_lineage(airflow: Airflow) -> None:
+    """Each backfilled score_batch run (two per interval) emitted one COMPLETE event: the interval's
+    input file -> the predictions table, with that attempt's counts and model version, under the run
+    id of the provider's own events of announce_predictions (so a consumer merges them)."""
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict
+
+    from driftline.config import load_config
+    from driftline.db import table
+    from driftline.sources.plan import interval_plan
+
+    pytest.importorskip("airflow.providers.openlineage")
+    path = airflow.root / "lineage" / "events.jsonl"
+    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    job_name = f"{SCORE_BATCH}.announce_predictions"
+    ours = [e for e in events if "driftline_counts" in e["run"].get("facets", {})]
+    assert ours and all(e["job"]["name"] == job_name for e in ours), [e["job"] for e in ours]
+    assert {e["job"]["namespace"] for e in ours} == {LINEAGE_NAMESPACE}
+    provider_runs = {e["run"]["runId"] for e in events if e["job"]["name"] == job_name and e not in ours}
+    config = load_config(airflow.config)
+    server = conninfo_to_dict(airflow.db_url)
+    host = str(server.get("host") or "")
+    host = host if host and not host.startswith("/") else "localhost"  # a socket directory: the local server
+    output = (f"postgres://{host}:{server.get('port') or 5432}", f"{server['dbname']}.{airflow.schema}.predictions")
+    for start in BACKFILL_INTERVALS:
+        files = interval_plan(config, start, start + DAY)["files"]
+        emitted = [
+            e for e in ours if [(i["namespace"], i["name"]) for i in e["inputs"]] == [("file", f) for f in files]
+        ]
+        attempts = query_rows(
+            airflow.db_url,
+            sql.SQL(
+                "SELECT rows_in, rows_scored, rows_quarantined, model_version FROM {} "
+                "WHERE interval_start = %s AND status = 'succeeded'"
+            ).format(table(airflow.schema, "run_summary")),
+            (start,),
+        )
+        assert len(emitted) == len(attempts) == 2, (start, len(emitted), attempts)
+        seen = []
+        for event in emitted:
+            assert event["eventType"] == "COMPLETE"
+            facets = event["run"]["facets"]
+            counts = facets["driftline_counts"]
+            assert counts["rowsIn"] == counts["rowsScored"] + counts["rowsQuarantined"]
+            assert facets["driftline_model"]["dataset"] == DEMO_DATASET
+            seen.append((counts["rowsIn"], counts["rowsScored"], counts["rowsQuarantined"],
+                         facets["driftline_model"]["modelVersion"]))  # fmt: skip
+            (out,) = event["outputs"]
+            assert (out["namespace"], out["name"]) == output
+            assert out["outputFacets"]["outputStatistics"]["rowCount"] == counts["rowsScored"]
+            (only_input,) = event["inputs"]
+            assert only_input["inputFacets"]["dataQualityMetrics"]["rowCount"] == counts["rowsIn"]
+            assert event["run"]["runId"] in provider_runs, "not merged into the provider's run of the task"
+        assert sorted(seen) == sorted(tuple(row) for row in attempts), start
+        assert all(quarantined > 0 for _, _, quarantined, _ in seen)  # the demo plants bad rows in each interval
 
 
 def _interval_key(start: datetime) -> str:
