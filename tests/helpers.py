@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -226,3 +227,85 @@ def write_text(path: Path, text: str, encoding: str = "utf-8") -> None:
     """text written to path, its folders created."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding=encoding)
+
+
+# -- documentation blocks ---------------------------------------------------------------------------
+
+DOC_PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+# The HTML comment right before a fenced block says how the tests treat it (see docs/internals/testing.md):
+#   <!-- runs in tests: <test file> -->                 that file runs the block as written
+#   <!-- not-run: <why>; covered by <path>[, <path>] --> not runnable in a test; those files cover it
+DOC_MARK = re.compile(r"<!--\s*(runs in tests|not-run)\s*:\s*((?:(?!-->).)*?)\s*-->\s*\Z", re.S)
+
+
+@dataclass(frozen=True)
+class DocBlock:
+    """One fenced block of the documentation and the mark before it (mark None when unmarked)."""
+
+    page: str  # relative to the repository, e.g. "docs/configure/dataset.md"
+    line: int  # of the opening fence
+    text: str
+    mark: str | None  # "runs in tests" or "not-run"
+    detail: str  # what follows the mark's colon
+
+    def __str__(self) -> str:
+        return f"{self.page}:{self.line}"
+
+
+def doc_blocks(lang: str = "bash") -> list[DocBlock]:
+    """Every ```lang block of README.md and docs/, in page order, with its mark."""
+    found = []
+    for page in DOC_PAGES:
+        text = page.read_text(encoding="utf-8")
+        for match in re.finditer(rf"^```{lang}\n(.*?)^```", text, flags=re.S | re.M):
+            mark = DOC_MARK.search(text[: match.start()].rstrip() + "\n")
+            found.append(
+                DocBlock(
+                    page.relative_to(REPO).as_posix(),
+                    text.count("\n", 0, match.start()) + 1,
+                    match.group(1),
+                    mark.group(1) if mark else None,
+                    mark.group(2) if mark else "",
+                )
+            )
+    return found
+
+
+def blocks_run_by(page: str, test_file: str) -> list[str]:
+    """The bash blocks of page (e.g. "docs/configure/dataset.md") marked to run in test_file, in order."""
+    return [b.text for b in doc_blocks() if b.page == page and b.mark == "runs in tests" and b.detail == test_file]
+
+
+def doc_shell_env(root: Path, database_url: str) -> dict[str, str]:
+    """The environment a documented command runs in: a newcomer's shell in the project root root, with
+    this Python's `driftline`, `airflow` and `python` on PATH, `. .venv/bin/activate` working (a stub
+    venv whose activate puts them on PATH), the test database, and nothing of driftline's set."""
+    import sys
+
+    bin_dir = Path(sys.executable).parent
+    write_text(root / ".venv" / "bin" / "activate", f'export PATH="{bin_dir}{os.pathsep}$PATH"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")}
+    return {
+        **env,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "DRIFTLINE_HOME": str(root),
+        "DRIFTLINE_DB_URL": database_url,
+        "DRIFTLINE_CACHE_DIR": str(root / ".cache"),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "include"), str(REPO), env.get("PYTHONPATH")])),
+    }
+
+
+def run_doc_block(block: str, root: Path, env: dict[str, str], timeout: float = 300) -> str:
+    """Run a documented bash block as one script in root (the first failing command stops it); its stdout."""
+    import subprocess
+
+    done = subprocess.run(
+        ["bash", "-c", "set -euo pipefail -x\n" + block],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, f"exit {done.returncode}:\n{block}\n{done.stderr[-4000:]}"
+    return done.stdout

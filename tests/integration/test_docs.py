@@ -1,6 +1,7 @@
 """The documentation runs: every `driftline` and `airflow` command in README.md and docs/ parses with the
-flags it shows, the blocks marked `<!-- runs in tests -->` run, every SQL block runs against the demo's
-schema, every TOML key shown is a key the config loader accepts, and the key reference lists them all."""
+flags it shows, every bash block is either run by the test its mark names or marked not runnable with
+the reason and the test that covers it, every SQL block runs against the demo's schema, every TOML key
+shown is a key the config loader accepts, and the key reference lists them all."""
 
 from __future__ import annotations
 
@@ -12,10 +13,9 @@ import uuid
 
 import psycopg
 
-from tests.helpers import REPO, config_copy, create_database, drop_database
+from tests.helpers import DOC_PAGES, REPO, create_database, doc_blocks, drop_database
 
-PAGES = [REPO / "README.md", *sorted(p for p in (REPO / "docs").rglob("*.md"))]
-RUN_MARK = "<!-- runs in tests -->"
+PAGES = DOC_PAGES
 SHELL_SPLIT = re.compile(r"\s*(?:&&|\|\||;|\||&(?!\S))\s*")
 # #29 (branch i29-onto-sweep) adds these subcommands and lands beside the docs: until it does, their
 # documented commands are skipped; once the CLI has them they are checked like every other. No other
@@ -32,15 +32,9 @@ def not_landed(words: list[str]) -> bool:
     return descend(build_parser(), words[:1])[0].prog == "driftline"
 
 
-def fenced(lang: str) -> list[tuple[str, str, bool]]:
-    """(page, block text, marked to run) of every ```lang block of the documentation."""
-    found = []
-    for page in PAGES:
-        text = page.read_text(encoding="utf-8")
-        for match in re.finditer(rf"^```{lang}\n(.*?)^```", text, flags=re.S | re.M):
-            marked = text[: match.start()].rstrip().endswith(RUN_MARK)
-            found.append((page.relative_to(REPO).as_posix(), match.group(1), marked))
-    return found
+def fenced(lang: str) -> list[tuple[str, str]]:
+    """(page, block text) of every ```lang block of the documentation."""
+    return [(block.page, block.text) for block in doc_blocks(lang)]
 
 
 def shell_commands(block: str) -> list[list[str]]:
@@ -75,11 +69,11 @@ def inline_commands() -> list[tuple[str, list[str]]]:
     return found
 
 
-def documented(program: str, prose: bool = True) -> list[tuple[str, list[str], bool]]:
-    """(page, arguments, marked to run) of each `program` command of the bash blocks (and the prose)."""
-    blocks = [(page, cmd, marked) for page, block, marked in fenced("bash") for cmd in shell_commands(block)]
-    spans = [(page, words, False) for page, words in inline_commands()] if prose else []
-    return [(page, words[1:], marked) for page, words, marked in blocks + spans if words[0] == program]
+def documented(program: str, prose: bool = True) -> list[tuple[str, list[str]]]:
+    """(page, arguments) of each `program` command of the bash blocks (and the prose)."""
+    blocks = [(page, cmd) for page, block in fenced("bash") for cmd in shell_commands(block)]
+    spans = inline_commands() if prose else []
+    return [(page, words[1:]) for page, words in blocks + spans if words[0] == program]
 
 
 def descend(parser, words: list[str]):
@@ -105,7 +99,7 @@ def test_every_documented_driftline_command_exists_with_its_flags():
     commands = documented("driftline")
     assert len(commands) >= 30
     failures = []
-    for page, words, _ in commands:
+    for page, words in commands:
         if not_landed(words):
             continue
         parser, rest = descend(build_parser(), words)
@@ -120,7 +114,7 @@ def test_every_documented_airflow_command_exists_with_its_flags(airflow_db):
     commands = documented("airflow")
     assert len(commands) >= 8
     failures = []
-    for page, words, _ in commands:
+    for page, words in commands:
         parser, rest = descend(get_parser(), words)
         if parser.prog == "airflow" or unknown_flags(get_parser(), words):
             failures.append(f"{page}: airflow {' '.join(words)}")
@@ -132,7 +126,7 @@ def test_the_bash_blocks_parse_as_written():
     from driftline.cli import build_parser
 
     failures = []
-    for page, words, _ in documented("driftline", prose=False):
+    for page, words in documented("driftline", prose=False):
         if not_landed(words):
             continue
         try:
@@ -142,18 +136,29 @@ def test_the_bash_blocks_parse_as_written():
     assert not failures, "\n".join(failures)
 
 
-def test_the_blocks_marked_to_run_run(tmp_path, database_url, monkeypatch, capsys):
-    """Marked blocks run against a copy of the demo config (their --config path swapped for it)."""
-    from driftline.cli import main
-
-    config = config_copy(tmp_path, name="loans.toml")
-    monkeypatch.setenv("DRIFTLINE_DB_URL", database_url)
-    marked = [words for _, words, is_marked in documented("driftline") if is_marked]
-    assert marked
-    for words in marked:
-        words = [str(config) if w.endswith(".toml") else w for w in words]
-        assert main(words) == 0, words
-    assert '"landed"' in capsys.readouterr().out
+def test_every_bash_block_runs_in_a_test_or_says_why_not():
+    """Each bash block is marked: `runs in tests: <file>` (that test file exists and names the page, as
+    the runner does when it asks for its blocks), or `not-run: <why>; covered by <path>, ...` (a reason,
+    and paths that exist: the test or CI script that runs the same thing)."""
+    failures = []
+    blocks = doc_blocks("bash")
+    assert len(blocks) >= 20
+    for block in blocks:
+        if block.mark == "runs in tests":
+            runner = REPO / block.detail
+            if not (block.detail.startswith("tests/") and runner.is_file()):
+                failures.append(f"{block}: runs in {block.detail!r}, which is no test file")
+            elif f'"{block.page}"' not in runner.read_text(encoding="utf-8"):
+                failures.append(f"{block}: {block.detail} does not name {block.page!r}: it does not run the block")
+        elif block.mark == "not-run":
+            reason, _, covered = block.detail.partition("; covered by ")
+            paths = [p.strip() for p in covered.split(",") if p.strip()]
+            if not reason.strip() or not paths:
+                failures.append(f"{block}: not-run needs '<why>; covered by <path>', got {block.detail!r}")
+            failures += [f"{block}: covered by {p}, which does not exist" for p in paths if not (REPO / p).exists()]
+        else:
+            failures.append(f"{block}: unmarked (<!-- runs in tests: <test file> --> or <!-- not-run: ... -->)")
+    assert not failures, "\n".join(failures)
 
 
 def test_every_sql_block_runs_against_the_demo_schema(database_url):
@@ -162,9 +167,7 @@ def test_every_sql_block_runs_against_the_demo_schema(database_url):
     from driftline import db
 
     blocks = fenced("sql")
-    body = "\n".join(
-        line for _, block, _ in blocks for line in block.splitlines() if not line.lstrip().startswith("--")
-    )
+    body = "\n".join(line for _, block in blocks for line in block.splitlines() if not line.lstrip().startswith("--"))
     statements = [s.strip() for s in body.split(";") if s.strip()]
     assert len(statements) >= 20
     name = f"docs_{uuid.uuid4().hex[:8]}"
@@ -219,7 +222,7 @@ def test_every_documented_toml_key_is_one_the_loader_accepts():
 
     allowed = {key for _, key, *_ in key_rows()}
     unknown = []
-    for page, block, _ in fenced("toml"):
+    for page, block in fenced("toml"):
         for key in toml_keys(tomllib.loads(block)):
             if key not in allowed:
                 unknown.append(f"{page}: {key}")

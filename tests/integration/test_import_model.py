@@ -20,7 +20,7 @@ from driftline.handoff.importer import import_model
 from driftline.handoff.mlflow_source import MlflowModelError
 from driftline.handoff.parity import ParityError
 from driftline.retraining.lifecycle import train_candidate
-from tests.helpers import config_copy, config_variant, fetch, make_project, scalar
+from tests.helpers import blocks_run_by, config_copy, config_variant, fetch, make_project, scalar
 from tests.integration.handoff_fixtures import run_notebook, start_mlflow
 from tests.integration.scenarios import ALL_LABELS, FIRST, WINDOW_END
 
@@ -286,11 +286,8 @@ def test_explain_with_a_one_hot_pipeline_is_a_config_error_at_import(project, no
 
 
 def readme_handoff_commands() -> list[str]:
-    """The first bash block of the docs page "Bring your own model", one command a line."""
-    import re
-
-    text = (Path(__file__).resolve().parents[2] / "docs" / "bring-your-own-model.md").read_text(encoding="utf-8")
-    block = re.findall(r"```bash\n(.*?)```", text, re.S)[0]
+    """The bash block of the docs page "Bring your own model" marked to run here, one command a line."""
+    (block,) = blocks_run_by("docs/bring-your-own-model.md", "tests/integration/test_import_model.py")
     return [line for line in block.splitlines() if line.strip()]
 
 
