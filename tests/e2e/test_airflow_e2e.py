@@ -40,8 +40,8 @@ BACKFILL_FROM, BACKFILL_TO = FIRST + 2 * DAY, FIRST + 4 * DAY
 BACKFILL_INTERVALS = [BACKFILL_FROM + i * DAY for i in range(3)]
 ROWS_PER_INTERVAL = 2_000
 APPROVAL_TIMEOUT_HOURS = 0.02  # 72 s: the approve_promotion response timeout of this Airflow's DAG
-REVIEWERS = ("alice", "bob")
-LINEAGE_NAMESPACE = "driftline-e2e"  # simple auth manager users with role "user": enough to answer a required action
+REVIEWERS = ("alice", "bob")  # simple auth manager users with role "user": enough to answer a required action
+LINEAGE_NAMESPACE = "driftline-e2e"  # [openlineage] namespace of this instance: the job namespace of its events
 
 
 def _predictions_per_interval(airflow: Airflow) -> dict[datetime, int]:
