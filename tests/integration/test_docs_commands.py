@@ -64,7 +64,7 @@ def demo_project(root: Path, name: str) -> Path:
     return path
 
 
-@pytest.mark.slow  # eight `driftline` processes, two of them training: ~40 s on an idle 2-core machine
+@pytest.mark.slow  # eight `driftline` processes, two of them training: 196 s at load average 13 on 2 cores
 def test_describe_your_dataset_commands(tmp_path, database_url):
     """docs/configure/dataset.md: the dry run, then suite, init-db, train, suite --from-model, score,
     monitor, retrain and models on config/loans.toml (here a copy of the demo config)."""
@@ -87,7 +87,7 @@ def test_describe_your_dataset_commands(tmp_path, database_url):
     ) == [(1,)]
 
 
-@pytest.mark.slow  # three `driftline` processes, one training
+@pytest.mark.slow  # three `driftline` processes, one training: 37 s at load average 13 on 2 cores
 def test_several_datasets_commands(tmp_path, database_url):
     """docs/configure/datasets.md: copy the demo config, its suite and champion, the analysts' role (a
     role name of this test's own for `driftline_analyst`: roles are cluster-wide, dropped afterwards)."""
