@@ -257,7 +257,15 @@ class _CsvReader:
                 )
                 return block, b"", 0
         raw_lines = data.split(b"\n")[:-1]
-        found, carried = spans(raw_lines, odd if odd is not None else np.zeros(count, bool), self.limit, eof)
+        parsed: dict[tuple[int, int], pa.Table | None] = {}  # the multi-line records spans() tried, parsed once
+
+        def one_record(first: int, last: int) -> bool:
+            raw = b"\n".join(raw_lines[first : last + 1])
+            parsed[first, last] = self._one_record(raw, first_line + first)
+            return parsed[first, last] is not None
+
+        mask = odd if odd is not None else np.zeros(count, bool)
+        found, carried = spans(raw_lines, mask, self.limit, eof, one_record)
         rest = b"".join(line + b"\n" for line in raw_lines[carried:])
         if simple and odd is not None and not any(span.broken for span in found):
             # Every field spanning lines closed: one parse of the block, trusted when Arrow finds exactly
@@ -285,7 +293,7 @@ class _CsvReader:
             self._resolve(records, tables, lines, malformed)
             records = []
             number, raw = first_line + span.first, b"\n".join(raw_lines[span.first : span.last + 1])
-            row = None if span.broken else self._one_record(raw, number)
+            row = None if span.broken else parsed[span.first, span.last]
             if row is None:
                 malformed.append((number, self._text(number, raw)))
             else:

@@ -9,6 +9,7 @@ scored under a corrupted key; here such a line is broken.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,10 +70,19 @@ class Span:
     broken: bool = False
 
 
-def spans(lines: list[bytes], odd: np.ndarray, limit: int, eof: bool) -> tuple[list[Span], int]:
+def spans(
+    lines: list[bytes], odd: np.ndarray, limit: int, eof: bool, one_record: Callable[[int, int], bool] | None = None
+) -> tuple[list[Span], int]:
     """The block's records: single lines, quoted fields spanning lines (at most limit bytes, closed
-    before the block ends), and broken lines. Returns (spans, index of the first line carried to the next
-    block: a field still open at the block's end, or len(lines))."""
+    before the block ends, and, when one_record(first, last) is given, reading as exactly one record),
+    and broken lines. Returns (spans, index of the first line carried to the next block: a field still
+    open at the block's end, or len(lines)).
+
+    A quote that closes lines later but does not make one record there while a line between is a whole
+    record of its own (two stray quotes a few lines apart) is no quoted field: its first line is the
+    broken record and the lines after it are read again, so a stray quote never swallows the good lines
+    after it. Without such a line (a key with a line break and a field too many) the span is one broken
+    record, quarantined whole."""
     found: list[Span] = []
     index = 0
     while index < len(lines):
@@ -92,14 +102,23 @@ def spans(lines: list[bytes], odd: np.ndarray, limit: int, eof: bool) -> tuple[l
             if state != OPEN:
                 break
             last += 1
-        if state == CLOSED:
+        if state == CLOSED and not _stray(index, last, odd, one_record):
             found.append(Span(index, last))
             index = last + 1
         elif last == len(lines) and not eof and size <= limit:
             return found, index  # still open: the next block may close it
         else:
-            # Never closed (end of file, a broken quote) or over max_record_bytes: this line alone is the
-            # broken record and reading resumes at the next line, so one open quote swallows nothing.
+            # Never closed (end of file, a broken quote), closed but not one record, or over
+            # max_record_bytes: this line alone is the broken record and reading resumes at the next
+            # line, so one open quote swallows nothing.
             found.append(Span(index, index, broken=True))
             index += 1
     return found, len(lines)
+
+
+def _stray(first: int, last: int, odd: np.ndarray, one_record: Callable[[int, int], bool] | None) -> bool:
+    """Whether lines first..last, closed as one quoted span, are two stray quotes instead: not one record,
+    and a line between them is a record on its own."""
+    if one_record is None or one_record(first, last):
+        return False
+    return any(not odd[line] and one_record(line, line) for line in range(first + 1, last))

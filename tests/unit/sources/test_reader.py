@@ -241,6 +241,20 @@ def test_unbalanced_quote_damages_only_its_own_line(config, tmp_path):
     assert chunk.typed.num_rows + len(chunk.malformed) == 50
 
 
+def test_two_stray_quotes_lines_apart_swallow_nothing_between_them(config, tmp_path):
+    """A quote opened on one line and another a few lines later close each other, but what lies between
+    is no record (two fields, not nine): each stray line is malformed, the good lines between are read.
+    (Found by the messy-CSV property below.)"""
+    rows = [GOOD.replace("t1", f"t{i}") for i in range(6)]
+    rows[1] = '"' + rows[1]  # the key opens a quote
+    rows[4] = rows[4].replace(",grocery,", ',",')  # and this one closes it: `"t1 ... t4,...,10,",online`
+    path = csv(tmp_path, HEADER, *rows)
+    chunk = one_chunk(config, path)
+    assert chunk.typed["transaction_id"].to_pylist() == ["t0", "t2", "t3", "t5"]
+    assert chunk.row_numbers.tolist() == [2, 4, 5, 7]
+    assert [line for line, _ in chunk.malformed] == [3, 6]
+
+
 def test_blank_lines_are_not_records_and_crlf_is_a_line_end(config, tmp_path):
     path = tmp_path / "input.csv"
     path.write_bytes(f"\r\n{HEADER}\r\n{GOOD}\r\n\r\n\n{GOOD.replace('t1', 't2')}\r\n".encode())
