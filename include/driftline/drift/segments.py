@@ -172,7 +172,12 @@ class Published:
     def __init__(self, config: DatasetConfig, rows: IntervalRows, predictions: pd.DataFrame) -> None:
         key = config.entity_key
         self.table = rows.table()
-        left = pd.DataFrame({key: self.table.column(key).to_pandas().astype(str)})
+        keys = self.table.column(key)
+        text = keys.to_pandas()
+        # As text, as the join always took them; Arrow text already converts to Python str.
+        if not (pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type)):
+            text = text.astype(str)
+        left = pd.DataFrame({key: text})
         left["_row"] = np.arange(len(left))
         scores = predictions.rename(columns={"entity_key": key})
         joined = left.drop_duplicates(key, keep="last").merge(scores, on=key, how="inner")
@@ -264,8 +269,10 @@ def segment_rows(config: DatasetConfig, ctx: dict, kept: dict[str, list[str]]) -
         ref_segments = assign(reference[column], kept[column])
         label_segments = assign(labelled[column], kept[column]) if len(labelled) else pd.Series([], dtype=str)
         totals = segment_totals(segments, published.scores)
+        # Each row's segment as a code once (in_segment per value compared every row's text each time).
+        codes, values = pd.factorize(segments, use_na_sentinel=True)
         for value, row in totals.iterrows():
-            inside = np.flatnonzero(in_segment(segments, value))
+            inside = np.flatnonzero(codes == (-1 if value is None else values.get_loc(value)))
             ref = reference[in_segment(ref_segments, value)]
             if len(inside) >= settings.min_segment_rows and len(ref) >= settings.min_segment_rows:
                 size = min(len(inside), config.drift.sample_rows)
