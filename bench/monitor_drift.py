@@ -20,8 +20,8 @@ Evidently import time on its own (paid once per task process).
 
 Then estimated performance beside it, in one child: (a) again, then what the estimate_performance
 step adds on the same interval: CBPE over every row's score (calibrate + estimate_binary with its
-bands) and [monitoring] segments (config/demo.toml's: re-read the interval, join the scores, totals,
-per-segment drift tests and CBPE; drift.segments.segment_rows). The interval's scores come from
+bands) and [monitoring] segments (config/demo.toml's: the rows compare's read kept joined with the
+scores, totals, per-segment drift tests and CBPE; drift.segments.segment_rows). The interval's scores come from
 Postgres in production; here they are computed before the clock starts (reading 1M scores back is
 not in the figure, nor are the few inserts). BENCH_PROFILE=1 prints a profile of the segments part.
 """
@@ -164,7 +164,7 @@ def child_estimate(config_path: str) -> dict:
 
     from driftline.config import load_config
     from driftline.drift.monitor import compare_interval
-    from driftline.drift.segments import segment_rows, top_values
+    from driftline.drift.segments import IntervalRows, segment_rows, top_values
     from driftline.estimation import calibrate, estimate_binary
     from driftline.scoring.engine import predict
     from driftline.sources import read_interval
@@ -184,7 +184,8 @@ def child_estimate(config_path: str) -> dict:
     predictions = pd.DataFrame({"entity_key": pd.concat(keys, ignore_index=True), "score": np.concatenate(scores)})
     t = time.perf_counter()
     ref_file = {"reference_file": reference_file(root, config.drift.sample_rows)}
-    compare_interval(config, model, reference, START, END, set(), {}, ref_file)
+    rows = IntervalRows(config)  # the segments' input, kept by compare's one read (as monitor_interval does)
+    compare_interval(config, model, reference, START, END, set(), {}, ref_file, rows)
     compare = time.perf_counter() - t
 
     calibration = model.manifest["calibration"]
@@ -198,7 +199,7 @@ def child_estimate(config_path: str) -> dict:
     t = time.perf_counter()
     kept = {c: [v for v, _ in top_values(reference[c], config.monitoring.top_n)] for c in config.monitoring.segments}
     context = {"start": START, "end": END, "version": 1, "run_id": "bench", "predictions": predictions}
-    context |= {"reference": reference, "calibration": calibration, "labels": pd.DataFrame()}
+    context |= {"reference": reference, "calibration": calibration, "labels": pd.DataFrame(), "rows": rows}
     if os.environ.get("BENCH_PROFILE"):
         import cProfile
         import pstats

@@ -452,3 +452,72 @@ def test_segments_add_up_to_the_interval_and_carry_estimates(drift_project, moni
         (DRIFTED[0],),
     )
     assert drifted == [(0,)]
+
+
+def test_stored_segment_rows_equal_the_ones_from_re_reading_the_interval(drift_project, monitored):
+    """monitor_interval takes the segments' rows from the read that draws its drift sample; what it
+    stored equals, value for value, what the segments gave when they re-read the interval's input and
+    joined it with the published scores (the code before, kept in tests/segments_before.py)."""
+    import pandas as pd
+    import psycopg
+    import pyarrow as pa
+
+    from driftline.labelled import interval_predictions, read_labels
+    from driftline.sources import read_interval
+    from tests.helpers import db_url
+    from tests.segments_before import frame_before, rows_before, same
+
+    config = load_config(drift_project)
+    for start, end in (UNDRIFTED, DRIFTED):
+        ((version, run_id),) = fetch(
+            drift_project,
+            "SELECT DISTINCT model_version, run_id FROM {s}.segment_intervals WHERE interval_start = %s",
+            (start,),
+        )
+        ((reference_path,),) = fetch(
+            drift_project, "SELECT path FROM {s}.drift_references WHERE model_version = %s", (version,)
+        )
+        ((calibration,),) = fetch(
+            drift_project, "SELECT manifest -> 'calibration' FROM {s}.model_versions WHERE version = %s", (version,)
+        )
+        kept = {
+            column: [
+                v
+                for (v,) in fetch(
+                    drift_project,
+                    "SELECT segment_value FROM {s}.segment_values WHERE model_version = %s AND segment_column = %s "
+                    "ORDER BY rank",
+                    (version, column),
+                )
+            ]
+            for column in config.monitoring.segments
+        }
+        tables = []
+        for chunk in read_interval(config.input_location(start, end), config, start, end):
+            keep = np.ones(chunk.typed.num_rows, dtype=bool)
+            keep[list(chunk.failures)] = False
+            tables.append(chunk.typed.select([config.entity_key, *config.feature_names]).filter(pa.array(keep)))
+        with psycopg.connect(db_url()) as conn:
+            predictions = interval_predictions(conn, config.db_schema, start, end)
+        ctx = {"start": start, "end": end, "version": version, "run_id": run_id, "calibration": calibration}
+        ctx |= {"reference": pd.read_parquet(reference_path), "labels": read_labels(config, datetime.now(timezone.utc))}
+        intervals, estimates = rows_before(config, ctx, kept, frame_before(config, tables, predictions))
+        stored_intervals = fetch(
+            drift_project,
+            "SELECT interval_start, interval_end, model_version, run_id, segment_column, segment_value, segment_other, "
+            "rows, prediction_mean, drifted_features, drift_note FROM {s}.segment_intervals WHERE interval_start = %s",
+            (start,),
+        )
+        stored_estimates = fetch(
+            drift_project,
+            "SELECT interval_start, interval_end, segment_column, segment_value, segment_other, metric, estimate, "
+            "band_low, band_high, realized, realized_rows FROM {s}.segment_estimates WHERE interval_start = %s",
+            (start,),
+        )
+        assert intervals and estimates
+        for expected, got, key in ((intervals, stored_intervals, 7), (estimates, stored_estimates, 6)):
+            plain = [tuple(float(v) if isinstance(v, np.floating) else v for v in row) for row in expected]
+            assert len(plain) == len(got)
+            by_key = {row[:key]: row for row in got}
+            for row in plain:
+                assert all(same(a, b) for a, b in zip(row, by_key[row[:key]], strict=True)), (row, by_key[row[:key]])

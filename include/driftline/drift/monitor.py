@@ -6,7 +6,9 @@ the whole interval in memory); its per-feature results and summary replace that 
 ones in one transaction. The sample is kept for the Evidently HTML report, which the render_report
 task draws afterwards (drift.html), so no decision waits for Evidently. No `import lightgbm`: the
 model is the native booster and the attributions Linear TreeSHAP's, the reference's computed once
-per model version (drift.reference.reference_importance).
+per model version (drift.reference.reference_importance). With [monitoring] segments, the same
+read keeps the interval's rows (drift.segments.IntervalRows) and the segments are computed and
+stored here, so the interval is read once.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import logging
 import time
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +33,7 @@ from driftline.drift.html import sample_path
 from driftline.drift.policy import FeatureResult, is_breach
 from driftline.drift.reference import ensure_reference, reference_importance
 from driftline.drift.report import evidently_frame, report_path, sample_interval
+from driftline.drift.segments import IntervalRows
 from driftline.drift.statistics import SCORE_COLUMN, drift_results
 from driftline.drift.summary import refresh_report_summary
 from driftline.intervals import utc
@@ -55,8 +59,9 @@ def monitor_interval(config_path: str, interval_start: datetime, interval_end: d
         stages["reference"] = time.perf_counter() - t
 
         attribution: dict = {"reference_file": reference_file}
+        rows = IntervalRows(config) if config.monitoring.segments else None  # from the sample's read
         current, features, prediction, rows_seen = compare_interval(
-            config, model, reference, start, end, quarantined, stages, attribution
+            config, model, reference, start, end, quarantined, stages, attribution, rows
         )
         current_rows = len(current)
         t = time.perf_counter()
@@ -66,7 +71,7 @@ def monitor_interval(config_path: str, interval_start: datetime, interval_end: d
 
         counted = [f for f in features if f.counted]
         share = len(counted) / len(features)
-        summary = {
+        summary: dict[str, Any] = {
             "interval_start": start.isoformat(),
             "interval_end": end.isoformat(),
             "model_version": model.version,
@@ -91,6 +96,10 @@ def monitor_interval(config_path: str, interval_start: datetime, interval_end: d
             store_results(conn, config, summary, features)
             if attribution["result"]:  # None: an imported model whose contributions cannot be named by feature
                 _store_attribution(conn, config, summary, attribution["result"])
+        if rows is not None:
+            t = time.perf_counter()
+            summary["segment_rows"] = _segments(conn, config, model, run_id, (start, end), reference, rows)
+            summary["stage_seconds"]["segments"] = round(time.perf_counter() - t, 3)
         refresh_report_summary(conn, config, start, end)
     log.info("monitored interval [%s, %s): %s", start.isoformat(), end.isoformat(), json.dumps(summary))
     return summary
@@ -105,13 +114,15 @@ def compare_interval(
     quarantined: set[str],
     stages: dict[str, float],
     attribution: dict | None = None,
+    rows: IntervalRows | None = None,
 ) -> tuple[pd.DataFrame, list[FeatureResult], FeatureResult, int]:
     """Sample the interval, score the sample, test each column: (sample, features, prediction, rows read).
 
     attribution: a dict to receive the attribution drift (explain.Attribution under "result"); with
-    "reference_file" (the stored reference sample) the reference's importance is the cached one."""
+    "reference_file" (the stored reference sample) the reference's importance is the cached one.
+    rows: receives every row that parsed, from the same read (the segments' input)."""
     t = time.perf_counter()
-    current, rows_seen = sample_interval(config, start, end, quarantined)
+    current, rows_seen = sample_interval(config, start, end, quarantined, rows)
     if current is None or len(current) == 0:
         raise DriftError(f"interval [{start.isoformat()}, {end.isoformat()}) has no scored rows to compare")
     # Arrow keeps freed read buffers in its own pool; hand them back so the report's allocations
@@ -159,6 +170,29 @@ def _attribution_drift(
         ref = mean_abs_contribution(frame_contributions(explain, reference, config, binding))
     cur = mean_abs_contribution(frame_contributions(explain, current, config, binding))
     return Attribution(list(binding.names), ref.tolist(), cur.tolist(), ndcg(ref, cur))
+
+
+def _segments(conn, config: DatasetConfig, model: LoadedModel, run_id: str, interval, reference, rows) -> int:
+    """[monitoring] segments of the interval (drift.segments) from the rows the drift sample's read
+    kept, replacing its previous segment rows; realized values from the labels arrived by now."""
+    from datetime import timezone
+
+    from driftline.drift.segments import monitor_segments
+    from driftline.labelled import interval_predictions, read_labels
+
+    start, end = interval
+    context = {
+        "start": start,
+        "end": end,
+        "version": model.version,
+        "run_id": run_id,
+        "predictions": interval_predictions(conn, config.db_schema, start, end),
+        "reference": reference,
+        "calibration": model.manifest.get("calibration") if config.task == "binary" else None,
+        "labels": read_labels(config, datetime.now(timezone.utc)),
+        "rows": rows,
+    }
+    return monitor_segments(conn, config, context)
 
 
 def save_sample(sample: pd.DataFrame, path) -> None:

@@ -28,11 +28,12 @@ _REGRESSION = "estimated performance is for binary models (regression gets drift
 def estimate_interval(config_path: str, interval_start: datetime, interval_end: datetime, run_id: str) -> dict:
     """Estimate the published interval's performance from its scores and store it (replacing the
     interval's previous estimate); realized values are filled in from labels that have arrived.
-    errors.Skipped for a regression model (segments only) or a model without calibration."""
+    errors.Skipped for a regression model or a model without calibration. [monitoring] segments are
+    monitor_interval's (drift.monitor), from the read that draws its drift sample."""
     config = load_config(config_path)
     start, end = utc(interval_start), utc(interval_end)
-    if config.task != "binary" and not config.monitoring.segments:
-        raise Skipped(_REGRESSION)
+    if config.task != "binary":
+        raise Skipped(_REGRESSION)  # segments: monitor_interval stored them
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     with db.connect(url, autocommit=True) as conn:
         db.ensure_schema(conn, config.db_schema)
@@ -44,18 +45,12 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
             )
         _, _, version, _ = published[0]
         model = load_model(conn, config.db_schema, version, scoring_only=True)  # verifies the calibration's hash
-        calibration = model.manifest.get("calibration") if config.task == "binary" else None
+        calibration = model.manifest.get("calibration")
         labels_as_of = datetime.now(timezone.utc)
-        segment_rows = _segments(conn, config, model, run_id, start, end, calibration, labels_as_of)
-        why = None
-        if config.task != "binary":
-            why = _REGRESSION
-        elif calibration is None:
-            why = f"model v{version} has no calibration (registered before estimation, or a one-class holdout): retrain it"
-        if why:
-            skipped = Skipped(why)
-            skipped.numbers = {"segment_rows": segment_rows}  # the segments were estimated and stored all the same
-            raise skipped
+        if calibration is None:
+            raise Skipped(
+                f"model v{version} has no calibration (registered before estimation, or a one-class holdout): retrain it"
+            )
         scores = np.array(
             conn.execute(
                 sql.SQL("SELECT score FROM {} WHERE interval_start = %s AND interval_end = %s").format(
@@ -89,7 +84,8 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
                         for e in estimates
                     ],
                 )
-        realized = record_realized(conn, config, start, end, labels_as_of, segments=False)  # _segments did them
+        # The segments' realized values: monitor_interval wrote them with the segments.
+        realized = record_realized(conn, config, start, end, labels_as_of, segments=False)
     summary = {
         "interval_start": start.isoformat(),
         "interval_end": end.isoformat(),
@@ -100,32 +96,9 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
         },
         "alert_bands": {m: [round(band[0], 6), round(band[1], 6)] for m, band in bands.items() if band},
         "realized_rows": realized,
-        "segment_rows": segment_rows,
     }
     log.info("estimated performance [%s, %s): %s", start.isoformat(), end.isoformat(), json.dumps(summary))
     return summary
-
-
-def _segments(conn, config, model, run_id, start, end, calibration, labels_as_of) -> int:
-    """[monitoring] segments of the interval (drift.segments), replacing its previous segment rows."""
-    if not config.monitoring.segments:
-        return 0
-    import pandas as pd
-
-    from driftline.drift.reference import ensure_reference
-    from driftline.drift.segments import monitor_segments
-
-    context = {
-        "start": start,
-        "end": end,
-        "version": model.version,
-        "run_id": run_id,
-        "predictions": interval_predictions(conn, config.db_schema, start, end),
-        "reference": pd.read_parquet(ensure_reference(conn, config, model)),
-        "calibration": calibration,
-        "labels": read_labels(config, labels_as_of),
-    }
-    return monitor_segments(conn, config, context)
 
 
 def record_realized(

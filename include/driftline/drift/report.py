@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,9 @@ from driftline.config import DatasetConfig
 from driftline.drift.errors import DriftError
 from driftline.drift.statistics import SCORE_COLUMN, column_methods
 from driftline.sources import read_interval
+
+if TYPE_CHECKING:
+    from driftline.drift.segments import IntervalRows
 
 
 def sample_tables(tables: Iterable[pa.Table], rows: int, seed: int) -> tuple[pa.Table | None, int]:
@@ -64,9 +68,10 @@ def evidently_frame(frame: pd.DataFrame, config: DatasetConfig) -> pd.DataFrame:
 
 
 def sample_interval(
-    config: DatasetConfig, start: datetime, end: datetime, quarantined: set[str]
+    config: DatasetConfig, start: datetime, end: datetime, quarantined: set[str], rows: IntervalRows | None = None
 ) -> tuple[pd.DataFrame | None, int]:
-    """Seeded sample of the interval's scored rows (parse failures and quarantined keys left out)."""
+    """Seeded sample of the interval's scored rows (parse failures and quarantined keys left out).
+    rows: also keeps every row that parsed, from the same read, for the segments."""
     settings = config.drift
 
     excluded = pa.array(sorted(quarantined), type=pa.string())
@@ -77,6 +82,8 @@ def sample_interval(
             keep = np.ones(typed.num_rows, dtype=bool)
             if chunk.failures:
                 keep[list(chunk.failures)] = False
+            if rows is not None:
+                rows.add(typed, keep)
             if len(excluded):
                 keep &= ~pc.is_in(typed[config.entity_key], value_set=excluded).to_numpy(zero_copy_only=False)
             yield typed.select(config.feature_names).filter(pa.array(keep))

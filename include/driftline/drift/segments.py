@@ -6,7 +6,8 @@ on seeded samples, only where both sides have min_segment_rows), the CBPE
 estimate (binary, calibrated models) and the realized value from labels that have arrived.
 
 The pure parts (top_values, assign, segment_totals, drifted_count) take frames and arrays;
-monitor_segments reads the interval, stores the rows and is called from estimate_interval.
+monitor_segments stores the rows and is called from monitor_interval, with the interval's rows
+(IntervalRows) kept from the one read that also draws the drift sample.
 """
 
 from __future__ import annotations
@@ -129,25 +130,92 @@ def ensure_segment_values(conn, config: DatasetConfig, version: int, reference: 
     return kept
 
 
-def interval_frame(config: DatasetConfig, start: datetime, end: datetime, predictions: pd.DataFrame) -> pd.DataFrame:
-    """The interval's published rows: features read from its input joined with their scores."""
+class IntervalRows:
+    """The interval's rows as its input gives them (parse failures left out): the entity key and the
+    features, in Arrow. monitor_interval fills it while it streams the interval for its drift
+    sample, so the segments need no second read of the input; Arrow holds a 1M-row demo interval in
+    ~80 MB, where the pandas frame the segments used to build took ~0.5 GiB."""
+
+    def __init__(self, config: DatasetConfig) -> None:
+        self.columns = [config.entity_key, *config.feature_names]
+        self.tables: list[pa.Table] = []
+
+    def add(self, typed: pa.Table, keep: np.ndarray) -> None:
+        """One chunk's typed rows; keep: the rows that parsed (the others are never scored)."""
+        table = typed.select(self.columns)
+        self.tables.append(table if keep.all() else table.filter(pa.array(keep)))
+
+    def table(self) -> pa.Table:
+        if not self.tables:
+            return pa.table({name: pa.array([], type=pa.string()) for name in self.columns})
+        return pa.concat_tables(self.tables)
+
+
+def read_rows(config: DatasetConfig, start: datetime, end: datetime) -> IntervalRows:
+    """The interval's rows read from its input (for callers without monitor_interval's stream)."""
     from driftline.sources import read_interval
 
-    tables = []
+    rows = IntervalRows(config)
     for chunk in read_interval(config.input_location(start, end), config, start, end):
         keep = np.ones(chunk.typed.num_rows, dtype=bool)
         if chunk.failures:
             keep[list(chunk.failures)] = False
-        tables.append(chunk.typed.select([config.entity_key, *config.feature_names]).filter(pa.array(keep)))
-    frame = pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame(columns=[config.entity_key])
-    frame[config.entity_key] = frame[config.entity_key].astype(str)
-    scores = predictions.rename(columns={"entity_key": config.entity_key})
-    return frame.drop_duplicates(config.entity_key, keep="last").merge(scores, on=config.entity_key, how="inner")
+        rows.add(chunk.typed, keep)
+    return rows
+
+
+class Published:
+    """The interval's published rows: each read row joined with its stored score, in the order (and
+    with the de-duplication: the last row of a key) of the pandas join the segments always used.
+    Only the keys and scores become pandas; a feature is converted for the rows that need it."""
+
+    def __init__(self, config: DatasetConfig, rows: IntervalRows, predictions: pd.DataFrame) -> None:
+        key = config.entity_key
+        self.table = rows.table()
+        keys = self.table.column(key)
+        text = keys.to_pandas()
+        # As text, as the join always took them; Arrow text already converts to Python str.
+        if not (pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type)):
+            text = text.astype(str)
+        left = pd.DataFrame({key: text})
+        left["_row"] = np.arange(len(left))
+        scores = predictions.rename(columns={"entity_key": key})
+        joined = left.drop_duplicates(key, keep="last").merge(scores, on=key, how="inner")
+        self.keys = joined[key]
+        self.scores = joined["score"].to_numpy()
+        self.rows = joined["_row"].to_numpy()
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def column(self, name: str) -> pd.Series:
+        """One feature of every published row."""
+        return self.table.column(name).take(pa.array(self.rows)).to_pandas()
+
+    def features(self, positions: np.ndarray) -> pd.DataFrame:
+        """The features of the published rows at positions."""
+        return self.table.take(pa.array(self.rows[positions])).to_pandas()
+
+
+def interval_frame(config: DatasetConfig, start: datetime, end: datetime, predictions: pd.DataFrame) -> pd.DataFrame:
+    """The interval's published rows: key, the segment columns and the score (reads its input)."""
+    published = Published(config, read_rows(config, start, end), predictions)
+    frame = pd.DataFrame({config.entity_key: published.keys.to_numpy(), "score": published.scores})
+    for column in config.monitoring.segments:
+        frame[column] = published.column(column).to_numpy()
+    return frame
+
+
+def seeded_sample(rows: int, size: int, seed: int) -> np.ndarray:
+    """The positions DataFrame.sample(size, random_state=seed) takes from `rows` rows (pandas' rule:
+    RandomState(seed).choice without replacement), so a sample taken by position equals it."""
+    return np.random.RandomState(seed).choice(rows, size=size, replace=False).astype(np.intp, copy=False)
 
 
 def monitor_segments(conn, config: DatasetConfig, ctx: dict) -> int:
     """Replace the interval's segment rows. ctx: start, end, version, run_id, predictions (entity_key,
-    score), reference (frame), calibration (or None), labels (frame). Returns the rows written."""
+    score), reference (frame), calibration (or None), labels (frame), rows (IntervalRows, or absent:
+    read the input). Returns the rows written."""
     settings = config.monitoring
     if not settings.segments:
         return 0
@@ -184,29 +252,36 @@ def monitor_segments(conn, config: DatasetConfig, ctx: dict) -> int:
 
 
 def segment_rows(config: DatasetConfig, ctx: dict, kept: dict[str, list[str]]) -> tuple[list[tuple], list[tuple]]:
-    """(segment_intervals rows, segment_estimates rows) of the interval (reads its input; no database)."""
+    """(segment_intervals rows, segment_estimates rows) of the interval; no database. ctx["rows"]:
+    the IntervalRows monitor_interval kept while streaming the interval (absent: read its input)."""
     settings = config.monitoring
     start, end, version = ctx["start"], ctx["end"], ctx["version"]
-    frame = interval_frame(config, start, end, ctx["predictions"])
+    rows = ctx.get("rows")
+    published = Published(config, read_rows(config, start, end) if rows is None else rows, ctx["predictions"])
     reference = ctx["reference"]
     labels = ctx["labels"]
-    labelled = frame.merge(labels, on=config.entity_key, how="inner") if len(labels) else frame.iloc[:0]
+    columns = {column: published.column(column) for column in settings.segments}
+    keyed = pd.DataFrame({config.entity_key: published.keys, "score": published.scores, **columns})
+    labelled = keyed.merge(labels, on=config.entity_key, how="inner") if len(labels) else keyed.iloc[:0]
     intervals, estimates = [], []
     for column in settings.segments:
-        segments = assign(frame[column], kept[column])
+        segments = assign(columns[column], kept[column])
         ref_segments = assign(reference[column], kept[column])
         label_segments = assign(labelled[column], kept[column]) if len(labelled) else pd.Series([], dtype=str)
-        totals = segment_totals(segments, frame["score"].to_numpy())
+        totals = segment_totals(segments, published.scores)
+        # Each row's segment as a code once (in_segment per value compared every row's text each time).
+        codes, values = pd.factorize(segments, use_na_sentinel=True)
         for value, row in totals.iterrows():
-            current = frame[in_segment(segments, value)]
+            inside = np.flatnonzero(codes == (-1 if value is None else values.get_loc(value)))
             ref = reference[in_segment(ref_segments, value)]
-            if len(current) >= settings.min_segment_rows and len(ref) >= settings.min_segment_rows:
-                sample = current.sample(min(len(current), config.drift.sample_rows), random_state=config.drift.seed)
+            if len(inside) >= settings.min_segment_rows and len(ref) >= settings.min_segment_rows:
+                size = min(len(inside), config.drift.sample_rows)
+                sample = published.features(inside[seeded_sample(len(inside), size, config.drift.seed)])
                 drifted, note = drifted_count(config, sample, ref, column), None
             else:
                 drifted = None
                 note = (
-                    f"drift not tested: {len(current)} interval rows, {len(ref)} reference rows "
+                    f"drift not tested: {len(inside)} interval rows, {len(ref)} reference rows "
                     f"(min_segment_rows {settings.min_segment_rows})"
                 )
             intervals.append(
@@ -223,6 +298,7 @@ def segment_rows(config: DatasetConfig, ctx: dict, kept: dict[str, list[str]]) -
                     note,
                 )
             )
+            current = pd.DataFrame({"score": published.scores[inside]})
             estimates.extend(
                 _performance(config, ctx, column, value, current, labelled[in_segment(label_segments, value)])
             )

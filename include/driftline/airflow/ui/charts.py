@@ -30,12 +30,21 @@ class Series:
 
 @dataclass(frozen=True)
 class Band:
-    """A shaded range per x slot (None where there is none), e.g. an estimate's 95% band."""
+    """A shaded range per x slot (None where there is none), e.g. an estimate's 95% band.
+    edged: its low and high edges drawn as dashed lines too (an alert band over an estimate's band)."""
 
     label: str
     lows: Sequence[float | None]
     highs: Sequence[float | None]
     color: str = PALETTE[0]
+    edged: bool = False
+
+    def edges(self) -> tuple[Series, Series]:
+        """The low and high edges as lines (with a gap where the band has none)."""
+        return (
+            Series(f"{self.label} low", self.lows, self.color, dashed=True),
+            Series(f"{self.label} high", self.highs, self.color, dashed=True),
+        )
 
 
 @dataclass(frozen=True)
@@ -188,11 +197,18 @@ def svg(chart: Chart) -> str:
                 f'text-anchor="middle">{escape(label)}</text>'
             )
     for band in chart.bands:
+        kind, fill_opacity = ("alert-band", "0.08") if band.edged else ("band", "0.18")
         for points in band_polygons(chart, band, bounds):
             out.append(
-                f'<polygon class="band" points="{points}" fill="{escape(band.color)}" fill-opacity="0.18" stroke="none">'
-                f"<title>{escape(band.label)}</title></polygon>"
+                f'<polygon class="{kind}" points="{points}" fill="{escape(band.color)}" fill-opacity="{fill_opacity}" '
+                f'stroke="none"><title>{escape(band.label)}</title></polygon>'
             )
+        for edge in band.edges() if band.edged else ():
+            for points in polylines(chart, edge, bounds):
+                out.append(
+                    f'<polyline class="band-edge" points="{points}" fill="none" stroke="{escape(band.color)}" '
+                    f'stroke-width="1" stroke-dasharray="6 4"><title>{escape(edge.label)}</title></polyline>'
+                )
     for threshold in chart.thresholds:
         y = y_position(chart, threshold.value, bounds)
         out.append(

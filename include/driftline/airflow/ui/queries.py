@@ -172,8 +172,9 @@ def champion_importance(conn, schema: str) -> dict[str, Any] | None:
 
 def trend_rows(conn, config: DatasetConfig, limit: int = 120) -> dict[str, list[dict[str, Any]] | None]:
     """The trend page's rows, oldest first, of the last `limit` interval starts: drift per interval,
-    estimated vs realized performance per interval and metric, and per segment; None for a view the
-    schema does not have (segment_performance comes with segments)."""
+    estimated vs realized performance per interval and metric, and per segment, and the alert band
+    per interval and metric; None for a view the schema does not have (segment_performance comes
+    with segments)."""
     columns = {
         "drift": ("drift_summary", "drifted_share, prediction_drift, breach, trigger", ""),
         "performance": (
@@ -187,6 +188,7 @@ def trend_rows(conn, config: DatasetConfig, limit: int = 120) -> dict[str, list[
             "estimate, estimate_low, estimate_high, realized",
             "segment_column, segment_value, segment_other, metric",
         ),
+        "alerts": ("performance_alerts", "metric, alert_low, alert_high", "metric"),
     }
     return {key: _recent_rows(conn, config.db_schema, *spec, limit) for key, spec in columns.items()}
 

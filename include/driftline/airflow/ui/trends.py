@@ -58,6 +58,9 @@ def drift_charts(rows: list[dict[str, Any]], slots: list[Interval], policy: Drif
     ]
 
 
+ALERT_COLOR = "#c53030"  # the trigger's colour (charts.Threshold): crossing it is what alerts
+
+
 def performance_chart(
     title: str,
     rows: list[dict[str, Any]],
@@ -66,21 +69,41 @@ def performance_chart(
     low: str = "band_low",
     high: str = "band_high",
     size: tuple[int, int] = (640, 240),
+    alerts: Sequence[dict[str, Any]] = (),
 ) -> str:
-    """Estimate with its band and the realized value (where labelled) of one metric per interval."""
-    return svg(
-        Chart(
-            title,
-            [interval_label(slot) for slot in slots],
-            series=[
-                Series("estimate", _column(rows, slots, "estimate"), color=PALETTE[0], dashed=True),
-                Series("realized", _column(rows, slots, "realized"), color=PALETTE[1]),
-            ],
-            bands=[Band("95% band", _column(rows, slots, low), _column(rows, slots, high), color=PALETTE[0])],
-            thresholds=list(thresholds),
-            width=size[0],
-            height=size[1],
-        )
+    """Estimate with its band and the realized value (where labelled) of one metric per interval;
+    alerts: that metric's performance_alerts rows, drawn as the alert band."""
+    return svg(performance_chart_data(title, rows, slots, thresholds, low, high, size, alerts))
+
+
+def performance_chart_data(
+    title: str,
+    rows: list[dict[str, Any]],
+    slots: list[Interval],
+    thresholds: Sequence[Threshold] = (),
+    low: str = "band_low",
+    high: str = "band_high",
+    size: tuple[int, int] = (640, 240),
+    alerts: Sequence[dict[str, Any]] = (),
+) -> Chart:
+    """What performance_chart draws. The alert band (alert_low, alert_high: the holdout's chunk mean
+    +- estimated_metric_std standard deviations, stored with each estimate) is per interval, since a
+    new model version brings its own; an interval estimated without one has a gap."""
+    bands = [Band("95% band", _column(rows, slots, low), _column(rows, slots, high), color=PALETTE[0])]
+    if any(row.get("alert_low") is not None for row in alerts):
+        lows, highs = _column(list(alerts), slots, "alert_low"), _column(list(alerts), slots, "alert_high")
+        bands.append(Band("alert band", lows, highs, color=ALERT_COLOR, edged=True))
+    return Chart(
+        title,
+        [interval_label(slot) for slot in slots],
+        series=[
+            Series("estimate", _column(rows, slots, "estimate"), color=PALETTE[0], dashed=True),
+            Series("realized", _column(rows, slots, "realized"), color=PALETTE[1]),
+        ],
+        bands=bands,
+        thresholds=list(thresholds),
+        width=size[0],
+        height=size[1],
     )
 
 
@@ -91,15 +114,24 @@ def shown_metrics(rows: list[dict[str, Any]], policy: DriftPolicy | None) -> lis
     return [m for i, m in enumerate(wanted) if m in present and m not in wanted[:i]]
 
 
-def performance_charts(rows: list[dict[str, Any]], slots: list[Interval], policy: DriftPolicy | None) -> list[str]:
-    """Estimated vs realized performance over time, one chart per shown metric, the floor drawn on the trigger's."""
+def performance_charts(
+    rows: list[dict[str, Any]],
+    slots: list[Interval],
+    policy: DriftPolicy | None,
+    alerts: list[dict[str, Any]] | None = None,
+) -> list[str]:
+    """Estimated vs realized performance over time, one chart per shown metric, the floor drawn on
+    the trigger's, the alert band (performance_alerts rows) on each metric that has one."""
     charts = []
     for metric in shown_metrics(rows, policy):
         thresholds = []
         if policy is not None and metric == policy.estimated_metric and policy.estimated_metric_floor is not None:
             thresholds.append(Threshold("trigger floor", policy.estimated_metric_floor))
         metric_rows = [row for row in rows if row["metric"] == metric]
-        charts.append(performance_chart(f"Estimated vs realized {metric}", metric_rows, slots, thresholds))
+        metric_alerts = [row for row in alerts or [] if row["metric"] == metric]
+        charts.append(
+            performance_chart(f"Estimated vs realized {metric}", metric_rows, slots, thresholds, alerts=metric_alerts)
+        )
     return charts
 
 
@@ -133,7 +165,8 @@ def segment_charts(rows: list[dict[str, Any]], slots: list[Interval], metric: st
 
 def trend_page(found: dict[str, list[dict[str, Any]] | None], policy: DriftPolicy | None) -> dict[str, Any]:
     """The trend page's context: its intervals, and the charts as SVG markup (escaped inside);
-    found["segments"] is None when the schema has no segment_performance view (section left out)."""
+    found["segments"] is None when the schema has no segment_performance view (section left out),
+    found["alerts"] (performance_alerts rows) None or absent when it has no alert bands."""
     segments = found.get("segments")
     drift, performance = found["drift"] or [], found["performance"] or []
     slots = intervals_of(drift, performance, segments or [])
@@ -142,7 +175,7 @@ def trend_page(found: dict[str, list[dict[str, Any]] | None], policy: DriftPolic
     return {
         "intervals": len(slots),
         "drift_charts": drift_charts(drift, slots, policy) if drift else [],
-        "performance_charts": performance_charts(performance, slots, policy),
+        "performance_charts": performance_charts(performance, slots, policy, found.get("alerts")),
         "segment_metric": segment_metric,
         "segments": None if segments is None else segment_charts(segments, slots, segment_metric),
     }

@@ -6,7 +6,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from driftline.airflow.ui.charts import Band, Chart, Series, Threshold, band_polygons, polylines, svg, y_range
-from driftline.airflow.ui.trends import intervals_of, trend_page
+from driftline.airflow.ui.trends import intervals_of, performance_chart_data, trend_page
 from driftline.config import DriftPolicy
 
 HOSTILE = '<script>alert("x")</script>'
@@ -93,3 +93,43 @@ def test_trend_page_shares_one_x_axis_and_leaves_segments_out_without_their_view
     page = trend_page({"drift": drift, "performance": performance, "segments": segments}, policy)
     [[column, charts]] = [(s["column"], s["charts"]) for s in page["segments"]]
     assert column == "channel" and len(charts) == 1 and "&lt;script&gt;" in charts[0] and "<script" not in charts[0]
+
+
+def test_the_estimate_chart_draws_each_interval_s_alert_band_and_leaves_a_gap_without_one():
+    """The alert band stored with each estimate (performance_alerts: a new model version brings its
+    own) is a band of its own per interval on the estimated-performance chart, edged with dashed lines."""
+    days = [(START + timedelta(days=i), START + timedelta(days=i + 1)) for i in range(4)]
+    performance = [
+        {"interval_start": s, "interval_end": e, "metric": "auc", "estimate": 0.8, "band_low": 0.78, "band_high": 0.82}
+        for s, e in days
+    ]
+    bands = {0: (0.7, 0.9), 1: (0.7, 0.9), 3: (0.6, 0.95)}  # day 2: estimated without a band
+    alerts = [
+        {"interval_start": s, "interval_end": e, "metric": "auc", "alert_low": lo, "alert_high": hi}
+        for i, (s, e) in enumerate(days)
+        for lo, hi in [bands.get(i, (None, None))]
+    ] + [
+        {
+            "interval_start": days[0][0],
+            "interval_end": days[0][1],
+            "metric": "accuracy",
+            "alert_low": 0.1,
+            "alert_high": 0.2,
+        }
+    ]
+    data = performance_chart_data("auc", performance, days, alerts=[a for a in alerts if a["metric"] == "auc"])
+    estimate, alert = data.bands
+    assert estimate.label == "95% band" and not estimate.edged
+    assert alert.edged and list(alert.lows) == [0.7, 0.7, None, 0.6] and list(alert.highs) == [0.9, 0.9, None, 0.95]
+    low, high = y_range(data)
+    assert low < 0.6 and high > 0.95  # the band is inside the axis even where the estimate is far from it
+    assert performance_chart_data("auc", performance, days).bands == [estimate]  # no alert rows: no alert band
+
+    policy = DriftPolicy(0.3, 0.1, 0.1, 2, 3, 24.0)
+    page = trend_page({"drift": [], "performance": performance, "segments": None, "alerts": alerts}, policy)
+    [auc] = page["performance_charts"]
+    assert auc.count('class="alert-band"') == 2  # days 0-1 and day 3 alone: the gap splits it
+    assert auc.count('class="band-edge"') == 2  # low and high along days 0-1 (a lone day has no line)
+    assert ">alert band<" in auc  # in the legend
+    without = trend_page({"drift": [], "performance": performance, "segments": None}, policy)["performance_charts"][0]
+    assert "alert-band" not in without and "band-edge" not in without
