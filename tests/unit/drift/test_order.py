@@ -127,7 +127,7 @@ def busy_backfills(draw):
     return rules, flags, order, draw(st.lists(st.booleans(), min_size=len(flags), max_size=len(flags)))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(busy_backfills())
 def test_triggers_held_while_the_retrain_dag_is_busy_are_the_triggers_of_data_order(case):
     """A trigger the retrain DAG cannot take is held and recorded by a later run: once it can, the
@@ -153,7 +153,7 @@ def late_backfills(draw):
     return rules, flags, days, busy
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(late_backfills())
 def test_intervals_known_late_never_put_two_retrains_within_one_cooldown(case):
     """A recorded trigger is never taken back, so an interval known after a later one triggered can
