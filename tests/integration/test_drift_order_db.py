@@ -60,7 +60,7 @@ def in_order(rules: tuple[int, int, int], flags: list[bool]) -> set[str]:
 
 def reset(config: str, days: int) -> None:
     """Empty the decision tables; every interval of the backfill known (score_batch started on it)."""
-    for name in ("drift_decisions", "drift_intervals", "scored_intervals", "alerts"):
+    for name in ("drift_decisions", "drift_intervals", "scoring_runs", "scored_intervals", "alerts"):
         fetch(config, f"DELETE FROM {{s}}.{name} RETURNING 1")
     for day in range(days):
         fetch(
@@ -70,7 +70,7 @@ def reset(config: str, days: int) -> None:
         )
 
 
-def monitored(config: str, day: int, breach: bool) -> None:
+def monitored(config: str, day: int, breach: bool, start: datetime | None = None) -> None:
     """What monitor_interval stores for the day (its numbers do not matter here, its breach does)."""
     fetch(
         config,
@@ -79,39 +79,112 @@ def monitored(config: str, day: int, breach: bool) -> None:
         "prediction_method, prediction_drift, breach, report_path, stage_seconds, monitored_at) VALUES "
         "(%s, %s, 1, 'test', 10, 10, 10, 7, 0, 0, %s, 'psi', 0, %s, '/nonexistent/report.html', '{{}}', now()) "
         "RETURNING 1",
-        (DAY0 + timedelta(days=day), DAY0 + timedelta(days=day + 1), 0.5 if breach else 0.0, breach),
+        (start or DAY0 + timedelta(days=day), DAY0 + timedelta(days=day + 1), 0.5 if breach else 0.0, breach),
     )
 
 
 @st.composite
 def backfills(draw):
     flags = draw(st.lists(st.booleans(), min_size=2, max_size=6))
-    return draw(st.sampled_from(RULES)), flags, draw(st.permutations(range(len(flags))))
+    busy = draw(st.lists(st.booleans(), min_size=len(flags), max_size=len(flags)))
+    return draw(st.sampled_from(RULES)), flags, draw(st.permutations(range(len(flags)))), busy
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(case=backfills())
-def test_any_monitoring_order_triggers_the_retrains_of_data_order(configs, case):
+def deciding():
     from driftline.airflow.tasks import retrain_run_id
-    from driftline.drift.decision import RetrainState
     from driftline.drift.decision import decide_retrain as decide
 
     def decide_retrain(*args, **kwargs):
         return decide(*args, **kwargs, retrain_run_id=retrain_run_id)
 
-    rules, flags, order = case
+    return decide_retrain
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=backfills())
+def test_any_monitoring_order_triggers_the_retrains_of_data_order(configs, case):
+    """Also while the retrain DAG is busy (a run active) for some of the runs: a trigger it cannot take
+    is held and started by a later run, and the cooldown counts from retrains that started only."""
+    from driftline.drift.decision import RetrainState
+
+    decide_retrain = deciding()
+    rules, flags, order, busy = case
     config = configs[rules]
     reset(config, len(flags))
     issued: list[str] = []
-    for day in order:
-        monitored(config, day, flags[day])
-        decision = decide_retrain(
-            config, DAY0 + timedelta(days=day), DAY0 + timedelta(days=day + 1), f"m{day}", RetrainState("retrain")
-        )
-        retrains = decision.get("retrains", [decision] if decision["trigger"] else [])  # main: no list
-        new = [r["retrain_run_id"] for r in retrains if r["retrain_run_id"] not in issued]
+
+    def run(day: int, state: RetrainState) -> None:
+        decision = decide_retrain(config, DAY0 + timedelta(days=day), DAY0 + timedelta(days=day + 1), f"m{day}", state)
+        new = [r["retrain_run_id"] for r in decision["retrains"] if r["retrain_run_id"] not in issued]
         assert len(set(new)) == len(new)
-        issued += new
+        issued.extend(new)
+
+    for day, busy_now in zip(order, busy):
+        monitored(config, day, flags[day])
+        run(day, RetrainState("retrain", running=int(busy_now)))
+    run(order[-1], RetrainState("retrain"))  # the next monitor_drift run, once the retrain DAG is free
     assert sorted(issued) == sorted(in_order(rules, flags))
     recorded = fetch(config, "SELECT DISTINCT retrain_run_id FROM {s}.drift_decisions WHERE trigger")
     assert {run for (run,) in recorded} == set(issued)
+
+
+def test_the_brief_repro_a_trigger_held_by_a_running_retrain_is_started_later(configs):
+    """Cooldown 24 h, window 1: day 0 triggers; day 2 breaches while a retrain runs (held, not lost);
+    day 3 is in day 2's cooldown; the next run with the DAG free starts day 2's retrain."""
+    from driftline.drift.decision import RetrainState
+
+    decide_retrain = deciding()
+    config = configs[(1, 1, 60)]
+    reset(config, 6)
+    flags = [True, False, False, True, True, False]
+    bounds = [(DAY0 + timedelta(days=day), DAY0 + timedelta(days=day + 1)) for day in range(6)]
+    for day in (0, 1, 2):
+        monitored(config, day, flags[day])
+    first = decide_retrain(config, *bounds[0], "a", RetrainState("retrain"))
+    assert first["trigger"]
+    monitored(config, 3, flags[3])  # 72 h after day 0: out of its cooldown
+    held = decide_retrain(config, *bounds[3], "b", RetrainState("retrain", running=1))
+    assert not held["trigger"] and "held" in held["reason"] and held["retrains"] == []
+    monitored(config, 5, flags[5])
+    again = decide_retrain(config, *bounds[5], "c", RetrainState("retrain", running=1))
+    assert again["retrains"] == []  # still held: no new decision row for day 3 (same outcome)
+    rows = fetch(config, "SELECT count(*) FROM {s}.drift_decisions WHERE interval_end = %s", (bounds[3][1],))
+    assert rows == [(1,)]
+    monitored(config, 4, flags[4])
+    later = decide_retrain(config, *bounds[4], "d", RetrainState("retrain"))
+    assert not later["trigger"] and "in cooldown" in later["reason"]  # day 4 is in day 3's cooldown
+    assert [r["interval"]["end"] for r in later["retrains"]] == [bounds[3][1].isoformat()]
+
+
+def test_an_interval_whose_scoring_failed_and_never_published_holds_nothing(configs):
+    """Day 0 is known but its only scoring attempt failed: day 1 does not wait for it forever."""
+    from driftline.drift.decision import RetrainState
+
+    decide_retrain = deciding()
+    config = configs[(1, 1, 60)]
+    reset(config, 2)
+    fetch(
+        config,
+        "INSERT INTO {s}.scoring_runs (interval_id, run_id, status, started_at) VALUES (1, 'failed', 'failed', now()) "
+        "RETURNING 1",
+    )
+    monitored(config, 1, True)
+    decision = decide_retrain(config, DAY0 + timedelta(days=1), DAY0 + timedelta(days=2), "m1", RetrainState("r"))
+    assert decision["trigger"], decision["reason"]
+
+
+@pytest.mark.parametrize("longer_first", [True, False])
+def test_two_monitored_intervals_with_one_end_are_read_as_one_in_any_insertion_order(configs, longer_first):
+    """A manual run over two days and the daily interval end together: the one starting first speaks
+    for the end, in the window and in the decision's numbers, whichever was stored first."""
+    from driftline.drift.decision import RetrainState
+
+    decide_retrain = deciding()
+    config = configs[(1, 1, 60)]
+    reset(config, 2)
+    monitored(config, 0, False)
+    rows = [(True, DAY0), (False, DAY0 + timedelta(days=1))]  # two days, breached; the last day, did not
+    for breach, start in rows if longer_first else rows[::-1]:
+        monitored(config, 1, breach, start=start)
+    decision = decide_retrain(config, DAY0 + timedelta(days=1), DAY0 + timedelta(days=2), "m", RetrainState("r"))
+    assert decision["trigger"] and decision["interval"]["start"] == DAY0.isoformat(), decision["reason"]

@@ -40,19 +40,23 @@ def decide_retrain(
     """Apply [drift.trigger] to the monitored interval in data order, store the decision, return it.
 
     The policy runs over the intervals in data order (drift.order.plan), so the order monitor_drift
-    runs in changes no trigger: the later monitored intervals this one can change are decided again
-    (a new decision row each; decisions are appended, never overwritten), and those that now trigger
-    are listed in `retrains` (trigger run id and conf), once per interval. retrain: the retrain DAG's
-    state (deployed, paused, runs running and queued); a run waiting on it is said and alerted.
-    retrains=False (`driftline monitor --no-retrain`): a trigger is recorded but starts no retrain,
-    so no cooldown counts from it. The result carries decision_id, breach, trigger, reason,
-    retrain_run_id, interval, report_path, drifted_share, prediction_drift, drifted_features,
-    model_version and retrains. retrain_run_id(interval end): the id of the retrain run a trigger for
-    that interval asks for (the orchestrator names its runs).
+    runs in changes no trigger: the other monitored intervals whose data-order decision is now a
+    trigger not recorded yet are decided again (a new decision row each; decisions are appended,
+    never overwritten): later ones a newly monitored interval released, and earlier or later ones
+    held while the retrain DAG could not take a run. Those that now trigger are listed in `retrains`
+    (trigger run id and conf), once per interval. retrain: the retrain DAG's state (deployed, paused,
+    runs running and queued); while it cannot take a run a trigger is held (said and alerted), never
+    refused, so which intervals trigger depends on the data only. A held interval decided again with
+    the same outcome adds no row. retrains=False (`driftline monitor --no-retrain`): a trigger is
+    recorded but starts no retrain, so no cooldown counts from it. The result carries decision_id,
+    breach, trigger, reason, retrain_run_id, interval, report_path, drifted_share, prediction_drift,
+    drifted_features, model_version and retrains. retrain_run_id(interval end): the id of the retrain
+    run a trigger for that interval asks for (the orchestrator names its runs). now: stored as
+    decided_at, never read by a rule.
     """
     config = load_config(config_path)
     start, end = utc(interval_start), utc(interval_end)
-    now = now or datetime.now(timezone.utc)  # wall clock only for how long a retrain run has been queued
+    now = now or datetime.now(timezone.utc)
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     with db.connect(url, autocommit=True) as conn:
         breaches = monitored_breaches(conn, config.db_schema, config.drift.trigger)
@@ -70,14 +74,16 @@ def decide_retrain(
             anchor=retrains,
             recorded=(triggered := _triggered(conn, config.db_schema)),
         )
+        latest = _latest_reasons(conn, config.db_schema)
 
-        def one(p, breach):
-            return _decide_one(conn, config, run_id, retrain, now, p, breach, retrains, retrain_run_id)
+        def one(p, breach, unchanged=None):
+            return _decide_one(conn, config, run_id, retrain, now, p, breach, retrains, retrain_run_id, unchanged)
 
         decided = [one(planned[end], breaches[end])]
-        for later, p in sorted(planned.items()):
-            if later > end and p.trigger and later not in triggered:  # re-evaluated: it triggers now
-                decided.append(one(p, breaches[later]))
+        for other, p in sorted(planned.items()):
+            if other != end and p.trigger and other not in triggered:  # released, or held by the retrain DAG
+                decided.append(one(p, breaches[other], unchanged=latest.get(other)))
+    decided = [d for d in decided if d is not None]
     for one in decided:
         _alert(config, run_id, one)
     first = decided[0]
@@ -85,11 +91,23 @@ def decide_retrain(
 
 
 def _decide_one(
-    conn, config, run_id: str, retrain: RetrainState, now: datetime, planned, breach: tuple, retrains: bool, name_run
-) -> dict:
+    conn,
+    config,
+    run_id: str,
+    retrain: RetrainState,
+    now: datetime,
+    planned,
+    breach: tuple,
+    retrains: bool,
+    name_run,
+    unchanged: str | None = None,
+) -> dict | None:
     """Decide one interval from its data-order plan, append the decision, refresh its report summary.
-    A trigger under `--no-retrain` (retrains=False) is marked `"retrain_started": false` in its numbers."""
+    A trigger under `--no-retrain` (retrains=False) is marked `"retrain_started": false` in its numbers.
+    unchanged: the reason of the interval's newest decision; a decision that is no trigger and gives
+    the same reason again is not stored (None returned): a held interval adds no row per run."""
     policy, schema = config.drift.trigger, config.db_schema
+    # The interval starting first speaks for its end, as in monitored_breaches.
     current = conn.execute(
         sql.SQL(
             "SELECT interval_start, model_version, drifted_share, prediction_drift, breach, counted_features, "
@@ -132,7 +150,10 @@ def _decide_one(
         _last_trigger(conn, schema),
         at=end,
         waiting_for=planned.waiting_for,
+        next_retrain_at=planned.next_retrain,
     )
+    if not decision.trigger and unchanged is not None and decision.reason == unchanged:
+        return None
     retrain_run_id = name_run(end) if decision.trigger else None
     if decision.trigger:
         decision.numbers["retrain_started"] = retrains
@@ -197,9 +218,27 @@ def _alert(config, run_id: str, decision: dict) -> None:
 
 
 def _known_ends(conn, schema: str) -> set[datetime]:
-    """Ends of the intervals score_batch has started on (monitored or not yet)."""
-    rows = conn.execute(sql.SQL("SELECT interval_end FROM {}").format(db.table(schema, "scored_intervals")))
+    """Ends of the intervals score_batch has started on (monitored or not yet), less those it gave up
+    on: never published and whose newest attempt failed. Such an interval would hold later triggers
+    until someone reran it; once a rerun publishes it, it is monitored and decided like a late one."""
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT i.interval_end FROM {i} i WHERE i.current_run_key IS NOT NULL OR coalesce("
+            "(SELECT r.status FROM {r} r WHERE r.interval_id = i.interval_id ORDER BY r.run_key DESC LIMIT 1), "
+            "'running') <> 'failed'"
+        ).format(i=db.table(schema, "scored_intervals"), r=db.table(schema, "scoring_runs"))
+    )
     return {utc(end) for (end,) in rows.fetchall()}
+
+
+def _latest_reasons(conn, schema: str) -> dict[datetime, str]:
+    """The reason of each interval's newest decision, by interval end."""
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT DISTINCT ON (interval_end) interval_end, reason FROM {} ORDER BY interval_end, decision_id DESC"
+        ).format(db.table(schema, "drift_decisions"))
+    )
+    return {utc(end): reason for end, reason in rows.fetchall()}
 
 
 def _triggered(conn, schema: str) -> dict[datetime, bool]:
@@ -226,7 +265,8 @@ def _retrained(conn, schema: str) -> list[datetime]:
 
 
 def _last_trigger(conn, schema: str) -> tuple[datetime, str] | None:
-    """When our newest retrain trigger was decided, and the retrain run id it asked for."""
+    """When our newest retrain trigger was decided, and the retrain run id it asked for (named in the
+    words of a hold; no rule reads the time)."""
     row = conn.execute(
         sql.SQL(
             "SELECT decided_at, retrain_run_id FROM {} WHERE trigger ORDER BY decided_at DESC, decision_id DESC LIMIT 1"

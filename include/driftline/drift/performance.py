@@ -140,16 +140,19 @@ def record_realized(
 
 def monitored_breaches(conn, schema: str, policy) -> dict[datetime, tuple[bool, str | None, float | None]]:
     """(drift breach, estimated-metric breach reason or None, estimate) of every monitored interval,
-    by interval end. The reference for estimated_metric_drop is the holdout value, and the alert band
+    by interval end. Two monitored intervals with one end (a manual run over a longer range) are one
+    point in data order: the one starting first speaks for it, here and in drift.decision (which reads
+    its numbers in the same order). The reference for estimated_metric_drop is the holdout value, and the alert band
     comes from the holdout's chunk spread, in the registry row of the model that scored the interval
     (computed once, at registration)."""
     metric = policy.estimated_metric
     rows = conn.execute(
         sql.SQL(
-            "SELECT d.interval_end, d.breach, e.estimate, (m.manifest -> 'calibration' -> 'reference' ->> %s)::float8, "
+            "SELECT DISTINCT ON (d.interval_end) d.interval_end, d.breach, e.estimate, (m.manifest -> 'calibration' -> 'reference' ->> %s)::float8, "
             "m.manifest -> 'calibration' -> 'thresholds' -> %s "
             "FROM {d} d LEFT JOIN {e} e ON e.interval_start = d.interval_start AND e.interval_end = d.interval_end "
-            "AND e.metric = %s LEFT JOIN {m} m ON m.version = e.model_version"
+            "AND e.metric = %s LEFT JOIN {m} m ON m.version = e.model_version "
+            "ORDER BY d.interval_end, d.interval_start"
         ).format(
             d=db.table(schema, "drift_intervals"),
             e=db.table(schema, "estimated_performance"),

@@ -13,9 +13,6 @@ from driftline.config import DriftPolicy
 from driftline.errors import BadConfig, BadInput
 from driftline.intervals import utc
 
-# A retrain run queued longer than this (on an unpaused DAG) is stuck: it no longer blocks a trigger.
-STALE_QUEUED_RETRAIN = timedelta(hours=6)
-
 
 @dataclass(frozen=True)
 class FeatureResult:
@@ -95,19 +92,21 @@ def decide(
     last_trigger: tuple[datetime, str] | None = None,
     at: datetime | None = None,
     waiting_for: tuple[datetime, ...] = (),
+    next_retrain_at: datetime | None = None,
 ) -> Decision:
     """Whether this interval starts a retrain, and why.
 
     recent_breaches: breach flags of the last `policy.window` intervals in data order, newest first,
-    this one included (drift.order.plan). last_retrain_at and at are data times: the cooldown runs
-    from the data the last retrain covered to this interval's end (`at`; `now` when not given), never
-    on the wall clock. waiting_for: earlier intervals not monitored yet that could still change a
-    trigger (drift.order): the trigger is held until they are. retrain: the retrain DAG's state;
-    last_trigger: (when, run id) of our newest trigger (wall clock: how long a run has been queued).
-    Rules in order: breach now, k of the last n, cooldown since the last retrain, held for earlier
-    intervals, no retrain running, no retrain queued (unless it waits on a paused DAG, said as such,
-    or is older than STALE_QUEUED_RETRAIN), retrain DAG deployed. A paused retrain DAG is named in the reason
-    (`numbers["retrain_waiting"]`), never swallowed.
+    this one included (drift.order.plan). last_retrain_at, next_retrain_at and at are data times: the
+    cooldown runs from the data the last retrain covered to this interval's end (`at`; `now` when not
+    given), and back from a later retrain already recorded (next_retrain_at), never on the wall clock.
+    waiting_for: earlier intervals that could still change a trigger (drift.order): the trigger is
+    held until they are known. retrain: the retrain DAG's state; last_trigger: (when, run id) of our
+    newest trigger, named in the words only. Rules in order: breach now, k of the last n, cooldown,
+    held for earlier intervals, held while the retrain DAG cannot take a run (one running, one queued,
+    not deployed). A hold is not a no: the interval is decided again (drift.decision) and triggers once
+    the DAG can take the run, so which intervals trigger depends on the data only. A paused retrain
+    DAG is named in the reason (`numbers["retrain_waiting"]`), never swallowed.
     """
     dag_id = retrain.dag_id
     persisted = sum(bool(b) for b in recent_breaches[: policy.window])
@@ -134,13 +133,23 @@ def decide(
             numbers,
         )
     at = at or now
-    if last_retrain_at is not None and at - last_retrain_at < timedelta(hours=policy.cooldown_hours):
-        until = last_retrain_at + timedelta(hours=policy.cooldown_hours)
+    cooldown = timedelta(hours=policy.cooldown_hours)
+    if last_retrain_at is not None and at - last_retrain_at < cooldown:
+        until = last_retrain_at + cooldown
         return Decision(
             True,
             False,
             f"breach, but in cooldown: the last retrain covered data up to {last_retrain_at:%Y-%m-%d %H:%M} UTC, "
             f"no trigger for an interval ending before {until:%Y-%m-%d %H:%M} UTC ({what})",
+            numbers,
+        )
+    if next_retrain_at is not None and next_retrain_at - at < cooldown:
+        numbers["next_retrain_at"] = next_retrain_at.isoformat()
+        return Decision(
+            True,
+            False,
+            f"breach, but in cooldown: a retrain was already triggered for data up to "
+            f"{next_retrain_at:%Y-%m-%d %H:%M} UTC, less than {policy.cooldown_hours:g} h after this interval ({what})",
             numbers,
         )
     if waiting_for:
@@ -149,35 +158,38 @@ def decide(
             True,
             False,
             f"breach persisted, but held: {len(waiting_for)} earlier interval(s) ending "
-            f"{', '.join(f'{end:%Y-%m-%d %H:%M}' for end in waiting_for)} UTC not monitored yet could change it; "
+            f"{', '.join(f'{end:%Y-%m-%d %H:%M}' for end in waiting_for)} UTC not decided yet could change it; "
             f"decided again when they are ({what})",
             numbers,
         )
-    if retrain.running > 0:
-        return Decision(True, False, f"breach, but a {dag_id} run is already active ({what})", numbers)
-    waiting = _waiting_text(retrain, last_trigger, now)
+    waiting = _waiting_text(retrain, last_trigger)
     if waiting:
         numbers["retrain_waiting"] = waiting
+    again = "decided again at the next monitor_drift run"
+    if retrain.running > 0:
+        return _held(f"breach persisted, but held: a {dag_id} run is already active; {again} ({what})", numbers)
     if retrain.queued > 0 and retrain.paused:
-        return Decision(True, False, f"breach, but {waiting}; unpause {dag_id} to let it run ({what})", numbers)
-    stale = last_trigger is not None and now - last_trigger[0] >= STALE_QUEUED_RETRAIN
-    if retrain.queued > 0 and not stale:
-        return Decision(True, False, f"breach, but {waiting} (queued, not yet running) ({what})", numbers)
+        return _held(f"breach persisted, but held: {waiting}; unpause {dag_id} to let it run ({what})", numbers)
+    if retrain.queued > 0:
+        return _held(f"breach persisted, but held: {waiting} (queued, not yet running); {again} ({what})", numbers)
     if not retrain.deployed:
-        return Decision(
-            True, False, f"breach persisted, but DAG {dag_id} is not deployed: decision recorded ({what})", numbers
-        )
-    if retrain.paused and not retrain.queued:
+        return _held(f"breach persisted, but held: DAG {dag_id} is not deployed; {again} ({what})", numbers)
+    if retrain.paused:
         waiting = f"{dag_id} is paused: the run triggered now will wait until it is unpaused"
         numbers["retrain_waiting"] = waiting
     # The reason is carried to the retrain run and its promotion, and stored for good: it names the data
-    # only. A paused or stuck DAG is transient state: numbers["retrain_waiting"] and its alert say it.
+    # only. A paused DAG is transient state: numbers["retrain_waiting"] and its alert say it.
     return Decision(
         True, True, f"retrain: breach in {persisted} of the last {policy.window} intervals ({what})", numbers
     )
 
 
-def _waiting_text(retrain: RetrainState, last_trigger: tuple[datetime, str] | None, now: datetime) -> str | None:
+def _held(reason: str, numbers: dict) -> Decision:
+    """A trigger the retrain DAG cannot take now: recorded as held (numbers["held"]), decided again."""
+    return Decision(True, False, reason, {**numbers, "held": "retrain_dag"})
+
+
+def _waiting_text(retrain: RetrainState, last_trigger: tuple[datetime, str] | None) -> str | None:
     """What a queued retrain run is waiting for, in words (None when nothing is queued)."""
     if retrain.queued <= 0:
         return None
@@ -188,9 +200,6 @@ def _waiting_text(retrain: RetrainState, last_trigger: tuple[datetime, str] | No
     )
     if retrain.paused:
         return f"{retrain.dag_id} is paused: {run} is waiting"
-    if last_trigger is not None and now - last_trigger[0] >= STALE_QUEUED_RETRAIN:
-        hours = STALE_QUEUED_RETRAIN.total_seconds() / 3600
-        return f"{retrain.dag_id} has queued {run} for more than {hours:g} h: counted as stuck, not as active"
     return f"a {retrain.dag_id} run is waiting: {run}"
 
 

@@ -9,10 +9,11 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from driftline.config import DriftPolicy
 from driftline.drift.policy import (
-    STALE_QUEUED_RETRAIN,
     RetrainState,
     counts_as_drift,
     decide,
@@ -169,28 +170,36 @@ def test_a_run_queued_on_a_paused_retrain_model_is_said_not_counted_as_active():
     assert decision.numbers["retrain_waiting"].startswith("retrain_model is paused")
 
 
-def test_a_queued_run_blocks_until_it_is_stale():
-    fresh = _decide(RetrainState("retrain_model", queued=1), last_trigger=(NOW - timedelta(minutes=5), "drift__x"))
-    assert not fresh.trigger and "(queued, not yet running)" in fresh.reason
-    stale_at = NOW - STALE_QUEUED_RETRAIN
-    stale = _decide(RetrainState("retrain_model", queued=1), last_trigger=(stale_at, "drift__x"))
-    assert stale.trigger and "counted as stuck" in stale.numbers["retrain_waiting"]
+@given(age_hours=st.floats(0, 24 * 400))
+def test_a_queued_run_holds_a_trigger_however_long_it_has_been_queued(age_hours):
+    """The retrain run's state decides, never the wall clock: no queued run counts as stuck by its age."""
+    last = (NOW - timedelta(hours=age_hours), "drift__x")
+    waiting = _decide(RetrainState("retrain_model", queued=1), last_trigger=last)
+    assert waiting.trigger is False and "(queued, not yet running)" in waiting.reason
+    assert waiting.numbers["held"] == "retrain_dag" and "drift__x" in waiting.numbers["retrain_waiting"]
+    same = _decide(RetrainState("retrain_model", queued=1), last_trigger=last)
+    assert (same.trigger, same.numbers) == (waiting.trigger, waiting.numbers)
 
 
-def test_a_fresh_queued_run_on_a_running_dag_waits_but_a_stuck_one_no_longer_blocks():
-    fresh = (NOW - timedelta(hours=1), "drift__a")
-    waiting = decide(
-        POLICY, True, PERSISTENT, None, NOW, RetrainState("retrain_model", queued=1), NUMBERS, last_trigger=fresh
-    )
-    assert waiting.trigger is False and "is waiting" in waiting.reason
-    # Older than the bound, and past the cooldown: the stuck run is reported, and the breach triggers.
-    stuck = (NOW - STALE_QUEUED_RETRAIN - timedelta(hours=24), "drift__b")
-    decision = decide(
-        POLICY, True, PERSISTENT, None, NOW, RetrainState("retrain_model", queued=1), NUMBERS, last_trigger=stuck
-    )
-    assert decision.trigger is True
-    assert "stuck" in decision.numbers["retrain_waiting"] and "drift__b" in decision.numbers["retrain_waiting"]
-    assert "stuck" not in decision.reason  # the reason goes to the promotion: no transient state in it
+def test_the_retrain_dag_holds_a_trigger_and_never_refuses_one():
+    for state in (
+        RetrainState("retrain_model", running=1),
+        RetrainState("retrain_model", queued=1),
+        RetrainState("retrain_model", queued=1, paused=True),
+        RetrainState("retrain_model", deployed=False),
+    ):
+        decision = _decide(state)
+        assert decision.trigger is False and decision.numbers["held"] == "retrain_dag"
+        assert "held" in decision.reason
+    assert "held" not in _decide(RETRAIN).numbers
+
+
+def test_a_later_recorded_retrain_puts_an_earlier_interval_in_cooldown():
+    later = NOW + timedelta(hours=POLICY.cooldown_hours - 1)
+    decision = _decide(RETRAIN, at=NOW, next_retrain_at=later)
+    assert decision.trigger is False and "in cooldown" in decision.reason
+    assert decision.numbers["next_retrain_at"] == later.isoformat()
+    assert _decide(RETRAIN, at=NOW, next_retrain_at=NOW + timedelta(hours=POLICY.cooldown_hours)).trigger
 
 
 def test_nothing_queued_and_unpaused_says_nothing_about_waiting():
