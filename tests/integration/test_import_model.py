@@ -15,10 +15,10 @@ from driftline.config import load_config
 from driftline.drift.monitor import monitor_interval
 from driftline.errors import BadConfig, BadModel
 from driftline.handoff.contract import ContractError
-from driftline.handoff.files import UntrustedModel
 from driftline.handoff.importer import import_model
 from driftline.handoff.mlflow_source import MlflowModelError
 from driftline.handoff.parity import ParityError
+from driftline.registry.model_objects import UntrustedModel
 from driftline.retraining.lifecycle import train_candidate
 from tests.helpers import blocks_run_by, config_copy, config_variant, fetch, make_project, scalar
 from tests.integration.handoff_fixtures import run_notebook, start_mlflow
@@ -201,7 +201,7 @@ def test_an_mlflow_model_imports_by_alias_and_retrains_back_into_the_registry(pr
     versions = client.search_model_versions(f"name = '{name}'")
     assert len(versions) == 2  # the candidate was written back...
     assert "champion" not in client.get_registered_model(name).aliases  # ...but no alias moved: not promoted
-    from driftline.handoff.mlflow_source import move_alias
+    from driftline.registry.mlflow_mirror import move_alias
 
     sha = scalar(config, "SELECT sha256 FROM {s}.model_versions WHERE version = %s", (candidate["version"],))
     assert move_alias(load_config(config), sha) == "2"  # what decide_promotion does when it promotes

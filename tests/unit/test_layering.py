@@ -14,6 +14,8 @@ import driftline
 PACKAGE = Path(driftline.__file__).resolve().parent
 ADAPTER = "driftline.airflow"
 OUTER = ("driftline.airflow", "driftline.devtools", "driftline.cli")  # what domain code never imports
+# `driftline import-model` sits above the domain packages: only OUTER may import it.
+HANDOFF = "driftline.handoff"
 MAX_LINES = 400
 # A long module states why on its first line, e.g. "# Over 400 lines: the whole GE-compatible kernel set."
 REASON_LINE = re.compile(r"^#.*\b(over \d+ lines|long)\b", re.IGNORECASE)
@@ -78,6 +80,16 @@ def test_domain_code_never_imports_the_adapter_devtools_or_cli():
     }
     offenders = {module: names for module, names in offenders.items() if names}
     assert not offenders, f"domain modules importing {', '.join(OUTER)}: {offenders}"
+
+
+def test_only_the_outer_layers_import_handoff():
+    offenders = {
+        module: sorted(name for name in _imports(module) if _inside(name, HANDOFF))
+        for module in _modules()
+        if not any(_inside(module, outer) for outer in (*OUTER, HANDOFF))
+    }
+    offenders = {module: names for module, names in offenders.items() if names}
+    assert not offenders, f"modules below {HANDOFF} importing it (move what they need down): {offenders}"
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:

@@ -49,7 +49,7 @@ class HandoffSettings:
 
     trusted_types: Annotated[
         tuple[StrictStr, ...], _entries(_TYPE_NAME, "full type names such as 'mypackage.features.AddRatio'")
-    ] = Field(default=(), description="skops types trusted beyond driftline's own list (handoff/files.py)")
+    ] = Field(default=(), description="skops types trusted beyond driftline's own list (registry/model_objects.py)")
     pickle_sha256: Annotated[
         tuple[StrictStr, ...],
         _entries(_SHA256, "lower-case hex sha256 digests (64 characters, `sha256sum model.pkl`)"),

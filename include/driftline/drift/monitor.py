@@ -157,7 +157,7 @@ def _attribution_drift(
 
     if own_pipeline(model) is not None:
         from driftline.errors import BadConfig
-        from driftline.handoff.sklearn_model import explainable_parts
+        from driftline.scoring.sklearn_model import explainable_parts
 
         try:
             explainable_parts(model.booster.estimator, config)

@@ -30,7 +30,7 @@ def libraries() -> dict[str, str]:
 
 
 def recipe(model_file: ModelFile) -> dict:
-    """How retraining rebuilds it (handoff/recipe.py): LightGBM's recorded parameters, or clone() of the estimator."""
+    """How retraining rebuilds it (retraining/recipe.py): LightGBM's recorded parameters, or clone() of the estimator."""
     if model_file.kind == "lightgbm":
         booster = model_file.model
         params = {k: v for k, v in booster.params.items() if isinstance(v, (int, float, str, bool, list))}

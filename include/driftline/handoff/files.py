@@ -8,31 +8,13 @@ is unpickled; skops refuses every type not on the trusted list, and the refusal 
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from driftline.errors import BadModel
+from driftline.registry.model_objects import DEFAULT_TRUSTED_TYPES, UntrustedModel, load_artifact
 
-KINDS = ("lightgbm", "sklearn", "pickle")
-# The file a registered version keeps its artifact in, by kind (registry/artifacts.py).
-ARTIFACT_FILES = {"lightgbm": "model.txt", "sklearn": "model.skops", "pickle": "model.pkl"}
-# Types skops does not trust by default that a scikit-learn pipeline around LightGBM needs. Anything
-# else (a notebook's own transformer class, ...) must be listed in [handoff] trusted_types.
-DEFAULT_TRUSTED_TYPES = (
-    "collections.OrderedDict",
-    "collections.defaultdict",
-    "lightgbm.basic.Booster",
-    "lightgbm.sklearn.LGBMClassifier",
-    "lightgbm.sklearn.LGBMRegressor",
-    "numpy.dtype",
-)
 _PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".sav")
-
-
-class UntrustedModel(BadModel):
-    """A model file driftline will not load: untrusted types, an unpinned pickle, an unreadable file."""
 
 
 @dataclass
@@ -110,25 +92,3 @@ def _trusted_for(data: bytes, kind: str, extra: tuple[str, ...], where: str) -> 
             "driftline runs; nothing was registered"
         )
     return tuple(needed)
-
-
-def load_artifact(kind: str, data: bytes, trusted_types: tuple[str, ...], where: str) -> Any:
-    """The model object of verified bytes: a lightgbm.Booster or a scikit-learn estimator."""
-    try:
-        if kind == "lightgbm":
-            import lightgbm as lgb
-
-            return lgb.Booster(model_str=data.decode("utf-8"))
-        if kind == "sklearn":
-            import skops.io as sio
-
-            return sio.loads(data, trusted=list(trusted_types))
-        if kind == "pickle":
-            import joblib
-
-            return joblib.load(io.BytesIO(data))
-    except (UntrustedModel, MemoryError):
-        raise
-    except Exception as exc:  # each library raises its own (LightGBMError, UntrustedTypesFoundException, ...)
-        raise UntrustedModel(f"{where}: the {kind} model cannot be loaded: {type(exc).__name__}: {exc}") from exc
-    raise UntrustedModel(f"{where}: unknown model kind {kind!r} (known: {', '.join(KINDS)})")

@@ -24,7 +24,7 @@ from driftline.handoff.contract import check_contract
 from driftline.handoff.describe import add_evaluation, imported_manifest
 from driftline.handoff.files import ModelFile, read_model_file
 from driftline.handoff.parity import ParityError, compare, read_predictions, score_sample
-from driftline.handoff.sklearn_model import SklearnModel
+from driftline.scoring.sklearn_model import SklearnModel
 
 log = logging.getLogger(__name__)
 PARITY_REASON = "parity: driftline's scores of the notebook's sample against its predictions (import-model)"
@@ -92,7 +92,7 @@ def import_model(
     model_file, origin = open_source(source, config)
     categories = check_contract(model_file.model, model_file.kind, config)
     if config.explain is not None and model_file.kind != "lightgbm":  # refused now rather than at the first scoring
-        from driftline.handoff.sklearn_model import explainable_parts
+        from driftline.scoring.sklearn_model import explainable_parts
 
         explainable_parts(model_file.model, config)
     manifest = imported_manifest(config, model_file, categories, until, origin)

@@ -1,48 +1,25 @@
-"""MLflow as a source and a destination (extra `driftline[mlflow]`, client side: mlflow-skinny).
+"""MLflow as a source (extra `driftline[mlflow]`, client side: mlflow-skinny).
 
-Source: models:/<name>/<version>, models:/<name>@<alias> or runs:/<run>/<path>, lightgbm or sklearn
+models:/<name>/<version>, models:/<name>@<alias> or runs:/<run>/<path>, lightgbm or sklearn
 flavour. The artifacts are downloaded and read by handoff/files.py like any file, so the same
 rules hold: LightGBM text, skops with driftline's trusted types (never MLflow's recorded list),
-pickle only when pinned. Destination: with [handoff] mlflow_register_as, a retrained candidate is
-logged as a new version of that registered model (tagged with its driftline version and sha256),
-and [handoff] mlflow_alias moves to a version only when driftline makes it champion.
+pickle only when pinned. MLflow as a destination (a retrained candidate logged as a version, the
+alias following the champion) is registry/mlflow_mirror.py.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 import tempfile
 from pathlib import Path
 
 from driftline.config import DatasetConfig
-from driftline.errors import BadConfig, BadModel
+from driftline.errors import BadModel
 from driftline.handoff.files import ModelFile, read_model_file
-
-log = logging.getLogger(__name__)
-SHA256_TAG = "driftline_sha256"  # MLflow tag filters take plain names
-DATASET_TAG = "driftline_dataset"
+from driftline.registry.mlflow_mirror import mlflow_client
 
 
 class MlflowModelError(BadModel):
     """The MLflow model cannot be found or read; nothing is registered."""
-
-
-def _client(config: DatasetConfig):
-    try:
-        import mlflow
-    except ImportError as exc:
-        raise BadConfig(
-            "MLflow model URIs need the MLflow client: pip install 'driftline[mlflow]' (mlflow-skinny)"
-        ) from exc
-    uri = config.handoff.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-    if not uri:
-        raise BadConfig(
-            f"{config.path}: an MLflow URI needs a tracking server: set [handoff] mlflow_tracking_uri or $MLFLOW_TRACKING_URI"
-        )
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return mlflow, mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri), uri
 
 
 def _described(uri: str, client) -> dict:
@@ -62,7 +39,7 @@ def read_mlflow_model(uri: str, config: DatasetConfig) -> tuple[ModelFile, dict]
     """Download an MLflow model, read its flavour's file under driftline's rules; (model, origin)."""
     import yaml
 
-    mlflow, client, tracking = _client(config)
+    mlflow, client, tracking = mlflow_client(config)
     try:
         described = _described(uri, client)
         with tempfile.TemporaryDirectory(prefix="driftline-mlflow-") as folder:
@@ -93,55 +70,3 @@ def _masked(uri: str) -> str:
     from driftline.secrets import mask_url
 
     return mask_url(uri)
-
-
-def _versions_of(client, name: str, sha256: str) -> list:
-    return client.search_model_versions(f"name = '{name}' and tags.{SHA256_TAG} = '{sha256}'")
-
-
-def write_back(config: DatasetConfig, model_object, kind: str, trusted_types, sha256: str) -> str | None:
-    """Log a retrained candidate as a new version of [handoff] mlflow_register_as, tagged with its
-    sha256 (no alias moved; the same artifact is logged once); the MLflow version, or None when off."""
-    name = config.handoff.mlflow_register_as
-    if not name:
-        return None
-    mlflow, client, _ = _client(config)
-    known = _versions_of(client, name, sha256)
-    if known:
-        return str(known[0].version)
-    tags = {SHA256_TAG: sha256, DATASET_TAG: config.name}
-    with mlflow.start_run(run_name=f"driftline {config.name} candidate {sha256[:12]}", tags=tags):
-        if kind == "lightgbm":
-            info = mlflow.lightgbm.log_model(model_object, name="model", registered_model_name=name)
-        else:
-            info = mlflow.sklearn.log_model(
-                model_object,
-                name="model",
-                registered_model_name=name,
-                serialization_format="skops",
-                skops_trusted_types=list(trusted_types),
-            )
-    registered = str(info.registered_model_version)
-    for key, value in tags.items():
-        client.set_model_version_tag(name, registered, key, value)
-    return registered
-
-
-def move_alias(config: DatasetConfig, sha256: str) -> str | None:
-    """After driftline promoted this artifact: point [handoff] mlflow_alias at its MLflow version.
-
-    The promotion has committed; an MLflow failure is logged, never undoes it (rerun to retry)."""
-    name = config.handoff.mlflow_register_as
-    if not name:
-        return None
-    try:
-        _, client, _ = _client(config)
-        found = _versions_of(client, name, sha256)
-        if not found:
-            return None
-        version = str(max(int(v.version) for v in found))
-        client.set_registered_model_alias(name, config.handoff.mlflow_alias, version)
-        return version
-    except Exception as exc:  # noqa: BLE001 - MLflow's own errors, network: the promotion stands
-        log.warning("MLflow alias %s of %s not moved: %s", config.handoff.mlflow_alias, name, type(exc).__name__)
-        return None

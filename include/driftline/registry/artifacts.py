@@ -18,6 +18,8 @@ from driftline.db import table
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.txt"
+# The file a registered version keeps its artifact in, by kind (registry/model_objects.KINDS).
+ARTIFACT_FILES = {"lightgbm": MODEL_FILE, "sklearn": "model.skops", "pickle": "model.pkl"}
 MANIFEST_FILE = "manifest.json"
 # The manifest fields scoring reads (with the model text's sha256): covered by scoring_sha256.
 SCORING_FIELDS = ("task", "features", "categories", "score_reference", "sha256")
@@ -93,9 +95,7 @@ def artifact_bytes(model: str | bytes) -> bytes:
 
 
 def artifact_file(manifest: dict) -> str:
-    """model.txt (LightGBM), or the file of an imported kind (handoff.ARTIFACT_FILES)."""
-    from driftline.handoff.files import ARTIFACT_FILES
-
+    """model.txt (LightGBM), or the file of an imported kind (ARTIFACT_FILES)."""
     return ARTIFACT_FILES.get(manifest.get("kind", "lightgbm"), MODEL_FILE)
 
 

@@ -247,7 +247,7 @@ def load_model(
             f"({', '.join(SCORING_FIELDS + OPTIONAL_SCORING_FIELDS)}) were changed; refusing to load a tampered manifest"
         )
     if manifest.get("kind", "lightgbm") != "lightgbm":  # imported: scikit-learn (skops) or a pinned pickle
-        from driftline.handoff.loaded import imported_model
+        from driftline.registry.model_objects import imported_model
 
         try:
             booster = imported_model(data, manifest, f"model version {version}: {path}")

@@ -22,12 +22,12 @@ from psycopg.types.json import Jsonb
 
 from driftline import db, registry
 from driftline.config import DatasetConfig, load_config
-from driftline.handoff.mlflow_source import move_alias
-from driftline.handoff.recipe import train_like_champion
 from driftline.intervals import utc
 from driftline.labelled import data_checksum, holdout_split, labelled_rows
+from driftline.registry.mlflow_mirror import move_alias
 from driftline.retraining.errors import RetrainingError
 from driftline.retraining.guardrails import guardrail_failures, segment_metrics, verdict_text
+from driftline.retraining.recipe import train_like_champion
 from driftline.retraining.windows import (
     connect,
     fair_holdout,

@@ -123,7 +123,7 @@ class Contributions:
         self._booster = model.booster
         from driftline.scoring.features import own_pipeline
 
-        # An imported scikit-learn model (handoff.sklearn_model) explains its own inputs, by name.
+        # An imported scikit-learn model (scoring/sklearn_model.py) explains its own inputs, by name.
         self.sklearn = own_pipeline(model)
         self.linear = None if self.sklearn is not None else for_model(model.text)
 
@@ -197,7 +197,7 @@ class Explainer:
         self._threads = int(config.lightgbm_params.get("num_threads", 0))
         self.rows = 0
         if self._contributions.sklearn is not None:
-            from driftline.handoff.sklearn_model import explainable_parts
+            from driftline.scoring.sklearn_model import explainable_parts
 
             explainable_parts(model.booster.estimator, config)  # BadConfig now, before anything is scored
 

@@ -119,7 +119,7 @@ def model_binding(manifest: dict, model_text: bytes | None, version) -> FeatureB
 
 
 def own_pipeline(model):
-    """The imported scikit-learn model (handoff.SklearnModel) of a loaded model, which scores its own
+    """The imported scikit-learn model (scoring/sklearn_model.SklearnModel) of a loaded model, which scores its own
     pipeline on the bound columns by name; None for a LightGBM booster, scored on the binding's matrix."""
     return model.booster if getattr(model.booster, "kind", None) == "sklearn" else None
 

@@ -7,7 +7,7 @@ import pytest
 
 from driftline.errors import BadConfig
 from driftline.handoff.contract import ContractError, check_contract
-from driftline.handoff.sklearn_model import SklearnModel, explainable_parts
+from driftline.scoring.sklearn_model import SklearnModel, explainable_parts
 from tests.helpers import config_copy
 from tests.unit.handoff.models import (
     CATEGORICAL,

@@ -7,7 +7,8 @@ import pickle
 
 import pytest
 
-from driftline.handoff.files import UntrustedModel, read_model_file
+from driftline.handoff.files import read_model_file
+from driftline.registry.model_objects import UntrustedModel
 from tests.unit.handoff.models import booster, onehot_pipeline, rows
 
 

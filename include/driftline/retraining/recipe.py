@@ -44,13 +44,6 @@ _NOT_RECIPE = {
 }
 
 
-def champion_manifest(conn, config: DatasetConfig) -> dict | None:
-    version = registry.champion_version(conn, config.db_schema)
-    if version is None:
-        return None
-    return registry.load_model(conn, config.db_schema, version).manifest
-
-
 def train_like_champion(conn, config: DatasetConfig, rows: pd.DataFrame) -> TrainedModel:
     """The candidate of the champion's recipe (driftline's own training when it has none recorded)."""
     version = registry.champion_version(conn, config.db_schema)
@@ -72,8 +65,8 @@ def _refit_estimator(config: DatasetConfig, rows: pd.DataFrame, champion, recipe
     import skops.io as sio
     from sklearn.base import clone
 
-    from driftline.handoff.files import DEFAULT_TRUSTED_TYPES, UntrustedModel
-    from driftline.handoff.sklearn_model import SklearnModel
+    from driftline.registry.model_objects import DEFAULT_TRUSTED_TYPES, UntrustedModel
+    from driftline.scoring.sklearn_model import SklearnModel
 
     history, excluded = usable_rows(config, rows)
     train_rows, holdout_rows, split = holdout_split(config, history)
@@ -117,7 +110,7 @@ def _write_back(config: DatasetConfig, model, kind: str, manifest: dict, data: b
     """[handoff] mlflow_register_as: the candidate also becomes an MLflow model version (alias untouched)."""
     if not config.handoff.mlflow_register_as:
         return
-    from driftline.handoff.mlflow_source import write_back
+    from driftline.registry.mlflow_mirror import write_back
 
     if kind == "lightgbm":
         import lightgbm as lgb
