@@ -43,9 +43,9 @@ SCORE_BATCH = Pipeline(
     (
         Step("prepare_database", calls="driftline.batch:prepare_database"),
         Step("plan_partitions", ("prepare_database",), "driftline.partitions:plan_partitions"),
-        Step("score_interval", ("plan_partitions",), "driftline.pipelines:score_whole"),  # -> attempt's COPY
+        Step("score_interval", ("plan_partitions",), "driftline.batch:score_interval"),  # run.write: the COPY
         Step("score_partition", ("plan_partitions",), "driftline.partitions:score_partition"),
-        Step("publish_partitions", ("plan_partitions", "score_partition"), "driftline.pipelines:publish_parts"),
+        Step("publish_partitions", ("plan_partitions", "score_partition"), "driftline.partitions:publish_partitions"),
         Step("announce_predictions", ("score_interval", "publish_partitions"), "driftline.batch:check_interval", True),
         Step(
             "update_realized_performance",
@@ -154,26 +154,21 @@ def run(pipeline: Pipeline, actions: dict[str, Callable[[dict], Any]], report: R
 # -- steps the DAG and the CLI share that decide between the two scoring paths ---------------------
 
 
-def score_whole(
-    config_path: str, start: datetime, end: datetime, run_id: str, model_version: int | None, partitions: list[dict]
-) -> dict:
-    """The single-task path: score and publish the interval; Skipped when partitions score it."""
-    from driftline.batch import score_interval
+def scored_whole(partitions: list[dict]) -> None:
+    """The single-task path's guard: Skipped when partitions score the interval."""
     from driftline.errors import Skipped
 
     if partitions:
         raise Skipped(f"scored by {len(partitions)} partitions (run_key {partitions[0]['run_key']})")
-    return score_interval(config_path, start, end, run_id, model_version)
 
 
-def publish_parts(config_path: str, start: datetime, end: datetime, run_id: str, partitions: list[dict]) -> dict:
-    """Swap the scored partitions in together; Skipped when the interval was scored in one task."""
+def scored_in_parts(partitions: list[dict]) -> str:
+    """The partitioned path's guard: the partitions' run key; Skipped when the interval was scored in one task."""
     from driftline.errors import Skipped
-    from driftline.partitions import publish_partitions
 
     if not partitions:
         raise Skipped("scored in one task by score_interval")
-    return publish_partitions(config_path, start, end, run_id, partitions[0]["run_key"])
+    return partitions[0]["run_key"]
 
 
 # -- the CLI's bindings: each step of a pipeline on the values of one command line ---------------
@@ -187,12 +182,17 @@ def run_score_batch(
     from driftline.retraining.realized import update_realized_performance
     from driftline.retraining.shadow import score_shadow
 
-    def score_each(results: dict) -> list[dict]:
-        from driftline.errors import Skipped
+    def score_whole(results: dict) -> dict:
+        scored_whole(results["plan_partitions"])
+        return batch.score_interval(config_path, start, end, run_id, model_version)
 
-        if not results["plan_partitions"]:
-            raise Skipped("scored in one task by score_interval")
+    def score_each(results: dict) -> list[dict]:
+        scored_in_parts(results["plan_partitions"])
         return [partitions.score_partition(config_path, start, end, run_id, p) for p in results["plan_partitions"]]
+
+    def publish_parts(results: dict) -> dict:
+        run_key = scored_in_parts(results["plan_partitions"])
+        return partitions.publish_partitions(config_path, start, end, run_id, run_key)
 
     return run(
         SCORE_BATCH,
@@ -201,11 +201,9 @@ def run_score_batch(
             "plan_partitions": lambda r: partitions.plan_partitions(config_path, start, end, run_id, model_version)[
                 "partitions"
             ],
-            "score_interval": lambda r: score_whole(
-                config_path, start, end, run_id, model_version, r["plan_partitions"]
-            ),
+            "score_interval": score_whole,
             "score_partition": score_each,
-            "publish_partitions": lambda r: publish_parts(config_path, start, end, run_id, r["plan_partitions"]),
+            "publish_partitions": publish_parts,
             "announce_predictions": lambda r: batch.check_interval(config_path, start, end),
             "update_realized_performance": lambda r: update_realized_performance(config_path, None),
             "score_shadow": lambda r: score_shadow(config_path, start, end, run_id),

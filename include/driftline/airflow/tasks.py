@@ -148,9 +148,11 @@ def score_interval(
     partitions: list[dict],
 ) -> dict:
     """The single-task path; skipped (visible in the UI) when the interval is scored by partitions."""
-    from driftline.pipelines import score_whole
+    from driftline.batch import score_interval as score
+    from driftline.pipelines import scored_whole
 
-    return run_step(score_whole, config_path, interval_start, interval_end, run_id, model_version, partitions)
+    run_step(scored_whole, partitions)
+    return run_step(score, config_path, interval_start, interval_end, run_id, model_version)  # run.write: the COPY
 
 
 def plan_partitions(
@@ -175,9 +177,11 @@ def publish_partitions(
     config_path: str, interval_start: datetime, interval_end: datetime, run_id: str, partitions: list[dict]
 ) -> dict:
     """Swap the partitions in (normally skipped with score_partition when there are none)."""
-    from driftline.pipelines import publish_parts
+    from driftline.partitions import publish_partitions as publish
+    from driftline.pipelines import scored_in_parts
 
-    return run_step(publish_parts, config_path, interval_start, interval_end, run_id, partitions)
+    run_key = run_step(scored_in_parts, partitions)
+    return run_step(publish, config_path, interval_start, interval_end, run_id, run_key)
 
 
 def announce_predictions(config_path: str, interval_start: datetime, interval_end: datetime) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from driftline.config import load_config
 from driftline.drift.errors import DriftError
 from driftline.drift.order import Interval, plan
 from driftline.drift.performance import monitored_breaches
-from driftline.drift.policy import RetrainState, decide
+from driftline.drift.policy import Decision, RetrainState, decide
 from driftline.drift.summary import refresh_report_summary
 from driftline.intervals import utc
 
@@ -75,37 +76,47 @@ def decide_retrain(
             recorded=(triggered := _triggered(conn, config.db_schema)),
         )
         latest = _latest_reasons(conn, config.db_schema)
-
-        def one(p, breach, unchanged=None):
-            return _decide_one(conn, config, run_id, retrain, now, p, breach, retrains, retrain_run_id, unchanged)
-
-        decided = [one(planned[end], breaches[end])]
-        for other, p in sorted(planned.items()):
-            if other != end and p.trigger and other not in triggered:  # released, or held by the retrain DAG
-                decided.append(one(p, breaches[other], unchanged=latest.get(other)))
-    decided = [d for d in decided if d is not None]
+        # This interval, then each other one now a trigger not recorded yet: released, or held by the retrain DAG.
+        again = [p for other, p in sorted(planned.items()) if other != end and p.trigger and other not in triggered]
+        decided = []
+        for p, unchanged in [(planned[end], None), *((p, latest.get(p.end)) for p in again)]:
+            facts = _interval_facts(conn, config, p, breaches[p.end])
+            # The rule: breach and trigger of this interval from its data-order window (drift.policy).
+            decision = decide(
+                config.drift.trigger,
+                facts.breach,
+                list(p.window),
+                p.last_retrain,
+                now,
+                retrain,
+                facts.numbers,
+                _last_trigger(conn, config.db_schema),
+                at=p.end,
+                waiting_for=p.waiting_for,
+                next_retrain_at=p.next_retrain,
+            )
+            if not decision.trigger and unchanged is not None and decision.reason == unchanged:
+                continue  # a held interval decided again with the same outcome adds no row
+            decided.append(_record(conn, config, run_id, now, facts, decision, retrains, retrain_run_id))
     for one in decided:
         _alert(config, run_id, one)
     first = decided[0]
     return {**first, "retrains": [d for d in decided if d["trigger"] and d["retrain_run_id"]]}
 
 
-def _decide_one(
-    conn,
-    config,
-    run_id: str,
-    retrain: RetrainState,
-    now: datetime,
-    planned,
-    breach: tuple,
-    retrains: bool,
-    name_run,
-    unchanged: str | None = None,
-) -> dict | None:
-    """Decide one interval from its data-order plan, append the decision, refresh its report summary.
-    A trigger under `--no-retrain` (retrains=False) is marked `"retrain_started": false` in its numbers.
-    unchanged: the reason of the interval's newest decision; a decision that is no trigger and gives
-    the same reason again is not stored (None returned): a held interval adds no row per run."""
+@dataclass(frozen=True)
+class _Facts:
+    """What the policy is applied to for one monitored interval (read from drift_intervals)."""
+
+    start: datetime
+    end: datetime
+    breach: bool  # the drift breach (policy.is_breach at monitor time) or an estimated-performance breach
+    numbers: dict
+    report_path: str
+
+
+def _interval_facts(conn, config, planned, breach: tuple) -> _Facts:
+    """The monitored interval's numbers the decision is taken on and recorded with."""
     policy, schema = config.drift.trigger, config.db_schema
     # The interval starting first speaks for its end, as in monitored_breaches.
     current = conn.execute(
@@ -139,21 +150,15 @@ def _decide_one(
         "estimated": estimate,
         "estimated_breach": estimated_why,
     }
-    decision = decide(
-        policy,
-        drift_breach or estimated_why is not None,
-        list(planned.window),
-        planned.last_retrain,
-        now,
-        retrain,
-        numbers,
-        _last_trigger(conn, schema),
-        at=end,
-        waiting_for=planned.waiting_for,
-        next_retrain_at=planned.next_retrain,
-    )
-    if not decision.trigger and unchanged is not None and decision.reason == unchanged:
-        return None
+    return _Facts(start, end, bool(drift_breach or estimated_why is not None), numbers, report)
+
+
+def _record(
+    conn, config, run_id: str, now: datetime, facts: _Facts, decision: Decision, retrains: bool, name_run
+) -> dict:
+    """Append the decision to drift_decisions and refresh the interval's report summary. A trigger
+    under `--no-retrain` (retrains=False) is marked `"retrain_started": false` in its numbers."""
+    start, end = facts.start, facts.end
     retrain_run_id = name_run(end) if decision.trigger else None
     if decision.trigger:
         decision.numbers["retrain_started"] = retrains
@@ -161,7 +166,7 @@ def _decide_one(
         sql.SQL(
             "INSERT INTO {} (interval_start, interval_end, run_id, breach, trigger, reason, numbers, retrain_run_id, "
             "decided_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING decision_id"
-        ).format(db.table(schema, "drift_decisions")),
+        ).format(db.table(config.db_schema, "drift_decisions")),
         (
             start,
             end,
@@ -183,7 +188,7 @@ def _decide_one(
         "reason": decision.reason,
         "retrain_run_id": retrain_run_id,
         "interval": {"start": start.isoformat(), "end": end.isoformat()},
-        "report_path": report,
+        "report_path": facts.report_path,
         "numbers": decision.numbers,
         **{k: decision.numbers[k] for k in ("drifted_share", "prediction_drift", "drifted_features", "model_version")},
     }
