@@ -15,8 +15,10 @@ import html
 import logging
 import os
 import re
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +45,22 @@ def statistic_kind(method: str) -> str:
     return "p-value" if method in P_VALUE_METHODS else "distance"
 
 
-def why(feature: dict, floor: float) -> str:
-    """Why a feature counts as drift for the policy, or why not, in words."""
+def why(feature: dict, floor: float | None, number: Callable[[Any], str] | None = None) -> str:
+    """Why a feature counts as drift for the policy, or why not, in words. floor: the effect-size
+    floor (None: none applies); number: how numbers are written (default: this report's, the floor as set)."""
+    bound = None if floor is None else number(floor) if number else f"{floor:g}"
+    number = number or _number
     kind = statistic_kind(feature["method"])
     flagged_by = (
-        f"{feature['method']} {kind} {_number(feature['statistic'])} vs threshold {_number(feature['threshold'])}"
+        f"{feature['method']} {kind} {number(feature['statistic'])} vs threshold {number(feature['threshold'])}"
     )
     if not feature["drifted"]:
         return f"not flagged ({flagged_by})"
+    if bound is None:
+        return f"flagged ({flagged_by})"
     if feature["counted"]:
-        return f"flagged ({flagged_by}) and effect size {_number(feature['effect_size'])} >= floor {floor:g}"
-    return f"flagged ({flagged_by}), but effect size {_number(feature['effect_size'])} < floor {floor:g}: not counted"
+        return f"flagged ({flagged_by}) and effect size {number(feature['effect_size'])} >= floor {bound}"
+    return f"flagged ({flagged_by}), but effect size {number(feature['effect_size'])} < floor {bound}: not counted"
 
 
 def load_summary(conn, schema: str, start: datetime, end: datetime) -> dict | None:

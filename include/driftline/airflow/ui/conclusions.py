@@ -7,9 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from driftline.airflow.ui.numbers import metric
-
-# P-value methods flag drift below the threshold; the others (distances) at or above it.
-from driftline.drift.summary import statistic_kind
+from driftline.drift.summary import why
 
 
 def drift_decision(summary: dict[str, Any]) -> dict[str, Any]:
@@ -24,18 +22,7 @@ def drift_decision(summary: dict[str, Any]) -> dict[str, Any]:
 
 def feature_why(feature: dict[str, Any], floor: float | None) -> str:
     """Why a feature counts as drift for the policy, or why not, in the pages' number format."""
-    kind = statistic_kind(feature["method"])
-    flagged_by = (
-        f"{feature['method']} {kind} {metric(feature['statistic'])} vs threshold {metric(feature['threshold'])}"
-    )
-    if not feature["drifted"]:
-        return f"not flagged ({flagged_by})"
-    effect = metric(feature["effect_size"])
-    if floor is None:
-        return f"flagged ({flagged_by})"
-    if feature["counted"]:
-        return f"flagged ({flagged_by}) and effect size {effect} >= floor {metric(floor)}"
-    return f"flagged ({flagged_by}), but effect size {effect} < floor {metric(floor)}: not counted"
+    return why(feature, floor, metric)
 
 
 def evaluation_states(

@@ -8,6 +8,9 @@ from typing import Any
 from driftline.airflow.ui import conclusions, numbers
 from driftline.airflow.ui.report_files import as_utc
 
+# P-value methods flag drift below the threshold; the others (distances) at or above it.
+from driftline.drift.summary import statistic_kind
+
 _LAYOUT = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }} · driftline</title>
 <style>
@@ -183,7 +186,7 @@ def _templates():
         percent=numbers.percent,
         decision=conclusions.drift_decision,
         why=conclusions.feature_why,
-        statistic_kind=conclusions.statistic_kind,
+        statistic_kind=statistic_kind,
     )
     return env
 

@@ -81,3 +81,36 @@ def test_a_passed_candidate_without_a_decision_is_waiting_never_just_passed():
     ]
     assert [e["candidate_version"] for e in waiting_candidates(states)] == [4]
     assert evaluation_states(versions, evaluations, "auto")[1]["state"] == "passed, waiting for the promotion step"
+
+
+FEATURES = st.fixed_dictionaries(
+    {
+        "method": st.sampled_from(["ks", "psi", "chisquare", "wasserstein", "jensenshannon"]),
+        "statistic": st.none() | st.floats(min_value=0, max_value=10),
+        "threshold": st.floats(min_value=0, max_value=1),
+        "effect_size": st.none() | st.floats(min_value=0, max_value=5),
+        "drifted": st.booleans(),
+        "counted": st.booleans(),
+    }
+)
+
+
+@given(FEATURES, st.none() | st.floats(min_value=0, max_value=1))
+def test_a_pages_why_is_the_reports_why_in_the_pages_number_format(feature, floor):
+    from driftline.airflow.ui.conclusions import feature_why
+    from driftline.drift.summary import statistic_kind
+
+    flagged_by = (
+        f"{feature['method']} {statistic_kind(feature['method'])} {numbers.metric(feature['statistic'])} "
+        f"vs threshold {numbers.metric(feature['threshold'])}"
+    )
+    effect, bound = numbers.metric(feature["effect_size"]), numbers.metric(floor)
+    if not feature["drifted"]:
+        expected = f"not flagged ({flagged_by})"
+    elif floor is None:
+        expected = f"flagged ({flagged_by})"
+    elif feature["counted"]:
+        expected = f"flagged ({flagged_by}) and effect size {effect} >= floor {bound}"
+    else:
+        expected = f"flagged ({flagged_by}), but effect size {effect} < floor {bound}: not counted"
+    assert feature_why(feature, floor) == expected
