@@ -162,7 +162,7 @@ def scored_whole(partitions: list[dict]) -> None:
         raise Skipped(f"scored by {len(partitions)} partitions (run_key {partitions[0]['run_key']})")
 
 
-def scored_in_parts(partitions: list[dict]) -> str:
+def scored_in_parts(partitions: list[dict]) -> int:
     """The partitioned path's guard: the partitions' run key; Skipped when the interval was scored in one task."""
     from driftline.errors import Skipped
 
