@@ -163,8 +163,9 @@ def child_estimate(config_path: str) -> dict:
     import pandas as pd
 
     from driftline.config import load_config
+    from driftline.drift.interval_rows import IntervalRows
     from driftline.drift.monitor import compare_interval
-    from driftline.drift.segments import IntervalRows, segment_rows, top_values
+    from driftline.drift.segments import segment_rows, top_values
     from driftline.estimation import calibrate, estimate_binary
     from driftline.scoring.engine import predict
     from driftline.sources import read_interval

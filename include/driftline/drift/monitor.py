@@ -7,7 +7,7 @@ ones in one transaction. The sample is kept for the Evidently HTML report, which
 task draws afterwards (drift.html), so no decision waits for Evidently. No `import lightgbm`: the
 model is the native booster and the attributions Linear TreeSHAP's, the reference's computed once
 per model version (drift.reference.reference_importance). With [monitoring] segments, the same
-read keeps the interval's rows (drift.segments.IntervalRows) and the segments are computed and
+read keeps the interval's rows (drift.interval_rows.IntervalRows) and the segments are computed and
 stored here, so the interval is read once.
 """
 
@@ -30,10 +30,10 @@ from driftline.config import DatasetConfig, load_config
 from driftline.db.runs import published_interval
 from driftline.drift.errors import DriftError, IntervalNotScoredError
 from driftline.drift.html import sample_path
+from driftline.drift.interval_rows import IntervalRows
 from driftline.drift.policy import FeatureResult, is_breach
 from driftline.drift.reference import ensure_reference, reference_importance
 from driftline.drift.report import evidently_frame, report_path, sample_interval
-from driftline.drift.segments import IntervalRows
 from driftline.drift.statistics import SCORE_COLUMN, drift_results
 from driftline.drift.summary import refresh_report_summary
 from driftline.intervals import utc

@@ -24,7 +24,7 @@ from driftline.drift.statistics import SCORE_COLUMN, column_methods
 from driftline.sources import read_interval
 
 if TYPE_CHECKING:
-    from driftline.drift.segments import IntervalRows
+    from driftline.drift.interval_rows import IntervalRows
 
 
 def sample_tables(tables: Iterable[pa.Table], rows: int, seed: int) -> tuple[pa.Table | None, int]:

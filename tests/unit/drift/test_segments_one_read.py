@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from driftline.config import load_config
-from driftline.drift.segments import IntervalRows, segment_rows, top_values
+from driftline.drift.interval_rows import IntervalRows
+from driftline.drift.segments import segment_rows, top_values
 from tests.helpers import DEMO_CONFIG
 from tests.segments_before import frame_before, rows_before, same
 
