@@ -51,7 +51,8 @@ def demo_model(workdir: Path):
     model = train(config, transactions(np.random.default_rng(7), day, 50_000, "h"))
     from driftline.scoring.features import model_binding
 
-    return model.model_text, config, model_binding(model.manifest, model.model_text, None), day
+    # model_binding reads the model text as the registry stores it (bytes).
+    return model.model_text, config, model_binding(model.manifest, model.model_text.encode(), None), day
 
 
 def synthetic_model(rows: int):
