@@ -103,8 +103,17 @@ def import_model(
             f"{config.path}: [source] history is a SQL table, and the parity sample is read from a file; pass "
             "--sample with the file of input rows the notebook's predictions are for"
         )
-    keys, scores = score_sample(config, model, location)
-    parity = compare(keys, scores, read_predictions(predictions, config), config.handoff.parity_tolerance)
+    keys, scores, times = score_sample(config, model, location)
+    expected = read_predictions(predictions, config)
+    parity = compare(
+        keys,
+        scores,
+        expected,
+        config.handoff.parity_tolerance,
+        times=times,
+        min_rows=config.handoff.parity_min_rows,
+        where=f"{location} (parity sample)",
+    )
     if not parity.passed:
         raise ParityError(
             f"{predictions}: driftline does not reproduce the notebook's predictions: {parity.failure()}. Nothing was "
