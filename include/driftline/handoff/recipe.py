@@ -83,6 +83,9 @@ def _refit_estimator(config: DatasetConfig, rows: pd.DataFrame, champion, recipe
     )
     fitted = SklearnModel(estimator, config.task, champion.manifest.get("positive_label"))
     holdout_scores = fitted.score(holdout_rows, config)
+    # Before describe_fit: its scikit-learn metrics raise a bare ValueError on NaN (and a retry cannot help).
+    if not np.all(np.isfinite(holdout_scores)):
+        raise BadModel(f"the retrained copy of champion v{version} scores NaN or infinity on its holdout")
     data = sio.dumps(estimator)
     needed = tuple(sorted(sio.get_untrusted_types(data=data)))
     allowed = (
@@ -107,8 +110,6 @@ def _refit_estimator(config: DatasetConfig, rows: pd.DataFrame, champion, recipe
         "origin": champion.manifest.get("origin"),
         **describe_fit(config, history, train_rows, holdout_rows, np.asarray(holdout_scores), excluded, split),
     }
-    if not np.all(np.isfinite(holdout_scores)):
-        raise BadModel(f"the retrained copy of champion v{version} scores NaN or infinity on its holdout")
     _write_back(config, estimator, "sklearn", manifest, data)
     return TrainedModel(model_text=data, manifest=manifest)
 
