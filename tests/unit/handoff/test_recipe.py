@@ -30,7 +30,8 @@ def test_a_refit_that_scores_nan_is_a_model_error_before_any_metric(tmp_path):
     from driftline.handoff.sklearn_model import SklearnModel
     from tests.helpers import config_copy
 
-    config = load_config(config_copy(tmp_path))
+    trusted = f'\n[handoff]\ntrusted_types = ["{__name__}.NanClassifier"]\n'  # past the skops check
+    config = load_config(config_copy(tmp_path, append=trusted))
     frame = rows(400)
     champion = SimpleNamespace(
         booster=SklearnModel(NanClassifier().fit(frame[FEATURES], frame["is_fraud"]), "binary", 1),
