@@ -172,7 +172,9 @@ def register_imported(
             version, created = registry.register_candidate(conn, schema, config.registry_dir, model_file.data, manifest)
         evaluation_id = record_parity(conn, schema, version, champion, parity, run_id)
         if champion is None:
-            ensure_reference(conn, config, registry.load_model(conn, schema, version))
+            ensure_reference(
+                conn, config, registry.load_model(conn, schema, version, pinned_pickles=config.handoff.pickle_sha256)
+            )
             summary = {"version": version, "new_version": created, "decision": "champion", "parity": parity}
             summary["parity_evaluation_id"] = evaluation_id
             log.info("imported v%s as champion: %s", version, json.dumps(summary))

@@ -48,13 +48,17 @@ def champion_manifest(conn, config: DatasetConfig) -> dict | None:
     version = registry.champion_version(conn, config.db_schema)
     if version is None:
         return None
-    return registry.load_model(conn, config.db_schema, version).manifest
+    return registry.load_model(conn, config.db_schema, version, pinned_pickles=config.handoff.pickle_sha256).manifest
 
 
 def train_like_champion(conn, config: DatasetConfig, rows: pd.DataFrame) -> TrainedModel:
     """The candidate of the champion's recipe (driftline's own training when it has none recorded)."""
     version = registry.champion_version(conn, config.db_schema)
-    champion = None if version is None else registry.load_model(conn, config.db_schema, version)
+    champion = (
+        None
+        if version is None
+        else registry.load_model(conn, config.db_schema, version, pinned_pickles=config.handoff.pickle_sha256)
+    )
     if version is None or champion is None or not champion.manifest.get("recipe"):
         return train(config, rows)
     recipe = champion.manifest["recipe"]
