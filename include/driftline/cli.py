@@ -74,7 +74,9 @@ def cmd_suite(args) -> None:
         version = champion_version(conn, config.db_schema)
         if version is None:
             raise RegistryError(f"no champion model in schema {config.db_schema!r}: run `driftline train` first")
-        model = load_model(conn, config.db_schema, version)  # the manifest is read from a verified artifact
+        model = load_model(
+            conn, config.db_schema, version, pinned_pickles=config.handoff.pickle_sha256
+        )  # the manifest is read from a verified artifact
     path, diff = write_suite_from_model(config, model.manifest, version)
     if not diff:
         print(f"{path} already expects the categories model v{version} learned; nothing changed")

@@ -106,7 +106,9 @@ def score_partition(
             raise PartitionError(f"partition plan {key} not found (already published or superseded)")
         run.interval_id, run.key, run.partition = plan[0], key, number
         # The plan chose (and could load) the model: no fallback here.
-        model = load_model(run.conn, run.schema, plan[2], scoring_only=True)
+        model = load_model(
+            run.conn, run.schema, plan[2], scoring_only=True, pinned_pickles=config.handoff.pickle_sha256
+        )
         run.model_version = model.version
         scorer, validator = run.scorer(model)
         with tempfile.TemporaryFile() as spill, run.conn.transaction():

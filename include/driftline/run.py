@@ -140,7 +140,9 @@ class ScoringRun:
         requested = pinned if pinned is not None else version_for_interval(self.conn, self.schema, self.end)
         self.requested_version = requested
         try:
-            model = load_model(self.conn, self.schema, requested, scoring_only=True)
+            model = load_model(
+                self.conn, self.schema, requested, scoring_only=True, pinned_pickles=self.config.handoff.pickle_sha256
+            )
         except ModelLoadError as first:
             if pinned is not None or not self.config.safeguards.fallback:
                 why = "the version is pinned by model_version" if pinned is not None else "safeguards.fallback is off"
@@ -156,7 +158,9 @@ class ScoringRun:
         tried = [f"v{requested}: {first}" if requested is not None else str(first)]
         for version in fallback_versions(self.conn, self.schema, exclude=requested):
             try:
-                model = load_model(self.conn, self.schema, version, scoring_only=True)
+                model = load_model(
+                    self.conn, self.schema, version, scoring_only=True, pinned_pickles=self.config.handoff.pickle_sha256
+                )
                 bind(model, self.config)
             except (ModelLoadError, FeatureMismatch) as exc:
                 tried.append(f"v{version}: {exc}")

@@ -162,7 +162,9 @@ def train_champion(config_path: str, reason: str = "initial model from `driftlin
         version, created = register_champion(
             conn, config.db_schema, config.registry_dir, trained.model_text, manifest, reason
         )
-        ensure_reference(conn, config, load_model(conn, config.db_schema, version))  # drift reference, once per version
+        ensure_reference(
+            conn, config, load_model(conn, config.db_schema, version, pinned_pickles=config.handoff.pickle_sha256)
+        )  # drift reference, once per version
     return {
         "version": version,
         "new_version": created,

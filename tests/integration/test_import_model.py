@@ -364,3 +364,17 @@ def test_a_version_that_is_not_a_pending_candidate_is_a_config_error_naming_it(p
     for version, state in ((1, "champion"), (7, "not registered")):
         with pytest.raises(BadConfig, match=rf"candidate_version {version}: the version is {state} in schema"):
             pending_candidate(str(config), version)
+
+
+def test_a_pinned_pickle_scores_while_pinned_and_is_refused_once_its_pin_is_removed(project, notebooks, tmp_path):
+    import hashlib
+
+    saved = notebooks["sklearn"]
+    source = _pickle(saved, tmp_path)
+    digest = hashlib.sha256(Path(source).read_bytes()).hexdigest()
+    config = schema(project, handoff=f'pickle_sha256 = ["{digest}"]')
+    version = do_import(config, saved, source=source)["version"]
+    assert_published(config, version)
+    unpinned = config_copy(config.parent.parent, base=config, name="unpinned.toml", keys={"pickle_sha256": "[]"})
+    with pytest.raises(BadConfig, match=r"\[handoff\] pickle_sha256, and [0-9a-f]{64} is not pinned"):
+        score_interval(str(unpinned), *FIRST, run_id="unpinned")

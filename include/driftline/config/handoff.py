@@ -9,11 +9,14 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, StrictFloat, StrictStr
 from pydantic.dataclasses import dataclass
 
-from driftline.config.model import SETTINGS
+from driftline.config.model import SETTINGS, Count
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _TYPE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+# An MLflow registered model name driftline writes back under; it goes into a search filter as a quoted
+# literal (handoff/mlflow_source.py), so no quotes or backslashes.
+_REGISTERED_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_. -]{0,255}$")
 
 
 def _entries(pattern: re.Pattern, what: str) -> AfterValidator:
@@ -40,6 +43,15 @@ def _alias(value: str) -> str:
     return value
 
 
+def _registered_name(value: str | None) -> str | None:
+    if value is not None and not _REGISTERED_NAME.match(value):
+        raise ValueError(
+            "must be an MLflow registered model name (letters, digits, _, ., - and spaces; no quotes), "
+            f"got {value[:80]!r}"
+        )
+    return value
+
+
 Optional = Annotated[StrictStr | None, AfterValidator(lambda value: value or None)]  # "" is not set
 
 
@@ -57,10 +69,14 @@ class HandoffSettings:
     parity_tolerance: Annotated[StrictFloat, AfterValidator(_tolerance)] = Field(
         default=1e-6, description="max |driftline's score - the notebook's| on any row of the parity sample"
     )
+    parity_min_rows: Count = Field(
+        default=100,
+        description="fewest notebook rows the parity gate must compare (a handful of rows proves little)",
+    )
     mlflow_tracking_uri: Optional = Field(
         default=None, description="MLflow tracking server (none: $MLFLOW_TRACKING_URI)"
     )
-    mlflow_register_as: Optional = Field(
+    mlflow_register_as: Annotated[Optional, AfterValidator(_registered_name)] = Field(
         default=None,
         description="registered model name retrained candidates are written back under (none: no write-back)",
     )

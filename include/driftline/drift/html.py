@@ -41,7 +41,9 @@ def render_report(config_path: str, interval_start: datetime, interval_end: date
     url = db.resolve_db_url(config.db_url, config.db_conn_id, config.root)
     with db.connect(url, autocommit=True) as conn:
         version, report = _monitored(conn, config, start, end)
-        model = load_model(conn, config.db_schema, version, scoring_only=True)
+        model = load_model(
+            conn, config.db_schema, version, scoring_only=True, pinned_pickles=config.handoff.pickle_sha256
+        )
         reference = pd.read_parquet(ensure_reference(conn, config, model))
     sample = sample_path(report)
     if not sample.is_file():

@@ -53,7 +53,9 @@ def monitor_interval(config_path: str, interval_start: datetime, interval_end: d
         db.ensure_schema(conn, config.db_schema)
         version, rows_scored, quarantined = _published_interval(conn, config, start, end)
         t = time.perf_counter()
-        model = load_model(conn, config.db_schema, version, scoring_only=True)  # no lightgbm import
+        model = load_model(
+            conn, config.db_schema, version, scoring_only=True, pinned_pickles=config.handoff.pickle_sha256
+        )  # no lightgbm import
         reference_file = ensure_reference(conn, config, model)
         reference = pd.read_parquet(reference_file)
         stages["reference"] = time.perf_counter() - t

@@ -44,7 +44,9 @@ def estimate_interval(config_path: str, interval_start: datetime, interval_end: 
                 f"interval [{start.isoformat()}, {end.isoformat()}) has no published predictions: run score_batch for it first"
             )
         _, _, version, _ = published[0]
-        model = load_model(conn, config.db_schema, version, scoring_only=True)  # verifies the calibration's hash
+        model = load_model(
+            conn, config.db_schema, version, scoring_only=True, pinned_pickles=config.handoff.pickle_sha256
+        )  # verifies the calibration's hash
         calibration = model.manifest.get("calibration")
         labels_as_of = datetime.now(timezone.utc)
         if calibration is None:

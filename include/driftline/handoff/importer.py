@@ -60,16 +60,25 @@ def _trained_until(value: str | datetime) -> pd.Timestamp:
 
 
 def unseen_rows(config: DatasetConfig, until: pd.Timestamp) -> pd.DataFrame:
-    """Labelled history rows after the model's training end: its own holdout, as driftline sees it."""
+    """Labelled history rows after the model's training end: its own holdout, as driftline sees it.
+
+    None after that time is an empty frame (the import goes on without metrics, no_holdout_reason
+    says so); a history that cannot be read or has too few usable rows is its TrainingError."""
     from driftline.labelled import labelled_rows, read_table
 
     history = config.resolve_location(config.history_uri)
-    try:
-        rows = labelled_rows(config, read_table(history, config))
-    except BadInput:
-        return pd.DataFrame()
+    rows = labelled_rows(config, read_table(history, config))
     times = pd.to_datetime(rows[config.event_time], utc=True)
     return rows[times > until]
+
+
+def no_holdout_reason(until: pd.Timestamp) -> str:
+    """Why an imported version has no holdout: recorded in its manifest and printed by import-model."""
+    return (
+        f"no labelled history row is newer than --trained-until ({until.isoformat()}): the version has no holdout "
+        "metrics and no calibration, so estimated performance is skipped for it; a retrained version "
+        "(retrain_model) gets both"
+    )
 
 
 def import_model(
@@ -103,8 +112,17 @@ def import_model(
             f"{config.path}: [source] history is a SQL table, and the parity sample is read from a file; pass "
             "--sample with the file of input rows the notebook's predictions are for"
         )
-    keys, scores = score_sample(config, model, location)
-    parity = compare(keys, scores, read_predictions(predictions, config), config.handoff.parity_tolerance)
+    keys, scores, times = score_sample(config, model, location)
+    expected = read_predictions(predictions, config)
+    parity = compare(
+        keys,
+        scores,
+        expected,
+        config.handoff.parity_tolerance,
+        times=times,
+        min_rows=config.handoff.parity_min_rows,
+        where=f"{location} (parity sample)",
+    )
     if not parity.passed:
         raise ParityError(
             f"{predictions}: driftline does not reproduce the notebook's predictions: {parity.failure()}. Nothing was "
@@ -114,13 +132,18 @@ def import_model(
     unseen = unseen_rows(config, until)
     unseen_scores = predict(model, unseen, config) if len(unseen) else scores[:0]
     manifest = add_evaluation(config, manifest, unseen, unseen_scores, scores)
+    note = None if len(unseen) else no_holdout_reason(until)
+    if note:
+        manifest["evaluation_note"] = note
+        log.warning("%s: %s", config.name, note)
     manifest["parity"] = parity.summary()
     manifest["row_selection"] = {
         "source": f"imported ({origin['source']}); trained elsewhere until {until.isoformat()}"
     }
     run_id = run_id or f"import__{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
     reason = reason or f"imported from {origin['source']} (parity proven on {parity.rows_compared} rows)"
-    return register_imported(config_path, config, model_file, manifest, parity.summary(), reason, run_id, actor)
+    result = register_imported(config_path, config, model_file, manifest, parity.summary(), reason, run_id, actor)
+    return {**result, "evaluation_note": note} if note else result
 
 
 def register_imported(
@@ -149,7 +172,9 @@ def register_imported(
             version, created = registry.register_candidate(conn, schema, config.registry_dir, model_file.data, manifest)
         evaluation_id = record_parity(conn, schema, version, champion, parity, run_id)
         if champion is None:
-            ensure_reference(conn, config, registry.load_model(conn, schema, version))
+            ensure_reference(
+                conn, config, registry.load_model(conn, schema, version, pinned_pickles=config.handoff.pickle_sha256)
+            )
             summary = {"version": version, "new_version": created, "decision": "champion", "parity": parity}
             summary["parity_evaluation_id"] = evaluation_id
             log.info("imported v%s as champion: %s", version, json.dumps(summary))

@@ -37,22 +37,16 @@ def _described(uri: str, client) -> dict:
 
 def read_mlflow_model(uri: str, config: DatasetConfig) -> tuple[ModelFile, dict]:
     """Download an MLflow model, read its flavour's file under driftline's rules; (model, origin)."""
-    import yaml
-
     mlflow, client, tracking = mlflow_client(config)
     try:
         described = _described(uri, client)
+        # The version resolved above, not the alias again: an alias moved in between would fetch another model.
+        pinned = (
+            f"models:/{described['model_name']}/{described['model_version']}" if "model_version" in described else uri
+        )
         with tempfile.TemporaryDirectory(prefix="driftline-mlflow-") as folder:
-            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder))
-            flavors = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8")).get("flavors", {})
-            if "lightgbm" in flavors:
-                flavor, name = "lightgbm", flavors["lightgbm"]["data"]
-            elif "sklearn" in flavors:
-                flavor, name = "sklearn", flavors["sklearn"]["pickled_model"]
-            else:
-                raise MlflowModelError(
-                    f"{uri}: flavours {sorted(flavors)}; driftline imports the lightgbm and sklearn flavours"
-                )
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=pinned, dst_path=folder))
+            flavor, name = _flavour(local / "MLmodel", uri)
             settings = config.handoff
             model_file = read_model_file(local / name, settings.trusted_types, settings.pickle_sha256)
     except mlflow.exceptions.MlflowException as exc:
@@ -64,6 +58,31 @@ def read_mlflow_model(uri: str, config: DatasetConfig) -> tuple[ModelFile, dict]
         raise MlflowModelError(f"{uri}: the downloaded model has no readable MLmodel or model file: {exc}") from exc
     model_file.source = uri
     return model_file, {"source": uri, "mlflow": {"tracking_uri": _masked(tracking), "flavor": flavor, **described}}
+
+
+def _flavour(mlmodel: Path, uri: str) -> tuple[str, str]:
+    """(flavour, model file name) from an MLmodel file; MlflowModelError when it is not one driftline reads."""
+    import yaml
+
+    try:
+        document = yaml.safe_load(mlmodel.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise MlflowModelError(
+            f"{uri}: its MLmodel file is not valid YAML ({type(exc).__name__}); log the model again with MLflow"
+        ) from exc
+    flavors = document.get("flavors") if isinstance(document, dict) else None
+    if not isinstance(flavors, dict):
+        raise MlflowModelError(f"{uri}: its MLmodel file has no 'flavors' mapping; log the model again with MLflow")
+    for flavor, key in (("lightgbm", "data"), ("sklearn", "pickled_model")):
+        if flavor in flavors:
+            entry = flavors[flavor]
+            name = entry.get(key) if isinstance(entry, dict) else None
+            if not isinstance(name, str) or not name:
+                raise MlflowModelError(
+                    f"{uri}: its MLmodel {flavor} flavour names no model file ('{key}'); log the model again with MLflow"
+                )
+            return flavor, name
+    raise MlflowModelError(f"{uri}: flavours {sorted(flavors)}; driftline imports the lightgbm and sklearn flavours")
 
 
 def _masked(uri: str) -> str:

@@ -167,6 +167,7 @@ def rollback(
     run_id: str | None = None,
     actor: str | None = None,
     expected_champion: int | None = UNCHECKED,
+    pinned_pickles: tuple[str, ...] | None = None,
 ) -> Outcome:
     """Make a version that served before champion again (default: the previous champion).
 
@@ -175,6 +176,7 @@ def rollback(
     to "previous" also refuses to undo a rollback (the champion came back from exactly that version):
     a second rollback racing the first is a no-op, never a flip back. The target's artifact is loaded
     and hash-checked first: a tampered or missing artifact refuses the rollback and the champion stays.
+    pinned_pickles: the dataset config's [handoff] pickle_sha256; a pinned-pickle target loads only while pinned.
     """
     if not reason or not reason.strip():
         raise RegistryError("a rollback needs a reason (it is recorded in promotion_events)")
@@ -220,7 +222,9 @@ def rollback(
                 f"model version {target} has never been champion; rollback only returns to a version that served. "
                 "Validate it with retrain_model instead."
             )
-        load_model(conn, schema, target)  # raises ModelLoadError; the transaction rolls back untouched
+        load_model(
+            conn, schema, target, pinned_pickles=pinned_pickles
+        )  # raises ModelLoadError; the transaction rolls back untouched
         event_id = set_champion(conn, schema, current, target, "rollback", reason, run_id, actor)
     return Outcome("rollback", current, target, event_id, reason)
 

@@ -36,8 +36,16 @@ def mlflow_client(config: DatasetConfig):
     return mlflow, mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri), uri
 
 
+def _literal(value: str) -> str:
+    """value as a quoted literal of an MLflow search filter; BadConfig for one a quote would break out of
+    (config.handoff checks mlflow_register_as against a pattern without quotes first)."""
+    if "'" in value or '"' in value or "\\" in value:
+        raise BadConfig("[handoff] mlflow_register_as: an MLflow model name cannot contain quotes or backslashes")
+    return f"'{value}'"
+
+
 def _versions_of(client, name: str, sha256: str) -> list:
-    return client.search_model_versions(f"name = '{name}' and tags.{SHA256_TAG} = '{sha256}'")
+    return client.search_model_versions(f"name = {_literal(name)} and tags.{SHA256_TAG} = {_literal(sha256)}")
 
 
 def write_back(config: DatasetConfig, model_object, kind: str, trusted_types, sha256: str) -> str | None:

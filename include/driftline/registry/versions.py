@@ -199,12 +199,18 @@ def previous_version(conn: psycopg.Connection, schema: str) -> int | None:
 
 
 def load_model(
-    conn: psycopg.Connection, schema: str, version: int | None = None, scoring_only: bool = False
+    conn: psycopg.Connection,
+    schema: str,
+    version: int | None = None,
+    scoring_only: bool = False,
+    pinned_pickles: tuple[str, ...] | None = None,
 ) -> LoadedModel:
     """Load a registered version (default: the champion) after verifying its sha256.
 
     scoring_only: the booster is a native_booster.NativeBooster (predicts on float64 matrices,
     without importing the lightgbm package: ~1 s less per scoring task); else a lightgbm.Booster.
+    pinned_pickles: the dataset config's [handoff] pickle_sha256, read now: a pinned-pickle version
+    loads only while its sha256 is still listed there (BadConfig otherwise; None pins nothing).
     """
     if version is None:
         version = champion_version(conn, schema)
@@ -250,12 +256,15 @@ def load_model(
         from driftline.registry.model_objects import imported_model
 
         try:
-            booster = imported_model(data, manifest, f"model version {version}: {path}")
+            booster = imported_model(data, manifest, f"model version {version}: {path}", pinned_pickles)
         except BadModel as exc:  # unloadable here (a library missing, a type gone): score_batch falls back
             raise ModelLoadError(str(exc)) from exc
     else:
         booster = _booster(data, scoring_only, f"model version {version}: LightGBM cannot read {path}")
-    return LoadedModel(version=version, booster=booster, manifest=manifest, sha256=actual, text=data)
+    # The LightGBM text only: features.bind reads feature names from it, and a pickled pipeline embeds a
+    # LightGBM text of its own (named Column_0.. after the pipeline's transform), which is not the model's input.
+    text = data if manifest.get("kind", "lightgbm") == "lightgbm" else None
+    return LoadedModel(version=version, booster=booster, manifest=manifest, sha256=actual, text=text)
 
 
 def _booster(text: bytes, scoring_only: bool, refused: str):

@@ -109,7 +109,7 @@ def train_candidate(
 
 
 def _evaluate_version(conn, config: DatasetConfig, version: int, holdout: pd.DataFrame) -> tuple[dict, np.ndarray]:
-    model = registry.load_model(conn, config.db_schema, version)
+    model = registry.load_model(conn, config.db_schema, version, pinned_pickles=config.handoff.pickle_sha256)
     scores = predict(model, holdout, config)
     if not np.all(np.isfinite(scores)):  # metrics are undefined; prediction_problems names the cause
         return {"version": version, "metrics": {}, "segments": {}}, scores
@@ -339,7 +339,9 @@ def rollback_champion(
     with connect(config) as conn:
         if expected_champion is None:
             expected_champion = registry.champion_version(conn, config.db_schema)
-        outcome = registry.rollback(conn, config.db_schema, reason, to_version, run_id, actor, expected_champion)
+        outcome = registry.rollback(
+            conn, config.db_schema, reason, to_version, run_id, actor, expected_champion, config.handoff.pickle_sha256
+        )
     summary = {
         "decision": "rolled_back",
         "from_version": outcome.from_version,

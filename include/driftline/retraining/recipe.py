@@ -47,7 +47,11 @@ _NOT_RECIPE = {
 def train_like_champion(conn, config: DatasetConfig, rows: pd.DataFrame) -> TrainedModel:
     """The candidate of the champion's recipe (driftline's own training when it has none recorded)."""
     version = registry.champion_version(conn, config.db_schema)
-    champion = None if version is None else registry.load_model(conn, config.db_schema, version)
+    champion = (
+        None
+        if version is None
+        else registry.load_model(conn, config.db_schema, version, pinned_pickles=config.handoff.pickle_sha256)
+    )
     if version is None or champion is None or not champion.manifest.get("recipe"):
         return train(config, rows)
     recipe = champion.manifest["recipe"]
@@ -76,6 +80,9 @@ def _refit_estimator(config: DatasetConfig, rows: pd.DataFrame, champion, recipe
     )
     fitted = SklearnModel(estimator, config.task, champion.manifest.get("positive_label"))
     holdout_scores = fitted.score(holdout_rows, config)
+    # Before describe_fit: its scikit-learn metrics raise a bare ValueError on NaN (and a retry cannot help).
+    if not np.all(np.isfinite(holdout_scores)):
+        raise BadModel(f"the retrained copy of champion v{version} scores NaN or infinity on its holdout")
     data = sio.dumps(estimator)
     needed = tuple(sorted(sio.get_untrusted_types(data=data)))
     allowed = (
@@ -100,8 +107,6 @@ def _refit_estimator(config: DatasetConfig, rows: pd.DataFrame, champion, recipe
         "origin": champion.manifest.get("origin"),
         **describe_fit(config, history, train_rows, holdout_rows, np.asarray(holdout_scores), excluded, split),
     }
-    if not np.all(np.isfinite(holdout_scores)):
-        raise BadModel(f"the retrained copy of champion v{version} scores NaN or infinity on its holdout")
     _write_back(config, estimator, "sklearn", manifest, data)
     return TrainedModel(model_text=data, manifest=manifest)
 

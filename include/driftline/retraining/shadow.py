@@ -29,7 +29,7 @@ def score_shadow(config_path: str, interval_start: datetime, interval_end: datet
         version = registry.latest_unpromoted_version(conn, config.db_schema)
         if version is None:
             raise Skipped("no candidate or rejected version newer than the champion")
-        model = registry.load_model(conn, config.db_schema, version)
+        model = registry.load_model(conn, config.db_schema, version, pinned_pickles=config.handoff.pickle_sha256)
         rows = scored_input_rows(conn, config, start, end)
         scores = predict(model, rows, config)
         classes = predicted_class(scores, config)

@@ -136,17 +136,18 @@ def compile_model(text: bytes, sha256: str, hashes: ObjectHashes | None) -> Comp
     return Compiled(model, refused)
 
 
-def private_cache_folder() -> Path:
-    """cache_dir()/compiled, created 0700; UnsafeCacheError when it (or the cache root) is not a
+def private_cache_folder(name: str = "compiled", what: str = "compiled-model") -> Path:
+    """cache_dir()/<name>, created 0700; UnsafeCacheError when it (or the cache root) is not a
     real folder of this user that only this user can write: object code in it is loaded into the
-    process, so a folder another user can write is refused rather than trusted."""
+    process, so a folder another user can write is refused rather than trusted. name: "compiled"
+    (lleaves' models, here) or "native" (native_build's shared objects); what: named in messages."""
     root = cache_dir()
-    directory = root / "compiled"
+    directory = root / name
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         root_info, info = root.stat(), directory.lstat()
     except OSError as exc:
-        raise UnsafeCacheError(f"compiled-model cache folder {directory} cannot be created ({exc})") from exc
+        raise UnsafeCacheError(f"{what} cache folder {directory} cannot be created ({exc})") from exc
     me = os.geteuid()
     problem = None
     if not stat.S_ISDIR(info.st_mode):
@@ -160,7 +161,7 @@ def private_cache_folder() -> Path:
         problem = f"its parent {root} can be written by another user (uid {root_info.st_uid}, mode {mode})"
     if problem:
         raise UnsafeCacheError(
-            f"refusing the compiled-model cache: {problem}. Remove it (it is rebuilt, mode 700) or set "
+            f"refusing the {what} cache: {problem}. Remove it (it is rebuilt, mode 700) or set "
             f"{CACHE_ENV} to a folder only this user can write"
         )
     return directory

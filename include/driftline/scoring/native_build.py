@@ -16,7 +16,6 @@ import logging
 import os
 import platform
 import shutil
-import stat
 import subprocess
 import tempfile
 import threading
@@ -89,25 +88,16 @@ def _build_and_load(source: Path) -> ctypes.CDLL | None:
 
 
 def _private_directory() -> Path | None:
-    """<cache>/native, created 0700; None (build per process, not cached) when it is not this
-    user's alone, since a shared object there is code this process will run."""
-    from driftline.scoring.compiled import cache_dir
+    """<cache>/native under compiled.private_cache_folder's checks (this user's real folder, 0700, in a
+    root no other user can write); None (build per process, not cached) when it fails them, since a
+    shared object there is code this process will run."""
+    from driftline.scoring.compiled import UnsafeCacheError, private_cache_folder
 
-    directory = cache_dir() / "native"
     try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = directory.stat()
-    except OSError as exc:
-        log.warning("native code cache %s unusable (%s); building in a temporary directory", directory, exc)
+        return private_cache_folder("native", "native-code")
+    except UnsafeCacheError as exc:
+        log.warning("%s; building in a temporary directory", exc)
         return None
-    if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        log.warning(
-            "native code cache %s is not private to this user (owner or mode); building in a temporary directory "
-            "(fix: chmod 700 and own it)",
-            directory,
-        )
-        return None
-    return directory
 
 
 def _checksum_path(target: Path) -> Path:

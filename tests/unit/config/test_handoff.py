@@ -14,6 +14,11 @@ import pytest
         ('trusted_types = ["not a type"]', "'handoff.trusted_types' entries are full type names"),
         ('trusted_types = "a.B"', "'handoff.trusted_types' must be list"),
         ('mlflow_alias = "bad alias"', "'handoff.mlflow_alias' must be an MLflow alias name"),
+        (
+            "mlflow_register_as = \"fraud' or name = 'other\"",
+            "'handoff.mlflow_register_as' must be an MLflow registered",
+        ),
+        ("parity_min_rows = 0", "'handoff.parity_min_rows'"),
         ("unknown = 1", "unknown key 'handoff.unknown'"),
     ],
 )
@@ -33,3 +38,4 @@ def test_handoff_settings_default_to_refusing_pickles_and_a_tight_tolerance(tmp_
 
     settings = load_config(config_copy(tmp_path)).handoff
     assert settings.pickle_sha256 == () and settings.trusted_types == () and settings.parity_tolerance == 1e-6
+    assert settings.parity_min_rows == 100
