@@ -6,23 +6,13 @@ skip a broken one, and this file raises one import error that names each broken 
 (the Airflow UI's "DAG Import Errors", `airflow dags list-import-errors`). Fix the file and the next
 parse brings that dataset's three DAGs back; the other datasets keep running meanwhile. Broken means
 what the DAG files skip (driftline.airflow.dag_defaults.deployment): a config load_config refuses, or
-one whose schedule Airflow's timetable refuses; and a dataset whose DAG of a role file fails to build
-all the same (dag_defaults.dags_not_built runs the role files once more to find those).
+one whose schedule Airflow's timetable refuses.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from driftline.airflow.dag_defaults import deployment
 
-# The role files' Airflow imports, named here so the dag-processor pre-imports them before parsing this
-# file too ([dag_processor] parsing_pre_import_modules), as it does for the role files it runs below.
-import airflow.providers.standard.operators.empty  # noqa: F401
-import airflow.providers.standard.operators.trigger_dagrun  # noqa: F401
-
-from driftline.airflow.dag_defaults import dags_not_built, deployment
-
-datasets = deployment()
-datasets.broken.extend(dags_not_built(Path(__file__).resolve().parent))
-error = datasets.error()
+error = deployment().error()
 if error is not None:
     raise error

@@ -360,25 +360,3 @@ def test_a_dag_that_fails_to_build_for_one_config_leaves_the_others(tmp_path, mo
     with pytest.warns(UserWarning, match="loans.toml: its DAG was not built"):
         dags = build_dags(factory)
     assert list(dags) == ["cards__probe"]
-
-
-def test_a_dag_that_fails_to_build_for_one_config_is_an_import_error_naming_it(tmp_path, monkeypatch):
-    """A check load_config lacks fails one dataset's DAG: dataset_configs.py names its config file and
-    the DAG, every other dataset's DAGs (and that dataset's other DAGs) still load."""
-    from driftline.airflow import dag_defaults
-
-    configs = write_datasets(tmp_path, ["cards", "loans"])
-    real = dag_defaults.task_defaults
-
-    def task_defaults(config_path, retries, *args, **kwargs):
-        if Path(config_path).name == "loans.toml" and retries == 3:  # score_batch's policy
-            raise ValueError("a check load_config lacks")
-        return real(config_path, retries, *args, **kwargs)
-
-    monkeypatch.setattr(dag_defaults, "task_defaults", task_defaults)
-    bag = parse_dags(monkeypatch, configs)
-    [(error_file, text)] = bag.import_errors.items()
-    assert Path(error_file).name == "dataset_configs.py"
-    assert f"{(configs / 'loans.toml').resolve()}: its score_batch DAG was not built (ValueError" in text
-    expected = {f"cards__{role}" for role in ROLES} | {"loans__monitor_drift", "loans__retrain_model"}
-    assert set(bag.dag_ids) == expected

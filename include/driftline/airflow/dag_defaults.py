@@ -8,7 +8,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
 from airflow.sdk import Asset, Param, task
 
@@ -58,7 +57,7 @@ def dataset_configs() -> list[tuple[str, DatasetConfig]]:
 def build_dags(factory: Callable[[str, DatasetConfig], object]) -> dict[str, object]:
     """{dag_id: DAG} of factory(path, config) for every dataset; a config whose DAG still fails to build
     (a check load_config lacks) is left out with a warning in the DAG file's parse log, not raised: raising
-    would drop every other dataset's DAG of this file. dags/dataset_configs.py raises it (dags_not_built)."""
+    would drop every other dataset's DAG of this file."""
     from airflow.sdk.definitions._internal.contextmanager import DagContext
 
     dags = {}
@@ -69,51 +68,12 @@ def build_dags(factory: Callable[[str, DatasetConfig], object]) -> dict[str, obj
         except Exception as exc:  # noqa: BLE001
             # `with DAG(...)` registers the DAG on exit even when its body raised: unregister the half-built one.
             DagContext.autoregistered_dags &= registered
-            _not_built.append((path, getattr(factory, "__name__", "its"), exc))
             warnings.warn(
                 f"{path}: its DAG was not built ({type(exc).__name__}); the other datasets' were", stacklevel=2
             )
             continue
         dags[dag.dag_id] = dag
     return dags
-
-
-_not_built: list[tuple[str, str, Exception]] = []  # (config path, DAG role, error) of build_dags in this process
-
-
-def dags_not_built(dag_folder: Path) -> list[tuple[str, ConfigError]]:
-    """(config path, ConfigError) of every dataset whose DAG of a role file fails to build.
-
-    Airflow parses each DAG file in a process of its own and records an import error only for a file
-    that raises, which would lose all its DAGs. So the role files leave such a dataset out, and
-    dags/dataset_configs.py (no DAG of its own) runs them once more here and raises this error naming
-    the config file: the cost is one more build of each DAG per parse of that file (measured in
-    tests/dags: ~0.5 CPU s for ten datasets), the price of a failure nobody would otherwise see."""
-    import runpy
-
-    from airflow.sdk.definitions._internal.contextmanager import DagContext
-
-    from driftline.errors import redact
-
-    registered = set(DagContext.autoregistered_dags)
-    del _not_built[:]
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # already in the role file's own parse log
-            for role in DAG_ROLES:
-                runpy.run_path(str(dag_folder / f"{role}.py"), run_name=f"_driftline_probe_{role}")
-    finally:
-        DagContext.autoregistered_dags &= registered  # the probe's DAGs belong to the role files, not the caller
-    return [
-        (
-            path,
-            ConfigError(
-                f"{path}: its {role} DAG was not built ({type(exc).__name__}: {redact(str(exc))}), so that DAG is "
-                "missing; the other DAGs are not affected. Fix the config (load_config accepted it: report that too)"
-            ),
-        )
-        for path, role, exc in _not_built
-    ]
 
 
 DAG_ROLES = ("score_batch", "monitor_drift", "retrain_model")  # the DAG files, each one DAG per dataset

@@ -73,3 +73,21 @@ def imported_model(data: bytes, manifest: dict, where: str, pinned_pickles: tupl
             )
     estimator = load_artifact(manifest["kind"], data, tuple(manifest.get("trusted_types", ())), where)
     return SklearnModel(estimator, manifest["task"], manifest.get("positive_label"))
+
+
+def lightgbm_booster(text: bytes, scoring_only: bool, where: str):
+    """A LightGBM model text as a booster: a native_booster.NativeBooster when scoring_only (no lightgbm
+    import), else a lightgbm.Booster; BadModel when it cannot be read."""
+    if scoring_only:
+        from driftline.scoring.native_booster import NativeBooster, NativeBoosterError
+
+        try:
+            return NativeBooster(text)
+        except NativeBoosterError as exc:
+            raise BadModel(f"{where}: LightGBM cannot read it: {exc}") from exc
+    import lightgbm as lgb
+
+    try:
+        return lgb.Booster(model_str=text.decode("utf-8"))
+    except lgb.basic.LightGBMError as exc:
+        raise BadModel(f"{where}: LightGBM cannot read it: {exc}") from exc

@@ -252,35 +252,20 @@ def load_model(
             f"{expected_scoring[:12]}, manifest {actual_scoring[:12]}): the fields scoring depends on "
             f"({', '.join(SCORING_FIELDS + OPTIONAL_SCORING_FIELDS)}) were changed; refusing to load a tampered manifest"
         )
-    if manifest.get("kind", "lightgbm") != "lightgbm":  # imported: scikit-learn (skops) or a pinned pickle
-        from driftline.registry.model_objects import imported_model
+    from driftline.registry.model_objects import imported_model, lightgbm_booster
 
-        try:
-            booster = imported_model(data, manifest, f"model version {version}: {path}", pinned_pickles)
-        except BadModel as exc:  # unloadable here (a library missing, a type gone): score_batch falls back
-            raise ModelLoadError(str(exc)) from exc
-    else:
-        booster = _booster(data, scoring_only, f"model version {version}: LightGBM cannot read {path}")
+    where = f"model version {version}: {path}"
+    try:  # unloadable here (a library missing, a type gone, a corrupt text): score_batch falls back
+        if manifest.get("kind", "lightgbm") != "lightgbm":  # imported: scikit-learn (skops) or a pinned pickle
+            booster = imported_model(data, manifest, where, pinned_pickles)
+        else:
+            booster = lightgbm_booster(data, scoring_only, where)
+    except BadModel as exc:
+        raise ModelLoadError(str(exc)) from exc
     # The LightGBM text only: features.bind reads feature names from it, and a pickled pipeline embeds a
     # LightGBM text of its own (named Column_0.. after the pipeline's transform), which is not the model's input.
     text = data if manifest.get("kind", "lightgbm") == "lightgbm" else None
     return LoadedModel(version=version, booster=booster, manifest=manifest, sha256=actual, text=text)
-
-
-def _booster(text: bytes, scoring_only: bool, refused: str):
-    if scoring_only:
-        from driftline.scoring.native_booster import NativeBooster, NativeBoosterError
-
-        try:
-            return NativeBooster(text)
-        except NativeBoosterError as exc:
-            raise ModelLoadError(f"{refused}: {exc}") from exc
-    import lightgbm as lgb
-
-    try:
-        return lgb.Booster(model_str=text.decode("utf-8"))
-    except lgb.basic.LightGBMError as exc:
-        raise ModelLoadError(f"{refused}: {exc}") from exc
 
 
 def lock_registry(conn: psycopg.Connection, schema: str) -> None:

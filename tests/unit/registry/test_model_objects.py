@@ -1,4 +1,4 @@
-"""A registered imported version's scoring object (handoff/loaded.py): a pinned pickle loads only
+"""A registered imported version's scoring object (registry/model_objects.py): a pinned pickle loads only
 while the config still pins it."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import io
 import pytest
 
 from driftline.errors import BadConfig
-from driftline.handoff.loaded import imported_model
+from driftline.registry.model_objects import imported_model
 from tests.unit.handoff.models import FEATURES, onehot_pipeline, rows
 
 

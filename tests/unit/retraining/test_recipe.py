@@ -1,4 +1,4 @@
-"""Retraining an imported scikit-learn champion (handoff/recipe.py): what a broken refit raises."""
+"""Retraining an imported scikit-learn champion (retraining/recipe.py): what a broken refit raises."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ class NanClassifier(ClassifierMixin, BaseEstimator):
 
 def test_a_refit_that_scores_nan_is_a_model_error_before_any_metric(tmp_path):
     from driftline.config import load_config
-    from driftline.handoff.recipe import _refit_estimator
-    from driftline.handoff.sklearn_model import SklearnModel
+    from driftline.retraining.recipe import _refit_estimator
+    from driftline.scoring.sklearn_model import SklearnModel
     from tests.helpers import config_copy
 
     trusted = f'\n[handoff]\ntrusted_types = ["{__name__}.NanClassifier"]\n'  # past the skops check
