@@ -61,21 +61,6 @@ def drift_charts(rows: list[dict[str, Any]], slots: list[Interval], policy: Drif
 ALERT_COLOR = "#c53030"  # the trigger's colour (charts.Threshold): crossing it is what alerts
 
 
-def performance_chart(
-    title: str,
-    rows: list[dict[str, Any]],
-    slots: list[Interval],
-    thresholds: Sequence[Threshold] = (),
-    low: str = "band_low",
-    high: str = "band_high",
-    size: tuple[int, int] = (640, 240),
-    alerts: Sequence[dict[str, Any]] = (),
-) -> str:
-    """Estimate with its band and the realized value (where labelled) of one metric per interval;
-    alerts: that metric's performance_alerts rows, drawn as the alert band."""
-    return svg(performance_chart_data(title, rows, slots, thresholds, low, high, size, alerts))
-
-
 def performance_chart_data(
     title: str,
     rows: list[dict[str, Any]],
@@ -86,7 +71,8 @@ def performance_chart_data(
     size: tuple[int, int] = (640, 240),
     alerts: Sequence[dict[str, Any]] = (),
 ) -> Chart:
-    """What performance_chart draws. The alert band (alert_low, alert_high: the holdout's chunk mean
+    """Estimate with its band and the realized value (where labelled) of one metric per interval, as
+    chart data (svg() draws it); alerts: that metric's performance_alerts rows, drawn as the alert band. The alert band (alert_low, alert_high: the holdout's chunk mean
     +- estimated_metric_std standard deviations, stored with each estimate) is per interval, since a
     new model version brings its own; an interval estimated without one has a gap."""
     bands = [Band("95% band", _column(rows, slots, low), _column(rows, slots, high), color=PALETTE[0])]
@@ -130,7 +116,11 @@ def performance_charts(
         metric_rows = [row for row in rows if row["metric"] == metric]
         metric_alerts = [row for row in alerts or [] if row["metric"] == metric]
         charts.append(
-            performance_chart(f"Estimated vs realized {metric}", metric_rows, slots, thresholds, alerts=metric_alerts)
+            svg(
+                performance_chart_data(
+                    f"Estimated vs realized {metric}", metric_rows, slots, thresholds, alerts=metric_alerts
+                )
+            )
         )
     return charts
 
@@ -148,13 +138,15 @@ def segment_charts(rows: list[dict[str, Any]], slots: list[Interval], metric: st
         {
             "column": column,
             "charts": [
-                performance_chart(
-                    f"{column}: other values" if value[0] else f"{column} = {value[1]}",
-                    values[value],
-                    slots,
-                    low="estimate_low",
-                    high="estimate_high",
-                    size=(320, 170),
+                svg(
+                    performance_chart_data(
+                        f"{column}: other values" if value[0] else f"{column} = {value[1]}",
+                        values[value],
+                        slots,
+                        low="estimate_low",
+                        high="estimate_high",
+                        size=(320, 170),
+                    )
                 )
                 for value in sorted(values)
             ],
