@@ -8,12 +8,12 @@ import json
 import logging
 import os
 import shutil
-import stat
 from pathlib import Path
 
 from psycopg import sql
 
 from driftline.db import table
+from driftline.regular_files import read_regular_file
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +35,6 @@ def artifact_path(uri: str) -> Path:
     from urllib.request import url2pathname
 
     return Path(url2pathname(urlparse(uri).path))
-
-
-def read_regular_file(path: Path) -> bytes:
-    """The bytes of path, which must be a regular file: a FIFO, device or directory put in an
-    artifact's place raises OSError instead of blocking or reading forever."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    with os.fdopen(fd, "rb") as file:
-        kind = os.fstat(fd).st_mode
-        if not stat.S_ISREG(kind):
-            raise OSError(f"{path} is not a regular file ({stat.filemode(kind)})")
-        return file.read()
 
 
 def read_artifact(path: Path) -> tuple[bytes, dict]:

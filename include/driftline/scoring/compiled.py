@@ -173,7 +173,7 @@ def _verified_cache(
     """(a private copy of the cached object, None, its sha256) when its sha256 equals the registry's,
     else (None, why it was refused, its sha256 if read) with the file removed: a truncated, corrupt
     or swapped object would abort the process in LLVM. The copy means the file checked is the file loaded."""
-    from driftline.registry.artifacts import read_regular_file
+    from driftline.regular_files import read_regular_file
 
     try:
         data = read_regular_file(target)
