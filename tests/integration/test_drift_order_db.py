@@ -156,6 +156,26 @@ def test_the_brief_repro_a_trigger_held_by_a_running_retrain_is_started_later(co
     assert [r["interval"]["end"] for r in later["retrains"]] == [bounds[3][1].isoformat()]
 
 
+def test_an_interval_monitored_again_keeps_its_recorded_trigger_instead_of_a_hold(configs):
+    """A backfill rerun republishes a triggered interval while its retrain run still waits: the new
+    decision says the trigger stands (one per interval), not that it is held."""
+    from driftline.drift.decision import RetrainState
+
+    decide_retrain = deciding()
+    config = configs[(1, 1, 60)]
+    reset(config, 1)
+    monitored(config, 0, True)
+    bounds = (DAY0, DAY0 + timedelta(days=1))
+    first = decide_retrain(config, *bounds, "a", RetrainState("retrain"))
+    assert first["trigger"]
+    again = decide_retrain(config, *bounds, "b", RetrainState("retrain", paused=True, queued=1))
+    assert not again["trigger"] and again["retrains"] == []
+    assert "already triggered" in again["reason"] and first["retrain_run_id"] in again["reason"]
+    assert "held" not in again["reason"]
+    triggers = fetch(config, "SELECT count(*) FROM {s}.drift_decisions WHERE trigger")
+    assert triggers == [(1,)]
+
+
 def test_an_interval_whose_scoring_failed_and_never_published_holds_nothing(configs):
     """Day 0 is known but its only scoring attempt failed: day 1 does not wait for it forever."""
     from driftline.drift.decision import RetrainState

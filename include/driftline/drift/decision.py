@@ -18,7 +18,7 @@ from driftline.config import load_config
 from driftline.drift.errors import DriftError
 from driftline.drift.order import Interval, plan
 from driftline.drift.performance import monitored_breaches
-from driftline.drift.policy import Decision, RetrainState, decide
+from driftline.drift.policy import Decision, RetrainState, already_triggered, decide
 from driftline.drift.summary import refresh_report_summary
 from driftline.intervals import utc
 
@@ -81,6 +81,10 @@ def decide_retrain(
         decided = []
         for p, unchanged in [(planned[end], None), *((p, latest.get(p.end)) for p in again)]:
             facts = _interval_facts(conn, config, p, breaches[p.end])
+            if p.trigger and p.end in triggered:  # monitored again (republished): its trigger stands, once
+                decision = already_triggered(facts.breach, facts.numbers, _trigger_run(conn, config.db_schema, p.end))
+                decided.append(_record(conn, config, run_id, now, facts, decision, retrains, retrain_run_id))
+                continue
             # The rule: breach and trigger of this interval from its data-order window (drift.policy).
             decision = decide(
                 config.drift.trigger,
@@ -267,6 +271,17 @@ def _retrained(conn, schema: str) -> list[datetime]:
         ).format(p=db.table(schema, "promotion_events"), m=db.table(schema, "model_versions"))
     ).fetchall()
     return [utc(end) for (end,) in rows if end is not None]
+
+
+def _trigger_run(conn, schema: str, end: datetime) -> str | None:
+    """The retrain run id the recorded trigger of the interval ending at end asked for."""
+    row = conn.execute(
+        sql.SQL(
+            "SELECT retrain_run_id FROM {} WHERE trigger AND interval_end = %s ORDER BY decision_id LIMIT 1"
+        ).format(db.table(schema, "drift_decisions")),
+        (end,),
+    ).fetchone()
+    return row[0] if row else None
 
 
 def _last_trigger(conn, schema: str) -> tuple[datetime, str] | None:

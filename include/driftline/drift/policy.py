@@ -184,6 +184,18 @@ def decide(
     )
 
 
+def already_triggered(breach: bool, numbers: dict, retrain_run_id: str | None) -> Decision:
+    """An interval monitored again (its predictions republished) whose data-order trigger is already
+    recorded: the trigger stands and starts nothing more (one trigger per interval)."""
+    run = f" ({retrain_run_id})" if retrain_run_id else ""
+    return Decision(
+        breach,
+        False,
+        f"breach persisted; this interval's retrain was already triggered{run}: one trigger per interval",
+        {**numbers, "already_triggered": retrain_run_id},
+    )
+
+
 def _held(reason: str, numbers: dict) -> Decision:
     """A trigger the retrain DAG cannot take now: recorded as held (numbers["held"]), decided again."""
     return Decision(True, False, reason, {**numbers, "held": "retrain_dag"})
