@@ -198,7 +198,9 @@ def test_trigger_decision_with_retrain_deployed_and_cooldown(drift_project, moni
         RetrainState(RETRAIN_DAG, running=1),
         now=now + timedelta(days=9),
     )
-    assert running["trigger"] is False and "already active" in running["reason"]
+    # ... whatever the retrain DAG is doing now: the trigger stands, nothing new is started.
+    assert running["trigger"] is True and running["retrain_run_id"] == first["retrain_run_id"]
+    assert "trigger stands" in running["reason"] and running["retrains"] == []
 
 
 def test_cooldown_counts_in_data_time_not_on_the_wall_clock(drift_project, monitored):
@@ -312,6 +314,12 @@ def test_estimated_metric_floor_breaches_and_names_itself(drift_project, monitor
     strict = drift_project.parent / "strict.toml"
     strict.write_text(drift_project.read_text() + "estimated_metric_floor = 0.99\n")  # [drift.trigger] is last
     # A retrain "already running": the rule's reason is recorded, nothing is triggered for later tests.
+    # (An earlier test's trigger for this interval would stand instead of the rule: start without it.)
+    fetch(
+        drift_project,
+        "DELETE FROM {s}.drift_decisions WHERE trigger AND interval_end = %s RETURNING 1",
+        (UNDRIFTED[1],),
+    )
     decision = decide_retrain(
         str(strict),
         *UNDRIFTED,
@@ -359,6 +367,12 @@ def test_the_alert_band_from_the_holdout_is_stored_and_breaches_the_decision(dri
         "UPDATE {s}.model_versions SET manifest = jsonb_set(manifest, %s::text[], %s::jsonb) "
         "WHERE version = %s RETURNING version",
         (["calibration", "thresholds", "auc"], tight, version),
+    )
+    # An earlier test's trigger for this interval would stand instead of the rule: start without it.
+    fetch(
+        drift_project,
+        "DELETE FROM {s}.drift_decisions WHERE trigger AND interval_end = %s RETURNING 1",
+        (UNDRIFTED[1],),
     )
     try:
         decision = decide_retrain(

@@ -82,7 +82,7 @@ def decide_retrain(
         for p, unchanged in [(planned[end], None), *((p, latest.get(p.end)) for p in again)]:
             facts = _interval_facts(conn, config, p, breaches[p.end])
             if p.trigger and p.end in triggered:  # monitored again (republished): its trigger stands, once
-                decision = already_triggered(facts.breach, facts.numbers, _trigger_run(conn, config.db_schema, p.end))
+                decision = already_triggered(config.drift.trigger, facts.breach, facts.numbers)
                 decided.append(_record(conn, config, run_id, now, facts, decision, retrains, retrain_run_id))
                 continue
             # The rule: breach and trigger of this interval from its data-order window (drift.policy).
@@ -105,7 +105,9 @@ def decide_retrain(
     for one in decided:
         _alert(config, run_id, one)
     first = decided[0]
-    return {**first, "retrains": [d for d in decided if d["trigger"] and d["retrain_run_id"]]}
+    # A trigger that stands (recorded before) starts nothing new: its run was asked for when it was recorded.
+    started = [d for d in decided if d["trigger"] and d["retrain_run_id"] and not d.get("trigger_stands")]
+    return {**first, "retrains": started}
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,7 @@ def _record(
         "interval": {"start": start.isoformat(), "end": end.isoformat()},
         "report_path": facts.report_path,
         "numbers": decision.numbers,
+        "trigger_stands": bool(decision.numbers.get("trigger_stands")),
         **{k: decision.numbers[k] for k in ("drifted_share", "prediction_drift", "drifted_features", "model_version")},
     }
 
@@ -271,17 +274,6 @@ def _retrained(conn, schema: str) -> list[datetime]:
         ).format(p=db.table(schema, "promotion_events"), m=db.table(schema, "model_versions"))
     ).fetchall()
     return [utc(end) for (end,) in rows if end is not None]
-
-
-def _trigger_run(conn, schema: str, end: datetime) -> str | None:
-    """The retrain run id the recorded trigger of the interval ending at end asked for."""
-    row = conn.execute(
-        sql.SQL(
-            "SELECT retrain_run_id FROM {} WHERE trigger AND interval_end = %s ORDER BY decision_id LIMIT 1"
-        ).format(db.table(schema, "drift_decisions")),
-        (end,),
-    ).fetchone()
-    return row[0] if row else None
 
 
 def _last_trigger(conn, schema: str) -> tuple[datetime, str] | None:

@@ -184,15 +184,17 @@ def decide(
     )
 
 
-def already_triggered(breach: bool, numbers: dict, retrain_run_id: str | None) -> Decision:
-    """An interval monitored again (its predictions republished) whose data-order trigger is already
-    recorded: the trigger stands and starts nothing more (one trigger per interval)."""
-    run = f" ({retrain_run_id})" if retrain_run_id else ""
+def already_triggered(policy: DriftPolicy, breach: bool, numbers: dict) -> Decision:
+    """An interval decided again (monitored again after a rerun republished it, or asked again) whose
+    data-order trigger is already recorded: the trigger stands, under the same retrain run id, which
+    the orchestrator starts once (an existing run is not started again), whatever the retrain DAG is
+    doing now. One trigger per interval, never turned into a hold."""
+    what = _breach_text(policy, numbers)
     return Decision(
         breach,
-        False,
-        f"breach persisted; this interval's retrain was already triggered{run}: one trigger per interval",
-        {**numbers, "already_triggered": retrain_run_id},
+        True,
+        f"retrain: this interval's trigger stands (already recorded, one per interval) ({what})",
+        {**numbers, "trigger_stands": True},
     )
 
 
