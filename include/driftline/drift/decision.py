@@ -48,7 +48,8 @@ def decide_retrain(
     (trigger run id and conf), once per interval. retrain: the retrain DAG's state (deployed, paused,
     runs running and queued); while it cannot take a run a trigger is held (said and alerted), never
     refused, so which intervals trigger depends on the data only. A held interval decided again with
-    the same outcome adds no row. retrains=False (`driftline monitor --no-retrain`): a trigger is
+    the same outcome adds no row; one whose trigger is already recorded keeps it (the trigger stands:
+    the same run id, not listed in `retrains`, nothing new started). retrains=False (`driftline monitor --no-retrain`): a trigger is
     recorded but starts no retrain, so no cooldown counts from it. The result carries decision_id,
     breach, trigger, reason, retrain_run_id, interval, report_path, drifted_share, prediction_drift,
     drifted_features, model_version and retrains. retrain_run_id(interval end): the id of the retrain
